@@ -1,0 +1,85 @@
+/*
+ * model — one clipgrep model file: the weights (a safetensors file, mapped),
+ * the configuration in its __metadata__, and the tokenizer.
+ *
+ * Tensors are looked up by their upstream PyTorch names (MODELS.md):
+ * "clip.visual.proj", "transformerClip.resblocks.3.mlp.c_fc.bias", ...  A
+ * file may instead carry OpenAI ViT-B-32.pt names (no "clip." prefix) or
+ * Hugging Face openai/clip-vit-base-patch32 names; the lookup maps those
+ * onto the upstream names, concatenating q/k/v projections and transposing
+ * projections where the layouts differ.
+ *
+ * __metadata__ keys (all values are strings, as safetensors requires):
+ *   clipgrep.architecture       "clip" | "ea" | "tcmgc"  (default "clip")
+ *   clipgrep.name               a human-readable description
+ *   clipgrep.frames             F, frames per video (default 12)
+ *   clipgrep.max_words          L, tokens per query (default 32, or the
+ *                               context length if shorter)
+ *   clipgrep.embed_dim, clipgrep.vision.{width,layers,heads,patch,image_size},
+ *   clipgrep.text.{width,layers,heads,context_length,vocab_size}
+ *                               optional: inferred from tensor shapes
+ *                               (heads = width / 64) and cross-checked
+ *   clipgrep.tokenizer.merges   the BPE merges text (bpe_simple_vocab format)
+ *   clipgrep.<head>.*           head settings, read by core/ea and core/tcmgc
+ */
+#ifndef CLIPGREP_MODEL_H
+#define CLIPGREP_MODEL_H
+
+#include <stdint.h>
+
+#include "tokenizer.h"
+
+typedef struct {
+	char architecture[16]; /* "clip", "ea" or "tcmgc" */
+	int embed_dim;         /* joint embedding width (512) */
+	int vision_width, vision_layers, vision_heads, vision_patch, image_size;
+	int text_width, text_layers, text_heads, context_length, vocab_size;
+	int frames;    /* F */
+	int max_words; /* L */
+} model_config;
+
+typedef struct model model;
+
+/*
+ * Map path, read and check its configuration.  Errors name the file and
+ * the reason.  The tensors are checked lazily, when a tower asks for them.
+ */
+model *model_load(const char *path, char **cause);
+void model_free(model *m);
+
+const char *model_path(const model *m);
+const model_config *model_get_config(const model *m);
+
+/* Whether a tensor exists under its upstream name (after name mapping). */
+int model_has(model *m, const char *name);
+
+/*
+ * The tensor with upstream name `name`, widened to fp32, checked to have
+ * the given shape (ndim dims).  The pointer is owned by m and stays valid
+ * until model_free.  Errors name the file and the tensor, e.g.
+ * "model.safetensors: clip.visual.proj: expected [768,512], file has [512,768]".
+ */
+const float *model_tensor(model *m, const char *name, int ndim, const int64_t *shape,
+    char **cause);
+/* Shorthands; name is a printf format. */
+const float *model_tensor_1d(model *m, int64_t d0, char **cause, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+const float *model_tensor_2d(model *m, int64_t d0, int64_t d1, char **cause,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* A metadata value, or NULL. */
+const char *model_meta(const model *m, const char *key);
+/*
+ * Integer / float metadata with a default for a missing key.  A present
+ * but malformed value is an error naming the file and the key.
+ */
+int model_meta_int(const model *m, const char *key, int fallback, int *out, char **cause);
+int model_meta_float(const model *m, const char *key, float fallback, float *out, char **cause);
+
+/*
+ * The tokenizer stored in the file (clipgrep.tokenizer.merges), built on
+ * first use and owned by m; NULL with *cause when the file carries none.
+ */
+tokenizer *model_tokenizer(model *m, char **cause);
+
+#endif

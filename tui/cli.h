@@ -1,0 +1,41 @@
+/*
+ * cli — what the clipgrep program's subcommands share: the command table,
+ * error reporting and text/JSON output helpers.  Exit codes follow
+ * ARCHITECTURE.md: 0 ok, 1 no results or usage error, 2 error.
+ */
+#ifndef CLIPGREP_CLI_H
+#define CLIPGREP_CLI_H
+
+#include <stdio.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_USAGE 1
+#define CLI_EXIT_ERROR 2
+
+/* Global options, set by main before a subcommand runs. */
+extern int cli_verbose;
+
+/* "clipgrep: <message>\n" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print and free a core cause, with a fallback when it is NULL. */
+void cli_error_cause(char *cause, const char *fallback);
+
+/*
+ * Write s as a JSON string literal.  Invalid UTF-8 bytes (a BPE token can
+ * hold part of a character) are written as the text \xNN so that the
+ * output stays valid JSON and shows what the bytes were.
+ */
+void cli_json_string(FILE *out, const char *s);
+/* Write s for a terminal or TSV: invalid UTF-8 and control bytes as \xNN. */
+void cli_text_escaped(FILE *out, const char *s);
+
+/* Parse a whole decimal int in [lo, hi]; -1 on failure. */
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int cmd_tokenize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Benchmarks run by `clipgrep bench NAME` (argv[0] is NAME). */
+
+#endif

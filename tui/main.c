@@ -1,0 +1,199 @@
+/*
+ * main — the clipgrep program: global options and subcommand dispatch.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tensor.h"
+
+int cli_verbose;
+
+typedef struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+	const char *summary;
+} cli_command;
+
+static const cli_command cli_commands[] = {
+	{ "tokenize", cmd_tokenize, "tokenize [--bpe FILE | --model FILE] [-L N] [TEXT...]",
+	  "print the CLIP token ids and tokens of each query" },
+	{ "bench", cmd_bench, "bench [NAME [OPTIONS]]",
+	  "run the performance benchmarks (all of them with no NAME)" },
+};
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("clipgrep: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_error_cause(char *cause, const char *fallback)
+{
+	cli_error("%s", cause != NULL ? cause : fallback);
+	free(cause);
+}
+
+/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
+static int cli_utf8_length(const unsigned char *s)
+{
+	int n;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', out);
+	while (*p != '\0') {
+		int n = cli_utf8_length(p);
+		if (n == 0) {
+			fprintf(out, "\\\\x%02x", *p++);
+			continue;
+		}
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\t')
+			fputs("\\t", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fwrite(p, 1, (size_t)n, out);
+		p += n;
+	}
+	fputc('"', out);
+}
+
+void cli_text_escaped(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		int n = cli_utf8_length(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+			fprintf(out, "\\x%02x", *p++);
+			continue;
+		}
+		fwrite(p, 1, (size_t)n, out);
+		p += n;
+	}
+}
+
+int cli_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static void cli_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipgrep [OPTIONS] COMMAND [ARGS...]\n"
+	    "Search a local folder of videos by what happens in them.\n\n"
+	    "Commands:\n");
+	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+		fprintf(out, "  %-60s\n      %s\n", cli_commands[i].usage, cli_commands[i].summary);
+	fprintf(out,
+	    "\nOptions:\n"
+	    "  -t, --threads N   compute threads (default: all cores, or $CLIPGREP_THREADS)\n"
+	    "  -v, --verbose     say more (FFmpeg's log too)\n"
+	    "  -h, --help        show this help and exit\n"
+	    "  -V, --version     show the version and exit\n\n"
+	    "Run 'clipgrep COMMAND --help' for a command's options; 'man clipgrep' for more.\n"
+	    "Exit status: 0 ok, 1 no results or usage error, 2 error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "threads", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, threads = 0;
+
+	tensor_init_threads();
+	/* "+": stop at the subcommand so its options are its own. */
+	while ((c = getopt_long(argc, argv, "+t:vhV", options, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (cli_parse_int(optarg, 1, 1024, &threads) == -1) {
+				cli_error("--threads: '%s' is not a number from 1 to 1024", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			tensor_set_threads(threads);
+			break;
+		case 'v':
+			cli_verbose++;
+			break;
+		case 'h':
+			cli_usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("clipgrep %s\n", PACKAGE_VERSION);
+			return CLI_EXIT_OK;
+		default:
+			cli_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		cli_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++) {
+		if (strcmp(argv[optind], cli_commands[i].name) == 0) {
+			int sub_argc = argc - optind;
+			char **sub_argv = argv + optind;
+			optind = 0; /* a fresh getopt scan for the subcommand */
+			return cli_commands[i].run(sub_argc, sub_argv);
+		}
+	}
+	cli_error("unknown command '%s' (see 'clipgrep --help')", argv[optind]);
+	return CLI_EXIT_USAGE;
+}
