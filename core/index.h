@@ -1,0 +1,327 @@
+/*
+ * index — the on-disk index: videos, models, per-(video, model) tensors,
+ * per-frame timestamps and thumbnails, in one SQLite database.  The only
+ * file that includes sqlite3.h.
+ *
+ * Guarantees:
+ *  - One video is one transaction.  index_put_video writes the video's row,
+ *    its frames and its tensors for every model together; a reader sees the
+ *    old video or the new one, never a mix, and a writer killed at any
+ *    moment loses at most the video in flight (WAL, synchronous=FULL: a
+ *    commit is on disk before index_put_video returns, so this holds for a
+ *    power cut too).
+ *  - Paths are stored as their bytes (BLOB): invalid UTF-8, newlines and
+ *    escape sequences come back exactly as they went in.
+ *  - The schema carries a version (PRAGMA user_version) and an application
+ *    id; an older database is migrated when opened for writing, a newer one
+ *    or a foreign file is refused with a message and left untouched.
+ *
+ * Threads: one index_db per thread.  Several processes and handles may read
+ * while one writes (WAL); writes from two handles are serialised by SQLite
+ * (busy timeout 10 s), and index_lock_writer keeps two indexers apart.
+ *
+ * Errors: every function that can fail returns -1 (or NULL) and fills
+ * *cause with a message that starts with the database's path, e.g.
+ * "/home/a/.local/share/clipgrep/index.db: database is locked by another
+ * process".
+ */
+#ifndef CLIPGREP_INDEX_H
+#define CLIPGREP_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version this clipgrep writes (PRAGMA user_version). */
+#define INDEX_SCHEMA_VERSION 1
+
+/* Bytes in a content hash (index_hash_file). */
+#define INDEX_HASH_SIZE 16
+
+/* index_open flags. */
+#define INDEX_READONLY 1u /* never write; works on read-only files and media */
+#define INDEX_CREATE 2u   /* create the file and its parent directories if missing */
+
+/* Per-video tensor element types (video_tensors.dtype). */
+#define INDEX_DTYPE_F32 0 /* IEEE float32, little-endian */
+#define INDEX_DTYPE_F16 1 /* reserved: IEEE float16, half the bytes (future: this
+                             version refuses such a blob by name, never misreads it) */
+
+typedef enum {
+	INDEX_OK = 0,      /* all frames decoded and encoded */
+	INDEX_PARTIAL = 1, /* indexed from the frames that could be decoded */
+	INDEX_ERROR = 2    /* not indexed: error says why; no tensors */
+} index_status;
+
+/* "ok", "partial", "error" (or "?"). */
+const char *index_status_name(index_status s);
+
+typedef struct index_db index_db;
+
+/*
+ * Open (or with INDEX_CREATE create) the index at path.  Refuses, with a
+ * cause and without changing the file:
+ *   "<path> is not a clipgrep index: file is not a database"
+ *   "<path> is not a clipgrep index: it belongs to another program"
+ *   "<path> was written by a newer clipgrep (schema 3 > 1)"
+ *   "<path>: cannot write: read-only file or file system" (when writing;
+ *   also "directory D is read-only", "<path>-shm is read-only")
+ *   "<path>: no such index" (without INDEX_CREATE)
+ * Creating makes missing parent directories with mode 0700 (the index
+ * lists the user's files).  A database in a directory we cannot write
+ * opens with INDEX_READONLY as immutable (no locks: nobody can be writing
+ * it).  Free with index_close.
+ */
+index_db *index_open(const char *path, unsigned flags, char **cause);
+/*
+ * Close; NULL is a no-op.  A writable handle first checkpoints the WAL
+ * (passively: it never waits for readers) so that a later read-only open
+ * finds everything in the main file.
+ */
+void index_close(index_db *ix);
+/* The path given to index_open (owned by ix). */
+const char *index_path(const index_db *ix);
+
+/*
+ * Take the indexer's lock, a flock(2) on "<path>.lock" (the file stays;
+ * only the flock counts) that also records our pid and host.  One indexer per database: with wait == 0 another holder makes
+ * this fail at once with "another clipgrep is indexing <path> (pid N)"; with
+ * wait != 0 it blocks until the holder is done.  The lock is released by
+ * index_close or when the process dies (no stale locks).  Readers need no
+ * lock; index_put_video does not require it (SQLite serialises writes),
+ * the lock only keeps two indexers from doing the same work twice.
+ */
+int index_lock_writer(index_db *ix, int wait, char **cause);
+
+/*
+ * Content hash, used to recognise a moved or copied file without decoding
+ * it: MurmurHash3 x64-128 (seed 0) over
+ *     the size as 8 little-endian bytes,
+ *     then the whole file if it is at most 3 MiB, else three 1 MiB
+ *     samples: [0, 1 MiB), [size/2 - 512 KiB, size/2 + 512 KiB),
+ *     [size - 1 MiB, size).
+ * Stored as h1 then h2, each little-endian (16 bytes).  Reads at most
+ * 3 MiB whatever the size.  Two files that agree in size and in all three
+ * samples get the same hash; for video and model files that differ in
+ * content this is vanishingly rare in practice.  *size (may be NULL) gets
+ * the file's size.
+ */
+int index_hash_file(const char *path, uint8_t hash[INDEX_HASH_SIZE], int64_t *size,
+    char **cause);
+/* MurmurHash3 x64-128 of len bytes, in the same byte order (for tests). */
+void index_hash_bytes(const void *data, size_t len, uint8_t hash[INDEX_HASH_SIZE]);
+/* 32 lowercase hex digits and a NUL. */
+void index_hash_hex(const uint8_t hash[INDEX_HASH_SIZE], char out[2 * INDEX_HASH_SIZE + 1]);
+
+/* ---- models ---------------------------------------------------------- */
+
+typedef struct {
+	uint8_t hash[INDEX_HASH_SIZE]; /* index_hash_file of the model file */
+	const char *name;              /* human-readable, "" when none */
+	const char *architecture;      /* "clip", "ea", "tcmgc" */
+	const char *config_json;       /* the model's configuration as JSON, "{}" when none */
+} index_model_info;
+
+/*
+ * The id (> 0) of the model with info->hash, inserting it if absent (the
+ * other fields are stored on insert only).  -1 on error.
+ */
+int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause);
+/* The id of the model with this hash; 0 when absent; -1 on error. */
+int64_t index_find_model(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE], char **cause);
+
+/* ---- writing videos -------------------------------------------------- */
+
+/* One sampled frame.  In index_put_video the pointers are borrowed. */
+typedef struct {
+	double time;            /* seconds from the file's start (mpv --start=) */
+	const uint8_t *thumb;   /* [thumb_size] JPEG or PNG bytes; NULL: none */
+	size_t thumb_size;
+	int thumb_width, thumb_height;
+} index_frame;
+
+/*
+ * One named per-video tensor of one model.  The layout is the head's
+ * business; the index stores count float32 values, e.g. kind "frames" is
+ * the frame embeddings [F, D] and kind "cache" the head's per-video cache.
+ */
+typedef struct {
+	int64_t model_id;  /* from index_model_id */
+	const char *kind;  /* non-empty name, unique per (video, model) */
+	const float *data; /* [count] */
+	int64_t count;     /* >= 1 */
+} index_tensor;
+
+/* Everything about one video, written by index_put_video in one go. */
+typedef struct {
+	const char *path;              /* as the walk found it; stored as bytes */
+	int64_t size;                  /* bytes */
+	int64_t mtime_ns;              /* st_mtim in ns since the epoch */
+	uint8_t hash[INDEX_HASH_SIZE]; /* index_hash_file */
+	double duration;               /* seconds; 0 when unknown */
+	index_status status;
+	const char *error;             /* why PARTIAL or ERROR; NULL for OK */
+	int64_t indexed_at_ns;         /* wall clock; 0: now */
+	int n_frames;
+	const index_frame *frames;     /* [n_frames] in time order */
+	int n_tensors;
+	const index_tensor *tensors;   /* [n_tensors]: every model's kinds */
+} index_video;
+
+/*
+ * Store v in one transaction, replacing everything stored before for
+ * v->path (its frames and its tensors for every model; the id stays).
+ * Returns the video's id (> 0), or -1 with a cause and nothing changed.
+ */
+int64_t index_put_video(index_db *ix, const index_video *v, char **cause);
+
+/*
+ * Add or replace tensors of an existing video (a model added to an index
+ * whose videos have not changed), in one transaction.  0 or -1.
+ */
+int index_put_tensors(index_db *ix, int64_t video_id, int n, const index_tensor *tensors,
+    char **cause);
+
+/*
+ * The file of video id moved to new_path (found by index_lookup_hash, the
+ * old path gone): rename it, keeping frames and tensors.  A row already at
+ * new_path (a file deleted since it was indexed) is replaced.  0 or -1.
+ */
+int index_move_video(index_db *ix, int64_t id, const char *new_path, int64_t mtime_ns,
+    char **cause);
+/*
+ * A copy of the file of video src_id appeared at new_path: a new video
+ * with the same frames and tensors.  Returns the new id, or -1.
+ */
+int64_t index_copy_video(index_db *ix, int64_t src_id, const char *new_path,
+    int64_t mtime_ns, char **cause);
+/* Delete a video with its frames and tensors (absent: no error).  0 or -1. */
+int index_delete_video(index_db *ix, int64_t id, char **cause);
+
+/*
+ * Batches: between index_batch_begin and index_batch_commit every write
+ * above joins one transaction (each still all-or-nothing on its own
+ * failure).  For bulk work such as dropping many deleted files; a crash
+ * loses the whole batch.  index_batch_abort rolls it back; 0 or -1.
+ */
+int index_batch_begin(index_db *ix, char **cause);
+int index_batch_commit(index_db *ix, char **cause);
+void index_batch_abort(index_db *ix);
+
+/* ---- reading videos -------------------------------------------------- */
+
+typedef struct {
+	int64_t id;
+	char *path;            /* NUL-terminated bytes */
+	int64_t size, mtime_ns;
+	uint8_t hash[INDEX_HASH_SIZE];
+	double duration;
+	int frames;            /* stored frames */
+	index_status status;
+	char *error;           /* NULL when none */
+	int64_t indexed_at_ns;
+} index_video_row;
+
+/* Free a row's strings (rows filled by index_lookup_*); NULL-safe. */
+void index_row_clear(index_video_row *row);
+
+/* 0 and *out filled (clear it with index_row_clear), 1 not found, -1 error. */
+int index_lookup_path(index_db *ix, const char *path, index_video_row *out, char **cause);
+int index_lookup_id(index_db *ix, int64_t id, index_video_row *out, char **cause);
+/*
+ * A video with this content hash that was indexed (status OK or PARTIAL;
+ * the lowest id when several), for recognising a moved or copied file.
+ * 0 found, 1 none, -1 error.
+ */
+int index_lookup_hash(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE],
+    index_video_row *out, char **cause);
+
+/*
+ * Call fn for every video whose path starts with prefix (all when NULL),
+ * in path byte order.  The row is valid during the call only.  fn returns
+ * 0 to go on; anything else stops the listing and is returned.  fn must not
+ * write to ix (collect ids, then delete).  -1 on error.
+ */
+typedef int (*index_video_fn)(void *arg, const index_video_row *row);
+int index_list_videos(index_db *ix, const char *prefix, index_video_fn fn, void *arg,
+    char **cause);
+
+/* A video's frames in time order; thumbnails only when with_thumbs. */
+typedef struct {
+	int n;
+	index_frame *frames; /* [n]; thumb bytes owned by this struct */
+} index_frames;
+index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, char **cause);
+void index_frames_free(index_frames *f);
+
+/*
+ * One tensor: 0 and *out (free()) with *count floats, 1 when the video has
+ * no tensor of that model and kind, -1 on error.
+ */
+int index_get_tensor(index_db *ix, int64_t video_id, int64_t model_id, const char *kind,
+    float **out, int64_t *count, char **cause);
+
+/*
+ * Everything search needs at start-up, loaded in one read transaction: the
+ * videos holding tensor (model_id, kind), by ascending id.  count is the
+ * expected floats per video (0: whatever the first video has); a video with
+ * another count is an error that names it.  Free with index_tensor_set_free.
+ */
+typedef struct {
+	int64_t n;     /* videos */
+	int64_t count; /* floats per video */
+	int64_t *ids;  /* [n] */
+	char **paths;  /* [n], NUL-terminated, in one block */
+	float *data;   /* [n, count] */
+} index_tensor_set;
+index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char *kind,
+    int64_t count, char **cause);
+void index_tensor_set_free(index_tensor_set *s);
+
+/* ---- clipgrep info ----------------------------------------------------- */
+
+typedef struct {
+	int64_t id;
+	uint8_t hash[INDEX_HASH_SIZE];
+	char *name, *architecture;
+	int64_t added_at_ns;
+	int64_t videos;       /* videos with at least one tensor of this model */
+	int64_t tensor_bytes; /* bytes of those tensors */
+} index_model_stats;
+
+typedef struct {
+	int schema_version;
+	int64_t videos;
+	int64_t by_status[3];  /* [index_status] */
+	int64_t frames;
+	int64_t thumb_bytes;
+	int64_t db_bytes;      /* the main file */
+	int64_t wal_bytes;     /* the write-ahead log, 0 when none */
+	int n_models;
+	index_model_stats *models; /* [n_models], by id */
+} index_stats;
+
+int index_get_stats(index_db *ix, index_stats *out, char **cause);
+void index_stats_clear(index_stats *s);
+
+/*
+ * A full consistency check for `clipgrep info --check` and the tests:
+ * SQLite's integrity_check and foreign_key_check, and every video's frame
+ * count against its stored frames.  0 when all is well, else -1 with the
+ * first problems in *cause.
+ */
+int index_check(index_db *ix, char **cause);
+
+/* ---- clipgrep merge ---------------------------------------------------- */
+
+/*
+ * Merge the shard indexes into out_path (created if missing; an existing
+ * index is merged into).  Models are matched by content hash.  A path held
+ * by several sources keeps the copy with the newest indexed_at (on a tie,
+ * the one already in out_path, then the earlier shard).  Each shard is one
+ * transaction and merging is idempotent, so an interrupted merge is simply
+ * run again.  Takes out_path's writer lock (without waiting).  0 or -1;
+ * errors name the shard.
+ */
+int index_merge(const char *out_path, const char *const *shard_paths, int n, char **cause);
+
+#endif
