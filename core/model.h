@@ -21,6 +21,14 @@
  *                               (heads = width / 64) and cross-checked
  *   clipgrep.tokenizer.merges   the BPE merges text (bpe_simple_vocab format)
  *   clipgrep.<head>.*           head settings, read by core/ea and core/tcmgc
+ *   clipgrep.ea.sim_header      meanP | seqLSTM | seqTransf | tightTransf (core/ea.h)
+ *   clipgrep.ea.se_type         none | excitation | aggregation | excitation_aggregation |
+ *                               excitation_seq | excitation_seq_aggregation
+ *   clipgrep.ea.reduction_ratio r (float; hidden = int(F // r))
+ *   clipgrep.ea.aggregation_type unity | squeeze_expand | expand_squeeze
+ *   clipgrep.tcmgc.keep_rate    k = max(1, int(L * keep_rate)) (default 0.1; core/tcmgc.h)
+ *   clipgrep.tcmgc.k            explicit k (overrides keep_rate)
+ *   clipgrep.tcmgc.softmax_lambda  λ of the ISA softmaxes (default 100)
  */
 #ifndef CLIPGREP_MODEL_H
 #define CLIPGREP_MODEL_H

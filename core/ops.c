@@ -6,10 +6,135 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ops.h"
 #include "tensor.h"
+
+#include <pthread.h>
+
+/*
+ * Elementwise work and attention run on the cores the BLAS uses, which
+ * otherwise sit idle between GEMMs: fn(ctx, part, parts) is called for
+ * part = 0..parts-1, part 0 on the calling thread.
+ */
+#define OPS_MAX_PARTS 16
+
+typedef struct {
+	void (*fn)(void *ctx, int part, int parts);
+	void *ctx;
+	int part, parts;
+} ops_part;
+
+static void *ops_part_run(void *arg)
+{
+	ops_part *p = arg;
+
+	p->fn(p->ctx, p->part, p->parts);
+	return NULL;
+}
+
+static void ops_parallel(void (*fn)(void *, int, int), void *ctx, size_t work)
+{
+	ops_part parts[OPS_MAX_PARTS];
+	pthread_t threads[OPS_MAX_PARTS];
+	int started[OPS_MAX_PARTS] = { 0 };
+	int n = tensor_threads();
+
+	/* Below ~64K elementwise operations a thread costs more than it saves. */
+	if ((size_t)n > work / 65536)
+		n = (int)(work / 65536);
+	if (n > OPS_MAX_PARTS)
+		n = OPS_MAX_PARTS;
+	if (n <= 1) {
+		fn(ctx, 0, 1);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		parts[i] = (ops_part){ fn, ctx, i, n };
+	for (int i = 1; i < n; i++)
+		started[i] = pthread_create(&threads[i], NULL, ops_part_run, &parts[i]) == 0;
+	fn(ctx, 0, n);
+	for (int i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(threads[i], NULL);
+		else
+			fn(ctx, i, n);
+	}
+}
+
+/*
+ * Short SIMD vectors in GCC/clang's generic vector extension: four floats,
+ * which every x86-64 (SSE2) and arm64 (NEON) register holds, so the
+ * compiler emits straight SIMD code without -m flags.  Every elementwise
+ * loop below runs 4 floats at a time; a tail goes through the same code
+ * padded into one vector, so a value's result does not depend on where it
+ * sits in the array.
+ */
+typedef float ops_v4f __attribute__((vector_size(16)));
+typedef int32_t ops_v4i __attribute__((vector_size(16)));
+typedef double ops_v2d __attribute__((vector_size(16)));
+typedef float ops_v2f __attribute__((vector_size(8)));
+
+#define OPS_SPLAT4(c) ((ops_v4f){ (c), (c), (c), (c) })
+
+static inline ops_v4f ops_load4(const float *p)
+{
+	ops_v4f v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline void ops_store4(float *p, ops_v4f v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+/* Two floats widened to double. */
+static inline ops_v2d ops_load2d(const float *p)
+{
+	ops_v2f v;
+
+	memcpy(&v, p, sizeof v);
+	return __builtin_convertvector(v, ops_v2d);
+}
+
+/* mask ? a : b per lane, mask from a vector comparison (all ones or zero). */
+static inline ops_v4f ops_select(ops_v4i mask, ops_v4f a, ops_v4f b)
+{
+	return (ops_v4f)(((ops_v4i)a & mask) | ((ops_v4i)b & ~mask));
+}
+
+/*
+ * e^x, 4 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by Cephes' expf
+ * polynomial, 2^n by building the exponent bits.  Within 2 ulp of expf
+ * over the range; results below FLT_MIN (x < -87.3) are 0, so -INFINITY
+ * gives 0 as softmax needs; x above 88.3 saturates near FLT_MAX.
+ */
+static inline ops_v4f ops_exp4(ops_v4f x)
+{
+	const ops_v4f lo = OPS_SPLAT4(-87.3f), hi = OPS_SPLAT4(88.3f);
+	const ops_v4f magic = OPS_SPLAT4(12582912.0f); /* 1.5 * 2^23: round to integer */
+	ops_v4i under = x < lo;
+
+	x = ops_select(x > hi, hi, x);
+	x = ops_select(under, lo, x);
+	ops_v4f fx = x * 1.44269504088896341f + magic;
+	ops_v4i n = (ops_v4i)fx - (ops_v4i)magic; /* round(x / ln2) as an integer */
+	fx = fx - magic;
+	ops_v4f r = x - fx * 0.693359375f;
+	r = r - fx * -2.12194440e-4f;
+	ops_v4f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * (r * r) + r + 1.0f;
+	ops_v4f scale = (ops_v4f)((n + 127) << 23);
+	return ops_select(under, OPS_SPLAT4(0.0f), p * scale);
+}
 
 void ops_layer_norm(float *y, const float *x, const float *gamma, const float *beta,
     int rows, int dim, float eps)
@@ -18,48 +143,93 @@ void ops_layer_norm(float *y, const float *x, const float *gamma, const float *b
 		const float *xr = x + (size_t)r * dim;
 		float *yr = y + (size_t)r * dim;
 		/* Two passes in double: the mean must be exact before the
-		 * variance, or rows with a large offset lose precision. */
-		double mean = 0, var = 0;
+		 * variance, or rows with a large offset lose precision.  Double
+		 * lanes keep it about as fast as the float work around it. */
+		ops_v2d a0 = { 0, 0 }, a1 = { 0, 0 };
+		double mean, var;
+		int i;
 
-		for (int i = 0; i < dim; i++)
+		for (i = 0; i + 4 <= dim; i += 4) {
+			a0 += ops_load2d(xr + i);
+			a1 += ops_load2d(xr + i + 2);
+		}
+		a0 += a1;
+		mean = a0[0] + a0[1];
+		for (; i < dim; i++)
 			mean += xr[i];
 		mean /= dim;
-		for (int i = 0; i < dim; i++) {
+		a0 = a1 = (ops_v2d){ 0, 0 };
+		for (i = 0; i + 4 <= dim; i += 4) {
+			ops_v2d d0 = ops_load2d(xr + i) - mean, d1 = ops_load2d(xr + i + 2) - mean;
+			a0 += d0 * d0;
+			a1 += d1 * d1;
+		}
+		a0 += a1;
+		var = a0[0] + a0[1];
+		for (; i < dim; i++) {
 			double d = xr[i] - mean;
 			var += d * d;
 		}
 		var /= dim;
 		float inv = (float)(1.0 / sqrt(var + (double)eps));
 		float m = (float)mean;
-		for (int i = 0; i < dim; i++)
+		for (i = 0; i + 4 <= dim; i += 4)
+			ops_store4(yr + i, (ops_load4(xr + i) - m) * inv * ops_load4(gamma + i) +
+			    ops_load4(beta + i));
+		for (; i < dim; i++)
 			yr[i] = (xr[i] - m) * inv * gamma[i] + beta[i];
 	}
 }
 
+/* x / (1 + e^(-1.702 x)) */
+static inline ops_v4f ops_quick_gelu4(ops_v4f x)
+{
+	return x / (ops_exp4(x * -1.702f) + 1.0f);
+}
+
 void ops_quick_gelu(float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+	size_t i;
+
+	for (i = 0; i + 4 <= n; i += 4)
+		ops_store4(x + i, ops_quick_gelu4(ops_load4(x + i)));
+	if (i < n) {
+		float tail[4] = { 0 };
+		memcpy(tail, x + i, sizeof(float) * (n - i));
+		ops_store4(tail, ops_quick_gelu4(ops_load4(tail)));
+		memcpy(x + i, tail, sizeof(float) * (n - i));
+	}
 }
 
 void ops_softmax(float *x, int n)
 {
 	float max = -INFINITY;
-	double sum = 0;
+	ops_v4f sum4 = { 0, 0, 0, 0 };
+	int i;
 
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		if (x[i] > max)
 			max = x[i];
 	if (max == -INFINITY) {
 		memset(x, 0, sizeof(float) * (size_t)n);
 		return;
 	}
-	for (int i = 0; i < n; i++) {
-		x[i] = expf(x[i] - max);
-		sum += x[i];
+	for (i = 0; i + 4 <= n; i += 4) {
+		ops_v4f e = ops_exp4(ops_load4(x + i) - max);
+		sum4 += e;
+		ops_store4(x + i, e);
 	}
-	float inv = (float)(1.0 / sum);
-	for (int i = 0; i < n; i++)
+	if (i < n) {
+		/* Padding lanes are -inf, so they add 0 to the sum. */
+		float tail[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+		memcpy(tail, x + i, sizeof(float) * (size_t)(n - i));
+		ops_v4f e = ops_exp4(ops_load4(tail) - max);
+		sum4 += e;
+		ops_store4(tail, e);
+		memcpy(x + i, tail, sizeof(float) * (size_t)(n - i));
+	}
+	float inv = (float)(1.0 / (((double)sum4[0] + sum4[1]) + ((double)sum4[2] + sum4[3])));
+	for (i = 0; i < n; i++)
 		x[i] *= inv;
 }
 
@@ -83,77 +253,173 @@ size_t ops_mha_scratch_floats(int batch, int tokens, int dim)
 {
 	size_t rows = (size_t)batch * tokens;
 
-	/* qkv [rows, 3 dim], context [rows, dim], scores [tokens, tokens] */
-	return rows * 3 * dim + rows * dim + (size_t)tokens * tokens;
+	/* qkv [rows, 3 dim], context [rows, dim], scores [OPS_MAX_PARTS, tokens, tokens] */
+	return rows * 3 * dim + rows * dim + (size_t)OPS_MAX_PARTS * tokens * tokens;
+}
+
+typedef struct {
+	float *context;
+	const float *qkv;
+	int batch, tokens, dim, heads;
+	const float *key_bias;
+	bool causal;
+	float *scores; /* [OPS_MAX_PARTS, tokens, tokens] */
+} ops_attention_job;
+
+/* One part's share of the (sequence, head) pairs. */
+static void ops_attention_part(void *ctx, int part, int parts)
+{
+	const ops_attention_job *j = ctx;
+	int tokens = j->tokens, dim = j->dim, heads = j->heads;
+	int head_dim = dim / heads, qkv_stride = 3 * dim;
+	int pairs = j->batch * heads, p0 = (int)((int64_t)pairs * part / parts);
+	int p1 = (int)((int64_t)pairs * (part + 1) / parts);
+	float *scores = j->scores + (size_t)part * tokens * tokens; /* [tokens, tokens] */
+	float scale = 1.0f / sqrtf((float)head_dim);
+
+	for (int p = p0; p < p1; p++) {
+		int b = p / heads, h = p % heads;
+		const float *bias = j->key_bias != NULL ? j->key_bias + (size_t)b * tokens : NULL;
+		const float *base = j->qkv + (size_t)b * tokens * qkv_stride;
+		const float *q = base + h * head_dim;           /* [tokens, head_dim], stride 3 dim */
+		const float *k = base + dim + h * head_dim;     /* same layout */
+		const float *v = base + 2 * dim + h * head_dim; /* same layout */
+		float *out = j->context + (size_t)b * tokens * dim + h * head_dim;
+
+		/* scores = (q / sqrt(d)) kᵀ; torch scales q before the product. */
+		tensor_gemm(false, true, tokens, tokens, head_dim, scale, q, qkv_stride,
+		    k, qkv_stride, 0, scores, tokens);
+		for (int i = 0; i < tokens; i++) {
+			float *row = scores + (size_t)i * tokens;
+			if (bias != NULL)
+				for (int c = 0; c < tokens; c++)
+					row[c] += bias[c];
+			if (j->causal)
+				for (int c = i + 1; c < tokens; c++)
+					row[c] = -INFINITY;
+			ops_softmax(row, tokens);
+		}
+		tensor_gemm(false, false, tokens, head_dim, tokens, 1, scores, tokens,
+		    v, qkv_stride, 0, out, dim);
+	}
+}
+
+/*
+ * Attention proper, from the packed projections to the heads' outputs:
+ *   context [batch * tokens, dim]
+ *   qkv     [batch * tokens, 3 dim]  rows q | k | v, biases included
+ *   scores  [OPS_MAX_PARTS, tokens, tokens] scratch
+ * The (sequence, head) pairs are independent and each is too small for the
+ * BLAS to thread, so they are shared out between threads here.
+ */
+static void ops_attention(float *context, const float *qkv, int batch, int tokens, int dim,
+    int heads, const float *key_bias, bool causal, float *scores)
+{
+	ops_attention_job j = { context, qkv, batch, tokens, dim, heads, key_bias, causal, scores };
+
+	/* Two GEMMs of tokens² · dim per sequence, in elementwise-op units. */
+	ops_parallel(ops_attention_part, &j, (size_t)batch * tokens * tokens * dim / 8);
 }
 
 void ops_mha(float *out, const float *x, int batch, int tokens, int dim, int heads,
     const ops_mha_weights *w, const float *key_bias, bool causal, float *scratch)
 {
-	int rows = batch * tokens, head_dim = dim / heads, qkv_stride = 3 * dim;
+	int rows = batch * tokens;
 	float *qkv = scratch;                          /* [rows, 3 dim] */
 	float *context = qkv + (size_t)rows * 3 * dim; /* [rows, dim] */
-	float *scores = context + (size_t)rows * dim;  /* [tokens, tokens] */
-	float scale = 1.0f / sqrtf((float)head_dim);
+	float *scores = context + (size_t)rows * dim;  /* [OPS_MAX_PARTS, tokens, tokens] */
 
 	tensor_linear(qkv, x, w->in_proj_weight, w->in_proj_bias, rows, dim, 3 * dim);
-	for (int b = 0; b < batch; b++) {
-		const float *bias = key_bias != NULL ? key_bias + (size_t)b * tokens : NULL;
-		const float *base = qkv + (size_t)b * tokens * qkv_stride;
+	ops_attention(context, qkv, batch, tokens, dim, heads, key_bias, causal, scores);
+	tensor_linear(out, context, w->out_proj_weight, w->out_proj_bias, rows, dim, dim);
+}
 
-		for (int h = 0; h < heads; h++) {
-			const float *q = base + h * head_dim;           /* [tokens, head_dim], stride 3 dim */
-			const float *k = base + dim + h * head_dim;     /* same layout */
-			const float *v = base + 2 * dim + h * head_dim; /* same layout */
-			float *ctx = context + (size_t)b * tokens * dim + h * head_dim;
+/* x[r] += bias for each of rows rows of n values. */
+static void ops_add_rows(float *x, const float *bias, size_t rows, int n)
+{
+	for (size_t r = 0; r < rows; r++) {
+		float *xr = x + r * n;
+		int i;
+		for (i = 0; i + 4 <= n; i += 4)
+			ops_store4(xr + i, ops_load4(xr + i) + ops_load4(bias + i));
+		for (; i < n; i++)
+			xr[i] += bias[i];
+	}
+}
 
-			/* scores = (q / sqrt(d)) kᵀ; torch scales q before the product. */
-			tensor_gemm(false, true, tokens, tokens, head_dim, scale, q, qkv_stride,
-			    k, qkv_stride, 0, scores, tokens);
-			for (int i = 0; i < tokens; i++) {
-				float *row = scores + (size_t)i * tokens;
-				if (bias != NULL)
-					for (int j = 0; j < tokens; j++)
-						row[j] += bias[j];
-				if (causal)
-					for (int j = i + 1; j < tokens; j++)
-						row[j] = -INFINITY;
-				ops_softmax(row, tokens);
-			}
-			tensor_gemm(false, false, tokens, head_dim, tokens, 1, scores, tokens,
-			    v, qkv_stride, 0, ctx, dim);
+typedef struct {
+	float *x;
+	const float *bias;
+	size_t rows;
+	int n;
+} ops_rows_job;
+
+static void ops_bias_quick_gelu_part(void *ctx, int part, int parts)
+{
+	ops_rows_job *j = ctx;
+	float *x = j->x;
+	const float *bias = j->bias;
+	int n = j->n;
+	size_t r0 = j->rows * part / parts, r1 = j->rows * (part + 1) / parts;
+
+	for (size_t r = r0; r < r1; r++) {
+		float *xr = x + r * n;
+		int i;
+		for (i = 0; i + 4 <= n; i += 4)
+			ops_store4(xr + i, ops_quick_gelu4(ops_load4(xr + i) + ops_load4(bias + i)));
+		for (; i < n; i++) {
+			float tail[4] = { xr[i] + bias[i], 0, 0, 0 };
+			ops_store4(tail, ops_quick_gelu4(ops_load4(tail)));
+			xr[i] = tail[0];
 		}
 	}
-	tensor_linear(out, context, w->out_proj_weight, w->out_proj_bias, rows, dim, dim);
+}
+
+/* x = QuickGELU(x + bias) over rows rows of n values: c_fc's bias and activation in one pass. */
+static void ops_bias_quick_gelu(float *x, const float *bias, size_t rows, int n)
+{
+	ops_rows_job j = { x, bias, rows, n };
+
+	ops_parallel(ops_bias_quick_gelu_part, &j, rows * n * 8);
 }
 
 size_t ops_block_scratch_floats(int batch, int tokens, int dim, int hidden)
 {
 	size_t rows = (size_t)batch * tokens;
 
-	/* normed [rows, dim], branch [rows, dim], mlp [rows, hidden], then MHA's */
-	return rows * dim * 2 + rows * hidden + ops_mha_scratch_floats(batch, tokens, dim);
+	/* normed [rows, dim], mlp [rows, hidden], then MHA's */
+	return rows * dim + rows * hidden + ops_mha_scratch_floats(batch, tokens, dim);
 }
 
+/*
+ * The two residual branches end in a Linear whose output is added to x:
+ * x += bias first, then the GEMM accumulates into x (beta = 1), so neither
+ * branch makes an extra pass over memory.  The sum is the same up to the
+ * order of two float additions.
+ */
 void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int hidden,
     const ops_block_weights *w, float ln_eps, const float *key_bias, bool causal,
     float *scratch)
 {
-	size_t rows = (size_t)batch * tokens, n = rows * dim;
-	float *normed = scratch;              /* [rows, dim] */
-	float *branch = normed + n;           /* [rows, dim] */
-	float *mlp = branch + n;              /* [rows, hidden] */
-	float *mha_scratch = mlp + rows * hidden;
+	size_t rows = (size_t)batch * tokens;
+	float *normed = scratch;                       /* [rows, dim] */
+	float *mlp = normed + rows * dim;              /* [rows, hidden] */
+	float *qkv = mlp + rows * hidden;              /* [rows, 3 dim] */
+	float *context = qkv + rows * 3 * dim;         /* [rows, dim] */
+	float *scores = context + rows * dim;          /* [OPS_MAX_PARTS, tokens, tokens] */
+	int r = (int)rows;
 
-	ops_layer_norm(normed, x, w->ln_1_weight, w->ln_1_bias, (int)rows, dim, ln_eps);
-	ops_mha(branch, normed, batch, tokens, dim, heads, &w->attn, key_bias, causal, mha_scratch);
-	for (size_t i = 0; i < n; i++)
-		x[i] += branch[i];
+	ops_layer_norm(normed, x, w->ln_1_weight, w->ln_1_bias, r, dim, ln_eps);
+	tensor_linear(qkv, normed, w->attn.in_proj_weight, w->attn.in_proj_bias, r, dim, 3 * dim);
+	ops_attention(context, qkv, batch, tokens, dim, heads, key_bias, causal, scores);
+	ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
+	tensor_gemm(false, true, r, dim, dim, 1, context, dim, w->attn.out_proj_weight, dim,
+	    1, x, dim);
 
-	ops_layer_norm(normed, x, w->ln_2_weight, w->ln_2_bias, (int)rows, dim, ln_eps);
-	tensor_linear(mlp, normed, w->c_fc_weight, w->c_fc_bias, (int)rows, dim, hidden);
-	ops_quick_gelu(mlp, rows * hidden);
-	tensor_linear(branch, mlp, w->c_proj_weight, w->c_proj_bias, (int)rows, hidden, dim);
-	for (size_t i = 0; i < n; i++)
-		x[i] += branch[i];
+	ops_layer_norm(normed, x, w->ln_2_weight, w->ln_2_bias, r, dim, ln_eps);
+	tensor_gemm(false, true, r, hidden, dim, 1, normed, dim, w->c_fc_weight, dim, 0, mlp, hidden);
+	ops_bias_quick_gelu(mlp, w->c_fc_bias, rows, hidden);
+	ops_add_rows(x, w->c_proj_bias, rows, dim);
+	tensor_gemm(false, true, r, dim, hidden, 1, mlp, hidden, w->c_proj_weight, hidden,
+	    1, x, dim);
 }

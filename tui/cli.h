@@ -35,7 +35,24 @@ int cli_parse_int(const char *s, int lo, int hi, int *out);
 /* Subcommands: argv[0] is the subcommand's name. */
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_frames(int argc, char **argv);
+/* Indexing and searching (issue 6): cmd-index.c, cmd-search.c, cmd-info.c. */
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+
+/*
+ * Route core/video's FFmpeg log to stderr at the -v level (quiet without
+ * -v).  Every subcommand that opens videos calls it first (cmd-frames.c).
+ */
+void cli_video_log_setup(void);
 
 /* Benchmarks run by `clipgrep bench NAME` (argv[0] is NAME). */
+int bench_encode(int argc, char **argv);
+int bench_decode(int argc, char **argv);
+int bench_search(int argc, char **argv);
+int bench_index(int argc, char **argv);
 
 #endif

@@ -19,6 +19,10 @@ typedef struct {
 
 /* One line per benchmark; each lives in its own tui/bench-*.c file. */
 static const bench_entry bench_entries[] = {
+	{ "encode", bench_encode, "CLIP image tower frames/s and text tower latency" },
+	{ "decode", bench_decode, "seconds per video to sample F frames, against the ffmpeg CLI" },
+	{ "search", bench_search, "per-query latency of EA / TC-MGC / fused scoring over 1k-100k videos" },
+	{ "index", bench_index, "end-to-end indexing videos/min and frames/s; search start-up at 10k videos" },
 	{ NULL, NULL, NULL }
 };
 

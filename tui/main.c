@@ -27,6 +27,19 @@ static const cli_command cli_commands[] = {
 	  "print the CLIP token ids and tokens of each query" },
 	{ "bench", cmd_bench, "bench [NAME [OPTIONS]]",
 	  "run the performance benchmarks (all of them with no NAME)" },
+	{ "frames", cmd_frames, "frames FILE [-F N] [--size S] [--out DIR] [--thumbs] [--json]",
+	  "sample F frames of a video, print their times, write them as PNG" },
+	{ "index", cmd_index, "index DIR... [--db FILE] [--model FILE]... [--jobs N] [--exclude GLOB]... "
+	  "[--include-hidden] [--shard I/N] [--wait]",
+	  "index new and changed videos under each DIR; drop deleted ones, recognise moved ones" },
+	{ "search", cmd_search, "search QUERY [--db FILE] [--model FILE]... [--mode tcmgc|ea|fused] [-n K] [--json]",
+	  "rank the indexed videos for a text query" },
+	{ "explain", cmd_explain, "explain QUERY FILE [--db FILE] [--model FILE]... [--mode MODE] [--json]",
+	  "show one video's score breakdown and word x frame attention for a query" },
+	{ "info", cmd_info, "info [--db FILE] [--quick] [--json]",
+	  "summarise the index: videos, models, sizes, bad files, integrity" },
+	{ "merge", cmd_merge, "merge OUT.db SHARD.db...",
+	  "merge shard indexes made with 'index --shard I/N'" },
 };
 
 void cli_error(const char *fmt, ...)

@@ -1,0 +1,971 @@
+/*
+ * engine — index + models + in-memory library → ranked, explained hits.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "model.h"
+#include "tensor.h"
+#include "textenc.h"
+#include "tokenizer.h"
+#include "util.h"
+
+/* One model file and, when one of its heads is in use, its text tower. */
+typedef struct {
+	model *m;
+	char *path;
+	uint8_t hash[INDEX_HASH_SIZE];
+	char hex[2 * INDEX_HASH_SIZE + 1];
+	int64_t model_id;   /* in the index; 0 while the index has never seen it */
+	tokenizer *tok;     /* owned by m */
+	textenc *te;        /* NULL unless a head in use comes from this file */
+	int L;              /* the text tower's sequence length */
+	int D;
+	/* The last query this tower encoded (the cache). */
+	char *text;         /* NULL: nothing cached */
+	int n_tokens, truncated;
+	int32_t *ids;       /* [L] */
+	float *sentence;    /* [D] */
+	float *words;       /* [L, D] */
+} engine_model;
+
+/* What the engine knows about one video of the index. */
+typedef struct {
+	int64_t id;
+	char *path;
+	double duration;
+	int64_t indexed_at_ns;
+	int frames;          /* stored frames */
+	int status;
+	bool searchable;     /* in lib */
+	bool seen;           /* refresh mark */
+	double *times;       /* [frames], fetched on first use, or NULL */
+} engine_video;
+
+struct engine {
+	index_db *ix;
+	char *db_path;
+	engine_model *models; /* [n_models] */
+	int n_models;
+	int threads;
+	engine_model *tm, *em; /* the files giving the TC-MGC and EA heads, or NULL */
+	tcmgc *tc;
+	ea *ea;
+	int F, L, D;
+	size_t tc_floats, ea_floats;
+	search_lib *lib;
+	engine_video *videos; /* [n_videos] sorted by id */
+	size_t n_videos, cap_videos;
+	tcmgc_query *tq;      /* the cached TC-MGC query, for tm->text */
+	float *tc_buf, *ea_buf; /* one video's caches, for refresh and explain */
+};
+
+/* The result with the memory its hits point into. */
+typedef struct {
+	engine_result pub;
+	search_result sr;   /* owns the attention and weight arrays */
+	double *times;      /* [nhits, F] */
+	char *strings;      /* paths and tokens */
+} engine_result_full;
+
+void engine_options_init(engine_options *opt)
+{
+	memset(opt, 0, sizeof *opt);
+}
+
+const char *engine_mode_name(search_model mode)
+{
+	switch (mode) {
+	case SEARCH_TCMGC:
+		return "tcmgc";
+	case SEARCH_EA:
+		return "ea";
+	case SEARCH_FUSED:
+		return "fused";
+	}
+	return "?";
+}
+
+int engine_mode_parse(const char *name, search_model *out)
+{
+	static const search_model all[] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED };
+
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		if (strcmp(name, engine_mode_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- the video table ----------------------------------------------------- */
+
+static engine_video *engine_video_find(engine *e, int64_t id)
+{
+	size_t lo = 0, hi = e->n_videos;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->videos[mid].id < id)
+			lo = mid + 1;
+		else if (e->videos[mid].id > id)
+			hi = mid;
+		else
+			return &e->videos[mid];
+	}
+	return NULL;
+}
+
+static void engine_video_clear(engine_video *v)
+{
+	free(v->path);
+	free(v->times);
+	memset(v, 0, sizeof *v);
+}
+
+/* Insert or update the row; the table stays sorted by id. */
+static engine_video *engine_video_put(engine *e, const index_video_row *row, char **cause)
+{
+	engine_video *v = engine_video_find(e, row->id);
+	char *path;
+
+	if ((path = util_strdup(row->path)) == NULL)
+		goto nomem;
+	if (v == NULL) {
+		size_t at = e->n_videos;
+		if (e->n_videos == e->cap_videos) {
+			size_t cap = e->cap_videos ? 2 * e->cap_videos : 256;
+			engine_video *nv = realloc(e->videos, cap * sizeof *nv);
+			if (nv == NULL) {
+				free(path);
+				goto nomem;
+			}
+			e->videos = nv;
+			e->cap_videos = cap;
+		}
+		while (at > 0 && e->videos[at - 1].id > row->id)
+			at--;
+		memmove(e->videos + at + 1, e->videos + at, (e->n_videos - at) * sizeof *v);
+		v = &e->videos[at];
+		memset(v, 0, sizeof *v);
+		e->n_videos++;
+		v->id = row->id;
+	} else {
+		free(v->path);
+		if (v->indexed_at_ns != row->indexed_at_ns || v->frames != row->frames) {
+			free(v->times);
+			v->times = NULL;
+		}
+	}
+	v->path = path;
+	v->duration = row->duration;
+	v->indexed_at_ns = row->indexed_at_ns;
+	v->frames = row->frames;
+	v->status = (int)row->status;
+	v->seen = true;
+	return v;
+nomem:
+	util_set_cause(cause, "%s: out of memory", e->db_path);
+	return NULL;
+}
+
+static void engine_video_drop(engine *e, engine_video *v)
+{
+	size_t at = (size_t)(v - e->videos);
+
+	if (v->searchable)
+		search_lib_remove(e->lib, v->id);
+	engine_video_clear(v);
+	memmove(e->videos + at, e->videos + at + 1, (e->n_videos - at - 1) * sizeof *v);
+	e->n_videos--;
+}
+
+/* The frame times of v, fetched once. */
+static const double *engine_video_times(engine *e, engine_video *v)
+{
+	index_frames *f;
+
+	if (v->times != NULL || v->frames <= 0)
+		return v->times;
+	if ((f = index_get_frames(e->ix, v->id, 0, NULL)) == NULL)
+		return NULL;
+	if (f->n > 0 && (v->times = malloc((size_t)f->n * sizeof *v->times)) != NULL) {
+		for (int i = 0; i < f->n; i++)
+			v->times[i] = f->frames[i].time;
+		v->frames = f->n;
+	}
+	index_frames_free(f);
+	return v->times;
+}
+
+/* ---- models -------------------------------------------------------------- */
+
+static void engine_model_clear(engine_model *em)
+{
+	textenc_free(em->te);
+	model_free(em->m);
+	free(em->path);
+	free(em->text);
+	free(em->ids);
+	tensor_free(em->sentence);
+	tensor_free(em->words);
+	memset(em, 0, sizeof *em);
+}
+
+/* Build em's text tower and its buffers for sequences of L tokens. */
+static int engine_model_text(engine_model *em, int L, char **cause)
+{
+	const model_config *c = model_get_config(em->m);
+
+	if (em->te != NULL)
+		return 0;
+	if ((em->tok = model_tokenizer(em->m, cause)) == NULL)
+		return -1;
+	if ((em->te = textenc_new(em->m, L, cause)) == NULL)
+		return -1;
+	em->L = L;
+	em->D = c->embed_dim;
+	em->ids = calloc((size_t)L, sizeof *em->ids);
+	em->sentence = tensor_alloc((size_t)em->D);
+	em->words = tensor_alloc((size_t)L * (size_t)em->D);
+	if (em->ids == NULL || em->sentence == NULL || em->words == NULL) {
+		util_set_cause(cause, "%s: out of memory", em->path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Encode query with em's tower unless it is the text encoded last.
+ * *fresh says whether it was encoded now.
+ */
+static int engine_model_encode(engine_model *em, const char *query, bool *fresh, char **cause)
+{
+	char *copy;
+	int n, total;
+
+	*fresh = false;
+	if (em->text != NULL && strcmp(em->text, query) == 0)
+		return 0;
+	free(em->text);
+	em->text = NULL;
+	if ((total = tokenizer_encode(em->tok, query, NULL, 0, cause)) < 0 ||
+	    (n = tokenizer_encode_padded(em->tok, query, em->L, em->ids, NULL, cause)) < 0 ||
+	    textenc_encode(em->te, em->ids, em->sentence, em->words, cause) == -1)
+		return -1;
+	if ((copy = util_strdup(query)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+	em->n_tokens = n;
+	em->truncated = total > em->L - 2;
+	em->text = copy;
+	*fresh = true;
+	return 0;
+}
+
+/* ---- loading caches ------------------------------------------------------ */
+
+static int engine_list_fn(void *arg, const index_video_row *row)
+{
+	void **a = arg;
+	engine *e = a[0];
+
+	return engine_video_put(e, row, (char **)a[1]) == NULL ? -1 : 0;
+}
+
+/* Find the models' ids in the index (they appear once something was indexed). */
+static int engine_find_models(engine *e, char **cause)
+{
+	engine_model *heads[2] = { e->tm, e->em };
+
+	for (int i = 0; i < 2; i++) {
+		int64_t id;
+		if (heads[i] == NULL || heads[i]->model_id > 0)
+			continue;
+		if ((id = index_find_model(e->ix, heads[i]->hash, cause)) < 0)
+			return -1;
+		heads[i]->model_id = id;
+	}
+	return 0;
+}
+
+/* Whether every head in use has a model id (something was indexed with it). */
+static bool engine_models_known(const engine *e)
+{
+	return (e->tm == NULL || e->tm->model_id > 0) && (e->em == NULL || e->em->model_id > 0);
+}
+
+/*
+ * Read one video's caches into tc_buf / ea_buf: 0, 1 when one is missing,
+ * -1 on error.
+ */
+static int engine_read_caches(engine *e, int64_t id, char **cause)
+{
+	struct {
+		engine_model *m;
+		const char *kind;
+		size_t floats;
+		float *dst;
+	} want[2] = {
+		{ e->tm, ENGINE_KIND_TCMGC, e->tc_floats, e->tc_buf },
+		{ e->em, ENGINE_KIND_EA, e->ea_floats, e->ea_buf },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		float *data;
+		int64_t count;
+		int r;
+
+		if (want[i].m == NULL)
+			continue;
+		if (want[i].m->model_id <= 0)
+			return 1;
+		r = index_get_tensor(e->ix, id, want[i].m->model_id, want[i].kind, &data, &count,
+		    cause);
+		if (r != 0)
+			return r;
+		if ((size_t)count != want[i].floats) {
+			util_set_cause(cause, "%s: video %lld: %s cache of %lld floats, expected %zu",
+			    e->db_path, (long long)id, want[i].kind, (long long)count,
+			    want[i].floats);
+			free(data);
+			return -1;
+		}
+		memcpy(want[i].dst, data, want[i].floats * sizeof(float));
+		free(data);
+	}
+	return 0;
+}
+
+/*
+ * The initial load: every video, then each head's caches in one read each,
+ * intersected by id.
+ */
+static int engine_load(engine *e, char **cause)
+{
+	index_tensor_set *ts = NULL, *es = NULL;
+	void *arg[2] = { e, cause };
+	int rc = -1;
+	size_t i, j;
+
+	if (index_list_videos(e->ix, NULL, engine_list_fn, arg, cause) != 0)
+		return -1;
+	if (engine_find_models(e, cause) == -1)
+		return -1;
+	if (!engine_models_known(e))
+		return 0;
+	if (e->tm != NULL && (ts = index_load_tensors(e->ix, e->tm->model_id, ENGINE_KIND_TCMGC,
+	    (int64_t)e->tc_floats, cause)) == NULL)
+		goto out;
+	if (e->em != NULL && (es = index_load_tensors(e->ix, e->em->model_id, ENGINE_KIND_EA,
+	    (int64_t)e->ea_floats, cause)) == NULL)
+		goto out;
+	if (search_lib_reserve(e->lib, (size_t)(ts != NULL ? ts->n : es->n), cause) == -1)
+		goto out;
+	/* Both sets are sorted by id: walk them together. */
+	for (i = 0, j = 0; ts != NULL ? i < (size_t)ts->n : j < (size_t)es->n;) {
+		int64_t id = ts != NULL ? ts->ids[i] : es->ids[j];
+		const float *tcd = ts != NULL ? ts->data + i * (size_t)ts->count : NULL;
+		const float *ead = NULL;
+		engine_video *v;
+
+		if (es != NULL) {
+			while (j < (size_t)es->n && es->ids[j] < id)
+				j++;
+			if (j == (size_t)es->n)
+				break;
+			if (es->ids[j] != id) {
+				if (ts == NULL)
+					j++;
+				else
+					i++;
+				continue;
+			}
+			ead = es->data + j * (size_t)es->count;
+		}
+		if ((v = engine_video_find(e, id)) == NULL) {
+			/* Indexed after the listing: fetch its row. */
+			index_video_row row;
+			int r = index_lookup_id(e->ix, id, &row, cause);
+			if (r == -1)
+				goto out;
+			v = r == 0 ? engine_video_put(e, &row, cause) : NULL;
+			index_row_clear(&row);
+			if (r == 0 && v == NULL)
+				goto out;
+		}
+		if (v != NULL && v->status != INDEX_ERROR) {
+			if (search_lib_add(e->lib, id, tcd, ead, cause) == -1)
+				goto out;
+			v->searchable = true;
+		}
+		if (ts != NULL)
+			i++;
+		if (es != NULL)
+			j++;
+	}
+	rc = 0;
+out:
+	index_tensor_set_free(ts);
+	index_tensor_set_free(es);
+	return rc;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+engine *engine_open(const engine_options *opt, char **cause)
+{
+	engine *e;
+	int L = 0;
+
+	if (opt->n_models < 1) {
+		util_set_cause(cause, "no model file given");
+		return NULL;
+	}
+	if ((e = calloc(1, sizeof *e)) == NULL ||
+	    (e->models = calloc((size_t)opt->n_models, sizeof *e->models)) == NULL ||
+	    (e->db_path = util_strdup(opt->db_path)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		goto fail;
+	}
+	e->n_models = opt->n_models;
+	e->threads = opt->threads;
+
+	for (int i = 0; i < opt->n_models; i++) {
+		engine_model *em = &e->models[i];
+		const char *arch;
+
+		if ((em->path = util_strdup(opt->model_paths[i])) == NULL) {
+			util_set_cause(cause, "out of memory");
+			goto fail;
+		}
+		if ((em->m = model_load(em->path, cause)) == NULL ||
+		    index_hash_file(em->path, em->hash, NULL, cause) == -1)
+			goto fail;
+		index_hash_hex(em->hash, em->hex);
+		arch = model_get_config(em->m)->architecture;
+		if (strcmp(arch, "tcmgc") == 0 && e->tm == NULL)
+			e->tm = em;
+		else if (strcmp(arch, "ea") == 0 && e->em == NULL)
+			e->em = em;
+	}
+	/* A "clip" file fills whichever head no trained file gave. */
+	for (int i = 0; i < opt->n_models && (e->tm == NULL || e->em == NULL); i++) {
+		engine_model *em = &e->models[i];
+		if (strcmp(model_get_config(em->m)->architecture, "clip") != 0)
+			continue;
+		if (e->tm == NULL)
+			e->tm = em;
+		if (e->em == NULL)
+			e->em = em;
+	}
+	if (e->tm == NULL && e->em == NULL) {
+		util_set_cause(cause, "%s: architecture '%s' gives no search head",
+		    e->models[0].path, model_get_config(e->models[0].m)->architecture);
+		goto fail;
+	}
+	if (e->tm != NULL) {
+		if ((e->tc = tcmgc_load(e->tm->m, cause)) == NULL)
+			goto fail;
+		e->L = L = tcmgc_words(e->tc);
+		e->F = tcmgc_frames(e->tc);
+		e->D = tcmgc_dim(e->tc);
+		e->tc_floats = tcmgc_video_cache_floats(e->tc);
+		if (engine_model_text(e->tm, L, cause) == -1)
+			goto fail;
+	}
+	if (e->em != NULL) {
+		if ((e->ea = ea_load(e->em->m, cause)) == NULL)
+			goto fail;
+		e->F = ea_frames(e->ea);
+		e->D = ea_dim(e->ea);
+		e->ea_floats = ea_video_cache_floats(e->ea);
+		if (e->em != e->tm &&
+		    engine_model_text(e->em, model_get_config(e->em->m)->max_words, cause) == -1)
+			goto fail;
+	}
+	if ((e->lib = search_lib_new(e->tc, e->ea, cause)) == NULL) {
+		if (e->tm != NULL && e->em != NULL && e->tm != e->em)
+			util_prefix_cause(cause, "the TC-MGC head of %s and the EA head of %s",
+			    e->tm->path, e->em->path);
+		goto fail;
+	}
+	if ((e->tc_floats > 0 && (e->tc_buf = tensor_alloc(e->tc_floats)) == NULL) ||
+	    (e->ea_floats > 0 && (e->ea_buf = tensor_alloc(e->ea_floats)) == NULL)) {
+		util_set_cause(cause, "out of memory");
+		goto fail;
+	}
+
+	e->ix = index_open(e->db_path, opt->create ? INDEX_CREATE : INDEX_READONLY, cause);
+	if (e->ix == NULL || engine_load(e, cause) == -1)
+		goto fail;
+	return e;
+fail:
+	engine_close(e);
+	return NULL;
+}
+
+void engine_close(engine *e)
+{
+	if (e == NULL)
+		return;
+	tcmgc_query_free(e->tq);
+	search_lib_free(e->lib);
+	tcmgc_free(e->tc);
+	ea_free(e->ea);
+	for (int i = 0; e->models != NULL && i < e->n_models; i++)
+		engine_model_clear(&e->models[i]);
+	free(e->models);
+	for (size_t i = 0; i < e->n_videos; i++)
+		engine_video_clear(&e->videos[i]);
+	free(e->videos);
+	index_close(e->ix);
+	tensor_free(e->tc_buf);
+	tensor_free(e->ea_buf);
+	free(e->db_path);
+	free(e);
+}
+
+void engine_get_info(const engine *e, engine_info *out)
+{
+	memset(out, 0, sizeof *out);
+	out->db_path = e->db_path;
+	if (e->tm != NULL) {
+		out->tcmgc_model = e->tm->path;
+		memcpy(out->tcmgc_hash, e->tm->hex, sizeof out->tcmgc_hash);
+		out->tcmgc_describe = tcmgc_describe(e->tc);
+		out->tcmgc_training_free = tcmgc_is_training_free(e->tc);
+	}
+	if (e->em != NULL) {
+		out->ea_model = e->em->path;
+		memcpy(out->ea_hash, e->em->hex, sizeof out->ea_hash);
+		out->ea_describe = ea_describe(e->ea);
+		out->ea_training_free = ea_is_training_free(e->ea);
+	}
+	out->frames = e->F;
+	out->words = e->tc != NULL ? e->L : 0;
+	out->dim = e->D;
+	out->videos = search_lib_count(e->lib);
+	out->unindexed = e->n_videos - out->videos;
+}
+
+int engine_has_mode(const engine *e, search_model mode)
+{
+	switch (mode) {
+	case SEARCH_TCMGC:
+		return e->tc != NULL;
+	case SEARCH_EA:
+		return e->ea != NULL;
+	case SEARCH_FUSED:
+		return e->tc != NULL && e->ea != NULL && !ea_is_tight(e->ea);
+	}
+	return 0;
+}
+
+search_model engine_default_mode(const engine *e)
+{
+	if (engine_has_mode(e, SEARCH_FUSED))
+		return SEARCH_FUSED;
+	return e->tc != NULL ? SEARCH_TCMGC : SEARCH_EA;
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+/*
+ * Encode query for the heads mode uses (cached per text tower).
+ * *encode_seconds gets the time spent (0 when all was cached).
+ */
+static int engine_encode(engine *e, const char *query, search_model mode, double *seconds,
+    char **cause)
+{
+	double t0 = util_now();
+	bool fresh = false;
+
+	*seconds = 0;
+	if (!engine_has_mode(e, mode)) {
+		util_set_cause(cause, "mode '%s' needs %s", engine_mode_name(mode),
+		    mode == SEARCH_TCMGC ? "a TC-MGC model (architecture tcmgc or clip)" :
+		    mode == SEARCH_EA ? "an EA model (architecture ea or clip)" :
+		    "both a TC-MGC and a loose EA model");
+		return -1;
+	}
+	if (query[0] == '\0') {
+		util_set_cause(cause, "the query is empty");
+		return -1;
+	}
+	if (mode != SEARCH_EA) {
+		if (engine_model_encode(e->tm, query, &fresh, cause) == -1)
+			return -1;
+		if (fresh || e->tq == NULL) {
+			tcmgc_query_free(e->tq);
+			e->tq = tcmgc_query_new(e->tc, e->tm->sentence, e->tm->words, cause);
+			if (e->tq == NULL)
+				return -1;
+			fresh = true;
+		}
+	}
+	if (mode != SEARCH_TCMGC) {
+		bool f2 = false;
+		if (engine_model_encode(e->em, query, &f2, cause) == -1)
+			return -1;
+		fresh = fresh || f2;
+	}
+	if (fresh)
+		*seconds = util_now() - t0;
+	return 0;
+}
+
+/* The text tower whose tokens label the rows: TC-MGC's when in use. */
+static engine_model *engine_token_model(engine *e, search_model mode)
+{
+	return mode != SEARCH_EA ? e->tm : e->em;
+}
+
+void engine_result_free(engine_result *r)
+{
+	engine_result_full *f = (engine_result_full *)r;
+
+	if (f == NULL)
+		return;
+	search_result_free(&f->sr);
+	free(f->pub.hits);
+	free(f->pub.tokens);
+	free(f->pub.token_ids);
+	free(f->times);
+	free(f->strings);
+	free(f);
+}
+
+/*
+ * Turn sr (taken over) into an engine_result: copy paths, tokens and frame
+ * times so the result outlives the engine.
+ */
+static engine_result *engine_result_build(engine *e, search_model mode, search_result *sr,
+    char **cause)
+{
+	engine_result_full *f = calloc(1, sizeof *f);
+	engine_model *tm = engine_token_model(e, mode);
+	size_t bytes = 1, off = 0;
+	int F = e->F, n = sr->nhits;
+
+	if (f == NULL)
+		goto nomem;
+	f->sr = *sr;
+	memset(sr, 0, sizeof *sr);
+	f->pub.mode = mode;
+	f->pub.nhits = n;
+	f->pub.frames = F;
+	f->pub.words = mode != SEARCH_EA ? e->L : 0;
+	f->pub.scored = f->sr.scored;
+	f->pub.library = f->sr.library;
+	f->pub.search_seconds = f->sr.seconds;
+	f->pub.n_tokens = tm->n_tokens;
+	f->pub.truncated = tm->truncated;
+
+	for (int h = 0; h < n; h++) {
+		engine_video *v = engine_video_find(e, f->sr.hits[h].id);
+		bytes += (v != NULL ? strlen(v->path) : 0) + 1;
+	}
+	for (int t = 0; t < tm->n_tokens; t++) {
+		const char *s = tokenizer_token_text(tm->tok, tm->ids[t]);
+		bytes += (s != NULL ? strlen(s) : 0) + 1;
+	}
+	f->strings = malloc(bytes);
+	f->pub.hits = calloc((size_t)(n > 0 ? n : 1), sizeof *f->pub.hits);
+	f->times = malloc((size_t)(n > 0 ? n : 1) * (size_t)(F > 0 ? F : 1) * sizeof *f->times);
+	f->pub.tokens = calloc((size_t)(tm->n_tokens > 0 ? tm->n_tokens : 1), sizeof *f->pub.tokens);
+	f->pub.token_ids = calloc((size_t)(tm->n_tokens > 0 ? tm->n_tokens : 1),
+	    sizeof *f->pub.token_ids);
+	if (f->strings == NULL || f->pub.hits == NULL || f->times == NULL ||
+	    f->pub.tokens == NULL || f->pub.token_ids == NULL)
+		goto nomem;
+
+	for (int t = 0; t < tm->n_tokens; t++) {
+		const char *s = tokenizer_token_text(tm->tok, tm->ids[t]);
+		size_t len = s != NULL ? strlen(s) : 0;
+		f->pub.tokens[t] = f->strings + off;
+		f->pub.token_ids[t] = tm->ids[t];
+		memcpy(f->strings + off, s != NULL ? s : "", len + 1);
+		off += len + 1;
+	}
+	for (int h = 0; h < n; h++) {
+		const search_hit *sh = &f->sr.hits[h];
+		engine_hit *hit = &f->pub.hits[h];
+		engine_video *v = engine_video_find(e, sh->id);
+		const double *times = v != NULL ? engine_video_times(e, v) : NULL;
+		double *dst = f->times + (size_t)h * (size_t)F;
+		size_t len = v != NULL ? strlen(v->path) : 0;
+
+		hit->video_id = sh->id;
+		hit->path = f->strings + off;
+		memcpy(f->strings + off, v != NULL ? v->path : "", len + 1);
+		off += len + 1;
+		hit->duration = v != NULL ? v->duration : 0;
+		hit->rank = h + 1;
+		hit->score = sh->score;
+		hit->tcmgc = sh->tcmgc;
+		memcpy(hit->z, sh->z, sizeof hit->z);
+		memcpy(hit->omega, sh->omega, sizeof hit->omega);
+		hit->ea = sh->ea;
+		hit->n_frames = F;
+		for (int i = 0; i < F; i++)
+			dst[i] = times != NULL && i < v->frames ? times[i] : NAN;
+		hit->frame_times = dst;
+		hit->best_frame = sh->best_frame;
+		hit->best_time = sh->best_frame >= 0 && sh->best_frame < F ? dst[sh->best_frame] : NAN;
+		hit->word_attn = sh->word_attn;
+		hit->word_best = sh->word_best;
+		hit->sent_attn = sh->sent_attn;
+		hit->ea_exc = sh->ea_exc;
+		hit->ea_agg = sh->ea_agg;
+	}
+	return &f->pub;
+nomem:
+	util_set_cause(cause, "out of memory");
+	if (f != NULL)
+		engine_result_free(&f->pub);
+	else
+		search_result_free(sr);
+	return NULL;
+}
+
+int engine_search(engine *e, const char *query, search_model mode, int top_k,
+    engine_result **out, char **cause)
+{
+	search_opts opts;
+	search_result sr;
+	double enc;
+
+	*out = NULL;
+	if (engine_encode(e, query, mode, &enc, cause) == -1)
+		return -1;
+	search_opts_init(&opts);
+	opts.model = mode;
+	opts.top_k = top_k > 0 ? top_k : 10;
+	opts.threads = e->threads;
+	if (search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+	    mode != SEARCH_TCMGC ? e->em->sentence : NULL, &opts, &sr, cause) == -1)
+		return -1;
+	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
+		return -1;
+	(*out)->encode_seconds = enc;
+	return 0;
+}
+
+int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
+{
+	(void)cause;
+	for (size_t i = 0; i < e->n_videos; i++) {
+		if (e->videos[i].searchable && strcmp(e->videos[i].path, path) == 0) {
+			*id = e->videos[i].id;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int engine_explain(engine *e, const char *query, search_model mode, int64_t video_id,
+    engine_result **out, char **cause)
+{
+	engine_video *v = engine_video_find(e, video_id);
+	search_lib *one = NULL;
+	search_opts opts;
+	search_result sr;
+	float *scores = NULL, mine = NAN;
+	size_t n = search_lib_count(e->lib), at = n;
+	double enc, t0;
+	int rank = 0, rc = -1, r;
+
+	*out = NULL;
+	if (v == NULL || !v->searchable)
+		return 1;
+	if (engine_encode(e, query, mode, &enc, cause) == -1)
+		return -1;
+	t0 = util_now();
+	for (size_t i = 0; i < n; i++)
+		if (search_lib_id(e->lib, i) == video_id)
+			at = i;
+	if (at == n)
+		return 1;
+	/* The rank against the whole library (the tight EA type is not scored
+	 * for every video: its rank stays 0, unknown). */
+	if (!(mode != SEARCH_TCMGC && ea_is_tight(e->ea))) {
+		if ((scores = tensor_alloc(n)) == NULL) {
+			util_set_cause(cause, "out of memory");
+			return -1;
+		}
+		if (search_score_all(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+		    mode != SEARCH_TCMGC ? e->em->sentence : NULL, mode, e->threads, scores,
+		    cause) == -1)
+			goto out;
+		mine = scores[at];
+		rank = 1;
+		for (size_t i = 0; i < n; i++)
+			if (scores[i] > mine || (scores[i] == mine && i < at))
+				rank++;
+	}
+	/* The breakdown: the video alone in a library. */
+	if ((r = engine_read_caches(e, video_id, cause)) != 0) {
+		if (r == 1)
+			util_set_cause(cause, "%s: video %lld lost its caches", e->db_path,
+			    (long long)video_id);
+		goto out;
+	}
+	if ((one = search_lib_new(e->tc, e->ea, cause)) == NULL ||
+	    search_lib_add(one, video_id, e->tc != NULL ? e->tc_buf : NULL,
+	    e->ea != NULL ? e->ea_buf : NULL, cause) == -1)
+		goto out;
+	search_opts_init(&opts);
+	opts.model = mode;
+	opts.top_k = 1;
+	opts.threads = 1;
+	if (search_run(one, mode != SEARCH_EA ? e->tq : NULL,
+	    mode != SEARCH_TCMGC ? e->em->sentence : NULL, &opts, &sr, cause) == -1)
+		goto out;
+	if (sr.nhits == 1 && rank > 0)
+		sr.hits[0].score = mine; /* fused: normalised over the whole library */
+	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
+		goto out;
+	(*out)->encode_seconds = enc;
+	(*out)->search_seconds = util_now() - t0;
+	(*out)->library = n;
+	(*out)->scored = rank > 0 ? n : 1;
+	if ((*out)->nhits == 1)
+		(*out)->hits[0].rank = rank;
+	rc = 0;
+out:
+	tensor_free(scores);
+	search_lib_free(one);
+	return rc;
+}
+
+index_frames *engine_get_frames(engine *e, int64_t video_id, int with_thumbs, char **cause)
+{
+	index_frames *f = index_get_frames(e->ix, video_id, with_thumbs, cause);
+
+	if (f != NULL && f->n == 0 && engine_video_find(e, video_id) == NULL) {
+		index_frames_free(f);
+		util_set_cause(cause, "%s: video %lld is not in the index", e->db_path,
+		    (long long)video_id);
+		return NULL;
+	}
+	return f;
+}
+
+/* ---- refresh --------------------------------------------------------------- */
+
+typedef struct {
+	engine *e;
+	int64_t *ids;   /* videos whose caches must be (re)loaded */
+	size_t n, cap;
+	int renamed;    /* videos whose path or frames changed without new caches */
+	char **cause;
+} engine_refresh_state;
+
+static int engine_refresh_fn(void *arg, const index_video_row *row)
+{
+	engine_refresh_state *st = arg;
+	engine *e = st->e;
+	engine_video *v = engine_video_find(e, row->id);
+	bool reload = v == NULL || v->indexed_at_ns != row->indexed_at_ns ||
+	    v->status != (int)row->status || (!v->searchable && row->status != INDEX_ERROR);
+
+	if (v != NULL && !reload && strcmp(v->path, row->path) == 0 && v->frames == row->frames) {
+		v->seen = true;
+		return 0;
+	}
+	if (engine_video_put(e, row, st->cause) == NULL)
+		return -1;
+	if (!reload)
+		st->renamed++;
+	if (reload) {
+		if (st->n == st->cap) {
+			size_t cap = st->cap ? 2 * st->cap : 64;
+			int64_t *ids = realloc(st->ids, cap * sizeof *ids);
+			if (ids == NULL) {
+				util_set_cause(st->cause, "out of memory");
+				return -1;
+			}
+			st->ids = ids;
+			st->cap = cap;
+		}
+		st->ids[st->n++] = row->id;
+	}
+	return 0;
+}
+
+int engine_refresh(engine *e, int *changed, char **cause)
+{
+	engine_refresh_state st = { .e = e, .cause = cause };
+	bool had_models = engine_models_known(e);
+	int count = 0, rc = -1;
+
+	if (changed != NULL)
+		*changed = 0;
+	for (size_t i = 0; i < e->n_videos; i++)
+		e->videos[i].seen = false;
+	if (index_list_videos(e->ix, NULL, engine_refresh_fn, &st, cause) != 0)
+		goto out;
+	if (!had_models && (engine_find_models(e, cause) == -1))
+		goto out;
+	if (!had_models && engine_models_known(e)) {
+		/* The models appeared: every video is a candidate. */
+		st.n = 0;
+		for (size_t i = 0; i < e->n_videos; i++) {
+			engine_refresh_state *s = &st;
+			if (s->n == s->cap) {
+				size_t cap = s->cap ? 2 * s->cap : 64;
+				int64_t *ids = realloc(s->ids, cap * sizeof *ids);
+				if (ids == NULL) {
+					util_set_cause(cause, "out of memory");
+					goto out;
+				}
+				s->ids = ids;
+				s->cap = cap;
+			}
+			s->ids[s->n++] = e->videos[i].id;
+		}
+	}
+	/* Gone from the index. */
+	for (size_t i = e->n_videos; i-- > 0;) {
+		if (!e->videos[i].seen) {
+			engine_video_drop(e, &e->videos[i]);
+			count++;
+		}
+	}
+	for (size_t k = 0; k < st.n; k++) {
+		engine_video *v = engine_video_find(e, st.ids[k]);
+		int r;
+
+		if (v == NULL)
+			continue;
+		if (v->searchable) {
+			search_lib_remove(e->lib, v->id);
+			v->searchable = false;
+		}
+		count++;
+		if (v->status == INDEX_ERROR || !engine_models_known(e))
+			continue;
+		if ((r = engine_read_caches(e, v->id, cause)) == -1)
+			goto out;
+		if (r == 1)
+			continue; /* not (yet) indexed with these models */
+		if (search_lib_add(e->lib, v->id, e->tc != NULL ? e->tc_buf : NULL,
+		    e->ea != NULL ? e->ea_buf : NULL, cause) == -1)
+			goto out;
+		v->searchable = true;
+	}
+	rc = 0;
+out:
+	free(st.ids);
+	if (changed != NULL)
+		*changed = count + st.renamed;
+	return rc;
+}

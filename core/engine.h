@@ -1,0 +1,209 @@
+/*
+ * engine — the query side of clipgrep, shared by the command line
+ * (`clipgrep search`, `clipgrep explain`) and the TUI: open an index, load
+ * the selected model files, load every searchable video's per-video caches
+ * into memory once, then answer queries (tokenizer → text tower → heads →
+ * search_run) and explain each hit: the four granularity scores, the LSA
+ * weights ω, the EA score and weights, the word × frame attention with the
+ * query's tokens, each word's best frame and the best moment as a time.
+ *
+ * Models.  Each model file is arch "clip", "ea" or "tcmgc" (core/model.h):
+ *   "tcmgc"  gives a TC-MGC head (and its own text tower)
+ *   "ea"     gives an EA head (and its own text tower)
+ *   "clip"   gives both heads in their training-free form
+ * The TC-MGC head is taken from the first "tcmgc" file given, else from the
+ * first "clip" file; the EA head from the first "ea" file, else the first
+ * "clip" file.  Each head encodes the query with the text tower of the file
+ * it came from.  Both heads must agree on F and the embedding width
+ * (search_lib_new checks).  A file that gives no head in use is loaded and
+ * ignored (engine_info says which files are used).
+ *
+ * What the index holds, per (video, model file) — written by core/indexer:
+ *   ENGINE_KIND_FRAMES  [F, D]  raw CLIP frame embeddings (zero rows pad
+ *                               videos with fewer than F distinct frames)
+ *   ENGINE_KIND_TCMGC   [tcmgc_video_cache_floats]  (files giving TC-MGC)
+ *   ENGINE_KIND_EA      [ea_video_cache_floats]     (files giving EA)
+ * Models are identified in the index by the content hash of their file
+ * (index_hash_file), so a renamed model file keeps its caches.  A video is
+ * searchable when it has the cache of every head in use; others are
+ * counted in engine_info.unindexed (e.g. indexed with other models).
+ *
+ * Threads: an engine is used by one thread at a time (the caller
+ * serialises; the TUI's search worker and its refresh must not overlap).
+ * search_run itself uses opts.threads worker threads.  Results
+ * (engine_result) own all their memory and stay valid after later calls and
+ * after engine_close, so a UI may keep showing them while it searches again.
+ *
+ * Cost: engine_open reads the caches once (about 27 KB per video per head
+ * for ViT-B/32, F = 12).  A repeated query text reuses its encoding (the
+ * TUI re-runs the same text when switching mode or after a refresh).
+ * engine_search allocates only the result (a handful of blocks).
+ *
+ * Default paths and models (XDG, $CLIPGREP_DB, the config file, the
+ * bundled demo model) are the program's policy, not the engine's: see
+ * tui/cli-config.h.
+ */
+#ifndef CLIPGREP_ENGINE_H
+#define CLIPGREP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "search.h"
+
+/* Per-video tensor kinds in the index (index_tensor.kind). */
+#define ENGINE_KIND_FRAMES "frames"
+#define ENGINE_KIND_TCMGC "cache.tcmgc"
+#define ENGINE_KIND_EA "cache.ea"
+
+typedef struct engine engine;
+
+typedef struct {
+	const char *db_path;            /* the index file */
+	const char *const *model_paths; /* [n_models] model files, in priority order */
+	int n_models;                   /* >= 1 */
+	int threads;                    /* search workers; 0: one per online CPU */
+	int create;                     /* 0: the index must exist (opened read-only);
+	                                   1: create an empty one when missing (the TUI
+	                                   about to index a new folder) */
+} engine_options;
+
+/* Zeroes, threads 0, create 0. */
+void engine_options_init(engine_options *opt);
+
+/*
+ * Open the index, load the model files, their towers and heads, and the
+ * caches of every searchable video.  NULL with a cause naming the file and
+ * the reason: "<db>: no such index", "<model>: architecture 'x' ...",
+ * "<model>: no tokenizer (clipgrep.tokenizer.merges)", "the TC-MGC head of A
+ * and the EA head of B disagree on frames or width", ...  An index with no
+ * video (or none indexed with these models) is not an error: searches then
+ * return no hits.  Free with engine_close.
+ */
+engine *engine_open(const engine_options *opt, char **cause);
+/* Release everything; NULL is a no-op.  Results already returned stay valid. */
+void engine_close(engine *e);
+
+/* What the engine loaded, for status lines, `clipgrep info` and JSON. */
+typedef struct {
+	const char *db_path;
+	const char *tcmgc_model;    /* path of the file giving the TC-MGC head, or NULL */
+	const char *ea_model;       /* path of the file giving the EA head, or NULL */
+	char tcmgc_hash[33];        /* its content hash, hex ("" when NULL) */
+	char ea_hash[33];
+	const char *tcmgc_describe; /* tcmgc_describe / ea_describe, or NULL */
+	const char *ea_describe;
+	int tcmgc_training_free;    /* the head runs in the training-free form */
+	int ea_training_free;
+	int frames;                 /* F */
+	int words;                  /* L of the TC-MGC head (rows of word_attn), 0 without it */
+	int dim;                    /* D */
+	size_t videos;              /* searchable videos */
+	size_t unindexed;           /* videos in the index without these models' caches
+	                               (error status, or indexed with other models) */
+} engine_info;
+
+/* Strings point into e and live until engine_close. */
+void engine_get_info(const engine *e, engine_info *out);
+
+/*
+ * Whether mode can run: SEARCH_TCMGC needs a TC-MGC head, SEARCH_EA an EA
+ * head, SEARCH_FUSED both with a loose EA head.  The best default mode is
+ * engine_default_mode: fused when possible, else whichever head exists.
+ */
+int engine_has_mode(const engine *e, search_model mode);
+search_model engine_default_mode(const engine *e);
+/* "tcmgc", "ea", "fused"; and back (-1 for an unknown name). */
+const char *engine_mode_name(search_model mode);
+int engine_mode_parse(const char *name, search_model *out);
+
+/* One hit.  Pointers are owned by the engine_result holding the hit. */
+typedef struct {
+	int64_t video_id;         /* index row id */
+	const char *path;         /* the file, as stored (raw bytes: print escaped) */
+	double duration;          /* seconds, 0 when unknown */
+	int rank;                 /* 1-based rank in the whole library */
+	float score;              /* what the hits are ranked by (mode's score, or fused) */
+	float tcmgc;              /* TC-MGC final score, NAN without TC-MGC */
+	float z[4];               /* S_vs, S_vw, S_sf, S_fw (video-sentence, video-word,
+	                             sentence-frame, frame-word); NAN without TC-MGC */
+	float omega[4];           /* LSA weights; NAN without TC-MGC */
+	float ea;                 /* EA score, NAN without EA */
+	int n_frames;             /* F (rows of frame_times; frames past the video's
+	                             real ones are padding, time NAN) */
+	const double *frame_times;/* [F] each sampled frame's time in seconds */
+	int best_frame;           /* the best moment: a frame index (0 .. F-1) */
+	double best_time;         /* its time in seconds (mpv --start=), NAN if unknown */
+	const float *word_attn;   /* [L, F] attention of each token position over the
+	                             frames (rows >= n_tokens are padding), or NULL */
+	const int *word_best;     /* [L] each position's most attended frame, or NULL */
+	const float *sent_attn;   /* [F] the sentence's attention, or NULL */
+	const float *ea_exc;      /* [F] EA excitation weights, or NULL */
+	const float *ea_agg;      /* [F] EA aggregation weights, or NULL */
+} engine_hit;
+
+typedef struct {
+	search_model mode;
+	int nhits;
+	engine_hit *hits;         /* [nhits] best first */
+	int frames;               /* F */
+	int words;                /* L: rows of word_attn / word_best */
+	int n_tokens;             /* real tokens: SOT, the words, EOT (<= L); 0 without TC-MGC */
+	char **tokens;            /* [n_tokens] token texts ("</w>" ends a word; may hold
+	                             partial UTF-8: print with an escaping printer) */
+	int32_t *token_ids;       /* [n_tokens] */
+	int truncated;            /* the query had more than L - 2 word tokens */
+	size_t scored;            /* videos scored by the full model(s) */
+	size_t library;           /* searchable videos */
+	double encode_seconds;    /* text encoding (0 when the cached encoding was reused) */
+	double search_seconds;    /* search_run, explanation included */
+} engine_result;
+
+/*
+ * Search the library for query in mode, keeping the top_k best (top_k <= 0:
+ * 10).  *out gets a result (free with engine_result_free) also when there
+ * are no hits.  Returns 0, or -1 with *cause ("mode 'ea' needs an EA model",
+ * an empty query, ...).  The query's encoding is kept for the next call with
+ * the same text.
+ */
+int engine_search(engine *e, const char *query, search_model mode, int top_k,
+    engine_result **out, char **cause);
+
+/*
+ * Explain one video for query: *out gets a result with exactly one hit,
+ * the video, ranked (hit.rank) against the whole library; fused scores are
+ * normalised over the whole library, as in engine_search.  Returns 0, 1
+ * when the video is not searchable (not in the index, an error status, or
+ * not indexed with these models: *out is NULL), or -1 with *cause.
+ */
+int engine_explain(engine *e, const char *query, search_model mode, int64_t video_id,
+    engine_result **out, char **cause);
+
+void engine_result_free(engine_result *r);
+
+/*
+ * The searchable video stored at path (bytes compared exactly): 0 and *id,
+ * 1 when no searchable video has that path, -1 on error.
+ */
+int engine_find_video(engine *e, const char *path, int64_t *id, char **cause);
+
+/*
+ * A video's stored frames in time order (times; JPEG thumbnails too when
+ * with_thumbs) straight from the index: what the TUI draws the heatmap
+ * strip and the best frame from.  Free with index_frames_free.  NULL with
+ * *cause on error (a video deleted since: "video N is not in the index").
+ */
+index_frames *engine_get_frames(engine *e, int64_t video_id, int with_thumbs, char **cause);
+
+/*
+ * Pick up what changed in the index since open or the last refresh (an
+ * indexer running in another thread or process): videos added or
+ * re-indexed are (re)loaded, deleted ones dropped, moved ones renamed.
+ * Cheap when nothing changed (one query on the video table).  *changed
+ * (may be NULL) gets the number of videos added, updated or dropped.
+ * Returns 0, or -1 with *cause (the engine keeps its previous state).
+ */
+int engine_refresh(engine *e, int *changed, char **cause);
+
+#endif

@@ -1,0 +1,1177 @@
+/*
+ * indexer — walk, decide, decode (threads), encode (batched), store.
+ *
+ * Pipeline: the walk produces the files; each is classified against the
+ * rows stored under the walked roots.  Files that need work become jobs in
+ * walk order.  Decode threads take jobs in order (at most INDEXER_AHEAD
+ * beyond the one being committed), hash the file, recognise moves, copies
+ * and touched files by their hash, and otherwise decode F frames.  The
+ * calling thread takes the jobs in order, gathers the decoded frames of
+ * consecutive jobs into one image-tower batch, prepares the heads' caches
+ * and commits each video in its own transaction.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ea.h"
+#include "engine.h"
+#include "index.h"
+#include "indexer.h"
+#include "model.h"
+#include "tcmgc.h"
+#include "tensor.h"
+#include "util.h"
+#include "video.h"
+#include "vit.h"
+#include "walk.h"
+
+#define INDEXER_DEFAULT_BATCH 48
+#define INDEXER_DEFAULT_THUMB 192
+
+/* ---- models -------------------------------------------------------------- */
+
+/* One image tower, shared by the model files whose towers are identical. */
+typedef struct {
+	vit *v;
+	int first_model;  /* the model whose weights it reads */
+	float *emb;       /* [batch, D] output of the current batch */
+} indexer_tower;
+
+typedef struct {
+	model *m;
+	const char *path;
+	uint8_t hash[INDEX_HASH_SIZE];
+	uint8_t vision_hash[INDEX_HASH_SIZE];
+	int64_t model_id;
+	tcmgc *tc;       /* NULL unless the file gives TC-MGC */
+	ea *e;           /* NULL unless the file gives EA */
+	int tower;       /* index into towers */
+	float *tc_cache; /* [tcmgc_video_cache_floats] scratch */
+	float *ea_cache; /* [ea_video_cache_floats] scratch */
+	float *frames;   /* [F, D] one video's embeddings, zero-padded */
+} indexer_model;
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+typedef enum { JOB_NEW, JOB_CHANGED, JOB_MISSING } indexer_job_kind;
+
+typedef enum {
+	OUT_NONE,
+	OUT_DECODED,   /* vf holds the frames */
+	OUT_MOVE,      /* src_id's file is gone: rename it */
+	OUT_COPY,      /* src_id's file exists: copy it */
+	OUT_TOUCH,     /* same content as the stored row: update the mtime */
+	OUT_FAILED     /* error says why */
+} indexer_outcome;
+
+typedef struct {
+	char *path;
+	int64_t size, mtime_ns;
+	indexer_job_kind kind;
+	int64_t old_id;                   /* the row at path (CHANGED, MISSING) */
+	uint8_t old_hash[INDEX_HASH_SIZE];
+	/* Filled by the decode thread. */
+	indexer_outcome outcome;
+	uint8_t hash[INDEX_HASH_SIZE];
+	int64_t src_id;
+	video_frames *vf;
+	double duration;
+	char *error;
+	bool ready;
+} indexer_job;
+
+/* A stored row under a walked root, by path. */
+typedef struct {
+	char *path;
+	int64_t id, size, mtime_ns;
+	uint8_t hash[INDEX_HASH_SIZE];
+	index_status status;
+	bool walked;
+} indexer_known;
+
+typedef struct indexer_run_state indexer_run_state;
+
+struct indexer_run_state {
+	const indexer_options *opt;
+	const char *db_path;
+	index_db *ix;
+	indexer_stats st;
+	double t0;
+
+	indexer_model *models;
+	int n_models;
+	indexer_tower *towers;
+	int n_towers;
+	int F, S, batch;
+	bool all_covered;         /* every indexed video has every model's tensors */
+
+	/* Stored rows under the roots: an open-addressing table over known[]. */
+	indexer_known *known;
+	size_t n_known, cap_known;
+	int64_t *slots;           /* [nslots] index into known, or -1 */
+	size_t nslots;
+
+	indexer_job *jobs;
+	size_t n_jobs, cap_jobs;
+
+	/* Decode threads. */
+	pthread_mutex_t mu;
+	pthread_cond_t ready_cv, space_cv;
+	size_t next_job;          /* the next job a decode thread takes */
+	size_t consumed;          /* jobs the writer is done with */
+	size_t ahead;             /* how far the decoders may run ahead */
+	bool quit;
+	pthread_t *threads;
+	int n_threads;
+	video_options vopt;
+
+	float *pixels;            /* [batch, 3, S, S] the current image batch */
+	float *mask;              /* [F] */
+	char **cause;
+};
+
+static const char *const indexer_action_names[INDEXER_ACTIONS] = {
+	"unchanged", "added", "updated", "extended", "moved", "copied", "touched",
+	"partial", "failed", "deleted",
+};
+
+const char *indexer_action_name(indexer_action a)
+{
+	return (unsigned)a < INDEXER_ACTIONS ? indexer_action_names[a] : "?";
+}
+
+void indexer_options_init(indexer_options *opt)
+{
+	memset(opt, 0, sizeof *opt);
+}
+
+static bool indexer_stopping(const indexer_run_state *s)
+{
+	return s->opt->stop != NULL && atomic_load(s->opt->stop) != 0;
+}
+
+static void indexer_emit(indexer_run_state *s, indexer_event_kind kind, const char *path,
+    indexer_action action, const char *message)
+{
+	indexer_event ev = { kind, path, action, message, &s->st };
+
+	s->st.seconds = util_now() - s->t0;
+	if (s->opt->progress != NULL)
+		s->opt->progress(s->opt->progress_arg, &ev);
+}
+
+static void indexer_file_done(indexer_run_state *s, const char *path, indexer_action a,
+    const char *message)
+{
+	s->st.files_done++;
+	s->st.actions[a]++;
+	indexer_emit(s, INDEXER_EV_FILE, path, a, message);
+}
+
+/* ---- known rows ------------------------------------------------------------ */
+
+static uint64_t indexer_hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+static int indexer_known_rehash(indexer_run_state *s, size_t nslots)
+{
+	int64_t *slots = malloc(nslots * sizeof *slots);
+
+	if (slots == NULL)
+		return -1;
+	for (size_t i = 0; i < nslots; i++)
+		slots[i] = -1;
+	for (size_t k = 0; k < s->n_known; k++) {
+		size_t i = indexer_hash_str(s->known[k].path) & (nslots - 1);
+		while (slots[i] != -1)
+			i = (i + 1) & (nslots - 1);
+		slots[i] = (int64_t)k;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = nslots;
+	return 0;
+}
+
+static indexer_known *indexer_known_find(indexer_run_state *s, const char *path)
+{
+	if (s->nslots == 0)
+		return NULL;
+	for (size_t i = indexer_hash_str(path) & (s->nslots - 1); s->slots[i] != -1;
+	    i = (i + 1) & (s->nslots - 1)) {
+		indexer_known *k = &s->known[s->slots[i]];
+		if (strcmp(k->path, path) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+typedef struct {
+	indexer_run_state *s;
+	const char *root;
+	size_t root_len;
+	bool is_dir;
+} indexer_list_arg;
+
+static int indexer_list_fn(void *arg, const index_video_row *row)
+{
+	indexer_list_arg *a = arg;
+	indexer_run_state *s = a->s;
+	indexer_known *k;
+
+	/* The prefix listing also returns "/a/bc" for root "/a/b". */
+	if (a->is_dir ? !(a->root_len == 1 || row->path[a->root_len] == '/')
+	    : row->path[a->root_len] != '\0')
+		return 0;
+	if (indexer_known_find(s, row->path) != NULL)
+		return 0; /* two roots overlap */
+	if (s->n_known == s->cap_known) {
+		size_t cap = s->cap_known ? 2 * s->cap_known : 256;
+		indexer_known *nk = realloc(s->known, cap * sizeof *nk);
+		if (nk == NULL)
+			goto nomem;
+		s->known = nk;
+		s->cap_known = cap;
+	}
+	k = &s->known[s->n_known];
+	memset(k, 0, sizeof *k);
+	if ((k->path = util_strdup(row->path)) == NULL)
+		goto nomem;
+	k->id = row->id;
+	k->size = row->size;
+	k->mtime_ns = row->mtime_ns;
+	memcpy(k->hash, row->hash, sizeof k->hash);
+	k->status = row->status;
+	s->n_known++;
+	if (2 * s->n_known > s->nslots) {
+		if (indexer_known_rehash(s, s->nslots ? 2 * s->nslots : 1024) == -1)
+			goto nomem;
+	} else {
+		size_t i = indexer_hash_str(k->path) & (s->nslots - 1);
+		while (s->slots[i] != -1)
+			i = (i + 1) & (s->nslots - 1);
+		s->slots[i] = (int64_t)(s->n_known - 1);
+	}
+	return 0;
+nomem:
+	util_set_cause(s->cause, "out of memory listing %s", s->db_path);
+	return -1;
+}
+
+/* ---- the walk -------------------------------------------------------------- */
+
+static void indexer_walk_error(void *arg, const char *path, const char *reason)
+{
+	indexer_run_state *s = arg;
+
+	s->st.warnings++;
+	indexer_emit(s, INDEXER_EV_WARNING, path, INDEXER_UNCHANGED, reason);
+}
+
+static int indexer_add_job(indexer_run_state *s, const char *path, const struct stat *st,
+    indexer_job_kind kind, const indexer_known *k)
+{
+	indexer_job *j;
+
+	if (s->n_jobs == s->cap_jobs) {
+		size_t cap = s->cap_jobs ? 2 * s->cap_jobs : 64;
+		indexer_job *nj = realloc(s->jobs, cap * sizeof *nj);
+		if (nj == NULL)
+			return -1;
+		s->jobs = nj;
+		s->cap_jobs = cap;
+	}
+	j = &s->jobs[s->n_jobs];
+	memset(j, 0, sizeof *j);
+	if ((j->path = util_strdup(path)) == NULL)
+		return -1;
+	j->size = (int64_t)st->st_size;
+	j->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	j->kind = kind;
+	if (k != NULL) {
+		j->old_id = k->id;
+		memcpy(j->old_hash, k->hash, sizeof j->old_hash);
+	}
+	s->n_jobs++;
+	return 0;
+}
+
+/* Whether video id has tensors of every selected model: 1, 0, or -1. */
+static int indexer_covered(indexer_run_state *s, index_db *ix, int64_t id, char **cause)
+{
+	if (s->all_covered)
+		return 1;
+	for (int i = 0; i < s->n_models; i++) {
+		float *data;
+		int64_t count;
+		int r = index_get_tensor(ix, id, s->models[i].model_id, ENGINE_KIND_FRAMES, &data,
+		    &count, cause);
+		if (r == -1)
+			return -1;
+		if (r == 1)
+			return 0;
+		free(data);
+	}
+	return 1;
+}
+
+static int indexer_walk_fn(void *arg, const char *path, const char *rel,
+    const struct stat *st)
+{
+	indexer_run_state *s = arg;
+	indexer_known *k = indexer_known_find(s, path);
+	int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	int r;
+
+	(void)rel;
+	if (indexer_stopping(s))
+		return 2;
+	s->st.files_total++;
+	if (k != NULL) {
+		if (k->walked) {
+			s->st.files_total--; /* reached twice (overlapping roots) */
+			return 0;
+		}
+		k->walked = true;
+		if (k->size == (int64_t)st->st_size && k->mtime_ns == mtime_ns) {
+			if (k->status == INDEX_ERROR)
+				return 0; /* a bad file is retried when it changes */
+			if ((r = indexer_covered(s, s->ix, k->id, s->cause)) == -1)
+				return -1;
+			if (r == 1)
+				return 0;
+			return indexer_add_job(s, path, st, JOB_MISSING, k) == 0 ? 0 : -3;
+		}
+		return indexer_add_job(s, path, st, JOB_CHANGED, k) == 0 ? 0 : -3;
+	}
+	return indexer_add_job(s, path, st, JOB_NEW, NULL) == 0 ? 0 : -3;
+}
+
+/* ---- decode threads -------------------------------------------------------- */
+
+/* Decide a job without decoding when its hash allows; otherwise decode. */
+static void indexer_job_work(indexer_run_state *s, indexer_job *j, index_db *rix)
+{
+	char *cause = NULL;
+	video_reader *r;
+
+	if (j->kind != JOB_MISSING) {
+		if (index_hash_file(j->path, j->hash, NULL, &cause) == -1) {
+			j->outcome = OUT_FAILED;
+			j->error = cause;
+			return;
+		}
+		if (j->kind == JOB_CHANGED && memcmp(j->hash, j->old_hash, sizeof j->hash) == 0 &&
+		    rix != NULL && indexer_covered(s, rix, j->old_id, NULL) == 1) {
+			j->outcome = OUT_TOUCH;
+			return;
+		}
+		if (j->kind == JOB_NEW && rix != NULL) {
+			index_video_row row;
+			if (index_lookup_hash(rix, j->hash, &row, NULL) == 0) {
+				struct stat st;
+				if (indexer_covered(s, rix, row.id, NULL) == 1 &&
+				    strcmp(row.path, j->path) != 0) {
+					j->src_id = row.id;
+					j->outcome = stat(row.path, &st) == 0 ? OUT_COPY : OUT_MOVE;
+				}
+				index_row_clear(&row);
+				if (j->outcome != OUT_NONE)
+					return;
+			}
+		}
+	}
+	if ((r = video_open(j->path, &s->vopt, &cause)) == NULL ||
+	    (j->vf = video_read_frames(r, s->F, &cause)) == NULL) {
+		j->outcome = OUT_FAILED;
+		j->error = cause != NULL ? cause : util_strdup("cannot decode");
+		video_close(r);
+		return;
+	}
+	j->duration = video_get_info(r)->duration;
+	video_close(r);
+	j->outcome = OUT_DECODED;
+}
+
+static void *indexer_thread(void *arg)
+{
+	indexer_run_state *s = arg;
+	index_db *rix = index_open(s->db_path, INDEX_READONLY, NULL);
+
+	for (;;) {
+		size_t idx;
+
+		pthread_mutex_lock(&s->mu);
+		while (!s->quit && s->next_job < s->n_jobs && s->next_job >= s->consumed + s->ahead)
+			pthread_cond_wait(&s->space_cv, &s->mu);
+		if (s->quit || s->next_job >= s->n_jobs) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		idx = s->next_job++;
+		pthread_mutex_unlock(&s->mu);
+
+		indexer_job_work(s, &s->jobs[idx], rix);
+
+		pthread_mutex_lock(&s->mu);
+		s->jobs[idx].ready = true;
+		pthread_cond_broadcast(&s->ready_cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	index_close(rix);
+	return NULL;
+}
+
+static void indexer_job_release(indexer_job *j)
+{
+	video_frames_free(j->vf);
+	j->vf = NULL;
+	free(j->error);
+	j->error = NULL;
+}
+
+/* ---- storing --------------------------------------------------------------- */
+
+/* The model's caches for one video from its embeddings rows [n, D]. */
+static int indexer_prepare(indexer_run_state *s, indexer_model *m, const float *rows, int n,
+    char **cause)
+{
+	int D = m->tc != NULL ? tcmgc_dim(m->tc) : ea_dim(m->e);
+
+	memset(m->frames, 0, sizeof(float) * (size_t)s->F * (size_t)D);
+	memcpy(m->frames, rows, sizeof(float) * (size_t)n * (size_t)D);
+	for (int i = 0; i < s->F; i++)
+		s->mask[i] = i < n ? 1.0f : 0.0f;
+	if (m->tc != NULL && tcmgc_prepare_video(m->tc, m->frames, s->mask, m->tc_cache, cause) == -1)
+		return -1;
+	if (m->e != NULL && ea_prepare_video(m->e, m->frames, s->mask, m->ea_cache, cause) == -1)
+		return -1;
+	return 0;
+}
+
+/* Every model's tensors of one video into t (3 per model at most); returns the count. */
+static int indexer_tensors(indexer_run_state *s, index_tensor *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->n_models; i++) {
+		indexer_model *m = &s->models[i];
+		int D = m->tc != NULL ? tcmgc_dim(m->tc) : ea_dim(m->e);
+		t[n++] = (index_tensor){ m->model_id, ENGINE_KIND_FRAMES, m->frames,
+			(int64_t)s->F * D };
+		if (m->tc != NULL)
+			t[n++] = (index_tensor){ m->model_id, ENGINE_KIND_TCMGC, m->tc_cache,
+				(int64_t)tcmgc_video_cache_floats(m->tc) };
+		if (m->e != NULL)
+			t[n++] = (index_tensor){ m->model_id, ENGINE_KIND_EA, m->ea_cache,
+				(int64_t)ea_video_cache_floats(m->e) };
+	}
+	return n;
+}
+
+/* Store a failed file's row; -1 only when the write fails. */
+static int indexer_store_failed(indexer_run_state *s, indexer_job *j)
+{
+	index_video v = { 0 };
+
+	v.path = j->path;
+	v.size = j->size;
+	v.mtime_ns = j->mtime_ns;
+	memcpy(v.hash, j->hash, sizeof v.hash);
+	v.status = INDEX_ERROR;
+	v.error = j->error != NULL ? j->error : "cannot decode";
+	/* The row names the file already: keep only the reason. */
+	if (strncmp(v.error, j->path, strlen(j->path)) == 0 && strncmp(v.error + strlen(j->path),
+	    ": ", 2) == 0)
+		v.error += strlen(j->path) + 2;
+	if (index_put_video(s->ix, &v, s->cause) < 0)
+		return -1;
+	indexer_file_done(s, j->path, INDEXER_FAILED, v.error);
+	return 0;
+}
+
+/*
+ * Commit a decoded job whose embeddings for tower t are at
+ * towers[t].emb + row * D.
+ */
+static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
+{
+	index_tensor tensors[3 * 16];
+	index_frame *frames = NULL;
+	video_frames *vf = j->vf;
+	int n = vf->count, nt, rc = -1;
+	indexer_action action;
+
+	for (int i = 0; i < s->n_models; i++) {
+		indexer_model *m = &s->models[i];
+		int D = vit_embed_dim(s->towers[m->tower].v);
+		if (indexer_prepare(s, m, s->towers[m->tower].emb + (size_t)row * D, n, s->cause) == -1) {
+			util_prefix_cause(s->cause, "%s", j->path);
+			return -1;
+		}
+	}
+	nt = indexer_tensors(s, tensors);
+	if (j->kind == JOB_MISSING) {
+		if (index_put_tensors(s->ix, j->old_id, nt, tensors, s->cause) == -1)
+			return -1;
+		indexer_file_done(s, j->path, INDEXER_EXTENDED, NULL);
+		return 0;
+	}
+	if ((frames = calloc((size_t)n, sizeof *frames)) == NULL) {
+		util_set_cause(s->cause, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		frames[i].time = vf->times[i];
+		if (vf->thumbs != NULL && vf->thumbs[i] != NULL) {
+			frames[i].thumb = vf->thumbs[i];
+			frames[i].thumb_size = vf->thumb_sizes[i];
+			frames[i].thumb_width = vf->thumb_width;
+			frames[i].thumb_height = vf->thumb_height;
+		}
+	}
+	index_video v = {
+		.path = j->path, .size = j->size, .mtime_ns = j->mtime_ns,
+		.duration = isfinite(j->duration) && j->duration > 0 ? j->duration : 0,
+		.status = vf->partial ? INDEX_PARTIAL : INDEX_OK,
+		.error = vf->partial ? (vf->note != NULL ? vf->note : "decoding problems") : NULL,
+		.n_frames = n, .frames = frames, .n_tensors = nt, .tensors = tensors,
+	};
+	memcpy(v.hash, j->hash, sizeof v.hash);
+	if (index_put_video(s->ix, &v, s->cause) < 0)
+		goto out;
+	action = vf->partial ? INDEXER_PARTIAL : j->kind == JOB_NEW ? INDEXER_ADDED : INDEXER_UPDATED;
+	indexer_file_done(s, j->path, action, vf->partial ? v.error : NULL);
+	rc = 0;
+out:
+	free(frames);
+	return rc;
+}
+
+/* A move or copy found by the decode thread, re-checked against what is committed now. */
+static int indexer_store_moved(indexer_run_state *s, indexer_job *j)
+{
+	index_video_row row;
+	struct stat st;
+	int r = index_lookup_id(s->ix, j->src_id, &row, s->cause);
+
+	if (r == -1)
+		return -1;
+	if (r == 1)
+		return 1; /* gone meanwhile: decode after all */
+	if (stat(row.path, &st) == 0 || strcmp(row.path, j->path) == 0) {
+		index_row_clear(&row);
+		if (index_copy_video(s->ix, j->src_id, j->path, j->mtime_ns, s->cause) < 0)
+			return -1;
+		indexer_file_done(s, j->path, INDEXER_COPIED, NULL);
+		return 0;
+	}
+	index_row_clear(&row);
+	if (index_move_video(s->ix, j->src_id, j->path, j->mtime_ns, s->cause) == -1)
+		return -1;
+	indexer_file_done(s, j->path, INDEXER_MOVED, NULL);
+	return 0;
+}
+
+/* ---- the writer loop --------------------------------------------------------- */
+
+static void indexer_wait_ready(indexer_run_state *s, size_t idx)
+{
+	pthread_mutex_lock(&s->mu);
+	while (!s->jobs[idx].ready)
+		pthread_cond_wait(&s->ready_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static bool indexer_is_ready(indexer_run_state *s, size_t idx)
+{
+	bool ready;
+
+	pthread_mutex_lock(&s->mu);
+	ready = s->jobs[idx].ready;
+	pthread_mutex_unlock(&s->mu);
+	return ready;
+}
+
+static void indexer_consumed(indexer_run_state *s, size_t upto)
+{
+	pthread_mutex_lock(&s->mu);
+	s->consumed = upto;
+	pthread_cond_broadcast(&s->space_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Decode a job here (a move whose source vanished meanwhile). */
+static void indexer_decode_here(indexer_run_state *s, indexer_job *j)
+{
+	char *cause = NULL;
+	video_reader *r = video_open(j->path, &s->vopt, &cause);
+
+	j->outcome = OUT_FAILED;
+	if (r != NULL && (j->vf = video_read_frames(r, s->F, &cause)) != NULL) {
+		j->duration = video_get_info(r)->duration;
+		j->outcome = OUT_DECODED;
+	} else
+		j->error = cause;
+	video_close(r);
+}
+
+/*
+ * Process jobs [first, end): encode the decoded ones' frames in one batch
+ * per tower, then commit every job in order.  Returns 0, 1 when stopped,
+ * -1 on a write error.
+ */
+static int indexer_commit_range(indexer_run_state *s, size_t first, size_t end)
+{
+	size_t plane = (size_t)3 * s->S * s->S, redo[256];
+	int rows = 0, row_of[256], nredo = 0;
+
+	for (size_t k = first; k < end; k++) {
+		indexer_job *j = &s->jobs[k];
+		if (j->outcome != OUT_DECODED)
+			continue;
+		memcpy(s->pixels + (size_t)rows * plane, j->vf->pixels,
+		    sizeof(float) * plane * (size_t)j->vf->count);
+		row_of[k - first] = rows;
+		rows += j->vf->count;
+	}
+	if (rows > 0) {
+		double t0 = util_now();
+		for (int t = 0; t < s->n_towers; t++) {
+			if (vit_encode(s->towers[t].v, s->pixels, rows, s->towers[t].emb, s->cause) == -1)
+				return -1;
+		}
+		s->st.encode_seconds += util_now() - t0;
+		s->st.frames += rows;
+	}
+	for (size_t k = first; k < end; k++) {
+		indexer_job *j = &s->jobs[k];
+		int r = 0;
+
+		if (k > first && indexer_stopping(s))
+			return 1;
+		switch (j->outcome) {
+		case OUT_DECODED:
+			r = indexer_store_decoded(s, j, row_of[k - first]);
+			s->st.decoded++;
+			break;
+		case OUT_MOVE:
+		case OUT_COPY:
+			r = indexer_store_moved(s, j);
+			if (r == 1) {
+				/* Its source vanished meanwhile (never in practice: only
+				 * this run writes): decode it after this batch. */
+				j->outcome = OUT_NONE;
+				r = 0;
+				break;
+			}
+			s->st.decoded++;
+			break;
+		case OUT_TOUCH:
+			r = index_move_video(s->ix, j->old_id, j->path, j->mtime_ns, s->cause);
+			if (r == 0)
+				indexer_file_done(s, j->path, INDEXER_TOUCHED, NULL);
+			s->st.decoded++;
+			break;
+		case OUT_FAILED:
+		default:
+			r = indexer_store_failed(s, j);
+			s->st.decoded++;
+			break;
+		}
+		if (j->outcome == OUT_NONE)
+			redo[nredo++] = k;
+		else
+			indexer_job_release(j);
+		if (r != 0)
+			return r;
+	}
+	/* After the batch: the towers' outputs are free again. */
+	for (int i = 0; i < nredo; i++) {
+		indexer_job *j = &s->jobs[redo[i]];
+		int r;
+
+		indexer_decode_here(s, j);
+		r = j->outcome == OUT_DECODED ? indexer_commit_range(s, redo[i], redo[i] + 1) :
+		    indexer_store_failed(s, j);
+		indexer_job_release(j);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static int indexer_process_jobs(indexer_run_state *s)
+{
+	size_t c = 0;
+	int rc = 0;
+
+	while (c < s->n_jobs) {
+		size_t end;
+		int frames;
+
+		if (indexer_stopping(s)) {
+			rc = 1;
+			break;
+		}
+		indexer_wait_ready(s, c);
+		/* Gather consecutive ready jobs while their frames fit one batch. */
+		frames = s->jobs[c].outcome == OUT_DECODED ? s->jobs[c].vf->count : 0;
+		for (end = c + 1; end < s->n_jobs && end - c < 256 && indexer_is_ready(s, end); end++) {
+			indexer_job *j = &s->jobs[end];
+			int f = j->outcome == OUT_DECODED ? j->vf->count : 0;
+			if (frames + f > s->batch)
+				break;
+			frames += f;
+		}
+		rc = indexer_commit_range(s, c, end);
+		/* Jobs a stop skipped still hold frames. */
+		for (size_t k = c; k < end; k++)
+			indexer_job_release(&s->jobs[k]);
+		c = end;
+		indexer_consumed(s, c);
+		if (rc != 0)
+			break;
+	}
+	return rc;
+}
+
+/* ---- deletions ----------------------------------------------------------- */
+
+static int indexer_delete_gone(indexer_run_state *s)
+{
+	bool batch = false;
+	int rc = 0;
+
+	for (size_t k = 0; k < s->n_known; k++) {
+		indexer_known *kn = &s->known[k];
+		index_video_row row;
+		struct stat st;
+		int r;
+
+		if (kn->walked || indexer_stopping(s))
+			continue;
+		if (stat(kn->path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+			continue;
+		/* Moved away during this run? Then the row is no longer at this path. */
+		if ((r = index_lookup_path(s->ix, kn->path, &row, s->cause)) == -1) {
+			rc = -1;
+			break;
+		}
+		if (r == 1)
+			continue;
+		index_row_clear(&row);
+		if (!batch) {
+			if (index_batch_begin(s->ix, s->cause) == -1) {
+				rc = -1;
+				break;
+			}
+			batch = true;
+		}
+		if (index_delete_video(s->ix, kn->id, s->cause) == -1) {
+			rc = -1;
+			break;
+		}
+		s->st.actions[INDEXER_DELETED]++;
+		indexer_emit(s, INDEXER_EV_FILE, kn->path, INDEXER_DELETED, NULL);
+	}
+	if (batch) {
+		if (rc == 0)
+			rc = index_batch_commit(s->ix, s->cause);
+		else
+			index_batch_abort(s->ix);
+	}
+	return rc;
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+/* The image tower's weights, hashed, so identical towers are shared. */
+static int indexer_vision_hash(indexer_model *m, char **cause)
+{
+	static const char *const block[] = {
+		"ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
+		"attn.out_proj.weight", "attn.out_proj.bias", "ln_2.weight", "ln_2.bias",
+		"mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
+	};
+	const model_config *c = model_get_config(m->m);
+	int64_t W = c->vision_width, P = c->vision_patch, G = c->image_size / c->vision_patch;
+	int64_t cfg[] = { c->vision_width, c->vision_layers, c->vision_heads, c->vision_patch,
+		c->image_size, c->embed_dim };
+	size_t n_hashes = 8 + 12 * (size_t)c->vision_layers, h = 0;
+	uint8_t *hashes = calloc(n_hashes, INDEX_HASH_SIZE);
+	int rc = -1;
+
+	if (hashes == NULL) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+#define HASH_TENSOR(ndim, shape, ...) do { \
+		char name_[160]; const float *p_; size_t n_ = 1; \
+		snprintf(name_, sizeof name_, __VA_ARGS__); \
+		for (int d_ = 0; d_ < (ndim); d_++) n_ *= (size_t)(shape)[d_]; \
+		if ((p_ = model_tensor(m->m, name_, (ndim), (shape), cause)) == NULL) goto out; \
+		index_hash_bytes(p_, n_ * sizeof(float), hashes + INDEX_HASH_SIZE * h++); \
+	} while (0)
+	{
+		int64_t conv[4] = { W, 3, P, P }, w1[1] = { W }, pos[2] = { G * G + 1, W },
+			proj[2] = { W, c->embed_dim };
+		HASH_TENSOR(4, conv, "clip.visual.conv1.weight");
+		HASH_TENSOR(1, w1, "clip.visual.class_embedding");
+		HASH_TENSOR(2, pos, "clip.visual.positional_embedding");
+		HASH_TENSOR(1, w1, "clip.visual.ln_pre.weight");
+		HASH_TENSOR(1, w1, "clip.visual.ln_pre.bias");
+		HASH_TENSOR(1, w1, "clip.visual.ln_post.weight");
+		HASH_TENSOR(1, w1, "clip.visual.ln_post.bias");
+		HASH_TENSOR(2, proj, "clip.visual.proj");
+		for (int l = 0; l < c->vision_layers; l++) {
+			int64_t shapes[12][2] = { { W }, { W }, { 3 * W, W }, { 3 * W }, { W, W }, { W },
+				{ W }, { W }, { 4 * W, W }, { 4 * W }, { W, 4 * W }, { W } };
+			for (int b = 0; b < 12; b++)
+				HASH_TENSOR(shapes[b][1] ? 2 : 1, shapes[b],
+				    "clip.visual.transformer.resblocks.%d.%s", l, block[b]);
+		}
+	}
+#undef HASH_TENSOR
+	{
+		size_t total = h * INDEX_HASH_SIZE + sizeof cfg;
+		uint8_t *all = malloc(total);
+		if (all == NULL) {
+			util_set_cause(cause, "out of memory");
+			goto out;
+		}
+		memcpy(all, hashes, h * INDEX_HASH_SIZE);
+		memcpy(all + h * INDEX_HASH_SIZE, cfg, sizeof cfg);
+		index_hash_bytes(all, total, m->vision_hash);
+		free(all);
+	}
+	rc = 0;
+out:
+	free(hashes);
+	return rc;
+}
+
+/* The model's configuration as JSON for the models table. */
+static void indexer_config_json(const model *m, char *buf, size_t size)
+{
+	const model_config *c = model_get_config(m);
+
+	snprintf(buf, size,
+	    "{\"architecture\":\"%s\",\"embed_dim\":%d,\"frames\":%d,\"max_words\":%d,"
+	    "\"vision\":{\"width\":%d,\"layers\":%d,\"heads\":%d,\"patch\":%d,\"image_size\":%d},"
+	    "\"text\":{\"width\":%d,\"layers\":%d,\"heads\":%d,\"context_length\":%d,"
+	    "\"vocab_size\":%d}}",
+	    c->architecture, c->embed_dim, c->frames, c->max_words, c->vision_width,
+	    c->vision_layers, c->vision_heads, c->vision_patch, c->image_size, c->text_width,
+	    c->text_layers, c->text_heads, c->context_length, c->vocab_size);
+}
+
+static int indexer_load_models(indexer_run_state *s, char **cause)
+{
+	const indexer_options *opt = s->opt;
+
+	if (opt->n_models < 1 || opt->n_models > 16) {
+		util_set_cause(cause, "index: give 1 to 16 model files, not %d", opt->n_models);
+		return -1;
+	}
+	if ((s->models = calloc((size_t)opt->n_models, sizeof *s->models)) == NULL ||
+	    (s->towers = calloc((size_t)opt->n_models, sizeof *s->towers)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+	s->n_models = opt->n_models;
+	for (int i = 0; i < s->n_models; i++) {
+		indexer_model *m = &s->models[i];
+		const model_config *c;
+		const char *arch;
+		int D;
+
+		m->path = opt->models[i];
+		if ((m->m = model_load(m->path, cause)) == NULL ||
+		    index_hash_file(m->path, m->hash, NULL, cause) == -1)
+			return -1;
+		c = model_get_config(m->m);
+		arch = c->architecture;
+		if (i == 0) {
+			s->F = c->frames;
+			s->S = c->image_size;
+		} else if (c->frames != s->F || c->image_size != s->S) {
+			util_set_cause(cause, "%s: %d frames of %d pixels, but %s has %d of %d: models "
+			    "indexed together must agree (index them into separate databases)", m->path,
+			    c->frames, c->image_size, s->models[0].path, s->F, s->S);
+			return -1;
+		}
+		if ((strcmp(arch, "tcmgc") == 0 || strcmp(arch, "clip") == 0) &&
+		    (m->tc = tcmgc_load(m->m, cause)) == NULL)
+			return -1;
+		if ((strcmp(arch, "ea") == 0 || strcmp(arch, "clip") == 0) &&
+		    (m->e = ea_load(m->m, cause)) == NULL)
+			return -1;
+		if (m->tc == NULL && m->e == NULL) {
+			util_set_cause(cause, "%s: architecture '%s' has no search head", m->path, arch);
+			return -1;
+		}
+		D = c->embed_dim;
+		if ((m->frames = tensor_alloc((size_t)s->F * (size_t)D)) == NULL ||
+		    (m->tc != NULL &&
+		    (m->tc_cache = tensor_alloc(tcmgc_video_cache_floats(m->tc))) == NULL) ||
+		    (m->e != NULL && (m->ea_cache = tensor_alloc(ea_video_cache_floats(m->e))) == NULL)) {
+			util_set_cause(cause, "out of memory");
+			return -1;
+		}
+		/* Towers: share one with an earlier file whose tower is identical. */
+		m->tower = -1;
+		if (s->n_models > 1) {
+			if (indexer_vision_hash(m, cause) == -1)
+				return -1;
+			for (int k = 0; k < i; k++) {
+				if (memcmp(s->models[k].vision_hash, m->vision_hash, INDEX_HASH_SIZE) == 0) {
+					m->tower = s->models[k].tower;
+					break;
+				}
+			}
+		}
+		if (m->tower == -1) {
+			indexer_tower *t = &s->towers[s->n_towers];
+			if ((t->v = vit_new(m->m, s->batch, cause)) == NULL ||
+			    (t->emb = tensor_alloc((size_t)s->batch * (size_t)vit_embed_dim(t->v))) == NULL) {
+				if (t->v != NULL)
+					util_set_cause(cause, "out of memory");
+				vit_free(t->v);
+				t->v = NULL;
+				return -1;
+			}
+			t->first_model = i;
+			m->tower = s->n_towers++;
+		}
+	}
+	return 0;
+}
+
+static int indexer_register_models(indexer_run_state *s, char **cause)
+{
+	index_stats stats;
+	int64_t indexed;
+
+	for (int i = 0; i < s->n_models; i++) {
+		indexer_model *m = &s->models[i];
+		char json[1024];
+		const char *name = model_meta(m->m, "clipgrep.name");
+		index_model_info info = { .name = name != NULL ? name : "",
+			.architecture = model_get_config(m->m)->architecture, .config_json = json };
+
+		memcpy(info.hash, m->hash, sizeof info.hash);
+		indexer_config_json(m->m, json, sizeof json);
+		if ((m->model_id = index_model_id(s->ix, &info, cause)) < 0)
+			return -1;
+	}
+	/* The common case: every indexed video has every model (no per-row checks). */
+	if (index_get_stats(s->ix, &stats, cause) == -1)
+		return -1;
+	indexed = stats.by_status[INDEX_OK] + stats.by_status[INDEX_PARTIAL];
+	s->all_covered = true;
+	for (int i = 0; i < s->n_models; i++) {
+		int64_t have = 0;
+		for (int k = 0; k < stats.n_models; k++)
+			if (stats.models[k].id == s->models[i].model_id)
+				have = stats.models[k].videos;
+		if (have < indexed)
+			s->all_covered = false;
+	}
+	index_stats_clear(&stats);
+	return 0;
+}
+
+static void indexer_free_state(indexer_run_state *s)
+{
+	for (int t = 0; t < s->n_towers; t++) {
+		vit_free(s->towers[t].v);
+		tensor_free(s->towers[t].emb);
+	}
+	free(s->towers);
+	for (int i = 0; s->models != NULL && i < s->n_models; i++) {
+		indexer_model *m = &s->models[i];
+		tcmgc_free(m->tc);
+		ea_free(m->e);
+		tensor_free(m->tc_cache);
+		tensor_free(m->ea_cache);
+		tensor_free(m->frames);
+		model_free(m->m);
+	}
+	free(s->models);
+	for (size_t k = 0; k < s->n_known; k++)
+		free(s->known[k].path);
+	free(s->known);
+	free(s->slots);
+	for (size_t k = 0; k < s->n_jobs; k++) {
+		indexer_job_release(&s->jobs[k]);
+		free(s->jobs[k].path);
+	}
+	free(s->jobs);
+	tensor_free(s->pixels);
+	tensor_free(s->mask);
+	index_close(s->ix);
+}
+
+int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *stats,
+    char **cause)
+{
+	indexer_run_state s;
+	char **roots = NULL;
+	int rc = -1, ncpu = util_cpu_count();
+	bool threads_started = false;
+
+	memset(&s, 0, sizeof s);
+	s.opt = opt;
+	s.db_path = db_path;
+	s.t0 = util_now();
+	s.cause = cause;
+	s.batch = opt->batch > 0 ? opt->batch : INDEXER_DEFAULT_BATCH;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.ready_cv, NULL);
+	pthread_cond_init(&s.space_cv, NULL);
+
+	if (opt->n_roots < 1) {
+		util_set_cause(cause, "index: no folder given");
+		goto out;
+	}
+	if ((roots = calloc((size_t)opt->n_roots, sizeof *roots)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < opt->n_roots; i++) {
+		if ((roots[i] = realpath(opt->roots[i], NULL)) == NULL) {
+			util_set_cause(cause, "%s: %s", opt->roots[i], strerror(errno));
+			goto out;
+		}
+	}
+	if (indexer_load_models(&s, cause) == -1)
+		goto out;
+	if (s.batch < s.F) {
+		util_set_cause(cause, "index: a batch of %d frames cannot hold one video (F = %d)",
+		    s.batch, s.F);
+		goto out;
+	}
+	if ((s.pixels = tensor_alloc((size_t)s.batch * 3 * (size_t)s.S * (size_t)s.S)) == NULL ||
+	    (s.mask = tensor_alloc((size_t)s.F)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		goto out;
+	}
+	if ((s.ix = index_open(db_path, INDEX_CREATE, cause)) == NULL ||
+	    index_lock_writer(s.ix, opt->wait_lock, cause) == -1 ||
+	    indexer_register_models(&s, cause) == -1)
+		goto out;
+
+	/* What is stored under the roots, then the walk. */
+	for (int i = 0; i < opt->n_roots; i++) {
+		struct stat st;
+		indexer_list_arg a = { &s, roots[i], strlen(roots[i]), false };
+		char *prefix;
+
+		a.is_dir = stat(roots[i], &st) == 0 && S_ISDIR(st.st_mode);
+		if ((prefix = malloc(a.root_len + 2)) == NULL) {
+			util_set_cause(cause, "out of memory");
+			goto out;
+		}
+		memcpy(prefix, roots[i], a.root_len + 1);
+		if (a.is_dir && a.root_len > 1)
+			strcat(prefix, "/");
+		int r = index_list_videos(s.ix, prefix, indexer_list_fn, &a, cause);
+		free(prefix);
+		if (r != 0)
+			goto out;
+	}
+	for (int i = 0; i < opt->n_roots; i++) {
+		walk_options wo;
+		int r;
+
+		walk_options_init(&wo);
+		wo.hidden = opt->include_hidden;
+		wo.exclude = opt->exclude;
+		wo.shard_index = opt->shard_index;
+		wo.shard_count = opt->shard_count;
+		wo.on_error = indexer_walk_error;
+		wo.error_arg = &s;
+		r = walk_tree(roots[i], &wo, indexer_walk_fn, &s, cause);
+		if (r == 2) {
+			s.st.stopped = 1;
+			rc = 1;
+			goto out;
+		}
+		if (r == -3)
+			util_set_cause(cause, "out of memory");
+		if (r != 0)
+			goto out;
+	}
+	s.st.to_decode = (int64_t)s.n_jobs;
+	s.st.actions[INDEXER_UNCHANGED] = s.st.files_total - (int64_t)s.n_jobs;
+	s.st.files_done = s.st.actions[INDEXER_UNCHANGED];
+	indexer_emit(&s, INDEXER_EV_WALKED, NULL, INDEXER_UNCHANGED, NULL);
+
+	/* Decode threads and the writer loop. */
+	video_options_init(&s.vopt);
+	s.vopt.size = s.S;
+	s.vopt.want_float = 1;
+	s.vopt.thumb_width = opt->thumb_width > 0 ? opt->thumb_width : INDEXER_DEFAULT_THUMB;
+	s.n_threads = opt->jobs > 0 ? opt->jobs : (ncpu + 3) / 4;
+	if ((size_t)s.n_threads > s.n_jobs)
+		s.n_threads = s.n_jobs > 0 ? (int)s.n_jobs : 0;
+	s.vopt.threads = ncpu / (s.n_threads > 0 ? s.n_threads : 1) > 1 ? 2 : 1;
+	s.ahead = (size_t)s.n_threads + (size_t)(s.batch / s.F) + 1;
+	if (s.n_threads > 0 && (s.threads = calloc((size_t)s.n_threads, sizeof *s.threads)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		goto out;
+	}
+	for (int t = 0; t < s.n_threads; t++) {
+		if (pthread_create(&s.threads[t], NULL, indexer_thread, &s) != 0) {
+			s.n_threads = t;
+			s.quit = true;
+			util_set_cause(cause, "cannot start a decode thread");
+			goto out;
+		}
+	}
+	threads_started = true;
+	rc = indexer_process_jobs(&s);
+	if (rc == 0 && !opt->no_delete)
+		rc = indexer_delete_gone(&s);
+	if (rc == 0 && indexer_stopping(&s))
+		rc = 1;
+	if (rc == 1)
+		s.st.stopped = 1;
+out:
+	if (threads_started || s.n_threads > 0) {
+		pthread_mutex_lock(&s.mu);
+		s.quit = true;
+		pthread_cond_broadcast(&s.space_cv);
+		pthread_mutex_unlock(&s.mu);
+		for (int t = 0; t < s.n_threads; t++)
+			pthread_join(s.threads[t], NULL);
+	}
+	free(s.threads);
+	indexer_emit(&s, INDEXER_EV_DONE, NULL, INDEXER_UNCHANGED, NULL);
+	if (stats != NULL)
+		*stats = s.st;
+	indexer_free_state(&s);
+	for (int i = 0; roots != NULL && i < opt->n_roots; i++)
+		free(roots[i]);
+	free(roots);
+	pthread_mutex_destroy(&s.mu);
+	pthread_cond_destroy(&s.ready_cv);
+	pthread_cond_destroy(&s.space_cv);
+	return rc;
+}

@@ -1,0 +1,647 @@
+/*
+ * search — the in-memory library, threaded batched scoring, exact top K.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "search.h"
+#include "tensor.h"
+#include "util.h"
+
+/* Videos per TC-MGC GEMM: [CHUNK F, D] x [D, probes]; the products stay in L2. */
+#define SEARCH_CHUNK 64
+
+struct search_lib {
+	const tcmgc *tc;
+	const ea *e;
+	size_t n, cap;
+	int64_t *ids;   /* [cap] */
+	float *kc;      /* [cap, kc_floats] TC-MGC Kc blocks, contiguous */
+	float *tx;      /* [cap, tx_floats] TC-MGC extras (mK ... coarse) */
+	float *eb;      /* [cap, ea_floats] EA blobs */
+	size_t kc_floats, tx_floats, ea_floats;
+};
+
+search_lib *search_lib_new(const tcmgc *tc, const ea *e, char **cause)
+{
+	search_lib *lib;
+
+	if (tc == NULL && e == NULL) {
+		util_set_cause(cause, "search: a library needs a TC-MGC or an EA head");
+		return NULL;
+	}
+	if (tc != NULL && e != NULL && (tcmgc_frames(tc) != ea_frames(e) || tcmgc_dim(tc) != ea_dim(e))) {
+		util_set_cause(cause, "search: the TC-MGC and EA heads disagree on frames or width");
+		return NULL;
+	}
+	if ((lib = calloc(1, sizeof *lib)) == NULL) {
+		util_set_cause(cause, "search: out of memory");
+		return NULL;
+	}
+	lib->tc = tc;
+	lib->e = e;
+	if (tc != NULL) {
+		lib->kc_floats = tcmgc_cache_extras_offset(tc);
+		lib->tx_floats = tcmgc_video_cache_floats(tc) - lib->kc_floats;
+	}
+	if (e != NULL)
+		lib->ea_floats = ea_video_cache_floats(e);
+	return lib;
+}
+
+void search_lib_free(search_lib *lib)
+{
+	if (lib == NULL)
+		return;
+	free(lib->ids);
+	tensor_free(lib->kc);
+	tensor_free(lib->tx);
+	tensor_free(lib->eb);
+	free(lib);
+}
+
+static int search_grow(float **p, size_t n_old, size_t cap, size_t per)
+{
+	float *q;
+	size_t total;
+
+	if (per == 0)
+		return 0;
+	if (util_mul_size(cap, per, &total) == -1 || (q = tensor_alloc(total)) == NULL)
+		return -1;
+	if (*p != NULL)
+		memcpy(q, *p, sizeof(float) * n_old * per);
+	tensor_free(*p);
+	*p = q;
+	return 0;
+}
+
+int search_lib_reserve(search_lib *lib, size_t n, char **cause)
+{
+	int64_t *ids;
+
+	if (n <= lib->cap)
+		return 0;
+	if ((ids = realloc(lib->ids, n * sizeof *ids)) == NULL)
+		goto oom;
+	lib->ids = ids;
+	if (search_grow(&lib->kc, lib->n, n, lib->kc_floats) == -1 ||
+	    search_grow(&lib->tx, lib->n, n, lib->tx_floats) == -1 ||
+	    search_grow(&lib->eb, lib->n, n, lib->ea_floats) == -1)
+		goto oom;
+	lib->cap = n;
+	return 0;
+oom:
+	util_set_cause(cause, "search: out of memory for %zu videos", n);
+	return -1;
+}
+
+int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const float *ea_cache,
+    char **cause)
+{
+	size_t i = lib->n;
+
+	if ((lib->tc != NULL && tc_cache == NULL) || (lib->e != NULL && ea_cache == NULL)) {
+		util_set_cause(cause, "search: video %lld lacks a cache for one of the heads",
+		    (long long)id);
+		return -1;
+	}
+	if (i == lib->cap && search_lib_reserve(lib, lib->cap ? lib->cap * 2 : 256, cause) == -1)
+		return -1;
+	lib->ids[i] = id;
+	if (lib->tc != NULL) {
+		memcpy(lib->kc + i * lib->kc_floats, tc_cache, sizeof(float) * lib->kc_floats);
+		memcpy(lib->tx + i * lib->tx_floats, tc_cache + lib->kc_floats,
+		    sizeof(float) * lib->tx_floats);
+	}
+	if (lib->e != NULL)
+		memcpy(lib->eb + i * lib->ea_floats, ea_cache, sizeof(float) * lib->ea_floats);
+	lib->n++;
+	return 0;
+}
+
+int search_lib_remove(search_lib *lib, int64_t id)
+{
+	for (size_t i = 0; i < lib->n; i++) {
+		if (lib->ids[i] != id)
+			continue;
+		size_t last = lib->n - 1;
+		if (i != last) {
+			lib->ids[i] = lib->ids[last];
+			if (lib->tc != NULL) {
+				memcpy(lib->kc + i * lib->kc_floats, lib->kc + last * lib->kc_floats,
+				    sizeof(float) * lib->kc_floats);
+				memcpy(lib->tx + i * lib->tx_floats, lib->tx + last * lib->tx_floats,
+				    sizeof(float) * lib->tx_floats);
+			}
+			if (lib->e != NULL)
+				memcpy(lib->eb + i * lib->ea_floats, lib->eb + last * lib->ea_floats,
+				    sizeof(float) * lib->ea_floats);
+		}
+		lib->n--;
+		return 0;
+	}
+	return -1;
+}
+
+size_t search_lib_count(const search_lib *lib)
+{
+	return lib->n;
+}
+
+size_t search_lib_bytes_per_video(const search_lib *lib)
+{
+	return sizeof(float) * (lib->kc_floats + lib->tx_floats + lib->ea_floats) + sizeof(int64_t);
+}
+
+int64_t search_lib_id(const search_lib *lib, size_t index)
+{
+	return lib->ids[index];
+}
+
+void search_opts_init(search_opts *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->model = SEARCH_TCMGC;
+	opts->top_k = 10;
+	opts->tight_rerank = 100;
+}
+
+/* --- threaded scoring --------------------------------------------------- */
+
+typedef enum {
+	SEARCH_JOB_TCMGC,  /* full TC-MGC */
+	SEARCH_JOB_DOT     /* q · blob[offset .. offset + D) */
+} search_job_kind;
+
+typedef struct {
+	const search_lib *lib;
+	search_job_kind kind;
+	const tcmgc_query *tq;
+	const float *q;         /* [D] for DOT */
+	const float *base;      /* DOT: array of blobs */
+	size_t stride, offset;  /* DOT: floats per blob, offset of the vector */
+	const size_t *cand;     /* video indices, or NULL for 0..n-1 */
+	size_t n;
+	float *out;             /* [n] */
+	atomic_size_t next;
+	atomic_int failed;
+} search_job;
+
+static void search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
+    float *gather_tx, size_t lo, size_t hi)
+{
+	const search_lib *lib = job->lib;
+	int count = (int)(hi - lo);
+
+	if (job->cand == NULL) {
+		tcmgc_score_batch(lib->tc, job->tq, lib->kc + lo * lib->kc_floats,
+		    lib->tx + lo * lib->tx_floats, lib->tx_floats, count, job->out + lo, scratch);
+		return;
+	}
+	for (int i = 0; i < count; i++) {
+		size_t v = job->cand[lo + i];
+		memcpy(gather_kc + (size_t)i * lib->kc_floats, lib->kc + v * lib->kc_floats,
+		    sizeof(float) * lib->kc_floats);
+		memcpy(gather_tx + (size_t)i * lib->tx_floats, lib->tx + v * lib->tx_floats,
+		    sizeof(float) * lib->tx_floats);
+	}
+	tcmgc_score_batch(lib->tc, job->tq, gather_kc, gather_tx, lib->tx_floats, count,
+	    job->out + lo, scratch);
+}
+
+static void *search_worker(void *arg)
+{
+	search_job *job = arg;
+	const search_lib *lib = job->lib;
+	float *scratch = NULL, *gkc = NULL, *gtx = NULL;
+	int d = lib->tc != NULL ? tcmgc_dim(lib->tc) : ea_dim(lib->e);
+
+	if (job->kind == SEARCH_JOB_TCMGC) {
+		/* Zeroed once: the padding columns of the probe products are read. */
+		scratch = tensor_zalloc(tcmgc_batch_scratch_floats(lib->tc, job->tq, SEARCH_CHUNK));
+		if (job->cand != NULL) {
+			gkc = tensor_alloc(SEARCH_CHUNK * lib->kc_floats);
+			gtx = tensor_alloc(SEARCH_CHUNK * lib->tx_floats);
+		}
+		if (scratch == NULL || (job->cand != NULL && (gkc == NULL || gtx == NULL))) {
+			atomic_store(&job->failed, 1);
+			goto out;
+		}
+	}
+	for (;;) {
+		size_t lo = atomic_fetch_add(&job->next, SEARCH_CHUNK);
+		if (lo >= job->n)
+			break;
+		size_t hi = lo + SEARCH_CHUNK < job->n ? lo + SEARCH_CHUNK : job->n;
+		if (job->kind == SEARCH_JOB_TCMGC) {
+			search_job_tcmgc(job, scratch, gkc, gtx, lo, hi);
+			continue;
+		}
+		for (size_t i = lo; i < hi; i++) {
+			size_t v = job->cand != NULL ? job->cand[i] : i;
+			job->out[i] = tensor_dot(job->q, job->base + v * job->stride + job->offset, d);
+		}
+	}
+out:
+	tensor_free(scratch);
+	tensor_free(gkc);
+	tensor_free(gtx);
+	return NULL;
+}
+
+static int search_thread_count(int want, size_t n)
+{
+	int t = want > 0 ? want : util_cpu_count();
+	size_t chunks = (n + SEARCH_CHUNK - 1) / SEARCH_CHUNK;
+
+	if ((size_t)t > chunks)
+		t = (int)(chunks > 0 ? chunks : 1);
+	return t < 1 ? 1 : t > 256 ? 256 : t;
+}
+
+/* Run job over its n videos on `threads` workers (the caller is one). */
+static int search_job_run(search_job *job, int threads, char **cause)
+{
+	pthread_t tid[256];
+	int started = 0, t = search_thread_count(threads, job->n);
+
+	atomic_store(&job->next, 0);
+	atomic_store(&job->failed, 0);
+	for (int i = 1; i < t; i++) {
+		if (pthread_create(&tid[started], NULL, search_worker, job) != 0)
+			break;
+		started++;
+	}
+	search_worker(job);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	if (atomic_load(&job->failed)) {
+		util_set_cause(cause, "search: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int search_dot_all(const search_lib *lib, const float *q, const float *base,
+    size_t stride, size_t offset, const size_t *cand, size_t n, int threads, float *out,
+    char **cause)
+{
+	search_job job = { .lib = lib, .kind = SEARCH_JOB_DOT, .q = q, .base = base,
+		.stride = stride, .offset = offset, .cand = cand, .n = n, .out = out };
+
+	return search_job_run(&job, threads, cause);
+}
+
+static int search_tcmgc_all(const search_lib *lib, const tcmgc_query *tq, const size_t *cand,
+    size_t n, int threads, float *out, char **cause)
+{
+	search_job job = { .lib = lib, .kind = SEARCH_JOB_TCMGC, .tq = tq, .cand = cand, .n = n,
+		.out = out };
+
+	return search_job_run(&job, threads, cause);
+}
+
+/* --- top K ---------------------------------------------------------------- */
+
+typedef struct {
+	float score;
+	size_t index; /* into the candidate arrays */
+} search_entry;
+
+/* a ranks below b: lower score, or equal score and later index. */
+static bool search_below(const search_entry *a, const search_entry *b)
+{
+	return a->score < b->score || (a->score == b->score && a->index > b->index);
+}
+
+static void search_sift_down(search_entry *h, int n, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && search_below(&h[l], &h[m]))
+			m = l;
+		if (r < n && search_below(&h[r], &h[m]))
+			m = r;
+		if (m == i)
+			return;
+		search_entry t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* The k best of scores[n] (NaN ranks last), best first, into out; returns the count. */
+static int search_select(const float *scores, size_t n, int k, search_entry *out)
+{
+	int have = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		search_entry e = { isnan(scores[i]) ? -INFINITY : scores[i], i };
+		if (have < k) {
+			out[have++] = e;
+			if (have == k)
+				for (int j = k / 2 - 1; j >= 0; j--)
+					search_sift_down(out, k, j);
+		} else if (search_below(&out[0], &e)) {
+			out[0] = e;
+			search_sift_down(out, k, 0);
+		}
+	}
+	if (have < k)
+		for (int j = have / 2 - 1; j >= 0; j--)
+			search_sift_down(out, have, j);
+	/* Heap sort: repeatedly move the worst to the end, then reverse. */
+	for (int end = have - 1; end > 0; end--) {
+		search_entry t = out[0];
+		out[0] = out[end];
+		out[end] = t;
+		search_sift_down(out, end, 0);
+	}
+	return have;
+}
+
+static void search_znorm(float *x, size_t n)
+{
+	double mean = 0, var = 0;
+
+	for (size_t i = 0; i < n; i++)
+		mean += x[i];
+	mean /= n > 0 ? (double)n : 1;
+	for (size_t i = 0; i < n; i++)
+		var += (x[i] - mean) * (x[i] - mean);
+	var /= n > 0 ? (double)n : 1;
+	double inv = var > 0 ? 1.0 / sqrt(var) : 0;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)((x[i] - mean) * inv);
+}
+
+int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    search_model which, int threads, float *scores, char **cause)
+{
+	size_t n = lib->n;
+	float *other = NULL, *q = NULL;
+	int rc = -1;
+
+	if ((which != SEARCH_EA && (lib->tc == NULL || tq == NULL)) ||
+	    (which != SEARCH_TCMGC && (lib->e == NULL || ea_s == NULL))) {
+		util_set_cause(cause, "search: the library or the query lacks a head the model needs");
+		return -1;
+	}
+	if (which != SEARCH_TCMGC && ea_is_tight(lib->e)) {
+		util_set_cause(cause, "search: scoring every video with the EA tight type is not "
+		    "interactive; use search_run (it re-ranks a short list)");
+		return -1;
+	}
+	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, scores, cause) == -1)
+		return -1;
+	if (which == SEARCH_TCMGC)
+		return 0;
+	float *dst = scores;
+	if (which == SEARCH_FUSED) {
+		if ((other = tensor_alloc(n)) == NULL)
+			goto oom;
+		dst = other;
+	}
+	if ((q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
+		goto oom;
+	ea_query_vector(lib->e, ea_s, q);
+	if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, NULL, n, threads, dst, cause) == -1)
+		goto out;
+	if (which == SEARCH_FUSED) {
+		search_znorm(scores, n);
+		search_znorm(other, n);
+		for (size_t i = 0; i < n; i++)
+			scores[i] = (scores[i] + other[i]) / 2;
+	}
+	rc = 0;
+	goto out;
+oom:
+	util_set_cause(cause, "search: out of memory");
+out:
+	tensor_free(other);
+	tensor_free(q);
+	return rc;
+}
+
+void search_result_free(search_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->hits);
+	tensor_free(res->mem);
+	free(res->imem);
+	memset(res, 0, sizeof *res);
+}
+
+/* Fill the hits' breakdowns: TC-MGC detail, EA weights, best moment. */
+static int search_explain(const search_lib *lib, const tcmgc_query *tq, bool with_ea,
+    search_result *res, char **cause)
+{
+	int f = res->frames, l = res->words;
+	size_t per = (size_t)l * f + f + 2 * (size_t)f;
+	float *cache = NULL;
+
+	res->mem = tensor_zalloc(per * (size_t)(res->nhits ? res->nhits : 1));
+	res->imem = calloc((size_t)l * (res->nhits ? res->nhits : 1) + 1, sizeof *res->imem);
+	if (lib->tc != NULL && tq != NULL)
+		cache = tensor_alloc(lib->kc_floats + lib->tx_floats);
+	if (res->mem == NULL || res->imem == NULL || (lib->tc != NULL && tq != NULL && cache == NULL)) {
+		util_set_cause(cause, "search: out of memory");
+		tensor_free(cache);
+		return -1;
+	}
+	for (int h = 0; h < res->nhits; h++) {
+		search_hit *hit = &res->hits[h];
+		float *m = res->mem + per * h;
+		size_t v = hit->index;
+
+		hit->best_frame = 0;
+		if (lib->tc != NULL && tq != NULL) {
+			tcmgc_detail det = { .word_attn = m, .sent_attn = m + (size_t)l * f,
+				.word_best = res->imem + (size_t)l * h };
+			memcpy(cache, lib->kc + v * lib->kc_floats, sizeof(float) * lib->kc_floats);
+			memcpy(cache + lib->kc_floats, lib->tx + v * lib->tx_floats,
+			    sizeof(float) * lib->tx_floats);
+			/* The breakdown is recomputed for this video alone; the
+			 * scores stay the batch's, which ranked it (they can differ
+			 * from a one-video GEMM in the last bits). */
+			if (tcmgc_score(lib->tc, tq, cache, NULL, &det, cause) == -1) {
+				tensor_free(cache);
+				return -1;
+			}
+			memcpy(hit->z, det.z, sizeof det.z);
+			memcpy(hit->omega, det.omega, sizeof det.omega);
+			hit->word_attn = det.word_attn;
+			hit->sent_attn = det.sent_attn;
+			hit->word_best = det.word_best;
+			hit->best_frame = det.best_frame;
+		}
+		if (with_ea) {
+			const float *blob = lib->eb + v * lib->ea_floats;
+			const float *exc = ea_cache_excitation(lib->e, blob);
+			const float *agg = ea_cache_aggregation(lib->e, blob);
+			hit->ea_exc = m + (size_t)l * f + f;
+			memcpy(hit->ea_exc, exc, sizeof(float) * (size_t)f);
+			if (agg != NULL) {
+				hit->ea_agg = hit->ea_exc + f;
+				memcpy(hit->ea_agg, agg, sizeof(float) * (size_t)f);
+			}
+			if (lib->tc == NULL || tq == NULL) {
+				/* EA alone: the frame with the largest pooling weight. */
+				const float *w = agg != NULL ? agg : exc;
+				for (int i = 1; i < f; i++)
+					if (w[i] > w[hit->best_frame])
+						hit->best_frame = i;
+			}
+		}
+	}
+	tensor_free(cache);
+	return 0;
+}
+
+int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    const search_opts *opts, search_result *res, char **cause)
+{
+	double t0 = util_now();
+	size_t n = lib->n, ncand = n;
+	size_t *cand = NULL;
+	float *tcs = NULL, *eas = NULL, *rank = NULL, *q = NULL, *coarse = NULL;
+	search_entry *top = NULL;
+	bool use_tc = opts->model != SEARCH_EA, use_ea = opts->model != SEARCH_TCMGC;
+	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1;
+
+	memset(res, 0, sizeof *res);
+	if ((use_tc && (lib->tc == NULL || tq == NULL)) || (use_ea && (lib->e == NULL || ea_s == NULL))) {
+		util_set_cause(cause, "search: the library or the query lacks a head the model needs");
+		return -1;
+	}
+	if (opts->model == SEARCH_FUSED && ea_is_tight(lib->e)) {
+		util_set_cause(cause, "search: fused ranking needs a loose EA head (this one is %s)",
+		    ea_describe(lib->e));
+		return -1;
+	}
+	res->library = n;
+	res->frames = lib->tc != NULL ? tcmgc_frames(lib->tc) : ea_frames(lib->e);
+	res->words = lib->tc != NULL ? tcmgc_words(lib->tc) : 0;
+	if (n == 0) {
+		res->seconds = util_now() - t0;
+		return 0;
+	}
+	if ((tcs = tensor_alloc(n)) == NULL || (eas = tensor_alloc(n)) == NULL ||
+	    (rank = tensor_alloc(n)) == NULL || (coarse = tensor_alloc(n)) == NULL ||
+	    (top = calloc((size_t)k, sizeof *top)) == NULL)
+		goto oom;
+
+	/* Candidates: every video, or the best by a coarse, text-agnostic score. */
+	int limit = 0;
+	const float *cq = NULL, *cbase = NULL;
+	size_t cstride = 0, coff = 0;
+	if (use_tc && opts->prefilter > 0 && n > (size_t)opts->prefilter) {
+		limit = opts->prefilter;
+		cq = tcmgc_query_sentence(tq);
+		cbase = lib->tx;
+		cstride = lib->tx_floats;
+		coff = tcmgc_cache_coarse_offset(lib->tc) - lib->kc_floats;
+	} else if (opts->model == SEARCH_EA && ea_is_tight(lib->e)) {
+		limit = opts->tight_rerank > 0 ? opts->tight_rerank : 100;
+		if (n <= (size_t)limit)
+			limit = 0;
+		if ((q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
+			goto oom;
+		ea_query_vector(lib->e, ea_s, q);
+		cq = q;
+		cbase = lib->eb;
+		cstride = lib->ea_floats;
+		coff = ea_cache_coarse_offset(lib->e);
+	}
+	if (limit > 0) {
+		search_entry *best = calloc((size_t)limit, sizeof *best);
+		if (best == NULL || (cand = malloc((size_t)limit * sizeof *cand)) == NULL) {
+			free(best);
+			goto oom;
+		}
+		if (search_dot_all(lib, cq, cbase, cstride, coff, NULL, n, opts->threads, coarse,
+		    cause) == -1) {
+			free(best);
+			goto out;
+		}
+		ncand = (size_t)search_select(coarse, n, limit, best);
+		for (size_t i = 0; i < ncand; i++)
+			cand[i] = best[i].index;
+		free(best);
+	}
+
+	if (use_tc && search_tcmgc_all(lib, tq, cand, ncand, opts->threads, tcs, cause) == -1)
+		goto out;
+	if (use_ea) {
+		if (ea_is_tight(lib->e)) {
+			const float **ptrs = malloc(ncand * sizeof *ptrs);
+			if (ptrs == NULL)
+				goto oom;
+			for (size_t i = 0; i < ncand; i++)
+				ptrs[i] = lib->eb + (cand != NULL ? cand[i] : i) * lib->ea_floats;
+			int r = ea_score_many(lib->e, ea_s, ptrs, (int)ncand, eas, cause);
+			free(ptrs);
+			if (r == -1)
+				goto out;
+		} else {
+			if (q == NULL && (q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
+				goto oom;
+			ea_query_vector(lib->e, ea_s, q);
+			if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, cand, ncand, opts->threads,
+			    eas, cause) == -1)
+				goto out;
+		}
+	}
+	if (opts->model == SEARCH_FUSED) {
+		memcpy(rank, tcs, sizeof(float) * ncand);
+		memcpy(coarse, eas, sizeof(float) * ncand);
+		search_znorm(rank, ncand);
+		search_znorm(coarse, ncand);
+		for (size_t i = 0; i < ncand; i++)
+			rank[i] = (rank[i] + coarse[i]) / 2;
+	} else
+		memcpy(rank, use_tc ? tcs : eas, sizeof(float) * ncand);
+
+	res->nhits = search_select(rank, ncand, k, top);
+	res->scored = ncand;
+	if ((res->hits = calloc((size_t)(res->nhits ? res->nhits : 1), sizeof *res->hits)) == NULL)
+		goto oom;
+	for (int h = 0; h < res->nhits; h++) {
+		search_hit *hit = &res->hits[h];
+		size_t c = top[h].index;
+		hit->index = cand != NULL ? cand[c] : c;
+		hit->id = lib->ids[hit->index];
+		hit->score = rank[c];
+		hit->tcmgc = use_tc ? tcs[c] : NAN;
+		hit->ea = use_ea ? eas[c] : NAN;
+		for (int g = 0; g < 4; g++)
+			hit->z[g] = hit->omega[g] = NAN;
+	}
+	if (search_explain(lib, use_tc ? tq : NULL, use_ea, res, cause) == -1)
+		goto out;
+	res->seconds = util_now() - t0;
+	rc = 0;
+	goto out;
+oom:
+	util_set_cause(cause, "search: out of memory");
+out:
+	if (rc == -1)
+		search_result_free(res);
+	free(cand);
+	free(top);
+	tensor_free(tcs);
+	tensor_free(eas);
+	tensor_free(rank);
+	tensor_free(q);
+	tensor_free(coarse);
+	return rc;
+}

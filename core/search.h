@@ -1,0 +1,129 @@
+/*
+ * search — score a whole library for one query, keep the top K exactly,
+ * and explain each hit.
+ *
+ * A search_lib holds the per-video caches of one TC-MGC head and/or one EA
+ * head in memory (tcmgc_prepare_video / ea_prepare_video blobs, as the
+ * index stores them), laid out for batched scoring: TC-MGC's Kc blocks of
+ * all videos are contiguous, so a chunk of videos is scored by one GEMM
+ * against all of the query's probe vectors.  search_run splits the library
+ * across worker threads (pthreads), each scoring chunks of videos, then
+ * selects the top K with a heap and recomputes the breakdown of each hit.
+ *
+ * Models:
+ *   SEARCH_TCMGC  the TC-MGC final score (LSA over the four granularities)
+ *   SEARCH_EA     the EA score (loose: exp(logit_scale) cos(s, v̂); tight:
+ *                 the cross encoder, run on the opts.tight_rerank best
+ *                 videos by the cosine of ŝ with the cached coarse vector)
+ *   SEARCH_FUSED  both heads (the EA head must be a loose type): each
+ *                 model's scores are z-normalised over the scored videos
+ *                 (mean 0, population standard deviation 1; a constant
+ *                 score becomes 0) and the fused score is their mean.
+ *                 z-normalising first puts TC-MGC's LSA score (tens) and
+ *                 EA's scaled cosine on one footing; rank fusion was not
+ *                 chosen because it throws the score margins away.
+ *
+ * Exact by default: every video is scored with the full model.  With
+ * opts.prefilter = M > 0 and a library larger than M, TC-MGC is run only on
+ * the M best videos by a text-agnostic coarse score (cosine of s̄ with the
+ * cached coarse vector: the normalised mean of the normalised V' rows);
+ * this is an approximation, and `clipgrep bench search` measures its
+ * recall of the exact top 10.
+ *
+ * BLAS: the workers call the BLAS concurrently.  For the best throughput
+ * run the BLAS single-threaded while searching (tensor_set_threads(1))
+ * and let opts.threads use the cores.
+ */
+#ifndef CLIPGREP_SEARCH_H
+#define CLIPGREP_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ea.h"
+#include "tcmgc.h"
+
+typedef enum { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED } search_model;
+
+typedef struct search_lib search_lib;
+
+/* An empty library for the given heads (either may be NULL, not both);
+ * the heads must outlive it. */
+search_lib *search_lib_new(const tcmgc *tc, const ea *e, char **cause);
+void search_lib_free(search_lib *lib);
+
+/*
+ * Append one video: tc_cache [tcmgc_video_cache_floats] and ea_cache
+ * [ea_video_cache_floats] (each NULL only when the library has no such
+ * head).  The blobs are copied.  id is the caller's (e.g. the index row).
+ */
+int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const float *ea_cache,
+    char **cause);
+/* Drop the video with this id (the last one takes its place); -1 if absent. */
+int search_lib_remove(search_lib *lib, int64_t id);
+int search_lib_reserve(search_lib *lib, size_t n, char **cause);
+size_t search_lib_count(const search_lib *lib);
+/* Memory the library keeps per video, in bytes. */
+size_t search_lib_bytes_per_video(const search_lib *lib);
+int64_t search_lib_id(const search_lib *lib, size_t index);
+
+typedef struct {
+	search_model model;
+	int top_k;        /* hits to return (default 10) */
+	int threads;      /* workers; 0 = one per online CPU */
+	int prefilter;    /* 0 = exact; M > 0 = TC-MGC on the M best by the coarse score */
+	int tight_rerank; /* EA tight: how many videos get the cross encoder (default 100) */
+} search_opts;
+
+void search_opts_init(search_opts *opts);
+
+typedef struct {
+	int64_t id;
+	size_t index;      /* position in the library at search time */
+	float score;       /* what the hits are ranked by (the model's score, or fused) */
+	float tcmgc;       /* TC-MGC final score, NAN without a TC-MGC query */
+	float z[4];        /* S_vs, S_vw, S_sf, S_fw */
+	float omega[4];    /* LSA weights */
+	float ea;          /* EA score, NAN without an EA query */
+	int best_frame;    /* the best moment, a frame index the caller maps to a time:
+	                      the real frame the sentence's LVA attention weighs most
+	                      (TC-MGC), else the frame with EA's largest aggregation
+	                      (or excitation) weight */
+	float *word_attn;  /* [L, F] word-frame attention, or NULL without TC-MGC */
+	int *word_best;    /* [L] each word's best frame, or NULL */
+	float *sent_attn;  /* [F] sentence-frame attention, or NULL */
+	float *ea_exc;     /* [F] EA excitation weights, or NULL */
+	float *ea_agg;     /* [F] EA aggregation weights, or NULL (tight) */
+} search_hit;
+
+typedef struct {
+	int nhits;
+	search_hit *hits;  /* best first */
+	int frames, words;
+	size_t scored;     /* videos the full model(s) scored */
+	size_t library;    /* library size */
+	double seconds;    /* wall time of search_run */
+	float *mem;        /* owns the hits' arrays */
+	int *imem;
+} search_result;
+
+/*
+ * Score the library.  tq is the TC-MGC query (needed for SEARCH_TCMGC and
+ * SEARCH_FUSED), ea_s the raw sentence feature [D] for the EA head (needed
+ * for SEARCH_EA and SEARCH_FUSED).  res is filled (search_result_free
+ * releases it).  The library must not change during the call.  Returns 0,
+ * or -1 with *cause.
+ */
+int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    const search_opts *opts, search_result *res, char **cause);
+void search_result_free(search_result *res);
+
+/*
+ * Only the scores, for every video in library order, with the same
+ * threading: scores [count].  For tests and benchmarks (and callers that
+ * want their own ranking).
+ */
+int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    search_model which, int threads, float *scores, char **cause);
+
+#endif

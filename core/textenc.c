@@ -1,0 +1,152 @@
+/*
+ * textenc — the CLIP text tower on tensor.c's GEMMs.
+ *
+ *   x = tok_emb[ids] + pos[0..L-1]                        [L, width]
+ *   x = block_l(x) for every layer l, causal mask for L
+ *   H = ln_final(x) · text_projection                     [L, embed]
+ *   sentence = H[argmax(ids)]  (EOT = 49407 is the largest id)
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "ops.h"
+#include "tensor.h"
+#include "textenc.h"
+#include "util.h"
+
+struct textenc {
+	/* config, all from the model file */
+	int L, width, layers, heads, hidden; /* hidden = 4 · width, CLIP's MLP ratio */
+	int vocab, embed;
+
+	/* weights, owned by the model */
+	const float *token_embedding;      /* [vocab, width] */
+	const float *positional_embedding; /* [context_length, width]; rows 0..L-1 used */
+	ops_block_weights *blocks;         /* [layers] */
+	const float *ln_final_weight, *ln_final_bias; /* [width] */
+	const float *text_projection;                 /* [width, embed] */
+
+	/* scratch, owned */
+	float *x;       /* [L, width], the residual stream */
+	float *normed;  /* [L, width] */
+	float *scratch; /* ops_block_scratch_floats(1, L, width, hidden) */
+};
+
+textenc *textenc_new(model *m, int L, char **cause)
+{
+	const model_config *c = model_get_config(m);
+	textenc *t = calloc(1, sizeof *t);
+	char prefix[96];
+
+	if (t == NULL) {
+		util_set_cause(cause, "textenc_new: out of memory");
+		return NULL;
+	}
+	t->L = L;
+	t->width = c->text_width;
+	t->layers = c->text_layers;
+	t->heads = c->text_heads;
+	t->hidden = 4 * c->text_width;
+	t->vocab = c->vocab_size;
+	t->embed = c->embed_dim;
+	if (L < 1 || L > c->context_length) {
+		util_set_cause(cause, "textenc_new: %s: %d tokens per query is outside 1..%d "
+		    "(the context length)", model_path(m), L, c->context_length);
+		goto fail;
+	}
+	if ((t->token_embedding = model_tensor_2d(m, t->vocab, t->width, cause,
+		"clip.token_embedding.weight")) == NULL ||
+	    (t->positional_embedding = model_tensor_2d(m, c->context_length, t->width, cause,
+		"clip.positional_embedding")) == NULL ||
+	    (t->ln_final_weight = model_tensor_1d(m, t->width, cause, "clip.ln_final.weight")) == NULL ||
+	    (t->ln_final_bias = model_tensor_1d(m, t->width, cause, "clip.ln_final.bias")) == NULL ||
+	    (t->text_projection = model_tensor_2d(m, t->width, t->embed, cause,
+		"clip.text_projection")) == NULL)
+		goto fail;
+	if ((t->blocks = calloc((size_t)t->layers, sizeof *t->blocks)) == NULL) {
+		util_set_cause(cause, "textenc_new: out of memory");
+		goto fail;
+	}
+	for (int l = 0; l < t->layers; l++) {
+		snprintf(prefix, sizeof prefix, "clip.transformer.resblocks.%d.", l);
+		if (block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1)
+			goto fail;
+	}
+
+	t->x = tensor_alloc((size_t)L * t->width);
+	t->normed = tensor_alloc((size_t)L * t->width);
+	t->scratch = tensor_alloc(ops_block_scratch_floats(1, L, t->width, t->hidden));
+	if (t->x == NULL || t->normed == NULL || t->scratch == NULL) {
+		util_set_cause(cause, "textenc_new: out of memory");
+		goto fail;
+	}
+	return t;
+fail:
+	textenc_free(t);
+	return NULL;
+}
+
+void textenc_free(textenc *t)
+{
+	if (t == NULL)
+		return;
+	free(t->blocks);
+	tensor_free(t->x);
+	tensor_free(t->normed);
+	tensor_free(t->scratch);
+	free(t);
+}
+
+int textenc_length(const textenc *t)
+{
+	return t->L;
+}
+
+int textenc_embed_dim(const textenc *t)
+{
+	return t->embed;
+}
+
+int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words, char **cause)
+{
+	int L = t->L, D = t->width, eot = 0;
+
+	if (ids == NULL) {
+		util_set_cause(cause, "textenc_encode: no token ids");
+		return -1;
+	}
+	for (int i = 0; i < L; i++) {
+		if (ids[i] < 0 || ids[i] >= t->vocab) {
+			util_set_cause(cause, "textenc_encode: token id %d at position %d is outside "
+			    "the vocabulary of %d", (int)ids[i], i, t->vocab);
+			return -1;
+		}
+		/* torch.argmax: the first position holding the largest id. */
+		if (ids[i] > ids[eot])
+			eot = i;
+	}
+
+	for (int i = 0; i < L; i++) {
+		const float *e = t->token_embedding + (size_t)ids[i] * D;
+		const float *pos = t->positional_embedding + (size_t)i * D;
+		float *xi = t->x + (size_t)i * D;
+		for (int j = 0; j < D; j++)
+			xi[j] = e[j] + pos[j];
+	}
+	for (int l = 0; l < t->layers; l++)
+		ops_block_forward(t->x, 1, L, D, t->heads, t->hidden, &t->blocks[l],
+		    OPS_LN_EPS_CLIP, NULL, true, t->scratch);
+
+	ops_layer_norm(t->normed, t->x, t->ln_final_weight, t->ln_final_bias, L, D, OPS_LN_EPS_CLIP);
+	if (words != NULL) {
+		tensor_matmul(words, t->normed, t->text_projection, L, D, t->embed);
+		if (sentence != NULL)
+			memcpy(sentence, words + (size_t)eot * t->embed, sizeof(float) * (size_t)t->embed);
+	} else if (sentence != NULL)
+		tensor_matmul(sentence, t->normed + (size_t)eot * D, t->text_projection, 1, D, t->embed);
+	return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * textenc — the CLIP text tower (MODELS.md §1.2): a query's L token ids in,
+ * its sentence feature and per-position word features out.
+ *
+ * The sequence is L tokens (max_words, e.g. 32), not CLIP's 77: only the
+ * first L positional embeddings are used and the causal mask is built for
+ * length L.  All shapes come from the model's configuration.
+ */
+#ifndef CLIPGREP_TEXTENC_H
+#define CLIPGREP_TEXTENC_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+typedef struct textenc textenc;
+
+/*
+ * Read and shape-check every text-tower weight of m (errors name the file
+ * and the tensor) and allocate scratch for sequences of L tokens,
+ * 1 <= L <= the model's context length.  m must outlive the result.
+ */
+textenc *textenc_new(model *m, int L, char **cause);
+/* Safe on NULL and on a half-built tower. */
+void textenc_free(textenc *t);
+
+/*
+ * Encode one query.
+ *   ids      [L]         token ids, each in [0, vocab): SOT, words, EOT, zero padding
+ *   sentence [embed]     H[argmax(ids)], the EOT position's feature; may be NULL
+ *   words    [L, embed]  H, every position including SOT, EOT and padding
+ *                        (the reference keeps them all); may be NULL
+ * where H = ln_final(blocks(tok_emb[ids] + pos[0..L-1])) · text_projection.
+ * Neither output is L2-normalised.  Returns 0, or -1 with *cause (an id
+ * outside the vocabulary is named with its position).
+ */
+int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words, char **cause);
+
+int textenc_length(const textenc *t); /* L */
+int textenc_embed_dim(const textenc *t);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * video — clipgrep's only door to FFmpeg.  A path becomes F preprocessed
+ * frames, their timestamps and thumbnails, or an error that names the file
+ * and the reason.
+ *
+ * Sampling (MODELS.md, product decisions): F timestamps spread uniformly
+ * over the video stream's span [start, start + duration):
+ *
+ *     t_i = start + (i + 0.5) * duration / F,   i = 0 .. F-1
+ *
+ * and for each the frame on screen at t_i: the last frame whose
+ * presentation timestamp is <= t_i (the first frame when t_i precedes it).
+ * Reported times are that frame's own pts, in seconds from the start of
+ * the file as a player counts it (so `mpv --start=T` shows that frame).
+ * Distinct frames only: when two targets land on the same frame (a video
+ * with fewer than F frames, a still, a long-held frame of a variable frame
+ * rate recording) it is returned once, and frames->count < F; the model
+ * side pads, as the reference pads short clips.
+ *
+ * Each frame is shown upright (display-matrix rotation and flips), at its
+ * display aspect (sample aspect ratio), in the right colours (BT.601/709,
+ * limited or full range, 8 or 10 bits), then resized and centre-cropped
+ * exactly as CLIP's reference preprocessing does (core/preprocess.h).
+ *
+ * Threads: readers are independent.  Different readers may be used at the
+ * same time from different threads (the indexer decodes the next video
+ * while the encoder works on this one); one reader must not be used by two
+ * threads at once.  Each reader runs FFmpeg's own frame/slice threads
+ * (video_options.threads).  video_set_log* are process-wide: call them
+ * before starting threads.
+ */
+#ifndef CLIPGREP_VIDEO_H
+#define CLIPGREP_VIDEO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct video_reader video_reader;
+
+typedef struct {
+	int size;            /* S, the model's input side (224 for ViT-B/32); 0: no model frames */
+	int want_rgb;        /* fill video_frames.rgb    [n, S, S, 3] uint8 */
+	int want_float;      /* fill video_frames.pixels [n, 3, S, S] CLIP-normalised */
+	int thumb_width;     /* thumbnail width in pixels (aspect kept), 0: none */
+	int thumb_quality;   /* JPEG quality 2 (best) .. 31 (smallest); 0: 5 */
+	int threads;         /* decoder threads; 0: online cores + 1 (at most 16) */
+	int64_t max_pixels;  /* refuse frames larger than this; 0: 8192 * 8192 */
+	double time_limit;   /* seconds of wall time per open/read; 0: 300 */
+} video_options;
+
+/* What video_open learned about the file. */
+typedef struct {
+	char container[32];  /* demuxer, e.g. "mov,mp4,m4a,3gp,3g2,mj2" -> "mov" */
+	char codec[32];      /* decoder, e.g. "h264" */
+	char pix_fmt[32];    /* e.g. "yuv420p10le" */
+	int streams;         /* streams in the file (all kinds) */
+	int video_stream;    /* index of the stream used */
+	int has_audio;
+	int width, height;   /* coded (stored) frame size */
+	int display_width;   /* upright size as shown: sample aspect ratio and */
+	int display_height;  /* rotation applied */
+	int rotation;        /* clockwise degrees applied for display: 0, 90, 180, 270 */
+	int flipped;         /* the display matrix also mirrors the picture */
+	int sar_num, sar_den;/* sample (pixel) aspect ratio, 1:1 when unknown */
+	int bit_depth;       /* bits per component, 8 or 10 (or more) */
+	int full_range;      /* 1: full (JPEG) range; 0: limited (TV) range */
+	double fps;          /* average frame rate, 0 when unknown */
+	int vfr;             /* average and nominal frame rates differ */
+	double start;        /* first video pts, seconds from the file's start */
+	double duration;     /* of the video stream, seconds */
+	int64_t frames;      /* frame count: exact from an index, else estimated; 0 unknown */
+	int keyframes;       /* keyframes in the container's index, 0 when it has none */
+	int truncated;       /* the index points past the end of the file */
+} video_info;
+
+/* Per-frame flags. */
+#define VIDEO_FRAME_CORRUPT 1u /* the decoder concealed errors in this frame */
+#define VIDEO_FRAME_LATE 2u    /* the stream ended before the target: the last frame stands in */
+
+typedef struct {
+	int count;           /* n: distinct frames returned, 1 <= n <= requested */
+	int requested;       /* F */
+	int size;            /* S (0 when no model frames were asked for) */
+	double *targets;     /* [F] sampling times t_i, seconds from the file's start */
+	int *frame_of;       /* [F] the frame (0 .. n-1) on screen at each target */
+	double *times;       /* [n] each frame's pts, seconds from the file's start */
+	unsigned *flags;     /* [n] VIDEO_FRAME_* */
+	uint8_t *rgb;        /* [n, S, S, 3] or NULL */
+	float *pixels;       /* [n, 3, S, S] or NULL */
+	uint8_t **thumbs;    /* [n] JPEG bytes, or NULL when not asked for */
+	size_t *thumb_sizes; /* [n] */
+	int thumb_width, thumb_height;
+	int partial;         /* decoding errors, or the stream ended early: see note */
+	char *note;          /* why partial, or NULL */
+	/* How the frames were found (benchmarks and tests). */
+	const char *strategy; /* "seek" or "sequential" (static string) */
+	int seeks;            /* av_seek_frame calls */
+	int64_t decoded;      /* frames out of the decoder */
+	int64_t packets;      /* video packets read */
+} video_frames;
+
+/*
+ * FFmpeg's log goes to fn (one call per line, without the newline; fn may
+ * be called from FFmpeg's threads), filtered by video_set_log_level:
+ * 0 nothing (the default), 1 errors and warnings, 2 info, 3 and more debug.
+ * With no fn nothing is ever printed: core/ never prints.
+ */
+typedef void (*video_log_fn)(void *arg, int verbose_level, const char *line);
+void video_set_log(video_log_fn fn, void *arg);
+void video_set_log_level(int verbose);
+
+/* Defaults: S = 224, float frames, 192-pixel thumbnails, all cores. */
+void video_options_init(video_options *opt);
+
+/*
+ * Open and probe path.  NULL, with a cause naming the file and the reason
+ * ("x.mp4: no video stream (audio only)", "x.mp4: is a directory", ...) when
+ * the file cannot be a video.  opt is copied; NULL means the defaults.
+ */
+video_reader *video_open(const char *path, const video_options *opt, char **cause);
+/* Release everything; NULL is a no-op. */
+void video_close(video_reader *r);
+
+const video_info *video_get_info(const video_reader *r);
+const char *video_path(const video_reader *r);
+
+/*
+ * Sample `frames` (F >= 1) timestamps as described at the top and decode
+ * the frame shown at each.  The cheapest exact strategy is chosen from the
+ * container's keyframe index: seek to the keyframe before each target and
+ * decode forward (no new seek when the next target is reachable within the
+ * current group of pictures), or one sequential pass.  Work is bounded
+ * (packets, errors, pixels, opt.time_limit).  Returns the frames (free with
+ * video_frames_free), possibly partial; NULL with a cause when no frame
+ * could be decoded.  May be called again on the same reader.
+ */
+video_frames *video_read_frames(video_reader *r, int frames, char **cause);
+void video_frames_free(video_frames *f);
+
+/* Open, read F frames, close. */
+video_frames *video_sample(const char *path, const video_options *opt, int frames, char **cause);
+
+/*
+ * Write rgb [height, width, 3] as a PNG file (via FFmpeg's PNG encoder;
+ * written to a temporary name, then renamed).  0, or -1 and a cause.
+ */
+int video_write_png(const char *path, const uint8_t *rgb, int width, int height, char **cause);
+
+/*
+ * Decode a still image (PNG, JPEG, PPM, ...: the first frame of anything
+ * FFmpeg opens) to rgb [height, width, 3] at its stored size, without
+ * rotation or scaling.  Free with free().  NULL and a cause on error.
+ */
+uint8_t *video_read_image(const char *path, int *width, int *height, char **cause);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * vit — the CLIP image tower on tensor.c's GEMMs.
+ *
+ * Per frame (MODELS.md §1.1):
+ *   patches = unfold(frame, patch)              [grid², 3·patch²]
+ *   x       = [class; patches · conv1ᵀ] + pos    [tokens, width]
+ *   x       = ln_pre(x); x = block_l(x) for every layer l
+ *   out     = ln_post(x[0]) · proj               [embed]
+ *
+ * The convolution has stride = kernel, so it is exactly a GEMM over the
+ * unfolded patches.  Only the CLS token leaves the tower, and everything
+ * after the last attention is per token, so the last block computes keys
+ * and values for every token but queries, the MLP and ln_post for the CLS
+ * token alone: the same numbers for about 7% fewer FLOPs at ViT-B/32.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "ops.h"
+#include "tensor.h"
+#include "util.h"
+#include "vit.h"
+
+struct vit {
+	/* config, all from the model file */
+	int width, layers, heads, hidden; /* hidden = 4 · width, CLIP's MLP ratio */
+	int patch, image_size, grid;      /* grid = image_size / patch */
+	int tokens;                       /* grid² + 1 */
+	int embed, max_batch;
+
+	/* weights, owned by the model */
+	const float *conv1;                /* [width, 3 · patch · patch] */
+	const float *class_embedding;      /* [width] */
+	const float *positional_embedding; /* [tokens, width] */
+	const float *ln_pre_weight, *ln_pre_bias;   /* [width] */
+	ops_block_weights *blocks;                  /* [layers] */
+	const float *ln_post_weight, *ln_post_bias; /* [width] */
+	const float *proj;                          /* [width, embed] */
+
+	/* scratch, owned */
+	float *x;       /* [max_batch · tokens, width], the residual stream */
+	float *cls;     /* [max_batch, width], CLS after the last block */
+	float *scratch; /* vit_scratch_floats(max_batch) floats */
+};
+
+/* Floats of scratch for the last, CLS-only block. */
+static size_t vit_last_block_floats(const vit *v, int batch)
+{
+	size_t rows = (size_t)batch * v->tokens, b = (size_t)batch;
+
+	/* normed [rows, w], kv [rows, 2w], q/ctx/t [b, w], mlp [b, hidden], scores [tokens] */
+	return rows * 3 * v->width + b * 3 * v->width + b * v->hidden + (size_t)v->tokens;
+}
+
+static size_t vit_scratch_floats(const vit *v, int batch)
+{
+	size_t npatch = (size_t)batch * v->grid * v->grid;
+	size_t embed = npatch * (3 * (size_t)v->patch * v->patch + v->width);
+	size_t block = ops_block_scratch_floats(batch, v->tokens, v->width, v->hidden);
+	size_t last = vit_last_block_floats(v, batch);
+	size_t n = embed > block ? embed : block;
+
+	return n > last ? n : last;
+}
+
+vit *vit_new(model *m, int max_batch, char **cause)
+{
+	const model_config *c = model_get_config(m);
+	const char *path = model_path(m);
+	vit *v = calloc(1, sizeof *v);
+	char prefix[96];
+	int64_t conv_shape[4];
+
+	if (v == NULL) {
+		util_set_cause(cause, "vit_new: out of memory");
+		return NULL;
+	}
+	v->width = c->vision_width;
+	v->layers = c->vision_layers;
+	v->heads = c->vision_heads;
+	v->hidden = 4 * c->vision_width;
+	v->patch = c->vision_patch;
+	v->image_size = c->image_size;
+	v->grid = c->image_size / c->vision_patch;
+	v->tokens = v->grid * v->grid + 1;
+	v->embed = c->embed_dim;
+	v->max_batch = max_batch;
+	/* ops_* index rows with int: keep batch · tokens · hidden far from overflow. */
+	if (max_batch < 1 || (int64_t)max_batch * v->tokens * v->hidden > INT_MAX / 4) {
+		util_set_cause(cause, "vit_new: %s: batch of %d frames is out of range", path, max_batch);
+		goto fail;
+	}
+
+	conv_shape[0] = v->width;
+	conv_shape[1] = 3;
+	conv_shape[2] = conv_shape[3] = v->patch;
+	if ((v->conv1 = model_tensor(m, "clip.visual.conv1.weight", 4, conv_shape, cause)) == NULL ||
+	    (v->class_embedding = model_tensor_1d(m, v->width, cause,
+		"clip.visual.class_embedding")) == NULL ||
+	    (v->positional_embedding = model_tensor_2d(m, v->tokens, v->width, cause,
+		"clip.visual.positional_embedding")) == NULL ||
+	    (v->ln_pre_weight = model_tensor_1d(m, v->width, cause, "clip.visual.ln_pre.weight")) == NULL ||
+	    (v->ln_pre_bias = model_tensor_1d(m, v->width, cause, "clip.visual.ln_pre.bias")) == NULL ||
+	    (v->ln_post_weight = model_tensor_1d(m, v->width, cause, "clip.visual.ln_post.weight")) == NULL ||
+	    (v->ln_post_bias = model_tensor_1d(m, v->width, cause, "clip.visual.ln_post.bias")) == NULL ||
+	    (v->proj = model_tensor_2d(m, v->width, v->embed, cause, "clip.visual.proj")) == NULL)
+		goto fail;
+	if ((v->blocks = calloc((size_t)v->layers, sizeof *v->blocks)) == NULL) {
+		util_set_cause(cause, "vit_new: out of memory");
+		goto fail;
+	}
+	for (int l = 0; l < v->layers; l++) {
+		snprintf(prefix, sizeof prefix, "clip.visual.transformer.resblocks.%d.", l);
+		if (block_load(m, prefix, v->width, v->hidden, &v->blocks[l], cause) == -1)
+			goto fail;
+	}
+
+	v->x = tensor_alloc((size_t)max_batch * v->tokens * v->width);
+	v->cls = tensor_alloc((size_t)max_batch * v->width);
+	v->scratch = tensor_alloc(vit_scratch_floats(v, max_batch));
+	if (v->x == NULL || v->cls == NULL || v->scratch == NULL) {
+		util_set_cause(cause, "vit_new: out of memory for %d frames of scratch", max_batch);
+		goto fail;
+	}
+	return v;
+fail:
+	vit_free(v);
+	return NULL;
+}
+
+void vit_free(vit *v)
+{
+	if (v == NULL)
+		return;
+	free(v->blocks);
+	tensor_free(v->x);
+	tensor_free(v->cls);
+	tensor_free(v->scratch);
+	free(v);
+}
+
+int vit_image_size(const vit *v)
+{
+	return v->image_size;
+}
+
+int vit_embed_dim(const vit *v)
+{
+	return v->embed;
+}
+
+int vit_max_batch(const vit *v)
+{
+	return v->max_batch;
+}
+
+/*
+ * Patch embedding: v->x = [class; unfold(frames) · conv1ᵀ] + pos.
+ *   frames [batch, 3, S, S]
+ */
+static void vit_embed(vit *v, const float *frames, int batch)
+{
+	int P = v->patch, S = v->image_size, G = v->grid, T = v->tokens, D = v->width;
+	int cols = 3 * P * P, npatch = batch * G * G;
+	float *patches = v->scratch;                       /* [npatch, 3 · P · P] */
+	float *emb = patches + (size_t)npatch * cols;      /* [npatch, width] */
+
+	/* Column c · P² + py · P + px of patch (gy, gx) is pixel (c, gy·P+py, gx·P+px),
+	 * the order of the flattened conv1 kernel [width, 3, P, P]. */
+	for (int b = 0; b < batch; b++)
+		for (int c = 0; c < 3; c++)
+			for (int y = 0; y < S; y++) {
+				const float *src = frames + (((size_t)b * 3 + c) * S + y) * S;
+				int gy = y / P, py = y % P;
+				for (int gx = 0; gx < G; gx++) {
+					size_t row = (size_t)b * G * G + (size_t)gy * G + gx;
+					memcpy(patches + row * cols + (size_t)c * P * P + (size_t)py * P,
+					    src + (size_t)gx * P, sizeof(float) * (size_t)P);
+				}
+			}
+	tensor_linear(emb, patches, v->conv1, NULL, npatch, cols, D);
+
+	for (int b = 0; b < batch; b++) {
+		float *xb = v->x + (size_t)b * T * D;
+		for (int i = 0; i < D; i++)
+			xb[i] = v->class_embedding[i] + v->positional_embedding[i];
+		for (int t = 1; t < T; t++) {
+			const float *e = emb + ((size_t)b * G * G + (size_t)(t - 1)) * D;
+			const float *pos = v->positional_embedding + (size_t)t * D;
+			float *xt = xb + (size_t)t * D;
+			for (int i = 0; i < D; i++)
+				xt[i] = e[i] + pos[i];
+		}
+	}
+}
+
+/*
+ * The last residual block, for the CLS token of each frame only:
+ *   v->cls[b] = block(v->x[b])[0]
+ * Keys and values still come from every token.
+ */
+static void vit_last_block(vit *v, const ops_block_weights *w, int batch)
+{
+	int D = v->width, T = v->tokens, H = v->heads, hd = D / H, hidden = v->hidden;
+	int rows = batch * T;
+	float *normed = v->scratch;                    /* [rows, D] */
+	float *kv = normed + (size_t)rows * D;         /* [rows, 2D]: k then v */
+	float *q = kv + (size_t)rows * 2 * D;          /* [batch, D] */
+	float *ctx = q + (size_t)batch * D;            /* [batch, D] */
+	float *t = ctx + (size_t)batch * D;            /* [batch, D] */
+	float *mlp = t + (size_t)batch * D;            /* [batch, hidden] */
+	float *scores = mlp + (size_t)batch * hidden;  /* [T] */
+	float scale = 1.0f / sqrtf((float)hd);
+
+	ops_layer_norm(normed, v->x, w->ln_1_weight, w->ln_1_bias, rows, D, OPS_LN_EPS_CLIP);
+	/* Rows D..3D of the packed in_proj are the key and value projections. */
+	tensor_linear(kv, normed, w->attn.in_proj_weight + (size_t)D * D, w->attn.in_proj_bias + D,
+	    rows, D, 2 * D);
+	for (int b = 0; b < batch; b++)
+		memcpy(t + (size_t)b * D, normed + (size_t)b * T * D, sizeof(float) * (size_t)D);
+	tensor_linear(q, t, w->attn.in_proj_weight, w->attn.in_proj_bias, batch, D, D);
+	/* torch scales q before the product with k, and so do we. */
+	for (size_t i = 0; i < (size_t)batch * D; i++)
+		q[i] *= scale;
+
+	for (int b = 0; b < batch; b++) {
+		for (int h = 0; h < H; h++) {
+			const float *qh = q + (size_t)b * D + (size_t)h * hd;
+			const float *kb = kv + (size_t)b * T * 2 * D + (size_t)h * hd;
+			const float *vb = kb + D;
+			float *ch = ctx + (size_t)b * D + (size_t)h * hd;
+
+			for (int j = 0; j < T; j++) {
+				const float *kj = kb + (size_t)j * 2 * D;
+				float s = 0;
+				for (int i = 0; i < hd; i++)
+					s += qh[i] * kj[i];
+				scores[j] = s;
+			}
+			ops_softmax(scores, T);
+			memset(ch, 0, sizeof(float) * (size_t)hd);
+			for (int j = 0; j < T; j++) {
+				const float *vj = vb + (size_t)j * 2 * D;
+				for (int i = 0; i < hd; i++)
+					ch[i] += scores[j] * vj[i];
+			}
+		}
+	}
+	tensor_linear(t, ctx, w->attn.out_proj_weight, w->attn.out_proj_bias, batch, D, D);
+	for (int b = 0; b < batch; b++) {
+		const float *x0 = v->x + (size_t)b * T * D;
+		float *c = v->cls + (size_t)b * D;
+		for (int i = 0; i < D; i++)
+			c[i] = x0[i] + t[(size_t)b * D + i];
+	}
+
+	ops_layer_norm(t, v->cls, w->ln_2_weight, w->ln_2_bias, batch, D, OPS_LN_EPS_CLIP);
+	tensor_linear(mlp, t, w->c_fc_weight, w->c_fc_bias, batch, D, hidden);
+	ops_quick_gelu(mlp, (size_t)batch * hidden);
+	tensor_linear(t, mlp, w->c_proj_weight, w->c_proj_bias, batch, hidden, D);
+	for (size_t i = 0; i < (size_t)batch * D; i++)
+		v->cls[i] += t[i];
+}
+
+/* One pass of at most max_batch frames. */
+static void vit_encode_chunk(vit *v, const float *frames, int batch, float *out)
+{
+	int D = v->width, T = v->tokens;
+	float *normed = v->scratch; /* [batch, D] */
+
+	vit_embed(v, frames, batch);
+	ops_layer_norm(v->x, v->x, v->ln_pre_weight, v->ln_pre_bias, batch * T, D, OPS_LN_EPS_CLIP);
+	for (int l = 0; l + 1 < v->layers; l++)
+		ops_block_forward(v->x, batch, T, D, v->heads, v->hidden, &v->blocks[l],
+		    OPS_LN_EPS_CLIP, NULL, false, v->scratch);
+	if (v->layers > 0)
+		vit_last_block(v, &v->blocks[v->layers - 1], batch);
+	else
+		for (int b = 0; b < batch; b++)
+			memcpy(v->cls + (size_t)b * D, v->x + (size_t)b * T * D, sizeof(float) * (size_t)D);
+
+	/* ln_post is per token: on the CLS rows alone it is exact. */
+	ops_layer_norm(normed, v->cls, v->ln_post_weight, v->ln_post_bias, batch, D, OPS_LN_EPS_CLIP);
+	tensor_matmul(out, normed, v->proj, batch, D, v->embed);
+}
+
+int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause)
+{
+	size_t frame = 3 * (size_t)v->image_size * v->image_size;
+
+	if (batch < 0 || (batch > 0 && (frames == NULL || out == NULL))) {
+		util_set_cause(cause, "vit_encode: bad arguments (batch %d)", batch);
+		return -1;
+	}
+	for (int done = 0; done < batch; done += v->max_batch) {
+		int n = batch - done < v->max_batch ? batch - done : v->max_batch;
+		vit_encode_chunk(v, frames + (size_t)done * frame, n, out + (size_t)done * v->embed);
+	}
+	return 0;
+}
+
+void vit_normalize_rgb(const uint8_t *rgb, int size, float *out)
+{
+	static const float mean[3] = { VIT_MEAN_R, VIT_MEAN_G, VIT_MEAN_B };
+	static const float std[3] = { VIT_STD_R, VIT_STD_G, VIT_STD_B };
+	size_t plane = (size_t)size * size;
+	float lut[3][256];
+
+	/* The same float operations as torchvision's ToTensor then Normalize. */
+	for (int c = 0; c < 3; c++)
+		for (int i = 0; i < 256; i++)
+			lut[c][i] = ((float)i / 255.0f - mean[c]) / std[c];
+	for (size_t p = 0; p < plane; p++)
+		for (int c = 0; c < 3; c++)
+			out[(size_t)c * plane + p] = lut[c][rgb[p * 3 + c]];
+}

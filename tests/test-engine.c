@@ -1,0 +1,568 @@
+/*
+ * test-engine — core/indexer and core/engine on a generated library with the
+ * tiny complete models (tests/golden/tiny-{tcmgc,ea}.safetensors):
+ * indexing, re-indexing (add, change, delete, move without re-encoding),
+ * the stop flag, the writer lock, searching, explaining, cached query
+ * encodings, results that outlive the engine, and engine_refresh while an
+ * indexer runs in another thread.
+ *
+ * Helper modes for the shell tests (no TAP):
+ *   test-engine --json-lines        check that every line of stdin is a JSON
+ *                                   object with the search keys
+ *   test-engine --compare A B       compare two `search --json` outputs: the
+ *                                   same paths in the same order, numbers
+ *                                   within 1e-4 (relative)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "index.h"
+#include "indexer.h"
+#include "json.h"
+#include "tap.h"
+#include "util.h"
+
+static char tmpdir[256];
+static char libdir[320];
+static char dbpath[320];
+static const char *models[2];
+
+/* ---- helper modes ------------------------------------------------------- */
+
+static char *read_all(FILE *f, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+
+	while (buf != NULL) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			char *nb = realloc(buf, cap *= 2);
+			if (nb == NULL) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+		}
+	}
+	*len = n;
+	return buf;
+}
+
+static int json_lines_check(void)
+{
+	static const char *const keys[] = { "rank", "path", "score", "best_moment", "granularity",
+		"lsa_weights", "ea_score", "words", "model", "clipgrep" };
+	size_t len;
+	char *text = read_all(stdin, &len), *line, *save = NULL;
+	int lines = 0, bad = 0;
+
+	if (text == NULL)
+		return 2;
+	text = realloc(text, len + 1);
+	text[len] = '\0';
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *cause = NULL;
+		json_value *v = json_parse(line, strlen(line), &cause);
+		lines++;
+		if (v == NULL || json_kind(v) != JSON_OBJECT) {
+			fprintf(stderr, "line %d: %s\n", lines, cause != NULL ? cause : "not an object");
+			bad++;
+		} else {
+			const json_value *g = json_get(v, "granularity");
+			for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+				if (json_get(v, keys[k]) == NULL) {
+					fprintf(stderr, "line %d: no \"%s\"\n", lines, keys[k]);
+					bad++;
+				}
+			if (g == NULL || json_get(g, "video_sentence") == NULL ||
+			    json_get(g, "video_word") == NULL || json_get(g, "sentence_frame") == NULL ||
+			    json_get(g, "frame_word") == NULL) {
+				fprintf(stderr, "line %d: granularity lacks a score\n", lines);
+				bad++;
+			}
+		}
+		free(cause);
+		json_free(v);
+	}
+	free(text);
+	printf("%d lines, %d problems\n", lines, bad);
+	return lines > 0 && bad == 0 ? 0 : 1;
+}
+
+/* Compare two JSON values: strings exactly, numbers within tolerance. */
+static int json_same(const json_value *a, const json_value *b, const char *where)
+{
+	if (json_kind(a) != json_kind(b)) {
+		fprintf(stderr, "%s: kinds differ\n", where);
+		return 0;
+	}
+	switch (json_kind(a)) {
+	case JSON_NUMBER: {
+		double x = json_number(a), y = json_number(b);
+		if (fabs(x - y) > 1e-4 * fmax(1.0, fmax(fabs(x), fabs(y)))) {
+			fprintf(stderr, "%s: %.9g != %.9g\n", where, x, y);
+			return 0;
+		}
+		return 1;
+	}
+	case JSON_STRING:
+		if (strcmp(json_string(a, NULL), json_string(b, NULL)) != 0) {
+			fprintf(stderr, "%s: \"%s\" != \"%s\"\n", where, json_string(a, NULL),
+			    json_string(b, NULL));
+			return 0;
+		}
+		return 1;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		if (json_length(a) != json_length(b)) {
+			fprintf(stderr, "%s: lengths differ\n", where);
+			return 0;
+		}
+		for (size_t i = 0; i < json_length(a); i++) {
+			char sub[512];
+			snprintf(sub, sizeof sub, "%s.%s", where,
+			    json_kind(a) == JSON_OBJECT ? json_key_at(a, i) : "[]");
+			if (json_kind(a) == JSON_OBJECT && strcmp(json_key_at(a, i), json_key_at(b, i)) != 0)
+				return 0;
+			if (!json_same(json_at(a, i), json_at(b, i), sub))
+				return 0;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+typedef struct {
+	char *key;      /* mode, path: equal scores may come in either order */
+	json_value *v;
+} json_line;
+
+static int json_line_cmp(const void *a, const void *b)
+{
+	return strcmp(((const json_line *)a)->key, ((const json_line *)b)->key);
+}
+
+/* The lines of a file, parsed and sorted by (mode, path); NULL on error. */
+static json_line *json_lines_load(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	json_line *lines = NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	*n = 0;
+	if (f == NULL) {
+		fprintf(stderr, "cannot open %s\n", path);
+		return NULL;
+	}
+	while ((len = getline(&buf, &cap, f)) > 0) {
+		json_line *nl = realloc(lines, (*n + 1) * sizeof *nl);
+		json_value *v = json_parse(buf, (size_t)len, NULL);
+		const json_value *mode = json_get(v, "mode"), *p = json_get(v, "path");
+		char key[4096];
+
+		if (nl == NULL || v == NULL) {
+			fprintf(stderr, "%s: line %zu is not JSON\n", path, *n + 1);
+			json_free(v);
+			free(nl != NULL ? nl : lines);
+			lines = NULL;
+			break;
+		}
+		lines = nl;
+		snprintf(key, sizeof key, "%s\n%s", mode != NULL ? json_string(mode, NULL) : "",
+		    p != NULL ? json_string(p, NULL) : "");
+		lines[*n].key = strdup(key);
+		lines[*n].v = v;
+		(*n)++;
+	}
+	free(buf);
+	fclose(f);
+	if (lines != NULL)
+		qsort(lines, *n, sizeof *lines, json_line_cmp);
+	return lines;
+}
+
+static int json_compare(const char *pa, const char *pb)
+{
+	size_t na, nb;
+	json_line *a = json_lines_load(pa, &na), *b = json_lines_load(pb, &nb);
+	int ok = a != NULL && b != NULL && na == nb;
+
+	if (a != NULL && b != NULL && na != nb)
+		fprintf(stderr, "%zu lines against %zu\n", na, nb);
+	for (size_t i = 0; ok && i < na; i++) {
+		char where[64];
+		snprintf(where, sizeof where, "entry %zu", i);
+		/* Ranks of equal scores may swap; everything else must agree. */
+		ok = strcmp(a[i].key, b[i].key) == 0;
+		if (!ok)
+			fprintf(stderr, "%s: %s against %s\n", where, a[i].key, b[i].key);
+		for (size_t k = 0; ok && k < json_length(a[i].v); k++) {
+			const char *key = json_key_at(a[i].v, k);
+			const json_value *vb = json_get(b[i].v, key);
+			char sub[128];
+			if (strcmp(key, "rank") == 0)
+				continue;
+			snprintf(sub, sizeof sub, "%s.%s", where, key);
+			ok = vb != NULL && json_same(json_at(a[i].v, k), vb, sub);
+		}
+	}
+	for (size_t i = 0; a != NULL && i < na; i++) {
+		free(a[i].key);
+		json_free(a[i].v);
+	}
+	for (size_t i = 0; b != NULL && i < nb; i++) {
+		free(b[i].key);
+		json_free(b[i].v);
+	}
+	free(a);
+	free(b);
+	return ok ? 0 : 1;
+}
+
+/* ---- fixtures --------------------------------------------------------------- */
+
+static int make_clip(const char *name, const char *source, int seconds, const char *vf)
+{
+	const char *ffmpeg = getenv("FFMPEG");
+	char cmd[2048];
+
+	snprintf(cmd, sizeof cmd,
+	    "'%s' -nostdin -v error -y -f lavfi -i '%s=size=96x64:rate=10:duration=%d' -vf '%s' "
+	    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p '%s/%s'", ffmpeg, source, seconds, vf,
+	    libdir, name);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int run_index(indexer_stats *st, atomic_int *stop)
+{
+	indexer_options o;
+	const char *roots[1] = { libdir };
+	char *cause = NULL;
+	int r;
+
+	indexer_options_init(&o);
+	o.roots = roots;
+	o.n_roots = 1;
+	o.models = models;
+	o.n_models = 2;
+	o.jobs = 2;
+	o.batch = 8;
+	o.stop = stop;
+	r = indexer_run(dbpath, &o, st, &cause);
+	if (r == -1)
+		tap_diag("indexer_run: %s", cause != NULL ? cause : "?");
+	free(cause);
+	return r;
+}
+
+static engine *open_engine(void)
+{
+	engine_options eo;
+	char *cause = NULL;
+	engine *e;
+
+	engine_options_init(&eo);
+	eo.db_path = dbpath;
+	eo.model_paths = models;
+	eo.n_models = 2;
+	eo.threads = 2;
+	if ((e = engine_open(&eo, &cause)) == NULL)
+		tap_diag("engine_open: %s", cause != NULL ? cause : "?");
+	free(cause);
+	return e;
+}
+
+static void path_in_lib(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", libdir, name);
+}
+
+/* ---- the tests ----------------------------------------------------------- */
+
+static void test_search(engine *e, size_t videos)
+{
+	engine_result *r = NULL, *r2 = NULL, *ex = NULL;
+	engine_info info;
+	char *cause = NULL;
+	int ok;
+
+	engine_get_info(e, &info);
+	tap_ok(info.videos == videos, "engine sees %zu searchable videos (want %zu)", info.videos,
+	    videos);
+	tap_ok(info.tcmgc_model != NULL && info.ea_model != NULL && info.frames == 4 &&
+	    info.words == 12, "heads from both files, F = 4, L = 12");
+	TAP_OK(engine_has_mode(e, SEARCH_FUSED) && engine_default_mode(e) == SEARCH_FUSED);
+
+	ok = engine_search(e, "the red ball", SEARCH_TCMGC, 3, &r, &cause) == 0;
+	tap_ok(ok, "search (tcmgc) %s", cause != NULL ? cause : "");
+	if (!ok)
+		return;
+	tap_ok(r->nhits == 3 && r->n_tokens == 5 && strcmp(r->tokens[1], "the</w>") == 0 &&
+	    strcmp(r->tokens[3], "ball</w>") == 0, "3 hits, tokens SOT the red ball EOT");
+	tap_ok(r->encode_seconds > 0, "the first search encodes the query");
+	ok = 1;
+	for (int h = 0; h < r->nhits; h++) {
+		const engine_hit *hit = &r->hits[h];
+		double sum = 0;
+		for (int f = 0; f < r->frames; f++)
+			sum += hit->word_attn[(size_t)1 * r->frames + f];
+		ok &= fabs(sum - 1) < 1e-4;
+		ok &= h == 0 || hit->score <= r->hits[h - 1].score;
+		ok &= isfinite(hit->best_time) && hit->best_time == hit->frame_times[hit->best_frame];
+		ok &= hit->word_best != NULL && hit->path[0] == '/' && hit->rank == h + 1;
+		ok &= isfinite(hit->z[0]) && isfinite(hit->omega[3]) && isnan(hit->ea);
+	}
+	tap_ok(ok, "hits ranked, attention rows sum to 1, best moment is a frame time");
+
+	ok = engine_search(e, "the red ball", SEARCH_TCMGC, 3, &r2, &cause) == 0;
+	tap_ok(ok && r2->encode_seconds == 0 && r2->hits[0].score == r->hits[0].score,
+	    "the same text reuses its encoding");
+	engine_result_free(r2);
+	r2 = NULL;
+
+	ok = engine_explain(e, "the red ball", SEARCH_TCMGC, r->hits[1].video_id, &ex, &cause) == 0;
+	tap_ok(ok && ex->nhits == 1 && ex->hits[0].rank == 2 &&
+	    fabsf(ex->hits[0].score - r->hits[1].score) < 1e-4f * fmaxf(1, fabsf(r->hits[1].score)),
+	    "explain ranks the second hit 2nd with the same score");
+	engine_result_free(ex);
+	ex = NULL;
+
+	ok = engine_search(e, "blue bars", SEARCH_FUSED, 100, &r2, &cause) == 0;
+	tap_ok(ok && (size_t)r2->nhits == videos && isfinite(r2->hits[0].ea) &&
+	    isfinite(r2->hits[0].tcmgc) && r2->hits[0].ea_exc != NULL, "fused search scores both heads");
+	if (ok) {
+		int64_t id = r2->hits[videos - 1].video_id;
+		ok = engine_explain(e, "blue bars", SEARCH_FUSED, id, &ex, &cause) == 0;
+		tap_ok(ok && ex->hits[0].rank == (int)videos &&
+		    fabsf(ex->hits[0].score - r2->hits[videos - 1].score) < 1e-4f,
+		    "explain (fused) ranks the last hit last, score normalised over the library");
+	}
+	engine_result_free(r2);
+	r2 = NULL;
+	engine_result_free(ex);
+	ex = NULL;
+	ok = engine_search(e, "", SEARCH_EA, 3, &r2, &cause) == -1 && r2 == NULL;
+	tap_ok(ok && cause != NULL, "an empty query is an error");
+	free(cause);
+	cause = NULL;
+
+	index_frames *fr = engine_get_frames(e, r->hits[0].video_id, 1, &cause);
+	tap_ok(fr != NULL && fr->n >= 1 && fr->frames[0].thumb_size > 2 &&
+	    fr->frames[0].thumb[0] == 0xff && fr->frames[0].thumb[1] == 0xd8,
+	    "engine_get_frames returns JPEG thumbnails");
+	index_frames_free(fr);
+
+	/* Results stay valid after the engine is gone (checked again by the caller). */
+	engine_result_free(ex);
+	engine_result_free(r2);
+	engine_result_free(r);
+	free(cause);
+}
+
+typedef struct {
+	int rc;
+	indexer_stats st;
+} bg_index;
+
+static void *bg_index_fn(void *arg)
+{
+	bg_index *b = arg;
+
+	b->rc = run_index(&b->st, NULL);
+	return NULL;
+}
+
+static atomic_int stop_flag;
+
+static void stop_after_first(void *arg, const indexer_event *ev)
+{
+	(void)arg;
+	if (ev->kind == INDEXER_EV_FILE && ev->action == INDEXER_ADDED)
+		atomic_store(&stop_flag, 1);
+}
+
+int main(int argc, char **argv)
+{
+	indexer_stats st;
+	engine *e;
+	engine_result *kept = NULL;
+	char *cause = NULL, a[400], b[400];
+	const char *ffmpeg = getenv("FFMPEG"), *srcdir = getenv("top_srcdir");
+	static char m1[512], m2[512];
+	int changed, r;
+
+	if (argc >= 2 && strcmp(argv[1], "--json-lines") == 0)
+		return json_lines_check();
+	if (argc >= 4 && strcmp(argv[1], "--compare") == 0)
+		return json_compare(argv[2], argv[3]);
+	if (ffmpeg == NULL || ffmpeg[0] == '\0' || access(ffmpeg, X_OK) != 0)
+		return tap_skip_all("no ffmpeg program ($FFMPEG)");
+	snprintf(m1, sizeof m1, "%s/tests/golden/tiny-tcmgc.safetensors", srcdir ? srcdir : ".");
+	snprintf(m2, sizeof m2, "%s/tests/golden/tiny-ea.safetensors", srcdir ? srcdir : ".");
+	models[0] = m1;
+	models[1] = m2;
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/clipgrep-test-engine-XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(tmpdir) == NULL)
+		return tap_skip_all("cannot make a temporary directory");
+	snprintf(libdir, sizeof libdir, "%s/lib", tmpdir);
+	snprintf(dbpath, sizeof dbpath, "%s/index.db", tmpdir);
+	mkdir(libdir, 0700);
+	r = make_clip("a-red.mp4", "testsrc2", 2, "hue=h=0") |
+	    make_clip("b-blue.mp4", "testsrc2", 2, "hue=h=180") |
+	    make_clip("c-bars.mp4", "smptebars", 2, "null") |
+	    make_clip("d-noise.mp4", "testsrc", 3, "negate");
+	if (r != 0)
+		return tap_skip_all("ffmpeg could not make the test clips");
+	path_in_lib(a, sizeof a, "broken.mp4");
+	FILE *f = fopen(a, "w");
+	if (f != NULL) {
+		fputs("not a video", f);
+		fclose(f);
+	}
+
+	/* The stop flag: stop after the first added video, then finish. */
+	{
+		indexer_options o;
+		const char *roots[1] = { libdir };
+		indexer_options_init(&o);
+		o.roots = roots;
+		o.n_roots = 1;
+		o.models = models;
+		o.n_models = 2;
+		o.jobs = 1;
+		o.batch = 4; /* one video per batch, so the stop lands between videos */
+		o.stop = &stop_flag;
+		o.progress = stop_after_first;
+		r = indexer_run(dbpath, &o, &st, &cause);
+		tap_ok(r == 1 && st.stopped && st.actions[INDEXER_ADDED] == 1,
+		    "the stop flag ends the run after the video in flight (rc %d, %lld added)", r,
+		    (long long)st.actions[INDEXER_ADDED]);
+		free(cause);
+		cause = NULL;
+	}
+	r = run_index(&st, NULL);
+	tap_ok(r == 0 && st.files_total == 5 && st.actions[INDEXER_ADDED] == 3 &&
+	    st.actions[INDEXER_FAILED] == 1 && st.actions[INDEXER_UNCHANGED] == 1,
+	    "a rerun finishes: 3 added, 1 failed, 1 unchanged (rc %d)", r);
+
+	/* The writer lock. */
+	{
+		index_db *holder = index_open(dbpath, 0, NULL);
+		int locked = holder != NULL && index_lock_writer(holder, 0, NULL) == 0;
+		indexer_options o;
+		const char *roots[1] = { libdir };
+		indexer_options_init(&o);
+		o.roots = roots;
+		o.n_roots = 1;
+		o.models = models;
+		o.n_models = 2;
+		r = indexer_run(dbpath, &o, NULL, &cause);
+		tap_ok(locked && r == -1 && cause != NULL && strstr(cause, "another clipgrep") != NULL,
+		    "a second indexer is refused: %s", cause != NULL ? cause : "?");
+		free(cause);
+		cause = NULL;
+		index_close(holder);
+	}
+
+	if ((e = open_engine()) == NULL)
+		return tap_done();
+	test_search(e, 4);
+	engine_search(e, "green circle", SEARCH_EA, 2, &kept, NULL);
+
+	/* Re-index: a move (no re-encode), a change, a deletion, an addition. */
+	path_in_lib(a, sizeof a, "a-red.mp4");
+	path_in_lib(b, sizeof b, "moved-red.mp4");
+	rename(a, b);
+	r = run_index(&st, NULL);
+	tap_ok(r == 0 && st.actions[INDEXER_MOVED] == 1 && st.frames == 0,
+	    "a moved file is recognised without encoding (%lld moved, %lld frames)",
+	    (long long)st.actions[INDEXER_MOVED], (long long)st.frames);
+	path_in_lib(a, sizeof a, "b-blue.mp4");
+	unlink(a);
+	make_clip("c-bars.mp4", "smptebars", 3, "negate");
+	make_clip("e-new.mp4", "testsrc2", 2, "hue=h=90");
+	r = run_index(&st, NULL);
+	tap_ok(r == 0 && st.actions[INDEXER_DELETED] == 1 && st.actions[INDEXER_UPDATED] == 1 &&
+	    st.actions[INDEXER_ADDED] == 1, "a deletion, a change and an addition");
+	r = engine_refresh(e, &changed, &cause);
+	tap_ok(r == 0 && changed == 4, "engine_refresh sees 4 changes (got %d)", changed);
+	{
+		int64_t id;
+		engine_info info;
+		engine_get_info(e, &info);
+		tap_ok(info.videos == 4 && engine_find_video(e, b, &id, NULL) == 0 &&
+		    engine_find_video(e, a, &id, NULL) == 1, "the moved path is found, the deleted not");
+	}
+	r = engine_refresh(e, &changed, &cause);
+	tap_ok(r == 0 && changed == 0, "a second refresh changes nothing");
+
+	/* Search while an indexer runs in another thread. */
+	{
+		pthread_t t;
+		bg_index bg = { 0 };
+		int searches = 0, bad = 0;
+		for (int i = 0; i < 4; i++) {
+			char name[32];
+			snprintf(name, sizeof name, "f-%d.mp4", i);
+			make_clip(name, i % 2 ? "testsrc" : "smptebars", 2, "hue=h=45");
+		}
+		pthread_create(&t, NULL, bg_index_fn, &bg);
+		for (int i = 0; i < 200; i++) {
+			engine_result *res = NULL;
+			if (engine_refresh(e, NULL, &cause) == -1 ||
+			    engine_search(e, "red bars", SEARCH_FUSED, 10, &res, &cause) == -1) {
+				bad++;
+				tap_diag("%s", cause != NULL ? cause : "?");
+				free(cause);
+				cause = NULL;
+			} else {
+				for (int h = 0; h < res->nhits; h++)
+					if (res->hits[h].path[0] != '/' || !isfinite(res->hits[h].score))
+						bad++;
+				searches++;
+			}
+			engine_result_free(res);
+			usleep(2000);
+		}
+		pthread_join(t, NULL);
+		engine_refresh(e, NULL, NULL);
+		engine_info info;
+		engine_get_info(e, &info);
+		tap_ok(bg.rc == 0 && bad == 0 && searches == 200 && info.videos == 8,
+		    "200 searches during indexing are consistent; 8 videos after");
+	}
+	engine_close(e);
+	if (kept != NULL)
+		tap_diag("kept: %d hits, %d tokens, %s", kept->nhits, kept->n_tokens,
+		    kept->nhits > 0 ? kept->hits[0].path : "-");
+	tap_ok(kept != NULL && kept->nhits == 2 && strncmp(kept->hits[0].path, libdir,
+	    strlen(libdir)) == 0 && kept->n_tokens == 4, "a result outlives its engine");
+	engine_result_free(kept);
+
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			tap_diag("could not remove %s", tmpdir);
+	}
+	return tap_done();
+}

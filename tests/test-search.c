@@ -1,0 +1,326 @@
+/*
+ * test-search — the library search against the reference ranking: for a
+ * fixed random 200-video library (tests/golden/heads.safetensors, made by
+ * tools/reference/gen_heads_golden.py), clipgrep's top 10 must equal the
+ * PyTorch reference's top 10, in order, for the trained TC-MGC head and
+ * for the fused (TC-MGC + EA, z-normalised) training-free ranking.  Also:
+ * threads do not change the result, the heap keeps the exact top K, the
+ * pre-filter and the tight re-ranker score what they say, removal works.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ea.h"
+#include "model.h"
+#include "safetensors.h"
+#include "search.h"
+#include "tap.h"
+#include "tcmgc.h"
+#include "tensor.h"
+
+static st_file *golden;
+static char golden_dir[4096];
+
+static float *golden_get(const char *name, size_t numel)
+{
+	const st_tensor *t = st_find(golden, name);
+	float *out;
+
+	if (t == NULL || t->numel != numel) {
+		tap_diag("golden tensor %s missing or of the wrong size", name);
+		return NULL;
+	}
+	out = tensor_alloc(numel);
+	if (st_read_f32(golden, t, out, NULL) == -1) {
+		tensor_free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static model *load_model(const char *variant)
+{
+	char path[4200], *cause = NULL;
+	model *m;
+
+	snprintf(path, sizeof path, "%s/heads-%s.safetensors", golden_dir, variant);
+	if ((m = model_load(path, &cause)) == NULL) {
+		tap_diag("%s", cause);
+		free(cause);
+	}
+	return m;
+}
+
+/* Build a library of the golden videos for the given heads. */
+static search_lib *build(const char *name, const tcmgc *tc, const ea *e, int n, int f, int d)
+{
+	char key[256];
+	float *v, *mask, *tcc = NULL, *eac = NULL;
+	search_lib *lib = search_lib_new(tc, e, NULL);
+
+	snprintf(key, sizeof key, "%s.v", name);
+	v = golden_get(key, (size_t)n * f * d);
+	snprintf(key, sizeof key, "%s.mask", name);
+	mask = golden_get(key, (size_t)n * f);
+	if (tc != NULL)
+		tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
+	if (e != NULL)
+		eac = tensor_alloc(ea_video_cache_floats(e));
+	if (lib == NULL || v == NULL || mask == NULL)
+		goto fail;
+	search_lib_reserve(lib, (size_t)n, NULL);
+	for (int j = 0; j < n; j++) {
+		if ((tc != NULL && tcmgc_prepare_video(tc, v + (size_t)j * f * d, mask + (size_t)j * f,
+		    tcc, NULL) == -1) ||
+		    (e != NULL && ea_prepare_video(e, v + (size_t)j * f * d, mask + (size_t)j * f, eac,
+		    NULL) == -1) ||
+		    search_lib_add(lib, j, tcc, eac, NULL) == -1)
+			goto fail;
+	}
+	tensor_free(v);
+	tensor_free(mask);
+	tensor_free(tcc);
+	tensor_free(eac);
+	return lib;
+fail:
+	tap_diag("cannot build library %s", name);
+	search_lib_free(lib);
+	tensor_free(v);
+	tensor_free(mask);
+	tensor_free(tcc);
+	tensor_free(eac);
+	return NULL;
+}
+
+static int same_hits(const search_result *a, const search_result *b)
+{
+	if (a->nhits != b->nhits)
+		return 0;
+	for (int i = 0; i < a->nhits; i++)
+		if (a->hits[i].id != b->hits[i].id || a->hits[i].score != b->hits[i].score)
+			return 0;
+	return 1;
+}
+
+static void check_top10(const char *what, const search_result *res, const float *want)
+{
+	int ok = res->nhits == 10;
+
+	for (int i = 0; ok && i < 10; i++)
+		ok = res->hits[i].id == (int64_t)want[i];
+	tap_ok(ok, "%s: top-10 equals the reference's, in order", what);
+	if (!ok)
+		for (int i = 0; i < res->nhits && i < 10; i++)
+			tap_diag("  %d: got %lld (%.6f), want %d", i, (long long)res->hits[i].id,
+			    (double)res->hits[i].score, (int)want[i]);
+}
+
+static void test_tcmgc_library(int n)
+{
+	model *m = load_model("tcmgc-k1");
+	tcmgc *tc = m != NULL ? tcmgc_load(m, NULL) : NULL;
+	int f = tc ? tcmgc_frames(tc) : 0, d = tc ? tcmgc_dim(tc) : 0, l = tc ? tcmgc_words(tc) : 0;
+	float *s = golden_get("lib-tcmgc.s", (size_t)d), *w = golden_get("lib-tcmgc.words", (size_t)l * d);
+	float *want = golden_get("lib-tcmgc.top10", 10), *ref = golden_get("lib-tcmgc.score", (size_t)n);
+	search_lib *lib = tc != NULL ? build("lib-tcmgc", tc, NULL, n, f, d) : NULL;
+	tcmgc_query *q = lib != NULL && s && w ? tcmgc_query_new(tc, s, w, NULL) : NULL;
+	search_result r1, r2, r3;
+	search_opts o;
+	char *cause = NULL;
+
+	if (!tap_ok(q != NULL && want != NULL && ref != NULL, "trained TC-MGC library of %d videos", n))
+		goto out;
+	float *all = tensor_alloc((size_t)n);
+	search_score_all(lib, q, NULL, SEARCH_TCMGC, 2, all, NULL);
+	double err = tap_rel_err(all, ref, (size_t)n);
+	tap_ok(err <= 1e-4, "library scores match the reference (normalised error %.2e)", err);
+	tensor_free(all);
+
+	search_opts_init(&o);
+	o.threads = 1;
+	if (!tap_ok(search_run(lib, q, NULL, &o, &r1, &cause) == 0, "search_run, 1 thread")) {
+		tap_diag("%s", cause);
+		free(cause);
+		goto out;
+	}
+	check_top10("TC-MGC", &r1, want);
+	o.threads = 3;
+	search_run(lib, q, NULL, &o, &r2, NULL);
+	tap_ok(same_hits(&r1, &r2), "3 threads give the same hits as 1");
+	tap_ok(r1.scored == (size_t)n && r1.library == (size_t)n, "every video scored exactly");
+	{
+		const search_hit *h = &r1.hits[0];
+		int ok = h->word_attn != NULL && h->word_best != NULL && h->sent_attn != NULL &&
+		    h->best_frame >= 0 && h->best_frame < f && isnan(h->ea) && h->ea_exc == NULL;
+		double wsum = 0;
+		for (int i = 0; i < f; i++)
+			wsum += h->word_attn[i];
+		float zo = 0;
+		for (int g = 0; g < 4; g++)
+			zo += h->z[g] * h->omega[g];
+		tap_ok(ok && fabs(wsum - 1) < 1e-5 && fabsf(zo - h->tcmgc) < 1e-4f * fabsf(h->tcmgc) &&
+		    h->score == h->tcmgc, "hit breakdown: attention rows sum to 1, Σ ω Z = score");
+	}
+
+	/* top_k larger than the library: every video, sorted. */
+	o.top_k = n + 5;
+	search_run(lib, q, NULL, &o, &r3, NULL);
+	int sorted = r3.nhits == n;
+	for (int i = 1; sorted && i < r3.nhits; i++)
+		sorted = r3.hits[i - 1].score >= r3.hits[i].score;
+	tap_ok(sorted, "top_k > N returns all N hits, best first");
+	search_result_free(&r3);
+
+	/* The pre-filter scores only M videos; with M >= N it is exact. */
+	o.top_k = 10;
+	o.prefilter = 50;
+	search_run(lib, q, NULL, &o, &r3, NULL);
+	tap_ok(r3.scored == 50 && r3.nhits == 10, "pre-filter M = 50 scores 50 videos");
+	search_result_free(&r3);
+	o.prefilter = n;
+	search_run(lib, q, NULL, &o, &r3, NULL);
+	tap_ok(same_hits(&r1, &r3), "pre-filter M >= N is exact");
+	search_result_free(&r3);
+
+	/* Removing the best video promotes the second. */
+	o.prefilter = 0;
+	int64_t second = r1.hits[1].id;
+	tap_ok(search_lib_remove(lib, r1.hits[0].id) == 0 && search_lib_count(lib) == (size_t)n - 1,
+	    "remove a video");
+	search_run(lib, q, NULL, &o, &r3, NULL);
+	tap_ok(r3.nhits > 0 && r3.hits[0].id == second, "the second hit is now the first");
+	tap_ok(search_lib_remove(lib, 99999) == -1, "removing an unknown id fails");
+	search_result_free(&r3);
+	search_result_free(&r1);
+	search_result_free(&r2);
+out:
+	tcmgc_query_free(q);
+	search_lib_free(lib);
+	tcmgc_free(tc);
+	model_free(m);
+	tensor_free(s);
+	tensor_free(w);
+	tensor_free(want);
+	tensor_free(ref);
+}
+
+static void test_fused_library(int n)
+{
+	model *m = load_model("clip");
+	tcmgc *tc = m != NULL ? tcmgc_load(m, NULL) : NULL;
+	ea *e = m != NULL ? ea_load(m, NULL) : NULL;
+	int f = tc ? tcmgc_frames(tc) : 0, d = tc ? tcmgc_dim(tc) : 0, l = tc ? tcmgc_words(tc) : 0;
+	float *s = golden_get("lib-clip.s", (size_t)d), *w = golden_get("lib-clip.words", (size_t)l * d);
+	float *want = golden_get("lib-clip.top10", 10), *ref = golden_get("lib-clip.score", (size_t)n);
+	search_lib *lib = tc != NULL && e != NULL ? build("lib-clip", tc, e, n, f, d) : NULL;
+	tcmgc_query *q = lib != NULL && s && w ? tcmgc_query_new(tc, s, w, NULL) : NULL;
+	search_result r;
+	search_opts o;
+
+	if (!tap_ok(q != NULL && want != NULL && ref != NULL, "training-free fused library of %d", n))
+		goto out;
+	float *all = tensor_alloc((size_t)n);
+	search_score_all(lib, q, s, SEARCH_FUSED, 2, all, NULL);
+	double err = tap_rel_err(all, ref, (size_t)n);
+	tap_ok(err <= 1e-4, "fused scores match the reference (normalised error %.2e)", err);
+	tensor_free(all);
+	search_opts_init(&o);
+	o.model = SEARCH_FUSED;
+	if (search_run(lib, q, s, &o, &r, NULL) == 0) {
+		check_top10("fused training-free", &r, want);
+		tap_ok(!isnan(r.hits[0].ea) && !isnan(r.hits[0].tcmgc) && r.hits[0].ea_exc != NULL &&
+		    r.hits[0].ea_agg != NULL, "fused hits carry both scores and EA's weights");
+		search_result_free(&r);
+	} else
+		tap_ok(0, "fused search_run");
+
+	/* EA alone: the top 10 of a brute-force sort of EA scores. */
+	o.model = SEARCH_EA;
+	float *eas = tensor_alloc((size_t)n);
+	search_score_all(lib, NULL, s, SEARCH_EA, 1, eas, NULL);
+	if (search_run(lib, NULL, s, &o, &r, NULL) == 0) {
+		int ok = r.nhits == 10;
+		for (int i = 0; ok && i < 10; i++) {
+			int better = 0;
+			for (int j = 0; j < n; j++)
+				better += eas[j] > r.hits[i].score;
+			ok = better == i && r.hits[i].word_attn == NULL;
+		}
+		tap_ok(ok, "EA search returns the exact top 10");
+		search_result_free(&r);
+	} else
+		tap_ok(0, "EA search_run");
+	tensor_free(eas);
+out:
+	tcmgc_query_free(q);
+	search_lib_free(lib);
+	tcmgc_free(tc);
+	ea_free(e);
+	model_free(m);
+	tensor_free(s);
+	tensor_free(w);
+	tensor_free(want);
+	tensor_free(ref);
+}
+
+/* The tight type re-ranks a short list with the cross encoder. */
+static void test_tight(void)
+{
+	model *m = load_model("ea-tight");
+	ea *e = m != NULL ? ea_load(m, NULL) : NULL;
+	int f = e ? ea_frames(e) : 0, d = e ? ea_dim(e) : 0;
+	int nq = atoi(st_metadata(golden, "queries") ? st_metadata(golden, "queries") : "0");
+	float *s = golden_get("ea-tight.s", (size_t)nq * d), *ref = golden_get("ea-tight.score", (size_t)nq * 3);
+	search_lib *lib = e != NULL ? build("ea-tight", NULL, e, 3, f, d) : NULL;
+	search_result r;
+	search_opts o;
+
+	if (!tap_ok(lib != NULL && s != NULL && ref != NULL, "tight EA library"))
+		goto out;
+	search_opts_init(&o);
+	o.model = SEARCH_EA;
+	o.tight_rerank = 2;
+	if (search_run(lib, NULL, s, &o, &r, NULL) == 0) {
+		int ok = r.scored == 2 && r.nhits == 2;
+		for (int i = 0; ok && i < r.nhits; i++)
+			ok = fabsf(r.hits[i].score - ref[r.hits[i].id]) <= 1e-4f * fabsf(ref[r.hits[i].id]) + 1e-6f;
+		tap_ok(ok, "tight re-rank scores 2 of 3 videos with the reference's cross-encoder scores");
+		search_result_free(&r);
+	} else
+		tap_ok(0, "tight search_run");
+	o.model = SEARCH_FUSED;
+	tap_ok(search_run(lib, NULL, s, &o, &r, NULL) == -1, "fused refuses a missing TC-MGC query");
+out:
+	search_lib_free(lib);
+	ea_free(e);
+	model_free(m);
+	tensor_free(s);
+	tensor_free(ref);
+}
+
+int main(void)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4200], *cause = NULL;
+
+	snprintf(golden_dir, sizeof golden_dir, "%s/tests/golden", top != NULL ? top : ".");
+	snprintf(path, sizeof path, "%s/heads.safetensors", golden_dir);
+	if ((golden = st_open(path, &cause)) == NULL) {
+		printf("# %s\n", cause);
+		free(cause);
+		return tap_skip_all("no golden file");
+	}
+	int n = atoi(st_metadata(golden, "library") ? st_metadata(golden, "library") : "0");
+	tensor_set_threads(1);
+	if (tap_ok(n >= 20, "golden library of %d videos", n)) {
+		test_tcmgc_library(n);
+		test_fused_library(n);
+	}
+	test_tight();
+	st_close(golden);
+	return tap_done();
+}

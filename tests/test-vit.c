@@ -1,0 +1,262 @@
+/*
+ * test-vit — the CLIP image tower against the PyTorch reference on a tiny
+ * random CLIP (tests/golden/tiny-clip.safetensors, F16 and F32 weights;
+ * inputs and outputs in tests/golden/tiny-clip-out.safetensors, both made
+ * by tools/reference/gen_clip_golden.py).  Tolerance: normalised max error
+ * (tap_rel_err) <= 1e-4 against float64 torch.  Also: pixel normalisation,
+ * batch consistency (all frames at once, one at a time, chunked), and the
+ * errors a broken model file gives.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "safetensors.h"
+#include "tap.h"
+#include "tensor.h"
+#include "util.h"
+#include "vit.h"
+
+#define TOL 1e-4
+
+static char model_path_buf[4096], out_path[4096];
+static char dir[] = "/tmp/clipgrep-test-vit-XXXXXX";
+static st_file *golden;
+
+/* A golden tensor as fp32 (owned by the caller), checked for size. */
+static float *golden_get(const char *name, size_t numel)
+{
+	const st_tensor *t = st_find(golden, name);
+	char *cause = NULL;
+	float *out;
+
+	if (t == NULL || t->numel != numel) {
+		tap_diag("golden tensor %s missing or of the wrong size", name);
+		return NULL;
+	}
+	out = tensor_alloc(numel);
+	if (st_read_f32(golden, t, out, &cause) == -1) {
+		tap_diag("%s", cause);
+		free(cause);
+		tensor_free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * Copy the tiny model to path, replacing tensor `name` by zeros of the
+ * given shape (ndim 0: drop it).  Returns 0 or -1.
+ */
+static int write_variant(const char *path, const char *name, int ndim, const int64_t *shape)
+{
+	char *cause = NULL;
+	st_file *f = st_open(model_path_buf, &cause);
+	st_writer *w = st_writer_new();
+	int rc = -1;
+
+	if (f == NULL || w == NULL)
+		goto out;
+	for (size_t i = 0; i < st_metadata_count(f); i++) {
+		const char *k = st_metadata_key_at(f, i);
+		if (st_writer_set_metadata(w, k, st_metadata(f, k), &cause) == -1)
+			goto out;
+	}
+	for (size_t i = 0; i < st_count(f); i++) {
+		const st_tensor *t = st_tensor_at(f, i);
+		if (strcmp(t->name, name) != 0) {
+			if (st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, &cause) == -1)
+				goto out;
+		} else if (ndim > 0) {
+			size_t n = 1;
+			for (int d = 0; d < ndim; d++)
+				n *= (size_t)shape[d];
+			float *zeros = calloc(n, sizeof *zeros);
+			int r = zeros != NULL ? st_writer_add_f32(w, name, ndim, shape, zeros, &cause) : -1;
+			free(zeros);
+			if (r == -1)
+				goto out;
+		}
+	}
+	rc = st_writer_save(w, path, &cause);
+out:
+	if (cause != NULL)
+		tap_diag("write_variant: %s", cause);
+	free(cause);
+	st_writer_free(w);
+	st_close(f);
+	return rc;
+}
+
+static void test_normalize(void)
+{
+	const st_tensor *rgb = st_find(golden, "rgb");
+	float *want = golden_get("rgb_normalized", 3 * 32 * 32);
+	float got[3 * 32 * 32];
+
+	if (rgb == NULL || rgb->dtype != ST_U8 || rgb->numel != 32 * 32 * 3 || want == NULL) {
+		tap_ok(0, "golden rgb present");
+		tensor_free(want);
+		return;
+	}
+	vit_normalize_rgb(rgb->data, 32, got);
+	double err = tap_rel_err(got, want, 3 * 32 * 32);
+	tap_ok(err <= 1e-6, "vit_normalize_rgb matches ToTensor+Normalize (error %.2e <= 1e-6)", err);
+
+	/* Hand-computed corners of the range. */
+	uint8_t px[2 * 2 * 3] = { 0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0 };
+	float o[3 * 4];
+	vit_normalize_rgb(px, 2, o);
+	tap_ok(fabsf(o[0] - (-VIT_MEAN_R / VIT_STD_R)) < 1e-6f &&
+	    fabsf(o[1] - (1 - VIT_MEAN_R) / VIT_STD_R) < 1e-6f &&
+	    fabsf(o[4 + 1] - (1 - VIT_MEAN_G) / VIT_STD_G) < 1e-6f &&
+	    fabsf(o[8 + 1] - (1 - VIT_MEAN_B) / VIT_STD_B) < 1e-6f,
+	    "vit_normalize_rgb: 0 and 255 map to -mean/std and (1-mean)/std, planar");
+	tensor_free(want);
+}
+
+static void test_golden(model *m)
+{
+	enum { N = 4, S = 32, E = 16 };
+	float *frames = golden_get("frames", (size_t)N * 3 * S * S);
+	float *want = golden_get("image_embeds", (size_t)N * E), got[N * E], one[N * E];
+	char *cause = NULL;
+	vit *v = vit_new(m, N, &cause);
+
+	if (!tap_ok(v != NULL && frames != NULL && want != NULL, "vit_new on the tiny model")) {
+		tap_diag("%s", cause ? cause : "golden missing");
+		free(cause);
+		goto out;
+	}
+	tap_ok(vit_image_size(v) == S && vit_embed_dim(v) == E && vit_max_batch(v) == N,
+	    "image size %d, embed %d, max batch %d from the config", vit_image_size(v),
+	    vit_embed_dim(v), vit_max_batch(v));
+
+	tap_ok(vit_encode(v, frames, N, got, &cause) == 0, "vit_encode %d frames", N);
+	double err = tap_rel_err(got, want, N * E);
+	tap_ok(err <= TOL, "image embeddings match torch (normalised error %.2e <= %.0e)", err, TOL);
+	/* The all-zero (padded) frame separately: it must still go through CLIP. */
+	err = tap_rel_err(got + 3 * E, want + 3 * E, E);
+	tap_ok(err <= TOL, "zero frame embedding matches torch (error %.2e)", err);
+
+	/* Batch consistency: one frame per call on the same tower. */
+	for (int b = 0; b < N; b++)
+		vit_encode(v, frames + (size_t)b * 3 * S * S, 1, one + b * E, NULL);
+	err = tap_rel_err(one, got, N * E);
+	tap_ok(err <= 1e-6, "one frame at a time equals the batch of %d (difference %.2e)", N, err);
+
+	/* Chunking: a tower for 3 frames encodes 4 as 3 + 1. */
+	vit *v3 = vit_new(m, 3, &cause);
+	memset(one, 0, sizeof one);
+	tap_ok(v3 != NULL && vit_encode(v3, frames, N, one, &cause) == 0,
+	    "vit_encode 4 frames with max_batch 3");
+	err = tap_rel_err(one, got, N * E);
+	tap_ok(err <= 1e-6, "chunked 3 + 1 equals the batch of 4 (difference %.2e)", err);
+	vit_free(v3);
+
+	/* Threads must not change the answer beyond rounding. */
+	tensor_set_threads(2);
+	vit_encode(v, frames, N, one, NULL);
+	tensor_set_threads(1);
+	err = tap_rel_err(one, got, N * E);
+	tap_ok(err <= 1e-6, "2 BLAS threads equal 1 (difference %.2e)", err);
+
+	tap_ok(vit_encode(v, frames, 0, got, &cause) == 0, "a batch of 0 frames is a no-op");
+	int r = vit_encode(v, frames, -1, got, &cause);
+	tap_ok(r == -1 && cause != NULL, "a negative batch is an error: %s",
+	    cause ? cause : "(none)");
+out:
+	free(cause);
+	vit_free(v);
+	tensor_free(frames);
+	tensor_free(want);
+}
+
+/* vit_new on a copy of the model with one tensor changed; returns its cause. */
+static char *vit_new_cause(const char *name, int ndim, const int64_t *shape)
+{
+	char path[4200], *cause = NULL;
+	model *m;
+	vit *v = NULL;
+
+	snprintf(path, sizeof path, "%s/variant.safetensors", dir);
+	if (write_variant(path, name, ndim, shape) == -1)
+		return util_strdup("could not write the variant");
+	if ((m = model_load(path, &cause)) != NULL) {
+		v = vit_new(m, 2, &cause);
+		if (v != NULL) {
+			free(cause);
+			cause = NULL;
+		}
+	}
+	vit_free(v);
+	model_free(m);
+	unlink(path);
+	return cause;
+}
+
+static void test_errors(model *m)
+{
+	char *cause = NULL;
+	const char *fc = "clip.visual.transformer.resblocks.1.mlp.c_fc.weight";
+	int64_t half[2] = { 64, 32 };
+
+	cause = vit_new_cause(fc, 2, half);
+	tap_ok(cause != NULL && strstr(cause, fc) != NULL && strstr(cause, "expected [128,32]") &&
+	    strstr(cause, "[64,32]") && strstr(cause, "variant.safetensors"),
+	    "wrong-shape weight: the error names file, tensor and shapes: %s", cause ? cause : "(none)");
+	free(cause);
+
+	cause = vit_new_cause("clip.visual.ln_post.bias", 0, NULL);
+	tap_ok(cause != NULL && strstr(cause, "clip.visual.ln_post.bias") && strstr(cause, "missing"),
+	    "missing weight: the error names it: %s", cause ? cause : "(none)");
+	free(cause);
+
+	int64_t conv[4] = { 32, 3, 8, 4 };
+	cause = vit_new_cause("clip.visual.conv1.weight", 4, conv);
+	tap_ok(cause != NULL && strstr(cause, "conv1"), "non-square patch kernel is refused: %s",
+	    cause ? cause : "(none)");
+	free(cause);
+
+	cause = NULL;
+	vit *v = vit_new(m, 0, &cause);
+	tap_ok(v == NULL && cause != NULL, "max_batch 0 is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	vit_free(NULL);
+	tap_ok(1, "vit_free(NULL) is a no-op");
+}
+
+int main(void)
+{
+	const char *top = getenv("top_srcdir");
+	char *cause = NULL;
+	model *m;
+
+	if (top == NULL)
+		top = ".";
+	snprintf(model_path_buf, sizeof model_path_buf, "%s/tests/golden/tiny-clip.safetensors", top);
+	snprintf(out_path, sizeof out_path, "%s/tests/golden/tiny-clip-out.safetensors", top);
+	if ((golden = st_open(out_path, &cause)) == NULL ||
+	    (m = model_load(model_path_buf, &cause)) == NULL) {
+		printf("Bail out! %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! mkdtemp failed\n");
+		return 1;
+	}
+	tensor_set_threads(1);
+	test_normalize();
+	test_golden(m);
+	test_errors(m);
+	model_free(m);
+	st_close(golden);
+	rmdir(dir);
+	return tap_done();
+}

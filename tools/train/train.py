@@ -1,0 +1,623 @@
+#!/usr/bin/python3
+"""Train clipgrep's models: a tiny CLIP (image + text tower) from scratch on
+synthetic clips, then the TC-MGC and EA heads on top; or, on a real
+dataset, the heads on top of real CLIP weights.
+
+Synthetic data (tools/synth, the bundled demo model):
+
+    /usr/bin/python3 tools/synth/synth.py --out /tmp/clipgrep-synth \\
+        --train 3000 --val 300 --test 500 --frames-npy
+    /usr/bin/python3 tools/train/train.py --synth /tmp/clipgrep-synth --out assets/demo
+
+Real data (a folder of videos and a captions file; the CLIP towers are
+taken from --init-clip, a clipgrep model file such as tools/convert's
+output, and kept frozen unless --text-lr is given):
+
+    /usr/bin/python3 tools/train/train.py --videos ~/clips --captions caps.jsonl \\
+        --init-clip vit-b-32.safetensors --out models/
+
+Captions: JSON lines {"video": "a/b.mp4", "caption": "..."} (or "captions":
+[...]; "path" for "video"), or CSV with a header holding video and caption
+columns (one row per caption).  Paths are relative to --videos.
+
+Stages (--stages, default all that apply): clip (synthetic only), features
+(frame embeddings of every clip with the frozen image tower, cached in
+--work), tcmgc, ea, ea-seq.  Each writes into --out:
+    <prefix>-clip.safetensors   the CLIP towers alone (architecture "clip":
+                                meanP, CLIP4Clip's baseline, in the engine)
+    <prefix>-tcmgc.safetensors  TC-MGC: seqTransf + LVA + SR/ISA + LSA
+    <prefix>-ea.safetensors     EA: meanP + excitation-and-aggregation
+    <prefix>-ea-seq.safetensors EA: seqTransf + aggregation (r = 0.25)
+All files share the same image tower, bit for bit, so the indexer encodes
+frames once for all of them.
+
+CPU is enough (torch.set_num_threads; --threads); --device cuda if present.
+"""
+import argparse
+import copy
+import csv
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import metrics  # noqa: E402
+import tinyclip as tc  # noqa: E402
+
+sys.path.insert(0, os.path.join(tc.REPO, "tools", "synth"))
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+# --- data ----------------------------------------------------------------------
+
+class Clip:
+    __slots__ = ("id", "split", "video", "captions", "group", "npy")
+
+    def __init__(self, id, split, video, captions, group, npy=None):
+        self.id, self.split, self.video, self.captions = id, split, video, captions
+        self.group, self.npy = group, npy
+
+
+def read_synth(root):
+    clips = []
+    with open(os.path.join(root, "captions.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            npy = os.path.join(root, r["frames_path"]) if r.get("frames_path") else None
+            clips.append(Clip(r["id"], r["split"], os.path.join(root, r["path"]), r["captions"],
+                              r.get("group", r["id"]), npy))
+    return clips
+
+
+def read_captions(videos, path, val_fraction, seed):
+    """A real dataset: {video: [captions]} from JSON lines or CSV; a
+    deterministic val split by video."""
+    caps = {}
+    if path.endswith(".csv"):
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                v = r.get("video") or r.get("path") or r.get("video_id")
+                c = r.get("caption") or r.get("sentence") or r.get("text")
+                if v is None or c is None:
+                    raise SystemExit(f"{path}: CSV needs video and caption columns")
+                caps.setdefault(v, []).append(c)
+    else:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                v = r.get("video") or r.get("path")
+                c = r.get("captions") or r.get("caption")
+                if v is None or c is None:
+                    raise SystemExit(f"{path}:{n}: needs \"video\" and \"caption\" (or \"captions\")")
+                caps.setdefault(v, []).extend([c] if isinstance(c, str) else c)
+    names = sorted(caps)
+    rng = random.Random(seed)
+    rng.shuffle(names)
+    n_val = int(round(len(names) * val_fraction))
+    clips = []
+    for i, v in enumerate(sorted(names)):
+        split = "val" if names.index(v) < n_val else "train"
+        full = v if os.path.isabs(v) else os.path.join(videos, v)
+        clips.append(Clip(v, split, full, [" ".join(c.split()) for c in caps[v]], v))
+    return clips
+
+
+def decoded_frames(clip, F_, size, cache):
+    """uint8 [F, S, S, 3] and mask [F] for one clip as the C engine samples
+    it: distinct frames first (a frame on screen at several targets is kept
+    once), zero frames and mask 0 after them.  Cached as .npz in cache."""
+    from synth import load_clip_frames
+    key = None
+    if cache:
+        os.makedirs(cache, exist_ok=True)
+        st = os.stat(clip.video)
+        tag = f"{os.path.abspath(clip.video)}|{st.st_size}|{st.st_mtime_ns}|{F_}|{size}"
+        key = os.path.join(cache, hashlib.sha256(tag.encode()).hexdigest()[:24] + ".npz")
+        if os.path.exists(key):
+            z = np.load(key)
+            return z["frames"], z["mask"]
+    frames, times = load_clip_frames(clip.video, F=F_, size=size, return_times=True)
+    out = np.zeros_like(frames)
+    mask = np.zeros(F_, np.float32)
+    seen, n = set(), 0
+    for i, t in enumerate(times):
+        if t in seen:
+            continue
+        seen.add(t)
+        out[n] = frames[i]
+        mask[n] = 1
+        n += 1
+    if key:
+        np.savez(key, frames=out, mask=mask)
+    return out, mask
+
+
+def npy_frames(clip, size):
+    from synth import clip_resize_crop
+    a = np.load(clip.npy)
+    if a.shape[1] != size or a.shape[2] != size:
+        a = np.stack([clip_resize_crop(f, size) for f in a])
+    return a, np.ones(a.shape[0], np.float32)
+
+
+def load_frames(clips, F_, size, cache, prefer_npy=True):
+    """[N, F, S, S, 3] uint8 and masks [N, F]."""
+    frames = np.zeros((len(clips), F_, size, size, 3), np.uint8)
+    masks = np.zeros((len(clips), F_), np.float32)
+    t0 = time.time()
+    for i, c in enumerate(clips):
+        if prefer_npy and c.npy and os.path.exists(c.npy):
+            a, m = npy_frames(c, size)
+        else:
+            a, m = decoded_frames(c, F_, size, cache)
+        if a.shape[0] != F_:
+            raise SystemExit(f"{c.video}: {a.shape[0]} frames, expected {F_}")
+        frames[i], masks[i] = a, m
+        if (i + 1) % 500 == 0:
+            log(f"frames: {i + 1}/{len(clips)} ({time.time() - t0:.0f} s)")
+    return frames, masks
+
+
+def group_batches(clips, idx, batch, rng):
+    """Batches of clip indices with whole hard-negative groups kept together
+    where they fit, groups in random order."""
+    groups = {}
+    for i in idx:
+        groups.setdefault(clips[i].group, []).append(i)
+    keys = list(groups)
+    rng.shuffle(keys)
+    order = [i for k in keys for i in groups[k]]
+    return [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)] or [order]
+
+
+# --- optimisation (MODELS.md 3.10) ------------------------------------------------
+
+NO_DECAY_HINTS = ("bias", "ln_", "layer_norm", "embedding", "class_embedding", "logit_scale",
+                  "_mat_weight", "logit_weight", "positional_embedding")
+
+
+def make_optimizer(groups, wd):
+    """AdamW (betas 0.9/0.98, eps 1e-6) with decay only on matrices of
+    linear/conv layers; groups: [(named_params, lr)]."""
+    pg = []
+    for named, lr in groups:
+        decay, no = [], []
+        for n, p in named:
+            if not p.requires_grad:
+                continue
+            (no if p.ndim < 2 or any(h in n for h in NO_DECAY_HINTS) else decay).append(p)
+        pg += [{"params": decay, "lr": lr, "weight_decay": wd, "base_lr": lr},
+               {"params": no, "lr": lr, "weight_decay": 0.0, "base_lr": lr}]
+    return torch.optim.AdamW(pg, betas=(0.9, 0.98), eps=1e-6)
+
+
+def set_lr(opt, step, total, warmup=0.1):
+    """warmup_cosine: linear warmup over the first 10 %, cosine to 0."""
+    w = max(1, int(total * warmup))
+    f = step / w if step < w else 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+    for g in opt.param_groups:
+        g["lr"] = g["base_lr"] * f
+
+
+def contrastive(logits):
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def clamp_scale(clip):
+    with torch.no_grad():
+        clip.logit_scale.clamp_(0, math.log(100))
+
+
+# --- stage 1: CLIP from scratch --------------------------------------------------
+
+def stratified_frames(F_, k, rng):
+    """k frame indices, one at random from each of k equal temporal segments."""
+    edges = np.linspace(0, F_, k + 1)
+    return [int(rng.integers(int(edges[j]), max(int(edges[j]) + 1, int(edges[j + 1])))) for j in range(k)]
+
+
+@torch.no_grad()
+def encode_frames(clip, frames, masks, device, batch=256):
+    """Frame embeddings [N, F, D] (zero rows where mask is 0, as the engine pads)."""
+    clip.eval()
+    dtype = clip.logit_scale.dtype
+    n, f = frames.shape[:2]
+    flat = frames.reshape(n * f, *frames.shape[2:])
+    out = []
+    for i in range(0, n * f, batch):
+        x = tc.image_tensor(flat[i:i + batch]).to(device=device, dtype=dtype)
+        out.append(clip.encode_image(x).cpu())
+    emb = torch.cat(out).view(n, f, -1)
+    return emb * torch.as_tensor(masks, dtype=dtype)[..., None]
+
+
+@torch.no_grad()
+def encode_texts(clip, ids, device, batch=512):
+    clip.eval()
+    s, w = [], []
+    for i in range(0, len(ids), batch):
+        a, b = clip.encode_text(torch.as_tensor(ids[i:i + batch]).to(device))
+        s.append(a.float().cpu())
+        w.append(b.float().cpu())
+    return torch.cat(s), torch.cat(w)
+
+
+def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
+    device = args.device
+    rng = np.random.default_rng(args.seed)
+    prng = random.Random(args.seed)
+    torch.manual_seed(args.seed)
+    clip = tc.CLIP(cfg).to(device)
+    with torch.no_grad():  # rows of tokens never seen in training stay zero
+        keep = torch.zeros(tc.VOCAB, dtype=torch.bool)
+        keep[torch.as_tensor(tok["used"])] = True
+        clip.token_embedding.weight[~keep] = 0
+    opt = make_optimizer([(list(clip.named_parameters()), args.clip_lr)], args.wd)
+    steps_per_epoch = len(group_batches(clips, train_idx, args.batch, prng))
+    total = steps_per_epoch * args.clip_epochs
+    step, t0 = 0, time.time()
+    nf = args.clip_frames
+    for epoch in range(args.clip_epochs):
+        clip.train()
+        losses = []
+        for b in group_batches(clips, train_idx, args.batch, prng):
+            set_lr(opt, step, total)
+            fi = np.array([stratified_frames(cfg["frames"], nf, rng) for _ in b])
+            x = tc.image_tensor(frames[np.array(b)[:, None], fi].reshape(-1, *frames.shape[2:])).to(device)
+            emb = clip.encode_image(x).view(len(b), nf, -1)
+            v = F.normalize(F.normalize(emb, dim=-1).mean(dim=1), dim=-1)
+            ids = torch.as_tensor(np.stack([tok["ids"][i][rng.integers(len(tok["ids"][i]))] for i in b])).to(device)
+            s, _ = clip.encode_text(ids)
+            logits = clip.logit_scale.exp() * F.normalize(s, dim=-1) @ v.T
+            loss = contrastive(logits)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(clip.parameters(), 1.0)
+            opt.step()
+            clamp_scale(clip)
+            losses.append(loss.item())
+            step += 1
+        entry = {"stage": "clip", "epoch": epoch + 1, "loss": float(np.mean(losses)),
+                 "logit_scale": float(clip.logit_scale.exp()), "seconds": time.time() - t0}
+        if val_idx and ((epoch + 1) % args.val_every == 0 or epoch + 1 == args.clip_epochs):
+            entry["val"] = eval_meanp(clip, clips, tok, frames, val_idx, device)
+        curves.append(entry)
+        log(f"clip epoch {epoch + 1}/{args.clip_epochs}: loss {entry['loss']:.3f} "
+            f"scale {entry['logit_scale']:.1f}" + (f" val R@1 {entry['val']['R@1']:.1f} "
+                                                   f"R@5 {entry['val']['R@5']:.1f}" if "val" in entry else "")
+            + f" ({entry['seconds']:.0f} s)")
+    return clip
+
+
+def eval_meanp(clip, clips, tok, frames, idx, device):
+    masks = np.ones((len(idx), frames.shape[1]), np.float32)
+    v = tc.meanp_video(encode_frames(clip, frames[np.array(idx)], masks, device), torch.as_tensor(masks))
+    s, _ = encode_texts(clip, np.stack([tok["ids"][i][0] for i in idx]), device)
+    return metrics.compute(metrics.ranks_from_scores((F.normalize(s, dim=-1) @ v.T).numpy()))
+
+
+# --- stage 2: heads ------------------------------------------------------------------
+
+def build_head(kind, cfg, args):
+    d = cfg["embed_dim"]
+    if kind == "tcmgc":
+        k = max(1, int(cfg["max_words"] * args.keep_rate))
+        return tc.TCMGC(d, cfg["context_length"], args.temporal_layers, cfg["text_heads"], k,
+                        args.softmax_lambda, args.lva_dropout)
+    if kind == "ea":
+        return tc.EA(cfg["frames"], d, "meanP", "excitation_aggregation", 4.0)
+    if kind == "ea-seq":
+        return tc.EA(cfg["frames"], d, "seqTransf", "aggregation", 0.25, cfg["context_length"],
+                     args.temporal_layers, cfg["text_heads"])
+    raise SystemExit(f"unknown head {kind}")
+
+
+def head_scores(kind, head, clip, s, w, v, mask, train):
+    """[T, V] scores (and the TC-MGC granularity scores for the SDR loss)."""
+    ls = clip.logit_scale.exp()
+    if kind == "tcmgc":
+        return head.scores(s, w, head.video(v, mask), ls)
+    vhat = head.video(v, mask)[0]
+    return head.scores(s, vhat, ls), None
+
+
+@torch.no_grad()
+def eval_head(kind, head, clip, clips, tok, feats, masks, idx, device, chunk=50):
+    head.eval()
+    clip.eval()
+    s, w = encode_texts(clip, np.stack([tok["ids"][i][0] for i in idx]), device)
+    v, m = feats[idx].to(device), masks[idx].to(device)
+    if kind == "tcmgc":
+        vp = head.video(v, m)
+        rows = [head.scores(s[i:i + chunk].to(device), w[i:i + chunk].to(device), vp,
+                            clip.logit_scale.exp())[0].cpu() for i in range(0, len(idx), chunk)]
+        sc = torch.cat(rows)
+    else:
+        sc = head.scores(s.to(device), head.video(v, m)[0], clip.logit_scale.exp()).cpu()
+    return metrics.compute(metrics.ranks_from_scores(sc.numpy()))
+
+
+def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, val_idx, curves):
+    device = args.device
+    rng = np.random.default_rng(args.seed + 1)
+    prng = random.Random(args.seed + 1)
+    torch.manual_seed(args.seed + 1)
+    clip = copy.deepcopy(base_clip).to(device)
+    head = build_head(kind, cfg, args).to(device)
+    clip.visual.requires_grad_(False)  # the image tower is shared by every file
+    text_params = [(n, p) for n, p in clip.named_parameters() if not n.startswith("visual.")]
+    if args.text_lr <= 0:
+        for _, p in text_params:
+            p.requires_grad_(False)
+        text_params = [(n, p) for n, p in text_params if n == "logit_scale"]
+        for _, p in text_params:
+            p.requires_grad_(True)
+    groups = [(list(head.named_parameters()), args.head_lr)]
+    if text_params:
+        groups.append((text_params, max(args.text_lr, 0) or args.head_lr))
+    opt = make_optimizer(groups, args.wd)
+    epochs = args.tcmgc_epochs if kind == "tcmgc" else args.head_epochs
+    batch = args.tcmgc_batch if kind == "tcmgc" else args.head_batch
+    total = len(group_batches(clips, train_idx, batch, prng)) * epochs
+    step, t0 = 0, time.time()
+    best, best_state = None, None
+    for epoch in range(epochs):
+        head.train()
+        clip.train()
+        losses, sdrs = [], []
+        for b in group_batches(clips, train_idx, batch, prng):
+            set_lr(opt, step, total)
+            ids = torch.as_tensor(np.stack([tok["ids"][i][rng.integers(len(tok["ids"][i]))] for i in b])).to(device)
+            s, w = clip.encode_text(ids)
+            sc, z = head_scores(kind, head, clip, s, w, feats[b].to(device), masks[b].to(device), True)
+            loss = contrastive(sc)
+            if z is not None and args.sdr_weight > 0:
+                sdr = torch.diagonal(z, dim1=0, dim2=1).T.var(dim=-1).mean()  # Var_g Z_g[i, i]
+                loss = loss + args.sdr_weight * sdr
+                sdrs.append(sdr.item())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+            opt.step()
+            clamp_scale(clip)
+            losses.append(loss.item())
+            step += 1
+        entry = {"stage": kind, "epoch": epoch + 1, "loss": float(np.mean(losses)),
+                 "logit_scale": float(clip.logit_scale.exp()), "seconds": time.time() - t0}
+        if sdrs:
+            entry["sdr"] = float(np.mean(sdrs))
+        if val_idx and ((epoch + 1) % args.val_every == 0 or epoch + 1 == epochs):
+            entry["val"] = eval_head(kind, head, clip, clips, tok, feats, masks, val_idx, device)
+            if best is None or entry["val"]["R@1"] + 1e-3 * entry["val"]["R@5"] >= best:
+                best = entry["val"]["R@1"] + 1e-3 * entry["val"]["R@5"]
+                best_state = (copy.deepcopy(clip.state_dict()), copy.deepcopy(head.state_dict()), epoch + 1)
+        curves.append(entry)
+        log(f"{kind} epoch {epoch + 1}/{epochs}: loss {entry['loss']:.3f}"
+            + (f" sdr {entry['sdr']:.2f}" if "sdr" in entry else "")
+            + f" scale {entry['logit_scale']:.1f}"
+            + (f" val R@1 {entry['val']['R@1']:.1f} R@5 {entry['val']['R@5']:.1f}" if "val" in entry else "")
+            + f" ({entry['seconds']:.0f} s)")
+    if best_state is not None and args.keep_best:
+        clip.load_state_dict(best_state[0])
+        head.load_state_dict(best_state[1])
+        log(f"{kind}: keeping epoch {best_state[2]} (best val R@1)")
+    return clip.cpu(), head.cpu()
+
+
+# --- main ------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_argument_group("data")
+    src.add_argument("--synth", metavar="DIR", help="a tools/synth dataset (captions.jsonl, clips/, frames/)")
+    src.add_argument("--videos", metavar="DIR", help="a folder of videos (real dataset)")
+    src.add_argument("--captions", metavar="FILE", help="captions for --videos: .jsonl or .csv")
+    src.add_argument("--val-fraction", type=float, default=0.05, help="real data: share of videos held out")
+    src.add_argument("--decode", action="store_true",
+                     help="synthetic data: decode the mp4s (as the engine does) instead of the .npy frames")
+    src.add_argument("--limit", type=int, default=0, help="use at most N training clips (smoke tests)")
+    ap.add_argument("--init-clip", metavar="FILE", help="start from this model file's CLIP towers (skips the clip stage)")
+    ap.add_argument("--out", required=True, metavar="DIR", help="where the model files go")
+    ap.add_argument("--prefix", default="demo", help="model file names: PREFIX-{clip,tcmgc,ea}.safetensors")
+    ap.add_argument("--work", default="/tmp/clipgrep-train", metavar="DIR", help="caches and logs")
+    ap.add_argument("--stages", default=None, help="comma list of clip,features,tcmgc,ea,ea-seq (default: "
+                    "clip,features,tcmgc,ea; no clip stage with --init-clip)")
+    ap.add_argument("--clipgrep", metavar="PATH", help="the clipgrep program (for its tokenizer)")
+    ap.add_argument("--bpe", metavar="FILE", default=tc.DEFAULT_BPE, help="CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=42)
+    m = ap.add_argument_group("tiny CLIP (clip stage)")
+    m.add_argument("--image-size", type=int, default=112)
+    m.add_argument("--patch", type=int, default=16)
+    m.add_argument("--vision-width", type=int, default=96)
+    m.add_argument("--vision-layers", type=int, default=3)
+    m.add_argument("--vision-heads", type=int, default=4)
+    m.add_argument("--text-width", type=int, default=48)
+    m.add_argument("--text-layers", type=int, default=3)
+    m.add_argument("--text-heads", type=int, default=4)
+    m.add_argument("--embed-dim", type=int, default=64)
+    m.add_argument("--frames", type=int, default=12, help="F")
+    m.add_argument("--max-words", type=int, default=32, help="L (also the context length)")
+    m.add_argument("--clip-epochs", type=int, default=8)
+    m.add_argument("--clip-frames", type=int, default=3, help="frames per clip in a clip-stage step")
+    m.add_argument("--clip-lr", type=float, default=1e-3)
+    m.add_argument("--batch", type=int, default=64)
+    h = ap.add_argument_group("heads")
+    h.add_argument("--head-epochs", type=int, default=20, help="EA epochs")
+    h.add_argument("--tcmgc-epochs", type=int, default=10)
+    h.add_argument("--head-batch", type=int, default=64, help="EA batch")
+    h.add_argument("--tcmgc-batch", type=int, default=32, help="TC-MGC batch (B x B pairs per step)")
+    h.add_argument("--head-lr", type=float, default=1e-3)
+    h.add_argument("--text-lr", type=float, default=None,
+                   help="learning rate of the text tower while training a head (default 2e-4 from scratch; "
+                        "0 = frozen, the default with --init-clip)")
+    h.add_argument("--temporal-layers", type=int, default=2, help="seqTransf blocks")
+    h.add_argument("--keep-rate", type=float, default=0.1)
+    h.add_argument("--softmax-lambda", type=float, default=100.0)
+    h.add_argument("--sdr-weight", type=float, default=0.5)
+    h.add_argument("--lva-dropout", type=float, default=0.1)
+    h.add_argument("--no-keep-best", dest="keep_best", action="store_false",
+                   help="export the last epoch instead of the best on val")
+    ap.add_argument("--wd", type=float, default=0.2)
+    ap.add_argument("--val-every", type=int, default=2, help="validate every N epochs (and after the last)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.work, exist_ok=True)
+    if bool(args.videos) != bool(args.captions) or bool(args.synth) == bool(args.videos):
+        ap.error("give --synth DIR, or --videos DIR and --captions FILE")
+    stages = (args.stages or ("features,tcmgc,ea" if args.init_clip else "clip,features,tcmgc,ea")).split(",")
+    if args.text_lr is None:
+        args.text_lr = 0.0 if args.init_clip else 2e-4
+    t_start = time.time()
+
+    # data
+    if args.synth:
+        clips = read_synth(args.synth)
+    else:
+        clips = read_captions(args.videos, args.captions, args.val_fraction, args.seed)
+    train_idx = [i for i, c in enumerate(clips) if c.split == "train"]
+    val_idx = [i for i, c in enumerate(clips) if c.split == "val"]
+    if args.limit:
+        train_idx = train_idx[:args.limit]
+        val_idx = val_idx[:max(2, args.limit // 4)]
+    use = train_idx + val_idx
+    log(f"{len(train_idx)} training clips, {len(val_idx)} validation clips")
+
+    # the starting CLIP and the configuration
+    init_meta = {}
+    if args.init_clip:
+        base_clip, _, _, init_meta, _, cfg = tc.load_file(args.init_clip)
+        base_clip.to(args.device)
+        cfg["frames"] = int(init_meta.get("clipgrep.frames", args.frames))
+        cfg["max_words"] = int(init_meta.get("clipgrep.max_words", min(args.max_words, cfg["context_length"])))
+        merges = init_meta.get("clipgrep.tokenizer.merges") or tc.read_merges(args.bpe)
+        if "clip" in stages:
+            stages.remove("clip")
+    else:
+        cfg = {"image_size": args.image_size, "patch": args.patch, "vision_width": args.vision_width,
+               "vision_layers": args.vision_layers, "vision_heads": args.vision_heads,
+               "text_width": args.text_width, "text_layers": args.text_layers, "text_heads": args.text_heads,
+               "embed_dim": args.embed_dim, "context_length": args.max_words, "vocab_size": tc.VOCAB,
+               "frames": args.frames, "max_words": args.max_words}
+        merges = tc.read_merges(args.bpe)
+        base_clip = None
+
+    # tokens, through the C tokenizer (the model's own one with --init-clip)
+    texts = [t for i in use for t in clips[i].captions]
+    all_ids = tc.tokenize(texts, cfg["max_words"], args.clipgrep, bpe=args.bpe,
+                          model=args.init_clip if args.init_clip and init_meta.get("clipgrep.tokenizer.merges") else None)
+    tok = {"ids": {}, "used": None}
+    k = 0
+    for i in use:
+        n = len(clips[i].captions)
+        tok["ids"][i] = all_ids[k:k + n]
+        k += n
+    tok["used"] = np.unique(np.concatenate([tok["ids"][i].ravel() for i in train_idx]))
+    log(f"{len(texts)} captions tokenized, {len(tok['used'])} distinct token ids in training")
+
+    frames = masks = None
+    need_frames = "clip" in stages or "features" in stages
+    if need_frames:
+        frames, masks = load_frames([clips[i] for i in use],
+                                    cfg["frames"], cfg["image_size"], os.path.join(args.work, "frames"),
+                                    prefer_npy=not args.decode)
+        full_frames = np.zeros((len(clips),) + frames.shape[1:], np.uint8)
+        full_masks = np.zeros((len(clips), cfg["frames"]), np.float32)
+        full_frames[use], full_masks[use] = frames, masks
+        frames, masks = full_frames, full_masks
+        log(f"frames loaded: {frames.shape}")
+
+    curves = []
+    curves_path = os.path.join(args.work, f"{args.prefix}-curves.json")
+    if os.path.exists(curves_path) and "clip" not in stages:
+        curves = [c for c in json.load(open(curves_path)) if c["stage"] not in stages]
+    meta_common = tc.clip_metadata(cfg)
+    meta_common["clipgrep.tokenizer.merges"] = merges
+    zero_rows = None
+    clip_ckpt = os.path.join(args.work, f"{args.prefix}-clip.pt")
+
+    if "clip" in stages:
+        base_clip = train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves)
+        torch.save({"cfg": cfg, "state": base_clip.state_dict(), "used": tok["used"]}, clip_ckpt)
+    if base_clip is None:
+        if not os.path.exists(clip_ckpt):
+            raise SystemExit(f"no CLIP stage checkpoint {clip_ckpt}: run the clip stage first")
+        ck = torch.load(clip_ckpt)
+        cfg = ck["cfg"]
+        base_clip = tc.CLIP(cfg)
+        base_clip.load_state_dict(ck["state"])
+    base_clip = base_clip.to(args.device)
+    if not args.init_clip:
+        used = np.zeros(tc.VOCAB, bool)
+        used[tok["used"]] = True
+        zero_rows = np.nonzero(~used)[0]
+        # Every file carries the towers rounded to F16; heads train on what the engine will run.
+        with torch.no_grad():
+            for p in base_clip.parameters():
+                if p.ndim >= 1 and p.numel() > 16:
+                    p.copy_(p.half().float())
+        path = os.path.join(args.out, f"{args.prefix}-clip.safetensors")
+        meta = dict(meta_common, **{"clipgrep.name": "clipgrep demo: tiny CLIP trained on synthetic clips "
+                                    "(meanP / training-free heads)", "clipgrep.trainer": "tools/train/train.py"})
+        tc.export(path, base_clip, None, "clip", meta, zero_rows=zero_rows)
+        log(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+
+    feat_path = os.path.join(args.work, f"{args.prefix}-features.pt")
+    if "features" in stages:
+        t0 = time.time()
+        feats = torch.zeros(len(clips), cfg["frames"], cfg["embed_dim"])
+        feats[use] = encode_frames(base_clip, frames[use], masks[use], args.device)
+        torch.save({"feats": feats, "masks": torch.as_tensor(masks), "n": len(clips)}, feat_path)
+        log(f"features: {len(use)} clips in {time.time() - t0:.0f} s")
+    heads = [s for s in stages if s in ("tcmgc", "ea", "ea-seq")]
+    if heads:
+        fz = torch.load(feat_path)
+        if fz["n"] != len(clips):
+            raise SystemExit(f"{feat_path} is for another dataset: run the features stage")
+        feats, fmasks = fz["feats"], fz["masks"]
+    for kind in heads:
+        clip_h, head = train_head(kind, args, cfg, base_clip, clips, tok, feats, fmasks, train_idx, val_idx, curves)
+        meta = dict(meta_common)
+        meta["clipgrep.trainer"] = "tools/train/train.py"
+        if kind == "tcmgc":
+            meta.update({"clipgrep.name": f"clipgrep {args.prefix}: TC-MGC (seqTransf, LVA, SR/ISA, LSA)",
+                         "clipgrep.tcmgc.keep_rate": args.keep_rate, "clipgrep.tcmgc.k": head.k,
+                         "clipgrep.tcmgc.softmax_lambda": args.softmax_lambda})
+            arch = "tcmgc"
+        else:
+            sh, st_, r = ("meanP", "excitation_aggregation", 4) if kind == "ea" else ("seqTransf", "aggregation", 0.25)
+            meta.update({"clipgrep.name": f"clipgrep {args.prefix}: EA ({sh} + {st_}, r={r})",
+                         "clipgrep.ea.sim_header": sh, "clipgrep.ea.se_type": st_,
+                         "clipgrep.ea.reduction_ratio": r, "clipgrep.ea.aggregation_type": "unity"})
+            arch = "ea"
+        path = os.path.join(args.out, f"{args.prefix}-{kind}.safetensors")
+        tc.export(path, clip_h, head, arch, meta, zero_rows=zero_rows)
+        log(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+        with open(curves_path, "w") as f:
+            json.dump(curves, f, indent=1)
+    with open(curves_path, "w") as f:
+        json.dump(curves, f, indent=1)
+    log(f"done in {time.time() - t_start:.0f} s; curves in {curves_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+/*
+ * bench-index — `clipgrep bench index`: end-to-end indexing throughput and
+ * search start-up.
+ *
+ *  1. A library of generated clips (default 30 clips of 30 s at 1280x720,
+ *     made once with the ffmpeg CLI and cached under $TMPDIR) is indexed
+ *     into a fresh database with a ViT-B/32-shaped random model
+ *     (bench-model.c) or --model FILE: videos/min and frames/s.
+ *  2. The pure image-tower rate on the same model at the indexer's batch
+ *     size, so the two can be compared (target: end-to-end >= 80%).
+ *  3. Search start-up: engine_open on a synthetic index of --library
+ *     videos (default 10,000; random frame embeddings through the real
+ *     heads, cached under $TMPDIR): the whole open, and the cache load alone.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench-model.h"
+#include "cli.h"
+#include "ea.h"
+#include "engine.h"
+#include "index.h"
+#include "indexer.h"
+#include "model.h"
+#include "tcmgc.h"
+#include "tensor.h"
+#include "util.h"
+#include "vit.h"
+
+typedef struct {
+	const char *model_path;
+	int videos, seconds, width, height;
+	int jobs, batch;
+	int library;
+	int json;
+	int skip_index, skip_search;
+} bench_index_options;
+
+static void bench_index_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipgrep bench index [--model FILE] [--videos N] [--seconds S] [--size WxH]\n"
+	    "                            [--jobs N] [--batch N] [--library N] [--no-index]\n"
+	    "                            [--no-search] [--json]\n"
+	    "Index a generated library end to end (videos/min, frames/s, against the pure\n"
+	    "image-tower frames/s) and time search start-up on a synthetic index.\n\n"
+	    "  -m, --model FILE   use this model (default: random ViT-B/32 weights)\n"
+	    "      --videos N     clips in the library (default 30)\n"
+	    "      --seconds S    length of each clip (default 30)\n"
+	    "      --size WxH     frame size (default 1280x720)\n"
+	    "  -j, --jobs N       decode threads (default: the indexer's)\n"
+	    "  -b, --batch N      frames per image-tower call (default: the indexer's, 48)\n"
+	    "      --library N    videos in the search start-up index (default 10000)\n"
+	    "      --no-index     skip the indexing run\n"
+	    "      --no-search    skip the start-up measurement\n"
+	    "      --json         print one JSON object\n"
+	    "  -h, --help         show this help\n");
+}
+
+static const char *bench_index_tmp(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp";
+}
+
+/* mkdir -p for one level below an existing directory. */
+static int bench_index_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	cli_error("%s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Run argv, quietly; 0 when it exited 0. */
+static int bench_index_spawn(char *const argv[])
+{
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) == -1)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* The cached library directory (generating missing clips); NULL on failure. */
+static char *bench_index_library(const bench_index_options *o)
+{
+	const char *ffmpeg = getenv("FFMPEG");
+	char *dir = malloc(4096), path[4200], tmp[4300], src[256], vf[128], *argv[32];
+	struct stat st;
+
+	if (dir == NULL)
+		return NULL;
+	if (ffmpeg == NULL || ffmpeg[0] == '\0')
+		ffmpeg = "ffmpeg";
+	snprintf(dir, 4096, "%s/clipgrep-bench-index", bench_index_tmp());
+	if (bench_index_mkdir(dir) == -1)
+		goto fail;
+	snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d", o->videos, o->seconds,
+	    o->width, o->height);
+	if (bench_index_mkdir(dir) == -1)
+		goto fail;
+	for (int i = 0; i < o->videos; i++) {
+		int n = 0;
+
+		snprintf(path, sizeof path, "%s/clip-%03d.mp4", dir, i);
+		if (stat(path, &st) == 0 && st.st_size > 0)
+			continue;
+		if (i == 0 || (i + 1) % 10 == 0)
+			fprintf(stderr, "clipgrep: bench index: generating clip %d of %d in %s\n", i + 1,
+			    o->videos, dir);
+		snprintf(tmp, sizeof tmp, "%s.part.mp4", path);
+		snprintf(src, sizeof src, "testsrc2=size=%dx%d:rate=30:duration=%d", o->width,
+		    o->height, o->seconds);
+		snprintf(vf, sizeof vf, "hue=h=%d:s=%.2f", (i * 37) % 360, 0.5 + (i % 3) * 0.4);
+		argv[n++] = (char *)ffmpeg;
+		argv[n++] = "-nostdin";
+		argv[n++] = "-v";
+		argv[n++] = "error";
+		argv[n++] = "-y";
+		argv[n++] = "-f";
+		argv[n++] = "lavfi";
+		argv[n++] = "-i";
+		argv[n++] = src;
+		argv[n++] = "-vf";
+		argv[n++] = vf;
+		argv[n++] = "-c:v";
+		argv[n++] = "libx264";
+		argv[n++] = "-preset";
+		argv[n++] = "veryfast";
+		argv[n++] = "-g";
+		argv[n++] = "60";
+		argv[n++] = "-pix_fmt";
+		argv[n++] = "yuv420p";
+		argv[n++] = tmp;
+		argv[n] = NULL;
+		if (bench_index_spawn(argv) == -1 || rename(tmp, path) == -1) {
+			cli_error("bench index: could not generate %s with %s (set FFMPEG)", path, ffmpeg);
+			unlink(tmp);
+			goto fail;
+		}
+	}
+	return dir;
+fail:
+	free(dir);
+	return NULL;
+}
+
+/* Pure image-tower frames/s at batch b for about `seconds`. */
+static double bench_index_encoder_fps(const char *model_path, int b, double seconds)
+{
+	char *cause = NULL;
+	model *m = model_load(model_path, &cause);
+	vit *v = m != NULL ? vit_new(m, b, &cause) : NULL;
+	float *frames = NULL, *out = NULL;
+	double fps = 0, t0;
+	int S, runs = 0;
+
+	if (v == NULL) {
+		cli_error_cause(cause, "cannot load the image tower");
+		goto out;
+	}
+	S = vit_image_size(v);
+	frames = tensor_alloc((size_t)b * 3 * (size_t)S * (size_t)S);
+	out = tensor_alloc((size_t)b * (size_t)vit_embed_dim(v));
+	if (frames == NULL || out == NULL)
+		goto out;
+	for (size_t i = 0; i < (size_t)b * 3 * (size_t)S * (size_t)S; i++)
+		frames[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+	if (vit_encode(v, frames, b, out, &cause) == -1) { /* warm-up */
+		cli_error_cause(cause, "encode failed");
+		goto out;
+	}
+	t0 = util_now();
+	do {
+		if (vit_encode(v, frames, b, out, &cause) == -1) {
+			cli_error_cause(cause, "encode failed");
+			goto out;
+		}
+		runs++;
+	} while (util_now() - t0 < seconds);
+	fps = (double)runs * b / (util_now() - t0);
+out:
+	tensor_free(frames);
+	tensor_free(out);
+	vit_free(v);
+	model_free(m);
+	return fps;
+}
+
+/*
+ * A synthetic index of n videos for model_path (random frame embeddings,
+ * the real heads' caches), cached as $TMPDIR/clipgrep-bench-index/search-N.db
+ * and rebuilt when it lacks the model.  Returns the path or NULL.
+ */
+static char *bench_index_search_db(const char *model_path, int n)
+{
+	char *db = malloc(4096), *cause = NULL;
+	uint8_t hash[INDEX_HASH_SIZE];
+	model *m = NULL;
+	tcmgc *tc = NULL;
+	ea *e = NULL;
+	index_db *ix = NULL;
+	float *v = NULL, *mask = NULL, *tcc = NULL, *eac = NULL;
+	int64_t model_id;
+	int ok = 0;
+
+	if (db == NULL)
+		return NULL;
+	snprintf(db, 4096, "%s/clipgrep-bench-index", bench_index_tmp());
+	if (bench_index_mkdir(db) == -1)
+		goto out;
+	snprintf(db + strlen(db), 4096 - strlen(db), "/search-%d.db", n);
+	if (index_hash_file(model_path, hash, NULL, &cause) == -1)
+		goto fail;
+	if ((ix = index_open(db, INDEX_READONLY, NULL)) != NULL) {
+		index_stats st;
+		int64_t id = index_find_model(ix, hash, NULL);
+		if (id > 0 && index_get_stats(ix, &st, NULL) == 0) {
+			ok = st.videos == n;
+			index_stats_clear(&st);
+		}
+		index_close(ix);
+		ix = NULL;
+		if (ok)
+			goto out;
+	}
+	fprintf(stderr, "clipgrep: bench index: building a %d-video index in %s\n", n, db);
+	unlink(db);
+	{
+		char side[4200];
+		snprintf(side, sizeof side, "%s-wal", db);
+		unlink(side);
+		snprintf(side, sizeof side, "%s-shm", db);
+		unlink(side);
+	}
+	if ((m = model_load(model_path, &cause)) == NULL || (tc = tcmgc_load(m, &cause)) == NULL ||
+	    (e = ea_load(m, &cause)) == NULL)
+		goto fail;
+	{
+		const model_config *c = model_get_config(m);
+		int F = c->frames, D = c->embed_dim;
+		index_model_info info = { .name = "bench", .architecture = c->architecture,
+			.config_json = "{}" };
+		index_frame frames[64];
+		uint64_t x = 0x243f6a8885a308d3ull;
+
+		memcpy(info.hash, hash, sizeof hash);
+		v = tensor_alloc((size_t)F * D);
+		mask = tensor_alloc((size_t)F);
+		tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
+		eac = tensor_alloc(ea_video_cache_floats(e));
+		if (v == NULL || mask == NULL || tcc == NULL || eac == NULL || F > 64)
+			goto fail;
+		if ((ix = index_open(db, INDEX_CREATE, &cause)) == NULL ||
+		    (model_id = index_model_id(ix, &info, &cause)) < 0 ||
+		    index_batch_begin(ix, &cause) == -1)
+			goto fail;
+		for (int f = 0; f < F; f++) {
+			mask[f] = 1;
+			frames[f] = (index_frame){ .time = f + 0.5 };
+		}
+		for (int i = 0; i < n; i++) {
+			char path[64];
+			/* Frames share a per-video offset, as CLIP features do. */
+			for (int k = 0; k < F * D; k++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				v[k] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5) +
+				    (float)((i * 31 + k % D) % 17) * 0.05f;
+			}
+			if (tcmgc_prepare_video(tc, v, mask, tcc, &cause) == -1 ||
+			    ea_prepare_video(e, v, mask, eac, &cause) == -1)
+				goto fail;
+			index_tensor t[3] = {
+				{ model_id, ENGINE_KIND_FRAMES, v, (int64_t)F * D },
+				{ model_id, ENGINE_KIND_TCMGC, tcc, (int64_t)tcmgc_video_cache_floats(tc) },
+				{ model_id, ENGINE_KIND_EA, eac, (int64_t)ea_video_cache_floats(e) },
+			};
+			index_video vid = { .path = path, .size = 1000 + i, .mtime_ns = i,
+				.duration = F, .status = INDEX_OK, .n_frames = F, .frames = frames,
+				.n_tensors = 3, .tensors = t };
+			snprintf(path, sizeof path, "/bench/video-%06d.mp4", i);
+			vid.hash[0] = (uint8_t)i;
+			vid.hash[1] = (uint8_t)(i >> 8);
+			vid.hash[2] = (uint8_t)(i >> 16);
+			if (index_put_video(ix, &vid, &cause) < 0)
+				goto fail;
+		}
+		if (index_batch_commit(ix, &cause) == -1)
+			goto fail;
+	}
+	ok = 1;
+	goto out;
+fail:
+	cli_error_cause(cause, "bench index: cannot build the search index");
+	cause = NULL;
+	ok = 0;
+out:
+	index_close(ix);
+	tensor_free(v);
+	tensor_free(mask);
+	tensor_free(tcc);
+	tensor_free(eac);
+	tcmgc_free(tc);
+	ea_free(e);
+	model_free(m);
+	free(cause);
+	if (!ok) {
+		free(db);
+		return NULL;
+	}
+	return db;
+}
+
+int bench_index(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "videos", required_argument, NULL, 'n' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "size", required_argument, NULL, 'S' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "library", required_argument, NULL, 'l' },
+		{ "no-index", no_argument, NULL, 'I' },
+		{ "no-search", no_argument, NULL, 'Q' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bench_index_options o = { .videos = 30, .seconds = 30, .width = 1280, .height = 720,
+		.library = 10000 };
+	char *tmp_model = NULL, *libdir = NULL, *db = NULL, *search_db = NULL, *cause = NULL;
+	const char *model_path;
+	indexer_stats st = { 0 };
+	double enc_fps = 0, wall = 0, open_s = NAN, load_s = NAN;
+	int c, rc = CLI_EXIT_ERROR, batch;
+
+	while ((c = getopt_long(argc, argv, "m:j:b:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o.model_path = optarg;
+			break;
+		case 'n':
+			if (cli_parse_int(optarg, 1, 100000, &o.videos) == -1)
+				goto usage;
+			break;
+		case 's':
+			if (cli_parse_int(optarg, 1, 36000, &o.seconds) == -1)
+				goto usage;
+			break;
+		case 'S':
+			if (sscanf(optarg, "%dx%d", &o.width, &o.height) != 2 || o.width < 16 ||
+			    o.height < 16 || o.width > 8192 || o.height > 8192)
+				goto usage;
+			break;
+		case 'j':
+			if (cli_parse_int(optarg, 1, 256, &o.jobs) == -1)
+				goto usage;
+			break;
+		case 'b':
+			if (cli_parse_int(optarg, 1, 1024, &o.batch) == -1)
+				goto usage;
+			break;
+		case 'l':
+			if (cli_parse_int(optarg, 1, 10000000, &o.library) == -1)
+				goto usage;
+			break;
+		case 'I':
+			o.skip_index = 1;
+			break;
+		case 'Q':
+			o.skip_search = 1;
+			break;
+		case 'J':
+			o.json = 1;
+			break;
+		case 'h':
+			bench_index_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			goto usage;
+		}
+	}
+	batch = o.batch > 0 ? o.batch : 48;
+	if ((model_path = o.model_path) == NULL) {
+		if ((tmp_model = bench_model_make(1)) == NULL)
+			return CLI_EXIT_ERROR;
+		model_path = tmp_model;
+	}
+	cli_video_log_setup();
+
+	if (!o.skip_index) {
+		indexer_options io;
+		const char *roots[1];
+
+		if ((libdir = bench_index_library(&o)) == NULL)
+			goto out;
+		if ((db = malloc(4200)) == NULL)
+			goto out;
+		snprintf(db, 4200, "%s/clipgrep-bench-index/run-%d.db", bench_index_tmp(), (int)getpid());
+		roots[0] = libdir;
+		indexer_options_init(&io);
+		io.roots = roots;
+		io.n_roots = 1;
+		io.models = &model_path;
+		io.n_models = 1;
+		io.jobs = o.jobs;
+		io.batch = batch;
+		double t0 = util_now();
+		if (indexer_run(db, &io, &st, &cause) != 0) {
+			cli_error_cause(cause, "bench index: indexing failed");
+			cause = NULL;
+			goto out;
+		}
+		wall = util_now() - t0;
+		enc_fps = bench_index_encoder_fps(model_path, batch, 5);
+	}
+	if (!o.skip_search) {
+		engine_options eo;
+		engine *e;
+		index_db *ix;
+		const char *models[1] = { model_path };
+
+		if ((search_db = bench_index_search_db(model_path, o.library)) == NULL)
+			goto out;
+		/* Warm the page cache once, as a user's second start would be. */
+		for (int pass = 0; pass < 2; pass++) {
+			double t0 = util_now();
+			engine_options_init(&eo);
+			eo.db_path = search_db;
+			eo.model_paths = models;
+			eo.n_models = 1;
+			if ((e = engine_open(&eo, &cause)) == NULL) {
+				cli_error_cause(cause, "bench index: engine_open failed");
+				cause = NULL;
+				goto out;
+			}
+			open_s = util_now() - t0;
+			engine_close(e);
+		}
+		{
+			double t0 = util_now();
+			index_tensor_set *a = NULL, *b = NULL;
+			if ((ix = index_open(search_db, INDEX_READONLY, &cause)) != NULL) {
+				uint8_t hash[INDEX_HASH_SIZE];
+				int64_t id = index_hash_file(model_path, hash, NULL, NULL) == 0 ?
+				    index_find_model(ix, hash, NULL) : -1;
+				a = index_load_tensors(ix, id, ENGINE_KIND_TCMGC, 0, &cause);
+				b = a != NULL ? index_load_tensors(ix, id, ENGINE_KIND_EA, 0, &cause) : NULL;
+			}
+			load_s = util_now() - t0;
+			if (b == NULL)
+				cli_error_cause(cause, "bench index: cannot load the caches");
+			cause = NULL;
+			index_tensor_set_free(a);
+			index_tensor_set_free(b);
+			index_close(ix);
+		}
+	}
+
+	double vpm = wall > 0 ? (double)(st.files_total) / (wall / 60) : 0;
+	double fps = wall > 0 ? (double)st.frames / wall : 0;
+	if (o.json) {
+		printf("{\"benchmark\":\"index\",\"videos\":%lld,\"clip_seconds\":%d,\"size\":\"%dx%d\","
+		    "\"batch\":%d,\"wall_s\":%.3f,\"videos_per_min\":%.2f,\"frames\":%lld,"
+		    "\"frames_per_s\":%.2f,\"encode_s\":%.3f,\"encoder_frames_per_s\":%.2f,"
+		    "\"ratio\":%.3f,\"library\":%d,\"search_open_s\":%.4f,\"cache_load_s\":%.4f,"
+		    "\"threads\":%d}\n",
+		    (long long)st.files_total, o.seconds, o.width, o.height, batch, wall, vpm,
+		    (long long)st.frames, fps, st.encode_seconds, enc_fps,
+		    enc_fps > 0 ? fps / enc_fps : 0, o.library, open_s, load_s, tensor_threads());
+	} else {
+		printf("bench index (%d threads, %s)\n", tensor_threads(),
+		    o.model_path != NULL ? o.model_path : "random ViT-B/32 weights");
+		if (!o.skip_index) {
+			printf("  library          %lld clips of %d s at %dx%d\n", (long long)st.files_total,
+			    o.seconds, o.width, o.height);
+			printf("  end to end       %.1f s: %.2f videos/min, %.1f frames/s "
+			    "(%lld frames, %.1f s in the encoder)\n", wall, vpm, fps,
+			    (long long)st.frames, st.encode_seconds);
+			printf("  pure encoder     %.1f frames/s at batch %d\n", enc_fps, batch);
+			printf("  ratio            %.0f%% of the pure encoder rate (target >= 80%%)\n",
+			    enc_fps > 0 ? 100 * fps / enc_fps : 0);
+		}
+		if (!o.skip_search)
+			printf("  search start-up  %.0f ms for %d videos (engine_open; cache load alone "
+			    "%.0f ms; target <= 200 ms)\n", open_s * 1e3, o.library, load_s * 1e3);
+	}
+	rc = CLI_EXIT_OK;
+	goto out;
+usage:
+	bench_index_usage(stderr);
+	return CLI_EXIT_USAGE;
+out:
+	if (db != NULL) {
+		char side[4300];
+		unlink(db);
+		snprintf(side, sizeof side, "%s-wal", db);
+		unlink(side);
+		snprintf(side, sizeof side, "%s-shm", db);
+		unlink(side);
+		snprintf(side, sizeof side, "%s.lock", db);
+		unlink(side);
+	}
+	if (tmp_model != NULL)
+		unlink(tmp_model);
+	free(tmp_model);
+	free(libdir);
+	free(db);
+	free(search_db);
+	free(cause);
+	return rc;
+}

@@ -1,0 +1,314 @@
+/*
+ * cli-config — the index path, the model files and the user's config file
+ * (see cli-config.h for the rules).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli-config.h"
+#include "util.h"
+
+#ifndef CLIPGREP_PKGDATADIR
+#define CLIPGREP_PKGDATADIR "/usr/local/share/clipgrep"
+#endif
+
+static char *config_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s%s%s", a, a[0] != '\0' && a[strlen(a) - 1] != '/' ? "/" : "", b);
+	return s;
+}
+
+/* $NAME if set and non-empty, else $HOME/fallback (NULL without HOME). */
+static char *config_xdg(const char *name, const char *fallback)
+{
+	const char *v = getenv(name), *home;
+
+	if (v != NULL && v[0] == '/')
+		return util_strdup(v);
+	if ((home = getenv("HOME")) == NULL || home[0] == '\0')
+		return NULL;
+	return config_join(home, fallback);
+}
+
+/* Expand "~/" and make a relative path relative to dir. */
+static char *config_expand(const char *value, const char *dir)
+{
+	const char *home = getenv("HOME");
+
+	if (value[0] == '~' && value[1] == '/' && home != NULL)
+		return config_join(home, value + 2);
+	if (value[0] == '/' || dir == NULL)
+		return util_strdup(value);
+	return config_join(dir, value);
+}
+
+static int config_push(char ***v, int *n, char *s, int terminate)
+{
+	char **nv;
+
+	if (s == NULL || (nv = realloc(*v, (size_t)(*n + 1 + terminate) * sizeof *nv)) == NULL) {
+		free(s);
+		return -1;
+	}
+	nv[(*n)++] = s;
+	if (terminate)
+		nv[*n] = NULL;
+	*v = nv;
+	return 0;
+}
+
+static char *config_trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+int cli_config_load(cli_config *c)
+{
+	const char *env = getenv("CLIPGREP_CONFIG");
+	char *dir = NULL, *path, *line = NULL, *slash;
+	size_t cap = 0;
+	FILE *f;
+	int lineno = 0, rc = 0;
+
+	memset(c, 0, sizeof *c);
+	if (env != NULL && env[0] != '\0')
+		path = util_strdup(env);
+	else {
+		char *base = config_xdg("XDG_CONFIG_HOME", ".config");
+		path = base != NULL ? config_join(base, "clipgrep/config") : NULL;
+		free(base);
+	}
+	if (path == NULL)
+		return 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno != ENOENT || (env != NULL && env[0] != '\0')) {
+			cli_error("%s: %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		free(path);
+		return 0;
+	}
+	c->path = path;
+	if ((dir = util_strdup(path)) != NULL && (slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	else {
+		free(dir);
+		dir = NULL;
+	}
+	while (rc == 0 && getline(&line, &cap, f) != -1) {
+		char *key, *value, *eq;
+
+		lineno++;
+		key = config_trim(line);
+		if (key[0] == '\0' || key[0] == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			cli_error("%s:%d: expected 'key = value'", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		key = config_trim(key);
+		value = config_trim(eq + 1);
+		if (value[0] == '\0') {
+			cli_error("%s:%d: '%s' has no value", path, lineno, key);
+			rc = -1;
+		} else if (strcmp(key, "model") == 0) {
+			rc = config_push(&c->models, &c->n_models, config_expand(value, dir), 0);
+		} else if (strcmp(key, "exclude") == 0) {
+			rc = config_push(&c->exclude, &c->n_exclude, util_strdup(value), 1);
+		} else if (strcmp(key, "db") == 0) {
+			free(c->db);
+			rc = (c->db = config_expand(value, dir)) == NULL ? -1 : 0;
+		} else if (strcmp(key, "mode") == 0) {
+			free(c->mode);
+			rc = (c->mode = util_strdup(value)) == NULL ? -1 : 0;
+		} else if (strcmp(key, "threads") == 0 || strcmp(key, "jobs") == 0) {
+			int *dst = key[0] == 't' ? &c->threads : &c->jobs;
+			if (cli_parse_int(value, 1, 1024, dst) == -1) {
+				cli_error("%s:%d: %s: '%s' is not a number from 1 to 1024", path, lineno,
+				    key, value);
+				rc = -1;
+			}
+		} else {
+			cli_error("%s:%d: unknown key '%s' (model, exclude, db, mode, threads, jobs)",
+			    path, lineno, key);
+			rc = -1;
+		}
+	}
+	if (ferror(f)) {
+		cli_error("%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	fclose(f);
+	free(line);
+	free(dir);
+	return rc;
+}
+
+void cli_free_strings(char **v, int n)
+{
+	for (int i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void cli_config_free(cli_config *c)
+{
+	free(c->path);
+	free(c->db);
+	cli_free_strings(c->models, c->n_models);
+	cli_free_strings(c->exclude, c->n_exclude);
+	free(c->mode);
+	memset(c, 0, sizeof *c);
+}
+
+char *cli_db_path(const char *opt_db, const cli_config *c)
+{
+	const char *env = getenv("CLIPGREP_DB");
+	char *base, *path;
+
+	if (opt_db != NULL)
+		return util_strdup(opt_db);
+	if (env != NULL && env[0] != '\0')
+		return util_strdup(env);
+	if (c != NULL && c->db != NULL)
+		return util_strdup(c->db);
+	if ((base = config_xdg("XDG_DATA_HOME", ".local/share")) == NULL) {
+		cli_error("no index: HOME is not set; pass --db FILE or set CLIPGREP_DB");
+		return NULL;
+	}
+	path = config_join(base, "clipgrep/index.db");
+	free(base);
+	return path;
+}
+
+static int config_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Whether this program runs from its build tree: the executable sits in
+ * CLIPGREP_BUILDDIR (so `./clipgrep` finds assets/demo before `make install`).
+ */
+static int config_in_build_tree(void)
+{
+#if defined(CLIPGREP_BUILDDIR) && defined(__linux__)
+	char exe[PATH_MAX], *real_build;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	int in = 0;
+
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	if (strrchr(exe, '/') != NULL)
+		*strrchr(exe, '/') = '\0';
+	if ((real_build = realpath(CLIPGREP_BUILDDIR, NULL)) != NULL) {
+		in = strcmp(real_build, exe) == 0;
+		free(real_build);
+	}
+	return in;
+#else
+	return 0;
+#endif
+}
+
+const char *cli_demo_dir(void)
+{
+#ifdef CLIPGREP_SRCDIR
+	if (config_in_build_tree() && config_is_dir(CLIPGREP_SRCDIR "/assets/demo"))
+		return CLIPGREP_SRCDIR "/assets/demo";
+#endif
+	if (config_is_dir(CLIPGREP_PKGDATADIR "/demo"))
+		return CLIPGREP_PKGDATADIR "/demo";
+	return NULL;
+}
+
+static int config_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every *.safetensors in dir, sorted; the count, or -1. */
+static int config_demo_models(const char *dir, char ***out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	*out = NULL;
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len <= 12 || de->d_name[0] == '.' ||
+		    strcmp(de->d_name + len - 12, ".safetensors") != 0)
+			continue;
+		if (config_push(out, &n, config_join(dir, de->d_name), 0) == -1) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(*out, (size_t)n, sizeof **out, config_cmp);
+	return n;
+}
+
+int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, char ***out)
+{
+	char *const *src = opt_models;
+	int n = n_opt;
+	const char *demo;
+
+	*out = NULL;
+	if (n == 0 && c != NULL) {
+		src = c->models;
+		n = c->n_models;
+	}
+	if (n > 0) {
+		int k = 0;
+		for (int i = 0; i < n; i++) {
+			if (config_push(out, &k, util_strdup(src[i]), 0) == -1) {
+				cli_free_strings(*out, k);
+				*out = NULL;
+				cli_error("out of memory");
+				return -1;
+			}
+		}
+		return k;
+	}
+	if ((demo = cli_demo_dir()) != NULL && (n = config_demo_models(demo, out)) > 0)
+		return n;
+	cli_free_strings(*out, n > 0 ? n : 0);
+	*out = NULL;
+	cli_error("no model: pass --model FILE (a clipgrep model file, e.g. one converted with "
+	    "tools/convert), or add 'model = FILE' to %s",
+	    c != NULL && c->path != NULL ? c->path : "~/.config/clipgrep/config");
+	return -1;
+}

@@ -1,0 +1,67 @@
+/*
+ * cli-config — where the clipgrep program finds its index and its models, and
+ * the user's defaults.  Shared by the subcommands and the TUI so that
+ * `clipgrep search` and the interactive screen agree.
+ *
+ * Index:  --db FILE, else $CLIPGREP_DB, else $XDG_DATA_HOME/clipgrep/index.db
+ *         ($XDG_DATA_HOME defaults to ~/.local/share).
+ * Config: $XDG_CONFIG_HOME/clipgrep/config (default ~/.config/clipgrep/config),
+ *         or $CLIPGREP_CONFIG; a missing file is fine.  Lines "key = value";
+ *         '#' starts a comment line; keys:
+ *           model = PATH      a model file (repeatable; in priority order)
+ *           exclude = GLOB    an --exclude pattern for `clipgrep index` (repeatable)
+ *           threads = N       compute threads (like -t)
+ *           jobs = N          decode threads for `clipgrep index`
+ *           mode = tcmgc|ea|fused   the default search mode
+ *           db = PATH         the index (below --db and $CLIPGREP_DB)
+ *         A relative PATH is relative to the config file's directory; "~/"
+ *         is the home directory.  Unknown keys are an error naming the file
+ *         and the line.
+ * Models: --model FILE... , else the config's model lines, else the
+ *         bundled demo model(s): every *.safetensors in
+ *         $(pkgdatadir)/demo, or, when the program runs from its build
+ *         tree, in $(top_srcdir)/assets/demo.
+ */
+#ifndef CLIPGREP_CLI_CONFIG_H
+#define CLIPGREP_CLI_CONFIG_H
+
+typedef struct {
+	char *path;       /* the config file read, or NULL when there was none */
+	char *db;         /* db = (already expanded), or NULL */
+	char **models;    /* [n_models] model = lines, expanded */
+	int n_models;
+	char **exclude;   /* [n_exclude + 1], NULL-terminated */
+	int n_exclude;
+	int threads;      /* 0: not set */
+	int jobs;         /* 0: not set */
+	char *mode;       /* NULL: not set */
+} cli_config;
+
+/*
+ * Read the user's config file into *c (zeroed first).  0, or -1 after
+ * printing "clipgrep: FILE:LINE: ..." (the caller exits with 2).  Free
+ * with cli_config_free, also after a failure.
+ */
+int cli_config_load(cli_config *c);
+void cli_config_free(cli_config *c);
+
+/*
+ * The index path: opt_db (from --db) if given, else $CLIPGREP_DB, else the
+ * config's db, else $XDG_DATA_HOME/clipgrep/index.db.  Newly allocated;
+ * NULL (after printing why) only when HOME is unknown too.
+ */
+char *cli_db_path(const char *opt_db, const cli_config *c);
+
+/*
+ * The model files: the n_opt given on the command line, else the config's,
+ * else the bundled demo models.  *out is a newly allocated array of newly
+ * allocated strings (free with cli_free_strings).  Returns the count, or -1
+ * after printing a message that tells the user to pass --model.
+ */
+int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, char ***out);
+void cli_free_strings(char **v, int n);
+
+/* The demo model directory that exists (build tree or installed), or NULL. */
+const char *cli_demo_dir(void);
+
+#endif

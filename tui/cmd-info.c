@@ -1,0 +1,255 @@
+/*
+ * cmd-info — `clipgrep info` (what the index holds: videos per status,
+ * frames, models, sizes, bad files with their reasons, and a consistency
+ * check) and `clipgrep merge OUT.db SHARD.db...` (join shard indexes).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli-config.h"
+#include "cli.h"
+#include "index.h"
+
+static void info_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipgrep info [--db FILE] [--quick] [--json]\n"
+	    "Summarise the index: videos per status, frames, models, sizes, the files that\n"
+	    "could not be indexed and why, and a consistency check.\n\n"
+	    "      --db FILE   the index (default $CLIPGREP_DB, else\n"
+	    "                  $XDG_DATA_HOME/clipgrep/index.db)\n"
+	    "      --quick     skip the consistency check (SQLite integrity_check)\n"
+	    "      --json      print one JSON object\n"
+	    "  -h, --help      show this help\n");
+}
+
+static void info_mb(FILE *out, int64_t bytes)
+{
+	fprintf(out, "%.1f MB", (double)bytes / 1e6);
+}
+
+typedef struct {
+	int json;
+	int64_t shown;
+} info_list;
+
+/* The problem files: errors and partial decodes with their reasons. */
+static int info_bad_fn(void *arg, const index_video_row *row)
+{
+	info_list *l = arg;
+
+	if (row->status == INDEX_OK)
+		return 0;
+	if (l->json) {
+		fputs(l->shown ? "," : "", stdout);
+		fputs("{\"path\":", stdout);
+		cli_json_string(stdout, row->path);
+		printf(",\"status\":\"%s\",\"error\":", index_status_name(row->status));
+		cli_json_string(stdout, row->error != NULL ? row->error : "");
+		fputs("}", stdout);
+	} else {
+		printf("  %-8s ", index_status_name(row->status));
+		cli_text_escaped(stdout, row->path);
+		fputs(": ", stdout);
+		cli_text_escaped(stdout, row->error != NULL ? row->error : "?");
+		putchar('\n');
+	}
+	l->shown++;
+	return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	cli_config cfg;
+	index_stats st;
+	index_db *ix = NULL;
+	info_list bad = { 0 };
+	const char *db_opt = NULL;
+	char *db = NULL, *cause = NULL, *check_cause = NULL;
+	int c, quick = 0, json = 0, rc = CLI_EXIT_ERROR, check = 0;
+
+	memset(&st, 0, sizeof st);
+	if (cli_config_load(&cfg) == -1)
+		goto out;
+	while ((c = getopt_long(argc, argv, "d:qh", options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db_opt = optarg;
+			break;
+		case 'q':
+			quick = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			info_usage(stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			info_usage(stderr);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		info_usage(stderr);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	bad.json = json;
+	if ((db = cli_db_path(db_opt, &cfg)) == NULL)
+		goto out;
+	if ((ix = index_open(db, INDEX_READONLY, &cause)) == NULL ||
+	    index_get_stats(ix, &st, &cause) == -1) {
+		cli_error_cause(cause, "cannot read the index");
+		cause = NULL;
+		goto out;
+	}
+	if (!quick)
+		check = index_check(ix, &check_cause) == 0 ? 1 : -1;
+
+	if (json) {
+		fputs("{\"db\":", stdout);
+		cli_json_string(stdout, db);
+		printf(",\"schema\":%d,\"videos\":%lld,\"ok\":%lld,\"partial\":%lld,\"error\":%lld,"
+		    "\"frames\":%lld,\"thumb_bytes\":%lld,\"db_bytes\":%lld,\"wal_bytes\":%lld,"
+		    "\"integrity\":", st.schema_version, (long long)st.videos,
+		    (long long)st.by_status[INDEX_OK], (long long)st.by_status[INDEX_PARTIAL],
+		    (long long)st.by_status[INDEX_ERROR], (long long)st.frames,
+		    (long long)st.thumb_bytes, (long long)st.db_bytes, (long long)st.wal_bytes);
+		if (check == 0)
+			fputs("null", stdout);
+		else
+			cli_json_string(stdout, check == 1 ? "ok" : check_cause);
+		fputs(",\"models\":[", stdout);
+		for (int i = 0; i < st.n_models; i++) {
+			char hex[2 * INDEX_HASH_SIZE + 1];
+			index_hash_hex(st.models[i].hash, hex);
+			printf("%s{\"id\":%lld,\"hash\":\"%s\",\"name\":", i ? "," : "",
+			    (long long)st.models[i].id, hex);
+			cli_json_string(stdout, st.models[i].name != NULL ? st.models[i].name : "");
+			fputs(",\"architecture\":", stdout);
+			cli_json_string(stdout, st.models[i].architecture != NULL ?
+			    st.models[i].architecture : "");
+			printf(",\"videos\":%lld,\"tensor_bytes\":%lld}", (long long)st.models[i].videos,
+			    (long long)st.models[i].tensor_bytes);
+		}
+		fputs("],\"problems\":[", stdout);
+	} else {
+		fputs("index:      ", stdout);
+		cli_text_escaped(stdout, db);
+		printf(" (schema %d)\n", st.schema_version);
+		printf("videos:     %lld (%lld ok, %lld partial, %lld error)\n", (long long)st.videos,
+		    (long long)st.by_status[INDEX_OK], (long long)st.by_status[INDEX_PARTIAL],
+		    (long long)st.by_status[INDEX_ERROR]);
+		printf("frames:     %lld (thumbnails ", (long long)st.frames);
+		info_mb(stdout, st.thumb_bytes);
+		printf(")\nsize:       ");
+		info_mb(stdout, st.db_bytes);
+		if (st.wal_bytes > 0) {
+			printf(" + ");
+			info_mb(stdout, st.wal_bytes);
+			printf(" write-ahead log");
+		}
+		printf("\nintegrity:  ");
+		if (check == 0)
+			printf("not checked (--quick)\n");
+		else if (check == 1)
+			printf("ok\n");
+		else {
+			printf("PROBLEMS: ");
+			cli_text_escaped(stdout, check_cause != NULL ? check_cause : "?");
+			putchar('\n');
+		}
+		printf("models:     %d\n", st.n_models);
+		for (int i = 0; i < st.n_models; i++) {
+			char hex[2 * INDEX_HASH_SIZE + 1], when[32] = "?";
+			time_t t = (time_t)(st.models[i].added_at_ns / 1000000000);
+			struct tm tm;
+			index_hash_hex(st.models[i].hash, hex);
+			if (localtime_r(&t, &tm) != NULL)
+				strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+			printf("  #%lld %-6s %.12s  %lld videos, ", (long long)st.models[i].id,
+			    st.models[i].architecture != NULL ? st.models[i].architecture : "?", hex,
+			    (long long)st.models[i].videos);
+			info_mb(stdout, st.models[i].tensor_bytes);
+			printf(", added %s  ", when);
+			cli_text_escaped(stdout, st.models[i].name != NULL ? st.models[i].name : "");
+			putchar('\n');
+		}
+		if (st.by_status[INDEX_PARTIAL] + st.by_status[INDEX_ERROR] > 0)
+			printf("problems:\n");
+	}
+	if (index_list_videos(ix, NULL, info_bad_fn, &bad, &cause) != 0) {
+		if (json)
+			fputs("]}\n", stdout);
+		cli_error_cause(cause, "cannot list the videos");
+		cause = NULL;
+		goto out;
+	}
+	if (json)
+		fputs("]}\n", stdout);
+	rc = check == -1 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+	if (check == -1)
+		cli_error("%s: the consistency check found problems", db);
+out:
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		cli_error("info: cannot write the output");
+		rc = CLI_EXIT_ERROR;
+	}
+	index_stats_clear(&st);
+	index_close(ix);
+	free(check_cause);
+	free(cause);
+	free(db);
+	cli_config_free(&cfg);
+	return rc;
+}
+
+int cmd_merge(int argc, char **argv)
+{
+	char *cause = NULL;
+	index_db *ix;
+	index_stats st;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("Usage: clipgrep merge OUT.db SHARD.db...\n"
+		    "Merge shard indexes (from 'clipgrep index --shard I/N') into OUT.db, creating it\n"
+		    "if needed.  A file in several shards keeps its newest copy.  Interrupted merges\n"
+		    "are simply run again.\n");
+		return CLI_EXIT_OK;
+	}
+	if (argc < 3) {
+		cli_error("merge: give OUT.db and at least one SHARD.db");
+		return CLI_EXIT_USAGE;
+	}
+	if (index_merge(argv[1], (const char *const *)(argv + 2), argc - 2, &cause) == -1) {
+		cli_error_cause(cause, "merge failed");
+		return CLI_EXIT_ERROR;
+	}
+	if ((ix = index_open(argv[1], INDEX_READONLY, &cause)) == NULL ||
+	    index_get_stats(ix, &st, &cause) == -1) {
+		cli_error_cause(cause, "cannot read the merged index");
+		index_close(ix);
+		return CLI_EXIT_ERROR;
+	}
+	fprintf(stderr, "clipgrep: merged %d shard%s into ", argc - 2, argc - 2 == 1 ? "" : "s");
+	cli_text_escaped(stderr, argv[1]);
+	fprintf(stderr, ": %lld videos, %d models\n", (long long)st.videos, st.n_models);
+	index_stats_clear(&st);
+	index_close(ix);
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,517 @@
+/*
+ * cmd-search — `clipgrep search QUERY` (ranked hits as text or JSON) and
+ * `clipgrep explain QUERY FILE` (one video's full breakdown and its
+ * word × frame attention table), both on core/engine.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli-config.h"
+#include "cli.h"
+#include "engine.h"
+#include "tensor.h"
+#include "util.h"
+
+typedef struct {
+	const char *db_opt;
+	char **models_opt;
+	int n_models_opt;
+	const char *mode;
+	int top_k;
+	int json;
+} search_cli;
+
+static const char *const search_granularity[4] = {
+	"video_sentence", "video_word", "sentence_frame", "frame_word"
+};
+
+static void search_usage(FILE *out, int explain)
+{
+	if (explain)
+		fprintf(out,
+		    "Usage: clipgrep explain [OPTIONS] QUERY FILE\n"
+		    "Show how FILE scores for QUERY: its rank, the four granularity scores, the LSA\n"
+		    "weights, the EA score and weights, and the word x frame attention.\n\n");
+	else
+		fprintf(out,
+		    "Usage: clipgrep search [OPTIONS] QUERY...\n"
+		    "Rank the indexed videos for QUERY (the words are joined with spaces).\n\n");
+	fprintf(out,
+	    "      --db FILE          the index (default $CLIPGREP_DB, else\n"
+	    "                         $XDG_DATA_HOME/clipgrep/index.db)\n"
+	    "  -m, --model FILE       a model file (repeatable; default: the config's, else the\n"
+	    "                         bundled demo model)\n"
+	    "      --mode MODE        tcmgc, ea or fused (default: fused when both heads exist)\n");
+	if (!explain)
+		fprintf(out, "  -n, --count K          show the K best (default 10)\n");
+	fprintf(out,
+	    "      --json             %s\n"
+	    "  -h, --help             show this help\n",
+	    explain ? "print one JSON object" : "print one JSON object per hit (JSON Lines)");
+}
+
+/* mm:ss.s (or h:mm:ss.s), "-" when unknown. */
+static void search_time(FILE *out, double t)
+{
+	if (!isfinite(t) || t < 0) {
+		fputs("    -  ", out);
+		return;
+	}
+	int tenths = (int)(t * 10 + 0.5), s = tenths / 10, h = s / 3600;
+	if (h > 0)
+		fprintf(out, "%d:%02d:%02d.%d", h, s / 60 % 60, s % 60, tenths % 10);
+	else
+		fprintf(out, "%02d:%02d.%d", s / 60, s % 60, tenths % 10);
+}
+
+static void search_json_num(FILE *out, double v)
+{
+	if (isfinite(v))
+		fprintf(out, "%.6g", v);
+	else
+		fputs("null", out);
+}
+
+/* Word positions: the tokens between SOT and EOT. */
+static void search_json_words(FILE *out, const engine_result *r, const engine_hit *h)
+{
+	fputs("[", out);
+	for (int t = 1; t + 1 < r->n_tokens; t++) {
+		int best = h->word_best != NULL && t < r->words ? h->word_best[t] : -1;
+		fprintf(out, "%s{\"position\":%d,\"token\":", t > 1 ? "," : "", t);
+		cli_json_string(out, r->tokens[t]);
+		fputs(",\"best_frame\":", out);
+		if (best >= 0) {
+			fprintf(out, "%d,\"best_time\":", best);
+			search_json_num(out, h->frame_times[best]);
+		} else
+			fputs("null,\"best_time\":null", out);
+		fputs("}", out);
+	}
+	fputs("]", out);
+}
+
+static void search_json_floats(FILE *out, const float *v, int n)
+{
+	fputs("[", out);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		search_json_num(out, v[i]);
+	}
+	fputs("]", out);
+}
+
+static void search_json_hit(FILE *out, const engine_info *info, const engine_result *r,
+    const engine_hit *h, const char *query, int full)
+{
+	fprintf(out, "{\"rank\":%d,\"path\":", h->rank);
+	cli_json_string(out, h->path);
+	fputs(",\"score\":", out);
+	search_json_num(out, h->score);
+	fputs(",\"best_moment\":", out);
+	search_json_num(out, h->best_time);
+	fprintf(out, ",\"best_frame\":%d,\"duration\":", h->best_frame);
+	search_json_num(out, h->duration);
+	fprintf(out, ",\"mode\":\"%s\",\"tcmgc_score\":", engine_mode_name(r->mode));
+	search_json_num(out, h->tcmgc);
+	fputs(",\"granularity\":{", out);
+	for (int g = 0; g < 4; g++) {
+		fprintf(out, "%s\"%s\":", g ? "," : "", search_granularity[g]);
+		search_json_num(out, h->z[g]);
+	}
+	fputs("},\"lsa_weights\":{", out);
+	for (int g = 0; g < 4; g++) {
+		fprintf(out, "%s\"%s\":", g ? "," : "", search_granularity[g]);
+		search_json_num(out, h->omega[g]);
+	}
+	fputs("},\"ea_score\":", out);
+	search_json_num(out, h->ea);
+	fputs(",\"words\":", out);
+	search_json_words(out, r, h);
+	if (full) {
+		fputs(",\"frame_times\":[", out);
+		for (int i = 0; i < r->frames; i++) {
+			if (i)
+				fputc(',', out);
+			search_json_num(out, h->frame_times[i]);
+		}
+		fputs("],\"tokens\":[", out);
+		for (int t = 0; t < r->n_tokens; t++) {
+			if (t)
+				fputc(',', out);
+			cli_json_string(out, r->tokens[t]);
+		}
+		fputs("],\"attention\":", out);
+		if (h->word_attn != NULL) {
+			fputs("[", out);
+			for (int t = 0; t < r->n_tokens && t < r->words; t++) {
+				if (t)
+					fputc(',', out);
+				search_json_floats(out, h->word_attn + (size_t)t * r->frames, r->frames);
+			}
+			fputs("]", out);
+		} else
+			fputs("null", out);
+		fputs(",\"sentence_attention\":", out);
+		if (h->sent_attn != NULL)
+			search_json_floats(out, h->sent_attn, r->frames);
+		else
+			fputs("null", out);
+		fputs(",\"ea_excitation\":", out);
+		if (h->ea_exc != NULL)
+			search_json_floats(out, h->ea_exc, r->frames);
+		else
+			fputs("null", out);
+		fputs(",\"ea_aggregation\":", out);
+		if (h->ea_agg != NULL)
+			search_json_floats(out, h->ea_agg, r->frames);
+		else
+			fputs("null", out);
+		fprintf(out, ",\"library\":%zu", r->library);
+	}
+	fputs(",\"query\":", out);
+	cli_json_string(out, query);
+	fputs(",\"model\":{\"tcmgc\":", out);
+	if (info->tcmgc_model != NULL)
+		fprintf(out, "\"%s\"", info->tcmgc_hash);
+	else
+		fputs("null", out);
+	fputs(",\"ea\":", out);
+	if (info->ea_model != NULL)
+		fprintf(out, "\"%s\"", info->ea_hash);
+	else
+		fputs("null", out);
+	fprintf(out, "},\"clipgrep\":\"%s\"}\n", PACKAGE_VERSION);
+}
+
+/* Parse the shared options; returns the index of the first operand, or -1 (rc set). */
+static int search_parse(int argc, char **argv, search_cli *o, int explain, int *rc)
+{
+	static const struct option options[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, explain ? "d:m:h" : "d:m:n:h", options, NULL)) != -1) {
+		char **grown;
+		switch (c) {
+		case 'd':
+			o->db_opt = optarg;
+			break;
+		case 'm':
+			grown = realloc(o->models_opt, (size_t)(o->n_models_opt + 1) * sizeof *grown);
+			if (grown == NULL) {
+				cli_error("out of memory");
+				*rc = CLI_EXIT_ERROR;
+				return -1;
+			}
+			o->models_opt = grown;
+			o->models_opt[o->n_models_opt++] = optarg;
+			break;
+		case 'M':
+			o->mode = optarg;
+			break;
+		case 'n':
+			if (explain || cli_parse_int(optarg, 1, 100000, &o->top_k) == -1) {
+				cli_error("search: -n: '%s' is not a number from 1 to 100000", optarg);
+				*rc = CLI_EXIT_USAGE;
+				return -1;
+			}
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			search_usage(stdout, explain);
+			*rc = CLI_EXIT_OK;
+			return -1;
+		default:
+			search_usage(stderr, explain);
+			*rc = CLI_EXIT_USAGE;
+			return -1;
+		}
+	}
+	return optind;
+}
+
+/* Open the engine for the options; NULL after printing why (rc set). */
+static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, int *rc)
+{
+	engine_options eo;
+	engine *e = NULL;
+	char **models = NULL, *db = NULL, *cause = NULL;
+	const char *mode_name = o->mode != NULL ? o->mode : cfg->mode;
+	int n_models;
+
+	*rc = CLI_EXIT_ERROR;
+	if ((db = cli_db_path(o->db_opt, cfg)) == NULL)
+		return NULL;
+	if ((n_models = cli_model_paths(o->models_opt, o->n_models_opt, cfg, &models)) < 0) {
+		free(db);
+		return NULL;
+	}
+	engine_options_init(&eo);
+	eo.db_path = db;
+	eo.model_paths = (const char *const *)models;
+	eo.n_models = n_models;
+	eo.threads = cfg->threads;
+	/* Scoring threads do the parallel work: keep the BLAS from competing. */
+	if ((e = engine_open(&eo, &cause)) == NULL)
+		cli_error_cause(cause, "cannot open the index");
+	else if (mode_name != NULL && engine_mode_parse(mode_name, mode) == -1) {
+		cli_error("--mode: '%s' is not tcmgc, ea or fused", mode_name);
+		*rc = CLI_EXIT_USAGE;
+		engine_close(e);
+		e = NULL;
+	} else if (mode_name == NULL)
+		*mode = engine_default_mode(e);
+	if (e != NULL && !engine_has_mode(e, *mode)) {
+		engine_info info;
+		engine_get_info(e, &info);
+		cli_error("mode '%s' needs %s; the models given provide %s%s%s",
+		    engine_mode_name(*mode),
+		    *mode == SEARCH_TCMGC ? "a TC-MGC model" : *mode == SEARCH_EA ? "an EA model" :
+		    "a TC-MGC model and a loose EA model",
+		    info.tcmgc_model != NULL ? "TC-MGC" : "",
+		    info.tcmgc_model != NULL && info.ea_model != NULL ? " and " : "",
+		    info.ea_model != NULL ? "EA" : "");
+		*rc = CLI_EXIT_USAGE;
+		engine_close(e);
+		e = NULL;
+	}
+	cli_free_strings(models, n_models);
+	free(db);
+	return e;
+}
+
+/* The query from the operands, joined with spaces. */
+static char *search_join(int argc, char **argv, int first)
+{
+	size_t n = 1;
+	char *q;
+
+	for (int i = first; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	q[0] = '\0';
+	for (int i = first; i < argc; i++) {
+		if (i > first)
+			strcat(q, " ");
+		strcat(q, argv[i]);
+	}
+	return q;
+}
+
+int cmd_search(int argc, char **argv)
+{
+	search_cli o = { 0 };
+	cli_config cfg;
+	engine *e = NULL;
+	engine_result *r = NULL;
+	engine_info info;
+	search_model mode = SEARCH_TCMGC;
+	char *query = NULL, *cause = NULL;
+	int first, rc = CLI_EXIT_ERROR;
+
+	if (cli_config_load(&cfg) == -1)
+		goto out;
+	if ((first = search_parse(argc, argv, &o, 0, &rc)) < 0)
+		goto out;
+	if (first >= argc) {
+		cli_error("search: no query given");
+		search_usage(stderr, 0);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if ((query = search_join(argc, argv, first)) == NULL) {
+		cli_error("out of memory");
+		goto out;
+	}
+	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
+		goto out;
+	tensor_set_threads(1);
+	rc = CLI_EXIT_ERROR;
+	if (engine_search(e, query, mode, o.top_k, &r, &cause) == -1) {
+		cli_error_cause(cause, "search failed");
+		goto out;
+	}
+	engine_get_info(e, &info);
+	if (r->truncated)
+		cli_error("search: the query has more than %d word tokens; the rest were ignored",
+		    (r->words > 0 ? r->words : 32) - 2);
+	if (r->nhits == 0) {
+		if (info.videos == 0)
+			cli_error("no searchable video in %s (index a folder with 'clipgrep index DIR'%s)",
+			    info.db_path, info.unindexed > 0 ? ", with these models" : "");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	for (int i = 0; i < r->nhits; i++) {
+		const engine_hit *h = &r->hits[i];
+		if (o.json) {
+			search_json_hit(stdout, &info, r, h, query, 0);
+			continue;
+		}
+		printf("%3d  %9.4f  ", h->rank, h->score);
+		search_time(stdout, h->best_time);
+		fputs("  ", stdout);
+		cli_text_escaped(stdout, h->path);
+		putchar('\n');
+	}
+	rc = CLI_EXIT_OK;
+out:
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		cli_error("search: cannot write the output");
+		rc = CLI_EXIT_ERROR;
+	}
+	engine_result_free(r);
+	engine_close(e);
+	free(query);
+	free(o.models_opt);
+	cli_config_free(&cfg);
+	return rc;
+}
+
+/* One row of the attention table: label, then F values as percentages. */
+static void explain_row(const char *label, const float *v, int F, int mark, double scale)
+{
+	int w = 0;
+	const unsigned char *p = (const unsigned char *)label;
+
+	/* The label, escaped, padded to 16 columns (display width ~ characters). */
+	cli_text_escaped(stdout, label);
+	for (; *p != '\0'; p++)
+		if ((*p & 0xc0) != 0x80)
+			w++;
+	for (; w < 16; w++)
+		putchar(' ');
+	for (int i = 0; i < F; i++) {
+		if (isfinite(v[i]))
+			printf(" %6.1f%c", v[i] * scale, i == mark ? '*' : ' ');
+		else
+			printf(" %6s ", "-");
+	}
+	putchar('\n');
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	search_cli o = { 0 };
+	cli_config cfg;
+	engine *e = NULL;
+	engine_result *r = NULL;
+	engine_info info;
+	search_model mode = SEARCH_TCMGC;
+	char *cause = NULL, *real = NULL;
+	const char *file;
+	int64_t id;
+	int first, rc = CLI_EXIT_ERROR, k;
+
+	if (cli_config_load(&cfg) == -1)
+		goto out;
+	if ((first = search_parse(argc, argv, &o, 1, &rc)) < 0)
+		goto out;
+	if (argc - first != 2) {
+		cli_error("explain: give a QUERY and a FILE");
+		search_usage(stderr, 1);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	file = argv[first + 1];
+	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
+		goto out;
+	tensor_set_threads(1);
+	rc = CLI_EXIT_ERROR;
+	/* The index stores real paths; a file that is gone is looked up as given. */
+	real = realpath(file, NULL);
+	k = engine_find_video(e, real != NULL ? real : file, &id, &cause);
+	if (k == 1) {
+		cli_error("explain: %s is not a searchable video in the index (index it first)", file);
+		goto out;
+	}
+	k = engine_explain(e, argv[first], mode, id, &r, &cause);
+	if (k != 0) {
+		if (k == 1)
+			cli_error("explain: %s is not a searchable video in the index", file);
+		else
+			cli_error_cause(cause, "explain failed");
+		goto out;
+	}
+	engine_get_info(e, &info);
+	const engine_hit *h = &r->hits[0];
+	if (o.json) {
+		search_json_hit(stdout, &info, r, h, argv[first], 1);
+		rc = CLI_EXIT_OK;
+		goto out;
+	}
+	fputs("file:        ", stdout);
+	cli_text_escaped(stdout, h->path);
+	printf("\nquery:       ");
+	cli_text_escaped(stdout, argv[first]);
+	printf("\nmode:        %s\n", engine_mode_name(r->mode));
+	if (h->rank > 0)
+		printf("rank:        %d of %zu\n", h->rank, r->library);
+	printf("score:       %.4f\n", h->score);
+	printf("best moment: ");
+	search_time(stdout, h->best_time);
+	printf(" (frame %d)\n", h->best_frame);
+	if (isfinite(h->tcmgc)) {
+		printf("TC-MGC:      %.4f  (%s)\n", h->tcmgc, info.tcmgc_describe);
+		printf("  %-16s %10s %8s\n", "granularity", "score", "LSA w");
+		for (int g = 0; g < 4; g++)
+			printf("  %-16s %10.4f %8.4f\n", search_granularity[g], h->z[g], h->omega[g]);
+	}
+	if (isfinite(h->ea))
+		printf("EA:          %.4f  (%s)\n", h->ea, info.ea_describe);
+
+	/* The table: frame times as columns. */
+	printf("\n%-16s", "frame time (s)");
+	for (int i = 0; i < r->frames; i++) {
+		if (isfinite(h->frame_times[i]))
+			printf(" %7.2f", h->frame_times[i]);
+		else
+			printf(" %7s", "-");
+	}
+	putchar('\n');
+	if (h->word_attn != NULL) {
+		printf("word x frame attention, %% (* = the word's best frame):\n");
+		for (int t = 0; t < r->n_tokens && t < r->words; t++)
+			explain_row(r->tokens[t], h->word_attn + (size_t)t * r->frames, r->frames,
+			    h->word_best != NULL ? h->word_best[t] : -1, 100);
+		if (h->sent_attn != NULL)
+			explain_row("[sentence]", h->sent_attn, r->frames, h->best_frame, 100);
+	}
+	if (h->ea_exc != NULL || h->ea_agg != NULL)
+		printf("EA frame weights x 100:\n");
+	if (h->ea_exc != NULL)
+		explain_row("[excitation]", h->ea_exc, r->frames, -1, 100);
+	if (h->ea_agg != NULL)
+		explain_row("[aggregation]", h->ea_agg, r->frames, -1, 100);
+	rc = CLI_EXIT_OK;
+out:
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		cli_error("explain: cannot write the output");
+		rc = CLI_EXIT_ERROR;
+	}
+	free(real);
+	free(cause);
+	engine_result_free(r);
+	engine_close(e);
+	free(o.models_opt);
+	cli_config_free(&cfg);
+	return rc;
+}

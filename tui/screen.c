@@ -1,0 +1,938 @@
+/*
+ * screen — draws a tui_view into stdscr: the query line, the ranked list,
+ * the detail pane (best frame, granularity breakdown, word × frame
+ * heatmap with its frame strip), the status line and the help overlay.
+ * Pure drawing: the event loop decides when (STYLE.md rule 8).
+ *
+ * Layout (the detail pane only when the screen is wide enough):
+ *
+ *   row 0        query line                               mode tabs
+ *   row 1        list header            │ detail header
+ *   rows 2..H-2  ranked list            │ best frame   file, rank, moment
+ *                                       │ breakdown bars (z, ω, ω·z)
+ *                                       │ frame strip, token × frame heatmap
+ *   row H-1      status line
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+#include <wctype.h>
+
+#include "colour.h"
+#include "provide-curses.h"
+#include "tui.h"
+
+/* Below this width the detail pane is left out. */
+#define SCREEN_DETAIL_MIN_COLS 96
+
+/* ---- text --------------------------------------------------------------- */
+
+static int screen_is_format_char(wchar_t wc)
+{
+	/* Bidirectional overrides and invisible formatting: shown escaped. */
+	return (wc >= 0x200b && wc <= 0x200f) || (wc >= 0x202a && wc <= 0x202e) ||
+	    (wc >= 0x2060 && wc <= 0x206f) || wc == 0xfeff || (wc >= 0xfff9 && wc <= 0xfffb);
+}
+
+static size_t screen_push(wchar_t *out, size_t n, const char *ascii)
+{
+	while (*ascii != '\0')
+		out[n++] = (wchar_t)(unsigned char)*ascii++;
+	return n;
+}
+
+wchar_t *screen_safe_text(const char *s, int *width)
+{
+	size_t len = strlen(s), n = 0;
+	wchar_t *out = malloc(sizeof *out * (len * 10 + 1)); /* at most "\u{XXXXXX}" per byte */
+	mbstate_t st;
+	int w = 0;
+
+	if (out == NULL) {
+		*width = 0;
+		return NULL;
+	}
+	memset(&st, 0, sizeof st);
+	for (size_t i = 0; i < len;) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, s + i, len - i, &st);
+		char esc[16];
+
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			memset(&st, 0, sizeof st);
+			snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i]);
+			n = screen_push(out, n, esc);
+			w += 4;
+			i++;
+			continue;
+		}
+		if (wc < 0x20 || wc == 0x7f || (wc >= 0x80 && wc < 0xa0)) {
+			for (size_t j = 0; j < k; j++) {
+				snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i + j]);
+				n = screen_push(out, n, esc);
+				w += 4;
+			}
+		} else if (screen_is_format_char(wc) || wcwidth(wc) < 0) {
+			int m = snprintf(esc, sizeof esc, "\\u{%04x}", (unsigned)wc);
+			n = screen_push(out, n, esc);
+			w += m;
+		} else {
+			out[n++] = wc;
+			w += wcwidth(wc);
+		}
+		i += k;
+	}
+	out[n] = L'\0';
+	*width = w;
+	return out;
+}
+
+void screen_format_time(double t, char *buf, size_t size)
+{
+	long s;
+
+	if (!(t >= 0) || isinf(t)) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	s = (long)t;
+	if (s >= 3600)
+		snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+}
+
+/* Set the attributes and a colour pair (0: none) for what follows. */
+static void screen_style(attr_t a, int pair)
+{
+	attr_set(a, 0, &pair);
+}
+
+/* The pair for a foreground colour on the default background. */
+static int screen_fg(uint32_t rgb)
+{
+	return colour_pair(rgb, COLOUR_DEFAULT);
+}
+
+#define SCREEN_ACCENT 0x5fafd7u
+#define SCREEN_GOOD 0x87d75fu
+#define SCREEN_WARN 0xffaf00u
+#define SCREEN_BAD 0xff5f5fu
+#define SCREEN_DIM 0x8a8a8au
+
+/*
+ * Draw wide text at (y, x) in at most maxw columns; truncate with an
+ * ellipsis.  Returns the columns used.
+ */
+static int screen_put_w(const tui_view *v, int y, int x, int maxw, const wchar_t *ws, int wsw)
+{
+	int used = 0;
+
+	if (maxw <= 0 || ws == NULL)
+		return 0;
+	if (wsw <= maxw) {
+		mvaddwstr(y, x, ws);
+		return wsw;
+	}
+	move(y, x);
+	for (const wchar_t *p = ws; *p != L'\0'; p++) {
+		int cw = wcwidth(*p);
+		if (cw < 0)
+			cw = 1;
+		if (used + cw > maxw - 1)
+			break;
+		addnwstr(p, 1);
+		used += cw;
+	}
+	addstr(v->utf8 ? "\xe2\x80\xa6" : "~");
+	return used + 1;
+}
+
+/* Draw the bytes s made safe (file names, tokens, messages). */
+static int screen_put(const tui_view *v, int y, int x, int maxw, const char *s)
+{
+	int w, used;
+	wchar_t *ws = screen_safe_text(s, &w);
+
+	used = screen_put_w(v, y, x, maxw, ws, w);
+	free(ws);
+	return used;
+}
+
+static int screen_text_width(const char *s)
+{
+	int w;
+	wchar_t *ws = screen_safe_text(s, &w);
+
+	free(ws);
+	return w;
+}
+
+/* A glyph by locale: the UTF-8 one or an ASCII stand-in. */
+static const char *screen_glyph(const tui_view *v, const char *utf8, const char *ascii)
+{
+	return v->utf8 ? utf8 : ascii;
+}
+
+/*
+ * A horizontal bar of width cells filled to frac (0..1), in eighths with
+ * UTF-8 block elements.
+ */
+static void screen_bar(const tui_view *v, int y, int x, int width, double frac, uint32_t rgb)
+{
+	static const char *const eighths[8] = {
+		"", "\xe2\x96\x8f", "\xe2\x96\x8e", "\xe2\x96\x8d", "\xe2\x96\x8c",
+		"\xe2\x96\x8b", "\xe2\x96\x8a", "\xe2\x96\x89",
+	};
+	int units, full, part, pair = screen_fg(rgb);
+
+	if (width <= 0)
+		return;
+	if (!(frac > 0))
+		frac = 0;
+	if (frac > 1)
+		frac = 1;
+	units = (int)(frac * width * 8 + 0.5);
+	full = units / 8;
+	part = units % 8;
+	move(y, x);
+	screen_style(A_NORMAL, pair);
+	for (int i = 0; i < full; i++)
+		addstr(v->utf8 ? "\xe2\x96\x88" : "#");
+	if (part > 0 && full < width) {
+		addstr(v->utf8 ? eighths[part] : (part >= 4 ? "+" : "-"));
+		full++;
+	}
+	screen_style(A_DIM, screen_fg(SCREEN_DIM));
+	for (int i = full; i < width; i++)
+		addstr(v->utf8 ? "\xc2\xb7" : ".");
+	screen_style(A_NORMAL, 0);
+}
+
+/* ---- query line and header ---------------------------------------------- */
+
+static const char *screen_mode_label(search_model m)
+{
+	switch (m) {
+	case SEARCH_TCMGC: return "TC-MGC";
+	case SEARCH_EA: return "EA";
+	case SEARCH_FUSED: return "fused";
+	}
+	return "?";
+}
+
+/* The mode tabs at the right of row 0; returns their first column. */
+static int screen_draw_modes(const tui_view *v)
+{
+	static const search_model order[3] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED };
+	int w = 0, x;
+
+	for (int i = 0; i < 3; i++)
+		w += (int)strlen(screen_mode_label(order[i])) + 3;
+	w += 4; /* "Tab " */
+	x = COLS - w;
+	if (x < COLS / 2)
+		return COLS;
+	screen_style(A_DIM, 0);
+	mvaddstr(0, x, "Tab ");
+	x += 4;
+	for (int i = 0; i < 3; i++) {
+		search_model m = order[i];
+		const char *l = screen_mode_label(m);
+		if (m == v->mode) {
+			screen_style(A_BOLD | A_REVERSE, screen_fg(SCREEN_ACCENT));
+			mvprintw(0, x, "[%s]", l);
+		} else {
+			screen_style(v->mode_ok[m] ? A_NORMAL : A_DIM, 0);
+			mvprintw(0, x, " %s ", l);
+		}
+		x += (int)strlen(l) + 3;
+	}
+	screen_style(A_NORMAL, 0);
+	return COLS - w;
+}
+
+/* Row 0; leaves *cy, *cx at the text cursor. */
+static void screen_draw_query(const tui_view *v, int *cy, int *cx)
+{
+	const char *prompt = v->search_prompt != NULL ? v->search_prompt
+	    : screen_glyph(v, " \xe2\x9d\xaf ", " > ");
+	int right = screen_draw_modes(v), pw, x, avail, total, curw, start = 0, col;
+	char *before;
+	wchar_t *ws, *wb;
+
+	screen_style(A_BOLD, v->focus == TUI_FOCUS_QUERY ? screen_fg(SCREEN_ACCENT) : 0);
+	pw = screen_put(v, 0, 0, right - 10, prompt);
+	screen_style(A_NORMAL, 0);
+	x = pw;
+	avail = right - 1 - x;
+	if (avail < 4)
+		avail = 4;
+	before = strndup(v->text, (size_t)v->point);
+	ws = screen_safe_text(v->text, &total);
+	wb = screen_safe_text(before != NULL ? before : "", &curw);
+	if (ws != NULL && wb != NULL) {
+		/* Scroll horizontally so the cursor stays visible. */
+		int skipped = 0;
+		while (curw - skipped > avail - 1 && ws[start] != L'\0') {
+			int w = wcwidth(ws[start]);
+			skipped += w > 0 ? w : 1;
+			start++;
+		}
+		col = x;
+		move(0, x);
+		for (const wchar_t *p = ws + start; *p != L'\0'; p++) {
+			int w = wcwidth(*p);
+			if (w < 0)
+				w = 1;
+			if (col + w > x + avail)
+				break;
+			addnwstr(p, 1);
+			col += w;
+		}
+		*cy = 0;
+		*cx = x + curw - skipped;
+	} else {
+		*cy = 0;
+		*cx = x;
+	}
+	if (v->text[0] == '\0' && v->search_prompt == NULL) {
+		screen_style(A_DIM, 0);
+		mvaddnstr(0, x, "type to search your videos", avail);
+		screen_style(A_NORMAL, 0);
+	}
+	free(before);
+	free(ws);
+	free(wb);
+}
+
+/* ---- the list ------------------------------------------------------------ */
+
+static int screen_list_width(void)
+{
+	int w;
+
+	if (COLS < SCREEN_DETAIL_MIN_COLS)
+		return COLS;
+	w = COLS * 2 / 5;
+	if (w < 44)
+		w = 44;
+	if (w > 72)
+		w = 72;
+	return w;
+}
+
+int screen_list_rows(void)
+{
+	int n = LINES - 3;
+
+	return n > 1 ? n : 1;
+}
+
+static const char *screen_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+}
+
+static void screen_draw_list(tui_view *v, int y0, int rows, int width)
+{
+	const engine_result *r = v->res;
+	float lo = 0, hi = 0;
+	int barw = width >= 56 ? 8 : (width >= 46 ? 5 : 0);
+
+	screen_style(A_BOLD | A_UNDERLINE, 0);
+	mvhline(1, 0, ' ', width);
+	mvprintw(1, 0, "   #  %*sscore  file", barw > 0 ? barw + 1 : 0, "");
+	mvaddstr(1, width - 14, "  best  length");
+	screen_style(A_NORMAL, 0);
+	if (r == NULL || r->nhits == 0) {
+		const char *msg;
+		screen_style(A_DIM, 0);
+		if (v->open_failed)
+			msg = "the index could not be opened (see below)";
+		else if (!v->opened)
+			msg = "opening the index...";
+		else if (v->text[0] == '\0')
+			msg = "type a query: results appear as you type";
+		else if (r != NULL && r->library == 0)
+			msg = v->index_roots ? "no videos indexed yet: indexing..." : "the index has no videos";
+		else if (r == NULL)
+			msg = "searching...";
+		else
+			msg = "no results";
+		mvaddnstr(y0 + 1, 3, msg, width - 4);
+		screen_style(A_NORMAL, 0);
+		return;
+	}
+	if (v->sel >= r->nhits)
+		v->sel = r->nhits - 1;
+	if (v->sel < 0)
+		v->sel = 0;
+	if (v->sel < v->top)
+		v->top = v->sel;
+	if (v->sel >= v->top + rows)
+		v->top = v->sel - rows + 1;
+	if (v->top < 0)
+		v->top = 0;
+	lo = hi = r->hits[0].score;
+	for (int i = 0; i < r->nhits; i++) {
+		if (r->hits[i].score < lo)
+			lo = r->hits[i].score;
+		if (r->hits[i].score > hi)
+			hi = r->hits[i].score;
+	}
+	for (int row = 0; row < rows && v->top + row < r->nhits; row++) {
+		int i = v->top + row, y = y0 + row, x = 0, namew;
+		const engine_hit *h = &r->hits[i];
+		char best[16], dur[16];
+		int sel = i == v->sel;
+		attr_t base = sel ? (v->focus == TUI_FOCUS_LIST ? A_REVERSE : A_REVERSE | A_DIM) : A_NORMAL;
+		double frac = hi > lo ? (h->score - lo) / (hi - lo) * 0.85 + 0.15 : 1.0;
+
+		screen_style(base, 0);
+		mvhline(y, 0, ' ', width);
+		mvprintw(y, 0, "%4d ", h->rank);
+		x = 5;
+		if (barw > 0) {
+			screen_bar(v, y, x, barw, frac, SCREEN_GOOD);
+			x += barw + 1;
+		}
+		screen_style(base | A_BOLD, 0);
+		mvprintw(y, x, "%6.2f ", (double)h->score);
+		x += 7;
+		screen_format_time(h->best_time, best, sizeof best);
+		screen_format_time(h->duration > 0 ? h->duration : NAN, dur, sizeof dur);
+		namew = width - x - 16;
+		screen_style(base, 0);
+		screen_put(v, y, x, namew, screen_basename(h->path));
+		mvprintw(y, width - 15, " %6s %7s", best, dur);
+	}
+	screen_style(A_NORMAL, 0);
+	if (r->nhits > rows) {
+		screen_style(A_DIM, 0);
+		mvprintw(y0 + rows - 1 + (rows < 1), width - 12, " %d-%d/%d ", v->top + 1,
+		    v->top + rows < r->nhits ? v->top + rows : r->nhits, r->nhits);
+		screen_style(A_NORMAL, 0);
+	}
+}
+
+/* ---- the detail pane ----------------------------------------------------- */
+
+/* The picture of frame f of the selected hit, or NULL. */
+static const uint8_t *screen_frame_rgb(const tui_view *v, int f, int *w, int *h)
+{
+	const thumb_set *t = v->thumbs;
+
+	if (t == NULL || f < 0 || f >= t->n || t->rgb[f] == NULL)
+		return NULL;
+	*w = t->w[f];
+	*h = t->h[f];
+	return t->rgb[f];
+}
+
+static uint64_t screen_frame_key(int64_t video_id, int f)
+{
+	return (uint64_t)video_id << 8 | (uint64_t)(f & 0xff);
+}
+
+/* The token as a row label: "</w>" dropped, the special tokens shortened. */
+static void screen_token_label(const char *tok, char *out, size_t size)
+{
+	size_t n;
+
+	if (strcmp(tok, "<|startoftext|>") == 0) {
+		snprintf(out, size, "<sot>");
+		return;
+	}
+	if (strcmp(tok, "<|endoftext|>") == 0) {
+		snprintf(out, size, "<eot>");
+		return;
+	}
+	snprintf(out, size, "%s", tok);
+	n = strlen(out);
+	if (n >= 4 && strcmp(out + n - 4, "</w>") == 0)
+		out[n - 4] = '\0';
+}
+
+/* The file block beside the best frame; returns the rows used. */
+static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x, int w)
+{
+	char buf[128], t1[16], t2[16];
+	char *dir = strdup(h->path);
+	int row = 0;
+
+	screen_style(A_BOLD, 0);
+	screen_put(v, y + row++, x, w, screen_basename(h->path));
+	screen_style(A_DIM, 0);
+	if (dir != NULL) {
+		char *slash = strrchr(dir, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			screen_put(v, y + row, x, w, dir[0] != '\0' ? dir : "/");
+		}
+		row++;
+		free(dir);
+	}
+	screen_style(A_NORMAL, 0);
+	snprintf(buf, sizeof buf, "rank %d of %zu", h->rank, v->res->library);
+	mvaddnstr(y + row++, x, buf, w);
+	screen_format_time(h->best_time, t1, sizeof t1);
+	snprintf(buf, sizeof buf, "best moment %s (frame %d of %d)", t1, h->best_frame + 1,
+	    h->n_frames);
+	mvaddnstr(y + row++, x, buf, w);
+	screen_format_time(h->duration > 0 ? h->duration : NAN, t2, sizeof t2);
+	snprintf(buf, sizeof buf, "duration %s", t2);
+	mvaddnstr(y + row++, x, buf, w);
+	screen_style(A_BOLD, screen_fg(SCREEN_ACCENT));
+	snprintf(buf, sizeof buf, "score %.3f (%s)", (double)h->score, screen_mode_label(v->res->mode));
+	mvaddnstr(y + row++, x, buf, w);
+	screen_style(A_NORMAL, 0);
+	return row;
+}
+
+/* The four granularities with z, ω and ω·z, then the final and EA scores. */
+static int screen_draw_breakdown(const tui_view *v, const engine_hit *h, int y, int x, int w,
+    int max_rows)
+{
+	static const char *const names[4] = {
+		"video-sentence", "video-word", "sentence-frame", "frame-word",
+	};
+	int row = 0, barw = w - 15 - 26;
+	float zmax = 0;
+	char buf[128];
+
+	if (max_rows <= 0)
+		return 0;
+	if (isnan(h->tcmgc)) {
+		screen_style(A_DIM, 0);
+		mvaddnstr(y + row++, x, "TC-MGC breakdown: this model has no TC-MGC head", w);
+	} else {
+		if (barw > 24)
+			barw = 24;
+		for (int g = 0; g < 4; g++)
+			if (fabsf(h->z[g]) > zmax)
+				zmax = fabsf(h->z[g]);
+		screen_style(A_DIM | A_UNDERLINE, 0);
+		snprintf(buf, sizeof buf, "%-15s%*s %8s %6s %8s", "granularity",
+		    barw > 0 ? barw : 0, "", "z", "\xcf\x89" /* ω */, "w*z");
+		if (!v->utf8)
+			snprintf(buf, sizeof buf, "%-15s%*s %8s %6s %8s", "granularity",
+			    barw > 0 ? barw : 0, "", "z", "omega", "w*z");
+		mvaddnstr(y + row++, x, buf, w);
+		screen_style(A_NORMAL, 0);
+		for (int g = 0; g < 4 && row < max_rows; g++) {
+			mvaddnstr(y + row, x, names[g], w);
+			if (barw > 0)
+				screen_bar(v, y + row, x + 15, barw, zmax > 0 ? fabsf(h->z[g]) / zmax : 0,
+				    h->z[g] >= 0 ? SCREEN_GOOD : SCREEN_BAD);
+			snprintf(buf, sizeof buf, " %8.3f %6.3f %8.3f", (double)h->z[g],
+			    (double)h->omega[g], (double)(h->omega[g] * h->z[g]));
+			mvaddnstr(y + row, x + 15 + (barw > 0 ? barw : 0), buf,
+			    w - 15 - (barw > 0 ? barw : 0));
+			row++;
+		}
+		if (row < max_rows) {
+			screen_style(A_BOLD, 0);
+			snprintf(buf, sizeof buf, "TC-MGC final score (sum of w*z) %.3f", (double)h->tcmgc);
+			mvaddnstr(y + row++, x, buf, w);
+			screen_style(A_NORMAL, 0);
+		}
+	}
+	if (row < max_rows) {
+		screen_style(isnan(h->ea) ? A_DIM : A_BOLD, 0);
+		if (isnan(h->ea))
+			snprintf(buf, sizeof buf, "EA score: this model has no EA head");
+		else
+			snprintf(buf, sizeof buf, "EA score %.3f", (double)h->ea);
+		mvaddnstr(y + row++, x, buf, w);
+		screen_style(A_NORMAL, 0);
+	}
+	return row;
+}
+
+/* One heatmap cell for value t in 0..1. */
+static void screen_heat_cell(const tui_view *v, int y, int x, int width, float t, const char *mark)
+{
+	static const char *const shades_utf8[5] = {
+		" ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88",
+	};
+	static const char *const shades_ascii[5] = { " ", ".", ":", "*", "#" };
+	int level;
+
+	if (!(t >= 0))
+		t = 0;
+	if (t > 1)
+		t = 1;
+	level = (int)(t * 4 + 0.5f);
+	if (colour_get_depth() != COLOUR_NONE) {
+		uint32_t bg = colour_heat(t);
+		/* A mark in black on light cells, white on dark ones. */
+		uint32_t fg = t > 0.6f ? 0x000000u : 0xffffffu;
+		screen_style(mark != NULL ? A_BOLD : A_NORMAL, colour_pair(fg, bg));
+		mvhline(y, x, ' ', width);
+		if (mark != NULL)
+			mvaddstr(y, x + (width - 1) / 2, mark);
+	} else {
+		screen_style(mark != NULL ? A_BOLD | A_REVERSE : A_NORMAL, 0);
+		move(y, x);
+		for (int i = 0; i < width; i++)
+			addstr(v->utf8 ? shades_utf8[level] : shades_ascii[level]);
+		if (mark != NULL)
+			mvaddstr(y, x + (width - 1) / 2, mark);
+	}
+	screen_style(A_NORMAL, 0);
+}
+
+/* A row of F per-frame values (normalised by the row's maximum). */
+static void screen_heat_row(const tui_view *v, int y, int x, int cw, int F, const float *vals,
+    int mark_frame, const char *mark)
+{
+	float mx = 0;
+
+	for (int f = 0; f < F; f++)
+		if (vals[f] > mx)
+			mx = vals[f];
+	for (int f = 0; f < F; f++)
+		screen_heat_cell(v, y, x + f * cw, cw - 1, mx > 0 ? vals[f] / mx : 0,
+		    f == mark_frame ? mark : NULL);
+}
+
+static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, int w, int rows)
+{
+	const engine_result *r = v->res;
+	int F = h->n_frames, lab = 9, cw, strip_rows = 0, row = 0, ntok = r->n_tokens;
+	int extra = (h->sent_attn != NULL) + (h->ea_exc != NULL) + (h->ea_agg != NULL);
+	int tok_rows, first_tok = 0, word_frame = -1;
+	char buf[64];
+
+	if (F <= 0 || rows < 3)
+		return;
+	for (int t = 0; t < ntok; t++) {
+		screen_token_label(r->tokens[t], buf, sizeof buf);
+		int tw = screen_text_width(buf) + 1;
+		if (tw > lab)
+			lab = tw;
+	}
+	if (lab > 16)
+		lab = 16;
+	cw = (w - lab) / F;
+	if (cw > 10)
+		cw = 10;
+	if (cw < 2) {
+		screen_style(A_DIM, 0);
+		mvaddnstr(y, x, "(widen the terminal for the word x frame attention)", w);
+		screen_style(A_NORMAL, 0);
+		return;
+	}
+	if (v->word >= ntok)
+		v->word = ntok > 0 ? ntok - 1 : 0;
+	if (h->word_best != NULL && ntok > 0)
+		word_frame = h->word_best[v->word];
+
+	screen_style(A_DIM | A_UNDERLINE, 0);
+	mvaddnstr(y + row++, x, "word x frame attention  (w: next word)", w);
+	screen_style(A_NORMAL, 0);
+
+	/* The frame strip: every frame's thumbnail above its column. */
+	if (image_reg_mode(v->images) != IMAGE_NONE && !v->help) {
+		int want = rows - row - 2 - extra - (ntok < 3 ? ntok : 3);
+		if (want > 5)
+			want = 5;
+		for (int f = 0; f < F && want > 0; f++) {
+			int iw, ih, ur, uc;
+			const uint8_t *rgb = screen_frame_rgb(v, f, &iw, &ih);
+			if (rgb == NULL)
+				continue;
+			image_fit_cells(v->images, iw, ih, want, cw - 1, &ur, &uc);
+			if (ur > strip_rows)
+				strip_rows = ur;
+		}
+		for (int f = 0; f < F && strip_rows > 0; f++) {
+			int iw, ih;
+			const uint8_t *rgb = screen_frame_rgb(v, f, &iw, &ih);
+			if (rgb != NULL)
+				image_place(v->images, screen_frame_key(h->video_id, f), rgb, iw, ih,
+				    y + row, x + lab + f * cw, strip_rows, cw - 1, NULL, NULL);
+		}
+		row += strip_rows;
+	}
+	/* Frame labels: times when they fit, the best moment and the word's frame marked. */
+	for (int f = 0; f < F; f++) {
+		char t[16];
+		int real = h->frame_times != NULL && !isnan(h->frame_times[f]);
+		if (cw >= 6 && real)
+			screen_format_time(h->frame_times[f], t, sizeof t);
+		else
+			snprintf(t, sizeof t, "%d", f + 1);
+		screen_style((f == h->best_frame ? A_BOLD : A_DIM) | (f == word_frame ? A_REVERSE : 0),
+		    f == h->best_frame ? screen_fg(SCREEN_WARN) : 0);
+		mvaddnstr(y + row, x + lab + f * cw, t, cw - 1);
+	}
+	screen_style(A_DIM, 0);
+	mvaddnstr(y + row, x, "frame", lab - 1);
+	screen_style(A_NORMAL, 0);
+	row++;
+
+	tok_rows = rows - row - extra;
+	if (tok_rows < 1)
+		tok_rows = 1;
+	if (h->word_attn == NULL || ntok == 0) {
+		screen_style(A_DIM, 0);
+		mvaddnstr(y + row++, x, "no word attention (TC-MGC is not in this model)", w);
+		screen_style(A_NORMAL, 0);
+	} else {
+		/* Keep the highlighted word in view. */
+		if (v->word >= tok_rows)
+			first_tok = v->word - tok_rows + 1;
+		for (int t = first_tok; t < ntok && t < first_tok + tok_rows; t++) {
+			int selrow = t == v->word;
+			screen_token_label(r->tokens[t], buf, sizeof buf);
+			screen_style(selrow ? A_REVERSE | A_BOLD : A_NORMAL, 0);
+			mvhline(y + row, x, ' ', lab - 1);
+			screen_put(v, y + row, x, lab - 1, buf);
+			screen_style(A_NORMAL, 0);
+			screen_heat_row(v, y + row, x + lab, cw, F, h->word_attn + (size_t)t * F,
+			    h->word_best != NULL ? h->word_best[t] : -1,
+			    selrow ? screen_glyph(v, "\xe2\x97\x86", "*") : screen_glyph(v, "\xc2\xb7", "."));
+			row++;
+		}
+	}
+	if (h->sent_attn != NULL && row < rows) {
+		mvaddnstr(y + row, x, "sentence", lab - 1);
+		screen_heat_row(v, y + row++, x + lab, cw, F, h->sent_attn, h->best_frame,
+		    screen_glyph(v, "\xe2\x98\x85", "*"));
+	}
+	if (h->ea_exc != NULL && row < rows) {
+		mvaddnstr(y + row, x, "EA excite", lab - 1);
+		screen_heat_row(v, y + row++, x + lab, cw, F, h->ea_exc, -1, NULL);
+	}
+	if (h->ea_agg != NULL && row < rows) {
+		mvaddnstr(y + row, x, "EA aggr", lab - 1);
+		screen_heat_row(v, y + row++, x + lab, cw, F, h->ea_agg, -1, NULL);
+	}
+}
+
+static void screen_draw_detail(tui_view *v, int y, int x, int w, int rows)
+{
+	const engine_hit *h;
+	int top_rows = 0, used = 0, iw, ih, ur = 0, uc = 0, textx = x;
+	const uint8_t *rgb;
+	int thumb_rows, bd;
+
+	screen_style(A_BOLD | A_UNDERLINE, 0);
+	mvhline(1, x, ' ', w);
+	mvaddnstr(1, x, "selected clip", w);
+	screen_style(A_NORMAL, 0);
+	if (v->res == NULL || v->res->nhits == 0 || v->sel < 0 || v->sel >= v->res->nhits)
+		return;
+	h = &v->res->hits[v->sel];
+
+	/* The best frame, as large as a third of the pane allows. */
+	thumb_rows = rows / 3;
+	if (thumb_rows > 12)
+		thumb_rows = 12;
+	if (thumb_rows < 6)
+		thumb_rows = 6;
+	rgb = screen_frame_rgb(v, h->best_frame, &iw, &ih);
+	if (image_reg_mode(v->images) != IMAGE_NONE && !v->help) {
+		int tw = w * 2 / 5;
+		if (rgb != NULL) {
+			image_place(v->images, screen_frame_key(h->video_id, h->best_frame), rgb, iw, ih,
+			    y, x, thumb_rows, tw, &ur, &uc);
+		} else {
+			screen_style(A_DIM, 0);
+			mvaddnstr(y + 1, x + 1, v->thumbs == NULL ? "loading..." : "no thumbnail", tw - 1);
+			screen_style(A_NORMAL, 0);
+			uc = tw < 14 ? tw : 14;
+			ur = 3;
+		}
+		textx = x + uc + 2;
+	}
+	used = screen_draw_file(v, h, y, textx, x + w - textx);
+	top_rows = ur > used ? ur : used;
+	y += top_rows + 1;
+	rows -= top_rows + 1;
+	bd = screen_draw_breakdown(v, h, y, x, w, rows);
+	y += bd + 1;
+	rows -= bd + 1;
+	if (rows > 2)
+		screen_draw_heatmap(v, h, y, x, w, rows);
+}
+
+/* ---- status line and help ----------------------------------------------- */
+
+static void screen_draw_status(tui_view *v)
+{
+	char left[512], right[160];
+	int y = LINES - 1, x = 0;
+
+	screen_style(A_REVERSE, 0);
+	mvhline(y, 0, ' ', COLS);
+	if (v->message[0] != '\0') {
+		screen_style(A_REVERSE | A_BOLD, v->message_error ? colour_pair(0xffffffu, 0xaf0000u) : 0);
+		x += screen_put(v, y, 1, COLS - 2, v->message) + 2;
+		screen_style(A_REVERSE, 0);
+	}
+	if (v->open_failed)
+		snprintf(left, sizeof left, "no index");
+	else if (!v->opened)
+		snprintf(left, sizeof left, "opening the index...");
+	else if (v->info.unindexed > 0)
+		snprintf(left, sizeof left, "%zu videos (%zu not searchable)", v->info.videos,
+		    v->info.unindexed);
+	else
+		snprintf(left, sizeof left, "%zu videos", v->info.videos);
+	if (v->progress.indexing) {
+		size_t n = strlen(left);
+		if (!v->progress.walked)
+			snprintf(left + n, sizeof left - n, " | indexing: scanning...");
+		else
+			snprintf(left + n, sizeof left - n, " | indexing %lld/%lld",
+			    (long long)v->progress.files_done, (long long)v->progress.files_total);
+	} else if (v->progress.done && v->index_roots) {
+		size_t n = strlen(left);
+		snprintf(left + n, sizeof left - n, " | indexed%s%s",
+		    v->progress.failed > 0 ? ", some files failed" : "",
+		    v->progress.stopped ? " (stopped)" : "");
+	}
+	if (v->message[0] == '\0' || x < COLS / 2) {
+		int lw;
+		if (v->title != NULL) {
+			screen_style(A_REVERSE | A_BOLD, 0);
+			x += screen_put(v, y, x + 1, COLS / 3, v->title) + 2;
+			screen_style(A_REVERSE, 0);
+		}
+		lw = screen_put(v, y, x + 1, COLS - x - 2, left);
+		/* An indexing bar and the file in hand. */
+		if (v->progress.indexing && v->progress.walked && v->progress.files_total > 0) {
+			int bx = x + 2 + lw, bw = 12;
+			if (bx + bw + 20 < COLS - 30) {
+				screen_bar(v, y, bx, bw,
+				    (double)v->progress.files_done / (double)v->progress.files_total,
+				    SCREEN_ACCENT);
+				screen_style(A_REVERSE | A_DIM, 0);
+				screen_put(v, y, bx + bw + 1, COLS - 30 - (bx + bw + 1),
+				    screen_basename(v->progress.current));
+			}
+		}
+	}
+	screen_style(A_REVERSE, 0);
+	if (v->searching)
+		snprintf(right, sizeof right, " searching... | ? help ");
+	else if (v->res != NULL)
+		snprintf(right, sizeof right, " %d hits %.1f ms | ? help ", v->res->nhits, v->last_ms);
+	else
+		snprintf(right, sizeof right, " ? help ");
+	if ((int)strlen(right) < COLS / 3)
+		mvaddstr(y, COLS - (int)strlen(right), right);
+	screen_style(A_NORMAL, 0);
+}
+
+static const char *const screen_help_lines[] = {
+	"clipgrep - keys",
+	"",
+	"Up/Down, j/k      move in the results (Up/Down also while typing)",
+	"PgUp/PgDn, g/G    page, first, last",
+	"Enter             in the query: search and go to the list;",
+	"                  in the list: play the clip at its best moment",
+	"                  (mpv --start=..., else xdg-open; $CLIPGREP_PLAYER)",
+	"Tab, Shift-Tab    switch model: TC-MGC / EA / fused",
+	"w, W              next / previous word in the attention heatmap",
+	"/                 edit the query;  Esc leaves it",
+	"Ctrl-R            search the query history (readline keys work)",
+	"Ctrl-L            redraw the screen",
+	"?, F1             this help",
+	"q, Ctrl-C         quit",
+	"",
+	"Heatmap rows are the query's CLIP tokens (clipgrep tokenize shows",
+	"them); each cell is how much the word attends to that frame.",
+	"Press any key to close.",
+};
+
+static void screen_draw_help(const tui_view *v)
+{
+	int n = (int)(sizeof screen_help_lines / sizeof screen_help_lines[0]);
+	int w = 0, h, y0, x0;
+
+	for (int i = 0; i < n; i++)
+		if ((int)strlen(screen_help_lines[i]) > w)
+			w = (int)strlen(screen_help_lines[i]);
+	w += 4;
+	h = n + 2;
+	if (w > COLS)
+		w = COLS;
+	if (h > LINES)
+		h = LINES;
+	y0 = (LINES - h) / 2;
+	x0 = (COLS - w) / 2;
+	screen_style(A_NORMAL, 0);
+	for (int y = 0; y < h; y++)
+		mvhline(y0 + y, x0, ' ', w);
+	if (v->utf8) {
+		mvhline(y0, x0, ACS_HLINE, w);
+		mvhline(y0 + h - 1, x0, ACS_HLINE, w);
+		mvvline(y0, x0, ACS_VLINE, h);
+		mvvline(y0, x0 + w - 1, ACS_VLINE, h);
+		mvaddch(y0, x0, ACS_ULCORNER);
+		mvaddch(y0, x0 + w - 1, ACS_URCORNER);
+		mvaddch(y0 + h - 1, x0, ACS_LLCORNER);
+		mvaddch(y0 + h - 1, x0 + w - 1, ACS_LRCORNER);
+	} else {
+		box(stdscr, 0, 0); /* replaced below: a plain frame */
+		mvhline(y0, x0, '-', w);
+		mvhline(y0 + h - 1, x0, '-', w);
+		mvvline(y0, x0, '|', h);
+		mvvline(y0, x0 + w - 1, '|', h);
+	}
+	for (int i = 0; i < n && i + 1 < h - 1; i++) {
+		screen_style(i == 0 ? A_BOLD : A_NORMAL, 0);
+		mvaddnstr(y0 + 1 + i, x0 + 2, screen_help_lines[i], w - 4);
+	}
+	screen_style(A_NORMAL, 0);
+}
+
+void screen_draw(tui_view *v)
+{
+	int cy = 0, cx = 0, lw;
+
+	erase();
+	if (COLS < SCREEN_MIN_COLS || LINES < SCREEN_MIN_ROWS) {
+		const char *msg = "terminal too small";
+		char need[64];
+		int y = LINES / 2 - 1;
+		snprintf(need, sizeof need, "need %dx%d", SCREEN_MIN_COLS, SCREEN_MIN_ROWS);
+		if (y < 0)
+			y = 0;
+		mvaddnstr(y, COLS > (int)strlen(msg) ? (COLS - (int)strlen(msg)) / 2 : 0, msg, COLS);
+		if (LINES > 1)
+			mvaddnstr(y + 1, COLS > (int)strlen(need) ? (COLS - (int)strlen(need)) / 2 : 0,
+			    need, COLS);
+		curs_set(0);
+		return;
+	}
+	screen_draw_query(v, &cy, &cx);
+	lw = screen_list_width();
+	screen_draw_list(v, 2, screen_list_rows(), lw);
+	if (lw < COLS) {
+		screen_style(A_DIM, 0);
+		mvvline(1, lw, v->utf8 ? ACS_VLINE : '|', LINES - 2);
+		screen_style(A_NORMAL, 0);
+		screen_draw_detail(v, 2, lw + 2, COLS - lw - 3, LINES - 3);
+	}
+	screen_draw_status(v);
+	if (v->help)
+		screen_draw_help(v);
+	if (v->focus == TUI_FOCUS_QUERY && !v->help) {
+		move(cy, cx);
+		curs_set(1);
+	} else {
+		move(LINES - 1, 0);
+		curs_set(0);
+	}
+}

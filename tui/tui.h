@@ -1,0 +1,99 @@
+/*
+ * tui — the interactive screen (`clipgrep [DIR]`, `clipgrep demo`): what
+ * its files share.  tui.c runs the event loop and the key handlers,
+ * screen.c draws a tui_view, query.c is the readline query line, image.c
+ * the pictures, worker.c the background threads.
+ */
+#ifndef CLIPGREP_TUI_H
+#define CLIPGREP_TUI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <wchar.h>
+
+#include "engine.h"
+#include "image.h"
+#include "thumb.h"
+#include "worker.h"
+
+/* How the TUI is started (cmd_tui, cmd_demo). */
+typedef struct {
+	const char *db_path;
+	const char *const *models; /* [n_models] */
+	int n_models;
+	const char *const *roots;  /* [n_roots] folders to index in the background */
+	int n_roots;
+	const char *const *exclude;/* NULL-terminated or NULL */
+	const char *filter_prefix; /* only hits under this path prefix, or NULL */
+	int create;                /* create the index when missing */
+	int threads, jobs;
+	const char *query;         /* initial query, or NULL */
+	const char *mode;          /* initial mode name, or NULL: the engine's default */
+	int images;                /* -1: detect, else an image_mode */
+	int colours;               /* -1: detect, else a colour_depth cap */
+	int top_k;                 /* hits to list (0: 50) */
+	const char *title;         /* shown in the status line, e.g. "demo" */
+	const char *history_path;  /* NULL: the default; "" for none */
+} tui_options;
+
+void tui_options_init(tui_options *o);
+
+/* Run the screen until the user quits.  A CLI_EXIT_* code. */
+int tui_run(const tui_options *o);
+
+/* Which part has the keyboard. */
+typedef enum { TUI_FOCUS_QUERY, TUI_FOCUS_LIST } tui_focus;
+
+/* Everything the screen draws, kept by the event loop. */
+typedef struct {
+	int utf8;                  /* the locale is UTF-8 */
+	image_reg *images;
+
+	/* query line */
+	const char *text;          /* the query being edited */
+	int point;                 /* cursor, a byte offset into text */
+	const char *search_prompt; /* readline's Ctrl-R prompt, or NULL */
+	tui_focus focus;
+
+	/* results */
+	const engine_result *res;  /* NULL before the first answer */
+	const char *res_query;     /* the query res answers */
+	int sel, top;              /* selected hit, first hit shown */
+	search_model mode;
+	int mode_ok[3];            /* engine_has_mode per search_model */
+	int word;                  /* highlighted token row in the heatmap */
+	const thumb_set *thumbs;   /* the selected hit's frames, or NULL (loading) */
+
+	/* state */
+	int opened, open_failed;
+	engine_info info;
+	const char *title;
+	double last_ms;            /* the last search's time */
+	int searching;
+	worker_progress progress;
+	int index_roots;           /* there are folders being indexed */
+	char message[256];         /* a transient message (errors, "opened in mpv") */
+	int message_error;
+	int help;                  /* the help overlay is open */
+} tui_view;
+
+/* Rows the result list shows at the current size (for paging). */
+int screen_list_rows(void);
+/* Draw everything into stdscr and place the images (between image_frame_begin/end). */
+void screen_draw(tui_view *v);
+/* The smallest usable screen. */
+#define SCREEN_MIN_COLS 40
+#define SCREEN_MIN_ROWS 10
+
+/*
+ * Write s for the screen: invalid or unprintable bytes, control and
+ * bidirectional-override characters as \xNN / \u{NNNN}, so that a file
+ * name can never send the terminal an escape sequence.  Newly allocated
+ * wide string; *width gets its display width.
+ */
+wchar_t *screen_safe_text(const char *s, int *width);
+
+/* "m:ss" or "h:mm:ss"; "-" for NAN/negative. */
+void screen_format_time(double seconds, char *buf, size_t size);
+
+#endif

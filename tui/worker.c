@@ -1,0 +1,463 @@
+/*
+ * worker — the search thread (owner of the engine) and the index thread.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "worker.h"
+
+/* Thumbnail sets decoded per request list before the loop looks for a newer search. */
+#define WORKER_MAX_WANTED 32
+/* A DIR filter searches deeper so that enough hits fall inside DIR. */
+#define WORKER_FILTER_DEPTH 500
+
+struct worker {
+	worker_options opt;
+	char *db_path, *filter_prefix;
+	char **models, **roots, **exclude;
+	int n_exclude;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t search_thread, index_thread;
+	int search_started, index_started;
+	atomic_int index_finished;
+	atomic_int stop_index;
+	int quit;
+
+	/* Requests (under lock). */
+	int search_pending;
+	char *search_query;
+	search_model search_mode;
+	int search_top_k;
+	uint64_t search_seq;
+	int64_t wanted[WORKER_MAX_WANTED];
+	int n_wanted;
+	int64_t done_thumbs[WORKER_MAX_WANTED]; /* decoded since the list was set */
+	int n_done_thumbs;
+	int refresh_pending;
+
+	/* Answers (under lock), handed over by worker_take. */
+	worker_out out;
+
+	/* Owned by the search thread. */
+	engine *eng;
+	engine_info info;
+
+	/* Indexer progress (under lock). */
+	worker_progress progress;
+	double progress_wake; /* last time progress woke the loop */
+};
+
+static double worker_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void worker_wake(worker *w)
+{
+	char c = 'w';
+
+	/* A full pipe already guarantees a wake-up. */
+	while (write(w->opt.wake_fd, &c, 1) == -1 && errno == EINTR)
+		;
+}
+
+static char *worker_strdup(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static char **worker_strdupv(const char *const *v, int n)
+{
+	char **out = calloc((size_t)n + 1, sizeof *out);
+
+	if (out == NULL)
+		return NULL;
+	for (int i = 0; i < n; i++)
+		out[i] = worker_strdup(v[i]);
+	return out;
+}
+
+static void worker_freev(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+/* Keep only the hits under the prefix, at most keep of them. */
+static void worker_filter(engine_result *r, const char *prefix, int keep)
+{
+	size_t plen = strlen(prefix);
+	int n = 0;
+
+	for (int i = 0; i < r->nhits; i++) {
+		if (strncmp(r->hits[i].path, prefix, plen) != 0 || n >= keep)
+			continue;
+		if (n != i)
+			r->hits[n] = r->hits[i];
+		n++;
+	}
+	r->nhits = n;
+}
+
+static void worker_set_error(worker *w, const char *fallback, char *cause, uint64_t seq)
+{
+	free(w->out.error);
+	w->out.error = cause != NULL ? cause : strdup(fallback);
+	w->out.error_seq = seq;
+}
+
+static void *worker_search_main(void *arg)
+{
+	worker *w = arg;
+	engine_options eo;
+	char *cause = NULL;
+
+	engine_options_init(&eo);
+	eo.db_path = w->db_path;
+	eo.model_paths = (const char *const *)w->models;
+	eo.n_models = w->opt.n_models;
+	eo.threads = w->opt.threads;
+	eo.create = w->opt.create;
+	w->eng = engine_open(&eo, &cause);
+	pthread_mutex_lock(&w->lock);
+	if (w->eng == NULL) {
+		w->out.open_failed = 1;
+		worker_set_error(w, "cannot open the index", cause, 0);
+		pthread_mutex_unlock(&w->lock);
+		worker_wake(w);
+		return NULL;
+	}
+	engine_get_info(w->eng, &w->info);
+	w->out.opened = 1;
+	w->out.info = w->info;
+	pthread_mutex_unlock(&w->lock);
+	worker_wake(w);
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->quit) {
+		if (w->search_pending) {
+			char *q = w->search_query;
+			search_model mode = w->search_mode;
+			int top_k = w->search_top_k, depth = top_k;
+			uint64_t seq = w->search_seq;
+			engine_result *res = NULL;
+			double t0;
+			int rc;
+
+			w->search_query = NULL;
+			w->search_pending = 0;
+			pthread_mutex_unlock(&w->lock);
+			if (w->filter_prefix != NULL && depth < WORKER_FILTER_DEPTH)
+				depth = WORKER_FILTER_DEPTH;
+			t0 = worker_now();
+			rc = engine_search(w->eng, q, mode, depth, &res, &cause);
+			if (rc == 0 && w->filter_prefix != NULL)
+				worker_filter(res, w->filter_prefix, top_k);
+			pthread_mutex_lock(&w->lock);
+			if (rc == 0) {
+				engine_result_free(w->out.result);
+				free(w->out.result_query);
+				w->out.result = res;
+				w->out.result_seq = seq;
+				w->out.result_query = q;
+				w->out.result_ms = (worker_now() - t0) * 1e3;
+				q = NULL;
+			} else {
+				worker_set_error(w, "search failed", cause, seq);
+			}
+			cause = NULL;
+			free(q);
+			worker_wake(w);
+			continue;
+		}
+		if (w->refresh_pending) {
+			int changed = 0, rc;
+			w->refresh_pending = 0;
+			pthread_mutex_unlock(&w->lock);
+			rc = engine_refresh(w->eng, &changed, &cause);
+			pthread_mutex_lock(&w->lock);
+			if (rc == 0) {
+				engine_get_info(w->eng, &w->info);
+				w->out.info = w->info;
+				if (changed > 0) {
+					w->out.refreshed += changed;
+					worker_wake(w);
+				}
+			} else {
+				worker_set_error(w, "refresh failed", cause, 0);
+				worker_wake(w);
+			}
+			cause = NULL;
+			continue;
+		}
+		if (w->n_done_thumbs < w->n_wanted) {
+			int64_t id = w->wanted[w->n_done_thumbs++];
+			index_frames *f;
+			thumb_set *s = NULL;
+			pthread_mutex_unlock(&w->lock);
+			f = engine_get_frames(w->eng, id, 1, &cause);
+			if (f != NULL)
+				s = thumb_set_new(id, f);
+			index_frames_free(f);
+			free(cause); /* a video gone since the search: no thumbnails */
+			cause = NULL;
+			if (s == NULL)
+				s = thumb_set_new(id, NULL);
+			pthread_mutex_lock(&w->lock);
+			if (s != NULL) {
+				thumb_set **v = realloc(w->out.thumbs,
+				    sizeof *v * (size_t)(w->out.n_thumbs + 1));
+				if (v == NULL) {
+					thumb_set_free(s);
+				} else {
+					w->out.thumbs = v;
+					v[w->out.n_thumbs++] = s;
+					worker_wake(w);
+				}
+			}
+			continue;
+		}
+		pthread_cond_wait(&w->cond, &w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void worker_index_progress(void *arg, const indexer_event *ev)
+{
+	worker *w = arg;
+	double now = worker_now();
+	int wake = 0;
+
+	pthread_mutex_lock(&w->lock);
+	w->progress.files_total = ev->stats->files_total;
+	w->progress.files_done = ev->stats->files_done;
+	w->progress.to_decode = ev->stats->to_decode;
+	w->progress.decoded = ev->stats->decoded;
+	w->progress.added = ev->stats->actions[INDEXER_ADDED] + ev->stats->actions[INDEXER_UPDATED] +
+	    ev->stats->actions[INDEXER_EXTENDED] + ev->stats->actions[INDEXER_MOVED] +
+	    ev->stats->actions[INDEXER_COPIED] + ev->stats->actions[INDEXER_PARTIAL] +
+	    ev->stats->actions[INDEXER_DELETED];
+	w->progress.failed = ev->stats->actions[INDEXER_FAILED];
+	if (ev->kind == INDEXER_EV_WALKED)
+		w->progress.walked = 1;
+	if (ev->kind == INDEXER_EV_FILE && ev->path != NULL) {
+		size_t n = strlen(ev->path);
+		if (n >= sizeof w->progress.current)
+			n = sizeof w->progress.current - 1;
+		memcpy(w->progress.current, ev->path, n);
+		w->progress.current[n] = '\0';
+	}
+	w->out.progress_changed = 1;
+	/* At most ten wake-ups a second for progress alone. */
+	if (ev->kind != INDEXER_EV_FILE || now - w->progress_wake > 0.1) {
+		w->progress_wake = now;
+		wake = 1;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (wake)
+		worker_wake(w);
+}
+
+static void *worker_index_main(void *arg)
+{
+	worker *w = arg;
+	indexer_options io;
+	indexer_stats st;
+	char *cause = NULL;
+	int rc;
+
+	indexer_options_init(&io);
+	io.roots = (const char *const *)w->roots;
+	io.n_roots = w->opt.n_roots;
+	io.models = (const char *const *)w->models;
+	io.n_models = w->opt.n_models;
+	io.exclude = (const char *const *)w->exclude;
+	io.jobs = w->opt.jobs;
+	io.wait_lock = 0;
+	io.stop = &w->stop_index;
+	io.progress = worker_index_progress;
+	io.progress_arg = w;
+	memset(&st, 0, sizeof st);
+	rc = indexer_run(w->db_path, &io, &st, &cause);
+	pthread_mutex_lock(&w->lock);
+	w->progress.indexing = 0;
+	w->progress.done = 1;
+	w->progress.stopped = rc == 1;
+	w->out.progress_changed = 1;
+	if (rc == -1) {
+		free(w->out.index_error);
+		w->out.index_error = cause != NULL ? cause : strdup("indexing failed");
+		cause = NULL;
+	}
+	pthread_mutex_unlock(&w->lock);
+	free(cause);
+	atomic_store(&w->index_finished, 1);
+	worker_wake(w);
+	return NULL;
+}
+
+/* Thread creation with the signals blocked, so that they reach the event loop's thread. */
+static int worker_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+worker *worker_new(const worker_options *opt)
+{
+	worker *w = calloc(1, sizeof *w);
+
+	if (w == NULL)
+		return NULL;
+	w->opt = *opt;
+	w->db_path = worker_strdup(opt->db_path);
+	w->filter_prefix = worker_strdup(opt->filter_prefix);
+	w->models = worker_strdupv(opt->models, opt->n_models);
+	w->roots = worker_strdupv(opt->roots, opt->n_roots);
+	if (opt->exclude != NULL) {
+		while (opt->exclude[w->n_exclude] != NULL)
+			w->n_exclude++;
+		w->exclude = worker_strdupv(opt->exclude, w->n_exclude);
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (w->db_path == NULL || w->models == NULL || w->roots == NULL) {
+		worker_free(w, 0);
+		return NULL;
+	}
+	if (opt->n_roots > 0) {
+		w->progress.indexing = 1;
+		if (worker_spawn(&w->index_thread, worker_index_main, w) == 0)
+			w->index_started = 1;
+		else
+			w->progress.indexing = 0;
+	}
+	if (worker_spawn(&w->search_thread, worker_search_main, w) != 0) {
+		worker_free(w, 0);
+		return NULL;
+	}
+	w->search_started = 1;
+	return w;
+}
+
+void worker_free(worker *w, int wait_ms)
+{
+	if (w == NULL)
+		return;
+	atomic_store(&w->stop_index, 1);
+	pthread_mutex_lock(&w->lock);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (w->search_started)
+		pthread_join(w->search_thread, NULL);
+	if (w->index_started) {
+		/* The indexer stops after the video in flight; do not wait forever for it. */
+		for (int waited = 0; !atomic_load(&w->index_finished) && waited < wait_ms; waited += 10) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		if (!atomic_load(&w->index_finished)) {
+			/* Still decoding: the process exits under it (the index is crash-safe). */
+			pthread_detach(w->index_thread);
+			return; /* w stays allocated: the thread still uses it */
+		}
+		pthread_join(w->index_thread, NULL);
+	}
+	engine_close(w->eng);
+	worker_out_clear(&w->out);
+	free(w->search_query);
+	free(w->db_path);
+	free(w->filter_prefix);
+	worker_freev(w->models);
+	worker_freev(w->roots);
+	worker_freev(w->exclude);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
+void worker_search(worker *w, const char *query, search_model mode, int top_k, uint64_t seq)
+{
+	char *q = strdup(query);
+
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	free(w->search_query);
+	w->search_query = q;
+	w->search_mode = mode;
+	w->search_top_k = top_k;
+	w->search_seq = seq;
+	w->search_pending = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_want_thumbs(worker *w, const int64_t *ids, int n)
+{
+	if (n > WORKER_MAX_WANTED)
+		n = WORKER_MAX_WANTED;
+	pthread_mutex_lock(&w->lock);
+	if (n != w->n_wanted || memcmp(ids, w->wanted, sizeof *ids * (size_t)n) != 0) {
+		memcpy(w->wanted, ids, sizeof *ids * (size_t)n);
+		w->n_wanted = n;
+		w->n_done_thumbs = 0;
+		pthread_cond_signal(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_refresh(worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->refresh_pending = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_take(worker *w, worker_out *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->out;
+	out->progress = w->progress;
+	memset(&w->out, 0, sizeof w->out);
+	w->out.info = w->info;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_out_clear(worker_out *out)
+{
+	engine_result_free(out->result);
+	free(out->result_query);
+	free(out->error);
+	free(out->index_error);
+	for (int i = 0; i < out->n_thumbs; i++)
+		thumb_set_free(out->thumbs[i]);
+	free(out->thumbs);
+	memset(out, 0, sizeof *out);
+}
