@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +421,26 @@ out:
 
 /* ---- open and close ------------------------------------------------------ */
 
+typedef struct {
+	engine *e;
+	char *cause;
+	int rc;
+} engine_text_job;
+
+static void *engine_text_thread(void *arg)
+{
+	engine_text_job *job = arg;
+	engine *e = job->e;
+
+	job->rc = 0;
+	if (e->tm != NULL && engine_model_text(e->tm, e->tm->L, &job->cause) == -1)
+		job->rc = -1;
+	else if (e->em != NULL && e->em != e->tm &&
+	    engine_model_text(e->em, e->em->L, &job->cause) == -1)
+		job->rc = -1;
+	return NULL;
+}
+
 engine *engine_open(const engine_options *opt, char **cause)
 {
 	engine *e;
@@ -478,8 +499,7 @@ engine *engine_open(const engine_options *opt, char **cause)
 		e->F = tcmgc_frames(e->tc);
 		e->D = tcmgc_dim(e->tc);
 		e->tc_floats = tcmgc_video_cache_floats(e->tc);
-		if (engine_model_text(e->tm, L, cause) == -1)
-			goto fail;
+		e->tm->L = L;
 	}
 	if (e->em != NULL) {
 		if ((e->ea = ea_load(e->em->m, cause)) == NULL)
@@ -487,9 +507,8 @@ engine *engine_open(const engine_options *opt, char **cause)
 		e->F = ea_frames(e->ea);
 		e->D = ea_dim(e->ea);
 		e->ea_floats = ea_video_cache_floats(e->ea);
-		if (e->em != e->tm &&
-		    engine_model_text(e->em, model_get_config(e->em->m)->max_words, cause) == -1)
-			goto fail;
+		if (e->em != e->tm)
+			e->em->L = model_get_config(e->em->m)->max_words;
 	}
 	if ((e->lib = search_lib_new(e->tc, e->ea, cause)) == NULL) {
 		if (e->tm != NULL && e->em != NULL && e->tm != e->em)
@@ -503,9 +522,35 @@ engine *engine_open(const engine_options *opt, char **cause)
 		goto fail;
 	}
 
-	e->ix = index_open(e->db_path, opt->create ? INDEX_CREATE : INDEX_READONLY, cause);
-	if (e->ix == NULL || engine_load(e, cause) == -1)
-		goto fail;
+	/*
+	 * The text towers (widening their weights takes a while) are built on
+	 * a helper thread while this one reads the caches.  Nothing else
+	 * touches the models until the join: model_tensor is not thread-safe.
+	 */
+	{
+		engine_text_job job = { e, NULL, -1 };
+		pthread_t t;
+		bool threaded = pthread_create(&t, NULL, engine_text_thread, &job) == 0;
+		int load;
+
+		if (!threaded)
+			engine_text_thread(&job);
+		e->ix = index_open(e->db_path, opt->create ? INDEX_CREATE : INDEX_READONLY, cause);
+		load = e->ix != NULL ? engine_load(e, cause) : -1;
+		if (threaded)
+			pthread_join(t, NULL);
+		if (load == -1) {
+			free(job.cause);
+			goto fail;
+		}
+		if (job.rc == -1) {
+			if (cause != NULL)
+				*cause = job.cause;
+			else
+				free(job.cause);
+			goto fail;
+		}
+	}
 	return e;
 fail:
 	engine_close(e);

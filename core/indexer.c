@@ -1060,6 +1060,20 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 			goto out;
 		}
 	}
+	/* A root inside another (or given twice) is walked as part of it. */
+	for (int i = 0; i < opt->n_roots; i++) {
+		for (int j = 0; j < opt->n_roots && roots[i] != NULL; j++) {
+			size_t n = roots[j] != NULL ? strlen(roots[j]) : 0;
+			if (j == i || roots[j] == NULL)
+				continue;
+			if ((strcmp(roots[i], roots[j]) == 0 && j < i) ||
+			    (strncmp(roots[i], roots[j], n) == 0 && n > 1 && roots[i][n] == '/') ||
+			    (n == 1 && roots[i][1] != '\0')) {
+				free(roots[i]);
+				roots[i] = NULL;
+			}
+		}
+	}
 	if (indexer_load_models(&s, cause) == -1)
 		goto out;
 	if (s.batch < s.F) {
@@ -1080,8 +1094,11 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	/* What is stored under the roots, then the walk. */
 	for (int i = 0; i < opt->n_roots; i++) {
 		struct stat st;
-		indexer_list_arg a = { &s, roots[i], strlen(roots[i]), false };
+		indexer_list_arg a = { &s, roots[i], roots[i] != NULL ? strlen(roots[i]) : 0, false };
 		char *prefix;
+
+		if (roots[i] == NULL)
+			continue;
 
 		a.is_dir = stat(roots[i], &st) == 0 && S_ISDIR(st.st_mode);
 		if ((prefix = malloc(a.root_len + 2)) == NULL) {
@@ -1100,6 +1117,8 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 		walk_options wo;
 		int r;
 
+		if (roots[i] == NULL)
+			continue;
 		walk_options_init(&wo);
 		wo.hidden = opt->include_hidden;
 		wo.exclude = opt->exclude;

@@ -10,59 +10,8 @@
 #include <string.h>
 
 #include "ops.h"
+#include "parallel.h"
 #include "tensor.h"
-
-#include <pthread.h>
-
-/*
- * Elementwise work and attention run on the cores the BLAS uses, which
- * otherwise sit idle between GEMMs: fn(ctx, part, parts) is called for
- * part = 0..parts-1, part 0 on the calling thread.
- */
-#define OPS_MAX_PARTS 16
-
-typedef struct {
-	void (*fn)(void *ctx, int part, int parts);
-	void *ctx;
-	int part, parts;
-} ops_part;
-
-static void *ops_part_run(void *arg)
-{
-	ops_part *p = arg;
-
-	p->fn(p->ctx, p->part, p->parts);
-	return NULL;
-}
-
-static void ops_parallel(void (*fn)(void *, int, int), void *ctx, size_t work)
-{
-	ops_part parts[OPS_MAX_PARTS];
-	pthread_t threads[OPS_MAX_PARTS];
-	int started[OPS_MAX_PARTS] = { 0 };
-	int n = tensor_threads();
-
-	/* Below ~64K elementwise operations a thread costs more than it saves. */
-	if ((size_t)n > work / 65536)
-		n = (int)(work / 65536);
-	if (n > OPS_MAX_PARTS)
-		n = OPS_MAX_PARTS;
-	if (n <= 1) {
-		fn(ctx, 0, 1);
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		parts[i] = (ops_part){ fn, ctx, i, n };
-	for (int i = 1; i < n; i++)
-		started[i] = pthread_create(&threads[i], NULL, ops_part_run, &parts[i]) == 0;
-	fn(ctx, 0, n);
-	for (int i = 1; i < n; i++) {
-		if (started[i])
-			pthread_join(threads[i], NULL);
-		else
-			fn(ctx, i, n);
-	}
-}
 
 /*
  * Short SIMD vectors in GCC/clang's generic vector extension: four floats,
@@ -253,8 +202,8 @@ size_t ops_mha_scratch_floats(int batch, int tokens, int dim)
 {
 	size_t rows = (size_t)batch * tokens;
 
-	/* qkv [rows, 3 dim], context [rows, dim], scores [OPS_MAX_PARTS, tokens, tokens] */
-	return rows * 3 * dim + rows * dim + (size_t)OPS_MAX_PARTS * tokens * tokens;
+	/* qkv [rows, 3 dim], context [rows, dim], scores [PARALLEL_MAX_PARTS, tokens, tokens] */
+	return rows * 3 * dim + rows * dim + (size_t)PARALLEL_MAX_PARTS * tokens * tokens;
 }
 
 typedef struct {
@@ -263,7 +212,7 @@ typedef struct {
 	int batch, tokens, dim, heads;
 	const float *key_bias;
 	bool causal;
-	float *scores; /* [OPS_MAX_PARTS, tokens, tokens] */
+	float *scores; /* [PARALLEL_MAX_PARTS, tokens, tokens] */
 } ops_attention_job;
 
 /* One part's share of the (sequence, head) pairs. */
@@ -308,7 +257,7 @@ static void ops_attention_part(void *ctx, int part, int parts)
  * Attention proper, from the packed projections to the heads' outputs:
  *   context [batch * tokens, dim]
  *   qkv     [batch * tokens, 3 dim]  rows q | k | v, biases included
- *   scores  [OPS_MAX_PARTS, tokens, tokens] scratch
+ *   scores  [PARALLEL_MAX_PARTS, tokens, tokens] scratch
  * The (sequence, head) pairs are independent and each is too small for the
  * BLAS to thread, so they are shared out between threads here.
  */
@@ -317,8 +266,10 @@ static void ops_attention(float *context, const float *qkv, int batch, int token
 {
 	ops_attention_job j = { context, qkv, batch, tokens, dim, heads, key_bias, causal, scores };
 
-	/* Two GEMMs of tokens² · dim per sequence, in elementwise-op units. */
-	ops_parallel(ops_attention_part, &j, (size_t)batch * tokens * tokens * dim / 8);
+	/* Two products of tokens² · dim multiply-adds per sequence: worth a
+	 * thread above ~half a million. */
+	parallel_run(ops_attention_part, &j, (size_t)batch * tokens * tokens * dim, (size_t)1 << 19,
+	    batch * heads);
 }
 
 void ops_mha(float *out, const float *x, int batch, int tokens, int dim, int heads,
@@ -327,11 +278,17 @@ void ops_mha(float *out, const float *x, int batch, int tokens, int dim, int hea
 	int rows = batch * tokens;
 	float *qkv = scratch;                          /* [rows, 3 dim] */
 	float *context = qkv + (size_t)rows * 3 * dim; /* [rows, dim] */
-	float *scores = context + (size_t)rows * dim;  /* [OPS_MAX_PARTS, tokens, tokens] */
+	float *scores = context + (size_t)rows * dim;  /* [PARALLEL_MAX_PARTS, tokens, tokens] */
 
-	tensor_linear(qkv, x, w->in_proj_weight, w->in_proj_bias, rows, dim, 3 * dim);
+	if (w->in_proj_packed != NULL)
+		linear_forward(w->in_proj_packed, qkv, x, w->in_proj_bias, rows, false);
+	else
+		tensor_linear(qkv, x, w->in_proj_weight, w->in_proj_bias, rows, dim, 3 * dim);
 	ops_attention(context, qkv, batch, tokens, dim, heads, key_bias, causal, scores);
-	tensor_linear(out, context, w->out_proj_weight, w->out_proj_bias, rows, dim, dim);
+	if (w->out_proj_packed != NULL)
+		linear_forward(w->out_proj_packed, out, context, w->out_proj_bias, rows, false);
+	else
+		tensor_linear(out, context, w->out_proj_weight, w->out_proj_bias, rows, dim, dim);
 }
 
 /* x[r] += bias for each of rows rows of n values. */
@@ -380,7 +337,8 @@ static void ops_bias_quick_gelu(float *x, const float *bias, size_t rows, int n)
 {
 	ops_rows_job j = { x, bias, rows, n };
 
-	ops_parallel(ops_bias_quick_gelu_part, &j, rows * n * 8);
+	/* Worth a thread above ~64K activations. */
+	parallel_run(ops_bias_quick_gelu_part, &j, rows * n, 65536, PARALLEL_MAX_PARTS);
 }
 
 size_t ops_block_scratch_floats(int batch, int tokens, int dim, int hidden)
@@ -406,20 +364,36 @@ void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int 
 	float *mlp = normed + rows * dim;              /* [rows, hidden] */
 	float *qkv = mlp + rows * hidden;              /* [rows, 3 dim] */
 	float *context = qkv + rows * 3 * dim;         /* [rows, dim] */
-	float *scores = context + rows * dim;          /* [OPS_MAX_PARTS, tokens, tokens] */
+	float *scores = context + rows * dim;          /* [PARALLEL_MAX_PARTS, tokens, tokens] */
 	int r = (int)rows;
 
 	ops_layer_norm(normed, x, w->ln_1_weight, w->ln_1_bias, r, dim, ln_eps);
-	tensor_linear(qkv, normed, w->attn.in_proj_weight, w->attn.in_proj_bias, r, dim, 3 * dim);
+	if (w->attn.in_proj_packed != NULL)
+		linear_forward(w->attn.in_proj_packed, qkv, normed, w->attn.in_proj_bias, r, false);
+	else
+		tensor_linear(qkv, normed, w->attn.in_proj_weight, w->attn.in_proj_bias, r, dim,
+		    3 * dim);
 	ops_attention(context, qkv, batch, tokens, dim, heads, key_bias, causal, scores);
-	ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
-	tensor_gemm(false, true, r, dim, dim, 1, context, dim, w->attn.out_proj_weight, dim,
-	    1, x, dim);
+	if (w->attn.out_proj_packed != NULL) {
+		linear_forward(w->attn.out_proj_packed, x, context, w->attn.out_proj_bias, r, true);
+	} else {
+		ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
+		tensor_gemm(false, true, r, dim, dim, 1, context, dim, w->attn.out_proj_weight, dim,
+		    1, x, dim);
+	}
 
 	ops_layer_norm(normed, x, w->ln_2_weight, w->ln_2_bias, r, dim, ln_eps);
-	tensor_gemm(false, true, r, hidden, dim, 1, normed, dim, w->c_fc_weight, dim, 0, mlp, hidden);
+	if (w->c_fc_packed != NULL)
+		linear_forward(w->c_fc_packed, mlp, normed, NULL, r, false);
+	else
+		tensor_gemm(false, true, r, hidden, dim, 1, normed, dim, w->c_fc_weight, dim, 0,
+		    mlp, hidden);
 	ops_bias_quick_gelu(mlp, w->c_fc_bias, rows, hidden);
-	ops_add_rows(x, w->c_proj_bias, rows, dim);
-	tensor_gemm(false, true, r, dim, hidden, 1, mlp, hidden, w->c_proj_weight, hidden,
-	    1, x, dim);
+	if (w->c_proj_packed != NULL) {
+		linear_forward(w->c_proj_packed, x, mlp, w->c_proj_bias, r, true);
+	} else {
+		ops_add_rows(x, w->c_proj_bias, rows, dim);
+		tensor_gemm(false, true, r, dim, hidden, 1, mlp, hidden, w->c_proj_weight, hidden,
+		    1, x, dim);
+	}
 }

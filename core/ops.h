@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "linear.h"
+
 /* LayerNorm eps values fixed by the reference (MODELS.md). */
 #define OPS_LN_EPS_CLIP 1e-5f /* CLIP towers and LVA */
 #define OPS_LN_EPS_TF 1e-12f  /* transformerClip and cross encoder */
@@ -42,6 +44,11 @@ typedef struct {
 	const float *in_proj_bias;    /* [3 * dim] */
 	const float *out_proj_weight; /* [dim, dim] */
 	const float *out_proj_bias;   /* [dim] */
+	/*
+	 * Optional: the same projections repacked (core/linear) for products
+	 * with few rows; when set they replace the BLAS.  NULL otherwise.
+	 */
+	const linear *in_proj_packed, *out_proj_packed;
 } ops_mha_weights;
 
 /* Floats of scratch ops_mha needs. */
@@ -69,6 +76,7 @@ typedef struct {
 	const float *c_fc_bias;               /* [hidden] */
 	const float *c_proj_weight;           /* [dim, hidden] */
 	const float *c_proj_bias;             /* [dim] */
+	const linear *c_fc_packed, *c_proj_packed; /* optional, as in ops_mha_weights */
 } ops_block_weights;
 
 size_t ops_block_scratch_floats(int batch, int tokens, int dim, int hidden);

@@ -27,6 +27,7 @@ struct textenc {
 	const float *token_embedding;      /* [vocab, width] */
 	const float *positional_embedding; /* [context_length, width]; rows 0..L-1 used */
 	ops_block_weights *blocks;         /* [layers] */
+	linear **packed;                   /* [layers, 4]: in_proj, out_proj, c_fc, c_proj; owned */
 	const float *ln_final_weight, *ln_final_bias; /* [width] */
 	const float *text_projection;                 /* [width, embed] */
 
@@ -37,6 +38,30 @@ struct textenc {
 };
 
 textenc *textenc_new(model *m, int L, char **cause)
+{
+	return textenc_new_kernel(m, L, LINEAR_AUTO, cause);
+}
+
+/* Repack block l's projections for kernel k and point the block at them. */
+static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
+{
+	ops_block_weights *w = &t->blocks[l];
+	linear **p = t->packed + (size_t)l * 4;
+	int D = t->width;
+
+	if ((p[0] = linear_new(w->attn.in_proj_weight, 3 * D, D, k, cause)) == NULL ||
+	    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
+	    (p[2] = linear_new(w->c_fc_weight, t->hidden, D, k, cause)) == NULL ||
+	    (p[3] = linear_new(w->c_proj_weight, D, t->hidden, k, cause)) == NULL)
+		return -1;
+	w->attn.in_proj_packed = p[0];
+	w->attn.out_proj_packed = p[1];
+	w->c_fc_packed = p[2];
+	w->c_proj_packed = p[3];
+	return 0;
+}
+
+textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 {
 	const model_config *c = model_get_config(m);
 	textenc *t = calloc(1, sizeof *t);
@@ -67,13 +92,20 @@ textenc *textenc_new(model *m, int L, char **cause)
 	    (t->text_projection = model_tensor_2d(m, t->width, t->embed, cause,
 		"clip.text_projection")) == NULL)
 		goto fail;
-	if ((t->blocks = calloc((size_t)t->layers, sizeof *t->blocks)) == NULL) {
+	if ((t->blocks = calloc((size_t)t->layers, sizeof *t->blocks)) == NULL ||
+	    (t->packed = calloc((size_t)t->layers * 4, sizeof *t->packed)) == NULL) {
 		util_set_cause(cause, "textenc_new: out of memory");
 		goto fail;
 	}
+	if (kernel == LINEAR_AUTO && !linear_kernel_supported(LINEAR_AVX2) &&
+	    !linear_kernel_supported(LINEAR_AVX512))
+		kernel = LINEAR_BLAS;
 	for (int l = 0; l < t->layers; l++) {
 		snprintf(prefix, sizeof prefix, "clip.transformer.resblocks.%d.", l);
 		if (block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1)
+			goto fail;
+		/* The BLAS needs no repacked copy: the blocks keep the model's weights. */
+		if (kernel != LINEAR_BLAS && textenc_pack_block(t, l, kernel, cause) == -1)
 			goto fail;
 	}
 
@@ -94,6 +126,9 @@ void textenc_free(textenc *t)
 {
 	if (t == NULL)
 		return;
+	for (int i = 0; t->packed != NULL && i < t->layers * 4; i++)
+		linear_free(t->packed[i]);
+	free(t->packed);
 	free(t->blocks);
 	tensor_free(t->x);
 	tensor_free(t->normed);
@@ -130,7 +165,11 @@ int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words
 			eot = i;
 	}
 
-	for (int i = 0; i < L; i++) {
+	/* The mask is causal, so positions after EOT never reach it: without
+	 * word features, the first eot + 1 positions give the same sentence. */
+	int n = words != NULL ? L : eot + 1;
+
+	for (int i = 0; i < n; i++) {
 		const float *e = t->token_embedding + (size_t)ids[i] * D;
 		const float *pos = t->positional_embedding + (size_t)i * D;
 		float *xi = t->x + (size_t)i * D;
@@ -138,15 +177,19 @@ int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words
 			xi[j] = e[j] + pos[j];
 	}
 	for (int l = 0; l < t->layers; l++)
-		ops_block_forward(t->x, 1, L, D, t->heads, t->hidden, &t->blocks[l],
+		ops_block_forward(t->x, 1, n, D, t->heads, t->hidden, &t->blocks[l],
 		    OPS_LN_EPS_CLIP, NULL, true, t->scratch);
 
-	ops_layer_norm(t->normed, t->x, t->ln_final_weight, t->ln_final_bias, L, D, OPS_LN_EPS_CLIP);
 	if (words != NULL) {
+		ops_layer_norm(t->normed, t->x, t->ln_final_weight, t->ln_final_bias, L, D,
+		    OPS_LN_EPS_CLIP);
 		tensor_matmul(words, t->normed, t->text_projection, L, D, t->embed);
 		if (sentence != NULL)
 			memcpy(sentence, words + (size_t)eot * t->embed, sizeof(float) * (size_t)t->embed);
-	} else if (sentence != NULL)
-		tensor_matmul(sentence, t->normed + (size_t)eot * D, t->text_projection, 1, D, t->embed);
+	} else if (sentence != NULL) {
+		ops_layer_norm(t->normed, t->x + (size_t)eot * D, t->ln_final_weight,
+		    t->ln_final_bias, 1, D, OPS_LN_EPS_CLIP);
+		tensor_matmul(sentence, t->normed, t->text_projection, 1, D, t->embed);
+	}
 	return 0;
 }

@@ -98,4 +98,24 @@ ok $? "the state equals an uninterrupted run's (search results in every mode, co
 	cmp -s "$T/crash.txt" "$T/again.txt"
 ok $? "one more run changes nothing"
 
+# Ctrl-C: stop cleanly after the video in flight, say so, exit 2.
+# shellcheck disable=SC2086
+"$CLIPGREP" index --jobs 1 --db "$T/int.db" $M "$LIB" 2>"$T/int.err" &
+pid=$!
+sleep 0.15
+kill -INT $pid 2>/dev/null
+wait $pid
+rc=$?
+if [ $rc -eq 0 ]; then
+	diag "the run finished before SIGINT arrived"
+	ok 0 "SIGINT (too late to matter)"
+else
+	ok $([ $rc -eq 2 ] && grep -q "interrupted:" "$T/int.err" && consistent "$T/int.db" &&
+		echo 0 || echo 1) "SIGINT stops cleanly: exit 2, 'interrupted', index consistent"
+fi
+# shellcheck disable=SC2086
+"$CLIPGREP" index -q --db "$T/int.db" $M "$LIB" && dump "$T/int.db" "$T/int.txt" &&
+	"$HELPER" --compare "$T/ref.txt" "$T/int.txt"
+ok $? "after Ctrl-C a rerun reaches the uninterrupted state"
+
 done_testing

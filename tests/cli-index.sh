@@ -153,6 +153,34 @@ else
 	diag "flock(1) not found: lock tests skipped"
 fi
 
+# Walk: a link loop, a hidden file, an unreadable folder.
+ln -s .. "$LIB/sub/loop"
+cp "$LIB/green.mp4" "$LIB/.hidden.mp4"
+run "$CLIPGREP" index "$LIB"
+ok $([ "$rc" -eq 0 ] && contains "$err" "0 added" && echo 0 || echo 1) "a link loop ends; hidden files are skipped"
+run "$CLIPGREP" index --include-hidden "$LIB"
+ok $([ "$rc" -eq 0 ] && contains "$err" "1 copied" && echo 0 || echo 1) "--include-hidden indexes them"
+if [ "$(id -u)" -ne 0 ]; then
+	mkdir "$LIB/locked" && cp "$LIB/green.mp4" "$LIB/locked/x.mp4" && chmod 000 "$LIB/locked"
+	run "$CLIPGREP" index "$LIB"
+	chmod 700 "$LIB/locked"
+	ok $([ "$rc" -eq 0 ] && contains "$err" "warning:" && contains "$err" "locked" && echo 0 || echo 1) \
+		"an unreadable folder is reported and the run goes on"
+else
+	diag "running as root: the unreadable-folder case is skipped"
+fi
+
+# Damaged and foreign databases: clear errors, the file left alone.
+echo "this is not a database, just some text long enough to look like a file header" >"$T/corrupt.db"
+cp "$T/corrupt.db" "$T/corrupt.orig"
+run "$CLIPGREP" index --db "$T/corrupt.db" "$LIB"
+ok $([ "$rc" -eq 2 ] && contains "$err" "corrupt.db is not a clipgrep index" && cmp -s "$T/corrupt.db" "$T/corrupt.orig" &&
+	echo 0 || echo 1) "index refuses a corrupt database and leaves it alone"
+run "$CLIPGREP" search --db "$T/corrupt.db" red
+ok $([ "$rc" -eq 2 ] && contains "$err" "not a clipgrep index" && echo 0 || echo 1) "so does search"
+run "$CLIPGREP" info --db "$T/corrupt.db"
+ok $([ "$rc" -eq 2 ] && echo 0 || echo 1) "and info"
+
 # The environment and --db.
 run env CLIPGREP_DB="$T/merged.db" "$CLIPGREP" info --quick
 ok $([ "$rc" -eq 0 ] && contains "$out" "merged.db" && echo 0 || echo 1) "\$CLIPGREP_DB chooses the index"

@@ -439,6 +439,25 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 
+	/* An engine on an index that does not exist yet (the TUI on a new folder). */
+	engine *early;
+	{
+		engine_options eo;
+		engine_options_init(&eo);
+		eo.db_path = dbpath;
+		eo.model_paths = models;
+		eo.n_models = 2;
+		eo.create = 1;
+		early = engine_open(&eo, &cause);
+		engine_info info;
+		if (early != NULL)
+			engine_get_info(early, &info);
+		tap_ok(early != NULL && info.videos == 0, "engine_open creates an empty index: %s",
+		    cause != NULL ? cause : "ok");
+		free(cause);
+		cause = NULL;
+	}
+
 	/* The stop flag: stop after the first added video, then finish. */
 	{
 		indexer_options o;
@@ -458,6 +477,14 @@ int main(int argc, char **argv)
 		    (long long)st.actions[INDEXER_ADDED]);
 		free(cause);
 		cause = NULL;
+	}
+	if (early != NULL) {
+		engine_info info;
+		r = engine_refresh(early, &changed, &cause);
+		engine_get_info(early, &info);
+		tap_ok(r == 0 && changed == 1 && info.videos == 1,
+		    "refresh finds the models and the first video (%d changed)", changed);
+		engine_close(early);
 	}
 	r = run_index(&st, NULL);
 	tap_ok(r == 0 && st.files_total == 5 && st.actions[INDEXER_ADDED] == 3 &&

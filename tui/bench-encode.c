@@ -37,6 +37,7 @@ typedef struct {
 	int batches[BENCH_MAX_BATCHES], nbatches;
 	double seconds; /* per measurement */
 	int json;
+	linear_kernel text_kernel;
 } bench_options;
 
 /* ViT-B/32 (MODELS.md §4.1). */
@@ -56,6 +57,7 @@ static void bench_usage(FILE *out)
 	    "                     upstream checkpoint has fp16, as converted files do)\n"
 	    "  -b, --batch LIST   image batch sizes (default 1,12,24)\n"
 	    "  -s, --seconds S    time per measurement (default 3)\n"
+	    "      --text-kernel K  the text blocks' projections: auto, blas, avx2, avx512\n"
 	    "      --json         print one JSON object\n"
 	    "  -h, --help         show this help\n");
 }
@@ -306,6 +308,7 @@ int bench_encode(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "text-kernel", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -347,6 +350,20 @@ int bench_encode(int argc, char **argv)
 		case 'j':
 			o.json = 1;
 			break;
+		case 'k':
+			if (strcmp(optarg, "auto") == 0)
+				o.text_kernel = LINEAR_AUTO;
+			else if (strcmp(optarg, "blas") == 0)
+				o.text_kernel = LINEAR_BLAS;
+			else if (strcmp(optarg, "avx2") == 0)
+				o.text_kernel = LINEAR_AVX2;
+			else if (strcmp(optarg, "avx512") == 0)
+				o.text_kernel = LINEAR_AVX512;
+			else {
+				cli_error("bench encode: --text-kernel wants auto, blas, avx2 or avx512");
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			bench_usage(stdout);
 			return CLI_EXIT_OK;
@@ -374,7 +391,8 @@ int bench_encode(int argc, char **argv)
 	t0 = util_now();
 	cfg = model_get_config(m);
 	L = cfg->max_words;
-	if ((v = vit_new(m, maxb, &cause)) == NULL || (t = textenc_new(m, L, &cause)) == NULL)
+	if ((v = vit_new(m, maxb, &cause)) == NULL ||
+	    (t = textenc_new_kernel(m, L, o.text_kernel, &cause)) == NULL)
 		goto fail;
 	load_s = util_now() - t0;
 
@@ -444,12 +462,14 @@ int bench_encode(int argc, char **argv)
 			printf("%s{\"batch\":%d,\"frames_per_s\":%.3f,\"best_frames_per_s\":%.3f,"
 			    "\"gflops\":%.2f}", i ? "," : "", results[i].batch, results[i].fps,
 			    results[i].best_fps, results[i].fps * image_flops / 1e9);
-		printf("]},\"text\":{\"L\":%d,\"gflop\":%.4f,\"median_ms\":%.3f,\"min_ms\":%.3f,"
-		    "\"gflops\":%.2f,\"queries\":%d},\"peak_rss_mb\":%.1f}\n", L, text_flops / 1e9,
+		printf("]},\"text\":{\"kernel\":\"%s\",\"L\":%d,\"gflop\":%.4f,\"median_ms\":%.3f,\"min_ms\":%.3f,"
+		    "\"gflops\":%.2f,\"queries\":%d},\"peak_rss_mb\":%.1f}\n",
+		    linear_kernel_name(o.text_kernel), L, text_flops / 1e9,
 		    text_ms, text_min_ms, text_flops / 1e9 / (text_ms / 1e3), nlat, rss);
 	} else {
-		printf("text tower   L = %-3d   %7.2f ms median (min %.2f) %6.1f GFLOP/s\n", L, text_ms,
-		    text_min_ms, text_flops / 1e9 / (text_ms / 1e3));
+		printf("text tower   L = %-3d   %7.2f ms median (min %.2f) %6.1f GFLOP/s  [%s kernel]\n",
+		    L, text_ms, text_min_ms, text_flops / 1e9 / (text_ms / 1e3),
+		    linear_kernel_name(o.text_kernel));
 		printf("peak RSS %.0f MB; %d threads on %d cores; %.3f GFLOP per frame, %.3f per query;"
 		    " towers built in %.2f s\n", rss, tensor_threads(), util_cpu_count(),
 		    image_flops / 1e9, text_flops / 1e9, load_s);

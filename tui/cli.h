@@ -49,10 +49,20 @@ int cmd_merge(int argc, char **argv);
  */
 void cli_video_log_setup(void);
 
+/*
+ * The interactive screen (issue 7): `clipgrep [OPTIONS] [DIR]` (argv[0] is
+ * the program's name; main hands over when no command is given, when the
+ * first argument is a folder, or when an option is not a global one) and
+ * `clipgrep demo` (cmd-tui.c, cmd-demo.c, tui.c).
+ */
+int cmd_tui(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
 /* Benchmarks run by `clipgrep bench NAME` (argv[0] is NAME). */
 int bench_encode(int argc, char **argv);
 int bench_decode(int argc, char **argv);
 int bench_search(int argc, char **argv);
 int bench_index(int argc, char **argv);
+int bench_tui(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const bench_entry bench_entries[] = {
 	{ "decode", bench_decode, "seconds per video to sample F frames, against the ffmpeg CLI" },
 	{ "search", bench_search, "per-query latency of EA / TC-MGC / fused scoring over 1k-100k videos" },
 	{ "index", bench_index, "end-to-end indexing videos/min and frames/s; search start-up at 10k videos" },
+	{ "tui", bench_tui, "keystroke-to-results latency of the interactive screen through a pty; sixel emission" },
 	{ NULL, NULL, NULL }
 };
 

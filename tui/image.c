@@ -11,10 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* libsixel's header defines its own PACKAGE_VERSION. */
+#undef PACKAGE_VERSION
 #include <sixel.h>
 
 #include "colour.h"
 #include "image.h"
+#include "util.h"
 
 /* At most this many sixel images on screen (tmux keeps a bounded list too). */
 #define IMAGE_MAX_PLACED 32
@@ -280,12 +283,7 @@ char *image_sixel_encode(const uint8_t *rgb, int w, int h, int colours, size_t *
 	*len = buf.len;
 	return buf.data;
 fail:
-	if (cause != NULL) {
-		free(*cause);
-		*cause = NULL;
-		if (asprintf(cause, "sixel: %s failed for a %dx%d picture", what, w, h) < 0)
-			*cause = NULL;
-	}
+	util_set_cause(cause, "sixel: %s failed for a %dx%d picture", what, w, h);
 	if (dither != NULL)
 		sixel_dither_unref(dither);
 	if (out != NULL)
@@ -521,10 +519,40 @@ static int image_write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
+/* A cell curses treats as blank: a space without attributes or colour. */
+static int image_blank_cell(const cchar_t *c)
+{
+	wchar_t w[CCHARW_MAX + 1];
+	attr_t a;
+	short s;
+	int pair = 0;
+
+	return getcchar(c, w, &a, &s, &pair) != ERR && w[0] == L' ' && w[1] == L'\0' &&
+	    (a & ~A_CHARTEXT) == 0 && pair == 0;
+}
+
+/*
+ * What curses may rewrite on a row, from the last frame to this one: it
+ * writes from the first changed cell through the last, and may clear from
+ * the first change to the end of the line when the new line is blank from
+ * `tail` on.  So an image is damaged when a row's change starts left of
+ * its right edge and either reaches its left edge or the row is blank
+ * from inside the image to the end.
+ */
+typedef struct {
+	int first, last; /* changed cells, -1 when none */
+	int tail;        /* the new row is blank from here to the end */
+} image_row;
+
+static int image_row_damages(const image_row *row, int x, int right)
+{
+	return row->first >= 0 && row->first <= right && (row->last >= x || row->tail <= right);
+}
+
 int image_frame_end(image_reg *r, int full)
 {
 	int rows = LINES, cols = COLS, cy, cx, written = 0;
-	int *leftmost = NULL; /* [rows] leftmost column curses may rewrite, cols when none */
+	image_row *dmg = NULL; /* [rows] */
 	cchar_t *now = NULL;
 
 	if (r->mode != IMAGE_SIXEL) {
@@ -537,32 +565,28 @@ int image_frame_end(image_reg *r, int full)
 	if (full || r->prev == NULL || r->prev_rows != rows || r->prev_cols != cols)
 		r->invalid = 1;
 	getyx(stdscr, cy, cx);
-	leftmost = malloc(sizeof *leftmost * (size_t)(rows > 0 ? rows : 1));
+	dmg = malloc(sizeof *dmg * (size_t)(rows > 0 ? rows : 1));
 	now = calloc((size_t)rows * cols + 1, sizeof *now);
-	if (leftmost == NULL || now == NULL)
+	if (dmg == NULL || now == NULL)
 		r->invalid = 1;
-	/*
-	 * What curses is about to rewrite: per row, the leftmost cell that
-	 * changed since the last frame.  curses may also rewrite anything to the
-	 * right of a change on that row (a clear-to-end-of-line, a run written
-	 * through), so an image is damaged when a change on one of its rows
-	 * starts left of its right edge.
-	 */
-	for (int y = 0; y < rows && now != NULL; y++) {
+	for (int y = 0; y < rows && now != NULL && dmg != NULL; y++) {
+		const cchar_t *nr = now + (size_t)y * cols;
 		mvwin_wchnstr(stdscr, y, 0, now + (size_t)y * cols, cols);
-		if (leftmost == NULL)
-			continue;
-		leftmost[y] = cols;
+		dmg[y].first = dmg[y].last = -1;
+		dmg[y].tail = cols;
+		while (dmg[y].tail > 0 && image_blank_cell(&nr[dmg[y].tail - 1]))
+			dmg[y].tail--;
 		if (r->invalid)
 			continue;
 		for (int x = 0; x < cols; x++)
-			if (!image_same_cell(&now[(size_t)y * cols + x], &r->prev[(size_t)y * cols + x])) {
-				leftmost[y] = x;
-				break;
+			if (!image_same_cell(&nr[x], &r->prev[(size_t)y * cols + x])) {
+				if (dmg[y].first < 0)
+					dmg[y].first = x;
+				dmg[y].last = x;
 			}
 	}
 	/* Images that went away or moved: have curses rewrite their lines. */
-	if (!r->invalid && leftmost != NULL) {
+	if (!r->invalid && dmg != NULL) {
 		for (int i = 0; i < r->n_shown; i++) {
 			const image_placed *s = &r->shown[i];
 			int kept = 0;
@@ -570,8 +594,10 @@ int image_frame_end(image_reg *r, int full)
 				kept = image_same_place(s, &r->want[j]);
 			if (kept)
 				continue;
-			for (int y = s->y; y < s->y + s->rows && y < rows; y++)
-				leftmost[y] = 0;
+			for (int y = s->y; y < s->y + s->rows && y < rows; y++) {
+				dmg[y].first = 0;
+				dmg[y].last = cols - 1;
+			}
 			wredrawln(stdscr, s->y, s->rows);
 		}
 	}
@@ -584,7 +610,7 @@ int image_frame_end(image_reg *r, int full)
 	/* Write every placed image that is new or whose cells were rewritten. */
 	for (int i = 0; i < r->n_want; i++) {
 		const image_placed *p = &r->want[i];
-		int need = r->invalid, found = 0;
+		int need = r->invalid || dmg == NULL, found = 0;
 		image_cached *c;
 		char pos[48];
 		double t0;
@@ -594,8 +620,7 @@ int image_frame_end(image_reg *r, int full)
 		if (!found)
 			need = 1;
 		for (int y = p->y; y < p->y + p->rows && y < rows && !need; y++)
-			if (leftmost != NULL && leftmost[y] < p->x + p->cols)
-				need = 1;
+			need = image_row_damages(&dmg[y], p->x, p->x + p->cols - 1);
 		if (!need)
 			continue;
 		t0 = image_now_ms();
@@ -627,6 +652,6 @@ int image_frame_end(image_reg *r, int full)
 		r->invalid = 0;
 	}
 	free(now);
-	free(leftmost);
+	free(dmg);
 	return written;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "tensor.h"
@@ -38,6 +39,8 @@ static const cli_command cli_commands[] = {
 	  "show one video's score breakdown and word x frame attention for a query" },
 	{ "info", cmd_info, "info [--db FILE] [--quick] [--json]",
 	  "summarise the index: videos, models, sizes, bad files, integrity" },
+	{ "demo", cmd_demo, "demo [--query TEXT] [--print] [--mode MODE]",
+	  "try the interactive search on the bundled demo clips and model" },
 	{ "merge", cmd_merge, "merge OUT.db SHARD.db...",
 	  "merge shard indexes made with 'index --shard I/N'" },
 };
@@ -144,8 +147,11 @@ int cli_parse_int(const char *s, int lo, int hi, int *out)
 static void cli_usage(FILE *out)
 {
 	fprintf(out,
-	    "Usage: clipgrep [OPTIONS] COMMAND [ARGS...]\n"
-	    "Search a local folder of videos by what happens in them.\n\n"
+	    "Usage: clipgrep [OPTIONS] [DIR]            the interactive search (keys: ?)\n"
+	    "       clipgrep [OPTIONS] COMMAND [ARGS...]\n"
+	    "Search a local folder of videos by what happens in them.\n"
+	    "With DIR, its new videos are indexed in the background while you type;\n"
+	    "'clipgrep --images=MODE ...' and the screen's other options: 'man clipgrep'.\n\n"
 	    "Commands:\n");
 	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
 		fprintf(out, "  %-60s\n      %s\n", cli_commands[i].usage, cli_commands[i].summary);
@@ -159,6 +165,33 @@ static void cli_usage(FILE *out)
 	    "Exit status: 0 ok, 1 no results or usage error, 2 error.\n");
 }
 
+static int cli_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The interactive screen with argv[first..] as its arguments. */
+static int cli_run_tui(int argc, char **argv, int first)
+{
+	char **sub = calloc((size_t)(argc - first) + 2, sizeof *sub);
+	int n = 0, rc;
+
+	if (sub == NULL) {
+		cli_error("out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	sub[n++] = argv[0];
+	for (int i = first; i < argc; i++)
+		sub[n++] = argv[i];
+	optind = 0;
+	opterr = 1;
+	rc = cmd_tui(n, sub);
+	free(sub);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -168,11 +201,16 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, threads = 0;
+	int c, threads = 0, prev_optind = 1;
 
 	tensor_init_threads();
-	/* "+": stop at the subcommand so its options are its own. */
-	while ((c = getopt_long(argc, argv, "+t:vhV", options, NULL)) != -1) {
+	/*
+	 * "+": stop at the subcommand so its options are its own.  An option
+	 * that is not a global one belongs to the interactive screen
+	 * (`clipgrep --images=none DIR`): hand the rest over to it.
+	 */
+	opterr = 0;
+	while (prev_optind = optind, (c = getopt_long(argc, argv, "+:t:vhV", options, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (cli_parse_int(optarg, 1, 1024, &threads) == -1) {
@@ -190,23 +228,27 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("clipgrep %s\n", PACKAGE_VERSION);
 			return CLI_EXIT_OK;
+		case '?':
+			return cli_run_tui(argc, argv, prev_optind);
 		default:
+			cli_error("option '%s' needs a value", argv[prev_optind]);
 			cli_usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		cli_usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
+	if (optind >= argc)
+		return cli_run_tui(argc, argv, optind);
 	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++) {
 		if (strcmp(argv[optind], cli_commands[i].name) == 0) {
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
 			optind = 0; /* a fresh getopt scan for the subcommand */
+			opterr = 1;
 			return cli_commands[i].run(sub_argc, sub_argv);
 		}
 	}
+	if (cli_is_dir(argv[optind]))
+		return cli_run_tui(argc, argv, optind);
 	cli_error("unknown command '%s' (see 'clipgrep --help')", argv[optind]);
 	return CLI_EXIT_USAGE;
 }

@@ -61,16 +61,16 @@ static void query_line_done(char *line)
 char *query_default_history_path(void)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *path = NULL;
+	char path[4096];
 
-	if (state != NULL && state[0] == '/') {
-		if (asprintf(&path, "%s/clipgrep/history", state) < 0)
-			path = NULL;
-	} else if (home != NULL && home[0] != '\0') {
-		if (asprintf(&path, "%s/.local/state/clipgrep/history", home) < 0)
-			path = NULL;
-	}
-	return path;
+	/* XDG: a relative $XDG_STATE_HOME is invalid and ignored. */
+	if (state != NULL && state[0] == '/')
+		snprintf(path, sizeof path, "%s/clipgrep/history", state);
+	else if (home != NULL && home[0] != '\0')
+		snprintf(path, sizeof path, "%s/.local/state/clipgrep/history", home);
+	else
+		return NULL;
+	return strdup(path);
 }
 
 /* mkdir -p the directory holding path, mode 0700 (history is private). */

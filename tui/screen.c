@@ -606,7 +606,7 @@ static void screen_heat_row(const tui_view *v, int y, int x, int cw, int F, cons
 static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, int w, int rows)
 {
 	const engine_result *r = v->res;
-	int F = h->n_frames, lab = 9, cw, strip_rows = 0, row = 0, ntok = r->n_tokens;
+	int F = h->n_frames, lab = 10, cw, strip_rows = 0, row = 0, ntok = r->n_tokens;
 	int extra = (h->sent_attn != NULL) + (h->ea_exc != NULL) + (h->ea_agg != NULL);
 	int tok_rows, first_tok = 0, word_frame = -1;
 	char buf[64];
@@ -829,7 +829,7 @@ static void screen_draw_status(tui_view *v)
 		snprintf(right, sizeof right, " %d hits %.1f ms | ? help ", v->res->nhits, v->last_ms);
 	else
 		snprintf(right, sizeof right, " ? help ");
-	if ((int)strlen(right) < COLS / 3)
+	if ((int)strlen(right) < COLS / 2)
 		mvaddstr(y, COLS - (int)strlen(right), right);
 	screen_style(A_NORMAL, 0);
 }
@@ -855,7 +855,7 @@ static const char *const screen_help_lines[] = {
 	"Press any key to close.",
 };
 
-static void screen_draw_help(const tui_view *v)
+static void screen_draw_help(void)
 {
 	int n = (int)(sizeof screen_help_lines / sizeof screen_help_lines[0]);
 	int w = 0, h, y0, x0;
@@ -874,22 +874,14 @@ static void screen_draw_help(const tui_view *v)
 	screen_style(A_NORMAL, 0);
 	for (int y = 0; y < h; y++)
 		mvhline(y0 + y, x0, ' ', w);
-	if (v->utf8) {
-		mvhline(y0, x0, ACS_HLINE, w);
-		mvhline(y0 + h - 1, x0, ACS_HLINE, w);
-		mvvline(y0, x0, ACS_VLINE, h);
-		mvvline(y0, x0 + w - 1, ACS_VLINE, h);
-		mvaddch(y0, x0, ACS_ULCORNER);
-		mvaddch(y0, x0 + w - 1, ACS_URCORNER);
-		mvaddch(y0 + h - 1, x0, ACS_LLCORNER);
-		mvaddch(y0 + h - 1, x0 + w - 1, ACS_LRCORNER);
-	} else {
-		box(stdscr, 0, 0); /* replaced below: a plain frame */
-		mvhline(y0, x0, '-', w);
-		mvhline(y0 + h - 1, x0, '-', w);
-		mvvline(y0, x0, '|', h);
-		mvvline(y0, x0 + w - 1, '|', h);
-	}
+	mvhline(y0, x0, ACS_HLINE, w);
+	mvhline(y0 + h - 1, x0, ACS_HLINE, w);
+	mvvline(y0, x0, ACS_VLINE, h);
+	mvvline(y0, x0 + w - 1, ACS_VLINE, h);
+	mvaddch(y0, x0, ACS_ULCORNER);
+	mvaddch(y0, x0 + w - 1, ACS_URCORNER);
+	mvaddch(y0 + h - 1, x0, ACS_LLCORNER);
+	mvaddch(y0 + h - 1, x0 + w - 1, ACS_LRCORNER);
 	for (int i = 0; i < n && i + 1 < h - 1; i++) {
 		screen_style(i == 0 ? A_BOLD : A_NORMAL, 0);
 		mvaddnstr(y0 + 1 + i, x0 + 2, screen_help_lines[i], w - 4);
@@ -921,13 +913,13 @@ void screen_draw(tui_view *v)
 	screen_draw_list(v, 2, screen_list_rows(), lw);
 	if (lw < COLS) {
 		screen_style(A_DIM, 0);
-		mvvline(1, lw, v->utf8 ? ACS_VLINE : '|', LINES - 2);
+		mvvline(1, lw, ACS_VLINE, LINES - 2);
 		screen_style(A_NORMAL, 0);
 		screen_draw_detail(v, 2, lw + 2, COLS - lw - 3, LINES - 3);
 	}
 	screen_draw_status(v);
 	if (v->help)
-		screen_draw_help(v);
+		screen_draw_help();
 	if (v->focus == TUI_FOCUS_QUERY && !v->help) {
 		move(cy, cx);
 		curs_set(1);

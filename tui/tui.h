@@ -41,6 +41,11 @@ void tui_options_init(tui_options *o);
 /* Run the screen until the user quits.  A CLI_EXIT_* code. */
 int tui_run(const tui_options *o);
 
+/* Shared by cmd-tui.c and cmd-demo.c: --images and --colours values
+ * ("auto" gives -1); -1 when s is not one of them. */
+int cmd_tui_parse_images(const char *s, int *out);
+int cmd_tui_parse_colours(const char *s, int *out);
+
 /* Which part has the keyboard. */
 typedef enum { TUI_FOCUS_QUERY, TUI_FOCUS_LIST } tui_focus;
 

@@ -54,16 +54,23 @@ def to_numpy(t):
     return t.numpy().copy()
 
 
+def is_torchscript(path):
+    """A TorchScript archive is a zip with code/ and constants.pkl next to data.pkl."""
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+
 def read_torch(path):
-    """A state dict from a zip/legacy torch.save file or a TorchScript archive."""
+    """A state dict from a torch.save file (zip or legacy) or a TorchScript archive."""
     import torch
-    try:
+    if is_torchscript(path):
+        obj = torch.jit.load(path, map_location="cpu").state_dict()
+    else:
         obj = torch.load(path, map_location="cpu")
-    except RuntimeError as e:
-        if "TorchScript" not in str(e) and "torch.jit" not in str(e) and "constants.pkl" not in str(e):
-            raise
-        obj = torch.jit.load(path, map_location="cpu")
-    if isinstance(obj, torch.jit.ScriptModule) or hasattr(obj, "state_dict") and not isinstance(obj, dict):
+    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
         obj = obj.state_dict()
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
@@ -338,8 +345,6 @@ def convert(inputs, out, args):
     for k, v in meta_in.items():  # a clipgrep file being re-converted keeps its other settings
         if k.startswith("clipgrep.") and k not in config:
             config[k] = v
-    if arch == "tcmgc" and "clipgrep.tcmgc.k" not in config and args.keep_rate is None:
-        pass
     outt = {}
     for k, v in tensors.items():
         v = np.asarray(v)

@@ -13,7 +13,8 @@ split.  Rows:
   EA      the "ea" file's head
   TC-MGC  the "tcmgc" file's head
 Ranks: 1 + videos scored strictly higher than the true one.  --json writes
-the metrics and every query's rank, for tools/train/eval_c.sh to compare.
+the metrics and every query's rank (and FILE-scores.npz, the score
+matrices), for tools/train/eval_c.sh to compare.
 """
 import argparse
 import glob
@@ -68,8 +69,8 @@ def evaluate(path, clips, frames, masks, cache, chunk):
     ids = tc.tokenize([c.captions[0] for c in clips], cfg["max_words"], model=path)
     s, w = clip.encode_text(torch.as_tensor(ids))
     ls = float(np.exp(float(t32["clip.logit_scale"]))) if "clip.logit_scale" in t32 else 100.0
-    if arch == "clip":
-        scores = F.normalize(s, dim=-1) @ tc.meanp_video(v, m).T
+    if arch == "clip":  # scaled as the engine's training-free EA score is
+        scores = ls * F.normalize(s, dim=-1) @ tc.meanp_video(v, m).T
     elif arch == "ea":
         head = head.double().eval()
         scores = head.scores(s, head.video(v, m)[0], ls)
@@ -79,7 +80,7 @@ def evaluate(path, clips, frames, masks, cache, chunk):
         scores = torch.cat([head.scores(s[i:i + chunk], w[i:i + chunk], vp, ls)[0]
                             for i in range(0, len(clips), chunk)])
     ranks = metrics.ranks_from_scores(scores.numpy())
-    return label(arch, meta), arch, ranks
+    return label(arch, meta), arch, ranks, scores.numpy()
 
 
 def main(argv=None):
@@ -116,8 +117,10 @@ def main(argv=None):
     print(f"eval_ref: {len(clips)} {args.split} clips, frames ({args.frames}) in {time.time() - t0:.0f} s",
           file=sys.stderr)
     cache, rows, out = {}, [], {"split": args.split, "queries": [c.id for c in clips], "models": {}}
+    all_scores = {}
     for p in args.models:
-        name, arch, ranks = evaluate(p, clips, frames, masks, cache, args.chunk)
+        name, arch, ranks, scores = evaluate(p, clips, frames, masks, cache, args.chunk)
+        all_scores[arch] = scores
         m = metrics.compute(ranks)
         rows.append((name, m))
         out["models"][arch] = {"file": os.path.basename(p), "name": name, "metrics": m,
@@ -127,6 +130,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
+        # the full score matrices [query, video] (videos in query order), for eval_c.sh
+        np.savez(os.path.splitext(args.json)[0] + "-scores.npz", **all_scores)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,243 @@
+/*
+ * cmd-tui — `clipgrep [OPTIONS] [DIR]`: the interactive screen.  With DIR,
+ * what is new there is indexed in the background while you type, and the
+ * results are limited to videos under DIR.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli-config.h"
+#include "cli.h"
+#include "colour.h"
+#include "image.h"
+#include "tui.h"
+
+#define CMD_TUI_MAX_MODELS 16
+#define CMD_TUI_MAX_EXCLUDE 64
+
+static void cmd_tui_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipgrep [OPTIONS] [DIR]\n"
+	    "Search your videos interactively: type a query, see ranked clips with\n"
+	    "thumbnails, the per-granularity scores and the word x frame attention.\n"
+	    "With DIR, new and changed videos under it are indexed in the background\n"
+	    "and only videos under DIR are listed.\n\n"
+	    "  -d, --db FILE        the index (default: $CLIPGREP_DB, the config's db,\n"
+	    "                       else $XDG_DATA_HOME/clipgrep/index.db)\n"
+	    "  -m, --model FILE     a model file (repeatable; default: the config's, else\n"
+	    "                       the bundled demo model)\n"
+	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
+	    "  -q, --query TEXT     start with this query\n"
+	    "      --images MODE    auto, sixel, blocks or none (default auto: sixel when the\n"
+	    "                       terminal answers that it has it, else colour half-blocks)\n"
+	    "      --colours N      auto, none, 8, 16, 256 or true (at most; NO_COLOR is honoured)\n"
+	    "  -n, --top K          list the K best clips (default 50)\n"
+	    "      --no-index       do not index DIR, only limit the results to it\n"
+	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"
+	    "  -j, --jobs N         decode threads for indexing\n"
+	    "  -h, --help           show this help\n\n"
+	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
+	    "Tab switches model; w cycles the heatmap word; / edits the query; ? help; q quits.\n");
+}
+
+int cmd_tui_parse_images(const char *s, int *out)
+{
+	image_mode m;
+
+	if (strcmp(s, "auto") == 0) {
+		*out = -1;
+		return 0;
+	}
+	if (image_mode_parse(s, &m) == -1)
+		return -1;
+	*out = (int)m;
+	return 0;
+}
+
+int cmd_tui_parse_colours(const char *s, int *out)
+{
+	static const struct { const char *name; int depth; } names[] = {
+		{ "auto", -1 }, { "none", COLOUR_NONE }, { "0", COLOUR_NONE }, { "8", COLOUR_8 },
+		{ "16", COLOUR_16 }, { "256", COLOUR_256 }, { "true", COLOUR_DIRECT },
+		{ "24bit", COLOUR_DIRECT }, { "truecolor", COLOUR_DIRECT },
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*out = names[i].depth;
+			return 0;
+		}
+	return -1;
+}
+
+int cmd_tui(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "query", required_argument, NULL, 'q' },
+		{ "images", required_argument, NULL, 'I' },
+		{ "colours", required_argument, NULL, 'C' },
+		{ "colors", required_argument, NULL, 'C' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "no-index", no_argument, NULL, 'N' },
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	tui_options o;
+	cli_config cfg;
+	char *opt_models[CMD_TUI_MAX_MODELS];
+	const char *exclude[CMD_TUI_MAX_EXCLUDE + 1];
+	int n_opt_models = 0, n_exclude = 0, no_index = 0, c, rc = CLI_EXIT_ERROR;
+	const char *opt_db = NULL, *dir = NULL;
+	char *db = NULL, **models = NULL, *root = NULL, *prefix = NULL;
+	const char *roots[1];
+	int n_models = 0;
+	search_model mode_check;
+
+	tui_options_init(&o);
+	memset(&cfg, 0, sizeof cfg);
+	while ((c = getopt_long(argc, argv, "d:m:q:n:x:j:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			opt_db = optarg;
+			break;
+		case 'm':
+			if (n_opt_models == CMD_TUI_MAX_MODELS) {
+				cli_error("too many --model options (at most %d)", CMD_TUI_MAX_MODELS);
+				return CLI_EXIT_USAGE;
+			}
+			opt_models[n_opt_models++] = optarg;
+			break;
+		case 'M':
+			if (engine_mode_parse(optarg, &mode_check) == -1) {
+				cli_error("--mode: '%s' is not tcmgc, ea or fused", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o.mode = optarg;
+			break;
+		case 'q':
+			o.query = optarg;
+			break;
+		case 'I':
+			if (cmd_tui_parse_images(optarg, &o.images) == -1) {
+				cli_error("--images: '%s' is not auto, sixel, blocks or none", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'C':
+			if (cmd_tui_parse_colours(optarg, &o.colours) == -1) {
+				cli_error("--colours: '%s' is not auto, none, 8, 16, 256 or true", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			if (cli_parse_int(optarg, 1, 10000, &o.top_k) == -1) {
+				cli_error("--top: '%s' is not a number from 1 to 10000", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'N':
+			no_index = 1;
+			break;
+		case 'x':
+			if (n_exclude == CMD_TUI_MAX_EXCLUDE) {
+				cli_error("too many --exclude options (at most %d)", CMD_TUI_MAX_EXCLUDE);
+				return CLI_EXIT_USAGE;
+			}
+			exclude[n_exclude++] = optarg;
+			break;
+		case 'j':
+			if (cli_parse_int(optarg, 1, 256, &o.jobs) == -1) {
+				cli_error("--jobs: '%s' is not a number from 1 to 256", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			cmd_tui_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			cmd_tui_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		cli_error("give at most one folder (see 'clipgrep --help')");
+		return CLI_EXIT_USAGE;
+	}
+	if (optind < argc)
+		dir = argv[optind];
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		cli_error("the interactive screen needs a terminal (in scripts use "
+		    "'clipgrep search QUERY'; see 'clipgrep --help')");
+		return CLI_EXIT_USAGE;
+	}
+
+	if (cli_config_load(&cfg) == -1)
+		goto out;
+	if ((db = cli_db_path(opt_db, &cfg)) == NULL)
+		goto out;
+	if ((n_models = cli_model_paths(opt_models, n_opt_models, &cfg, &models)) < 0)
+		goto out;
+	if (o.mode == NULL && cfg.mode != NULL)
+		o.mode = cfg.mode;
+	o.threads = cfg.threads;
+	if (o.jobs == 0)
+		o.jobs = cfg.jobs;
+	for (int i = 0; i < cfg.n_exclude && n_exclude < CMD_TUI_MAX_EXCLUDE; i++)
+		exclude[n_exclude++] = cfg.exclude[i];
+	exclude[n_exclude] = NULL;
+	o.exclude = exclude;
+	o.db_path = db;
+	o.models = (const char *const *)models;
+	o.n_models = n_models;
+
+	if (dir != NULL) {
+		struct stat st;
+		size_t n;
+		if ((root = realpath(dir, NULL)) == NULL || stat(root, &st) == -1 ||
+		    !S_ISDIR(st.st_mode)) {
+			cli_error("%s: not a folder", dir);
+			goto out;
+		}
+		n = strlen(root);
+		prefix = malloc(n + 2);
+		if (prefix == NULL)
+			goto out;
+		memcpy(prefix, root, n);
+		if (n == 0 || root[n - 1] != '/')
+			prefix[n++] = '/';
+		prefix[n] = '\0';
+		o.filter_prefix = prefix;
+		if (!no_index) {
+			roots[0] = root;
+			o.roots = roots;
+			o.n_roots = 1;
+			o.create = 1;
+		}
+	} else if (access(db, F_OK) == -1) {
+		cli_error("%s: no index yet: run 'clipgrep DIR' (or 'clipgrep index DIR') to index "
+		    "a folder of videos, or 'clipgrep demo'", db);
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	rc = tui_run(&o);
+out:
+	cli_free_strings(models, n_models > 0 ? n_models : 0);
+	cli_config_free(&cfg);
+	free(db);
+	free(root);
+	free(prefix);
+	return rc;
+}
