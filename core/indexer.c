@@ -1076,6 +1076,7 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	}
 	if (indexer_load_models(&s, cause) == -1)
 		goto out;
+	s.st.towers = s.n_towers;
 	if (s.batch < s.F) {
 		util_set_cause(cause, "index: a batch of %d frames cannot hold one video (F = %d)",
 		    s.batch, s.F);

@@ -81,7 +81,9 @@ typedef struct {
 	int64_t to_decode;          /* files that need decoding (known after the walk) */
 	int64_t decoded;            /* of them, done */
 	int64_t actions[INDEXER_ACTIONS];
-	int64_t frames;             /* frames encoded by the image tower(s) */
+	int64_t frames;             /* frames encoded (once per frame, whatever the towers) */
+	int towers;                 /* distinct image towers run: model files with
+	                               identical towers share one */
 	int64_t warnings;
 	double seconds;             /* since the start */
 	double encode_seconds;      /* in vit_encode */

@@ -85,10 +85,22 @@ static inline ops_v4f ops_exp4(ops_v4f x)
 	return ops_select(under, OPS_SPLAT4(0.0f), p * scale);
 }
 
-void ops_layer_norm(float *y, const float *x, const float *gamma, const float *beta,
-    int rows, int dim, float eps)
+typedef struct {
+	float *y;
+	const float *x, *gamma, *beta;
+	int rows, dim;
+	float eps;
+} ops_layer_norm_job;
+
+static void ops_layer_norm_part(void *ctx, int part, int parts)
 {
-	for (int r = 0; r < rows; r++) {
+	const ops_layer_norm_job *j = ctx;
+	const float *x = j->x, *gamma = j->gamma, *beta = j->beta;
+	float *y = j->y, eps = j->eps;
+	int dim = j->dim;
+	int r0 = (int)((int64_t)j->rows * part / parts), r1 = (int)((int64_t)j->rows * (part + 1) / parts);
+
+	for (int r = r0; r < r1; r++) {
 		const float *xr = x + (size_t)r * dim;
 		float *yr = y + (size_t)r * dim;
 		/* Two passes in double: the mean must be exact before the
@@ -128,6 +140,15 @@ void ops_layer_norm(float *y, const float *x, const float *gamma, const float *b
 		for (; i < dim; i++)
 			yr[i] = (xr[i] - m) * inv * gamma[i] + beta[i];
 	}
+}
+
+void ops_layer_norm(float *y, const float *x, const float *gamma, const float *beta,
+    int rows, int dim, float eps)
+{
+	ops_layer_norm_job j = { y, x, gamma, beta, rows, dim, eps };
+
+	/* Rows are independent; worth a thread above ~64K values. */
+	parallel_run(ops_layer_norm_part, &j, (size_t)rows * dim, 65536, PARALLEL_MAX_PARTS);
 }
 
 /* x / (1 + e^(-1.702 x)) */

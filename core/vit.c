@@ -304,19 +304,3 @@ int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause)
 	}
 	return 0;
 }
-
-void vit_normalize_rgb(const uint8_t *rgb, int size, float *out)
-{
-	static const float mean[3] = { VIT_MEAN_R, VIT_MEAN_G, VIT_MEAN_B };
-	static const float std[3] = { VIT_STD_R, VIT_STD_G, VIT_STD_B };
-	size_t plane = (size_t)size * size;
-	float lut[3][256];
-
-	/* The same float operations as torchvision's ToTensor then Normalize. */
-	for (int c = 0; c < 3; c++)
-		for (int i = 0; i < 256; i++)
-			lut[c][i] = ((float)i / 255.0f - mean[c]) / std[c];
-	for (size_t p = 0; p < plane; p++)
-		for (int c = 0; c < 3; c++)
-			out[(size_t)c * plane + p] = lut[c][rgb[p * 3 + c]];
-}

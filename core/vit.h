@@ -10,17 +10,7 @@
 #ifndef CLIPGREP_VIT_H
 #define CLIPGREP_VIT_H
 
-#include <stdint.h>
-
 #include "model.h"
-
-/* CLIP's per-channel normalisation (RGB), applied after scaling to [0, 1]. */
-#define VIT_MEAN_R 0.48145466f
-#define VIT_MEAN_G 0.4578275f
-#define VIT_MEAN_B 0.40821073f
-#define VIT_STD_R 0.26862954f
-#define VIT_STD_G 0.26130258f
-#define VIT_STD_B 0.27577711f
 
 typedef struct vit vit;
 
@@ -35,7 +25,7 @@ void vit_free(vit *v);
 
 /*
  * Embed batch frames.
- *   frames [batch, 3, S, S]  normalised RGB (vit_normalize_rgb), S = image size
+ *   frames [batch, 3, S, S]  normalised RGB (preprocess_normalize), S = image size
  *   out    [batch, embed]    the projected CLS tokens, not L2-normalised
  * A batch larger than max_batch is encoded max_batch frames at a time; the
  * result does not depend on how frames are grouped (up to float rounding in
@@ -46,14 +36,5 @@ int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause)
 int vit_image_size(const vit *v); /* S */
 int vit_embed_dim(const vit *v);
 int vit_max_batch(const vit *v);
-
-/*
- * Pixels to model input: scale to [0, 1], subtract the CLIP mean and
- * divide by the CLIP std per channel, and go from interleaved to planar.
- *   rgb [size, size, 3]  8-bit RGB, row-major
- *   out [3, size, size]
- * Shared with video ingest, so every caller normalises the same way.
- */
-void vit_normalize_rgb(const uint8_t *rgb, int size, float *out);
 
 #endif

@@ -29,7 +29,7 @@ echo "not a video" >"$LIB/broken.mp4"
 echo "notes" >"$LIB/notes.txt"
 
 # No model anywhere: a clear message (unless the demo model is installed).
-if [ ! -d "$top_srcdir/assets/demo" ]; then
+if ! ls "$top_srcdir"/assets/demo/*.safetensors >/dev/null 2>&1; then
 	run "$CLIPGREP" index "$LIB"
 	ok $([ "$rc" -eq 2 ] && contains "$err" "--model" && echo 0 || echo 1) "no model: exit 2, asks for --model"
 fi

@@ -5,7 +5,10 @@
 # cells where the best frame goes hold a picture (many colours) rather than
 # text.  Not part of make check (it needs X programs); run it by hand:
 #
-#   tests/sixel-xterm.sh [OUT.png]          (from the build tree)
+#   tests/sixel-xterm.sh [--demo] [OUT.png]      (from the build tree)
+#
+# --demo shows `clipgrep demo` (the bundled clips and model) instead of
+# clips generated here with the tiny test models.
 #
 # Needs: Xvfb, xterm, xwd, convert (ImageMagick), ffmpeg
 # (Debian: apt-get install xvfb xterm x11-apps imagemagick ffmpeg).
@@ -15,6 +18,11 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 CLIPGREP=${CLIPGREP:-$top_builddir/clipgrep}
 FFMPEG=${FFMPEG:-$(command -v ffmpeg)}
+DEMO=0
+if [ "${1:-}" = --demo ]; then
+	DEMO=1
+	shift
+fi
 OUT=${1:-$PWD/sixel-xterm.png}
 
 for p in Xvfb xterm xwd convert; do
@@ -39,7 +47,13 @@ for c in "red testsrc2 hue=h=0" "blue testsrc2 hue=h=180" "bars smptebars null";
 	"$FFMPEG" -nostdin -v error -y -f lavfi -i "$2=size=192x108:rate=10:duration=3" -vf "$3" \
 		-c:v libx264 -preset ultrafast -pix_fmt yuv420p "$T/lib/$1.mp4" || exit 77
 done
-"$CLIPGREP" index "$T/lib" 2>/dev/null || { echo "sixel-xterm: indexing failed"; exit 1; }
+if [ $DEMO -eq 1 ]; then
+	"$CLIPGREP" demo --print >/dev/null 2>&1 || { echo "sixel-xterm: no demo"; exit 77; }
+	CMD="'$CLIPGREP' demo"
+else
+	"$CLIPGREP" index "$T/lib" 2>/dev/null || { echo "sixel-xterm: indexing failed"; exit 1; }
+	CMD="'$CLIPGREP' -q 'red ball'"
+fi
 
 # A free display number.
 D=91
@@ -51,9 +65,9 @@ export DISPLAY=":$D"
 
 # 6x13 cells, no border: cell (row, col) starts at pixel ((col-1)*6, (row-1)*13).
 # numColorRegisters: a VT340 has 16; allow xterm's 256 for a faithful picture.
-printf '%s\n' "#!/bin/sh" "exec '$CLIPGREP' -q 'red ball' 2>'$T/err'" >"$T/run.sh"
+printf '%s\n' "#!/bin/sh" "exec $CMD 2>'$T/err'" >"$T/run.sh"
 xterm -ti vt340 -xrm 'XTerm*numColorRegisters: 256' -xrm 'XTerm*decTerminalID: vt340' \
-	-fn 6x13 -b 0 -geometry 120x40+0+0 -bg black -fg white \
+	-fn '-misc-fixed-medium-r-semicondensed--13-120-75-75-c-60-iso10646-1' -b 0 -geometry 120x40+0+0 -bg black -fg white \
 	-e sh "$T/run.sh" >"$T/xterm.log" 2>&1 &
 TPID=$!
 sleep 6

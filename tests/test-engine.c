@@ -487,6 +487,7 @@ int main(int argc, char **argv)
 		engine_close(early);
 	}
 	r = run_index(&st, NULL);
+	tap_ok(st.towers == 1, "the two tiny models share one image tower (%d)", st.towers);
 	tap_ok(r == 0 && st.files_total == 5 && st.actions[INDEXER_ADDED] == 3 &&
 	    st.actions[INDEXER_FAILED] == 1 && st.actions[INDEXER_UNCHANGED] == 1,
 	    "a rerun finishes: 3 added, 1 failed, 1 unchanged (rc %d)", r);
@@ -584,6 +585,26 @@ int main(int argc, char **argv)
 	tap_ok(kept != NULL && kept->nhits == 2 && strncmp(kept->hits[0].path, libdir,
 	    strlen(libdir)) == 0 && kept->n_tokens == 4, "a result outlives its engine");
 	engine_result_free(kept);
+
+	/* Different image towers are run separately. */
+	{
+		static char m3[512];
+		indexer_options o;
+		const char *roots[1] = { libdir }, *two[2] = { m1, m3 };
+		snprintf(m3, sizeof m3, "%s/tests/golden/tiny-clip.safetensors", srcdir ? srcdir : ".");
+		snprintf(dbpath, sizeof dbpath, "%s/two-towers.db", tmpdir);
+		indexer_options_init(&o);
+		o.roots = roots;
+		o.n_roots = 1;
+		o.models = two;
+		o.n_models = 2;
+		r = indexer_run(dbpath, &o, &st, &cause);
+		tap_ok(r == 0 && st.towers == 2 && st.actions[INDEXER_ADDED] == 8,
+		    "models with different image towers each encode the frames (%d towers): %s",
+		    st.towers, cause != NULL ? cause : "ok");
+		free(cause);
+		cause = NULL;
+	}
 
 	{
 		char cmd[600];

@@ -20,7 +20,7 @@ mkdir -p "$LIB" "$T/cfg/clipgrep"
 M1=$top_srcdir/tests/golden/tiny-tcmgc.safetensors
 M2=$top_srcdir/tests/golden/tiny-ea.safetensors
 export XDG_CONFIG_HOME=$T/cfg XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
-unset CLIPGREP_DB CLIPGREP_CONFIG NO_COLOR
+unset CLIPGREP_DB CLIPGREP_CONFIG NO_COLOR TMUX
 
 clip() { # clip NAME SOURCE SECONDS FILTER
 	"$FFMPEG" -nostdin -v error -y -f lavfi -i "$2=size=192x108:rate=10:duration=$3" -vf "$4" \
@@ -160,7 +160,14 @@ wait_for a "type to search"; ok $? "an empty query clears the list"
 keys a -l "blue"
 keys a Enter
 wait_for a "blue"; sleep 0.3
-grep -q "^blue$" "$T/state/clipgrep/history" 2>/dev/null || true
+keys a /
+keys a C-u
+keys a C-r
+keys a -l "bl"
+wait_for a "reverse-i-search"; ok $? "Ctrl-R searches the history"
+keys a Enter
+wait_for a "❯ blue"; ok $? "and brings the query back"
+keys a Escape
 
 # --- resize ------------------------------------------------------------------
 tm resize-window -t a -x 30 -y 8 2>/dev/null || tm resize-pane -t a -x 30 -y 8
@@ -183,6 +190,31 @@ grep -q "^blue$" "$T/state/clipgrep/history"
 ok $? "the query history is kept in \$XDG_STATE_HOME/clipgrep/history"
 [ ! -s "$T/a.err" ]; ok $? "nothing on standard error"
 diag "$(cat "$T/a.err" 2>/dev/null)"
+
+# --- a folder: indexed in the background, results limited to it ----------------
+mkdir -p "$T/new/sub"
+cp "$LIB/red.mp4" "$LIB/bars.mp4" "$T/new/"
+cp "$LIB/blue.mp4" "$T/new/sub/"
+start d 120x40 "'$CLIPGREP' --images=blocks --db '$T/fresh.db' -q red '$T/new'"
+wait_for d "indexed" 60; ok $? "a new folder is indexed in the background (status: indexed)"
+wait_for d "3 hits"; ok $? "the results fill in: the 3 videos of the folder"
+keys d Escape; sleep 0.2; keys d q
+st=$(wait_exit d)
+[ "$st" = "EXIT=0" ]; ok $? "quits ($st)"
+start e 120x40 "'$CLIPGREP' --images=blocks --db '$T/fresh.db' --no-index -q red '$T/new/sub'"
+wait_for e "1 hits"; ok $? "DIR limits the results to the videos under it"
+keys e Escape; sleep 0.2; keys e q
+wait_exit e >/dev/null
+
+# --- colour depths -----------------------------------------------------------------
+for term in xterm xterm-256color xterm-direct; do
+	infocmp "$term" >/dev/null 2>&1 || { ok 0 "# SKIP no terminfo for $term"; continue; }
+	start "t$term" 120x40 "env TERM=$term '$CLIPGREP' -q red"
+	wait_for "t$term" "5 hits"; r=$?
+	keys "t$term" Escape; sleep 0.2; keys "t$term" q
+	st=$(wait_exit "t$term")
+	[ $r -eq 0 ] && [ "$st" = "EXIT=0" ]; ok $? "TERM=$term: results and a clean exit ($st)"
+done
 
 # --- signals restore the terminal ---------------------------------------------------
 for sig in TERM HUP INT; do

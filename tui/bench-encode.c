@@ -49,17 +49,19 @@ enum {
 static void bench_usage(FILE *out)
 {
 	fprintf(out,
-	    "Usage: clipgrep bench encode [--model FILE] [--f32] [--batch N[,N...]] [--seconds S] [--json]\n"
+	    "Usage: clipgrep bench encode [--model FILE] [--f32] [--batch N[,N...]] [--seconds S]\n"
+	    "                             [--text-kernel K] [--json]\n"
 	    "CLIP image-tower frames/s and text-tower latency (L = max_words) on random\n"
 	    "ViT-B/32-shaped weights, or on FILE.\n\n"
-	    "  -m, --model FILE   benchmark this model file instead\n"
-	    "      --f32          store the random weights as F32 (default: F16 where the\n"
-	    "                     upstream checkpoint has fp16, as converted files do)\n"
-	    "  -b, --batch LIST   image batch sizes (default 1,12,24)\n"
-	    "  -s, --seconds S    time per measurement (default 3)\n"
-	    "      --text-kernel K  the text blocks' projections: auto, blas, avx2, avx512\n"
-	    "      --json         print one JSON object\n"
-	    "  -h, --help         show this help\n");
+	    "  -m, --model FILE     benchmark this model file instead\n"
+	    "      --f32            store the random weights as F32 (default: F16 where the\n"
+	    "                       upstream checkpoint has fp16, as converted files do)\n"
+	    "  -b, --batch LIST     image batch sizes (default 1,12,24)\n"
+	    "  -s, --seconds S      time per measurement (default 3)\n"
+	    "      --text-kernel K  the text blocks' projections: auto (default), blas,\n"
+	    "                       avx2, avx512\n"
+	    "      --json           print one JSON object\n"
+	    "  -h, --help           show this help\n");
 }
 
 /* --- the random model ------------------------------------------------- */

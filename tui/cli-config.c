@@ -238,20 +238,35 @@ static int config_in_build_tree(void)
 #endif
 }
 
-const char *cli_demo_dir(void)
-{
-#ifdef CLIPGREP_SRCDIR
-	if (config_in_build_tree() && config_is_dir(CLIPGREP_SRCDIR "/assets/demo"))
-		return CLIPGREP_SRCDIR "/assets/demo";
-#endif
-	if (config_is_dir(CLIPGREP_PKGDATADIR "/demo"))
-		return CLIPGREP_PKGDATADIR "/demo";
-	return NULL;
-}
-
 static int config_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int config_demo_models(const char *dir, char ***out);
+
+/* Whether dir holds at least one model file. */
+static int config_has_models(const char *dir)
+{
+	char **v = NULL;
+	int n;
+
+	if (!config_is_dir(dir))
+		return 0;
+	n = config_demo_models(dir, &v);
+	cli_free_strings(v, n > 0 ? n : 0);
+	return n > 0;
+}
+
+const char *cli_demo_dir(void)
+{
+#ifdef CLIPGREP_SRCDIR
+	if (config_in_build_tree() && config_has_models(CLIPGREP_SRCDIR "/assets/demo"))
+		return CLIPGREP_SRCDIR "/assets/demo";
+#endif
+	if (config_has_models(CLIPGREP_PKGDATADIR "/demo"))
+		return CLIPGREP_PKGDATADIR "/demo";
+	return NULL;
 }
 
 /* Every *.safetensors in dir, sorted; the count, or -1. */

@@ -63,8 +63,14 @@ static int demo_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every *.safetensors in dir, sorted (full paths); the count. */
-static int demo_models(const char *dir, char ***out)
+const char *cmd_demo_dir(void)
+{
+	const char *dir = getenv("CLIPGREP_DEMO_DIR");
+
+	return dir != NULL && dir[0] != '\0' ? dir : cli_demo_dir();
+}
+
+int cmd_demo_models(const char *dir, char ***out)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -289,16 +295,14 @@ int cmd_demo(int argc, char **argv)
 		cli_error("demo: unexpected argument '%s' (the query goes after --query)", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	dir = getenv("CLIPGREP_DEMO_DIR");
-	if (dir == NULL || dir[0] == '\0')
-		dir = cli_demo_dir();
+	dir = cmd_demo_dir();
 	if (dir == NULL) {
 		cli_error("demo not built yet: no demo folder (assets/demo in the source tree, "
 		    "%s/demo once installed)", CLIPGREP_PKGDATADIR);
 		return CLI_EXIT_ERROR;
 	}
 	snprintf(clips, sizeof clips, "%s/clips", dir);
-	n_models = demo_models(dir, &models);
+	n_models = cmd_demo_models(dir, &models);
 	if (n_models == 0 || !demo_is_dir(clips)) {
 		cli_error("demo not built yet: %s has no %s", dir,
 		    n_models == 0 ? "model file (*.safetensors)" : "clips/ folder");

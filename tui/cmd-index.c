@@ -18,7 +18,6 @@
 #include "cli-config.h"
 #include "cli.h"
 #include "indexer.h"
-#include "tensor.h"
 #include "util.h"
 
 static atomic_int index_stop;

@@ -24,6 +24,11 @@
 /* Encoded sixel kept per (picture, size): entries and bytes. */
 #define IMAGE_CACHE_ENTRIES 128
 #define IMAGE_CACHE_BYTES (48u << 20)
+/*
+ * Sixel encoding allowed per frame: past it, pictures not yet encoded wait
+ * for the next frame, so text shows at once and pictures follow.
+ */
+#define IMAGE_ENCODE_BUDGET_MS 4.0
 /* No picture larger than this many pixels a side is ever encoded. */
 #define IMAGE_MAX_SIDE 2048
 
@@ -51,6 +56,8 @@ struct image_reg {
 	image_placed want[IMAGE_MAX_PLACED], shown[IMAGE_MAX_PLACED];
 	int n_want, n_shown;
 	int invalid;          /* nothing on screen can be trusted: write every image */
+	double encode_spent;  /* ms spent encoding in this frame */
+	int deferred;         /* pictures left for the next frame */
 	cchar_t *prev;        /* [prev_rows, prev_cols] stdscr as last refreshed */
 	int prev_rows, prev_cols;
 	image_stats stats;
@@ -435,6 +442,13 @@ static void image_draw_blocks(image_reg *r, const uint8_t *rgb, int iw, int ih, 
 void image_frame_begin(image_reg *r)
 {
 	r->n_want = 0;
+	r->encode_spent = 0;
+	r->deferred = 0;
+}
+
+int image_reg_deferred(const image_reg *r)
+{
+	return r->deferred;
 }
 
 void image_place(image_reg *r, uint64_t key, const uint8_t *rgb, int iw, int ih, int y, int x,
@@ -478,9 +492,16 @@ void image_place(image_reg *r, uint64_t key, const uint8_t *rgb, int iw, int ih,
 			p->w = IMAGE_MAX_SIDE;
 		if (p->h > IMAGE_MAX_SIDE)
 			p->h = IMAGE_MAX_SIDE;
-		/* Encode now while rgb is at hand; emission later finds it cached. */
-		if (image_cache_get(r, key, p->w, p->h, rgb, iw, ih) != NULL)
-			r->n_want++;
+		/* Encode now while rgb is at hand (emission finds it cached), within the budget. */
+		if (image_cache_get(r, key, p->w, p->h, NULL, 0, 0) == NULL &&
+		    r->encode_spent >= IMAGE_ENCODE_BUDGET_MS) {
+			r->deferred++;
+		} else {
+			double t0 = image_now_ms();
+			if (image_cache_get(r, key, p->w, p->h, rgb, iw, ih) != NULL)
+				r->n_want++;
+			r->encode_spent += image_now_ms() - t0;
+		}
 	}
 }
 

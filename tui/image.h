@@ -56,6 +56,11 @@ const image_stats *image_reg_stats(const image_reg *r);
 
 /* Start a frame: nothing is placed yet. */
 void image_frame_begin(image_reg *r);
+/*
+ * Sixel pictures placed in this frame but left out because the frame's
+ * encoding budget was spent: draw another frame soon to show them.
+ */
+int image_reg_deferred(const image_reg *r);
 
 /*
  * Place the picture rgb [ih, iw, 3] in the cells (y, x, rows, cols) of

@@ -113,6 +113,7 @@ int query_begin(const char *history_path, const char *text)
 	if (history_path != NULL) {
 		query.history_path = strdup(history_path);
 		read_history(history_path);
+		using_history();
 	}
 	rl_callback_handler_install("", query_line_done);
 	rl_variable_bind("bell-style", "none");
@@ -159,7 +160,8 @@ unsigned query_feed(const char *bytes, size_t n)
 	query.in = (const unsigned char *)bytes;
 	query.in_len = n;
 	query.accepted = query.eof = 0;
-	while (query.in_len > 0)
+	/* A key readline pushed back (the Enter that ends a Ctrl-R search) runs too. */
+	while (query.in_len > 0 || rl_pending_input != 0)
 		rl_callback_read_char();
 	if (query.accepted) {
 		/* Readline starts a fresh line after accept-line; keep the query shown. */
@@ -216,4 +218,6 @@ void query_history_add(const char *text)
 	if (last != NULL && last->line != NULL && strcmp(last->line, text) == 0)
 		return;
 	add_history(text);
+	/* Searches and Up start from the newest entry again. */
+	using_history();
 }

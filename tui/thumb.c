@@ -83,10 +83,9 @@ void thumb_set_free(thumb_set *s)
 	free(s);
 }
 
-thumb_set *thumb_set_new(int64_t video_id, const index_frames *f)
+thumb_set *thumb_set_new(int64_t video_id, int n)
 {
 	thumb_set *s = calloc(1, sizeof *s);
-	int n = f != NULL ? f->n : 0;
 
 	if (s == NULL)
 		return NULL;
@@ -100,16 +99,21 @@ thumb_set *thumb_set_new(int64_t video_id, const index_frames *f)
 		thumb_set_free(s);
 		return NULL;
 	}
-	for (int i = 0; i < n; i++) {
-		const index_frame *fr = &f->frames[i];
-		s->times[i] = fr->time;
-		if (fr->thumb != NULL && fr->thumb_size > 0) {
-			char *cause = NULL;
-			s->rgb[i] = thumb_decode(fr->thumb, fr->thumb_size, &s->w[i], &s->h[i], &cause);
-			free(cause); /* a bad thumbnail is drawn as a gap */
-		}
-	}
 	return s;
+}
+
+void thumb_set_decode(thumb_set *s, int i, const index_frame *fr)
+{
+	if (i < 0 || i >= s->n)
+		return;
+	s->times[i] = fr->time;
+	free(s->rgb[i]);
+	s->rgb[i] = NULL;
+	if (fr->thumb != NULL && fr->thumb_size > 0) {
+		char *cause = NULL;
+		s->rgb[i] = thumb_decode(fr->thumb, fr->thumb_size, &s->w[i], &s->h[i], &cause);
+		free(cause); /* a bad thumbnail is drawn as a gap */
+	}
 }
 
 struct thumb_cache {

@@ -26,8 +26,12 @@ typedef struct {
  */
 uint8_t *thumb_decode(const uint8_t *bytes, size_t n, int *w, int *h, char **cause);
 
-/* Decode every thumbnail of f (from index_get_frames / engine_get_frames). */
-thumb_set *thumb_set_new(int64_t video_id, const index_frames *f);
+/*
+ * An empty set of n frames (no pictures yet); thumb_set_decode fills frame
+ * i from a stored frame (index_get_frames / engine_get_frames).
+ */
+thumb_set *thumb_set_new(int64_t video_id, int n);
+void thumb_set_decode(thumb_set *s, int i, const index_frame *fr);
 void thumb_set_free(thumb_set *s);
 
 /* A least-recently-used cache of decoded sets, owning them. */

@@ -77,8 +77,10 @@ typedef struct {
 	int full;               /* the next frame repaints everything */
 	int mark;               /* CLIPGREP_TUI_MARK: write APC markers for the benchmark */
 	uint64_t marked_seq;
+	unsigned long frames;   /* frames drawn (for the markers) */
 	int tty_fd;
 	tty_caps caps;
+	char *open_error;       /* why the index could not be opened: said again after endwin */
 } tui;
 
 static int tui_wake[2] = { -1, -1 };
@@ -275,6 +277,8 @@ static unsigned tui_take(tui *t)
 	}
 	if (out.open_failed) {
 		t->v.open_failed = 1;
+		free(t->open_error);
+		t->open_error = out.error != NULL ? strdup(out.error) : NULL;
 		tui_message(t, 1, "%s", out.error != NULL ? out.error : "cannot open the index");
 		flags |= TUI_REDRAW;
 	} else if (out.error != NULL) {
@@ -322,7 +326,8 @@ static unsigned tui_take(tui *t)
 	}
 	if (out.refreshed > 0) {
 		thumb_cache_clear(t->thumbs);
-		t->keep_selection = 1;
+		/* New videos must not move the user's selection; the top stays the top. */
+		t->keep_selection = t->v.sel > 0;
 		t->keep_id = tui_selected_id(t);
 		flags |= TUI_SEARCH | TUI_REDRAW;
 	}
@@ -710,15 +715,24 @@ static void tui_draw(tui *t)
 	screen_draw(&t->v);
 	image_frame_end(t->v.images, t->full);
 	t->full = 0;
-	if (t->mark && t->res != NULL && t->inflight == 0 && t->seq != t->marked_seq) {
-		/* An APC string: terminals ignore it; `clipgrep bench tui` waits for it. */
-		char m[96];
-		int n = snprintf(m, sizeof m, "\033_clipgrep;results;%llu;%d\033\\",
-		    (unsigned long long)t->seq, t->res->nhits);
+	if (t->mark) {
+		/*
+		 * APC strings: terminals ignore them; `clipgrep bench tui` and the
+		 * tests wait for them.  One per frame, and one when a frame first
+		 * shows the answer to the latest search.
+		 */
+		char m[160];
+		int n = snprintf(m, sizeof m, "\033_clipgrep;frame;%lu\033\\", ++t->frames);
+		if (t->res != NULL && t->inflight == 0 && t->seq != t->marked_seq) {
+			n += snprintf(m + n, sizeof m - (size_t)n,
+			    "\033_clipgrep;results;%llu;%d;%.3f;%.3f;%.3f\033\\",
+			    (unsigned long long)t->seq, t->res->nhits, t->v.last_ms,
+			    t->res->encode_seconds * 1e3, t->res->search_seconds * 1e3);
+			t->marked_seq = t->seq;
+		}
 		if (write(STDOUT_FILENO, m, (size_t)n) < 0) {
 			/* the benchmark is gone */
 		}
-		t->marked_seq = t->seq;
 	}
 }
 
@@ -766,10 +780,15 @@ static int tui_loop(tui *t)
 		if (flags & (TUI_REDRAW | TUI_FULL))
 			tui_draw(t);
 		flags = 0;
+		/* Pictures still to encode: another frame as soon as input allows. */
+		if (image_reg_deferred(t->v.images) > 0) {
+			flags |= TUI_REDRAW;
+			timeout = 0;
+		}
 
-		if (t->v.message[0] != '\0')
+		if (t->v.message[0] != '\0' && timeout != 0)
 			timeout = (int)((t->message_until - now) * 1000) + 10;
-		if (t->refresh_wanted) {
+		if (t->refresh_wanted && timeout != 0) {
 			int r = (int)((t->last_refresh + TUI_REFRESH_SECONDS - now) * 1000) + 10;
 			if (timeout < 0 || r < timeout)
 				timeout = r < 0 ? 0 : r;
@@ -809,6 +828,25 @@ static int tui_loop(tui *t)
 }
 
 /* ---- setup and teardown ----------------------------------------------------- */
+
+/* $CLIPGREP_TUI_STATS: where `clipgrep bench tui` wants the image timings. */
+static void tui_write_stats(const tui *t)
+{
+	const char *path = getenv("CLIPGREP_TUI_STATS");
+	const image_stats *s;
+	FILE *f;
+
+	if (path == NULL || path[0] == '\0' || t->v.images == NULL)
+		return;
+	s = image_reg_stats(t->v.images);
+	if ((f = fopen(path, "w")) == NULL)
+		return;
+	fprintf(f, "mode %s\nencodes %ld\nencode_ms %.3f\nencode_max_ms %.3f\n"
+	    "emits %ld\nemit_ms %.3f\nemit_max_ms %.3f\nemit_bytes %zu\nframes %lu\n",
+	    image_mode_name(image_reg_mode(t->v.images)), s->encodes, s->encode_ms,
+	    s->encode_max_ms, s->emits, s->emit_ms, s->emit_max_ms, s->emit_bytes, t->frames);
+	fclose(f);
+}
 
 static int tui_pipe_nonblock(int fds[2])
 {
@@ -932,6 +970,7 @@ out:
 		tui_draw(&t);
 	}
 	worker_free(t.w, 3000);
+	tui_write_stats(&t);
 	if (mode == IMAGE_SIXEL) {
 		fputs("\033[?1070r", stdout);
 		fflush(stdout);
@@ -954,7 +993,10 @@ out:
 	tui_signals_reset();
 	if (sig != 0)
 		raise(sig);
-	if (t.v.open_failed)
+	if (t.v.open_failed) {
+		cli_error("%s", t.open_error != NULL ? t.open_error : "cannot open the index");
 		rc = CLI_EXIT_ERROR;
+	}
+	free(t.open_error);
 	return rc;
 }

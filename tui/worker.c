@@ -1,5 +1,11 @@
 /*
- * worker — the search thread (owner of the engine) and the index thread.
+ * worker — the search thread (owner of the engine), the thumbnail thread
+ * and the index thread.
+ *
+ * Thumbnails are read from the index by the search thread (it owns the
+ * engine; a read is a millisecond) and decoded by the thumbnail thread,
+ * which steps aside while a search runs: a keystroke's search never waits
+ * behind pictures.
  */
 #include "config.h"
 
@@ -28,8 +34,8 @@ struct worker {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_t search_thread, index_thread;
-	int search_started, index_started;
+	pthread_t search_thread, index_thread, thumb_thread;
+	int search_started, index_started, thumb_started;
 	atomic_int index_finished;
 	atomic_int stop_index;
 	int quit;
@@ -45,6 +51,11 @@ struct worker {
 	int64_t done_thumbs[WORKER_MAX_WANTED]; /* decoded since the list was set */
 	int n_done_thumbs;
 	int refresh_pending;
+	int searching;          /* a search is running: the thumbnail thread waits */
+	pthread_cond_t thumb_cond;
+	index_frames *to_decode[WORKER_MAX_WANTED]; /* read, waiting for the thumbnail thread */
+	int64_t to_decode_id[WORKER_MAX_WANTED];
+	int n_to_decode;
 
 	/* Answers (under lock), handed over by worker_take. */
 	worker_out out;
@@ -163,6 +174,7 @@ static void *worker_search_main(void *arg)
 
 			w->search_query = NULL;
 			w->search_pending = 0;
+			w->searching = 1;
 			pthread_mutex_unlock(&w->lock);
 			if (w->filter_prefix != NULL && depth < WORKER_FILTER_DEPTH)
 				depth = WORKER_FILTER_DEPTH;
@@ -171,6 +183,8 @@ static void *worker_search_main(void *arg)
 			if (rc == 0 && w->filter_prefix != NULL)
 				worker_filter(res, w->filter_prefix, top_k);
 			pthread_mutex_lock(&w->lock);
+			w->searching = 0;
+			pthread_cond_broadcast(&w->thumb_cond);
 			if (rc == 0) {
 				engine_result_free(w->out.result);
 				free(w->out.result_query);
@@ -207,34 +221,72 @@ static void *worker_search_main(void *arg)
 			cause = NULL;
 			continue;
 		}
-		if (w->n_done_thumbs < w->n_wanted) {
+		if (w->n_done_thumbs < w->n_wanted && w->n_to_decode < WORKER_MAX_WANTED) {
 			int64_t id = w->wanted[w->n_done_thumbs++];
 			index_frames *f;
-			thumb_set *s = NULL;
+			int queued = 0;
+			for (int i = 0; i < w->n_to_decode && !queued; i++)
+				queued = w->to_decode_id[i] == id;
+			if (queued)
+				continue;
 			pthread_mutex_unlock(&w->lock);
 			f = engine_get_frames(w->eng, id, 1, &cause);
-			if (f != NULL)
-				s = thumb_set_new(id, f);
-			index_frames_free(f);
-			free(cause); /* a video gone since the search: no thumbnails */
+			free(cause); /* a video gone since the search: drawn without pictures */
 			cause = NULL;
-			if (s == NULL)
-				s = thumb_set_new(id, NULL);
 			pthread_mutex_lock(&w->lock);
-			if (s != NULL) {
-				thumb_set **v = realloc(w->out.thumbs,
-				    sizeof *v * (size_t)(w->out.n_thumbs + 1));
-				if (v == NULL) {
-					thumb_set_free(s);
-				} else {
-					w->out.thumbs = v;
-					v[w->out.n_thumbs++] = s;
-					worker_wake(w);
-				}
-			}
+			w->to_decode[w->n_to_decode] = f;
+			w->to_decode_id[w->n_to_decode++] = id;
+			pthread_cond_broadcast(&w->thumb_cond);
 			continue;
 		}
 		pthread_cond_wait(&w->cond, &w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* The thumbnail thread: decode what the search thread read, one frame at a time. */
+static void *worker_thumb_main(void *arg)
+{
+	worker *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->quit) {
+		index_frames *f;
+		int64_t id;
+		thumb_set *s;
+
+		if (w->n_to_decode == 0) {
+			pthread_cond_wait(&w->thumb_cond, &w->lock);
+			continue;
+		}
+		f = w->to_decode[0];
+		id = w->to_decode_id[0];
+		w->n_to_decode--;
+		memmove(w->to_decode, w->to_decode + 1, sizeof *w->to_decode * (size_t)w->n_to_decode);
+		memmove(w->to_decode_id, w->to_decode_id + 1,
+		    sizeof *w->to_decode_id * (size_t)w->n_to_decode);
+		pthread_cond_signal(&w->cond); /* room in the queue */
+		s = thumb_set_new(id, f != NULL ? f->n : 0);
+		for (int i = 0; s != NULL && f != NULL && i < f->n && !w->quit; i++) {
+			/* A search has the cores first. */
+			while (w->searching && !w->quit)
+				pthread_cond_wait(&w->thumb_cond, &w->lock);
+			pthread_mutex_unlock(&w->lock);
+			thumb_set_decode(s, i, &f->frames[i]);
+			pthread_mutex_lock(&w->lock);
+		}
+		index_frames_free(f);
+		if (s != NULL && !w->quit) {
+			thumb_set **v = realloc(w->out.thumbs, sizeof *v * (size_t)(w->out.n_thumbs + 1));
+			if (v != NULL) {
+				w->out.thumbs = v;
+				v[w->out.n_thumbs++] = s;
+				s = NULL;
+				worker_wake(w);
+			}
+		}
+		thumb_set_free(s);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -345,9 +397,19 @@ worker *worker_new(const worker_options *opt)
 	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->thumb_cond, NULL);
 	if (w->db_path == NULL || w->models == NULL || w->roots == NULL) {
 		worker_free(w, 0);
 		return NULL;
+	}
+	/*
+	 * Create the index before the two threads open it: an index_open that
+	 * meets a database another thread is still creating can take it for a
+	 * foreign file.
+	 */
+	if (opt->create && access(opt->db_path, F_OK) == -1) {
+		index_db *ix = index_open(opt->db_path, INDEX_CREATE, NULL);
+		index_close(ix);
 	}
 	if (opt->n_roots > 0) {
 		w->progress.indexing = 1;
@@ -356,6 +418,11 @@ worker *worker_new(const worker_options *opt)
 		else
 			w->progress.indexing = 0;
 	}
+	if (worker_spawn(&w->thumb_thread, worker_thumb_main, w) != 0) {
+		worker_free(w, 0);
+		return NULL;
+	}
+	w->thumb_started = 1;
 	if (worker_spawn(&w->search_thread, worker_search_main, w) != 0) {
 		worker_free(w, 0);
 		return NULL;
@@ -372,9 +439,12 @@ void worker_free(worker *w, int wait_ms)
 	pthread_mutex_lock(&w->lock);
 	w->quit = 1;
 	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->thumb_cond);
 	pthread_mutex_unlock(&w->lock);
 	if (w->search_started)
 		pthread_join(w->search_thread, NULL);
+	if (w->thumb_started)
+		pthread_join(w->thumb_thread, NULL);
 	if (w->index_started) {
 		/* The indexer stops after the video in flight; do not wait forever for it. */
 		for (int waited = 0; !atomic_load(&w->index_finished) && waited < wait_ms; waited += 10) {
@@ -390,6 +460,8 @@ void worker_free(worker *w, int wait_ms)
 	}
 	engine_close(w->eng);
 	worker_out_clear(&w->out);
+	for (int i = 0; i < w->n_to_decode; i++)
+		index_frames_free(w->to_decode[i]);
 	free(w->search_query);
 	free(w->db_path);
 	free(w->filter_prefix);
@@ -398,6 +470,7 @@ void worker_free(worker *w, int wait_ms)
 	worker_freev(w->exclude);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->thumb_cond);
 	free(w);
 }
 
@@ -424,9 +497,23 @@ void worker_want_thumbs(worker *w, const int64_t *ids, int n)
 		n = WORKER_MAX_WANTED;
 	pthread_mutex_lock(&w->lock);
 	if (n != w->n_wanted || memcmp(ids, w->wanted, sizeof *ids * (size_t)n) != 0) {
+		int m = 0;
 		memcpy(w->wanted, ids, sizeof *ids * (size_t)n);
 		w->n_wanted = n;
 		w->n_done_thumbs = 0;
+		/* Read but no longer wanted: drop; still wanted: keep, not read again. */
+		for (int i = 0; i < w->n_to_decode; i++) {
+			int still = 0;
+			for (int j = 0; j < n && !still; j++)
+				still = ids[j] == w->to_decode_id[i];
+			if (still) {
+				w->to_decode[m] = w->to_decode[i];
+				w->to_decode_id[m++] = w->to_decode_id[i];
+			} else {
+				index_frames_free(w->to_decode[i]);
+			}
+		}
+		w->n_to_decode = m;
 		pthread_cond_signal(&w->cond);
 	}
 	pthread_mutex_unlock(&w->lock);

@@ -172,13 +172,13 @@ def test_file(path):
             got = head.scores(s, w, head.video(frames, mask), ls)[0]
             c = {"free": False, "softmax_lambda": head.lam, "k": head.k, "logit_scale": ls}
             want = torch.tensor([[ref.tcmgc_score(s[i], w[i], frames[j], mask[j], w64, c, heads)["score"].item()
-                                  for j in range(2)] for i in range(2)])
+                                  for j in range(2)] for i in range(2)], dtype=torch.float64)
         else:
             got = head.scores(s, head.video(frames, mask)[0], ls)
             c = {"se_type": head.se_type, "sim_header": head.sim_header, "reduction_ratio": head.r,
                  "aggregation_type": meta.get("clipgrep.ea.aggregation_type", "unity")}
             want = torch.tensor([[ref.ea_loose_score(s[i], ref.ea_video(frames[j], mask[j], w64, c, heads)[0], ls).item()
-                                  for j in range(2)] for i in range(2)])
+                                  for j in range(2)] for i in range(2)], dtype=torch.float64)
         check(f"{os.path.basename(path)}: {arch} head", got, want, 1e-9)
 
 
