@@ -157,47 +157,76 @@ static void linear_store(float *y, int ldy, const float *acc, int rows, int cols
 
 #ifdef LINEAR_X86
 /*
- * acc[r][0..32) = Σ_k x[r][k] · (panel p0 | panel p1)[k], r < rows <= 8.
- *   x [rows, in] with row stride ldx; p0, p1 [in, 16]
+ * The full tiles keep their sums in named locals, not in an array shared
+ * with the partial-tile loop: gcc otherwise keeps the array in memory and
+ * stores every accumulator on every step.
  */
+#define LINEAR_FMA512(r) \
+	do { \
+		__m512 xb = _mm512_set1_ps(x[(size_t)(r) * ldx + k]); \
+		a##r##0 = _mm512_fmadd_ps(xb, w0, a##r##0); \
+		a##r##1 = _mm512_fmadd_ps(xb, w1, a##r##1); \
+	} while (0)
+#define LINEAR_STORE512(r) \
+	do { \
+		_mm512_storeu_ps(acc + (r) * 32, a##r##0); \
+		_mm512_storeu_ps(acc + (r) * 32 + 16, a##r##1); \
+	} while (0)
+
+/*
+ * acc[r][0..32) = Σ_k x[r][k] · (panel p0 | panel p1)[k] for 8 rows.
+ *   x [8, in] with row stride ldx; p0, p1 [in, 16]; acc [8, 32]
+ */
+__attribute__((target("avx512f")))
+static void linear_tile8_avx512(const float *x, int ldx, const float *p0, const float *p1,
+    int in, float *acc)
+{
+	__m512 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
+
+	a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = _mm512_setzero_ps();
+	a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = _mm512_setzero_ps();
+	for (int k = 0; k < in; k++) {
+		__m512 w0 = _mm512_load_ps(p0 + (size_t)k * 16);
+		__m512 w1 = _mm512_load_ps(p1 + (size_t)k * 16);
+		LINEAR_FMA512(0);
+		LINEAR_FMA512(1);
+		LINEAR_FMA512(2);
+		LINEAR_FMA512(3);
+		LINEAR_FMA512(4);
+		LINEAR_FMA512(5);
+		LINEAR_FMA512(6);
+		LINEAR_FMA512(7);
+	}
+	LINEAR_STORE512(0);
+	LINEAR_STORE512(1);
+	LINEAR_STORE512(2);
+	LINEAR_STORE512(3);
+	LINEAR_STORE512(4);
+	LINEAR_STORE512(5);
+	LINEAR_STORE512(6);
+	LINEAR_STORE512(7);
+}
+
+/* The same for rows < 8 (the last tile). */
 __attribute__((target("avx512f")))
 static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p0,
     const float *p1, int in, float *acc)
 {
 	__m512 a[8][2];
 
-	for (int r = 0; r < 8; r++)
-		a[r][0] = a[r][1] = _mm512_setzero_ps();
 	if (rows == 8) {
-		const float *x0 = x, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
-		const float *x4 = x3 + ldx, *x5 = x4 + ldx, *x6 = x5 + ldx, *x7 = x6 + ldx;
-		for (int k = 0; k < in; k++) {
-			__m512 w0 = _mm512_load_ps(p0 + (size_t)k * 16);
-			__m512 w1 = _mm512_load_ps(p1 + (size_t)k * 16);
-#define LINEAR_ROW(r, xr) do { \
-		__m512 xb = _mm512_set1_ps(xr[k]); \
-		a[r][0] = _mm512_fmadd_ps(xb, w0, a[r][0]); \
-		a[r][1] = _mm512_fmadd_ps(xb, w1, a[r][1]); \
-	} while (0)
-			LINEAR_ROW(0, x0);
-			LINEAR_ROW(1, x1);
-			LINEAR_ROW(2, x2);
-			LINEAR_ROW(3, x3);
-			LINEAR_ROW(4, x4);
-			LINEAR_ROW(5, x5);
-			LINEAR_ROW(6, x6);
-			LINEAR_ROW(7, x7);
-#undef LINEAR_ROW
-		}
-	} else {
-		for (int k = 0; k < in; k++) {
-			__m512 w0 = _mm512_load_ps(p0 + (size_t)k * 16);
-			__m512 w1 = _mm512_load_ps(p1 + (size_t)k * 16);
-			for (int r = 0; r < rows; r++) {
-				__m512 xb = _mm512_set1_ps(x[(size_t)r * ldx + k]);
-				a[r][0] = _mm512_fmadd_ps(xb, w0, a[r][0]);
-				a[r][1] = _mm512_fmadd_ps(xb, w1, a[r][1]);
-			}
+		linear_tile8_avx512(x, ldx, p0, p1, in, acc);
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		a[r][0] = a[r][1] = _mm512_setzero_ps();
+	for (int k = 0; k < in; k++) {
+		__m512 w0 = _mm512_load_ps(p0 + (size_t)k * 16);
+		__m512 w1 = _mm512_load_ps(p1 + (size_t)k * 16);
+		for (int r = 0; r < rows; r++) {
+			__m512 xb = _mm512_set1_ps(x[(size_t)r * ldx + k]);
+			a[r][0] = _mm512_fmadd_ps(xb, w0, a[r][0]);
+			a[r][1] = _mm512_fmadd_ps(xb, w1, a[r][1]);
 		}
 	}
 	for (int r = 0; r < rows; r++) {
@@ -206,46 +235,67 @@ static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p
 	}
 }
 
+#define LINEAR_FMA256(r) \
+	do { \
+		__m256 xb = _mm256_broadcast_ss(x + (size_t)(r) * ldx + k); \
+		a##r##0 = _mm256_fmadd_ps(xb, w0, a##r##0); \
+		a##r##1 = _mm256_fmadd_ps(xb, w1, a##r##1); \
+	} while (0)
+#define LINEAR_STORE256(r) \
+	do { \
+		_mm256_storeu_ps(acc + (r) * 32, a##r##0); \
+		_mm256_storeu_ps(acc + (r) * 32 + 8, a##r##1); \
+	} while (0)
+
 /*
- * acc[r][0..16) = Σ_k x[r][k] · panel[k], r < rows <= 6.
- *   x [rows, in] with row stride ldx; panel [in, 16]
+ * acc[r][0..16) = Σ_k x[r][k] · panel[k] for 6 rows.
+ *   x [6, in] with row stride ldx; panel [in, 16]; acc [6, 32]
  */
+__attribute__((target("avx2,fma")))
+static void linear_tile6_avx2(const float *x, int ldx, const float *panel, int in, float *acc)
+{
+	__m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+
+	a00 = a01 = a10 = a11 = a20 = a21 = _mm256_setzero_ps();
+	a30 = a31 = a40 = a41 = a50 = a51 = _mm256_setzero_ps();
+	for (int k = 0; k < in; k++) {
+		__m256 w0 = _mm256_load_ps(panel + (size_t)k * 16);
+		__m256 w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
+		LINEAR_FMA256(0);
+		LINEAR_FMA256(1);
+		LINEAR_FMA256(2);
+		LINEAR_FMA256(3);
+		LINEAR_FMA256(4);
+		LINEAR_FMA256(5);
+	}
+	LINEAR_STORE256(0);
+	LINEAR_STORE256(1);
+	LINEAR_STORE256(2);
+	LINEAR_STORE256(3);
+	LINEAR_STORE256(4);
+	LINEAR_STORE256(5);
+}
+
+/* acc[r][0..16) = Σ_k x[r][k] · panel[k], r < rows <= 6. */
 __attribute__((target("avx2,fma")))
 static void linear_tile_avx2(const float *x, int ldx, int rows, const float *panel, int in,
     float *acc)
 {
 	__m256 a[6][2];
 
-	for (int r = 0; r < 6; r++)
-		a[r][0] = a[r][1] = _mm256_setzero_ps();
 	if (rows == 6) {
-		const float *x0 = x, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
-		const float *x4 = x3 + ldx, *x5 = x4 + ldx;
-		for (int k = 0; k < in; k++) {
-			__m256 w0 = _mm256_load_ps(panel + (size_t)k * 16);
-			__m256 w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
-#define LINEAR_ROW(r, xr) do { \
-		__m256 xb = _mm256_broadcast_ss(xr + k); \
-		a[r][0] = _mm256_fmadd_ps(xb, w0, a[r][0]); \
-		a[r][1] = _mm256_fmadd_ps(xb, w1, a[r][1]); \
-	} while (0)
-			LINEAR_ROW(0, x0);
-			LINEAR_ROW(1, x1);
-			LINEAR_ROW(2, x2);
-			LINEAR_ROW(3, x3);
-			LINEAR_ROW(4, x4);
-			LINEAR_ROW(5, x5);
-#undef LINEAR_ROW
-		}
-	} else {
-		for (int k = 0; k < in; k++) {
-			__m256 w0 = _mm256_load_ps(panel + (size_t)k * 16);
-			__m256 w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
-			for (int r = 0; r < rows; r++) {
-				__m256 xb = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
-				a[r][0] = _mm256_fmadd_ps(xb, w0, a[r][0]);
-				a[r][1] = _mm256_fmadd_ps(xb, w1, a[r][1]);
-			}
+		linear_tile6_avx2(x, ldx, panel, in, acc);
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		a[r][0] = a[r][1] = _mm256_setzero_ps();
+	for (int k = 0; k < in; k++) {
+		__m256 w0 = _mm256_load_ps(panel + (size_t)k * 16);
+		__m256 w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
+		for (int r = 0; r < rows; r++) {
+			__m256 xb = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
+			a[r][0] = _mm256_fmadd_ps(xb, w0, a[r][0]);
+			a[r][1] = _mm256_fmadd_ps(xb, w1, a[r][1]);
 		}
 	}
 	for (int r = 0; r < rows; r++) {

@@ -66,7 +66,7 @@ export DISPLAY=":$D"
 # 6x13 cells, no border: cell (row, col) starts at pixel ((col-1)*6, (row-1)*13).
 # numColorRegisters: a VT340 has 16; allow xterm's 256 for a faithful picture.
 printf '%s\n' "#!/bin/sh" "exec $CMD 2>'$T/err'" >"$T/run.sh"
-xterm -ti vt340 -xrm 'XTerm*numColorRegisters: 256' -xrm 'XTerm*decTerminalID: vt340' \
+xterm -ti vt340 -tn xterm-256color -xrm 'XTerm*numColorRegisters: 256' -xrm 'XTerm*decTerminalID: vt340' \
 	-fn '-misc-fixed-medium-r-semicondensed--13-120-75-75-c-60-iso10646-1' -b 0 -geometry 120x40+0+0 -bg black -fg white \
 	-e sh "$T/run.sh" >"$T/xterm.log" 2>&1 &
 TPID=$!

@@ -228,6 +228,19 @@ for sig in TERM HUP INT; do
 	ok $? "SIG$sig: the program dies of it ($st) and restores the terminal"
 done
 
+# --- Ctrl-Z: the terminal is given back while stopped, the screen returns on SIGCONT ---
+start z 100x30 "'$CLIPGREP' --images=blocks -q red"
+wait_for z "5 hits"
+keys z C-z
+i=0; while [ $i -lt 50 ] && [ "$(ps -o stat= -p "$(cat "$T/z.pid")" | cut -c1)" != T ]; do sleep 0.1; i=$((i + 1)); done
+[ "$(ps -o stat= -p "$(cat "$T/z.pid")" | cut -c1)" = T ] && ! contains "$(screen z)" "hits"
+ok $? "Ctrl-Z stops the program and restores the terminal"
+kill -CONT "$(cat "$T/z.pid")"
+wait_for z "5 hits"; ok $? "SIGCONT brings the screen back"
+keys z Escape; sleep 0.2; keys z q
+st=$(wait_exit z)
+[ "$st" = "EXIT=0" ]; ok $? "quits after a suspend ($st)"
+
 # --- no colour, not UTF-8 -------------------------------------------------------------
 start c 100x30 "NO_COLOR=1 LC_ALL=C '$CLIPGREP' -q red"
 wait_for c "5 hits"; ok $? "NO_COLOR and the C locale: results"

@@ -570,7 +570,7 @@ static void screen_heat_cell(const tui_view *v, int y, int x, int width, float t
 	if (t > 1)
 		t = 1;
 	level = (int)(t * 4 + 0.5f);
-	if (colour_get_depth() != COLOUR_NONE) {
+	if (colour_get_depth() >= COLOUR_256) {
 		uint32_t bg = colour_heat(t);
 		/* A mark in black on light cells, white on dark ones. */
 		uint32_t fg = t > 0.6f ? 0x000000u : 0xffffffu;
@@ -579,7 +579,9 @@ static void screen_heat_cell(const tui_view *v, int y, int x, int width, float t
 		if (mark != NULL)
 			mvaddstr(y, x + (width - 1) / 2, mark);
 	} else {
-		screen_style(mark != NULL ? A_BOLD | A_REVERSE : A_NORMAL, 0);
+		/* Few or no colours: the shade glyph carries the value, the colour helps. */
+		int pair = colour_get_depth() != COLOUR_NONE ? colour_pair(colour_heat(t), COLOUR_DEFAULT) : 0;
+		screen_style(mark != NULL ? A_BOLD | A_REVERSE : A_NORMAL, pair);
 		move(y, x);
 		for (int i = 0; i < width; i++)
 			addstr(v->utf8 ? shades_utf8[level] : shades_ascii[level]);

@@ -762,6 +762,11 @@ static int tui_loop(tui *t)
 		double now = tui_now();
 		int timeout = -1;
 
+		if (tui_suspend) {
+			/* Ctrl-Z (a key: the terminal is raw) or SIGTSTP. */
+			tui_suspend_now(t);
+			flags |= TUI_REDRAW | TUI_FULL;
+		}
 		if (flags & TUI_SEARCH)
 			tui_search(t);
 		if (flags & TUI_THUMBS)
@@ -802,8 +807,6 @@ static int tui_loop(tui *t)
 			tui_resize(t);
 			flags |= TUI_REDRAW | TUI_FULL;
 		}
-		if (tui_suspend)
-			tui_suspend_now(t), flags |= TUI_REDRAW | TUI_FULL;
 		if (tui_continued) {
 			tui_continued = 0;
 			tui_resize(t);

@@ -44,6 +44,10 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$DATA" ] || DATA=$WORK/data
 mkdir -p "$WORK"
+# A private copy of the program: a rebuild in the tree while the searches run
+# (the linker rewrites the file) must not break them.
+cp "$CLIPGREP" "$WORK/clipgrep.bin" || exit 2
+CLIPGREP=$WORK/clipgrep.bin
 
 find_model() {
 	for d in ${MODELS:+"$MODELS"} "$TOP/assets/demo" "$TOP/assets/eval"; do
@@ -86,12 +90,16 @@ start=$(date +%s)
 "$CLIPGREP" index --db "$WORK/index.db" --model "$M_CLIP" --model "$M_EA" --model "$M_TC" "$WORK/clips" >&2
 echo "eval_c.sh: indexed $N clips in $(( $(date +%s) - start )) s" >&2
 
+# One search per query; of each JSON hit only rank, file and score are kept:
+# "query_id <TAB> rank <TAB> file <TAB> score" lines (the full JSON is ~1.4 KB a hit).
+TAB=$(printf '\t')
 run() { # name model mode
-	out=$WORK/$1.jsonl
+	out=$WORK/$1.tsv
 	: > "$out"
-	while IFS="$(printf '\t')" read -r id path caption; do
-		printf '{"query_id":"%s"}\n' "$id" >> "$out"
-		"$CLIPGREP" search --db "$WORK/index.db" --model "$2" --mode "$3" -n "$N" --json -- "$caption" >> "$out"
+	while IFS=$TAB read -r id path caption; do
+		"$CLIPGREP" search --db "$WORK/index.db" --model "$2" --mode "$3" -n "$N" --json -- "$caption" \
+			< /dev/null |
+		sed -n 's|^{"rank":\([0-9]*\),"path":"\([^"]*/\)\{0,1\}\([^"/]*\)\.[A-Za-z0-9]*","score":\([^,]*\),.*|'"$id$TAB"'\1'"$TAB"'\3'"$TAB"'\4|p' >> "$out"
 	done < "$WORK/queries.tsv"
 }
 start=$(date +%s)
@@ -100,29 +108,35 @@ run ea "$M_EA" ea
 run tcmgc "$M_TC" tcmgc
 echo "eval_c.sh: $((3 * N)) searches in $(( $(date +%s) - start )) s" >&2
 
-"$PYTHON" - "$WORK" "$HERE" "${REF:-}" <<'EOF'
+"$PYTHON" - "$WORK" "$HERE" "${REF:-}" "$M_EA" <<'EOF'
 import json, os, sys
 import numpy as np
 work, here, ref = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, here)
+queries = [ln.split("\t")[0] for ln in open(os.path.join(work, "queries.tsv"))]
 import metrics
 rows, out = [], {"models": {}}
-names = {"meanp": ("clip", "meanP (CLIP4Clip)"), "ea": ("ea", "EA (meanP + excitation_aggregation)"),
-         "tcmgc": ("tcmgc", "TC-MGC")}
+def ea_name(path):  # the EA variant, from the file's safetensors header
+    import struct
+    with open(path, "rb") as f:
+        meta = json.loads(f.read(struct.unpack("<Q", f.read(8))[0])).get("__metadata__", {})
+    return (f"EA ({meta.get('clipgrep.ea.sim_header', 'meanP')} + "
+            f"{meta.get('clipgrep.ea.se_type', 'excitation_aggregation')})")
+names = {"meanp": ("clip", "meanP (CLIP4Clip)"), "ea": ("ea", ea_name(sys.argv[4])), "tcmgc": ("tcmgc", "TC-MGC")}
 for key in ("meanp", "ea", "tcmgc"):
     arch, name = names[key]
     ranks, scores, order = {}, {}, []
-    for line in open(os.path.join(work, key + ".jsonl")):
-        o = json.loads(line)
-        if "query_id" in o:
-            qid = o["query_id"]
+    for line in open(os.path.join(work, key + ".tsv")):
+        qid, rank, vid, score = line.rstrip("\n").split("\t")
+        if qid not in scores:
             order.append(qid)
             scores[qid] = {}
-        else:
-            vid = os.path.splitext(os.path.basename(o["path"]))[0]
-            scores[qid][vid] = o["score"]
-            if vid == qid:
-                ranks[qid] = o["rank"]
+        scores[qid][vid] = float(score)
+        if vid == qid:
+            ranks[qid] = int(rank)
+    order = [q for q in queries if q in scores] + [q for q in queries if q not in scores]
+    for q in queries:
+        scores.setdefault(q, {})
     r = [ranks.get(q, len(scores[q]) + 1) for q in order]
     m = metrics.compute(r)
     rows.append((name, m))

@@ -434,6 +434,7 @@ def main(argv=None):
     src.add_argument("--limit", type=int, default=0, help="use at most N training clips (smoke tests)")
     ap.add_argument("--init-clip", metavar="FILE", help="start from this model file's CLIP towers (skips the clip stage)")
     ap.add_argument("--out", required=True, metavar="DIR", help="where the model files go")
+    ap.add_argument("--clip-out", metavar="DIR", help="where PREFIX-clip.safetensors goes (default --out)")
     ap.add_argument("--prefix", default="demo", help="model file names: PREFIX-{clip,tcmgc,ea}.safetensors")
     ap.add_argument("--work", default="/tmp/clipgrep-train", metavar="DIR", help="caches and logs")
     ap.add_argument("--stages", default=None, help="comma list of clip,features,tcmgc,ea,ea-seq (default: "
@@ -460,8 +461,8 @@ def main(argv=None):
     m.add_argument("--clip-lr", type=float, default=1e-3)
     m.add_argument("--batch", type=int, default=64)
     h = ap.add_argument_group("heads")
-    h.add_argument("--head-epochs", type=int, default=20, help="EA epochs")
-    h.add_argument("--tcmgc-epochs", type=int, default=10)
+    h.add_argument("--head-epochs", type=int, default=15, help="EA epochs")
+    h.add_argument("--tcmgc-epochs", type=int, default=6)
     h.add_argument("--head-batch", type=int, default=64, help="EA batch")
     h.add_argument("--tcmgc-batch", type=int, default=32, help="TC-MGC batch (B x B pairs per step)")
     h.add_argument("--head-lr", type=float, default=1e-3)
@@ -575,7 +576,8 @@ def main(argv=None):
             for p in base_clip.parameters():
                 if p.ndim >= 1 and p.numel() > 16:
                     p.copy_(p.half().float())
-        path = os.path.join(args.out, f"{args.prefix}-clip.safetensors")
+        os.makedirs(args.clip_out or args.out, exist_ok=True)
+        path = os.path.join(args.clip_out or args.out, f"{args.prefix}-clip.safetensors")
         meta = dict(meta_common, **{"clipgrep.name": "clipgrep demo: tiny CLIP trained on synthetic clips "
                                     "(meanP / training-free heads)", "clipgrep.trainer": "tools/train/train.py"})
         tc.export(path, base_clip, None, "clip", meta, zero_rows=zero_rows)
