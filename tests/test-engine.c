@@ -599,9 +599,13 @@ int main(int argc, char **argv)
 		o.models = two;
 		o.n_models = 2;
 		r = indexer_run(dbpath, &o, &st, &cause);
-		tap_ok(r == 0 && st.towers == 2 && st.actions[INDEXER_ADDED] == 8,
-		    "models with different image towers each encode the frames (%d towers): %s",
-		    st.towers, cause != NULL ? cause : "ok");
+		/* The library holds two files with the same content: the second is
+		 * "copied" when the first is already committed, else encoded too
+		 * ("added"); the decode thread's pace decides, so count both. */
+		int stored = (int)(st.actions[INDEXER_ADDED] + st.actions[INDEXER_COPIED]);
+		tap_ok(r == 0 && st.towers == 2 && stored == 8,
+		    "models with different image towers each encode the frames (rc %d, %d towers, %d stored): %s",
+		    r, st.towers, stored, cause != NULL ? cause : "ok");
 		free(cause);
 		cause = NULL;
 	}
