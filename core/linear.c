@@ -207,6 +207,25 @@ static void linear_tile8_avx512(const float *x, int ldx, const float *p0, const 
 	LINEAR_STORE512(7);
 }
 
+/* linear_store for AVX-512: masked 16-lane halves instead of a scalar loop. */
+__attribute__((target("avx512f")))
+static void linear_store_avx512(float *y, int ldy, const float *acc, int rows, int cols,
+    const float *bias, bool accumulate)
+{
+	for (int h = 0; h < 2 && h * 16 < cols; h++) {
+		int n = cols - h * 16 < 16 ? cols - h * 16 : 16;
+		__mmask16 m = (__mmask16)((1u << n) - 1);
+		__m512 b = bias != NULL ? _mm512_maskz_loadu_ps(m, bias + h * 16) : _mm512_setzero_ps();
+		for (int r = 0; r < rows; r++) {
+			float *yr = y + (size_t)r * ldy + h * 16;
+			__m512 v = _mm512_add_ps(_mm512_loadu_ps(acc + r * 32 + h * 16), b);
+			if (accumulate)
+				v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, yr));
+			_mm512_mask_storeu_ps(yr, m, v);
+		}
+	}
+}
+
 /* The same for rows < 8 (the last tile). */
 __attribute__((target("avx512f")))
 static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p0,
@@ -346,6 +365,13 @@ static void linear_part(void *ctx, int part, int parts)
 			(void)x;
 			(void)p1;
 #endif
+#ifdef LINEAR_X86
+			if (l->kernel == LINEAR_AVX512) {
+				linear_store_avx512(j->y + (size_t)r * l->out + col, l->out, acc, nr, cols,
+				    j->bias != NULL ? j->bias + col : NULL, j->accumulate);
+				continue;
+			}
+#endif
 			linear_store(j->y + (size_t)r * l->out + col, l->out, acc, nr, cols,
 			    j->bias != NULL ? j->bias + col : NULL, j->accumulate);
 		}
@@ -371,7 +397,7 @@ void linear_forward(const linear *l, float *y, const float *x, const float *bias
 	}
 	linear_job j = { l, y, x, bias, rows, accumulate };
 	int per = l->kernel == LINEAR_AVX512 ? 2 : 1;
-	/* A thread is worth it above about a million multiply-adds. */
-	parallel_run(linear_part, &j, (size_t)rows * l->out * l->in, (size_t)1 << 20,
+	/* A thread is worth it above about a quarter million multiply-adds. */
+	parallel_run(linear_part, &j, (size_t)rows * l->out * l->in, (size_t)1 << 18,
 	    (l->panels + per - 1) / per);
 }

@@ -147,8 +147,8 @@ void ops_layer_norm(float *y, const float *x, const float *gamma, const float *b
 {
 	ops_layer_norm_job j = { y, x, gamma, beta, rows, dim, eps };
 
-	/* Rows are independent; worth a thread above ~64K values. */
-	parallel_run(ops_layer_norm_part, &j, (size_t)rows * dim, 65536, PARALLEL_MAX_PARTS);
+	/* Rows are independent; worth a thread above ~8K values. */
+	parallel_run(ops_layer_norm_part, &j, (size_t)rows * dim, 8192, PARALLEL_MAX_PARTS);
 }
 
 /* x / (1 + e^(-1.702 x)) */
@@ -288,8 +288,8 @@ static void ops_attention(float *context, const float *qkv, int batch, int token
 	ops_attention_job j = { context, qkv, batch, tokens, dim, heads, key_bias, causal, scores };
 
 	/* Two products of tokens² · dim multiply-adds per sequence: worth a
-	 * thread above ~half a million. */
-	parallel_run(ops_attention_part, &j, (size_t)batch * tokens * tokens * dim, (size_t)1 << 19,
+	 * thread above ~64K. */
+	parallel_run(ops_attention_part, &j, (size_t)batch * tokens * tokens * dim, (size_t)1 << 16,
 	    batch * heads);
 }
 
@@ -358,8 +358,8 @@ static void ops_bias_quick_gelu(float *x, const float *bias, size_t rows, int n)
 {
 	ops_rows_job j = { x, bias, rows, n };
 
-	/* Worth a thread above ~64K activations. */
-	parallel_run(ops_bias_quick_gelu_part, &j, rows * n, 65536, PARALLEL_MAX_PARTS);
+	/* Worth a thread above ~8K activations. */
+	parallel_run(ops_bias_quick_gelu_part, &j, rows * n, 8192, PARALLEL_MAX_PARTS);
 }
 
 size_t ops_block_scratch_floats(int batch, int tokens, int dim, int hidden)

@@ -28,6 +28,7 @@ struct textenc {
 	const float *positional_embedding; /* [context_length, width]; rows 0..L-1 used */
 	ops_block_weights *blocks;         /* [layers] */
 	linear **packed;                   /* [layers, 4]: in_proj, out_proj, c_fc, c_proj; owned */
+	linear *projection;                /* text_projectionᵀ repacked, or NULL (BLAS); owned */
 	const float *ln_final_weight, *ln_final_bias; /* [width] */
 	const float *text_projection;                 /* [width, embed] */
 
@@ -59,6 +60,28 @@ static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
 	w->c_fc_packed = p[2];
 	w->c_proj_packed = p[3];
 	return 0;
+}
+
+/*
+ * Repack text_projection [width, embed] as the Linear weight [embed, width].
+ * The text tower then makes no multi-threaded BLAS call at all, so the
+ * BLAS's worker threads, which spin for a while after each such call, do
+ * not compete with ours.
+ */
+static int textenc_pack_projection(textenc *t, linear_kernel k, char **cause)
+{
+	float *wt = tensor_alloc((size_t)t->embed * t->width);
+
+	if (wt == NULL) {
+		util_set_cause(cause, "textenc_new: out of memory");
+		return -1;
+	}
+	for (int i = 0; i < t->width; i++)
+		for (int o = 0; o < t->embed; o++)
+			wt[(size_t)o * t->width + i] = t->text_projection[(size_t)i * t->embed + o];
+	t->projection = linear_new(wt, t->embed, t->width, k, cause);
+	tensor_free(wt);
+	return t->projection != NULL ? 0 : -1;
 }
 
 textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
@@ -108,6 +131,8 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 		if (kernel != LINEAR_BLAS && textenc_pack_block(t, l, kernel, cause) == -1)
 			goto fail;
 	}
+	if (kernel != LINEAR_BLAS && textenc_pack_projection(t, kernel, cause) == -1)
+		goto fail;
 
 	t->x = tensor_alloc((size_t)L * t->width);
 	t->normed = tensor_alloc((size_t)L * t->width);
@@ -129,6 +154,7 @@ void textenc_free(textenc *t)
 	for (int i = 0; t->packed != NULL && i < t->layers * 4; i++)
 		linear_free(t->packed[i]);
 	free(t->packed);
+	linear_free(t->projection);
 	free(t->blocks);
 	tensor_free(t->x);
 	tensor_free(t->normed);
@@ -183,13 +209,19 @@ int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words
 	if (words != NULL) {
 		ops_layer_norm(t->normed, t->x, t->ln_final_weight, t->ln_final_bias, L, D,
 		    OPS_LN_EPS_CLIP);
-		tensor_matmul(words, t->normed, t->text_projection, L, D, t->embed);
+		if (t->projection != NULL)
+			linear_forward(t->projection, words, t->normed, NULL, L, false);
+		else
+			tensor_matmul(words, t->normed, t->text_projection, L, D, t->embed);
 		if (sentence != NULL)
 			memcpy(sentence, words + (size_t)eot * t->embed, sizeof(float) * (size_t)t->embed);
 	} else if (sentence != NULL) {
 		ops_layer_norm(t->normed, t->x + (size_t)eot * D, t->ln_final_weight,
 		    t->ln_final_bias, 1, D, OPS_LN_EPS_CLIP);
-		tensor_matmul(sentence, t->normed, t->text_projection, 1, D, t->embed);
+		if (t->projection != NULL)
+			linear_forward(t->projection, sentence, t->normed, NULL, 1, false);
+		else
+			tensor_matmul(sentence, t->normed, t->text_projection, 1, D, t->embed);
 	}
 	return 0;
 }

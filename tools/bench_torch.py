@@ -17,6 +17,10 @@ reported for each figure:
 Both are checked against each other before timing.  Peak RSS is not
 comparable (the Python process also holds NumPy copies) and is reported
 only for information.
+
+OMP_WAIT_POLICY defaults to PASSIVE here: Debian's torch runs its OpenMP
+threads beside OpenBLAS's pthreads, and with the default active waiting the
+two pools spin against each other (on 2 cores torch is then 2-20x slower).
 """
 import argparse
 import json
@@ -25,9 +29,11 @@ import resource
 import sys
 import time
 
-import numpy as np
-import torch
-from torch import nn
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))

@@ -42,6 +42,9 @@ int cmd_search(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+/* Embeddings out (issue 9): cmd-embed.c, cmd-export.c. */
+int cmd_embed(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /*
  * Route core/video's FFmpeg log to stderr at the -v level (quiet without

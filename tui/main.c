@@ -43,6 +43,11 @@ static const cli_command cli_commands[] = {
 	  "try the interactive search on the bundled demo clips and model" },
 	{ "merge", cmd_merge, "merge OUT.db SHARD.db...",
 	  "merge shard indexes made with 'index --shard I/N'" },
+	{ "embed", cmd_embed, "embed --model FILE (--text TEXT... | --video FILE... | --frames-npy FILE) "
+	  "[--format json|npy|safetensors] [--out PATH]",
+	  "write a model's text, video or frame embeddings as JSON, .npy or safetensors" },
+	{ "export", cmd_export, "export --db FILE --model FILE --format npy|jsonl --out PATH",
+	  "write every indexed video's path, times and vectors for a vector database" },
 };
 
 void cli_error(const char *fmt, ...)

@@ -1,0 +1,268 @@
+/*
+ * cmd-export — `clipgrep export`: every indexed video's path, frame times
+ * and vectors of one model, for loading into a vector database or a
+ * distributed engine.  Read-only on the index.
+ *
+ * --format npy: --out is a directory holding
+ *   videos.jsonl       one line per video: id, path, duration, times, and
+ *                      its row in each array below (null when absent)
+ *   frames.npy         [n_frames, F, D] raw CLIP frame embeddings
+ *   cache.ea.npy       [n_ea, C_ea]     EA per-video cache (v̂ first)
+ *   cache.tcmgc.npy    [n_tc, C_tc]     TC-MGC per-video cache
+ * (an array is written only when some video has that tensor).
+ * --format jsonl: --out is one file, one line per video with the vectors
+ * inline.  Parquet is not offered: no maintained C Parquet library is
+ * packaged in Debian 12.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli-config.h"
+#include "cli.h"
+#include "engine.h"
+#include "index.h"
+#include "model.h"
+#include "npy.h"
+
+#define EXPORT_KINDS 3
+
+static const char *const export_kinds[EXPORT_KINDS] = {
+	ENGINE_KIND_FRAMES, ENGINE_KIND_EA, ENGINE_KIND_TCMGC
+};
+
+typedef struct {
+	index_db *ix;
+	index_tensor_set *set[EXPORT_KINDS];
+	FILE *out;
+	int jsonl;   /* vectors inline */
+	int F, D;
+	int64_t n;   /* videos written */
+	int failed;
+} export_state;
+
+static void export_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipgrep export --db FILE --model FILE --format npy|jsonl --out PATH\n"
+	    "Write every indexed video's path, frame times and vectors of one model:\n"
+	    "  npy    PATH is a directory: videos.jsonl, frames.npy [n, F, D],\n"
+	    "         cache.ea.npy, cache.tcmgc.npy (rows named in videos.jsonl)\n"
+	    "  jsonl  PATH is a file: one JSON object per video, vectors inline\n"
+	    "(Parquet: no maintained C library for it is packaged in Debian.)\n\n"
+	    "  -d, --db FILE      the index (default: as for search)\n"
+	    "  -m, --model FILE   the model file the videos were indexed with\n"
+	    "  -f, --format FMT   npy or jsonl\n"
+	    "  -o, --out PATH     where to write\n"
+	    "  -h, --help         show this help\n");
+}
+
+/* Row of id in set (ids ascending), -1 when absent. */
+static int64_t export_row(const index_tensor_set *s, int64_t id)
+{
+	int64_t lo = 0, hi = s ? s->n - 1 : -1;
+
+	while (lo <= hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+
+		if (s->ids[mid] == id)
+			return mid;
+		if (s->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+static void export_floats(FILE *out, const float *x, int64_t n)
+{
+	fputc('[', out);
+	for (int64_t i = 0; i < n; i++)
+		fprintf(out, i ? ",%.9g" : "%.9g", (double)x[i]);
+	fputc(']', out);
+}
+
+static int export_video(void *arg, const index_video_row *row)
+{
+	export_state *st = arg;
+	int64_t r[EXPORT_KINDS];
+	int any = 0;
+	index_frames *fr;
+	char *cause = NULL;
+
+	for (int k = 0; k < EXPORT_KINDS; k++) {
+		r[k] = export_row(st->set[k], row->id);
+		any |= r[k] >= 0;
+	}
+	if (!any)
+		return 0;
+	fr = index_get_frames(st->ix, row->id, 0, &cause);
+	if (fr == NULL) {
+		cli_error_cause(cause, "cannot read the frames");
+		st->failed = 1;
+		return 1;
+	}
+	fprintf(st->out, "{\"id\":%lld,\"path\":", (long long)row->id);
+	cli_json_string(st->out, row->path);
+	if (isfinite(row->duration))
+		fprintf(st->out, ",\"duration\":%.6f", row->duration);
+	fputs(",\"times\":[", st->out);
+	for (int i = 0; i < fr->n; i++)
+		fprintf(st->out, i ? ",%.6f" : "%.6f", fr->frames[i].time);
+	fputc(']', st->out);
+	index_frames_free(fr);
+	for (int k = 0; k < EXPORT_KINDS; k++) {
+		if (!st->jsonl) {
+			if (r[k] >= 0)
+				fprintf(st->out, ",\"%s_row\":%lld", export_kinds[k], (long long)r[k]);
+			else
+				fprintf(st->out, ",\"%s_row\":null", export_kinds[k]);
+		} else if (r[k] >= 0) {
+			fprintf(st->out, ",\"%s\":", export_kinds[k]);
+			export_floats(st->out, st->set[k]->data + r[k] * st->set[k]->count,
+			    st->set[k]->count);
+		}
+	}
+	fputs("}\n", st->out);
+	st->n++;
+	return 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *opt_db = NULL, *model_file = NULL, *fmt = NULL, *out_path = NULL;
+	export_state st = { 0 };
+	cli_config cfg;
+	char *db = NULL, *cause = NULL, *path = NULL;
+	uint8_t h[INDEX_HASH_SIZE];
+	model *m = NULL;
+	int64_t model_id;
+	int c, rc = CLI_EXIT_ERROR;
+
+	while ((c = getopt_long(argc, argv, "d:m:f:o:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'd': opt_db = optarg; break;
+		case 'm': model_file = optarg; break;
+		case 'f': fmt = optarg; break;
+		case 'o': out_path = optarg; break;
+		case 'h': export_usage(stdout); return CLI_EXIT_OK;
+		default: export_usage(stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || model_file == NULL || fmt == NULL || out_path == NULL ||
+	    (strcmp(fmt, "npy") != 0 && strcmp(fmt, "jsonl") != 0)) {
+		if (fmt != NULL && strcmp(fmt, "parquet") == 0)
+			cli_error("export: parquet is not available (no maintained C library in "
+			    "Debian); use npy or jsonl");
+		export_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	st.jsonl = strcmp(fmt, "jsonl") == 0;
+	if (cli_config_load(&cfg) == -1) {
+		cli_config_free(&cfg);
+		return CLI_EXIT_ERROR;
+	}
+	db = cli_db_path(opt_db, &cfg);
+	cli_config_free(&cfg);
+	if (db == NULL) {
+		cli_error("export: no index path (give --db)");
+		return CLI_EXIT_USAGE;
+	}
+	if ((m = model_load(model_file, &cause)) == NULL ||
+	    index_hash_file(model_file, h, NULL, &cause) == -1 ||
+	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
+		cli_error_cause(cause, "cannot open the model or the index");
+		goto out;
+	}
+	st.F = model_get_config(m)->frames;
+	st.D = model_get_config(m)->embed_dim;
+	model_id = index_find_model(st.ix, h, &cause);
+	if (model_id <= 0) {
+		if (model_id < 0)
+			cli_error_cause(cause, "cannot read the index");
+		else
+			cli_error("%s: no video in %s was indexed with this model", model_file, db);
+		goto out;
+	}
+	for (int k = 0; k < EXPORT_KINDS; k++)
+		if ((st.set[k] = index_load_tensors(st.ix, model_id, export_kinds[k], 0, &cause)) == NULL) {
+			cli_error_cause(cause, "cannot read the index");
+			goto out;
+		}
+	if (st.jsonl) {
+		st.out = fopen(out_path, "w");
+	} else {
+		if (mkdir(out_path, 0777) == -1 && errno != EEXIST) {
+			cli_error("%s: %s", out_path, strerror(errno));
+			goto out;
+		}
+		path = malloc(strlen(out_path) + 32);
+		if (path == NULL)
+			goto out;
+		for (int k = 0; k < EXPORT_KINDS; k++) {
+			index_tensor_set *s = st.set[k];
+			int64_t shape[3] = { s->n, s->count, 0 };
+			int ndim = 2;
+
+			if (s->n == 0)
+				continue;
+			if (k == 0 && s->count == (int64_t)st.F * st.D) {
+				shape[1] = st.F;
+				shape[2] = st.D;
+				ndim = 3;
+			}
+			sprintf(path, "%s/%s.npy", out_path, export_kinds[k]);
+			if (npy_write(path, ndim, shape, s->data, &cause) == -1) {
+				cli_error_cause(cause, "cannot write a .npy file");
+				goto out;
+			}
+		}
+		sprintf(path, "%s/videos.jsonl", out_path);
+		st.out = fopen(path, "w");
+	}
+	if (st.out == NULL) {
+		cli_error("%s: %s", st.jsonl ? out_path : path, strerror(errno));
+		goto out;
+	}
+	if (index_list_videos(st.ix, NULL, export_video, &st, &cause) == -1) {
+		cli_error_cause(cause, "cannot list the videos");
+		goto out;
+	}
+	if (st.failed)
+		goto out;
+	if (ferror(st.out) || fclose(st.out) != 0) {
+		st.out = NULL;
+		cli_error("%s: write failed", out_path);
+		goto out;
+	}
+	st.out = NULL;
+	if (cli_verbose)
+		fprintf(stderr, "clipgrep: exported %lld videos\n", (long long)st.n);
+	rc = CLI_EXIT_OK;
+out:
+	if (st.out != NULL)
+		fclose(st.out);
+	for (int k = 0; k < EXPORT_KINDS; k++)
+		index_tensor_set_free(st.set[k]);
+	index_close(st.ix);
+	model_free(m);
+	free(path);
+	free(db);
+	return rc;
+}
