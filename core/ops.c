@@ -1,7 +1,10 @@
 /*
  * ops — neural-network operators on fp32 row-major arrays.  The heavy
- * lifting is delegated to tensor.c's GEMMs; what is here is the glue whose
- * exact semantics the reference fixes (eps, masks, head layout).
+ * lifting is delegated to tensor.c's GEMMs (or core/linear's, when a block
+ * carries repacked weights); what is here is the glue whose exact
+ * semantics the reference fixes (eps, masks, head layout).  That glue is
+ * SIMD and shared out over core/parallel's threads, so that at ViT-B/32
+ * sizes it costs a few percent of the GEMMs rather than a quarter.
  */
 #include "config.h"
 
