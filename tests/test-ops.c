@@ -15,6 +15,7 @@
 #include "ops.h"
 #include "safetensors.h"
 #include "tap.h"
+#include "golden.h"
 #include "tensor.h"
 
 static st_file *golden;
@@ -22,22 +23,7 @@ static st_file *golden;
 /* A golden tensor as fp32 (owned by the caller), checked for size. */
 static float *golden_get(const char *name, size_t numel)
 {
-	const st_tensor *t = st_find(golden, name);
-	char *cause = NULL;
-	float *out;
-
-	if (t == NULL || t->numel != numel) {
-		tap_diag("golden tensor %s missing or of the wrong size", name);
-		return NULL;
-	}
-	out = tensor_alloc(numel);
-	if (st_read_f32(golden, t, out, &cause) == -1) {
-		tap_diag("%s", cause);
-		free(cause);
-		tensor_free(out);
-		return NULL;
-	}
-	return out;
+	return golden_read(golden, name, numel);
 }
 
 static void check_close(const char *what, const float *got, const char *want_name, size_t n,

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "tap.h"
+#include "golden.h"
 #include "tensor.h"
 #include "textenc.h"
 
@@ -42,22 +43,7 @@ static void *golden_raw(const char *name, st_dtype dtype, size_t numel)
 
 static float *golden_get(const char *name, size_t numel)
 {
-	const st_tensor *t = st_find(golden, name);
-	char *cause = NULL;
-	float *out;
-
-	if (t == NULL || t->numel != numel) {
-		tap_diag("golden tensor %s missing or of the wrong size", name);
-		return NULL;
-	}
-	out = tensor_alloc(numel);
-	if (st_read_f32(golden, t, out, &cause) == -1) {
-		tap_diag("%s", cause);
-		free(cause);
-		tensor_free(out);
-		return NULL;
-	}
-	return out;
+	return golden_read(golden, name, numel);
 }
 
 static void test_golden(model *m, linear_kernel kernel)
