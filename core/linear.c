@@ -54,8 +54,24 @@ bool linear_kernel_supported(linear_kernel k)
 	return false;
 }
 
+/*
+ * The best kernel this CPU has, unless CLIPGREP_LINEAR_KERNEL (blas, avx2,
+ * avx512) names another one the CPU supports: `make check-kernels` runs the
+ * whole suite on every path that way, so each kernel and its fallback are
+ * tested on one machine.
+ */
 static linear_kernel linear_best(void)
 {
+	const char *forced = getenv("CLIPGREP_LINEAR_KERNEL");
+
+	if (forced != NULL) {
+		if (strcmp(forced, "blas") == 0)
+			return LINEAR_BLAS;
+		if (strcmp(forced, "avx2") == 0 && linear_kernel_supported(LINEAR_AVX2))
+			return LINEAR_AVX2;
+		if (strcmp(forced, "avx512") == 0 && linear_kernel_supported(LINEAR_AVX512))
+			return LINEAR_AVX512;
+	}
 	if (linear_kernel_supported(LINEAR_AVX512))
 		return LINEAR_AVX512;
 	if (linear_kernel_supported(LINEAR_AVX2))
@@ -63,10 +79,14 @@ static linear_kernel linear_best(void)
 	return LINEAR_BLAS;
 }
 
+linear_kernel linear_kernel_resolve(linear_kernel k)
+{
+	return k == LINEAR_AUTO ? linear_best() : k;
+}
+
 const char *linear_kernel_name(linear_kernel k)
 {
-	if (k == LINEAR_AUTO)
-		k = linear_best();
+	k = linear_kernel_resolve(k);
 	switch (k) {
 	case LINEAR_AVX512:
 		return "avx512";

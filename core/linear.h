@@ -27,6 +27,12 @@ typedef struct linear linear;
 
 /* Whether this CPU (and this build) can run kernel k. */
 bool linear_kernel_supported(linear_kernel k);
+/*
+ * LINEAR_AUTO becomes the best kernel this CPU supports, or the one named by
+ * CLIPGREP_LINEAR_KERNEL (blas, avx2, avx512) when the CPU supports it;
+ * any other kernel is returned as it is.
+ */
+linear_kernel linear_kernel_resolve(linear_kernel k);
 /* "blas", "avx2", "avx512" ("auto" resolves first). */
 const char *linear_kernel_name(linear_kernel k);
 

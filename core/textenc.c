@@ -120,9 +120,7 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 		util_set_cause(cause, "textenc_new: out of memory");
 		goto fail;
 	}
-	if (kernel == LINEAR_AUTO && !linear_kernel_supported(LINEAR_AVX2) &&
-	    !linear_kernel_supported(LINEAR_AVX512))
-		kernel = LINEAR_BLAS;
+	kernel = linear_kernel_resolve(kernel);
 	for (int l = 0; l < t->layers; l++) {
 		snprintf(prefix, sizeof prefix, "clip.transformer.resblocks.%d.", l);
 		if (block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1)

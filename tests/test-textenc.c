@@ -95,10 +95,18 @@ static void test_golden(model *m, linear_kernel kernel)
 	tap_ok(e1 <= 1e-6, "sentence-only (stops at EOT) equals the full encode (difference %.2e)", e1);
 	tap_ok(textenc_encode(t, ids, NULL, NULL, &cause) == 0, "no outputs at all is allowed");
 
-	/* Repeatable: scratch carries nothing between queries. */
+	/*
+	 * Repeatable: scratch carries nothing between queries.  Like is
+	 * compared with like (sentence-only both times): a full encode runs
+	 * the GEMMs on more rows, and BLAS may pick a different kernel for a
+	 * different row count (OpenBLAS on Zen 5 does), so only the same
+	 * shapes are bit-identical.
+	 */
+	float s_first[E];
+	textenc_encode(t, ids + 0 * L, s_first, NULL, NULL);
 	textenc_encode(t, ids + 2 * L, s_only, NULL, NULL);
 	textenc_encode(t, ids + 0 * L, s_only, NULL, NULL);
-	tap_ok(memcmp(s_only, s, sizeof(float) * E) == 0, "encoding is repeatable");
+	tap_ok(memcmp(s_only, s_first, sizeof(float) * E) == 0, "encoding is repeatable");
 out:
 	free(cause);
 	textenc_free(t);

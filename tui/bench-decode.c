@@ -240,7 +240,7 @@ static int bench_one(const bench_options *o, const char *path, bench_result *res
 		ours[run] = util_now() - t0;
 		ours_cpu[run] = bench_cpu(RUSAGE_SELF) - c0;
 		if (f == NULL) {
-			cli_error_cause(cause, "bench decode: cannot decode");
+			cli_error_cause(&cause, "bench decode: cannot decode");
 			video_close(r);
 			video_frames_free(res->f);
 			return -1;

@@ -302,7 +302,7 @@ int bench_encode(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 	goto out;
 fail:
-	cli_error_cause(cause, "bench encode failed");
+	cli_error_cause(&cause, "bench encode failed");
 out:
 	textenc_free(t);
 	vit_free(v);

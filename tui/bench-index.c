@@ -175,7 +175,7 @@ static double bench_index_encoder_fps(const char *model_path, int b, double seco
 	int S, runs = 0;
 
 	if (v == NULL) {
-		cli_error_cause(cause, "cannot load the image tower");
+		cli_error_cause(&cause, "cannot load the image tower");
 		goto out;
 	}
 	S = vit_image_size(v);
@@ -186,13 +186,13 @@ static double bench_index_encoder_fps(const char *model_path, int b, double seco
 	for (size_t i = 0; i < (size_t)b * 3 * (size_t)S * (size_t)S; i++)
 		frames[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
 	if (vit_encode(v, frames, b, out, &cause) == -1) { /* warm-up */
-		cli_error_cause(cause, "encode failed");
+		cli_error_cause(&cause, "encode failed");
 		goto out;
 	}
 	t0 = util_now();
 	do {
 		if (vit_encode(v, frames, b, out, &cause) == -1) {
-			cli_error_cause(cause, "encode failed");
+			cli_error_cause(&cause, "encode failed");
 			goto out;
 		}
 		runs++;
@@ -312,8 +312,7 @@ static char *bench_index_search_db(const char *model_path, int n)
 	ok = 1;
 	goto out;
 fail:
-	cli_error_cause(cause, "bench index: cannot build the search index");
-	cause = NULL;
+	cli_error_cause(&cause, "bench index: cannot build the search index");
 	ok = 0;
 out:
 	index_close(ix);
@@ -429,8 +428,7 @@ int bench_index(int argc, char **argv)
 		io.batch = batch;
 		double t0 = util_now();
 		if (indexer_run(db, &io, &st, &cause) != 0) {
-			cli_error_cause(cause, "bench index: indexing failed");
-			cause = NULL;
+			cli_error_cause(&cause, "bench index: indexing failed");
 			goto out;
 		}
 		wall = util_now() - t0;
@@ -452,8 +450,7 @@ int bench_index(int argc, char **argv)
 			eo.model_paths = models;
 			eo.n_models = 1;
 			if ((e = engine_open(&eo, &cause)) == NULL) {
-				cli_error_cause(cause, "bench index: engine_open failed");
-				cause = NULL;
+				cli_error_cause(&cause, "bench index: engine_open failed");
 				goto out;
 			}
 			open_s = util_now() - t0;
@@ -492,8 +489,7 @@ int bench_index(int argc, char **argv)
 			}
 			load_s = util_now() - t0;
 			if (b == NULL)
-				cli_error_cause(cause, "bench index: cannot load the caches");
-			cause = NULL;
+				cli_error_cause(&cause, "bench index: cannot load the caches");
 			index_tensor_set_free(a);
 			index_tensor_set_free(b);
 			index_close(ix);

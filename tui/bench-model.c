@@ -97,7 +97,7 @@ static int bench_model_add(st_writer *w, const char *name, int ndim, int64_t d0,
 		rc = st_writer_add_f32(w, name, ndim, shape, v, &cause);
 	free(v);
 	if (rc == -1)
-		cli_error_cause(cause, "writer failed");
+		cli_error_cause(&cause, "writer failed");
 	return rc;
 }
 
@@ -158,8 +158,7 @@ static int bench_model_write(const char *path, int f16)
 		rc |= bench_model_add(w, "clip.text_projection", 2, B32_TW, B32_EMBED, 0, 0, 0, 0.044f, f16);
 	}
 	if (rc == 0 && st_writer_save(w, path, &cause) == -1) {
-		cli_error_cause(cause, "cannot write the random model");
-		cause = NULL;
+		cli_error_cause(&cause, "cannot write the random model");
 		rc = -1;
 	}
 	free(cause);

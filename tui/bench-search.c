@@ -103,7 +103,7 @@ static int bs_add(st_writer *w, const char *name, int ndim, int64_t d0, int64_t 
 	int rc = st_writer_add_f32(w, name, ndim, shape, v, &cause);
 	free(v);
 	if (rc == -1)
-		cli_error_cause(cause, "writer failed");
+		cli_error_cause(&cause, "writer failed");
 	return rc;
 }
 
@@ -175,7 +175,7 @@ static char *bs_write_model(int tcmgc_head)
 		rc |= bs_add(w, "logit_weight", 2, 4, 4, 0, 0, 0, 0.1f, 1);
 	}
 	if (rc != 0 || st_writer_save(w, path, &cause) == -1) {
-		cli_error_cause(cause, "cannot write the benchmark model");
+		cli_error_cause(&cause, "cannot write the benchmark model");
 		unlink(path);
 		free(path);
 		path = NULL;
@@ -192,7 +192,7 @@ static model *bs_model(int tcmgc_head)
 	if (path == NULL)
 		return NULL;
 	if ((m = model_load(path, &cause)) == NULL)
-		cli_error_cause(cause, "cannot load the benchmark model");
+		cli_error_cause(&cause, "cannot load the benchmark model");
 	unlink(path); /* the mapping keeps it */
 	free(path);
 	return m;
@@ -471,7 +471,7 @@ int bench_search(int argc, char **argv)
 	char *cause = NULL;
 	if ((tct = tcmgc_load(mt, &cause)) == NULL || (tcf = tcmgc_load(mf, &cause)) == NULL ||
 	    (eaf = ea_load(mf, &cause)) == NULL) {
-		cli_error_cause(cause, "bench search: cannot load the heads");
+		cli_error_cause(&cause, "bench search: cannot load the heads");
 		goto out;
 	}
 	if (!o.json)

@@ -244,7 +244,7 @@ static int bt_thumbs(uint8_t *png[BT_THUMBS], size_t sizes[BT_THUMBS])
 			}
 		snprintf(path, sizeof path, "%s/clipgrep-bench-tui-%d-%d.png", bt_tmp(), (int)getpid(), k);
 		if (video_write_png(path, rgb, w, h, &cause) == -1) {
-			cli_error_cause(cause, "bench tui: cannot write a thumbnail");
+			cli_error_cause(&cause, "bench tui: cannot write a thumbnail");
 			rc = -1;
 			break;
 		}
@@ -376,8 +376,7 @@ static char *bt_library(const char *model_path, int n)
 	ok = 1;
 	goto out;
 fail:
-	cli_error_cause(cause, "bench tui: cannot build the synthetic index");
-	cause = NULL;
+	cli_error_cause(&cause, "bench tui: cannot build the synthetic index");
 	ok = 0;
 out:
 	index_close(ix);
@@ -655,7 +654,7 @@ static int bt_demo(char ***models, int *n_models, char **db)
 	io.n_models = n;
 	io.wait_lock = 1;
 	if (indexer_run(path, &io, NULL, &cause) == -1) {
-		cli_error_cause(cause, "bench tui: cannot index the demo clips");
+		cli_error_cause(&cause, "bench tui: cannot index the demo clips");
 		cli_free_strings(*models, n);
 		*models = NULL;
 		return -1;

@@ -17,8 +17,12 @@ extern int cli_verbose;
 
 /* "clipgrep: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Print and free a core cause, with a fallback when it is NULL. */
-void cli_error_cause(char *cause, const char *fallback);
+/*
+ * Print a core cause (the fallback when *cause is NULL), free it and set
+ * *cause to NULL.  Taking the address makes the ownership rule hold by
+ * construction: a caller that frees its cause later frees NULL.
+ */
+void cli_error_cause(char **cause, const char *fallback);
 
 /*
  * Write s as a JSON string literal.  Invalid UTF-8 bytes (a BPE token can

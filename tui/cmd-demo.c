@@ -185,7 +185,7 @@ static int demo_print(const char *db, char **models, int n_models, const char *c
 	io.wait_lock = 1;
 	io.progress = demo_progress;
 	if (indexer_run(db, &io, NULL, &cause) == -1) {
-		cli_error_cause(cause, "demo: indexing failed");
+		cli_error_cause(&cause, "demo: indexing failed");
 		return CLI_EXIT_ERROR;
 	}
 	engine_options_init(&eo);
@@ -193,7 +193,7 @@ static int demo_print(const char *db, char **models, int n_models, const char *c
 	eo.model_paths = (const char *const *)models;
 	eo.n_models = n_models;
 	if ((e = engine_open(&eo, &cause)) == NULL) {
-		cli_error_cause(cause, "demo: cannot open the demo index");
+		cli_error_cause(&cause, "demo: cannot open the demo index");
 		return CLI_EXIT_ERROR;
 	}
 	mode = engine_default_mode(e);
@@ -203,8 +203,7 @@ static int demo_print(const char *db, char **models, int n_models, const char *c
 		goto out;
 	}
 	if (engine_search(e, query, mode, top_k, &r, &cause) == -1) {
-		cli_error_cause(cause, "demo: search failed");
-		cause = NULL;
+		cli_error_cause(&cause, "demo: search failed");
 		goto out;
 	}
 	printf("# query: ");

@@ -160,7 +160,7 @@ static int embed_text(model *m, char **texts, int n, embed_set *s)
 	int D, rc = -1;
 
 	if (tok == NULL || (te = textenc_new(m, L, &cause)) == NULL) {
-		cli_error_cause(cause, "cannot load the text tower");
+		cli_error_cause(&cause, "cannot load the text tower");
 		return -1;
 	}
 	D = textenc_embed_dim(te);
@@ -184,7 +184,7 @@ static int embed_text(model *m, char **texts, int n, embed_set *s)
 		}
 		if (ntok < 0 || textenc_encode(te, ids, sent, words, &cause) == -1) {
 			free(fid);
-			cli_error_cause(cause, "text encoding failed");
+			cli_error_cause(&cause, "text encoding failed");
 			goto out;
 		}
 		for (int j = 0; j < L; j++)
@@ -241,7 +241,7 @@ static float *embed_frames_run(vit *v, const float *frames, int n)
 		return NULL;
 	}
 	if (vit_encode(v, frames, n, out, &cause) == -1) {
-		cli_error_cause(cause, "image encoding failed");
+		cli_error_cause(&cause, "image encoding failed");
 		free(out);
 		return NULL;
 	}
@@ -257,12 +257,12 @@ static int embed_frames_npy(model *m, const char *path, embed_set *s)
 	int S;
 
 	if (npy_read(path, &a, &cause) == -1) {
-		cli_error_cause(cause, "cannot read the frames");
+		cli_error_cause(&cause, "cannot read the frames");
 		return -1;
 	}
 	if ((v = vit_new(m, EMBED_BATCH, &cause)) == NULL) {
 		npy_array_free(&a);
-		cli_error_cause(cause, "cannot load the image tower");
+		cli_error_cause(&cause, "cannot load the image tower");
 		return -1;
 	}
 	S = vit_image_size(v);
@@ -391,7 +391,7 @@ static int embed_video(model *m, char **paths, int n, embed_set *s)
 	rc = 0;
 	goto out;
 fail:
-	cli_error_cause(cause, "video embedding failed");
+	cli_error_cause(&cause, "video embedding failed");
 out:
 	tcmgc_free(tc);
 	ea_free(e);
@@ -501,7 +501,7 @@ static int embed_write_safetensors(const char *path, const embed_set *s, const c
 	st_writer_free(w);
 	return 0;
 fail:
-	cli_error_cause(cause, "cannot write the safetensors file");
+	cli_error_cause(&cause, "cannot write the safetensors file");
 	st_writer_free(w);
 	return -1;
 }
@@ -524,7 +524,7 @@ static int embed_write_npy(const char *dir, const embed_set *s)
 		embed_tensor_name(&s->t[k], name, sizeof name);
 		sprintf(path, "%s/%s.npy", dir, name);
 		if (npy_write(path, s->t[k].ndim, s->t[k].shape, s->t[k].data, &cause) == -1) {
-			cli_error_cause(cause, "cannot write a .npy file");
+			cli_error_cause(&cause, "cannot write a .npy file");
 			free(path);
 			return -1;
 		}
@@ -616,7 +616,7 @@ int cmd_embed(int argc, char **argv)
 	}
 	if (index_hash_file(model_file, h, NULL, &cause) == -1 ||
 	    (m = model_load(model_file, &cause)) == NULL) {
-		cli_error_cause(cause, "cannot load the model");
+		cli_error_cause(&cause, "cannot load the model");
 		return CLI_EXIT_ERROR;
 	}
 	index_hash_hex(h, hash);

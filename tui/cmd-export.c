@@ -106,7 +106,7 @@ static int export_video(void *arg, const index_video_row *row)
 		return 0;
 	fr = index_get_frames(st->ix, row->id, 0, &cause);
 	if (fr == NULL) {
-		cli_error_cause(cause, "cannot read the frames");
+		cli_error_cause(&cause, "cannot read the frames");
 		st->failed = 1;
 		return 1;
 	}
@@ -187,7 +187,7 @@ int cmd_export(int argc, char **argv)
 	if ((m = model_load(model_file, &cause)) == NULL ||
 	    index_hash_file(model_file, h, NULL, &cause) == -1 ||
 	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
-		cli_error_cause(cause, "cannot open the model or the index");
+		cli_error_cause(&cause, "cannot open the model or the index");
 		goto out;
 	}
 	st.F = model_get_config(m)->frames;
@@ -195,14 +195,14 @@ int cmd_export(int argc, char **argv)
 	model_id = index_find_model(st.ix, h, &cause);
 	if (model_id <= 0) {
 		if (model_id < 0)
-			cli_error_cause(cause, "cannot read the index");
+			cli_error_cause(&cause, "cannot read the index");
 		else
 			cli_error("%s: no video in %s was indexed with this model", model_file, db);
 		goto out;
 	}
 	for (int k = 0; k < EXPORT_KINDS; k++)
 		if ((st.set[k] = index_load_tensors(st.ix, model_id, export_kinds[k], 0, &cause)) == NULL) {
-			cli_error_cause(cause, "cannot read the index");
+			cli_error_cause(&cause, "cannot read the index");
 			goto out;
 		}
 	if (st.jsonl) {
@@ -229,7 +229,7 @@ int cmd_export(int argc, char **argv)
 			}
 			sprintf(path, "%s/%s.npy", out_path, export_kinds[k]);
 			if (npy_write(path, ndim, shape, s->data, &cause) == -1) {
-				cli_error_cause(cause, "cannot write a .npy file");
+				cli_error_cause(&cause, "cannot write a .npy file");
 				goto out;
 			}
 		}
@@ -241,7 +241,7 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	}
 	if (index_list_videos(st.ix, NULL, export_video, &st, &cause) == -1) {
-		cli_error_cause(cause, "cannot list the videos");
+		cli_error_cause(&cause, "cannot list the videos");
 		goto out;
 	}
 	if (st.failed)

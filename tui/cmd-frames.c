@@ -139,7 +139,7 @@ static int frames_write(const char *dir, const video_frames *f, int i)
 		snprintf(path, n, "%s/frame-%02d-%.3fs.png", dir, i, f->times[i]);
 		if (video_write_png(path, f->rgb + (size_t)i * f->size * f->size * 3, f->size,
 		        f->size, &cause) == -1) {
-			cli_error_cause(cause, "cannot write a frame");
+			cli_error_cause(&cause, "cannot write a frame");
 			rc = -1;
 		}
 	}
@@ -234,12 +234,12 @@ int cmd_frames(int argc, char **argv)
 
 	r = video_open(path, &opt, &cause);
 	if (r == NULL) {
-		cli_error_cause(cause, "cannot open the video");
+		cli_error_cause(&cause, "cannot open the video");
 		return CLI_EXIT_ERROR;
 	}
 	f = video_read_frames(r, nframes, &cause);
 	if (f == NULL) {
-		cli_error_cause(cause, "cannot decode the video");
+		cli_error_cause(&cause, "cannot decode the video");
 		video_close(r);
 		return CLI_EXIT_ERROR;
 	}

@@ -306,8 +306,7 @@ int cmd_index(int argc, char **argv)
 	sigaction(SIGINT, &old_sa, NULL);
 
 	if (r == -1) {
-		cli_error_cause(cause, "indexing failed");
-		cause = NULL;
+		cli_error_cause(&cause, "indexing failed");
 		if (st.files_done > 0)
 			index_summary(&st);
 		goto out;

@@ -114,8 +114,7 @@ int cmd_info(int argc, char **argv)
 		goto out;
 	if ((ix = index_open(db, INDEX_READONLY, &cause)) == NULL ||
 	    index_get_stats(ix, &st, &cause) == -1) {
-		cli_error_cause(cause, "cannot read the index");
-		cause = NULL;
+		cli_error_cause(&cause, "cannot read the index");
 		goto out;
 	}
 	if (!quick)
@@ -196,8 +195,7 @@ int cmd_info(int argc, char **argv)
 	if (index_list_videos(ix, NULL, info_bad_fn, &bad, &cause) != 0) {
 		if (json)
 			fputs("]}\n", stdout);
-		cli_error_cause(cause, "cannot list the videos");
-		cause = NULL;
+		cli_error_cause(&cause, "cannot list the videos");
 		goto out;
 	}
 	if (json)
@@ -237,12 +235,12 @@ int cmd_merge(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (index_merge(argv[1], (const char *const *)(argv + 2), argc - 2, &cause) == -1) {
-		cli_error_cause(cause, "merge failed");
+		cli_error_cause(&cause, "merge failed");
 		return CLI_EXIT_ERROR;
 	}
 	if ((ix = index_open(argv[1], INDEX_READONLY, &cause)) == NULL ||
 	    index_get_stats(ix, &st, &cause) == -1) {
-		cli_error_cause(cause, "cannot read the merged index");
+		cli_error_cause(&cause, "cannot read the merged index");
 		index_close(ix);
 		return CLI_EXIT_ERROR;
 	}

@@ -270,7 +270,7 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	eo.threads = cfg->threads;
 	/* Scoring threads do the parallel work: keep the BLAS from competing. */
 	if ((e = engine_open(&eo, &cause)) == NULL)
-		cli_error_cause(cause, "cannot open the index");
+		cli_error_cause(&cause, "cannot open the index");
 	else if (mode_name != NULL && engine_mode_parse(mode_name, mode) == -1) {
 		cli_error("--mode: '%s' is not tcmgc, ea or fused", mode_name);
 		*rc = CLI_EXIT_USAGE;
@@ -346,7 +346,7 @@ int cmd_search(int argc, char **argv)
 	tensor_set_threads(1);
 	rc = CLI_EXIT_ERROR;
 	if (engine_search(e, query, mode, o.top_k, &r, &cause) == -1) {
-		cli_error_cause(cause, "search failed");
+		cli_error_cause(&cause, "search failed");
 		goto out;
 	}
 	engine_get_info(e, &info);
@@ -448,7 +448,7 @@ int cmd_explain(int argc, char **argv)
 		if (k == 1)
 			cli_error("explain: %s is not a searchable video in the index", file);
 		else
-			cli_error_cause(cause, "explain failed");
+			cli_error_cause(&cause, "explain failed");
 		goto out;
 	}
 	engine_get_info(e, &info);

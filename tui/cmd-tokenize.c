@@ -55,7 +55,7 @@ static int tokenize_one(tokenizer *tok, const char *text, const tokenize_options
 	total = tokenizer_encode(tok, text, NULL, 0, &cause);
 	n = total < 0 ? -1 : tokenizer_encode_padded(tok, text, o->length, ids, NULL, &cause);
 	if (n < 0) {
-		cli_error_cause(cause, "tokenizer failed");
+		cli_error_cause(&cause, "tokenizer failed");
 		free(ids);
 		return -1;
 	}
@@ -158,7 +158,7 @@ int cmd_tokenize(int argc, char **argv)
 			o.length = model_get_config(m)->max_words;
 	}
 	if (tok == NULL) {
-		cli_error_cause(cause, "cannot load the tokenizer");
+		cli_error_cause(&cause, "cannot load the tokenizer");
 		model_free(m);
 		return CLI_EXIT_ERROR;
 	}

@@ -61,10 +61,11 @@ void cli_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-void cli_error_cause(char *cause, const char *fallback)
+void cli_error_cause(char **cause, const char *fallback)
 {
-	cli_error("%s", cause != NULL ? cause : fallback);
-	free(cause);
+	cli_error("%s", *cause != NULL ? *cause : fallback);
+	free(*cause);
+	*cause = NULL;
 }
 
 /* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
