@@ -94,7 +94,7 @@ static int npy_parse_header(const char *h, size_t hlen, npy_array *out, char **c
 		return -1;
 	}
 	p = npy_find_key(h, end, "shape");
-	if (p == NULL || *p != '(') {
+	if (p == NULL || p >= end || *p != '(') {
 		util_set_cause(cause, "header has no shape tuple");
 		return -1;
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "npy.h"
@@ -46,6 +47,28 @@ static void expect_error(const unsigned char *buf, size_t len, const char *what,
 	tap_ok(rc == -1 && cause != NULL && strstr(cause, "bad.npy: ") == cause &&
 	    strstr(cause, needle) != NULL, "%s: %s", what, cause ? cause : "(no error)");
 	free(cause);
+}
+
+/*
+ * Parse len bytes placed so that they end exactly where an inaccessible page
+ * begins: a read one byte past the buffer faults in any build, not only
+ * under AddressSanitizer.
+ */
+static void expect_error_guarded(const unsigned char *image, size_t len, const char *what,
+    const char *needle)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *map;
+
+	if (len > page || (map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+		tap_ok(0, "%s: cannot set up a guard page", what);
+		return;
+	}
+	mprotect(map + page, page, PROT_NONE);
+	memcpy(map + page - len, image, len);
+	expect_error(map + page - len, len, what, needle);
+	munmap(map, 2 * page);
 }
 
 int main(void)
@@ -124,8 +147,14 @@ int main(void)
 	expect_error(buf, 7, "file shorter than the magic", "bad magic");
 	n = make_npy(buf, 1, "{'fortran_order': False, 'shape': (2,), }\n", 8);
 	expect_error(buf, n, "no descr", "no 'descr'");
-	tap_ok(npy_read("/nonexistent/x.npy", &a, &cause) == -1 && cause != NULL &&
-	    strstr(cause, "/nonexistent/x.npy") != NULL, "missing file named: %s", cause);
+	/* The header ends right after the shape key: nothing may be read past it. */
+	n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, }'shape':", 0);
+	expect_error_guarded(buf, n, "header ends after 'shape':", "no shape tuple");
+	n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, }'shape': ", 0);
+	expect_error_guarded(buf, n, "header ends in blanks after 'shape':", "no shape tuple");
+	int rc = npy_read("/nonexistent/x.npy", &a, &cause);
+	tap_ok(rc == -1 && cause != NULL && strstr(cause, "/nonexistent/x.npy") != NULL,
+	    "missing file named: %s", cause);
 	free(cause);
 	npy_array_free(NULL);
 	return tap_done();
