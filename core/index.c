@@ -716,10 +716,23 @@ static int index_connect(index_db *ix, const char *query, int sqlite_flags,
 	}
 	sqlite3_extended_result_codes(ix->db, 1);
 	sqlite3_busy_timeout(ix->db, INDEX_BUSY_MS);
-	if (index_pragma_int(ix, "PRAGMA application_id", app_id) != 0 ||
+	/*
+	 * One read transaction, so the three come from one snapshot: read one
+	 * by one, they can straddle another connection's creation of the
+	 * schema (application_id read as 0 before it commits, the tables
+	 * counted after) and a new index look like another program's.  On
+	 * failure the transaction stays open for the caller's sqlite3_close,
+	 * so that sqlite3_errcode still tells why.
+	 */
+	if (sqlite3_exec(ix->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    index_pragma_int(ix, "PRAGMA application_id", app_id) != 0 ||
 	    index_pragma_int(ix, "PRAGMA user_version", version) != 0 ||
 	    index_pragma_int(ix, "SELECT count(*) FROM sqlite_master", objects) != 0) {
 		index_open_error(ix, cause);
+		return -1;
+	}
+	if (sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		index_sql_error(ix, cause, "cannot open");
 		return -1;
 	}
 	return 0;
@@ -816,6 +829,30 @@ static int index_probe_write(index_db *ix, char **cause)
 	return -1;
 }
 
+/*
+ * PRAGMA journal_mode = WAL.  Switching a new database needs an exclusive
+ * lock, and when another connection is switching it too (two threads
+ * creating one index) SQLite answers SQLITE_BUSY at once instead of calling
+ * the busy handler, which could deadlock there: retry, within the busy
+ * timeout.
+ */
+static int index_set_wal(index_db *ix, char **cause)
+{
+	const struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	for (int waited_ms = 0;; waited_ms += 5) {
+		int rc = sqlite3_exec(ix->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+
+		if (rc == SQLITE_OK)
+			return 0;
+		if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= INDEX_BUSY_MS) {
+			index_sql_error(ix, cause, "cannot use a write-ahead log");
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
 static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 {
 	int readonly = (flags & INDEX_READONLY) != 0;
@@ -898,8 +935,7 @@ static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 		/* Pages of 4 KB (SQLite's default) unless the file already has some. */
 		if (objects == 0 && index_exec(ix, "PRAGMA page_size = 4096", NULL, cause) != 0)
 			goto fail;
-		if (index_exec(ix, "PRAGMA journal_mode = WAL", "cannot use a write-ahead log",
-		    cause) != 0 ||
+		if (index_set_wal(ix, cause) != 0 ||
 		    index_exec(ix, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
 		    " PRAGMA journal_size_limit = 67108864", NULL, cause) != 0)
 			goto fail;
@@ -1214,7 +1250,11 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 		return -1;
 	}
 	for (int i = 0; i < v->n_frames; i++) {
-		if (v->frames[i].thumb != NULL && v->frames[i].thumb_size > INT_MAX) {
+		const index_frame *f = &v->frames[i];
+
+		if (f->thumb != NULL && (f->thumb_size > INT_MAX || f->thumb_width < 0 ||
+		    f->thumb_height < 0 || f->thumb_width > INDEX_THUMB_MAX ||
+		    f->thumb_height > INDEX_THUMB_MAX)) {
 			util_set_cause(cause, "%s: %s: thumbnail %d too large", ix->path, v->path,
 			    i);
 			return -1;
@@ -1572,15 +1612,25 @@ index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, 
 	sqlite3_bind_int64(st, 1, video_id);
 	sqlite3_bind_int(st, 2, with_thumbs != 0);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t idx = sqlite3_column_int64(st, 0);
+		int64_t tw = sqlite3_column_int64(st, 2), th = sqlite3_column_int64(st, 3);
 		index_frame *fr;
 		const void *thumb;
 		int bytes;
 
+		/* No writer stores such a size: refusing it here spares every caller. */
+		if (tw < 0 || th < 0 || tw > INDEX_THUMB_MAX || th > INDEX_THUMB_MAX) {
+			util_set_cause(cause, "%s: video %lld: frame %lld is corrupt (thumbnail "
+			    "%lld x %lld)", ix->path, (long long)video_id, (long long)idx,
+			    (long long)tw, (long long)th);
+			goto fail;
+		}
 		if (f->n == cap) {
 			int ncap = cap > 0 ? 2 * cap : 16;
-			index_frame *nf = realloc(f->frames, (size_t)ncap * sizeof *nf);
+			index_frame *nf;
 
-			if (nf == NULL)
+			if (cap > INT_MAX / 2 || (nf = realloc(f->frames,
+			    (size_t)ncap * sizeof *nf)) == NULL)
 				goto nomem;
 			f->frames = nf;
 			cap = ncap;
@@ -1588,8 +1638,8 @@ index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, 
 		fr = &f->frames[f->n];
 		memset(fr, 0, sizeof *fr);
 		fr->time = sqlite3_column_double(st, 1);
-		fr->thumb_width = sqlite3_column_int(st, 2);
-		fr->thumb_height = sqlite3_column_int(st, 3);
+		fr->thumb_width = (int)tw;
+		fr->thumb_height = (int)th;
 		thumb = sqlite3_column_blob(st, 4);
 		bytes = sqlite3_column_bytes(st, 4);
 		if (thumb != NULL && bytes > 0) {
@@ -1612,23 +1662,31 @@ index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, 
 	sqlite3_reset(st);
 	return f;
 nomem:
+	util_set_cause(cause, "%s: out of memory", ix->path);
+fail:
 	sqlite3_reset(st);
 	index_frames_free(f);
-	util_set_cause(cause, "%s: out of memory", ix->path);
 	return NULL;
 }
 
-/* Check a stored tensor's header against its blob. */
-static int index_check_blob(index_db *ix, int64_t video_id, const char *kind, int dtype,
+/*
+ * Check a stored tensor's header against its blob, before anything is
+ * sized from count.  A blob holds fewer than 2^31 bytes, so a count above
+ * INT_MAX / 4 is corrupt whatever the blob; bounding it first also keeps
+ * count * 4 from wrapping onto the blob's length (2^62 + 6 floats "in"
+ * 24 bytes).
+ */
+static int index_check_blob(index_db *ix, int64_t video_id, const char *kind, int64_t dtype,
     int64_t count, int bytes, char **cause)
 {
 	if (dtype != INDEX_DTYPE_F32) {
-		util_set_cause(cause, "%s: video %lld: tensor \"%s\" has dtype %d%s, which this "
-		    "clipgrep cannot read", ix->path, (long long)video_id, kind, dtype,
+		util_set_cause(cause, "%s: video %lld: tensor \"%s\" has dtype %lld%s, which this "
+		    "clipgrep cannot read", ix->path, (long long)video_id, kind, (long long)dtype,
 		    dtype == INDEX_DTYPE_F16 ? " (float16)" : "");
 		return -1;
 	}
-	if (count < 1 || (uint64_t)count * sizeof(float) != (uint64_t)bytes) {
+	if (count < 1 || count > INT_MAX / (int64_t)sizeof(float) ||
+	    (uint64_t)count * sizeof(float) != (uint64_t)bytes) {
 		util_set_cause(cause, "%s: video %lld: tensor \"%s\" is corrupt (%lld floats "
 		    "in %d bytes)", ix->path, (long long)video_id, kind, (long long)count, bytes);
 		return -1;
@@ -1655,7 +1713,7 @@ int index_get_tensor(index_db *ix, int64_t video_id, int64_t model_id, const cha
 		int bytes = sqlite3_column_bytes(st, 2);
 		int64_t n = sqlite3_column_int64(st, 1);
 
-		if (index_check_blob(ix, video_id, kind, sqlite3_column_int(st, 0), n, bytes,
+		if (index_check_blob(ix, video_id, kind, sqlite3_column_int64(st, 0), n, bytes,
 		    cause) == 0) {
 			if ((*out = malloc((size_t)bytes)) == NULL) {
 				util_set_cause(cause, "%s: out of memory", ix->path);
@@ -1761,16 +1819,17 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 			util_set_cause(cause, "%s: the index changed while loading", ix->path);
 			goto out;
 		}
+		/* The row is checked before the first one sizes the [n, count] array. */
+		data = sqlite3_column_blob(st, 4);
+		bytes = sqlite3_column_bytes(st, 4);
+		if (index_check_blob(ix, id, kind, sqlite3_column_int64(st, 2), count, bytes,
+		    cause) != 0)
+			goto out;
 		if (s->data == NULL && index_tensor_alloc(b, s->n, count) != 0) {
 			util_set_cause(cause, "%s: video %lld: tensor \"%s\": cannot hold %lld x %lld "
 			    "floats", ix->path, (long long)id, kind, (long long)s->n, (long long)count);
 			goto out;
 		}
-		data = sqlite3_column_blob(st, 4);
-		bytes = sqlite3_column_bytes(st, 4);
-		if (index_check_blob(ix, id, kind, sqlite3_column_int(st, 2), count, bytes,
-		    cause) != 0)
-			goto out;
 		if (count != s->count) {
 			util_set_cause(cause, "%s: video %lld: tensor \"%s\" has %lld floats, "
 			    "expected %lld", ix->path, (long long)id, kind, (long long)count,
@@ -2034,6 +2093,57 @@ static int index_attach(index_db *ix, const char *path, const char *query)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/*
+ * Refuse a shard whose rows would be corrupt in the output: the merge
+ * copies rows with SQL, so nothing else looks at them before a later load
+ * trusts them.  The checks are index_check_blob's and index_get_frames'.
+ */
+static int index_merge_check(index_db *out, const char *shard, char **cause)
+{
+	static const char sql[] =
+	    "SELECT 0, t.video_id, v.path, t.kind, t.count, length(CAST(t.data AS BLOB)), 0"
+	    " FROM shard.video_tensors t LEFT JOIN shard.videos v ON v.id = t.video_id"
+	    " WHERE typeof(t.count) <> 'integer' OR t.count < 1 OR t.count > ?1"
+	    " OR (t.dtype = ?2 AND t.count * 4 <> length(CAST(t.data AS BLOB)))"
+	    " UNION ALL SELECT 1, f.video_id, v.path, f.idx, f.thumb_width, f.thumb_height, 0"
+	    " FROM shard.frames f LEFT JOIN shard.videos v ON v.id = f.video_id"
+	    " WHERE f.thumb_width NOT BETWEEN 0 AND ?3 OR f.thumb_height NOT BETWEEN 0 AND ?3"
+	    " LIMIT 1";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(out->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		util_set_cause(cause, "%s: cannot read: %s", shard, sqlite3_errmsg(out->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, INT_MAX / (int64_t)sizeof(float));
+	sqlite3_bind_int(st, 2, INDEX_DTYPE_F32);
+	sqlite3_bind_int(st, 3, INDEX_THUMB_MAX);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 2);
+		const char *kind = (const char *)sqlite3_column_text(st, 3);
+		long long video = sqlite3_column_int64(st, 1);
+
+		if (sqlite3_column_int(st, 0) == 0)
+			util_set_cause(cause, "%s: video %lld (%s): tensor \"%s\" is corrupt "
+			    "(%s floats in %lld bytes)", shard, video, path != NULL ? path : "?",
+			    kind != NULL ? kind : "?", sqlite3_column_text(st, 4) != NULL ?
+			    (const char *)sqlite3_column_text(st, 4) : "NULL",
+			    (long long)sqlite3_column_int64(st, 5));
+		else
+			util_set_cause(cause, "%s: video %lld (%s): frame %lld is corrupt "
+			    "(thumbnail %lld x %lld)", shard, video, path != NULL ? path : "?",
+			    (long long)sqlite3_column_int64(st, 3),
+			    (long long)sqlite3_column_int64(st, 4),
+			    (long long)sqlite3_column_int64(st, 5));
+	} else if (rc != SQLITE_DONE) {
+		util_set_cause(cause, "%s: cannot read: %s", shard, sqlite3_errmsg(out->db));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int index_merge_one(index_db *out, const char *shard, char **cause)
 {
 	int rc;
@@ -2046,7 +2156,10 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 		return -1;
 	}
 	rc = index_exec(out, "BEGIN IMMEDIATE", NULL, cause);
-	if (rc == 0) {
+	if (rc == 0 && index_merge_check(out, shard, cause) != 0) {
+		sqlite3_exec(out->db, "ROLLBACK", NULL, NULL, NULL);
+		rc = -1;
+	} else if (rc == 0) {
 		if (sqlite3_exec(out->db, index_merge_sql, NULL, NULL, NULL) != SQLITE_OK) {
 			util_set_cause(cause, "%s: merging %s: %s", out->path, shard,
 			    sqlite3_errmsg(out->db));

@@ -136,8 +136,10 @@ typedef struct {
 	double time;            /* seconds from the file's start (mpv --start=) */
 	const uint8_t *thumb;   /* [thumb_size] JPEG or PNG bytes; NULL: none */
 	size_t thumb_size;
-	int thumb_width, thumb_height;
+	int thumb_width, thumb_height; /* 0 .. INDEX_THUMB_MAX */
 } index_frame;
+/* The largest thumbnail side stored or read back; a larger one is corrupt. */
+#define INDEX_THUMB_MAX 65535
 
 /*
  * One named per-video tensor of one model.  The layout is the head's

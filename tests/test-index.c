@@ -6,12 +6,14 @@
  *
  * Database headers are patched by byte offset (SQLite file format: the
  * user_version is the big-endian u32 at offset 60, the application id at 68)
- * so the test needs no sqlite3.h: only core/index.c includes it.
+ * so the test needs no sqlite3.h: only core/index.c includes it.  Rows are
+ * edited with the sqlite3 program where there is one (else those tests skip).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1184,6 +1186,227 @@ static void test_merge(void)
 	free(cause);
 }
 
+/* ---- stored columns that lie (a foreign or hand-edited index) ----------------------------- */
+
+/*
+ * Run SQL on db with the sqlite3 program: the test cannot include sqlite3.h
+ * (only core/index.c does), and patching a record's count by byte offset
+ * would mean re-encoding SQLite's record header.  0, or -1 when it failed.
+ */
+static int sqlite_cli(const char *db, const char *sql)
+{
+	char cmd[1536];
+
+	if ((size_t)snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"%s\" >/dev/null 2>&1", db, sql) >=
+	    sizeof cmd)
+		return -1;
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Whether cause refuses tensor kind of video id as corrupt, naming db. */
+static int refused_as_corrupt(const char *cause, const char *db, int64_t id, const char *kind)
+{
+	char video[64], tensor[64];
+
+	snprintf(video, sizeof video, "video %lld", (long long)id);
+	snprintf(tensor, sizeof tensor, "tensor \"%s\"", kind);
+	return cause != NULL && strstr(cause, db) != NULL && strstr(cause, video) != NULL &&
+	    strstr(cause, tensor) != NULL && strstr(cause, "corrupt") != NULL;
+}
+
+static void test_corrupt_rows(void)
+{
+	const char *db = tp("lying.db"), *out = tp("lying-merged.db");
+	const int64_t huge = (int64_t)1 << 60;
+	int64_t m[1], id, count = 0;
+	int tag = 5;
+	char *cause = NULL, sql[256];
+	index_tensor_set *s;
+	index_db *ix;
+	float *data = NULL;
+
+	if (system("sqlite3 -version >/dev/null 2>&1") != 0) {
+		tap_skip("stored columns that lie: no sqlite3 program to edit the index with");
+		return;
+	}
+	ix = index_open(db, INDEX_CREATE, &cause);
+	m[0] = ix != NULL ? add_model(ix, "model-x", &cause) : -1;
+	id = ix != NULL ? put_with(ix, "/lib/lying.mp4", 1, 100, 1, m, &tag) : -1;
+	index_close(ix);
+
+	/*
+	 * A count of 2^60 with the blob unchanged: the load must compare the
+	 * count with the blob before it sizes the [n, count] array from it.
+	 */
+	snprintf(sql, sizeof sql, "UPDATE video_tensors SET count = %lld WHERE kind = 'frames'",
+	    (long long)huge);
+	if (!tap_ok(id > 0 && sqlite_cli(db, sql) == 0, "set a stored tensor's count to 2^60")) {
+		free(cause);
+		return;
+	}
+	ix = index_open(db, INDEX_READONLY, &cause);
+	s = ix != NULL ? index_load_tensors(ix, m[0], "frames", 0, &cause) : NULL;
+	if (!tap_ok(ix != NULL && s == NULL && refused_as_corrupt(cause, db, id, "frames"),
+	    "loading a count of 2^60 is refused as corrupt, naming the video and the tensor, "
+	    "before any allocation"))
+		diag_cause("load", cause);
+	index_tensor_set_free(s);
+	s = ix != NULL ? index_load_tensors(ix, m[0], "frames", 24, &cause) : NULL;
+	tap_ok(ix != NULL && s == NULL && refused_as_corrupt(cause, db, id, "frames"),
+	    "and so is loading it with the expected count given");
+	index_tensor_set_free(s);
+	tap_ok(ix != NULL && index_get_tensor(ix, id, m[0], "frames", &data, &count, &cause) ==
+	    -1 && data == NULL && count == 0 && refused_as_corrupt(cause, db, id, "frames"),
+	    "index_get_tensor refuses it too");
+	free(data);
+	data = NULL;
+	index_close(ix);
+
+	/*
+	 * 2^62 + 6 floats "fit" in the 24 bytes of 6 floats when the product
+	 * wraps: a caller would read 2^62 floats past a 24-byte buffer.
+	 */
+	snprintf(sql, sizeof sql, "UPDATE video_tensors SET count = %lld WHERE kind = 'cache'",
+	    (long long)(((int64_t)1 << 62) + 6));
+	tap_ok(sqlite_cli(db, "UPDATE video_tensors SET data = zeroblob(24), count = 6"
+	    " WHERE kind = 'cache'") == 0 && sqlite_cli(db, sql) == 0,
+	    "set a 6-float tensor's count to 2^62 + 6");
+	ix = index_open(db, INDEX_READONLY, &cause);
+	if (!tap_ok(ix != NULL && index_get_tensor(ix, id, m[0], "cache", &data, &count, &cause) ==
+	    -1 && count == 0 && refused_as_corrupt(cause, db, id, "cache"),
+	    "a count whose byte size wraps to the blob's is refused as corrupt"))
+		tap_diag("got count %lld: %s", (long long)count, cause != NULL ? cause : "");
+	free(data);
+	data = NULL;
+	s = ix != NULL ? index_load_tensors(ix, m[0], "cache", 0, &cause) : NULL;
+	tap_ok(ix != NULL && s == NULL && refused_as_corrupt(cause, db, id, "cache"),
+	    "and loading it is refused the same way");
+	index_tensor_set_free(s);
+	index_close(ix);
+
+	/* A negative count, in an index whose CHECK does not hold (a foreign writer's). */
+	tap_ok(sqlite_cli(db, "PRAGMA ignore_check_constraints = 1; UPDATE video_tensors"
+	    " SET count = -1 WHERE kind = 'frames'") == 0, "set a stored count to -1");
+	ix = index_open(db, INDEX_READONLY, &cause);
+	s = ix != NULL ? index_load_tensors(ix, m[0], "frames", 0, &cause) : NULL;
+	if (!tap_ok(ix != NULL && s == NULL && refused_as_corrupt(cause, db, id, "frames"),
+	    "a negative count is refused as corrupt"))
+		diag_cause("load", cause);
+	index_tensor_set_free(s);
+	index_close(ix);
+
+	/* A shard carrying such a row is refused by name; the output stays as it was. */
+	snprintf(sql, sizeof sql, "UPDATE video_tensors SET count = %lld WHERE kind = 'frames'",
+	    (long long)huge);
+	sqlite_cli(db, sql);
+	sqlite_cli(db, "UPDATE video_tensors SET count = 6 WHERE kind = 'cache'");
+	if (!tap_ok(index_merge(out, &db, 1, &cause) == -1 && refused_as_corrupt(cause, db, id,
+	    "frames"), "a shard with a count of 2^60 is refused, naming it, the video and the "
+	    "tensor"))
+		diag_cause("merge", cause);
+	ix = index_open(out, INDEX_READONLY, &cause);
+	s = ix != NULL ? index_load_tensors(ix, 1, "frames", 0, &cause) : NULL;
+	tap_ok(s != NULL && s->n == 0, "and nothing of it reaches the output");
+	index_tensor_set_free(s);
+	index_close(ix);
+
+	/* Frame rows: a thumbnail size no writer stores. */
+	tap_ok(sqlite_cli(db, "PRAGMA ignore_check_constraints = 1; UPDATE frames"
+	    " SET thumb_width = -7 WHERE idx = 1") == 0, "set a stored thumbnail width to -7");
+	ix = index_open(db, INDEX_READONLY, &cause);
+	{
+		index_frames *f = ix != NULL ? index_get_frames(ix, id, 1, &cause) : NULL;
+
+		if (!tap_ok(ix != NULL && f == NULL && cause != NULL && strstr(cause, db) != NULL &&
+		    strstr(cause, "frame 1") != NULL && strstr(cause, "corrupt") != NULL,
+		    "a negative thumbnail width is refused as corrupt, naming the frame"))
+			diag_cause("frames", cause);
+		index_frames_free(f);
+	}
+	index_close(ix);
+	free(cause);
+}
+
+/* ---- two threads creating one index ------------------------------------------------------ */
+
+#define RACE_THREADS 8
+#define RACE_ROUNDS 50
+
+typedef struct {
+	const char *path;
+	pthread_barrier_t *start;
+	index_db *ix;
+	char *cause;
+} race_arg;
+
+static void *race_open(void *arg)
+{
+	race_arg *a = arg;
+
+	pthread_barrier_wait(a->start);
+	a->ix = index_open(a->path, INDEX_CREATE, &a->cause);
+	return NULL;
+}
+
+/*
+ * RACE_THREADS threads call index_open(INDEX_CREATE) on one new path at
+ * once: each must get a handle on one valid schema (the TUI's index and
+ * search threads do this on a first run).
+ */
+static void test_create_race(void)
+{
+	pthread_barrier_t start;
+	pthread_t th[RACE_THREADS];
+	race_arg args[RACE_THREADS];
+	int failed_rounds = 0, bad_schema = 0;
+	char *first = NULL, *cause = NULL;
+
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		char name[64];
+		const char *path;
+		int failed = 0;
+		index_db *ix;
+		index_stats st;
+
+		snprintf(name, sizeof name, "race/%d/index.db", round);
+		path = tp(name);
+		pthread_barrier_init(&start, NULL, RACE_THREADS);
+		for (int i = 0; i < RACE_THREADS; i++) {
+			args[i] = (race_arg){ .path = path, .start = &start };
+			if (pthread_create(&th[i], NULL, race_open, &args[i]) != 0)
+				race_open(&args[i]); /* never reached on a sane system */
+		}
+		for (int i = 0; i < RACE_THREADS; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&start);
+		for (int i = 0; i < RACE_THREADS; i++) {
+			if (args[i].ix == NULL) {
+				failed = 1;
+				if (first == NULL)
+					first = args[i].cause != NULL ? util_strdup(args[i].cause) :
+					    util_strdup("(no cause)");
+			}
+			index_close(args[i].ix);
+			free(args[i].cause);
+		}
+		failed_rounds += failed;
+		ix = index_open(path, INDEX_READONLY, &cause);
+		if (ix == NULL || index_check(ix, &cause) != 0 ||
+		    index_get_stats(ix, &st, &cause) != 0)
+			bad_schema++;
+		else
+			index_stats_clear(&st);
+		index_close(ix);
+	}
+	if (!tap_ok(failed_rounds == 0, "%d threads creating one index at once all succeed "
+	    "(%d rounds)", RACE_THREADS, RACE_ROUNDS))
+		tap_diag("%d of %d rounds had a failed open; first: %s", failed_rounds,
+		    RACE_ROUNDS, first);
+	tap_ok(bad_schema == 0, "and every round leaves a valid schema");
+	free(first);
+	free(cause);
+}
+
 /* ---- search start-up load time (diagnostic, not a timed assertion) ----------------------- */
 
 static void bench_load(void)
@@ -1281,6 +1504,8 @@ int main(void)
 	test_lock();
 	test_crash();
 	test_merge();
+	test_corrupt_rows();
+	test_create_race();
 	bench_load();
 	remove_tree(tmp);
 	return tap_done();
