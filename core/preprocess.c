@@ -26,9 +26,6 @@ const float preprocess_clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
 /* 8 bits of result, 2 bits of headroom for the kernel's negative lobes. */
 #define PRECISION_BITS (32 - 8 - 2)
 
-/* Refuse sizes whose coefficient tables would not fit an int. */
-#define PREPROCESS_MAX_SIDE (1 << 20)
-
 /* Pillow's bicubic_filter: Keys' cubic convolution with a = -0.5. */
 static double preprocess_cubic(double x)
 {
@@ -140,17 +137,32 @@ preprocess_view preprocess_view_oriented(const uint8_t *rgb, int width, int heig
 	return v;
 }
 
-void preprocess_resize_dims(int width, int height, int size, int *out_width, int *out_height)
+int preprocess_resize_dims(int width, int height, int size, int *out_width, int *out_height,
+    char **cause)
 {
 	int shorter = width <= height ? width : height;
 	int longer = width <= height ? height : width;
-	/* Python: int(size * long / short), a correctly rounded true division. */
-	int new_long = (int)((double)((int64_t)size * longer) / (double)shorter);
+	double new_long;
 
+	*out_width = *out_height = 0;
+	if (shorter <= 0 || size <= 0 || size > PREPROCESS_MAX_SIDE) {
+		util_set_cause(cause, "preprocess_resize_dims: bad sizes (%dx%d to %d)", width, height,
+		    size);
+		return -1;
+	}
+	/*
+	 * Python: int(size * long / short), a correctly rounded true division;
+	 * size * long < 2^51 is exact in a double.  The cap comes before the
+	 * conversion so that no out-of-range double ever becomes an int.
+	 */
+	new_long = (double)((int64_t)size * longer) / (double)shorter;
+	if (new_long > PREPROCESS_MAX_SIDE)
+		new_long = PREPROCESS_MAX_SIDE;
 	if (width <= height)
-		*out_width = size, *out_height = new_long;
+		*out_width = size, *out_height = (int)new_long;
 	else
-		*out_width = new_long, *out_height = size;
+		*out_width = (int)new_long, *out_height = size;
+	return 0;
 }
 
 /* One output pixel of the horizontal pass from taps k over p (xstep apart). */
@@ -319,7 +331,8 @@ int preprocess_clip_rgb(const preprocess_view *src, int display_width, int displ
 		    display_height, size);
 		return -1;
 	}
-	preprocess_resize_dims(display_width, display_height, size, &ow, &oh);
+	if (preprocess_resize_dims(display_width, display_height, size, &ow, &oh, cause) == -1)
+		return -1;
 	/* torchvision CenterCrop: int(round((h - S) / 2.0)), round half to even. */
 	left = (int)nearbyint((ow - size) / 2.0);
 	top = (int)nearbyint((oh - size) / 2.0);

@@ -52,11 +52,22 @@ preprocess_view preprocess_view_oriented(const uint8_t *rgb, int width, int heig
     size_t stride, int swap, int flip_x, int flip_y);
 
 /*
+ * The largest side preprocess handles, in and out: beyond it Pillow's
+ * coefficient tables would not fit an int.
+ */
+#define PREPROCESS_MAX_SIDE (1 << 20)
+
+/*
  * torchvision Resize(S) output size for an image displayed at width x
  * height: the short side becomes S, the long side int(S * long / short)
- * (truncated, as torchvision does).
+ * (truncated, as torchvision does) but at most PREPROCESS_MAX_SIDE, so any
+ * positive size, however elongated, gives dims in [S, PREPROCESS_MAX_SIDE]
+ * (past the cap the centre crop covers more of the long side than
+ * torchvision's would).  Returns 0, or -1 (a cause, and 0 x 0) when a side
+ * or S is not positive or S exceeds PREPROCESS_MAX_SIDE.
  */
-void preprocess_resize_dims(int width, int height, int size, int *out_width, int *out_height);
+int preprocess_resize_dims(int width, int height, int size, int *out_width, int *out_height,
+    char **cause);
 
 /*
  * Pillow's Image.resize((out_width, out_height), BICUBIC) of the view, but

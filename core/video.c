@@ -51,6 +51,13 @@
 #define VIDEO_DEFAULT_MAX_PIXELS ((int64_t)8192 * 8192)
 #define VIDEO_DEFAULT_TIME_LIMIT 300.0
 #define VIDEO_MAX_SIDE 32768
+/*
+ * Sample aspect ratios past VIDEO_MAX_SAR (either way), or that would
+ * stretch a side past VIDEO_MAX_SIDE, are damaged or hostile metadata, not
+ * anamorphic video (H.264's and HEVC's fixed ratios stop at 2:1): the
+ * picture is shown with square pixels and the frames carry a note.
+ */
+#define VIDEO_MAX_SAR 16
 #define VIDEO_MAX_FRAMES 4096
 /* Consecutive decoding errors after which a file is given up. */
 #define VIDEO_MAX_ERRORS 500
@@ -96,6 +103,7 @@ struct video_reader {
 
 	/* How the stored picture is shown (preprocess_view_oriented). */
 	int swap, flip_x, flip_y;
+	AVRational bad_sar; /* the last absurd sample aspect ignored; 0:0 none */
 
 	/* Time, in the stream's time base. */
 	AVRational tb;
@@ -471,28 +479,36 @@ static void video_orientation(video_reader *r)
 	/* Other angles are rare and not 90-degree steps: shown unrotated. */
 }
 
-/* Display size of a w x h picture with sample aspect sar, then rotated. */
-static void video_display_size(const video_reader *r, int w, int h, AVRational sar, int *dw,
+/*
+ * Display size of a w x h picture with sample aspect sar, then rotated.
+ * Returns 1 when sar was absurd (see VIDEO_MAX_SAR) and square pixels were
+ * used instead, else 0 (an unknown or non-positive sar is square, silently).
+ */
+static int video_display_size(const video_reader *r, int w, int h, AVRational sar, int *dw,
     int *dh)
 {
 	double a = sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0;
+	double sw = w, sh = h; /* in double: w * a may be far past INT_MAX */
+	int absurd = 0;
 
 	/* Stretch, never shrink, the way players do. */
 	if (a > 1.0)
-		*dw = (int)lrint(w * a), *dh = h;
+		sw = w * a;
 	else if (a < 1.0)
-		*dw = w, *dh = (int)lrint(h / a);
-	else
-		*dw = w, *dh = h;
-	if (*dw < 1)
-		*dw = 1;
-	if (*dh < 1)
-		*dh = 1;
+		sh = h / a;
+	if (a > VIDEO_MAX_SAR || a < 1.0 / VIDEO_MAX_SAR ||
+	    (a != 1.0 && (sw > VIDEO_MAX_SIDE || sh > VIDEO_MAX_SIDE))) {
+		sw = w, sh = h;
+		absurd = 1;
+	}
+	*dw = sw < 1 ? 1 : (int)lrint(sw);
+	*dh = sh < 1 ? 1 : (int)lrint(sh);
 	if (r->swap) {
 		int t = *dw;
 		*dw = *dh;
 		*dh = t;
 	}
+	return absurd;
 }
 
 /* Keyframes from the container's index; flags a truncated file. */
@@ -678,11 +694,14 @@ static int video_probe(video_reader *r, char **cause)
 	in->height = par->height;
 	in->bit_depth = desc != NULL ? desc->comp[0].depth : 8;
 	in->full_range = full;
+	video_orientation(r);
+	if (video_display_size(r, par->width, par->height, sar, &in->display_width,
+	        &in->display_height)) {
+		r->bad_sar = sar;
+		sar = (AVRational){ 1, 1 };
+	}
 	in->sar_num = sar.num > 0 && sar.den > 0 ? sar.num : 1;
 	in->sar_den = sar.num > 0 && sar.den > 0 ? sar.den : 1;
-	video_orientation(r);
-	video_display_size(r, par->width, par->height, sar, &in->display_width,
-	    &in->display_height);
 
 	if (avg.num > 0 && avg.den > 0)
 		fps = av_q2d(avg);
@@ -1522,7 +1541,8 @@ static int video_emit(video_reader *r, const AVFrame *f, video_frames *out, int 
 	int S = out->size, dw, dh;
 	AVRational sar = video_frame_sar(r, f);
 
-	video_display_size(r, f->width, f->height, sar, &dw, &dh);
+	if (video_display_size(r, f->width, f->height, sar, &dw, &dh))
+		r->bad_sar = sar;
 	out->times[i] = (f->pts - r->origin) * av_q2d(r->tb);
 	if ((f->flags & AV_FRAME_FLAG_CORRUPT) || f->decode_error_flags != 0)
 		out->flags[i] |= VIDEO_FRAME_CORRUPT;
@@ -1842,6 +1862,10 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 		}
 	if (r->info.truncated)
 		video_note(out, "the file is truncated: its index goes past its end");
+	if (r->bad_sar.num > 0)
+		video_note(out, "%s: sample aspect ratio %d:%d ignored (beyond %d:1, or a side past %d "
+		                "pixels): shown with square pixels",
+		    r->path, r->bad_sar.num, r->bad_sar.den, VIDEO_MAX_SAR, VIDEO_MAX_SIDE);
 	if (r->stop_reason[0] != '\0')
 		video_note(out, "%s", r->stop_reason);
 	pthread_mutex_lock(&r->log_lock);

@@ -61,7 +61,7 @@ typedef struct {
 	int display_height;  /* rotation applied */
 	int rotation;        /* clockwise degrees applied for display: 0, 90, 180, 270 */
 	int flipped;         /* the display matrix also mirrors the picture */
-	int sar_num, sar_den;/* sample (pixel) aspect ratio, 1:1 when unknown */
+	int sar_num, sar_den;/* sample (pixel) aspect ratio, 1:1 when unknown or absurd */
 	int bit_depth;       /* bits per component, 8 or 10 (or more) */
 	int full_range;      /* 1: full (JPEG) range; 0: limited (TV) range */
 	double fps;          /* average frame rate, 0 when unknown */
@@ -90,8 +90,8 @@ typedef struct {
 	uint8_t **thumbs;    /* [n] JPEG bytes, or NULL when not asked for */
 	size_t *thumb_sizes; /* [n] */
 	int thumb_width, thumb_height;
-	int partial;         /* decoding errors, or the stream ended early: see note */
-	char *note;          /* why partial, or NULL */
+	int partial;         /* decoding errors, the stream ended early, or metadata */
+	char *note;          /* ignored (an absurd aspect ratio): why, or NULL */
 	/* How the frames were found (benchmarks and tests). */
 	const char *strategy; /* "seek" or "sequential" (static string) */
 	int seeks;            /* av_seek_frame calls */

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,13 +173,13 @@ static void test_geometry(void)
 {
 	int w, h;
 
-	preprocess_resize_dims(1920, 1080, 224, &w, &h);
+	preprocess_resize_dims(1920, 1080, 224, &w, &h, NULL);
 	tap_ok(w == 398 && h == 224, "1920x1080 -> %dx%d (torchvision: 398x224)", w, h);
-	preprocess_resize_dims(406, 720, 224, &w, &h);
+	preprocess_resize_dims(406, 720, 224, &w, &h, NULL);
 	tap_ok(w == 224 && h == 397, "406x720 portrait -> %dx%d (int(224*720/406) = 397)", w, h);
-	preprocess_resize_dims(640, 480, 224, &w, &h);
+	preprocess_resize_dims(640, 480, 224, &w, &h, NULL);
 	tap_ok(w == 298 && h == 224, "640x480 -> %dx%d", w, h);
-	preprocess_resize_dims(100, 100, 224, &w, &h);
+	preprocess_resize_dims(100, 100, 224, &w, &h, NULL);
 	tap_ok(w == 224 && h == 224, "square upscale -> %dx%d", w, h);
 }
 
@@ -206,6 +207,54 @@ static void test_crop_rounding(void)
 	}
 }
 
+/*
+ * Extreme display sizes (a 4096x2 clip with a 500000:1 sample aspect is
+ * shown 2048000000x2): the long side used to leave int's range, the double
+ * to int conversion was undefined and the crop's subtraction overflowed.
+ * The resize must stay in [S, PREPROCESS_MAX_SIDE] with the crop inside it.
+ */
+static void test_extreme_dims(void)
+{
+	static const int cases[][2] = { { 2048000000, 2 }, { 2, 2048000000 }, { 1, INT_MAX },
+		{ INT_MAX, 1 }, { INT_MAX, INT_MAX }, { 1, 1000000 }, { 7, 1 }, { 1, 1 } };
+	static const int bad[][3] = { { 0, 10, 32 }, { 10, 0, 32 }, { -5, 10, 32 },
+		{ 10, INT_MIN, 32 }, { INT_MIN, INT_MIN, 32 }, { 10, 10, 0 }, { 10, 10, -1 },
+		{ 10, 10, INT_MAX } };
+	uint8_t px[4 * 2 * 3] = { 0 }, out[32 * 32 * 3];
+	preprocess_view v = preprocess_view_rgb(px, 4, 2, 4 * 3);
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int W = cases[i][0], H = cases[i][1], w = 0, h = 0, left, top, rc;
+		char *cause = NULL;
+
+		rc = preprocess_resize_dims(W, H, 32, &w, &h, &cause);
+		tap_ok(rc == 0, "%dx%d to 32 is accepted (%s)", W, H, cause ? cause : "ok");
+		free(cause);
+		cause = NULL;
+		left = (int)nearbyint(((double)w - 32) / 2.0);
+		top = (int)nearbyint(((double)h - 32) / 2.0);
+		tap_ok(w >= 32 && h >= 32 && w <= PREPROCESS_MAX_SIDE && h <= PREPROCESS_MAX_SIDE &&
+		        (w == 32 || h == 32) && left >= 0 && left + 32 <= w && top >= 0 && top + 32 <= h,
+		    "%dx%d -> %dx%d, crop at %d,%d: inside [32, %d]", W, H, w, h, left, top,
+		    PREPROCESS_MAX_SIDE);
+		rc = preprocess_clip_rgb(&v, W, H, 32, out, &cause);
+		tap_ok(rc == 0, "a 4x2 image shown %dx%d is cropped to 32x32 (%s)", W, H,
+		    cause ? cause : "ok");
+		free(cause);
+	}
+	/* No sensible answer: a clean error, not garbage or UB. */
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int w = -1, h = -1, rc;
+		char *cause = NULL;
+
+		rc = preprocess_resize_dims(bad[i][0], bad[i][1], bad[i][2], &w, &h, &cause);
+		tap_ok(rc == -1 && cause != NULL && w == 0 && h == 0,
+		    "%dx%d to %d is refused (%s)", bad[i][0], bad[i][1], bad[i][2],
+		    cause ? cause : "accepted");
+		free(cause);
+	}
+}
+
 static void test_bad_sizes(void)
 {
 	uint8_t px[3] = { 1, 2, 3 }, out[4 * 4 * 3];
@@ -230,6 +279,7 @@ int main(void)
 	test_geometry();
 	test_crop_rounding();
 	test_bad_sizes();
+	test_extreme_dims();
 	snprintf(path, sizeof path, "%s/manifest.txt", golden_dir);
 	fp = fopen(path, "r");
 	if (!tap_ok(fp != NULL, "open %s", path))

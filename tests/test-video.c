@@ -607,6 +607,51 @@ static void test_short(void)
 	free(cause);
 }
 
+/*
+ * A 4096x2 clip whose sample aspect is 500000:1 would be shown
+ * 2048000000x2: the resize overflowed int and the frames were refused.  An
+ * absurd aspect is ignored (square pixels) and the note says so.
+ */
+static void test_absurd_aspect(void)
+{
+	video_options o = test_options();
+	video_reader *r;
+	video_frames *f;
+	char *cause = NULL;
+	const char *path = tmp_path("absurd-sar.nut");
+
+	if (gen("absurd-sar.nut", "-f lavfi -i testsrc=size=4096x2:rate=5:d=1 "
+	                          "-vf \"setsar=r=500000/1:max=100000000\" -c:v ffv1") != 0) {
+		tap_skip("ffmpeg could not make a 500000:1 FFV1/NUT clip");
+		return;
+	}
+	r = video_open(path, &o, &cause);
+	if (tap_ok(r != NULL, "absurd-sar.nut opens (%s)", cause ? cause : "ok")) {
+		const video_info *in = video_get_info(r);
+		tap_ok(in->display_width == 4096 && in->display_height == 2 && in->sar_num == 1 &&
+		        in->sar_den == 1,
+		    "absurd-sar.nut: shown as stored, %dx%d (SAR %d:%d)", in->display_width,
+		    in->display_height, in->sar_num, in->sar_den);
+		video_close(r);
+	}
+	free(cause);
+	cause = NULL;
+	f = video_sample(path, &o, 4, &cause);
+	if (tap_ok(f != NULL, "absurd-sar.nut: SAR 500000:1 decodes (%s)", cause ? cause : "ok")) {
+		int finite = 1;
+
+		for (size_t i = 0; i < (size_t)f->count * 3 * S * S; i++)
+			finite &= isfinite(f->pixels[i]) != 0;
+		tap_ok(f->count == 4 && finite, "absurd-sar.nut: 4 frames of finite pixels (%d)",
+		    f->count);
+		tap_ok(contains(f->note, path) && contains(f->note, "aspect"),
+		    "absurd-sar.nut: a note naming the file says the aspect was ignored (%s)",
+		    f->note ? f->note : "no note");
+	}
+	video_frames_free(f);
+	free(cause);
+}
+
 /* ---- bad input: an error naming the file, or frames marked partial ---------------- */
 
 static void write_file(const char *name, const void *data, size_t n)
@@ -1038,6 +1083,7 @@ int main(void)
 	test_vfr();
 	test_rotation();
 	test_aspect_and_colour();
+	test_absurd_aspect();
 	test_short();
 	test_bad_input();
 	test_threads();
