@@ -1863,9 +1863,9 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 	if (r->info.truncated)
 		video_note(out, "the file is truncated: its index goes past its end");
 	if (r->bad_sar.num > 0)
-		video_note(out, "%s: sample aspect ratio %d:%d ignored (beyond %d:1, or a side past %d "
+		video_note(out, "sample aspect ratio %d:%d ignored (beyond %d:1, or a side past %d "
 		                "pixels): shown with square pixels",
-		    r->path, r->bad_sar.num, r->bad_sar.den, VIDEO_MAX_SAR, VIDEO_MAX_SIDE);
+		    r->bad_sar.num, r->bad_sar.den, VIDEO_MAX_SAR, VIDEO_MAX_SIDE);
 	if (r->stop_reason[0] != '\0')
 		video_note(out, "%s", r->stop_reason);
 	pthread_mutex_lock(&r->log_lock);

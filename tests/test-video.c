@@ -644,8 +644,9 @@ static void test_absurd_aspect(void)
 			finite &= isfinite(f->pixels[i]) != 0;
 		tap_ok(f->count == 4 && finite, "absurd-sar.nut: 4 frames of finite pixels (%d)",
 		    f->count);
-		tap_ok(contains(f->note, path) && contains(f->note, "aspect"),
-		    "absurd-sar.nut: a note naming the file says the aspect was ignored (%s)",
+		/* Like every note, it leaves naming the file to the caller. */
+		tap_ok(contains(f->note, "500000:1") && contains(f->note, "aspect"),
+		    "absurd-sar.nut: a note says the aspect was ignored (%s)",
 		    f->note ? f->note : "no note");
 	}
 	video_frames_free(f);
