@@ -14,6 +14,7 @@
 #include "tensor.h"
 #include "textenc.h"
 #include "tokenizer.h"
+#include "unicode.h"
 #include "util.h"
 
 /* One model file and, when one of its heads is in use, its text tower. */
@@ -627,6 +628,22 @@ search_model engine_default_mode(const engine *e)
  * Encode query for the heads mode uses (cached per text tower).
  * *encode_seconds gets the time spent (0 when all was cached).
  */
+int engine_query_is_empty(const char *query)
+{
+	size_t len = strlen(query), n;
+	uint32_t *cp = malloc((len + 1) * sizeof *cp); /* [len] code points at most */
+	bool empty = true;
+
+	/* Out of memory: "not empty", and the encoder reports the failure. */
+	if (cp == NULL)
+		return len == 0;
+	n = unicode_utf8_decode(query, len, cp);
+	for (size_t i = 0; i < n && empty; i++)
+		empty = unicode_is_space(cp[i]) || (cp[i] >= 0x1c && cp[i] <= 0x1f);
+	free(cp);
+	return empty;
+}
+
 static int engine_encode(engine *e, const char *query, search_model mode, double *seconds,
     char **cause)
 {
@@ -641,7 +658,7 @@ static int engine_encode(engine *e, const char *query, search_model mode, double
 		    "both a TC-MGC and a loose EA model");
 		return -1;
 	}
-	if (query[0] == '\0') {
+	if (engine_query_is_empty(query)) {
 		util_set_cause(cause, "the query is empty");
 		return -1;
 	}

@@ -161,6 +161,15 @@ typedef struct {
 } engine_result;
 
 /*
+ * 1 when query holds nothing to search for: no characters, or only
+ * whitespace (Unicode White_Space, which takes in tabs, newlines, U+00A0
+ * and U+3000, and U+001C..U+001F as Python's str.isspace does).  The one
+ * test of "the query is empty" for the engine, the command line and the
+ * interactive screen, so that "   " never ranks where "" is refused.
+ */
+int engine_query_is_empty(const char *query);
+
+/*
  * Search the library for query in mode, keeping the top_k best (top_k <= 0:
  * 10).  *out gets a result (free with engine_result_free) also when there
  * are no hits.  Returns 0, or -1 with *cause ("mode 'ea' needs an EA model",

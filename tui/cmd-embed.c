@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "ea.h"
+#include "engine.h"
 #include "index.h"
 #include "model.h"
 #include "npy.h"
@@ -609,6 +610,12 @@ int cmd_embed(int argc, char **argv)
 	if (fmt != EMBED_JSON && out_path == NULL) {
 		cli_error("embed: --format npy and safetensors need --out");
 		return CLI_EXIT_USAGE;
+	}
+	for (int i = 0; in == EMBED_TEXT && i < n_inputs; i++) {
+		if (engine_query_is_empty(inputs[i])) {
+			cli_error("embed: the query is empty (text %d of %d)", i + 1, n_inputs);
+			return CLI_EXIT_USAGE;
+		}
 	}
 	if (in == EMBED_FRAMES) {
 		inputs = (char **)&npy_in;

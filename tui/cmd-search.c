@@ -341,6 +341,11 @@ int cmd_search(int argc, char **argv)
 		cli_error("out of memory");
 		goto out;
 	}
+	if (engine_query_is_empty(query)) {
+		cli_error("search: the query is empty");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
 	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
 		goto out;
 	tensor_set_threads(1);
@@ -432,6 +437,11 @@ int cmd_explain(int argc, char **argv)
 		goto out;
 	}
 	file = argv[first + 1];
+	if (engine_query_is_empty(argv[first])) {
+		cli_error("explain: the query is empty");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
 	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
 		goto out;
 	tensor_set_threads(1);

@@ -199,7 +199,7 @@ static void tui_search(tui *t)
 
 	if (!t->v.opened)
 		return;
-	if (text[0] == '\0' || strspn(text, " \t") == strlen(text)) {
+	if (engine_query_is_empty(text)) {
 		engine_result_free(t->res);
 		t->res = NULL;
 		free(t->res_query);
