@@ -186,7 +186,7 @@ run env CLIPGREP_DB="$T/merged.db" "$CLIPGREP" info --quick
 ok $([ "$rc" -eq 0 ] && contains "$out" "merged.db" && echo 0 || echo 1) "\$CLIPGREP_DB chooses the index"
 printf 'bogus = 1\n' >"$T/bad.conf"
 run env CLIPGREP_CONFIG="$T/bad.conf" "$CLIPGREP" info
-ok $([ "$rc" -eq 2 ] && contains "$err" "bad.conf:1: unknown key 'bogus'" && echo 0 || echo 1) \
+ok $([ "$rc" -eq 2 ] && contains "$err" "bad.conf':1: unknown key 'bogus'" && echo 0 || echo 1) \
 	"a bad config line is named"
 
 done_testing

@@ -103,7 +103,7 @@ int cli_config_load(cli_config *c)
 		return 0;
 	if ((f = fopen(path, "r")) == NULL) {
 		if (errno != ENOENT || (env != NULL && env[0] != '\0')) {
-			cli_error("%s: %s", path, strerror(errno));
+			cli_error("%s: %s", cli_name(path), strerror(errno));
 			free(path);
 			return -1;
 		}
@@ -125,7 +125,7 @@ int cli_config_load(cli_config *c)
 		if (key[0] == '\0' || key[0] == '#')
 			continue;
 		if ((eq = strchr(key, '=')) == NULL) {
-			cli_error("%s:%d: expected 'key = value'", path, lineno);
+			cli_error("%s:%d: expected 'key = value'", cli_name(path), lineno);
 			rc = -1;
 			break;
 		}
@@ -133,7 +133,7 @@ int cli_config_load(cli_config *c)
 		key = config_trim(key);
 		value = config_trim(eq + 1);
 		if (value[0] == '\0') {
-			cli_error("%s:%d: '%s' has no value", path, lineno, key);
+			cli_error("%s:%d: %s has no value", cli_name(path), lineno, cli_name(key));
 			rc = -1;
 		} else if (strcmp(key, "model") == 0) {
 			rc = config_push(&c->models, &c->n_models, config_expand(value, dir), 0);
@@ -148,18 +148,18 @@ int cli_config_load(cli_config *c)
 		} else if (strcmp(key, "threads") == 0 || strcmp(key, "jobs") == 0) {
 			int *dst = key[0] == 't' ? &c->threads : &c->jobs;
 			if (cli_parse_int(value, 1, 1024, dst) == -1) {
-				cli_error("%s:%d: %s: '%s' is not a number from 1 to 1024", path, lineno,
-				    key, value);
+				cli_error("%s:%d: %s: %s is not a number from 1 to 1024", cli_name(path), lineno,
+				    key, cli_name(value));
 				rc = -1;
 			}
 		} else {
-			cli_error("%s:%d: unknown key '%s' (model, exclude, db, mode, threads, jobs)",
-			    path, lineno, key);
+			cli_error("%s:%d: unknown key %s (model, exclude, db, mode, threads, jobs)",
+			    cli_name(path), lineno, cli_name(key));
 			rc = -1;
 		}
 	}
 	if (ferror(f)) {
-		cli_error("%s: %s", path, strerror(errno));
+		cli_error("%s: %s", cli_name(path), strerror(errno));
 		rc = -1;
 	}
 	fclose(f);

@@ -15,7 +15,11 @@
 /* Global options, set by main before a subcommand runs. */
 extern int cli_verbose;
 
-/* "clipgrep: <message>\n" on stderr. */
+/*
+ * "clipgrep: <message>\n" on stderr.  The message is written inert: any
+ * control byte or invalid UTF-8 in it (a core cause that names a file,
+ * say) comes out as the text \xNN, never as a terminal escape.
+ */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * Print a core cause (the fallback when *cause is NULL), free it and set
@@ -32,6 +36,17 @@ void cli_error_cause(char **cause, const char *fallback);
 void cli_json_string(FILE *out, const char *s);
 /* Write s for a terminal or TSV: invalid UTF-8 and control bytes as \xNN. */
 void cli_text_escaped(FILE *out, const char *s);
+
+/*
+ * A file name or other user-given argument as a message shows it: in '...'
+ * quotes, so that an empty or space-only name is visible, with control
+ * bytes and invalid UTF-8 written as \xNN (cli_text_escaped), so that the
+ * name cannot drive the terminal.  Every message that names a file, an
+ * argument or an option value passes it through here.  The string is owned
+ * here, in one of a few rotating slots: it stays valid for the next 7
+ * calls, enough for one message.  Out of memory gives "'?'".
+ */
+const char *cli_name(const char *s);
 
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);

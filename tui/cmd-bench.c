@@ -54,7 +54,7 @@ int cmd_bench(int argc, char **argv)
 	for (const bench_entry *b = bench_entries; b->name != NULL; b++)
 		if (strcmp(argv[1], b->name) == 0)
 			return b->run(argc - 1, argv + 1);
-	cli_error("bench: unknown benchmark '%s'", argv[1]);
+	cli_error("bench: unknown benchmark %s", cli_name(argv[1]));
 	bench_usage(stderr);
 	return CLI_EXIT_USAGE;
 }

@@ -198,7 +198,7 @@ static int demo_print(const char *db, char **models, int n_models, const char *c
 	}
 	mode = engine_default_mode(e);
 	if (mode_name != NULL && engine_mode_parse(mode_name, &mode) == -1) {
-		cli_error("demo: --mode: '%s' is not tcmgc, ea or fused", mode_name);
+		cli_error("demo: --mode: %s is not tcmgc, ea or fused", cli_name(mode_name));
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -256,26 +256,26 @@ int cmd_demo(int argc, char **argv)
 			break;
 		case 'M':
 			if (engine_mode_parse(optarg, &check) == -1) {
-				cli_error("demo: --mode: '%s' is not tcmgc, ea or fused", optarg);
+				cli_error("demo: --mode: %s is not tcmgc, ea or fused", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			mode = optarg;
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 10000, &top_k) == -1) {
-				cli_error("demo: --top: '%s' is not a number from 1 to 10000", optarg);
+				cli_error("demo: --top: %s is not a number from 1 to 10000", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case 'I':
 			if (cmd_tui_parse_images(optarg, &o.images) == -1) {
-				cli_error("demo: --images: '%s' is not auto, sixel, blocks or none", optarg);
+				cli_error("demo: --images: %s is not auto, sixel, blocks or none", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case 'C':
 			if (cmd_tui_parse_colours(optarg, &o.colours) == -1) {
-				cli_error("demo: --colours: '%s' is not auto, none, 8, 16, 256 or true", optarg);
+				cli_error("demo: --colours: %s is not auto, none, 8, 16, 256 or true", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -291,7 +291,7 @@ int cmd_demo(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		cli_error("demo: unexpected argument '%s' (the query goes after --query)", argv[optind]);
+		cli_error("demo: unexpected argument %s (the query goes after --query)", cli_name(argv[optind]));
 		return CLI_EXIT_USAGE;
 	}
 	dir = cmd_demo_dir();
@@ -303,7 +303,7 @@ int cmd_demo(int argc, char **argv)
 	snprintf(clips, sizeof clips, "%s/clips", dir);
 	n_models = cmd_demo_models(dir, &models);
 	if (n_models == 0 || !demo_is_dir(clips)) {
-		cli_error("demo not built yet: %s has no %s", dir,
+		cli_error("demo not built yet: %s has no %s", cli_name(dir),
 		    n_models == 0 ? "model file (*.safetensors)" : "clips/ folder");
 		cli_free_strings(models, n_models);
 		return CLI_EXIT_ERROR;

@@ -270,7 +270,7 @@ static int embed_frames_npy(model *m, const char *path, embed_set *s)
 	if (a.ndim != 4 || a.shape[1] != 3 || a.shape[2] != S || a.shape[3] != S ||
 	    a.shape[0] < 1 || a.shape[0] > 100000) {
 		cli_error("%s: frames must be float32 [N, 3, %d, %d] with 1 <= N <= 100000 "
-		    "(got %d dimensions)", path, S, S, a.ndim);
+		    "(got %d dimensions)", cli_name(path), S, S, a.ndim);
 		npy_array_free(&a);
 		vit_free(v);
 		return -1;
@@ -300,7 +300,7 @@ static int embed_video(model *m, char **paths, int n, embed_set *s)
 	int F = cfg->frames, D, rc = -1;
 
 	if (F < 1) {
-		cli_error("%s: the model gives no frame count", model_path(m));
+		cli_error("%s: the model gives no frame count", cli_name(model_path(m)));
 		return -1;
 	}
 	if ((v = vit_new(m, EMBED_BATCH, &cause)) == NULL)
@@ -513,7 +513,7 @@ static int embed_write_npy(const char *dir, const embed_set *s)
 	char *cause = NULL;
 
 	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
-		cli_error("%s: %s", dir, strerror(errno));
+		cli_error("%s: %s", cli_name(dir), strerror(errno));
 		return -1;
 	}
 	path = malloc(strlen(dir) + sizeof name + 8);
@@ -583,7 +583,7 @@ int cmd_embed(int argc, char **argv)
 			else if (strcmp(optarg, "safetensors") == 0)
 				fmt = EMBED_SAFETENSORS;
 			else {
-				cli_error("embed: unknown format '%s' (json, npy, safetensors)", optarg);
+				cli_error("embed: unknown format %s (json, npy, safetensors)", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -635,13 +635,13 @@ int cmd_embed(int argc, char **argv)
 		FILE *f = out_path == NULL ? stdout : fopen(out_path, "w");
 
 		if (f == NULL) {
-			cli_error("%s: %s", out_path, strerror(errno));
+			cli_error("%s: %s", cli_name(out_path), strerror(errno));
 			goto out;
 		}
 		embed_write_json(f, &set, model_file, hash, model_get_config(m)->architecture, in,
 		    inputs, n_inputs);
 		if (ferror(f) || (f != stdout ? fclose(f) : fflush(f)) != 0) {
-			cli_error("%s: write failed", out_path ? out_path : "standard output");
+			cli_error("%s: write failed", cli_name(out_path ? out_path : "standard output"));
 			goto out;
 		}
 	} else if (fmt == EMBED_SAFETENSORS) {

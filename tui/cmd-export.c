@@ -197,7 +197,7 @@ int cmd_export(int argc, char **argv)
 		if (model_id < 0)
 			cli_error_cause(&cause, "cannot read the index");
 		else
-			cli_error("%s: no video in %s was indexed with this model", model_file, db);
+			cli_error("%s: no video in %s was indexed with this model", cli_name(model_file), cli_name(db));
 		goto out;
 	}
 	for (int k = 0; k < EXPORT_KINDS; k++)
@@ -209,7 +209,7 @@ int cmd_export(int argc, char **argv)
 		st.out = fopen(out_path, "w");
 	} else {
 		if (mkdir(out_path, 0777) == -1 && errno != EEXIST) {
-			cli_error("%s: %s", out_path, strerror(errno));
+			cli_error("%s: %s", cli_name(out_path), strerror(errno));
 			goto out;
 		}
 		path = malloc(strlen(out_path) + 32);
@@ -237,7 +237,7 @@ int cmd_export(int argc, char **argv)
 		st.out = fopen(path, "w");
 	}
 	if (st.out == NULL) {
-		cli_error("%s: %s", st.jsonl ? out_path : path, strerror(errno));
+		cli_error("%s: %s", cli_name(st.jsonl ? out_path : path), strerror(errno));
 		goto out;
 	}
 	if (index_list_videos(st.ix, NULL, export_video, &st, &cause) == -1) {
@@ -248,7 +248,7 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	if (ferror(st.out) || fclose(st.out) != 0) {
 		st.out = NULL;
-		cli_error("%s: write failed", out_path);
+		cli_error("%s: write failed", cli_name(out_path));
 		goto out;
 	}
 	st.out = NULL;

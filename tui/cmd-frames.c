@@ -149,7 +149,7 @@ static int frames_write(const char *dir, const video_frames *f, int i)
 		fp = fopen(path, "wb");
 		if (fp == NULL || fwrite(f->thumbs[i], 1, f->thumb_sizes[i], fp) != f->thumb_sizes[i] ||
 		    fclose(fp) != 0) {
-			cli_error("%s: %s", path, strerror(errno));
+			cli_error("%s: %s", cli_name(path), strerror(errno));
 			if (fp != NULL)
 				fclose(fp);
 			rc = -1;
@@ -184,13 +184,13 @@ int cmd_frames(int argc, char **argv)
 		switch (c) {
 		case 'F':
 			if (cli_parse_int(optarg, 1, 4096, &nframes) == -1) {
-				cli_error("frames: -F: '%s' is not a number from 1 to 4096", optarg);
+				cli_error("frames: -F: %s is not a number from 1 to 4096", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case 's':
 			if (cli_parse_int(optarg, 1, 4096, &opt.size) == -1) {
-				cli_error("frames: --size: '%s' is not a size from 1 to 4096", optarg);
+				cli_error("frames: --size: %s is not a size from 1 to 4096", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -228,7 +228,7 @@ int cmd_frames(int argc, char **argv)
 	opt.want_rgb = out_dir != NULL;
 	opt.thumb_width = thumbs ? opt.thumb_width : 0;
 	if (out_dir != NULL && mkdir(out_dir, 0777) == -1 && errno != EEXIST) {
-		cli_error("%s: %s", out_dir, strerror(errno));
+		cli_error("%s: %s", cli_name(out_dir), strerror(errno));
 		return CLI_EXIT_ERROR;
 	}
 

@@ -226,14 +226,14 @@ int cmd_index(int argc, char **argv)
 			break;
 		case 'j':
 			if (cli_parse_int(optarg, 1, 256, &opt.jobs) == -1) {
-				cli_error("index: --jobs: '%s' is not a number from 1 to 256", optarg);
+				cli_error("index: --jobs: %s is not a number from 1 to 256", cli_name(optarg));
 				rc = CLI_EXIT_USAGE;
 				goto out;
 			}
 			break;
 		case 'b':
 			if (cli_parse_int(optarg, 1, 1024, &opt.batch) == -1) {
-				cli_error("index: --batch: '%s' is not a number from 1 to 1024", optarg);
+				cli_error("index: --batch: %s is not a number from 1 to 1024", cli_name(optarg));
 				rc = CLI_EXIT_USAGE;
 				goto out;
 			}
@@ -243,7 +243,7 @@ int cmd_index(int argc, char **argv)
 			break;
 		case 'S':
 			if (index_parse_shard(optarg, &opt.shard_index, &opt.shard_count) == -1) {
-				cli_error("index: --shard: '%s' is not I/N with 0 <= I < N", optarg);
+				cli_error("index: --shard: %s is not I/N with 0 <= I < N", cli_name(optarg));
 				rc = CLI_EXIT_USAGE;
 				goto out;
 			}

@@ -202,7 +202,7 @@ int cmd_info(int argc, char **argv)
 		fputs("]}\n", stdout);
 	rc = check == -1 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	if (check == -1)
-		cli_error("%s: the consistency check found problems", db);
+		cli_error("%s: the consistency check found problems", cli_name(db));
 out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		cli_error("info: cannot write the output");
@@ -245,7 +245,7 @@ int cmd_merge(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	fprintf(stderr, "clipgrep: merged %d shard%s into ", argc - 2, argc - 2 == 1 ? "" : "s");
-	cli_text_escaped(stderr, argv[1]);
+	fputs(cli_name(argv[1]), stderr);
 	fprintf(stderr, ": %lld videos, %d models\n", (long long)st.videos, st.n_models);
 	index_stats_clear(&st);
 	index_close(ix);

@@ -226,7 +226,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 			break;
 		case 'n':
 			if (explain || cli_parse_int(optarg, 1, 100000, &o->top_k) == -1) {
-				cli_error("search: -n: '%s' is not a number from 1 to 100000", optarg);
+				cli_error("search: -n: %s is not a number from 1 to 100000", cli_name(optarg));
 				*rc = CLI_EXIT_USAGE;
 				return -1;
 			}
@@ -272,7 +272,7 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	if ((e = engine_open(&eo, &cause)) == NULL)
 		cli_error_cause(&cause, "cannot open the index");
 	else if (mode_name != NULL && engine_mode_parse(mode_name, mode) == -1) {
-		cli_error("--mode: '%s' is not tcmgc, ea or fused", mode_name);
+		cli_error("--mode: %s is not tcmgc, ea or fused", cli_name(mode_name));
 		*rc = CLI_EXIT_USAGE;
 		engine_close(e);
 		e = NULL;
@@ -450,13 +450,13 @@ int cmd_explain(int argc, char **argv)
 	real = realpath(file, NULL);
 	k = engine_find_video(e, real != NULL ? real : file, &id, &cause);
 	if (k == 1) {
-		cli_error("explain: %s is not a searchable video in the index (index it first)", file);
+		cli_error("explain: %s is not a searchable video in the index (index it first)", cli_name(file));
 		goto out;
 	}
 	k = engine_explain(e, argv[first], mode, id, &r, &cause);
 	if (k != 0) {
 		if (k == 1)
-			cli_error("explain: %s is not a searchable video in the index", file);
+			cli_error("explain: %s is not a searchable video in the index", cli_name(file));
 		else
 			cli_error_cause(&cause, "explain failed");
 		goto out;

@@ -123,7 +123,7 @@ int cmd_tokenize(int argc, char **argv)
 			break;
 		case 'L':
 			if (cli_parse_int(optarg, 2, 4096, &o.length) == -1) {
-				cli_error("tokenize: -L: '%s' is not a length from 2 to 4096", optarg);
+				cli_error("tokenize: -L: %s is not a length from 2 to 4096", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;

@@ -122,7 +122,7 @@ int cmd_tui(int argc, char **argv)
 			break;
 		case 'M':
 			if (engine_mode_parse(optarg, &mode_check) == -1) {
-				cli_error("--mode: '%s' is not tcmgc, ea or fused", optarg);
+				cli_error("--mode: %s is not tcmgc, ea or fused", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			o.mode = optarg;
@@ -132,19 +132,19 @@ int cmd_tui(int argc, char **argv)
 			break;
 		case 'I':
 			if (cmd_tui_parse_images(optarg, &o.images) == -1) {
-				cli_error("--images: '%s' is not auto, sixel, blocks or none", optarg);
+				cli_error("--images: %s is not auto, sixel, blocks or none", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case 'C':
 			if (cmd_tui_parse_colours(optarg, &o.colours) == -1) {
-				cli_error("--colours: '%s' is not auto, none, 8, 16, 256 or true", optarg);
+				cli_error("--colours: %s is not auto, none, 8, 16, 256 or true", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 10000, &o.top_k) == -1) {
-				cli_error("--top: '%s' is not a number from 1 to 10000", optarg);
+				cli_error("--top: %s is not a number from 1 to 10000", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -160,7 +160,7 @@ int cmd_tui(int argc, char **argv)
 			break;
 		case 'j':
 			if (cli_parse_int(optarg, 1, 256, &o.jobs) == -1) {
-				cli_error("--jobs: '%s' is not a number from 1 to 256", optarg);
+				cli_error("--jobs: %s is not a number from 1 to 256", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -208,7 +208,7 @@ int cmd_tui(int argc, char **argv)
 		size_t n;
 		if ((root = realpath(dir, NULL)) == NULL || stat(root, &st) == -1 ||
 		    !S_ISDIR(st.st_mode)) {
-			cli_error("%s: not a folder", dir);
+			cli_error("%s: not a folder", cli_name(dir));
 			goto out;
 		}
 		n = strlen(root);
@@ -228,7 +228,7 @@ int cmd_tui(int argc, char **argv)
 		}
 	} else if (access(db, F_OK) == -1) {
 		cli_error("%s: no index yet: run 'clipgrep DIR' (or 'clipgrep index DIR') to index "
-		    "a folder of videos, or 'clipgrep demo'", db);
+		    "a folder of videos, or 'clipgrep demo'", cli_name(db));
 		rc = CLI_EXIT_ERROR;
 		goto out;
 	}

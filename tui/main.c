@@ -53,12 +53,21 @@ static const cli_command cli_commands[] = {
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
+	char *msg = NULL;
+	int n;
 
-	fputs("clipgrep: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (msg = malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	fputs("clipgrep: ", stderr);
+	cli_text_escaped(stderr, msg != NULL ? msg : "out of memory");
 	fputc('\n', stderr);
+	free(msg);
 }
 
 void cli_error_cause(char **cause, const char *fallback)
@@ -135,6 +144,29 @@ void cli_text_escaped(FILE *out, const char *s)
 		fwrite(p, 1, (size_t)n, out);
 		p += n;
 	}
+}
+
+const char *cli_name(const char *s)
+{
+	static char *slot[8];
+	static unsigned next;
+	char **p = &slot[next++ % 8];
+	size_t len;
+	FILE *f;
+
+	free(*p);
+	*p = NULL;
+	if ((f = open_memstream(p, &len)) == NULL)
+		return "'?'";
+	fputc('\'', f);
+	cli_text_escaped(f, s != NULL ? s : "");
+	fputc('\'', f);
+	if (fclose(f) != 0) {
+		free(*p);
+		*p = NULL;
+		return "'?'";
+	}
+	return *p;
 }
 
 int cli_parse_int(const char *s, int lo, int hi, int *out)
@@ -220,7 +252,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 't':
 			if (cli_parse_int(optarg, 1, 1024, &threads) == -1) {
-				cli_error("--threads: '%s' is not a number from 1 to 1024", optarg);
+				cli_error("--threads: %s is not a number from 1 to 1024", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			tensor_set_threads(threads);
@@ -237,7 +269,7 @@ int main(int argc, char **argv)
 		case '?':
 			return cli_run_tui(argc, argv, prev_optind);
 		default:
-			cli_error("option '%s' needs a value", argv[prev_optind]);
+			cli_error("option %s needs a value", cli_name(argv[prev_optind]));
 			cli_usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
@@ -255,6 +287,6 @@ int main(int argc, char **argv)
 	}
 	if (cli_is_dir(argv[optind]))
 		return cli_run_tui(argc, argv, optind);
-	cli_error("unknown command '%s' (see 'clipgrep --help')", argv[optind]);
+	cli_error("unknown command %s (see 'clipgrep --help')", cli_name(argv[optind]));
 	return CLI_EXIT_USAGE;
 }
