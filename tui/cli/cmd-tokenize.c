@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "model.h"
 #include "tokenizer.h"
 

@@ -17,6 +17,7 @@
 
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "indexer.h"
 #include "util.h"
 

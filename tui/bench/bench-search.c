@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "ea.h"
 #include "model.h"
 #include "safetensors.h"

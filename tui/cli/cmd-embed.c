@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "ea.h"
 #include "engine.h"
 #include "index.h"

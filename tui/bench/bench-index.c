@@ -26,6 +26,7 @@
 
 #include "bench-model.h"
 #include "cli.h"
+#include "cmd.h"
 #include "ea.h"
 #include "engine.h"
 #include "index.h"

@@ -15,6 +15,7 @@
 
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "colour.h"
 #include "image.h"
 #include "tui.h"

@@ -25,6 +25,7 @@
 
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "engine.h"
 #include "indexer.h"
 #include "json.h"

@@ -1,6 +1,7 @@
 /*
- * cli — what the clipgrep program's subcommands share: the command table,
- * error reporting and text/JSON output helpers.  Exit codes follow
+ * cli — what the clipgrep program's commands share (cli.c): error
+ * reporting, inert names, text/JSON output helpers.  The commands' entry
+ * points are in cmd.h.  Exit codes follow
  * ARCHITECTURE.md: 0 ok, 1 no results or usage error, 2 error.
  */
 #ifndef CLIPGREP_CLI_H
@@ -51,40 +52,10 @@ const char *cli_name(const char *s);
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 
-/* Subcommands: argv[0] is the subcommand's name. */
-int cmd_tokenize(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
-int cmd_frames(int argc, char **argv);
-/* Indexing and searching (issue 6): cmd-index.c, cmd-search.c, cmd-info.c. */
-int cmd_index(int argc, char **argv);
-int cmd_search(int argc, char **argv);
-int cmd_explain(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
-/* Embeddings out (issue 9): cmd-embed.c, cmd-export.c. */
-int cmd_embed(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-
 /*
  * Route core/video's FFmpeg log to stderr at the -v level (quiet without
- * -v).  Every subcommand that opens videos calls it first (cmd-frames.c).
+ * -v).  Every command that opens videos calls it first.
  */
 void cli_video_log_setup(void);
-
-/*
- * The interactive screen (issue 7): `clipgrep [OPTIONS] [DIR]` (argv[0] is
- * the program's name; main hands over when no command is given, when the
- * first argument is a folder, or when an option is not a global one) and
- * `clipgrep demo` (cmd-tui.c, cmd-demo.c, tui.c).
- */
-int cmd_tui(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
-
-/* Benchmarks run by `clipgrep bench NAME` (argv[0] is NAME). */
-int bench_encode(int argc, char **argv);
-int bench_decode(int argc, char **argv);
-int bench_search(int argc, char **argv);
-int bench_index(int argc, char **argv);
-int bench_tui(int argc, char **argv);
 
 #endif

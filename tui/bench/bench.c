@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd.h"
 
 typedef struct {
 	const char *name;

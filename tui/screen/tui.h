@@ -41,17 +41,6 @@ void tui_options_init(tui_options *o);
 /* Run the screen until the user quits.  A CLI_EXIT_* code. */
 int tui_run(const tui_options *o);
 
-/* Shared by cmd-tui.c and cmd-demo.c: --images and --colours values
- * ("auto" gives -1); -1 when s is not one of them. */
-int cmd_tui_parse_images(const char *s, int *out);
-int cmd_tui_parse_colours(const char *s, int *out);
-
-/* The demo bundle (cmd-demo.c): $CLIPGREP_DEMO_DIR, else cli_demo_dir(); NULL
- * when there is none.  Its model files: every *.safetensors in dir, sorted,
- * as newly allocated paths (cli_free_strings); the count. */
-const char *cmd_demo_dir(void);
-int cmd_demo_models(const char *dir, char ***out);
-
 /* Which part has the keyboard. */
 typedef enum { TUI_FOCUS_QUERY, TUI_FOCUS_LIST } tui_focus;
 

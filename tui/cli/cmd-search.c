@@ -14,6 +14,7 @@
 
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "engine.h"
 #include "tensor.h"
 #include "util.h"

@@ -27,6 +27,7 @@
 
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "engine.h"
 #include "index.h"
 #include "model.h"

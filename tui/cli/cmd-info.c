@@ -13,6 +13,7 @@
 
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "index.h"
 
 static void info_usage(FILE *out)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "video.h"
 
 #define FRAMES_DEFAULT_F 12
@@ -38,19 +39,6 @@ static void frames_usage(FILE *out)
 	    "Exit status: 0 frames were decoded (a partial result says why on stderr), 1 usage,\n"
 	    "2 the file is not a readable video (the message names the file and the reason).\n",
 	    FRAMES_DEFAULT_F);
-}
-
-static void cli_video_log(void *arg, int level, const char *line)
-{
-	(void)arg;
-	(void)level;
-	fprintf(stderr, "clipgrep: ffmpeg: %s\n", line);
-}
-
-void cli_video_log_setup(void)
-{
-	video_set_log(cli_video_log, NULL);
-	video_set_log_level(cli_verbose);
 }
 
 static void frames_flags(FILE *out, unsigned flags, int json)

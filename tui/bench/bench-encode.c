@@ -22,6 +22,7 @@
 
 #include "bench-model.h"
 #include "cli.h"
+#include "cmd.h"
 #include "model.h"
 #include "tensor.h"
 #include "textenc.h"

@@ -39,6 +39,7 @@
 #include "bench-model.h"
 #include "cli-config.h"
 #include "cli.h"
+#include "cmd.h"
 #include "tui.h"
 #include "ea.h"
 #include "engine.h"

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "util.h"
 #include "video.h"
 

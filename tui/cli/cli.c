@@ -1,0 +1,163 @@
+/*
+ * cli — what the clipgrep program's commands share: error reporting with
+ * inert names, text and JSON escaping, number parsing and the FFmpeg log.
+ * Everything here depends only on core/ and the C library, so every part
+ * of the program (command line, screen, benchmarks) may use it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "video.h"
+
+int cli_verbose;
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (msg = malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	fputs("clipgrep: ", stderr);
+	cli_text_escaped(stderr, msg != NULL ? msg : "out of memory");
+	fputc('\n', stderr);
+	free(msg);
+}
+
+void cli_error_cause(char **cause, const char *fallback)
+{
+	cli_error("%s", *cause != NULL ? *cause : fallback);
+	free(*cause);
+	*cause = NULL;
+}
+
+/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
+static int cli_utf8_length(const unsigned char *s)
+{
+	int n;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', out);
+	while (*p != '\0') {
+		int n = cli_utf8_length(p);
+		if (n == 0) {
+			fprintf(out, "\\\\x%02x", *p++);
+			continue;
+		}
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\t')
+			fputs("\\t", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fwrite(p, 1, (size_t)n, out);
+		p += n;
+	}
+	fputc('"', out);
+}
+
+void cli_text_escaped(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		int n = cli_utf8_length(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+			fprintf(out, "\\x%02x", *p++);
+			continue;
+		}
+		fwrite(p, 1, (size_t)n, out);
+		p += n;
+	}
+}
+
+const char *cli_name(const char *s)
+{
+	static char *slot[8];
+	static unsigned next;
+	char **p = &slot[next++ % 8];
+	size_t len;
+	FILE *f;
+
+	free(*p);
+	*p = NULL;
+	if ((f = open_memstream(p, &len)) == NULL)
+		return "'?'";
+	fputc('\'', f);
+	cli_text_escaped(f, s != NULL ? s : "");
+	fputc('\'', f);
+	if (fclose(f) != 0) {
+		free(*p);
+		*p = NULL;
+		return "'?'";
+	}
+	return *p;
+}
+
+int cli_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static void cli_video_log(void *arg, int level, const char *line)
+{
+	(void)arg;
+	(void)level;
+	fprintf(stderr, "clipgrep: ffmpeg: %s\n", line);
+}
+
+void cli_video_log_setup(void)
+{
+	video_set_log(cli_video_log, NULL);
+	video_set_log_level(cli_verbose);
+}
