@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,23 @@
 #include "safetensors.h"
 #include "tensor.h"
 #include "util.h"
+
+/*
+ * What a CLIP file may declare.  Far above every released CLIP (ViT-L/14
+ * at 336 px: width 1024, 24 layers, patch 14, vocabulary 49408, context
+ * 77), and low enough that every size the towers derive from them
+ * (4 * width, grid * grid + 1 tokens, tokens * hidden, ...) fits an int64
+ * many times over and the per-tensor ones fit an int.  A file beyond them
+ * is refused when it is opened, before any arithmetic on its dimensions.
+ */
+#define MODEL_MAX_WIDTH 65536     /* vision and text width, embed_dim */
+#define MODEL_MAX_LAYERS 1024     /* resblocks per tower */
+#define MODEL_MAX_IMAGE 8192      /* patch and image size, pixels */
+#define MODEL_MAX_CONTEXT 65536   /* text context length */
+#define MODEL_MAX_VOCAB 16777216  /* token embedding rows */
+/* Any one dimension of a tower tensor: the vision positional table has
+ * (image / patch)^2 + 1 rows at most. */
+#define MODEL_MAX_DIM ((int64_t)MODEL_MAX_IMAGE * MODEL_MAX_IMAGE + 1)
 
 /* A tensor as the towers see it: fp32, upstream name, owned by the model. */
 typedef struct {
@@ -151,32 +169,91 @@ static int model_find(const st_file *f, const char *name, model_source *src)
 	return model_find_hf(f, name, src);
 }
 
+/* "[a, b, c]"; buf holds ST_MAX_DIMS 19-digit dims with room (>= 200). */
 static void model_format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
 {
 	size_t used = 0;
 
 	used += (size_t)snprintf(buf, size, "[");
 	for (int i = 0; i < ndim && used < size; i++)
-		used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? "," : "",
+		used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
 		    (long long)shape[i]);
 	if (used < size)
 		snprintf(buf + used, size - used, "]");
 }
 
-/* The logical (upstream) shape of a resolved source. */
+/*
+ * The logical (upstream) shape of a resolved source, or -1 when q/k/v
+ * parts do not stack (different ranks or trailing dims, or rows whose sum
+ * overflows).  Dims are non-negative: st_open checked them.
+ */
 static int model_source_shape(const model_source *src, int64_t *shape)
 {
 	const st_tensor *t = src->parts[0];
 	int ndim = t->ndim;
 
 	memcpy(shape, t->shape, sizeof(int64_t) * (size_t)ndim);
-	if (src->nparts == 3)
-		shape[0] = t->shape[0] + src->parts[1]->shape[0] + src->parts[2]->shape[0];
+	if (src->nparts == 3) {
+		if (ndim < 1)
+			return -1;
+		for (int i = 1; i < 3; i++) {
+			const st_tensor *p = src->parts[i];
+			if (p->ndim != ndim ||
+			    memcmp(p->shape + 1, t->shape + 1, sizeof(int64_t) * (size_t)(ndim - 1)) != 0 ||
+			    p->shape[0] > INT64_MAX - shape[0])
+				return -1;
+			shape[0] += p->shape[0];
+		}
+	}
 	if (src->transpose && ndim == 2) {
 		shape[0] = t->shape[1];
 		shape[1] = t->shape[0];
 	}
 	return ndim;
+}
+
+/* The product of the dims in *numel; -1 when it overflows a size_t. */
+static int model_shape_numel(int ndim, const int64_t *shape, size_t *numel)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < ndim; i++) {
+		if (shape[i] < 0 || (uint64_t)shape[i] > SIZE_MAX)
+			return -1;
+		if (shape[i] != 0 && n > SIZE_MAX / (size_t)shape[i])
+			return -1;
+		n *= (size_t)shape[i];
+	}
+	*numel = n;
+	return 0;
+}
+
+/*
+ * Refuse a tower tensor's shape that no CLIP can have: a zero dimension
+ * (no data, so the others are unchecked by st_open and could be anything)
+ * or one beyond MODEL_MAX_DIM.  what names it ("clip.visual.proj", or
+ * "X (q_proj in the file)").
+ */
+static int model_shape_sane(const model *m, const char *what, int ndim, const int64_t *shape,
+    char **cause)
+{
+	char s[200];
+
+	int zero = 0, big = 0;
+
+	for (int i = 0; i < ndim; i++) {
+		zero |= shape[i] <= 0;
+		big |= shape[i] > MODEL_MAX_DIM;
+	}
+	if (!zero && !big)
+		return 0;
+	model_format_shape(s, sizeof s, ndim, shape);
+	if (zero)
+		util_set_cause(cause, "%s: %s has shape %s: a dimension is zero", m->path, what, s);
+	else
+		util_set_cause(cause, "%s: %s has shape %s: a dimension exceeds %lld",
+		    m->path, what, s, (long long)MODEL_MAX_DIM);
+	return -1;
 }
 
 static model_entry *model_lookup_entry(model *m, const char *name)
@@ -247,19 +324,19 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 	model_source src;
 	int64_t have[ST_MAX_DIMS];
 	int have_ndim;
-	char want_s[128], have_s[128];
+	char want_s[200], have_s[200];
 
 	if (e == NULL) {
 		if (model_find(m->file, name, &src) == -1) {
 			util_set_cause(cause, "%s: tensor %s is missing", m->path, name);
 			return NULL;
 		}
-		have_ndim = model_source_shape(&src, have);
-		size_t numel = 1;
-		for (int i = 0; i < have_ndim; i++)
-			numel *= (size_t)have[i]; /* st_open checked the products */
-		if (numel == 0)
-			numel = have_ndim == 0 ? 1 : 0;
+		size_t numel;
+		if ((have_ndim = model_source_shape(&src, have)) == -1 ||
+		    model_shape_numel(have_ndim, have, &numel) == -1) {
+			util_set_cause(cause, "%s: %s: q/k/v parts do not fit together", m->path, name);
+			return NULL;
+		}
 		if (m->nentries == m->cap) {
 			size_t cap = m->cap ? m->cap * 2 : 64;
 			model_entry *grown = realloc(m->entries, cap * sizeof *grown);
@@ -365,58 +442,198 @@ int model_meta_float(const model *m, const char *key, float fallback, float *out
 	return 0;
 }
 
-/* Shape of an upstream tensor without reading it: -1 if absent. */
-static int model_peek_shape(model *m, const char *name, int64_t *shape)
+/*
+ * Shape of an upstream tower tensor without reading it: its rank, -1 if
+ * absent (no cause), -2 with *cause when a dimension is zero or beyond
+ * MODEL_MAX_DIM, or when q/k/v parts do not stack.  Every shape the
+ * configuration is inferred from comes through here, so what follows can
+ * compute with the dims as ints.
+ */
+static int model_peek(model *m, const char *name, int64_t *shape, char **cause)
 {
 	model_source src;
+	char what[400], s[3][200];
+	int ndim;
 
 	if (model_find(m->file, name, &src) == -1)
 		return -1;
-	return model_source_shape(&src, shape);
+	for (int i = 0; i < src.nparts; i++) {
+		const st_tensor *t = src.parts[i];
+		if (strcmp(t->name, name) == 0)
+			snprintf(what, sizeof what, "%s", name);
+		else
+			snprintf(what, sizeof what, "%s (%s in the file)", name, t->name);
+		if (model_shape_sane(m, what, t->ndim, t->shape, cause) == -1)
+			return -2;
+	}
+	if ((ndim = model_source_shape(&src, shape)) == -1) {
+		for (int i = 0; i < 3; i++)
+			model_format_shape(s[i], sizeof s[i], src.parts[i]->ndim, src.parts[i]->shape);
+		util_set_cause(cause, "%s: %s: q/k/v parts %s, %s and %s do not stack", m->path, name,
+		    s[0], s[1], s[2]);
+		return -2;
+	}
+	if (model_shape_sane(m, name, ndim, shape, cause) == -1)
+		return -2;
+	return ndim;
 }
 
+/* Resblocks in a tower, counted up to one past the limit. */
 static int model_count_layers(model *m, const char *prefix)
 {
 	char name[256];
 	int n = 0;
 
-	for (;;) {
+	while (n <= MODEL_MAX_LAYERS) {
 		snprintf(name, sizeof name, "%s%d.ln_1.weight", prefix, n);
 		if (!model_has(m, name))
-			return n;
+			break;
 		n++;
 	}
+	return n;
 }
 
 /*
- * One config field: inferred from shapes (inferred >= 0), overridden or
- * supplied by metadata, and an error when both exist and disagree.
+ * One config field: inferred from shapes (inferred >= 0; why says from
+ * what, e.g. "clip.visual.proj has shape [768, 512]"), overridden or
+ * supplied by metadata, and an error when both exist and disagree or the
+ * value is outside 1..max.
  */
-static int model_config_field(model *m, const char *key, int inferred, int *out, char **cause)
+static int model_config_field(model *m, const char *key, int64_t inferred, const char *why,
+    int max, int *out, char **cause)
 {
 	int v;
 
-	if (model_meta_int(m, key, inferred, &v, cause) == -1)
+	if (inferred > max) {
+		util_set_cause(cause, "%s: %s, so %s would be %lld, beyond the limit %d",
+		    m->path, why, key, (long long)inferred, max);
+		return -1;
+	}
+	if (model_meta_int(m, key, (int)inferred, &v, cause) == -1)
 		return -1;
 	if (inferred >= 0 && v != inferred) {
-		util_set_cause(cause, "%s: metadata %s is %d but the tensors say %d",
-		    m->path, key, v, inferred);
+		util_set_cause(cause, "%s: metadata %s is %d but %s", m->path, key, v, why);
 		return -1;
 	}
 	if (v <= 0) {
 		util_set_cause(cause, "%s: cannot tell %s: set it in the metadata", m->path, key);
 		return -1;
 	}
+	if (v > max) {
+		util_set_cause(cause, "%s: metadata %s is %d, beyond the limit %d", m->path, key, v, max);
+		return -1;
+	}
 	*out = v;
+	return 0;
+}
+
+/* "NAME has shape [..]" into buf, for config messages. */
+static void model_why_shape(char *buf, size_t size, const char *name, int ndim,
+    const int64_t *shape)
+{
+	char s[200];
+
+	model_format_shape(s, sizeof s, ndim, shape);
+	snprintf(buf, size, "%s has shape %s", name, s);
+}
+
+/* One tensor the architecture needs, with the shape it needs. */
+static int model_expect(model *m, const char *name, int ndim, int64_t d0, int64_t d1,
+    int64_t d2, int64_t d3, char **cause)
+{
+	const int64_t want[4] = { d0, d1, d2, d3 };
+	int64_t have[ST_MAX_DIMS];
+	char want_s[200], have_s[200];
+	int n = model_peek(m, name, have, cause);
+
+	if (n == -1) {
+		util_set_cause(cause, "%s: tensor %s is missing", m->path, name);
+		return -1;
+	}
+	if (n == -2)
+		return -1;
+	if (n != ndim || memcmp(have, want, sizeof(int64_t) * (size_t)ndim) != 0) {
+		model_format_shape(want_s, sizeof want_s, ndim, want);
+		model_format_shape(have_s, sizeof have_s, n, have);
+		util_set_cause(cause, "%s: %s has shape %s, expected %s", m->path, name, have_s, want_s);
+		return -1;
+	}
+	return 0;
+}
+
+/* A tower's resblocks: the tensors core/block.c reads, by shape only. */
+static int model_expect_blocks(model *m, const char *prefix, int layers, int64_t d,
+    char **cause)
+{
+	static const struct {
+		const char *suffix;
+		int r0, r1; /* dims as multiples of the width; r1 = 0: 1-D */
+	} block[] = {
+		{ "ln_1.weight", 1, 0 }, { "ln_1.bias", 1, 0 },
+		{ "attn.in_proj_weight", 3, 1 }, { "attn.in_proj_bias", 3, 0 },
+		{ "attn.out_proj.weight", 1, 1 }, { "attn.out_proj.bias", 1, 0 },
+		{ "ln_2.weight", 1, 0 }, { "ln_2.bias", 1, 0 },
+		{ "mlp.c_fc.weight", 4, 1 }, { "mlp.c_fc.bias", 4, 0 },
+		{ "mlp.c_proj.weight", 1, 4 }, { "mlp.c_proj.bias", 1, 0 },
+	};
+	char name[256];
+
+	for (int l = 0; l < layers; l++)
+		for (size_t i = 0; i < sizeof block / sizeof block[0]; i++) {
+			snprintf(name, sizeof name, "%s%d.%s", prefix, l, block[i].suffix);
+			if (model_expect(m, name, block[i].r1 ? 2 : 1, block[i].r0 * d,
+			    block[i].r1 * d, 0, 0, cause) == -1)
+				return -1;
+		}
+	return 0;
+}
+
+/*
+ * Every tensor of both CLIP towers, by shape, against the configuration:
+ * a broken file is refused when it is opened rather than when a tower is
+ * first built (after an index was started with it).  Reads no data.  The
+ * heads (EA, TC-MGC, the temporal transformer) are left to their modules,
+ * which check their tensors when they load: their layout depends on
+ * settings those modules own.
+ */
+static int model_check_towers(model *m, char **cause)
+{
+	const model_config *c = &m->config;
+	int64_t vw = c->vision_width, tw = c->text_width, e = c->embed_dim;
+	int64_t grid = c->image_size / c->vision_patch;
+
+	if (model_expect(m, "clip.visual.conv1.weight", 4, vw, 3, c->vision_patch,
+		c->vision_patch, cause) == -1 ||
+	    model_expect(m, "clip.visual.class_embedding", 1, vw, 0, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.visual.positional_embedding", 2, grid * grid + 1, vw, 0, 0,
+		cause) == -1 ||
+	    model_expect(m, "clip.visual.ln_pre.weight", 1, vw, 0, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.visual.ln_pre.bias", 1, vw, 0, 0, 0, cause) == -1 ||
+	    model_expect_blocks(m, "clip.visual.transformer.resblocks.", c->vision_layers, vw,
+		cause) == -1 ||
+	    model_expect(m, "clip.visual.ln_post.weight", 1, vw, 0, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.visual.ln_post.bias", 1, vw, 0, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.visual.proj", 2, vw, e, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.token_embedding.weight", 2, c->vocab_size, tw, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.positional_embedding", 2, c->context_length, tw, 0, 0,
+		cause) == -1 ||
+	    model_expect_blocks(m, "clip.transformer.resblocks.", c->text_layers, tw, cause) == -1 ||
+	    model_expect(m, "clip.ln_final.weight", 1, tw, 0, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.ln_final.bias", 1, tw, 0, 0, 0, cause) == -1 ||
+	    model_expect(m, "clip.text_projection", 2, tw, e, 0, 0, cause) == -1)
+		return -1;
 	return 0;
 }
 
 static int model_read_config(model *m, char **cause)
 {
 	model_config *c = &m->config;
-	int64_t s[ST_MAX_DIMS];
-	int vw = -1, patch = -1, image = -1, embed = -1, tw = -1, ctx = -1, vocab = -1;
-	int n;
+	int64_t s[ST_MAX_DIMS], ps[ST_MAX_DIMS];
+	int64_t vw = -1, patch = -1, image = -1, embed = -1, tw = -1, ctx = -1, vocab = -1;
+	int64_t vlayers, tlayers;
+	char w_vw[300] = "", w_patch[300] = "", w_image[300] = "", w_embed[300] = "";
+	char w_tw[300] = "", w_ctx[300] = "", w_vocab[300] = "", w_vl[300], w_tl[300];
+	int n, pn;
 	const char *arch = model_meta(m, "clipgrep.architecture");
 
 	if (arch == NULL)
@@ -428,40 +645,88 @@ static int model_read_config(model *m, char **cause)
 	}
 	snprintf(c->architecture, sizeof c->architecture, "%s", arch);
 
-	if (model_peek_shape(m, "clip.visual.class_embedding", s) == 1)
-		vw = (int)s[0];
-	if ((n = model_peek_shape(m, "clip.visual.conv1.weight", s)) == 4)
-		patch = (int)s[2];
-	if ((n = model_peek_shape(m, "clip.visual.positional_embedding", s)) == 2 && patch > 0) {
-		int grid = (int)lround(sqrt((double)(s[0] - 1)));
-		if ((int64_t)grid * grid + 1 == s[0])
-			image = grid * patch;
+	/* model_peek bounds every dim (1..MODEL_MAX_DIM): the casts and the
+	 * products below cannot overflow. */
+#define PEEK(name, dims) \
+	if ((n = model_peek(m, name, s, cause)) == -2) \
+		return -1; \
+	if (n == (dims))
+	PEEK("clip.visual.class_embedding", 1) {
+		vw = s[0];
+		model_why_shape(w_vw, sizeof w_vw, "clip.visual.class_embedding", n, s);
 	}
-	if (model_peek_shape(m, "clip.visual.proj", s) == 2)
-		embed = (int)s[1];
-	if (model_peek_shape(m, "clip.ln_final.weight", s) == 1)
-		tw = (int)s[0];
-	if (model_peek_shape(m, "clip.positional_embedding", s) == 2)
-		ctx = (int)s[0];
-	if (model_peek_shape(m, "clip.token_embedding.weight", s) == 2)
-		vocab = (int)s[0];
+	PEEK("clip.visual.conv1.weight", 4) {
+		patch = s[2];
+		model_why_shape(w_patch, sizeof w_patch, "clip.visual.conv1.weight", n, s);
+	}
+	PEEK("clip.visual.positional_embedding", 2) {
+		if (patch > 0) {
+			int64_t grid = lround(sqrt((double)(s[0] - 1)));
+			if (grid * grid + 1 == s[0]) {
+				image = grid * patch;
+				snprintf(w_image, sizeof w_image, "%s and ", w_patch);
+				model_why_shape(w_image + strlen(w_image), sizeof w_image - strlen(w_image),
+				    "clip.visual.positional_embedding", n, s);
+			}
+		}
+	}
+	PEEK("clip.ln_final.weight", 1) {
+		tw = s[0];
+		model_why_shape(w_tw, sizeof w_tw, "clip.ln_final.weight", n, s);
+	}
+	/* The joint width from whichever projection has the right rows, so
+	 * that a transposed one is reported by the shape check as such. */
+	PEEK("clip.text_projection", 2) {
+		if (s[0] == tw) {
+			embed = s[1];
+			model_why_shape(w_embed, sizeof w_embed, "clip.text_projection", n, s);
+		}
+	}
+	if ((pn = model_peek(m, "clip.visual.proj", ps, cause)) == -2)
+		return -1;
+	if (pn == 2 && (ps[0] == vw || embed < 0)) {
+		embed = ps[1];
+		model_why_shape(w_embed, sizeof w_embed, "clip.visual.proj", pn, ps);
+	}
+	PEEK("clip.positional_embedding", 2) {
+		ctx = s[0];
+		model_why_shape(w_ctx, sizeof w_ctx, "clip.positional_embedding", n, s);
+	}
+	PEEK("clip.token_embedding.weight", 2) {
+		vocab = s[0];
+		model_why_shape(w_vocab, sizeof w_vocab, "clip.token_embedding.weight", n, s);
+	}
+#undef PEEK
 	if (vw < 0 || tw < 0) {
 		util_set_cause(cause, "%s: not a CLIP model: %s is missing", m->path,
 		    vw < 0 ? "clip.visual.class_embedding" : "clip.ln_final.weight");
 		return -1;
 	}
+	vlayers = model_count_layers(m, "clip.visual.transformer.resblocks.");
+	tlayers = model_count_layers(m, "clip.transformer.resblocks.");
+	snprintf(w_vl, sizeof w_vl, "the file has %lld resblocks (clip.visual.transformer.resblocks.N)",
+	    (long long)vlayers);
+	snprintf(w_tl, sizeof w_tl, "the file has %lld resblocks (clip.transformer.resblocks.N)",
+	    (long long)tlayers);
 
-	if (model_config_field(m, "clipgrep.embed_dim", embed, &c->embed_dim, cause) == -1 ||
-	    model_config_field(m, "clipgrep.vision.width", vw, &c->vision_width, cause) == -1 ||
-	    model_config_field(m, "clipgrep.vision.layers",
-		model_count_layers(m, "clip.visual.transformer.resblocks."), &c->vision_layers, cause) == -1 ||
-	    model_config_field(m, "clipgrep.vision.patch", patch, &c->vision_patch, cause) == -1 ||
-	    model_config_field(m, "clipgrep.vision.image_size", image, &c->image_size, cause) == -1 ||
-	    model_config_field(m, "clipgrep.text.width", tw, &c->text_width, cause) == -1 ||
-	    model_config_field(m, "clipgrep.text.layers",
-		model_count_layers(m, "clip.transformer.resblocks."), &c->text_layers, cause) == -1 ||
-	    model_config_field(m, "clipgrep.text.context_length", ctx, &c->context_length, cause) == -1 ||
-	    model_config_field(m, "clipgrep.text.vocab_size", vocab, &c->vocab_size, cause) == -1)
+	if (model_config_field(m, "clipgrep.embed_dim", embed, w_embed, MODEL_MAX_WIDTH,
+		&c->embed_dim, cause) == -1 ||
+	    model_config_field(m, "clipgrep.vision.width", vw, w_vw, MODEL_MAX_WIDTH,
+		&c->vision_width, cause) == -1 ||
+	    model_config_field(m, "clipgrep.vision.layers", vlayers, w_vl, MODEL_MAX_LAYERS,
+		&c->vision_layers, cause) == -1 ||
+	    model_config_field(m, "clipgrep.vision.patch", patch, w_patch, MODEL_MAX_IMAGE,
+		&c->vision_patch, cause) == -1 ||
+	    model_config_field(m, "clipgrep.vision.image_size", image, w_image, MODEL_MAX_IMAGE,
+		&c->image_size, cause) == -1 ||
+	    model_config_field(m, "clipgrep.text.width", tw, w_tw, MODEL_MAX_WIDTH,
+		&c->text_width, cause) == -1 ||
+	    model_config_field(m, "clipgrep.text.layers", tlayers, w_tl, MODEL_MAX_LAYERS,
+		&c->text_layers, cause) == -1 ||
+	    model_config_field(m, "clipgrep.text.context_length", ctx, w_ctx, MODEL_MAX_CONTEXT,
+		&c->context_length, cause) == -1 ||
+	    model_config_field(m, "clipgrep.text.vocab_size", vocab, w_vocab, MODEL_MAX_VOCAB,
+		&c->vocab_size, cause) == -1)
 		return -1;
 	/* CLIP's convention is 64-wide heads; small models say otherwise. */
 	if (model_meta_int(m, "clipgrep.vision.heads", c->vision_width / 64, &c->vision_heads, cause) == -1 ||
@@ -499,6 +764,11 @@ static int model_read_config(model *m, char **cause)
 
 model *model_load(const char *path, char **cause)
 {
+	return model_load_flags(path, 0, cause);
+}
+
+model *model_load_flags(const char *path, int flags, char **cause)
+{
 	model *m = calloc(1, sizeof *m);
 
 	if (m == NULL || (m->path = util_strdup(path)) == NULL) {
@@ -506,7 +776,8 @@ model *model_load(const char *path, char **cause)
 		free(m);
 		return NULL;
 	}
-	if ((m->file = st_open(path, cause)) == NULL || model_read_config(m, cause) == -1) {
+	if ((m->file = st_open(path, cause)) == NULL || model_read_config(m, cause) == -1 ||
+	    (!(flags & MODEL_LOAD_NO_TOWERS) && model_check_towers(m, cause) == -1)) {
 		model_free(m);
 		return NULL;
 	}

@@ -49,10 +49,23 @@ typedef struct {
 typedef struct model model;
 
 /*
- * Map path, read and check its configuration.  Errors name the file and
- * the reason.  The tensors are checked lazily, when a tower asks for them.
+ * Map path, read and check its configuration, and check the shape of
+ * every tensor both CLIP towers need (no data is read): a file with a
+ * missing or mis-shaped tower tensor, or with dimensions no CLIP can have
+ * (zero, or beyond the limits in model.c), is refused here.  Errors name
+ * the file, the tensor, its shape and the shape expected.  Head tensors
+ * (EA, TC-MGC, temporal) are checked when their module loads them.
  */
 model *model_load(const char *path, char **cause);
+/*
+ * model_load with flags.  MODEL_LOAD_NO_TOWERS skips the tower check, for
+ * files that carry only the clip.* tensors the configuration is read from
+ * plus heads (the head fixtures in tests/golden/heads-*.safetensors,
+ * bench-search's model); a tower built on such a file still fails, when
+ * model_tensor finds the first missing tensor.
+ */
+#define MODEL_LOAD_NO_TOWERS 0x1
+model *model_load_flags(const char *path, int flags, char **cause);
 void model_free(model *m);
 
 const char *model_path(const model *m);

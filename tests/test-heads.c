@@ -55,7 +55,7 @@ static model *load_model(const char *variant)
 	model *m;
 
 	snprintf(path, sizeof path, "%s/heads-%s.safetensors", golden_dir, variant);
-	if ((m = model_load(path, &cause)) == NULL) {
+	if ((m = model_load_flags(path, MODEL_LOAD_NO_TOWERS, &cause)) == NULL) {
 		tap_diag("%s", cause);
 		free(cause);
 	}

@@ -48,61 +48,167 @@ static void add(st_writer *w, const char *name, int ndim, int64_t d0, int64_t d1
 	free(v);
 }
 
-/* Upstream-layout CLIP tensors under the chosen naming. */
-static void add_clip(st_writer *w, enum naming naming)
+/*
+ * A Hugging Face name for an upstream one (the map core/model.c applies,
+ * written out again so that the test checks it); NULL for a q/k/v-packed
+ * tensor, which add_clip writes as three parts.
+ */
+static const char *hf_name(const char *up, char *buf, size_t size)
 {
-	const char *p = naming == OPENAI ? "" : "clip.";
-	char n[160];
-	int k = 1;
+	static const char *const direct[][2] = {
+		{ "clip.visual.class_embedding", "vision_model.embeddings.class_embedding" },
+		{ "clip.visual.positional_embedding", "vision_model.embeddings.position_embedding.weight" },
+		{ "clip.visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight" },
+		{ "clip.visual.ln_pre.weight", "vision_model.pre_layrnorm.weight" },
+		{ "clip.visual.ln_pre.bias", "vision_model.pre_layrnorm.bias" },
+		{ "clip.visual.ln_post.weight", "vision_model.post_layernorm.weight" },
+		{ "clip.visual.ln_post.bias", "vision_model.post_layernorm.bias" },
+		{ "clip.token_embedding.weight", "text_model.embeddings.token_embedding.weight" },
+		{ "clip.positional_embedding", "text_model.embeddings.position_embedding.weight" },
+		{ "clip.ln_final.weight", "text_model.final_layer_norm.weight" },
+		{ "clip.ln_final.bias", "text_model.final_layer_norm.bias" },
+	};
+	static const char *const block[][2] = {
+		{ "ln_1.", "layer_norm1." }, { "ln_2.", "layer_norm2." },
+		{ "attn.out_proj.", "self_attn.out_proj." },
+		{ "mlp.c_fc.", "mlp.fc1." }, { "mlp.c_proj.", "mlp.fc2." },
+	};
+	const char *tower, *rest;
+	int layer, used;
 
-	if (naming == HF) {
-		add(w, "vision_model.embeddings.class_embedding", 1, VW, 0, 0, 0, k++);
-		add(w, "vision_model.embeddings.position_embedding.weight", 2, 5, VW, 0, 0, k++);
-		add(w, "vision_model.embeddings.patch_embedding.weight", 4, VW, 3, PATCH, PATCH, k++);
-		add(w, "vision_model.pre_layrnorm.weight", 1, VW, 0, 0, 0, k++);
-		add(w, "visual_projection.weight", 2, EMBED, VW, 0, 0, 50);
-		add(w, "text_model.final_layer_norm.weight", 1, TW, 0, 0, 0, k++);
-		add(w, "text_model.embeddings.position_embedding.weight", 2, CTX, TW, 0, 0, k++);
-		add(w, "text_model.embeddings.token_embedding.weight", 2, VOCAB, TW, 0, 0, k++);
-		for (int l = 0; l < VL; l++) {
-			snprintf(n, sizeof n, "vision_model.encoder.layers.%d.layer_norm1.weight", l);
-			add(w, n, 1, VW, 0, 0, 0, k++);
-			static const char *qkv[3] = { "q", "k", "v" };
-			for (int i = 0; i < 3; i++) {
-				snprintf(n, sizeof n, "vision_model.encoder.layers.%d.self_attn.%s_proj.weight", l, qkv[i]);
-				add(w, n, 2, VW, VW, 0, 0, 10 + i);
-			}
+	for (size_t i = 0; i < sizeof direct / sizeof direct[0]; i++)
+		if (strcmp(up, direct[i][0]) == 0)
+			return direct[i][1];
+	if (strncmp(up, "clip.visual.transformer.resblocks.", 34) == 0) {
+		tower = "vision_model";
+		rest = up + 34;
+	} else {
+		tower = "text_model";
+		rest = up + 27;
+	}
+	sscanf(rest, "%d.%n", &layer, &used);
+	rest += used;
+	for (size_t i = 0; i < sizeof block / sizeof block[0]; i++) {
+		size_t n = strlen(block[i][0]);
+		if (strncmp(rest, block[i][0], n) == 0) {
+			snprintf(buf, size, "%s.encoder.layers.%d.%s%s", tower, layer, block[i][1], rest + n);
+			return buf;
 		}
-		for (int l = 0; l < TL; l++) {
-			snprintf(n, sizeof n, "text_model.encoder.layers.%d.layer_norm1.weight", l);
-			add(w, n, 1, TW, 0, 0, 0, k++);
-		}
+	}
+	return NULL;
+}
+
+/* One upstream tensor of shape [d0, d1] (d1 = 0: 1-D) under the naming. */
+static void put(st_writer *w, enum naming naming, const char *up, int64_t d0, int64_t d1, int k)
+{
+	char buf[200], part[200];
+	int ndim = d1 > 0 ? 2 : 1;
+
+	if (naming == OPENAI) {
+		add(w, up + 5, ndim, d0, d1, 0, 0, k);
 		return;
 	}
-	snprintf(n, sizeof n, "%svisual.class_embedding", p);
-	add(w, n, 1, VW, 0, 0, 0, k++);
-	snprintf(n, sizeof n, "%svisual.positional_embedding", p);
-	add(w, n, 2, 5, VW, 0, 0, k++);
-	snprintf(n, sizeof n, "%svisual.conv1.weight", p);
-	add(w, n, 4, VW, 3, PATCH, PATCH, k++);
-	snprintf(n, sizeof n, "%svisual.ln_pre.weight", p);
-	add(w, n, 1, VW, 0, 0, 0, k++);
-	snprintf(n, sizeof n, "%svisual.proj", p);
-	add(w, n, 2, VW, EMBED, 0, 0, k++);
-	snprintf(n, sizeof n, "%sln_final.weight", p);
-	add(w, n, 1, TW, 0, 0, 0, k++);
-	snprintf(n, sizeof n, "%spositional_embedding", p);
-	add(w, n, 2, CTX, TW, 0, 0, k++);
-	snprintf(n, sizeof n, "%stoken_embedding.weight", p);
-	add(w, n, 2, VOCAB, TW, 0, 0, k++);
-	for (int l = 0; l < VL; l++) {
-		snprintf(n, sizeof n, "%svisual.transformer.resblocks.%d.ln_1.weight", p, l);
-		add(w, n, 1, VW, 0, 0, 0, k++);
+	if (naming == UPSTREAM) {
+		add(w, up, ndim, d0, d1, 0, 0, k);
+		return;
 	}
-	for (int l = 0; l < TL; l++) {
-		snprintf(n, sizeof n, "%stransformer.resblocks.%d.ln_1.weight", p, l);
-		add(w, n, 1, TW, 0, 0, 0, k++);
+	const char *hf = hf_name(up, buf, sizeof buf);
+	if (hf != NULL) {
+		add(w, hf, ndim, d0, d1, 0, 0, k);
+		return;
 	}
+	/* attn.in_proj_{weight,bias}: HF keeps q, k and v apart. */
+	static const char *const qkv[3] = { "q", "k", "v" };
+	const char *tower = strncmp(up, "clip.visual.", 12) == 0 ? "vision_model" : "text_model";
+	int layer = atoi(strstr(up, "resblocks.") + 10);
+	for (int i = 0; i < 3; i++) {
+		snprintf(part, sizeof part, "%s.encoder.layers.%d.self_attn.%s_proj.%s", tower, layer,
+		    qkv[i], strstr(up, "_weight") != NULL ? "weight" : "bias");
+		add(w, part, ndim, d0 / 3, d1, 0, 0, 10 + i);
+	}
+}
+
+/* One tower's resblocks at width d (MLP 4d wide), except the tensor named skip. */
+static void put_blocks(st_writer *w, enum naming naming, const char *prefix, int layers, int d,
+    const char *skip)
+{
+	static const struct {
+		const char *suffix;
+		int r0, r1; /* shape in multiples of d */
+	} block[] = {
+		{ "ln_1.weight", 1, 0 }, { "ln_1.bias", 1, 0 },
+		{ "attn.in_proj_weight", 3, 1 }, { "attn.in_proj_bias", 3, 0 },
+		{ "attn.out_proj.weight", 1, 1 }, { "attn.out_proj.bias", 1, 0 },
+		{ "ln_2.weight", 1, 0 }, { "ln_2.bias", 1, 0 },
+		{ "mlp.c_fc.weight", 4, 1 }, { "mlp.c_fc.bias", 4, 0 },
+		{ "mlp.c_proj.weight", 1, 4 }, { "mlp.c_proj.bias", 1, 0 },
+	};
+	char n[200];
+
+	for (int l = 0; l < layers; l++)
+		for (size_t i = 0; i < sizeof block / sizeof block[0]; i++) {
+			snprintf(n, sizeof n, "%s%d.%s", prefix, l, block[i].suffix);
+			if (skip == NULL || strcmp(n, skip) != 0)
+				put(w, naming, n, block[i].r0 * d, block[i].r1 * d, 20 + (int)i);
+		}
+}
+
+/*
+ * A complete CLIP (both towers) in upstream layout under the chosen
+ * naming, without the tensor whose upstream name is skip (NULL: none).
+ */
+static void add_clip_skip(st_writer *w, enum naming naming, const char *skip)
+{
+	static const struct {
+		const char *name;
+		int64_t d0, d1;
+		int k;
+	} plain[] = {
+		{ "clip.visual.class_embedding", VW, 0, 1 },
+		{ "clip.visual.positional_embedding", (IMAGE / PATCH) * (IMAGE / PATCH) + 1, VW, 2 },
+		{ "clip.visual.ln_pre.weight", VW, 0, 4 },
+		{ "clip.visual.ln_pre.bias", VW, 0, 6 },
+		{ "clip.visual.ln_post.weight", VW, 0, 7 },
+		{ "clip.visual.ln_post.bias", VW, 0, 8 },
+		{ "clip.ln_final.weight", TW, 0, 9 },
+		{ "clip.ln_final.bias", TW, 0, 10 },
+		{ "clip.positional_embedding", CTX, TW, 11 },
+		{ "clip.token_embedding.weight", VOCAB, TW, 12 },
+	};
+
+	if (naming == HF) {
+		add(w, "vision_model.embeddings.patch_embedding.weight", 4, VW, 3, PATCH, PATCH, 3);
+		add(w, "visual_projection.weight", 2, EMBED, VW, 0, 0, 50);
+		add(w, "text_projection.weight", 2, EMBED, TW, 0, 0, 51);
+	} else {
+		if (skip == NULL || strcmp(skip, "clip.visual.conv1.weight") != 0)
+			add(w, naming == OPENAI ? "visual.conv1.weight" : "clip.visual.conv1.weight", 4,
+			    VW, 3, PATCH, PATCH, 3);
+		if (skip == NULL || strcmp(skip, "clip.visual.proj") != 0)
+			put(w, naming, "clip.visual.proj", VW, EMBED, 5);
+		put(w, naming, "clip.text_projection", TW, EMBED, 51);
+	}
+	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+		if (skip == NULL || strcmp(skip, plain[i].name) != 0)
+			put(w, naming, plain[i].name, plain[i].d0, plain[i].d1, plain[i].k);
+	put_blocks(w, naming, "clip.visual.transformer.resblocks.", VL, VW, skip);
+	put_blocks(w, naming, "clip.transformer.resblocks.", TL, TW, skip);
+}
+
+/* A CLIP with small heads (the tiny widths cannot have 64-wide ones). */
+static st_writer *clip_writer(enum naming naming, const char *skip)
+{
+	st_writer *w = st_writer_new();
+
+	add_clip_skip(w, naming, skip);
+	st_writer_set_metadata(w, "clipgrep.vision.heads", "2", NULL);
+	st_writer_set_metadata(w, "clipgrep.text.heads", "2", NULL);
+	return w;
+}
+
+static void add_clip(st_writer *w, enum naming naming)
+{
+	add_clip_skip(w, naming, NULL);
 }
 
 static char *save(st_writer *w, const char *name)
@@ -181,7 +287,7 @@ int main(void)
 	tap_ok(model_tensor_2d(m, VW, EMBED, NULL, "clip.visual.proj") == t,
 	    "a second lookup returns the same cached tensor");
 	t = model_tensor_2d(m, EMBED, VW, &cause, "clip.visual.proj");
-	tap_ok(t == NULL && has_text(cause, path, "clip.visual.proj: expected [6,8], file has [8,6]"),
+	tap_ok(t == NULL && has_text(cause, path, "clip.visual.proj: expected [6, 8], file has [8, 6]"),
 	    "shape mismatch names file, tensor and both shapes: %s", cause);
 	t = model_tensor_1d(m, 3, &cause, "clip.visual.transformer.resblocks.%d.attn.in_proj_bias", 7);
 	tap_ok(t == NULL && has_text(cause, path, "resblocks.7.attn.in_proj_bias is missing"),
@@ -249,12 +355,99 @@ int main(void)
 	add_clip(w, UPSTREAM);
 	st_writer_set_metadata(w, "clipgrep.vision.width", "16", NULL);
 	path = save(w, "conflict.safetensors");
-	expect_load_error(path, "clipgrep.vision.width is 16", "tensors say 8", "metadata contradicting the tensors is an error");
+	expect_load_error(path, "clipgrep.vision.width is 16",
+	    "but clip.visual.class_embedding has shape [8]", "metadata contradicting the tensors is an error");
 
 	w = st_writer_new();
 	add_clip(w, UPSTREAM);
 	path = save(w, "noheads.safetensors");
 	expect_load_error(path, path, "head count", "width 8 without clipgrep.*.heads cannot use 64-wide heads");
+
+	/*
+	 * Shapes are checked when the file is opened.  A zero dimension
+	 * leaves the others free (no data to back them), so they could
+	 * overflow the configuration arithmetic: conv1 [0, 1, 70000, 1] with
+	 * a 40000 x 40000 grid would make image = grid * patch wrap an int.
+	 */
+	w = clip_writer(UPSTREAM, "clip.visual.conv1.weight");
+	add(w, "clip.visual.conv1.weight", 4, 0, 1, 70000, 1, 3);
+	path = save(w, "conv-zero.safetensors");
+	expect_load_error(path, path, "clip.visual.conv1.weight has shape [0, 1, 70000, 1]: a dimension is zero",
+	    "a zero dimension in conv1 is refused");
+
+	w = clip_writer(UPSTREAM, "clip.visual.positional_embedding");
+	add(w, "clip.visual.positional_embedding", 2, (int64_t)40000 * 40000 + 1, 0, 0, 0, 2);
+	path = save(w, "pos-zero.safetensors");
+	expect_load_error(path, "clip.visual.positional_embedding has shape [1600000001, 0]",
+	    "a dimension is zero", "a zero-width positional embedding is refused");
+
+	/* q/k/v parts of 2^62 rows each would overflow int64 when added. */
+	w = clip_writer(HF, "clip.visual.transformer.resblocks.0.attn.in_proj_weight");
+	static const char *const qkv[3] = { "q", "k", "v" };
+	for (int i = 0; i < 3; i++) {
+		char n[160];
+		snprintf(n, sizeof n, "vision_model.encoder.layers.0.self_attn.%s_proj.weight", qkv[i]);
+		add(w, n, 2, (int64_t)1 << 62, 0, 0, 0, 1);
+	}
+	path = save(w, "qkv-huge.safetensors");
+	expect_load_error(path, "clip.visual.transformer.resblocks.0.attn.in_proj_weight",
+	    "[4611686018427387904, 0]", "q/k/v parts of 2^62 rows are refused");
+
+	/* The whole model is checked at open, not when a tower is built. */
+	w = clip_writer(UPSTREAM, "clip.visual.transformer.resblocks.0.mlp.c_fc.weight");
+	path = save(w, "no-cfc.safetensors");
+	expect_load_error(path, path, "clip.visual.transformer.resblocks.0.mlp.c_fc.weight is missing",
+	    "a missing image-tower tensor is refused at load");
+
+	w = clip_writer(HF, "clip.visual.ln_post.bias");
+	path = save(w, "hf-no-ln-post.safetensors");
+	expect_load_error(path, path, "clip.visual.ln_post.bias is missing",
+	    "a missing tensor in a Hugging Face file is refused at load");
+
+	w = clip_writer(OPENAI, "clip.transformer.resblocks.0.attn.out_proj.bias");
+	path = save(w, "openai-no-outproj.safetensors");
+	expect_load_error(path, path, "clip.transformer.resblocks.0.attn.out_proj.bias is missing",
+	    "a missing text-tower tensor in an OpenAI file is refused at load");
+
+	w = clip_writer(UPSTREAM, "clip.visual.transformer.resblocks.1.mlp.c_proj.weight");
+	add(w, "clip.visual.transformer.resblocks.1.mlp.c_proj.weight", 2, 4 * VW, VW, 0, 0, 1);
+	path = save(w, "cproj-transposed.safetensors");
+	expect_load_error(path, "resblocks.1.mlp.c_proj.weight has shape [32, 8]", "expected [8, 32]",
+	    "a transposed resblock weight names both shapes");
+
+	/* Messages name the tensor, its shape and the shape expected. */
+	w = clip_writer(UPSTREAM, "clip.visual.proj");
+	add(w, "clip.visual.proj", 2, EMBED, VW, 0, 0, 5);
+	path = save(w, "proj-transposed.safetensors");
+	expect_load_error(path, "clip.visual.proj has shape [6, 8]", "expected [8, 6]",
+	    "a transposed clip.visual.proj names both shapes");
+
+	w = clip_writer(UPSTREAM, "clip.visual.proj");
+	add(w, "clip.visual.proj", 2, EMBED, VW, 0, 0, 5);
+	st_writer_set_metadata(w, "clipgrep.embed_dim", "6", NULL);
+	path = save(w, "proj-transposed-meta.safetensors");
+	expect_load_error(path, "clip.visual.proj has shape [6, 8]", "expected [8, 6]",
+	    "a transposed clip.visual.proj with clipgrep.embed_dim names both shapes");
+
+	w = clip_writer(UPSTREAM, "clip.token_embedding.weight");
+	add(w, "clip.token_embedding.weight", 2, VOCAB, TW - 1, 0, 0, 12);
+	path = save(w, "short-tokens.safetensors");
+	expect_load_error(path, "clip.token_embedding.weight has shape [10, 7]", "expected [10, 8]",
+	    "a narrow clip.token_embedding.weight names both shapes");
+
+	w = clip_writer(UPSTREAM, "clip.token_embedding.weight");
+	add(w, "clip.token_embedding.weight", 2, VOCAB - 1, TW, 0, 0, 12);
+	st_writer_set_metadata(w, "clipgrep.text.vocab_size", "10", NULL);
+	path = save(w, "short-vocab.safetensors");
+	expect_load_error(path, "metadata clipgrep.text.vocab_size is 10",
+	    "clip.token_embedding.weight has shape [9, 8]",
+	    "a vocabulary shorter than the metadata names the tensor and its shape");
+
+	w = clip_writer(UPSTREAM, NULL);
+	st_writer_set_metadata(w, "clipgrep.vision.layers", "3", NULL);
+	path = save(w, "layers.safetensors");
+	expect_load_error(path, "metadata clipgrep.vision.layers is 3", "2 resblocks",
+	    "a layer count the file does not have is named");
 
 	w = st_writer_new();
 	add(w, "something.else", 1, 4, 0, 0, 0, 1);

@@ -214,8 +214,8 @@ static void test_errors(model *m)
 	const char *proj = "clip.transformer.resblocks.0.attn.out_proj.weight";
 	int64_t wrong[2] = { 24, 12 };
 	cause = textenc_new_cause(proj, 2, wrong);
-	tap_ok(cause != NULL && strstr(cause, proj) && strstr(cause, "expected [24,24]") &&
-	    strstr(cause, "[24,12]"), "wrong-shape text weight: the error names the tensor: %s",
+	tap_ok(cause != NULL && strstr(cause, proj) && strstr(cause, "expected [24, 24]") &&
+	    strstr(cause, "[24, 12]"), "wrong-shape text weight: the error names the tensor: %s",
 	    cause ? cause : "(none)");
 	free(cause);
 	int64_t pos[1] = { 24 };

@@ -190,8 +190,8 @@ static void test_errors(model *m)
 	int64_t half[2] = { 64, 32 };
 
 	cause = vit_new_cause(fc, 2, half);
-	tap_ok(cause != NULL && strstr(cause, fc) != NULL && strstr(cause, "expected [128,32]") &&
-	    strstr(cause, "[64,32]") && strstr(cause, "variant.safetensors"),
+	tap_ok(cause != NULL && strstr(cause, fc) != NULL && strstr(cause, "expected [128, 32]") &&
+	    strstr(cause, "[64, 32]") && strstr(cause, "variant.safetensors"),
 	    "wrong-shape weight: the error names file, tensor and shapes: %s", cause ? cause : "(none)");
 	free(cause);
 

@@ -192,7 +192,7 @@ static model *bs_model(int tcmgc_head)
 
 	if (path == NULL)
 		return NULL;
-	if ((m = model_load(path, &cause)) == NULL)
+	if ((m = model_load_flags(path, MODEL_LOAD_NO_TOWERS, &cause)) == NULL)
 		cli_error_cause(&cause, "cannot load the benchmark model");
 	unlink(path); /* the mapping keeps it */
 	free(path);
