@@ -1,0 +1,129 @@
+/*
+ * fuzz-config — libFuzzer target for the config-file parser
+ * (tui/cli-config.c cli_config_load), fed the input as the whole file
+ * named by $CLIPGREP_CONFIG.  A refusal must print a message (through
+ * cli_error, captured here); an accepted config must be safe to walk: every
+ * model and exclude string present, exclude NULL-terminated, threads and
+ * jobs 0 or 1..1024, and cli_db_path / cli_model_paths usable on it.
+ *
+ * cli-config.c is linked in directly, without the rest of tui/cli/cli.c:
+ * this file supplies cli_error, counting the messages instead of printing
+ * them, and cli_parse_int, the same rules as cli.c's.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli-config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int fuzz_messages;
+
+void cli_error(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	fuzz_messages++;
+}
+
+/* tui/cli/cli.c's, so the parser sees the same number rules as the program. */
+int cli_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* The file the input is written to, made once per process. */
+static const char *fuzz_config_path(void)
+{
+	static char path[64];
+	int fd;
+
+	if (path[0] != '\0')
+		return path;
+	snprintf(path, sizeof path, "/tmp/fuzz-config-XXXXXX");
+	if ((fd = mkstemp(path)) == -1)
+		abort();
+	close(fd);
+	setenv("CLIPGREP_CONFIG", path, 1);
+	setenv("HOME", "/nonexistent-fuzz-home", 1);
+	unsetenv("CLIPGREP_DB");
+	unsetenv("XDG_DATA_HOME");
+	return path;
+}
+
+static void fuzz_cleanup(void) __attribute__((destructor));
+static void fuzz_cleanup(void)
+{
+	const char *p = getenv("CLIPGREP_CONFIG");
+
+	if (p != NULL && strncmp(p, "/tmp/fuzz-config-", 17) == 0)
+		unlink(p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *path = fuzz_config_path();
+	cli_config c;
+	char **models = NULL, *db;
+	FILE *f;
+	int n;
+
+	if ((f = fopen(path, "wb")) == NULL)
+		abort();
+	if (size > 0 && fwrite(data, 1, size, f) != size)
+		abort();
+	if (fclose(f) != 0)
+		abort();
+	fuzz_messages = 0;
+	if (cli_config_load(&c) == -1) {
+		if (fuzz_messages == 0)
+			abort();
+		cli_config_free(&c);
+		return 0;
+	}
+	if (c.path == NULL || strcmp(c.path, path) != 0 || c.n_models < 0 || c.n_exclude < 0)
+		abort();
+	for (int i = 0; i < c.n_models; i++)
+		if (c.models[i] == NULL || c.models[i][0] == '\0')
+			abort();
+	if (c.n_exclude > 0 && c.exclude[c.n_exclude] != NULL)
+		abort();
+	for (int i = 0; i < c.n_exclude; i++)
+		if (c.exclude[i] == NULL)
+			abort();
+	if (c.threads < 0 || c.threads > 1024 || c.jobs < 0 || c.jobs > 1024)
+		abort();
+	if ((db = cli_db_path(NULL, &c)) == NULL || (c.db != NULL && strcmp(db, c.db) != 0))
+		abort();
+	free(db);
+	if (c.n_models > 0) {
+		if ((n = cli_model_paths(NULL, 0, &c, &models)) != c.n_models)
+			abort();
+		for (int i = 0; i < n; i++)
+			if (strcmp(models[i], c.models[i]) != 0)
+				abort();
+		cli_free_strings(models, n);
+	}
+	cli_config_free(&c);
+	return 0;
+}
