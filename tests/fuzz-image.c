@@ -73,7 +73,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (dst[dpx + i] != 0xa5)
 			abort();
 
-	six = image_sixel_encode(dst, dw, dh, colours % 300, &len, &cause);
+	/*
+	 * The registry clamps palettes to 2..256 (image_reg_new); outside that
+	 * sixel_dither_new fails and leaks its allocator inside libsixel.
+	 */
+	six = image_sixel_encode(dst, dw, dh, 2 + colours % 255, &len, &cause);
 	if (six == NULL) {
 		if (cause == NULL)
 			abort();

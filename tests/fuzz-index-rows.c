@@ -62,6 +62,7 @@ static void fuzz_cleanup(void)
 	rmdir(fuzz_dir);
 }
 
+static void fuzz_die(const char *what, char *cause) __attribute__((noreturn));
 static void fuzz_die(const char *what, char *cause)
 {
 	fprintf(stderr, "fuzz-index-rows: %s: %s\n", what, cause != NULL ? cause : "?");
