@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "hash.h"
 #include "model.h"
 #include "tensor.h"
 #include "textenc.h"
@@ -21,8 +22,8 @@
 typedef struct {
 	model *m;
 	char *path;
-	uint8_t hash[INDEX_HASH_SIZE];
-	char hex[2 * INDEX_HASH_SIZE + 1];
+	uint8_t hash[HASH_SIZE];
+	char hex[2 * HASH_SIZE + 1];
 	int64_t model_id;   /* in the index; 0 while the index has never seen it */
 	tokenizer *tok;     /* owned by m */
 	textenc *te;        /* NULL unless a head in use comes from this file */
@@ -469,9 +470,9 @@ engine *engine_open(const engine_options *opt, char **cause)
 			goto fail;
 		}
 		if ((em->m = model_load(em->path, cause)) == NULL ||
-		    index_hash_file(em->path, em->hash, NULL, cause) == -1)
+		    hash_file(em->path, em->hash, NULL, cause) == -1)
 			goto fail;
-		index_hash_hex(em->hash, em->hex);
+		hash_hex(em->hash, em->hex);
 		arch = model_get_config(em->m)->architecture;
 		if (strcmp(arch, "tcmgc") == 0 && e->tm == NULL)
 			e->tm = em;

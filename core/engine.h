@@ -24,7 +24,7 @@
  *   ENGINE_KIND_TCMGC   [tcmgc_video_cache_floats]  (files giving TC-MGC)
  *   ENGINE_KIND_EA      [ea_video_cache_floats]     (files giving EA)
  * Models are identified in the index by the content hash of their file
- * (index_hash_file), so a renamed model file keeps its caches.  A video is
+ * (hash_file), so a renamed model file keeps its caches.  A video is
  * searchable when it has the cache of every head in use; others are
  * counted in engine_info.unindexed (e.g. indexed with other models).
  *

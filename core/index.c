@@ -382,222 +382,6 @@ void index_batch_abort(index_db *ix)
 	index_tx_end(ix, TX_BEGIN, 0, NULL);
 }
 
-/* ---- content hash: MurmurHash3 x64-128 (Austin Appleby, public domain) --- */
-
-typedef struct {
-	uint64_t h1, h2;
-	uint8_t tail[16];
-	size_t ntail;
-	uint64_t len;
-} index_mm3;
-
-static const uint64_t mm3_c1 = 0x87c37b91114253d5ULL;
-static const uint64_t mm3_c2 = 0x4cf5ad432745937fULL;
-
-static uint64_t mm3_rotl(uint64_t x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
-static uint64_t mm3_fmix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return k;
-}
-
-static uint64_t mm3_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void mm3_block(index_mm3 *s, const uint8_t *b)
-{
-	uint64_t k1 = mm3_le64(b), k2 = mm3_le64(b + 8);
-
-	k1 *= mm3_c1;
-	k1 = mm3_rotl(k1, 31);
-	k1 *= mm3_c2;
-	s->h1 ^= k1;
-	s->h1 = mm3_rotl(s->h1, 27);
-	s->h1 += s->h2;
-	s->h1 = s->h1 * 5 + 0x52dce729;
-	k2 *= mm3_c2;
-	k2 = mm3_rotl(k2, 33);
-	k2 *= mm3_c1;
-	s->h2 ^= k2;
-	s->h2 = mm3_rotl(s->h2, 31);
-	s->h2 += s->h1;
-	s->h2 = s->h2 * 5 + 0x38495ab5;
-}
-
-static void mm3_init(index_mm3 *s)
-{
-	memset(s, 0, sizeof *s); /* seed 0 */
-}
-
-/* Streaming: feeding the input in any pieces gives the one-shot hash. */
-static void mm3_update(index_mm3 *s, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	s->len += len;
-	if (s->ntail > 0) {
-		size_t take = 16 - s->ntail < len ? 16 - s->ntail : len;
-
-		memcpy(s->tail + s->ntail, p, take);
-		s->ntail += take;
-		p += take;
-		len -= take;
-		if (s->ntail < 16)
-			return;
-		mm3_block(s, s->tail);
-		s->ntail = 0;
-	}
-	for (; len >= 16; p += 16, len -= 16)
-		mm3_block(s, p);
-	memcpy(s->tail, p, len);
-	s->ntail = len;
-}
-
-static void mm3_final(index_mm3 *s, uint8_t out[INDEX_HASH_SIZE])
-{
-	uint64_t k1 = 0, k2 = 0, h1 = s->h1, h2 = s->h2;
-	const uint8_t *t = s->tail;
-	size_t i;
-
-	/* The 0..15 trailing bytes: bytes 8.. go to k2, bytes 0..7 to k1. */
-	for (i = s->ntail; i > 8; i--)
-		k2 ^= (uint64_t)t[i - 1] << (8 * (i - 9));
-	if (s->ntail > 8) {
-		k2 *= mm3_c2;
-		k2 = mm3_rotl(k2, 33);
-		k2 *= mm3_c1;
-		h2 ^= k2;
-	}
-	for (i = s->ntail < 8 ? s->ntail : 8; i > 0; i--)
-		k1 ^= (uint64_t)t[i - 1] << (8 * (i - 1));
-	if (s->ntail > 0) {
-		k1 *= mm3_c1;
-		k1 = mm3_rotl(k1, 31);
-		k1 *= mm3_c2;
-		h1 ^= k1;
-	}
-	h1 ^= s->len;
-	h2 ^= s->len;
-	h1 += h2;
-	h2 += h1;
-	h1 = mm3_fmix(h1);
-	h2 = mm3_fmix(h2);
-	h1 += h2;
-	h2 += h1;
-	for (i = 0; i < 8; i++) {
-		out[i] = (uint8_t)(h1 >> (8 * i));
-		out[8 + i] = (uint8_t)(h2 >> (8 * i));
-	}
-}
-
-void index_hash_bytes(const void *data, size_t len, uint8_t hash[INDEX_HASH_SIZE])
-{
-	index_mm3 s;
-
-	mm3_init(&s);
-	mm3_update(&s, data, len);
-	mm3_final(&s, hash);
-}
-
-void index_hash_hex(const uint8_t hash[INDEX_HASH_SIZE], char out[2 * INDEX_HASH_SIZE + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < INDEX_HASH_SIZE; i++) {
-		out[2 * i] = hex[hash[i] >> 4];
-		out[2 * i + 1] = hex[hash[i] & 15];
-	}
-	out[2 * INDEX_HASH_SIZE] = '\0';
-}
-
-/* Hash len bytes of fd from off, through buf [INDEX_MIB]. */
-static int index_hash_range(int fd, int64_t off, int64_t len, uint8_t *buf, index_mm3 *s)
-{
-	while (len > 0) {
-		size_t want = len < INDEX_MIB ? (size_t)len : INDEX_MIB;
-		ssize_t got = pread(fd, buf, want, (off_t)off);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -1;
-		if (got == 0) {
-			errno = EIO; /* shrank while we read */
-			return -1;
-		}
-		mm3_update(s, buf, (size_t)got);
-		off += got;
-		len -= got;
-	}
-	return 0;
-}
-
-int index_hash_file(const char *path, uint8_t hash[INDEX_HASH_SIZE], int64_t *size,
-    char **cause)
-{
-	const int64_t sample = INDEX_MIB;
-	struct stat st;
-	index_mm3 s;
-	uint8_t head[8], *buf = NULL;
-	int64_t n;
-	int fd, rc = -1, i;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		util_set_cause(cause, "%s: %s", path,
-		    S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-		goto out;
-	}
-	n = (int64_t)st.st_size;
-	buf = malloc(INDEX_MIB);
-	if (buf == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
-		goto out;
-	}
-	mm3_init(&s);
-	for (i = 0; i < 8; i++)
-		head[i] = (uint8_t)((uint64_t)n >> (8 * i));
-	mm3_update(&s, head, sizeof head);
-	if (n <= 3 * sample) {
-		if (index_hash_range(fd, 0, n, buf, &s) != 0)
-			goto read_error;
-	} else {
-		if (index_hash_range(fd, 0, sample, buf, &s) != 0 ||
-		    index_hash_range(fd, n / 2 - sample / 2, sample, buf, &s) != 0 ||
-		    index_hash_range(fd, n - sample, sample, buf, &s) != 0)
-			goto read_error;
-	}
-	mm3_final(&s, hash);
-	if (size != NULL)
-		*size = n;
-	rc = 0;
-	goto out;
-read_error:
-	util_set_cause(cause, "%s: %s", path, strerror(errno));
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 /* ---- opening ------------------------------------------------------------ */
 
 /* mkdir -p of path's parent directories, mode 0700. */
@@ -1052,7 +836,7 @@ int index_lock_writer(index_db *ix, int wait, char **cause)
 
 /* ---- models --------------------------------------------------------------- */
 
-int64_t index_find_model(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE], char **cause)
+int64_t index_find_model(index_db *ix, const uint8_t hash[HASH_SIZE], char **cause)
 {
 	sqlite3_stmt *st = index_stmt(ix, ST_MODEL_BY_HASH, cause);
 	int64_t id = 0;
@@ -1060,7 +844,7 @@ int64_t index_find_model(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE], char
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, hash, INDEX_HASH_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, hash, HASH_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
@@ -1094,7 +878,7 @@ int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause)
 	/* Look again under the write lock: another process may have added it. */
 	id = index_find_model(ix, info->hash, cause);
 	if (id == 0 && (st = index_stmt(ix, ST_MODEL_INSERT, cause)) != NULL) {
-		sqlite3_bind_blob(st, 1, info->hash, INDEX_HASH_SIZE, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 1, info->hash, HASH_SIZE, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, info->name != NULL ? info->name : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, info->architecture != NULL ? info->architecture : "",
 		    -1, SQLITE_STATIC);
@@ -1270,7 +1054,7 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 	sqlite3_bind_blob(st, 1, v->path, (int)strlen(v->path), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, v->size);
 	sqlite3_bind_int64(st, 3, v->mtime_ns);
-	sqlite3_bind_blob(st, 4, v->hash, INDEX_HASH_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, v->hash, HASH_SIZE, SQLITE_STATIC);
 	sqlite3_bind_double(st, 5, v->duration);
 	sqlite3_bind_int(st, 6, v->n_frames);
 	sqlite3_bind_int(st, 7, (int)v->status);
@@ -1474,8 +1258,8 @@ static int index_row_read(sqlite3_stmt *st, index_video_row *row)
 	row->path = index_column_string(st, 1);
 	row->size = sqlite3_column_int64(st, 2);
 	row->mtime_ns = sqlite3_column_int64(st, 3);
-	if (hash != NULL && sqlite3_column_bytes(st, 4) == INDEX_HASH_SIZE)
-		memcpy(row->hash, hash, INDEX_HASH_SIZE);
+	if (hash != NULL && sqlite3_column_bytes(st, 4) == HASH_SIZE)
+		memcpy(row->hash, hash, HASH_SIZE);
 	row->duration = sqlite3_column_double(st, 5);
 	row->frames = sqlite3_column_int(st, 6);
 	row->status = (index_status)sqlite3_column_int(st, 7);
@@ -1527,14 +1311,14 @@ int index_lookup_id(index_db *ix, int64_t id, index_video_row *out, char **cause
 	return index_row_lookup(ix, st, out, cause);
 }
 
-int index_lookup_hash(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE],
+int index_lookup_hash(index_db *ix, const uint8_t hash[HASH_SIZE],
     index_video_row *out, char **cause)
 {
 	sqlite3_stmt *st = index_stmt(ix, ST_ROW_BY_HASH, cause);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, hash, INDEX_HASH_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, hash, HASH_SIZE, SQLITE_STATIC);
 	return index_row_lookup(ix, st, out, cause);
 }
 
@@ -1976,8 +1760,8 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 				m = &out->models[out->n_models];
 				memset(m, 0, sizeof *m);
 				m->id = sqlite3_column_int64(st, 0);
-				if (hash != NULL && sqlite3_column_bytes(st, 1) == INDEX_HASH_SIZE)
-					memcpy(m->hash, hash, INDEX_HASH_SIZE);
+				if (hash != NULL && sqlite3_column_bytes(st, 1) == HASH_SIZE)
+					memcpy(m->hash, hash, HASH_SIZE);
 				m->name = index_column_string(st, 2);
 				m->architecture = index_column_string(st, 3);
 				m->added_at_ns = sqlite3_column_int64(st, 4);

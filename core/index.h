@@ -31,11 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
+
 /* The schema version this clipgrep writes (PRAGMA user_version). */
 #define INDEX_SCHEMA_VERSION 1
-
-/* Bytes in a content hash (index_hash_file). */
-#define INDEX_HASH_SIZE 16
 
 /* index_open flags. */
 #define INDEX_READONLY 1u /* never write; works on read-only files and media */
@@ -92,30 +91,10 @@ const char *index_path(const index_db *ix);
  */
 int index_lock_writer(index_db *ix, int wait, char **cause);
 
-/*
- * Content hash, used to recognise a moved or copied file without decoding
- * it: MurmurHash3 x64-128 (seed 0) over
- *     the size as 8 little-endian bytes,
- *     then the whole file if it is at most 3 MiB, else three 1 MiB
- *     samples: [0, 1 MiB), [size/2 - 512 KiB, size/2 + 512 KiB),
- *     [size - 1 MiB, size).
- * Stored as h1 then h2, each little-endian (16 bytes).  Reads at most
- * 3 MiB whatever the size.  Two files that agree in size and in all three
- * samples get the same hash; for video and model files that differ in
- * content this is vanishingly rare in practice.  *size (may be NULL) gets
- * the file's size.
- */
-int index_hash_file(const char *path, uint8_t hash[INDEX_HASH_SIZE], int64_t *size,
-    char **cause);
-/* MurmurHash3 x64-128 of len bytes, in the same byte order (for tests). */
-void index_hash_bytes(const void *data, size_t len, uint8_t hash[INDEX_HASH_SIZE]);
-/* 32 lowercase hex digits and a NUL. */
-void index_hash_hex(const uint8_t hash[INDEX_HASH_SIZE], char out[2 * INDEX_HASH_SIZE + 1]);
-
 /* ---- models ---------------------------------------------------------- */
 
 typedef struct {
-	uint8_t hash[INDEX_HASH_SIZE]; /* index_hash_file of the model file */
+	uint8_t hash[HASH_SIZE]; /* hash_file of the model file */
 	const char *name;              /* human-readable, "" when none */
 	const char *architecture;      /* "clip", "ea", "tcmgc" */
 	const char *config_json;       /* the model's configuration as JSON, "{}" when none */
@@ -127,7 +106,7 @@ typedef struct {
  */
 int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause);
 /* The id of the model with this hash; 0 when absent; -1 on error. */
-int64_t index_find_model(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE], char **cause);
+int64_t index_find_model(index_db *ix, const uint8_t hash[HASH_SIZE], char **cause);
 
 /* ---- writing videos -------------------------------------------------- */
 
@@ -158,7 +137,7 @@ typedef struct {
 	const char *path;              /* as the walk found it; stored as bytes */
 	int64_t size;                  /* bytes */
 	int64_t mtime_ns;              /* st_mtim in ns since the epoch */
-	uint8_t hash[INDEX_HASH_SIZE]; /* index_hash_file */
+	uint8_t hash[HASH_SIZE]; /* hash_file */
 	double duration;               /* seconds; 0 when unknown */
 	index_status status;
 	const char *error;             /* why PARTIAL or ERROR; NULL for OK */
@@ -215,7 +194,7 @@ typedef struct {
 	int64_t id;
 	char *path;            /* NUL-terminated bytes */
 	int64_t size, mtime_ns;
-	uint8_t hash[INDEX_HASH_SIZE];
+	uint8_t hash[HASH_SIZE];
 	double duration;
 	int frames;            /* stored frames */
 	index_status status;
@@ -234,7 +213,7 @@ int index_lookup_id(index_db *ix, int64_t id, index_video_row *out, char **cause
  * the lowest id when several), for recognising a moved or copied file.
  * 0 found, 1 none, -1 error.
  */
-int index_lookup_hash(index_db *ix, const uint8_t hash[INDEX_HASH_SIZE],
+int index_lookup_hash(index_db *ix, const uint8_t hash[HASH_SIZE],
     index_video_row *out, char **cause);
 
 /*
@@ -283,7 +262,7 @@ void index_tensor_set_free(index_tensor_set *s);
 
 typedef struct {
 	int64_t id;
-	uint8_t hash[INDEX_HASH_SIZE];
+	uint8_t hash[HASH_SIZE];
 	char *name, *architecture;
 	int64_t added_at_ns;
 	int64_t videos;       /* videos with at least one tensor of this model */

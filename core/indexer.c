@@ -24,6 +24,7 @@
 
 #include "ea.h"
 #include "engine.h"
+#include "hash.h"
 #include "index.h"
 #include "indexer.h"
 #include "model.h"
@@ -49,8 +50,8 @@ typedef struct {
 typedef struct {
 	model *m;
 	const char *path;
-	uint8_t hash[INDEX_HASH_SIZE];
-	uint8_t vision_hash[INDEX_HASH_SIZE];
+	uint8_t hash[HASH_SIZE];
+	uint8_t vision_hash[HASH_SIZE];
 	int64_t model_id;
 	tcmgc *tc;       /* NULL unless the file gives TC-MGC */
 	ea *e;           /* NULL unless the file gives EA */
@@ -78,10 +79,10 @@ typedef struct {
 	int64_t size, mtime_ns;
 	indexer_job_kind kind;
 	int64_t old_id;                   /* the row at path (CHANGED, MISSING) */
-	uint8_t old_hash[INDEX_HASH_SIZE];
+	uint8_t old_hash[HASH_SIZE];
 	/* Filled by the decode thread. */
 	indexer_outcome outcome;
-	uint8_t hash[INDEX_HASH_SIZE];
+	uint8_t hash[HASH_SIZE];
 	int64_t src_id;
 	video_frames *vf;
 	double duration;
@@ -93,7 +94,7 @@ typedef struct {
 typedef struct {
 	char *path;
 	int64_t id, size, mtime_ns;
-	uint8_t hash[INDEX_HASH_SIZE];
+	uint8_t hash[HASH_SIZE];
 	index_status status;
 	bool walked;
 } indexer_known;
@@ -371,7 +372,7 @@ static void indexer_job_work(indexer_run_state *s, indexer_job *j, index_db *rix
 	video_reader *r;
 
 	if (j->kind != JOB_MISSING) {
-		if (index_hash_file(j->path, j->hash, NULL, &cause) == -1) {
+		if (hash_file(j->path, j->hash, NULL, &cause) == -1) {
 			j->outcome = OUT_FAILED;
 			j->error = cause;
 			return;
@@ -814,7 +815,7 @@ static int indexer_vision_hash(indexer_model *m, char **cause)
 	int64_t cfg[] = { c->vision_width, c->vision_layers, c->vision_heads, c->vision_patch,
 		c->image_size, c->embed_dim };
 	size_t n_hashes = 8 + 12 * (size_t)c->vision_layers, h = 0;
-	uint8_t *hashes = calloc(n_hashes, INDEX_HASH_SIZE);
+	uint8_t *hashes = calloc(n_hashes, HASH_SIZE);
 	int rc = -1;
 
 	if (hashes == NULL) {
@@ -826,7 +827,7 @@ static int indexer_vision_hash(indexer_model *m, char **cause)
 		snprintf(name_, sizeof name_, __VA_ARGS__); \
 		for (int d_ = 0; d_ < (ndim); d_++) n_ *= (size_t)(shape)[d_]; \
 		if ((p_ = model_tensor(m->m, name_, (ndim), (shape), cause)) == NULL) goto out; \
-		index_hash_bytes(p_, n_ * sizeof(float), hashes + INDEX_HASH_SIZE * h++); \
+		hash_bytes(p_, n_ * sizeof(float), hashes + HASH_SIZE * h++); \
 	} while (0)
 	{
 		int64_t conv[4] = { W, 3, P, P }, w1[1] = { W }, pos[2] = { G * G + 1, W },
@@ -849,15 +850,15 @@ static int indexer_vision_hash(indexer_model *m, char **cause)
 	}
 #undef HASH_TENSOR
 	{
-		size_t total = h * INDEX_HASH_SIZE + sizeof cfg;
+		size_t total = h * HASH_SIZE + sizeof cfg;
 		uint8_t *all = malloc(total);
 		if (all == NULL) {
 			util_set_cause(cause, "out of memory");
 			goto out;
 		}
-		memcpy(all, hashes, h * INDEX_HASH_SIZE);
-		memcpy(all + h * INDEX_HASH_SIZE, cfg, sizeof cfg);
-		index_hash_bytes(all, total, m->vision_hash);
+		memcpy(all, hashes, h * HASH_SIZE);
+		memcpy(all + h * HASH_SIZE, cfg, sizeof cfg);
+		hash_bytes(all, total, m->vision_hash);
 		free(all);
 	}
 	rc = 0;
@@ -903,7 +904,7 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 
 		m->path = opt->models[i];
 		if ((m->m = model_load(m->path, cause)) == NULL ||
-		    index_hash_file(m->path, m->hash, NULL, cause) == -1)
+		    hash_file(m->path, m->hash, NULL, cause) == -1)
 			return -1;
 		c = model_get_config(m->m);
 		arch = c->architecture;
@@ -940,7 +941,7 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 			if (indexer_vision_hash(m, cause) == -1)
 				return -1;
 			for (int k = 0; k < i; k++) {
-				if (memcmp(s->models[k].vision_hash, m->vision_hash, INDEX_HASH_SIZE) == 0) {
+				if (memcmp(s->models[k].vision_hash, m->vision_hash, HASH_SIZE) == 0) {
 					m->tower = s->models[k].tower;
 					break;
 				}

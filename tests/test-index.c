@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #endif
 
+#include "hash.h"
 #include "index.h"
 #include "tap.h"
 #include "util.h"
@@ -138,7 +139,7 @@ static void fake_make(fake *f, const char *path, int seq, int version, int nfram
 	f->v.size = 1000000 + seq;
 	f->v.mtime_ns = 1700000000000000000LL + seq;
 	snprintf(key, sizeof key, "content %d %d", seq, version);
-	index_hash_bytes(key, strlen(key), f->v.hash);
+	hash_bytes(key, strlen(key), f->v.hash);
 	f->v.duration = version;
 	f->v.status = INDEX_OK;
 	f->v.n_frames = nframes;
@@ -199,7 +200,7 @@ static int fake_matches(index_db *ix, int64_t id, const fake *f, int nmodels,
 		return 0;
 	}
 	if (strcmp(row.path, f->v.path) != 0 || row.size != f->v.size ||
-	    row.mtime_ns != f->v.mtime_ns || memcmp(row.hash, f->v.hash, INDEX_HASH_SIZE) != 0 ||
+	    row.mtime_ns != f->v.mtime_ns || memcmp(row.hash, f->v.hash, HASH_SIZE) != 0 ||
 	    row.duration != f->v.duration || row.frames != f->v.n_frames ||
 	    row.status != f->v.status) {
 		*why = "row differs";
@@ -249,82 +250,11 @@ static int64_t add_model(index_db *ix, const char *name, char **cause)
 	index_model_info mi;
 
 	memset(&mi, 0, sizeof mi);
-	index_hash_bytes(name, strlen(name), mi.hash);
+	hash_bytes(name, strlen(name), mi.hash);
 	mi.name = name;
 	mi.architecture = "ea";
 	mi.config_json = "{\"frames\": 12}";
 	return index_model_id(ix, &mi, cause);
-}
-
-/* ---- the content hash -------------------------------------------------------- */
-
-static void test_hash(void)
-{
-	static const struct {
-		const char *text, *hex;
-	} known[] = {
-		{ "", "00000000000000000000000000000000" },
-		{ "The quick brown fox jumps over the lazy dog", "6c1b07bc7bbc4be347939ac4a93c437a" },
-		{ "The quick brown fox jumps over the lazy cog", "9a2685ff70a98c653e5c8ea6eae3fe43" },
-	};
-	const size_t big = 5 * 1024 * 1024 + 123, mib = 1024 * 1024;
-	uint8_t h[INDEX_HASH_SIZE], want[INDEX_HASH_SIZE], *data, *sample;
-	char hex[2 * INDEX_HASH_SIZE + 1], *cause = NULL;
-	int64_t size = 0;
-	uint32_t x = 12345;
-
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-		index_hash_bytes(known[i].text, strlen(known[i].text), h);
-		index_hash_hex(h, hex);
-		if (!tap_ok(strcmp(hex, known[i].hex) == 0, "MurmurHash3 x64-128 of \"%.20s\"",
-		    known[i].text))
-			tap_diag("got %s want %s", hex, known[i].hex);
-	}
-
-	/* A file hash is the hash of size + samples, by the definition in index.h. */
-	data = malloc(big);
-	sample = malloc(8 + 3 * mib);
-	for (size_t i = 0; i < big; i++) {
-		x = x * 1103515245u + 12345u;
-		data[i] = (uint8_t)(x >> 16);
-	}
-	write_file(tp("big.bin"), data, big);
-	for (int i = 0; i < 8; i++)
-		sample[i] = (uint8_t)((uint64_t)big >> (8 * i));
-	memcpy(sample + 8, data, mib);
-	memcpy(sample + 8 + mib, data + big / 2 - mib / 2, mib);
-	memcpy(sample + 8 + 2 * mib, data + big - mib, mib);
-	index_hash_bytes(sample, 8 + 3 * mib, want);
-	tap_ok(index_hash_file(tp("big.bin"), h, &size, &cause) == 0 &&
-	    memcmp(h, want, sizeof h) == 0 && size == (int64_t)big,
-	    "file hash of 5 MiB = size + first, middle, last MiB");
-
-	/* Bytes outside the samples do not count; bytes inside do. */
-	data[2 * mib] ^= 1;
-	write_file(tp("big2.bin"), data, big);
-	index_hash_file(tp("big2.bin"), want, NULL, &cause);
-	tap_ok(memcmp(h, want, sizeof h) == 0, "a change outside the samples keeps the hash");
-	data[big / 2] ^= 1;
-	write_file(tp("big2.bin"), data, big);
-	index_hash_file(tp("big2.bin"), want, NULL, &cause);
-	tap_ok(memcmp(h, want, sizeof h) != 0, "a change in the middle sample changes it");
-
-	/* Small files are hashed whole. */
-	write_file(tp("small.bin"), data, 1000);
-	memcpy(sample + 8, data, 1000);
-	for (int i = 0; i < 8; i++)
-		sample[i] = (uint8_t)((uint64_t)1000 >> (8 * i));
-	index_hash_bytes(sample, 8 + 1000, want);
-	tap_ok(index_hash_file(tp("small.bin"), h, NULL, &cause) == 0 &&
-	    memcmp(h, want, sizeof h) == 0, "file hash of 1000 bytes = size + whole file");
-	tap_ok(index_hash_file(tp("no-such-file"), h, NULL, &cause) == -1 && cause != NULL &&
-	    strstr(cause, "no-such-file") != NULL, "hashing a missing file names it");
-	free(cause);
-	free(data);
-	free(sample);
-	unlink(tp("big.bin"));
-	unlink(tp("big2.bin"));
-	unlink(tp("small.bin"));
 }
 
 /* ---- schema ------------------------------------------------------------------- */
@@ -1108,9 +1038,9 @@ static int merged_matches(index_db *ix, const char *path, int seq, int nmodels,
 	fake f;
 
 	for (int m = 0; m < nmodels; m++) {
-		uint8_t h[INDEX_HASH_SIZE];
+		uint8_t h[HASH_SIZE];
 
-		index_hash_bytes(names[m], strlen(names[m]), h);
+		hash_bytes(names[m], strlen(names[m]), h);
 		ids[m] = index_find_model(ix, h, &cause);
 	}
 	if (index_lookup_path(ix, path, &row, &cause) != 0)
@@ -1494,7 +1424,6 @@ int main(void)
 	    base != NULL && base[0] != '\0' ? base : "/tmp");
 	if (mkdtemp(tmp) == NULL)
 		return tap_skip_all("cannot make a temporary directory");
-	test_hash();
 	test_create();
 	test_roundtrip();
 	test_replace_move_delete();

@@ -29,6 +29,7 @@
 #include "cmd.h"
 #include "ea.h"
 #include "engine.h"
+#include "hash.h"
 #include "index.h"
 #include "indexer.h"
 #include "model.h"
@@ -215,7 +216,7 @@ out:
 static char *bench_index_search_db(const char *model_path, int n)
 {
 	char *db = malloc(4096), *cause = NULL;
-	uint8_t hash[INDEX_HASH_SIZE];
+	uint8_t hash[HASH_SIZE];
 	model *m = NULL;
 	tcmgc *tc = NULL;
 	ea *e = NULL;
@@ -230,7 +231,7 @@ static char *bench_index_search_db(const char *model_path, int n)
 	if (bench_index_mkdir(db) == -1)
 		goto out;
 	snprintf(db + strlen(db), 4096 - strlen(db), "/search-%d.db", n);
-	if (index_hash_file(model_path, hash, NULL, &cause) == -1)
+	if (hash_file(model_path, hash, NULL, &cause) == -1)
 		goto fail;
 	if ((ix = index_open(db, INDEX_READONLY, NULL)) != NULL) {
 		index_stats st;
@@ -482,8 +483,8 @@ int bench_index(int argc, char **argv)
 			double t0 = util_now();
 			index_tensor_set *a = NULL, *b = NULL;
 			if ((ix = index_open(search_db, INDEX_READONLY, &cause)) != NULL) {
-				uint8_t hash[INDEX_HASH_SIZE];
-				int64_t id = index_hash_file(model_path, hash, NULL, NULL) == 0 ?
+				uint8_t hash[HASH_SIZE];
+				int64_t id = hash_file(model_path, hash, NULL, NULL) == 0 ?
 				    index_find_model(ix, hash, NULL) : -1;
 				a = index_load_tensors(ix, id, ENGINE_KIND_TCMGC, 0, &cause);
 				b = a != NULL ? index_load_tensors(ix, id, ENGINE_KIND_EA, 0, &cause) : NULL;

@@ -43,6 +43,7 @@
 #include "tui.h"
 #include "ea.h"
 #include "engine.h"
+#include "hash.h"
 #include "index.h"
 #include "indexer.h"
 #include "model.h"
@@ -273,7 +274,7 @@ static int bt_thumbs(uint8_t *png[BT_THUMBS], size_t sizes[BT_THUMBS])
 static char *bt_library(const char *model_path, int n)
 {
 	char *db = malloc(4096), *cause = NULL;
-	uint8_t hash[INDEX_HASH_SIZE], *png[BT_THUMBS] = { 0 };
+	uint8_t hash[HASH_SIZE], *png[BT_THUMBS] = { 0 };
 	size_t png_size[BT_THUMBS] = { 0 };
 	model *m = NULL;
 	tcmgc *tc = NULL;
@@ -291,7 +292,7 @@ static char *bt_library(const char *model_path, int n)
 		goto out;
 	}
 	snprintf(db + strlen(db), 4096 - strlen(db), "/lib-%d.db", n);
-	if (index_hash_file(model_path, hash, NULL, &cause) == -1)
+	if (hash_file(model_path, hash, NULL, &cause) == -1)
 		goto fail;
 	if ((ix = index_open(db, INDEX_READONLY, NULL)) != NULL) {
 		index_stats st;

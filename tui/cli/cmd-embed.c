@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "ea.h"
 #include "engine.h"
+#include "hash.h"
 #include "index.h"
 #include "model.h"
 #include "npy.h"
@@ -551,8 +552,8 @@ int cmd_embed(int argc, char **argv)
 	embed_format fmt = EMBED_JSON;
 	embed_input in = EMBED_NONE;
 	embed_set set = { 0 };
-	uint8_t h[INDEX_HASH_SIZE];
-	char hash[2 * INDEX_HASH_SIZE + 1];
+	uint8_t h[HASH_SIZE];
+	char hash[2 * HASH_SIZE + 1];
 	char *cause = NULL;
 	model *m = NULL;
 	int c, rc = CLI_EXIT_ERROR, n_inputs;
@@ -622,12 +623,12 @@ int cmd_embed(int argc, char **argv)
 		inputs = (char **)&npy_in;
 		n_inputs = 1;
 	}
-	if (index_hash_file(model_file, h, NULL, &cause) == -1 ||
+	if (hash_file(model_file, h, NULL, &cause) == -1 ||
 	    (m = model_load(model_file, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot load the model");
 		return CLI_EXIT_ERROR;
 	}
-	index_hash_hex(h, hash);
+	hash_hex(h, hash);
 	if ((in == EMBED_TEXT && embed_text(m, inputs, n_inputs, &set) == -1) ||
 	    (in == EMBED_VIDEO && embed_video(m, inputs, n_inputs, &set) == -1) ||
 	    (in == EMBED_FRAMES && embed_frames_npy(m, npy_in, &set) == -1))

@@ -29,6 +29,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "engine.h"
+#include "hash.h"
 #include "index.h"
 #include "model.h"
 #include "npy.h"
@@ -151,7 +152,7 @@ int cmd_export(int argc, char **argv)
 	export_state st = { 0 };
 	cli_config cfg;
 	char *db = NULL, *cause = NULL, *path = NULL;
-	uint8_t h[INDEX_HASH_SIZE];
+	uint8_t h[HASH_SIZE];
 	model *m = NULL;
 	int64_t model_id;
 	int c, rc = CLI_EXIT_ERROR;
@@ -186,7 +187,7 @@ int cmd_export(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if ((m = model_load(model_file, &cause)) == NULL ||
-	    index_hash_file(model_file, h, NULL, &cause) == -1 ||
+	    hash_file(model_file, h, NULL, &cause) == -1 ||
 	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot open the model or the index");
 		goto out;

@@ -14,6 +14,7 @@
 #include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
+#include "hash.h"
 #include "index.h"
 
 static void info_usage(FILE *out)
@@ -136,8 +137,8 @@ int cmd_info(int argc, char **argv)
 			cli_json_string(stdout, check == 1 ? "ok" : check_cause);
 		fputs(",\"models\":[", stdout);
 		for (int i = 0; i < st.n_models; i++) {
-			char hex[2 * INDEX_HASH_SIZE + 1];
-			index_hash_hex(st.models[i].hash, hex);
+			char hex[2 * HASH_SIZE + 1];
+			hash_hex(st.models[i].hash, hex);
 			printf("%s{\"id\":%lld,\"hash\":\"%s\",\"name\":", i ? "," : "",
 			    (long long)st.models[i].id, hex);
 			cli_json_string(stdout, st.models[i].name != NULL ? st.models[i].name : "");
@@ -176,10 +177,10 @@ int cmd_info(int argc, char **argv)
 		}
 		printf("models:     %d\n", st.n_models);
 		for (int i = 0; i < st.n_models; i++) {
-			char hex[2 * INDEX_HASH_SIZE + 1], when[32] = "?";
+			char hex[2 * HASH_SIZE + 1], when[32] = "?";
 			time_t t = (time_t)(st.models[i].added_at_ns / 1000000000);
 			struct tm tm;
-			index_hash_hex(st.models[i].hash, hex);
+			hash_hex(st.models[i].hash, hex);
 			if (localtime_r(&t, &tm) != NULL)
 				strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
 			printf("  #%lld %-6s %.12s  %lld videos, ", (long long)st.models[i].id,
