@@ -1,7 +1,7 @@
 /*
  * video — probe, sample, decode and preprocess video frames with FFmpeg
- * (see video.h for the contract).  The only file in clipgrep that includes
- * libav* headers.
+ * (see video.h for the contract).  libav* lives here (moving pictures) and
+ * in core/picture.c (still pictures); no other file includes its headers.
  *
  * How a read goes:
  *   1. video_open: stat the path (clear errors for directories, loops,
@@ -225,7 +225,7 @@ static void video_init_once(void)
 	av_log_set_callback(video_av_log);
 }
 
-static void video_init(void)
+void video_init(void)
 {
 	pthread_once(&video_once, video_init_once);
 }
@@ -1895,89 +1895,7 @@ video_frames *video_sample(const char *path, const video_options *opt, int frame
 	return f;
 }
 
-/* ---- still images in and out ---------------------------------------------------- */
-
-int video_write_png(const char *path, const uint8_t *rgb, int width, int height, char **cause)
-{
-	const AVCodec *codec;
-	AVCodecContext *enc = NULL;
-	AVFrame *f = NULL;
-	AVPacket *pkt = NULL;
-	char *tmp = NULL;
-	FILE *fp = NULL;
-	int ret, rc = -1;
-
-	video_init();
-	if (width <= 0 || height <= 0 || width > VIDEO_MAX_SIDE || height > VIDEO_MAX_SIDE) {
-		util_set_cause(cause, "%s: bad image size %dx%d", path, width, height);
-		return -1;
-	}
-	codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
-	if (codec == NULL) {
-		util_set_cause(cause, "%s: this FFmpeg has no PNG encoder", path);
-		return -1;
-	}
-	enc = avcodec_alloc_context3(codec);
-	f = av_frame_alloc();
-	pkt = av_packet_alloc();
-	tmp = malloc(strlen(path) + 8);
-	if (enc == NULL || f == NULL || pkt == NULL || tmp == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
-		goto out;
-	}
-	enc->width = width;
-	enc->height = height;
-	enc->pix_fmt = AV_PIX_FMT_RGB24;
-	enc->time_base = (AVRational){ 1, 25 };
-	ret = avcodec_open2(enc, codec, NULL);
-	if (ret < 0) {
-		video_av_cause(cause, path, "cannot open the PNG encoder", ret);
-		goto out;
-	}
-	f->format = AV_PIX_FMT_RGB24;
-	f->width = width;
-	f->height = height;
-	ret = av_frame_get_buffer(f, 0);
-	if (ret < 0) {
-		video_av_cause(cause, path, "cannot allocate the image", ret);
-		goto out;
-	}
-	for (int y = 0; y < height; y++)
-		memcpy(f->data[0] + (size_t)y * f->linesize[0], rgb + (size_t)y * width * 3,
-		    (size_t)width * 3);
-	ret = avcodec_send_frame(enc, f);
-	if (ret >= 0)
-		ret = avcodec_receive_packet(enc, pkt);
-	if (ret < 0) {
-		video_av_cause(cause, path, "cannot encode the PNG", ret);
-		goto out;
-	}
-	/* A temporary name, then rename: readers never see half a file. */
-	snprintf(tmp, strlen(path) + 8, "%s.tmp", path);
-	fp = fopen(tmp, "wb");
-	if (fp == NULL) {
-		util_set_cause(cause, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (fwrite(pkt->data, 1, (size_t)pkt->size, fp) != (size_t)pkt->size || fflush(fp) != 0) {
-		util_set_cause(cause, "%s: %s", tmp, strerror(errno));
-		fclose(fp);
-		remove(tmp);
-		goto out;
-	}
-	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
-		remove(tmp);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(tmp);
-	av_packet_free(&pkt);
-	av_frame_free(&f);
-	avcodec_free_context(&enc);
-	return rc;
-}
+/* ---- still images in ------------------------------------------------------------ */
 
 uint8_t *video_read_image(const char *path, int *width, int *height, char **cause)
 {

@@ -1,5 +1,6 @@
 /*
- * video — clipgrep's only door to FFmpeg.  A path becomes F preprocessed
+ * video — clipgrep's door to FFmpeg for moving pictures (core/picture.h is
+ * the one for still pictures).  A path becomes F preprocessed
  * frames, their timestamps and thumbnails, or an error that names the file
  * and the reason.
  *
@@ -137,14 +138,15 @@ const char *video_path(const video_reader *r);
 video_frames *video_read_frames(video_reader *r, int frames, char **cause);
 void video_frames_free(video_frames *f);
 
+/*
+ * Route FFmpeg's log through video_set_log's function and quiet its own
+ * printing.  Idempotent and thread-safe; every function here that uses
+ * FFmpeg calls it first, and so does core/picture.c.
+ */
+void video_init(void);
+
 /* Open, read F frames, close. */
 video_frames *video_sample(const char *path, const video_options *opt, int frames, char **cause);
-
-/*
- * Write rgb [height, width, 3] as a PNG file (via FFmpeg's PNG encoder;
- * written to a temporary name, then renamed).  0, or -1 and a cause.
- */
-int video_write_png(const char *path, const uint8_t *rgb, int width, int height, char **cause);
 
 /*
  * Decode a still image (PNG, JPEG, PPM, ...: the first frame of anything

@@ -47,6 +47,7 @@
 #include "index.h"
 #include "indexer.h"
 #include "model.h"
+#include "picture.h"
 #include "tcmgc.h"
 #include "tensor.h"
 #include "video.h"
@@ -245,7 +246,7 @@ static int bt_thumbs(uint8_t *png[BT_THUMBS], size_t sizes[BT_THUMBS])
 				o[2] = (uint8_t)(bar ? 255 : 160 - k * 10);
 			}
 		snprintf(path, sizeof path, "%s/clipgrep-bench-tui-%d-%d.png", bt_tmp(), (int)getpid(), k);
-		if (video_write_png(path, rgb, w, h, &cause) == -1) {
+		if (picture_write_png(path, rgb, w, h, &cause) == -1) {
 			cli_error_cause(&cause, "bench tui: cannot write a thumbnail");
 			rc = -1;
 			break;

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "picture.h"
 #include "video.h"
 
 #define FRAMES_DEFAULT_F 12
@@ -125,7 +126,7 @@ static int frames_write(const char *dir, const video_frames *f, int i)
 	}
 	if (f->rgb != NULL) {
 		snprintf(path, n, "%s/frame-%02d-%.3fs.png", dir, i, f->times[i]);
-		if (video_write_png(path, f->rgb + (size_t)i * f->size * f->size * 3, f->size,
+		if (picture_write_png(path, f->rgb + (size_t)i * f->size * f->size * 3, f->size,
 		        f->size, &cause) == -1) {
 			cli_error_cause(&cause, "cannot write a frame");
 			rc = -1;
