@@ -14,6 +14,7 @@
 #include "temporal.h"
 #include "tensor.h"
 #include "util.h"
+#include "vec.h"
 
 #define TCMGC_MAX_K 64
 /* Inner loops run over blocks of this many floats (vectorised by the compiler). */
@@ -617,61 +618,6 @@ typedef int tcmgc_v8i __attribute__((vector_size(32)));
 
 #define TCMGC_SPLAT(v) { v, v, v, v, v, v, v, v }
 
-/*
- * y[0..8) = e^(a - b) lane-wise (Cody-Waite reduction, degree-7 Taylor
- * polynomial): relative error below 1.1e-7 for arguments in [-87, 0];
- * below -87 (and -inf) gives e^-87 rather than 0.  Used for the attention
- * softmax, whose arguments are finite and at most 0.
- */
-static inline void tcmgc_exp8(float *y, const float *a, const float *b)
-{
-	const tcmgc_v8 lo = TCMGC_SPLAT(-87.0f), magic = TCMGC_SPLAT(12582912.0f);
-	tcmgc_v8 x, bb;
-
-	memcpy(&x, a, sizeof x);
-	memcpy(&bb, b, sizeof bb);
-	x = x - bb;
-	tcmgc_v8i m = x < lo;
-	x = (tcmgc_v8)(((tcmgc_v8i)lo & m) | ((tcmgc_v8i)x & ~m));
-	tcmgc_v8 kf = x * 1.44269504088896341f + magic;
-	tcmgc_v8i n = (tcmgc_v8i)kf - (tcmgc_v8i)magic; /* round(x / ln 2) */
-	kf = kf - magic;
-	tcmgc_v8 r = x - kf * 0.693145751953125f - kf * 1.428606765330187e-06f;
-	tcmgc_v8 p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
-	p = p * r + 1.0f / 120.0f;
-	p = p * r + 1.0f / 24.0f;
-	p = p * r + 1.0f / 6.0f;
-	p = p * r + 0.5f;
-	p = p * r + 1.0f;
-	p = p * r + 1.0f;
-	p = (tcmgc_v8)((tcmgc_v8i)p + (n << 23));
-	memcpy(y, &p, sizeof p);
-}
-
-/* y[0..np) += a x[0..np) */
-static inline void tcmgc_axpy(float *restrict y, float a, const float *restrict x, int np)
-{
-	for (int j = 0; j < np; j += TCMGC_BLK)
-		for (int u = 0; u < TCMGC_BLK; u++)
-			y[j + u] += a * x[j + u];
-}
-
-/* y[j] *= a[j] */
-static inline void tcmgc_mul(float *restrict y, const float *restrict a, int np)
-{
-	for (int j = 0; j < np; j += TCMGC_BLK)
-		for (int u = 0; u < TCMGC_BLK; u++)
-			y[j + u] *= a[j + u];
-}
-
-/* y[j] += a[j] */
-static inline void tcmgc_add(float *restrict y, const float *restrict a, int np)
-{
-	for (int j = 0; j < np; j += TCMGC_BLK)
-		for (int u = 0; u < TCMGC_BLK; u++)
-			y[j + u] += a[j + u];
-}
-
 /* Attention logits of one frame for every query row. */
 static inline void tcmgc_logits(float *restrict a, const float *restrict o,
     const float *restrict sumq, float m, float isd, int np)
@@ -733,19 +679,6 @@ static inline void tcmgc_norms(const tcmgc *t, int np, const float *restrict qk,
 	}
 }
 
-/* Lane-wise maximum: y = max(y, a). */
-static inline void tcmgc_max(float *restrict y, const float *restrict a, int np)
-{
-	for (int j = 0; j < np; j += 8) {
-		tcmgc_v8 p, v;
-		memcpy(&p, y + j, sizeof p);
-		memcpy(&v, a + j, sizeof v);
-		tcmgc_v8i m = v > p;
-		p = (tcmgc_v8)(((tcmgc_v8i)v & m) | ((tcmgc_v8i)p & ~m));
-		memcpy(y + j, &p, sizeof p);
-	}
-}
-
 /* v = ((v sc i2 + r0) i3 + r3) in: normalised out · probe values. */
 static inline void tcmgc_scale(float *restrict v, const float *restrict i2,
     const float *restrict i3, const float *restrict in, float sc, float r0, float r3, int np)
@@ -753,23 +686,6 @@ static inline void tcmgc_scale(float *restrict v, const float *restrict i2,
 	for (int j = 0; j < np; j += TCMGC_BLK)
 		for (int u = 0; u < TCMGC_BLK; u++)
 			v[j + u] = ((v[j + u] * sc * i2[j + u] + r0) * i3[j + u] + r3) * in[j + u];
-}
-
-/* Insert x [np] into the per-lane descending lists t[0..k) (each [np]). */
-static inline void tcmgc_insert(float *t, int k, int np, float *restrict x)
-{
-	for (int b = 0; b < np; b += 8) {
-		tcmgc_v8 v;
-		memcpy(&v, x + b, sizeof v);
-		for (int j = 0; j < k; j++) {
-			tcmgc_v8 a;
-			memcpy(&a, t + (size_t)j * np + b, sizeof a);
-			tcmgc_v8i m = a > v; /* lanes where the list keeps its value */
-			tcmgc_v8 hi = (tcmgc_v8)(((tcmgc_v8i)a & m) | ((tcmgc_v8i)v & ~m));
-			v = (tcmgc_v8)(((tcmgc_v8i)v & m) | ((tcmgc_v8i)a & ~m));
-			memcpy(t + (size_t)j * np + b, &hi, sizeof hi);
-		}
-	}
 }
 
 /*
@@ -886,19 +802,19 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	for (int j = 0; j < np; j++)
 		x[j] = -INFINITY;
 	for (int i = 0; i < f; i++)
-		tcmgc_max(x, at + (size_t)i * np, np);
+		vec_max(x, at + (size_t)i * np, np);
 	for (int j = 0; j < np; j++)
 		qk[j] = 0;
 	for (int i = 0; i < f; i++) {
 		float *ai = at + (size_t)i * np;
 		for (int j = 0; j < np; j += 8)
-			tcmgc_exp8(ai + j, ai + j, x + j);
-		tcmgc_add(qk, ai, np);
+			vec_exp8(ai + j, ai + j, x + j);
+		vec_add(qk, ai, np);
 	}
 	for (int j = 0; j < np; j++)
 		qk[j] = 1.0f / qk[j];
 	for (int i = 0; i < f; i++)
-		tcmgc_mul(at + (size_t)i * np, qk, np);
+		vec_mul(at + (size_t)i * np, qk, np);
 
 	/* Quadratic forms aᵀ G a and linear forms a·v for every query row. */
 	const float *grams[3] = { gk, gy, g3 };
@@ -909,9 +825,9 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	memset(u1, 0, sizeof(float) * 3 * (size_t)np);
 	if (!t->free_form)
 		for (int r = 0; r < f; r++) {
-			tcmgc_axpy(u1, kyc[r], at + (size_t)r * np, np);
-			tcmgc_axpy(u3, ky3c[r], at + (size_t)r * np, np);
-			tcmgc_axpy(ub, kyb[r], at + (size_t)r * np, np);
+			vec_axpy(u1, kyc[r], at + (size_t)r * np, np);
+			vec_axpy(u3, ky3c[r], at + (size_t)r * np, np);
+			vec_axpy(ub, kyb[r], at + (size_t)r * np, np);
 		}
 	if (t->free_form)
 		tcmgc_norms(t, np, qk, qk, qk, u1, u3, ub, inv2, inv3, invn);
@@ -941,7 +857,7 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 		}
 		memset(vacc, 0, sizeof(float) * (size_t)np);
 		for (int e = 0; e < d; e++)
-			tcmgc_axpy(vacc, pool[e], q->outs_t + (size_t)e * np, np);
+			vec_axpy(vacc, pool[e], q->outs_t + (size_t)e * np, np);
 	} else
 		for (int c = 0; c < n1; c++)
 			vacc[c] = valt[(size_t)c * np]; /* training-free: out_s probes = out_f probes */
@@ -995,7 +911,7 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 		tk[j] = -INFINITY;
 	for (int w = 0; w < l; w++) {
 		memcpy(x, valt + (size_t)(1 + w) * np, sizeof(float) * (size_t)np);
-		tcmgc_insert(tk, k, np, x);
+		vec_insert_desc(tk, k, np, x);
 	}
 	for (int j = 0; j < k; j++) {
 		memcpy(m1 + (size_t)j * l, tk + (size_t)j * np + 1, sizeof(float) * (size_t)l);
