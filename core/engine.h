@@ -41,7 +41,7 @@
  *
  * Default paths and models (XDG, $CLIPGREP_DB, the config file, the
  * bundled demo model) are the program's policy, not the engine's: see
- * tui/cli-config.h.
+ * tui/cli/cli-config.h.
  */
 #ifndef CLIPGREP_ENGINE_H
 #define CLIPGREP_ENGINE_H

@@ -137,6 +137,27 @@ preprocess_view preprocess_view_oriented(const uint8_t *rgb, int width, int heig
 	return v;
 }
 
+int preprocess_display_size(int width, int height, int sar_num, int sar_den, int max_side,
+    int *dw, int *dh)
+{
+	double a = sar_num > 0 && sar_den > 0 ? (double)sar_num / sar_den : 1.0;
+	double sw = width, sh = height; /* in double: width * a may be far past INT_MAX */
+	int absurd = 0;
+
+	if (a > 1.0)
+		sw = width * a;
+	else if (a < 1.0)
+		sh = height / a;
+	if (a > PREPROCESS_MAX_SAR || a < 1.0 / PREPROCESS_MAX_SAR ||
+	    (a != 1.0 && (sw > max_side || sh > max_side))) {
+		sw = width, sh = height;
+		absurd = 1;
+	}
+	*dw = sw < 1 ? 1 : (int)lrint(sw);
+	*dh = sh < 1 ? 1 : (int)lrint(sh);
+	return absurd;
+}
+
 int preprocess_resize_dims(int width, int height, int size, int *out_width, int *out_height,
     char **cause)
 {

@@ -58,6 +58,24 @@ preprocess_view preprocess_view_oriented(const uint8_t *rgb, int width, int heig
 #define PREPROCESS_MAX_SIDE (1 << 20)
 
 /*
+ * Sample aspect ratios past PREPROCESS_MAX_SAR (either way), or that would
+ * stretch a side past the caller's max_side, are damaged or hostile
+ * metadata, not anamorphic video (H.264's and HEVC's fixed ratios stop at
+ * 2:1): such a picture is shown with square pixels.
+ */
+#define PREPROCESS_MAX_SAR 16
+
+/*
+ * Display size of a stored width x height picture (both >= 1) whose pixels
+ * have aspect sar_num:sar_den: one side stretched, never shrunk, the way
+ * players do.  An unknown or non-positive ratio is square.  Returns 1 when
+ * the ratio was absurd (above) and square pixels were used, else 0; either
+ * way *dw and *dh are in [1, max(width, height, max_side)].
+ */
+int preprocess_display_size(int width, int height, int sar_num, int sar_den, int max_side,
+    int *dw, int *dh);
+
+/*
  * torchvision Resize(S) output size for an image displayed at width x
  * height: the short side becomes S, the long side int(S * long / short)
  * (truncated, as torchvision does) but at most PREPROCESS_MAX_SIDE, so any

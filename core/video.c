@@ -51,13 +51,6 @@
 #define VIDEO_DEFAULT_MAX_PIXELS ((int64_t)8192 * 8192)
 #define VIDEO_DEFAULT_TIME_LIMIT 300.0
 #define VIDEO_MAX_SIDE 32768
-/*
- * Sample aspect ratios past VIDEO_MAX_SAR (either way), or that would
- * stretch a side past VIDEO_MAX_SIDE, are damaged or hostile metadata, not
- * anamorphic video (H.264's and HEVC's fixed ratios stop at 2:1): the
- * picture is shown with square pixels and the frames carry a note.
- */
-#define VIDEO_MAX_SAR 16
 #define VIDEO_MAX_FRAMES 4096
 /* Consecutive decoding errors after which a file is given up. */
 #define VIDEO_MAX_ERRORS 500
@@ -479,30 +472,12 @@ static void video_orientation(video_reader *r)
 	/* Other angles are rare and not 90-degree steps: shown unrotated. */
 }
 
-/*
- * Display size of a w x h picture with sample aspect sar, then rotated.
- * Returns 1 when sar was absurd (see VIDEO_MAX_SAR) and square pixels were
- * used instead, else 0 (an unknown or non-positive sar is square, silently).
- */
+/* Display size of a w x h picture (preprocess_display_size), then rotated. */
 static int video_display_size(const video_reader *r, int w, int h, AVRational sar, int *dw,
     int *dh)
 {
-	double a = sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0;
-	double sw = w, sh = h; /* in double: w * a may be far past INT_MAX */
-	int absurd = 0;
+	int absurd = preprocess_display_size(w, h, sar.num, sar.den, VIDEO_MAX_SIDE, dw, dh);
 
-	/* Stretch, never shrink, the way players do. */
-	if (a > 1.0)
-		sw = w * a;
-	else if (a < 1.0)
-		sh = h / a;
-	if (a > VIDEO_MAX_SAR || a < 1.0 / VIDEO_MAX_SAR ||
-	    (a != 1.0 && (sw > VIDEO_MAX_SIDE || sh > VIDEO_MAX_SIDE))) {
-		sw = w, sh = h;
-		absurd = 1;
-	}
-	*dw = sw < 1 ? 1 : (int)lrint(sw);
-	*dh = sh < 1 ? 1 : (int)lrint(sh);
 	if (r->swap) {
 		int t = *dw;
 		*dw = *dh;
@@ -1865,7 +1840,7 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 	if (r->bad_sar.num > 0)
 		video_note(out, "sample aspect ratio %d:%d ignored (beyond %d:1, or a side past %d "
 		                "pixels): shown with square pixels",
-		    r->bad_sar.num, r->bad_sar.den, VIDEO_MAX_SAR, VIDEO_MAX_SIDE);
+		    r->bad_sar.num, r->bad_sar.den, PREPROCESS_MAX_SAR, VIDEO_MAX_SIDE);
 	if (r->stop_reason[0] != '\0')
 		video_note(out, "%s", r->stop_reason);
 	pthread_mutex_lock(&r->log_lock);

@@ -1,5 +1,5 @@
 /*
- * fuzz-image — libFuzzer target for the picture code in tui/image.c:
+ * fuzz-image — libFuzzer target for the picture code in tui/screen/image.c:
  * image_scale, image_sixel_encode, image_fit_cells and the sixel path of
  * image_place (curses is never started: with no stdscr its blanking is a
  * no-op, and the placement still sizes and encodes the picture).  The

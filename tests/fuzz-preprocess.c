@@ -1,8 +1,8 @@
 /*
  * fuzz-preprocess — libFuzzer target for core/preprocess.c: a frame of
  * input-given size, orientation and sample aspect ratio (SAR) is turned
- * into CLIP's S x S input as core/video.c does it (display size from the
- * SAR, stretched never shrunk, then preprocess_clip_rgb and
+ * into CLIP's S x S input as core/video.c does it (preprocess_display_size
+ * from the SAR, rotated, then preprocess_clip_rgb and
  * preprocess_normalize), and a window of the full resize is computed with
  * preprocess_resample.  Frame and S are capped small; the SAR and the
  * window are not.  The first 12 bytes are the sizes, the rest the pixels
@@ -25,32 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_SIDE 40
 #define FUZZ_MAX_S 24
+/* Display sizes past this count as absurd (video.c uses 32768). */
+#define FUZZ_MAX_DISPLAY 4096
 
 static int fuzz_byte(const uint8_t *data, size_t size, size_t i)
 {
 	return i < size ? data[i] : 0;
-}
-
-/* core/video.c video_display_size: stretch, never shrink, then rotate. */
-static void fuzz_display_size(int w, int h, int num, int den, int swap, int *dw, int *dh)
-{
-	double a = num > 0 && den > 0 ? (double)num / den : 1.0;
-
-	if (a > 1.0)
-		*dw = (int)lrint(w * a), *dh = h;
-	else if (a < 1.0)
-		*dw = w, *dh = (int)lrint(h / a);
-	else
-		*dw = w, *dh = h;
-	if (*dw < 1)
-		*dw = 1;
-	if (*dh < 1)
-		*dh = 1;
-	if (swap) {
-		int t = *dw;
-		*dw = *dh;
-		*dh = t;
-	}
 }
 
 static void fuzz_check_guard(const uint8_t *buf, size_t n)
@@ -92,10 +72,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v.width != (swap ? h : w) || v.height != (swap ? w : h))
 		abort();
 	/* The SAR applies to the stored picture; the view is already upright. */
-	fuzz_display_size(w, h, num, den, swap, &dw, &dh);
-
-	preprocess_resize_dims(dw, dh, s, &ow, &oh);
-	if ((dw <= dh ? ow : oh) != s)
+	preprocess_display_size(w, h, num, den, FUZZ_MAX_DISPLAY, &dw, &dh);
+	if (dw < 1 || dh < 1 || dw > FUZZ_MAX_DISPLAY || dh > FUZZ_MAX_DISPLAY)
+		abort();
+	if (swap) {
+		int t = dw;
+		dw = dh;
+		dh = t;
+	}
+	if (preprocess_resize_dims(dw, dh, s, &ow, &oh, &cause) == -1 ||
+	    (dw <= dh ? ow : oh) != s)
 		abort();
 	if (preprocess_clip_rgb(&v, dw, dh, s, out, &cause) == -1) {
 		if (cause == NULL)

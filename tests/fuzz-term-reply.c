@@ -1,6 +1,6 @@
 /*
  * fuzz-term-reply — libFuzzer target for the terminal reply parser
- * (tui/tty.c tty_parse_replies: DA1, XTSMGRAPHICS and the CSI 6 ; h ; w t
+ * (tui/screen/tty.c tty_parse_replies: DA1, XTSMGRAPHICS and the CSI 6 ; h ; w t
  * cell size), fed the input as what a terminal wrote back to tty_probe's
  * questions.  There is no refusal: any bytes must parse, leave the cell
  * size positive and below 1000 pixels, the colour registers non-negative,

@@ -1,5 +1,5 @@
 /*
- * cmd-bench — `clipgrep bench [NAME...]`: the performance benchmarks.
+ * bench — `clipgrep bench [NAME...]`: the performance benchmarks.
  * Each prints human-readable figures and, with --json, one JSON object,
  * so targets are tracked by benchmarks rather than timed tests.  With no
  * NAME every benchmark runs (this is what `make bench` does).
@@ -18,7 +18,7 @@ typedef struct {
 	const char *summary;
 } bench_entry;
 
-/* One line per benchmark; each lives in its own tui/bench-*.c file. */
+/* One line per benchmark; each lives in its own tui/bench/bench-*.c file. */
 static const bench_entry bench_entries[] = {
 	{ "encode", bench_encode, "CLIP image tower frames/s and text tower latency" },
 	{ "decode", bench_decode, "seconds per video to sample F frames, against the ffmpeg CLI" },
