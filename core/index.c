@@ -34,6 +34,13 @@
  * reading; with huge pages the load takes about 120 ms on a 2-core VM.
  * SQLite's mmap (PRAGMA mmap_size) measured no faster, and turns an I/O
  * error into SIGBUS, so it stays off.
+ *
+ * Why one file of ~2k lines: this is the only file that includes sqlite3.h
+ * (STYLE.md: one dependency, one file), so every statement on the index --
+ * opening and migrating, the writer lock, writing and reading videos,
+ * info, merge and the consistency check -- lives here, in that order, each
+ * section behind the same statement and transaction helpers.  Content
+ * hashing, which needs no SQL, is in core/hash.c.
  */
 #include "config.h"
 

@@ -12,6 +12,11 @@
  * hash of (left id, right id), so encoding never builds strings.  Strings
  * exist only while loading, to resolve each merge line's two halves the
  * way Python's dicts do.
+ *
+ * Why one file of ~1.3k lines: loading, cleaning (ftfy's fixes and
+ * html.unescape, which must match the reference bit for bit) and BPE
+ * encoding share the merge table and the code-point buffers, and are only
+ * ever used together, through the four tokenizer_* entry points.
  */
 #include "config.h"
 

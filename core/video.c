@@ -20,6 +20,12 @@
  *
  * Time is kept in the stream's time base (integers) so that "the last
  * frame with pts <= t" is an exact comparison.
+ *
+ * Why one file of ~2k lines: every libav* call for moving pictures is here
+ * (STYLE.md: one dependency, one file), and the decoder's state -- the
+ * reader, its keyframe index, budgets, scaler and thumbnail encoder -- is
+ * shared by all four sections below (logging, open and probe, decoding,
+ * frames out).  Splitting would mean exporting that state.
  */
 #include "config.h"
 
