@@ -10,31 +10,18 @@
 #include <string.h>
 
 #include "engine.h"
-#include "hash.h"
-#include "model.h"
+#include "heads.h"
 #include "tensor.h"
-#include "textenc.h"
 #include "tokenizer.h"
 #include "unicode.h"
 #include "util.h"
 
-/* One model file and, when one of its heads is in use, its text tower. */
+/* The file giving a head in use, with its text tower. */
 typedef struct {
-	model *m;
-	char *path;
-	uint8_t hash[HASH_SIZE];
-	char hex[2 * HASH_SIZE + 1];
+	heads_file *f;      /* owned by the engine's heads_set */
+	heads_text *text;   /* built on the helper thread in engine_open; caches the
+	                       last query it encoded */
 	int64_t model_id;   /* in the index; 0 while the index has never seen it */
-	tokenizer *tok;     /* owned by m */
-	textenc *te;        /* NULL unless a head in use comes from this file */
-	int L;              /* the text tower's sequence length */
-	int D;
-	/* The last query this tower encoded (the cache). */
-	char *text;         /* NULL: nothing cached */
-	int n_tokens, truncated;
-	int32_t *ids;       /* [L] */
-	float *sentence;    /* [D] */
-	float *words;       /* [L, D] */
 } engine_model;
 
 /* What the engine knows about one video of the index. */
@@ -53,12 +40,13 @@ typedef struct {
 struct engine {
 	index_db *ix;
 	char *db_path;
-	engine_model *models; /* [n_models] */
-	int n_models;
+	heads_set *hs;
 	int threads;
-	engine_model *tm, *em; /* the files giving the TC-MGC and EA heads, or NULL */
-	tcmgc *tc;
-	ea *ea;
+	engine_model tmm, emm; /* the files giving the TC-MGC and EA heads */
+	engine_model *tm, *em; /* &tmm / &emm, or NULL without that head; one file
+	                          giving both is one engine_model (em == tm) */
+	const tcmgc *tc;       /* owned by hs */
+	const ea *ea;
 	int F, L, D;
 	size_t tc_floats, ea_floats;
 	search_lib *lib;
@@ -209,70 +197,6 @@ static const double *engine_video_times(engine *e, engine_video *v)
 
 /* ---- models -------------------------------------------------------------- */
 
-static void engine_model_clear(engine_model *em)
-{
-	textenc_free(em->te);
-	model_free(em->m);
-	free(em->path);
-	free(em->text);
-	free(em->ids);
-	tensor_free(em->sentence);
-	tensor_free(em->words);
-	memset(em, 0, sizeof *em);
-}
-
-/* Build em's text tower and its buffers for sequences of L tokens. */
-static int engine_model_text(engine_model *em, int L, char **cause)
-{
-	const model_config *c = model_get_config(em->m);
-
-	if (em->te != NULL)
-		return 0;
-	if ((em->tok = model_tokenizer(em->m, cause)) == NULL)
-		return -1;
-	if ((em->te = textenc_new(em->m, L, cause)) == NULL)
-		return -1;
-	em->L = L;
-	em->D = c->embed_dim;
-	em->ids = calloc((size_t)L, sizeof *em->ids);
-	em->sentence = tensor_alloc((size_t)em->D);
-	em->words = tensor_alloc((size_t)L * (size_t)em->D);
-	if (em->ids == NULL || em->sentence == NULL || em->words == NULL) {
-		util_set_cause(cause, "%s: out of memory", em->path);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Encode query with em's tower unless it is the text encoded last.
- * *fresh says whether it was encoded now.
- */
-static int engine_model_encode(engine_model *em, const char *query, bool *fresh, char **cause)
-{
-	char *copy;
-	int n, total;
-
-	*fresh = false;
-	if (em->text != NULL && strcmp(em->text, query) == 0)
-		return 0;
-	free(em->text);
-	em->text = NULL;
-	if ((total = tokenizer_encode(em->tok, query, NULL, 0, cause)) < 0 ||
-	    (n = tokenizer_encode_padded(em->tok, query, em->L, em->ids, NULL, cause)) < 0 ||
-	    textenc_encode(em->te, em->ids, em->sentence, em->words, cause) == -1)
-		return -1;
-	if ((copy = util_strdup(query)) == NULL) {
-		util_set_cause(cause, "out of memory");
-		return -1;
-	}
-	em->n_tokens = n;
-	em->truncated = total > em->L - 2;
-	em->text = copy;
-	*fresh = true;
-	return 0;
-}
-
 /* ---- loading caches ------------------------------------------------------ */
 
 static int engine_list_fn(void *arg, const index_video_row *row)
@@ -292,7 +216,7 @@ static int engine_find_models(engine *e, char **cause)
 		int64_t id;
 		if (heads[i] == NULL || heads[i]->model_id > 0)
 			continue;
-		if ((id = index_find_model(e->ix, heads[i]->hash, cause)) < 0)
+		if ((id = index_find_model(e->ix, heads[i]->f->hash, cause)) < 0)
 			return -1;
 		heads[i]->model_id = id;
 	}
@@ -317,8 +241,8 @@ static int engine_read_caches(engine *e, int64_t id, char **cause)
 		size_t floats;
 		float *dst;
 	} want[2] = {
-		{ e->tm, ENGINE_KIND_TCMGC, e->tc_floats, e->tc_buf },
-		{ e->em, ENGINE_KIND_EA, e->ea_floats, e->ea_buf },
+		{ e->tm, HEADS_KIND_TCMGC, e->tc_floats, e->tc_buf },
+		{ e->em, HEADS_KIND_EA, e->ea_floats, e->ea_buf },
 	};
 
 	for (int i = 0; i < 2; i++) {
@@ -364,10 +288,10 @@ static int engine_load(engine *e, char **cause)
 		return -1;
 	if (!engine_models_known(e))
 		return 0;
-	if (e->tm != NULL && (ts = index_load_tensors(e->ix, e->tm->model_id, ENGINE_KIND_TCMGC,
+	if (e->tm != NULL && (ts = index_load_tensors(e->ix, e->tm->model_id, HEADS_KIND_TCMGC,
 	    (int64_t)e->tc_floats, cause)) == NULL)
 		goto out;
-	if (e->em != NULL && (es = index_load_tensors(e->ix, e->em->model_id, ENGINE_KIND_EA,
+	if (e->em != NULL && (es = index_load_tensors(e->ix, e->em->model_id, HEADS_KIND_EA,
 	    (int64_t)e->ea_floats, cause)) == NULL)
 		goto out;
 	if (search_lib_reserve(e->lib, (size_t)(ts != NULL ? ts->n : es->n), cause) == -1)
@@ -434,90 +358,50 @@ static void *engine_text_thread(void *arg)
 	engine_text_job *job = arg;
 	engine *e = job->e;
 
+	/* Each tower reads as many tokens as its file's heads do (heads_text_new). */
 	job->rc = 0;
-	if (e->tm != NULL && engine_model_text(e->tm, e->tm->L, &job->cause) == -1)
+	if (e->tm != NULL && (e->tm->text = heads_text_new(e->tm->f, 0, &job->cause)) == NULL)
 		job->rc = -1;
 	else if (e->em != NULL && e->em != e->tm &&
-	    engine_model_text(e->em, e->em->L, &job->cause) == -1)
+	    (e->em->text = heads_text_new(e->em->f, 0, &job->cause)) == NULL)
 		job->rc = -1;
 	return NULL;
 }
 
 engine *engine_open(const engine_options *opt, char **cause)
 {
+	heads_file *tf, *ef;
 	engine *e;
-	int L = 0;
 
-	if (opt->n_models < 1) {
-		util_set_cause(cause, "no model file given");
-		return NULL;
-	}
 	if ((e = calloc(1, sizeof *e)) == NULL ||
-	    (e->models = calloc((size_t)opt->n_models, sizeof *e->models)) == NULL ||
 	    (e->db_path = util_strdup(opt->db_path)) == NULL) {
 		util_set_cause(cause, "out of memory");
 		goto fail;
 	}
-	e->n_models = opt->n_models;
 	e->threads = opt->threads;
-
-	for (int i = 0; i < opt->n_models; i++) {
-		engine_model *em = &e->models[i];
-		const char *arch;
-
-		if ((em->path = util_strdup(opt->model_paths[i])) == NULL) {
-			util_set_cause(cause, "out of memory");
-			goto fail;
-		}
-		if ((em->m = model_load(em->path, cause)) == NULL ||
-		    hash_file(em->path, em->hash, NULL, cause) == -1)
-			goto fail;
-		hash_hex(em->hash, em->hex);
-		arch = model_get_config(em->m)->architecture;
-		if (strcmp(arch, "tcmgc") == 0 && e->tm == NULL)
-			e->tm = em;
-		else if (strcmp(arch, "ea") == 0 && e->em == NULL)
-			e->em = em;
-	}
-	/* A "clip" file fills whichever head no trained file gave. */
-	for (int i = 0; i < opt->n_models && (e->tm == NULL || e->em == NULL); i++) {
-		engine_model *em = &e->models[i];
-		if (strcmp(model_get_config(em->m)->architecture, "clip") != 0)
-			continue;
-		if (e->tm == NULL)
-			e->tm = em;
-		if (e->em == NULL)
-			e->em = em;
-	}
-	if (e->tm == NULL && e->em == NULL) {
-		util_set_cause(cause, "%s: architecture '%s' gives no search head",
-		    e->models[0].path, model_get_config(e->models[0].m)->architecture);
+	if ((e->hs = heads_open(opt->model_paths, opt->n_models, HEADS_FOR_SEARCH, cause)) == NULL)
 		goto fail;
-	}
-	if (e->tm != NULL) {
-		if ((e->tc = tcmgc_load(e->tm->m, cause)) == NULL)
-			goto fail;
-		e->L = L = tcmgc_words(e->tc);
+	tf = heads_supplier(e->hs, HEADS_TCMGC);
+	ef = heads_supplier(e->hs, HEADS_EA);
+	if (tf != NULL) {
+		e->tm = &e->tmm;
+		e->tm->f = tf;
+		e->tc = tf->tc;
+		e->L = tcmgc_words(e->tc);
 		e->F = tcmgc_frames(e->tc);
 		e->D = tcmgc_dim(e->tc);
 		e->tc_floats = tcmgc_video_cache_floats(e->tc);
-		e->tm->L = L;
 	}
-	if (e->em != NULL) {
-		if ((e->ea = ea_load(e->em->m, cause)) == NULL)
-			goto fail;
+	if (ef != NULL) {
+		e->em = ef == tf ? e->tm : &e->emm;
+		e->em->f = ef;
+		e->ea = ef->ea;
 		e->F = ea_frames(e->ea);
 		e->D = ea_dim(e->ea);
 		e->ea_floats = ea_video_cache_floats(e->ea);
-		if (e->em != e->tm)
-			e->em->L = model_get_config(e->em->m)->max_words;
 	}
-	if ((e->lib = search_lib_new(e->tc, e->ea, cause)) == NULL) {
-		if (e->tm != NULL && e->em != NULL && e->tm != e->em)
-			util_prefix_cause(cause, "the TC-MGC head of %s and the EA head of %s",
-			    e->tm->path, e->em->path);
+	if ((e->lib = search_lib_new(e->tc, e->ea, cause)) == NULL)
 		goto fail;
-	}
 	if ((e->tc_floats > 0 && (e->tc_buf = tensor_alloc(e->tc_floats)) == NULL) ||
 	    (e->ea_floats > 0 && (e->ea_buf = tensor_alloc(e->ea_floats)) == NULL)) {
 		util_set_cause(cause, "out of memory");
@@ -565,11 +449,9 @@ void engine_close(engine *e)
 		return;
 	tcmgc_query_free(e->tq);
 	search_lib_free(e->lib);
-	tcmgc_free(e->tc);
-	ea_free(e->ea);
-	for (int i = 0; e->models != NULL && i < e->n_models; i++)
-		engine_model_clear(&e->models[i]);
-	free(e->models);
+	heads_text_free(e->tmm.text);
+	heads_text_free(e->emm.text);
+	heads_free(e->hs);
 	for (size_t i = 0; i < e->n_videos; i++)
 		engine_video_clear(&e->videos[i]);
 	free(e->videos);
@@ -585,14 +467,14 @@ void engine_get_info(const engine *e, engine_info *out)
 	memset(out, 0, sizeof *out);
 	out->db_path = e->db_path;
 	if (e->tm != NULL) {
-		out->tcmgc_model = e->tm->path;
-		memcpy(out->tcmgc_hash, e->tm->hex, sizeof out->tcmgc_hash);
+		out->tcmgc_model = e->tm->f->path;
+		memcpy(out->tcmgc_hash, e->tm->f->hex, sizeof out->tcmgc_hash);
 		out->tcmgc_describe = tcmgc_describe(e->tc);
 		out->tcmgc_training_free = tcmgc_is_training_free(e->tc);
 	}
 	if (e->em != NULL) {
-		out->ea_model = e->em->path;
-		memcpy(out->ea_hash, e->em->hex, sizeof out->ea_hash);
+		out->ea_model = e->em->f->path;
+		memcpy(out->ea_hash, e->em->f->hex, sizeof out->ea_hash);
 		out->ea_describe = ea_describe(e->ea);
 		out->ea_training_free = ea_is_training_free(e->ea);
 	}
@@ -649,7 +531,7 @@ static int engine_encode(engine *e, const char *query, search_model mode, double
     char **cause)
 {
 	double t0 = util_now();
-	bool fresh = false;
+	int fresh = 0;
 
 	*seconds = 0;
 	if (!engine_has_mode(e, mode)) {
@@ -664,19 +546,20 @@ static int engine_encode(engine *e, const char *query, search_model mode, double
 		return -1;
 	}
 	if (mode != SEARCH_EA) {
-		if (engine_model_encode(e->tm, query, &fresh, cause) == -1)
+		if (heads_text_encode(e->tm->text, query, &fresh, cause) == -1)
 			return -1;
 		if (fresh || e->tq == NULL) {
 			tcmgc_query_free(e->tq);
-			e->tq = tcmgc_query_new(e->tc, e->tm->sentence, e->tm->words, cause);
+			e->tq = tcmgc_query_new(e->tc, heads_text_get(e->tm->text)->sentence,
+			    heads_text_get(e->tm->text)->words, cause);
 			if (e->tq == NULL)
 				return -1;
-			fresh = true;
+			fresh = 1;
 		}
 	}
 	if (mode != SEARCH_TCMGC) {
-		bool f2 = false;
-		if (engine_model_encode(e->em, query, &f2, cause) == -1)
+		int f2 = 0;
+		if (heads_text_encode(e->em->text, query, &f2, cause) == -1)
 			return -1;
 		fresh = fresh || f2;
 	}
@@ -714,7 +597,9 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
     char **cause)
 {
 	engine_result_full *f = calloc(1, sizeof *f);
-	engine_model *tm = engine_token_model(e, mode);
+	heads_text *tt = engine_token_model(e, mode)->text;
+	const heads_encoding *tm = heads_text_get(tt);
+	tokenizer *tok = heads_text_tokenizer(tt);
 	size_t bytes = 1, off = 0;
 	int F = e->F, n = sr->nhits;
 
@@ -737,7 +622,7 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
 		bytes += (v != NULL ? strlen(v->path) : 0) + 1;
 	}
 	for (int t = 0; t < tm->n_tokens; t++) {
-		const char *s = tokenizer_token_text(tm->tok, tm->ids[t]);
+		const char *s = tokenizer_token_text(tok, tm->ids[t]);
 		bytes += (s != NULL ? strlen(s) : 0) + 1;
 	}
 	f->strings = malloc(bytes);
@@ -751,7 +636,7 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
 		goto nomem;
 
 	for (int t = 0; t < tm->n_tokens; t++) {
-		const char *s = tokenizer_token_text(tm->tok, tm->ids[t]);
+		const char *s = tokenizer_token_text(tok, tm->ids[t]);
 		size_t len = s != NULL ? strlen(s) : 0;
 		f->pub.tokens[t] = f->strings + off;
 		f->pub.token_ids[t] = tm->ids[t];
@@ -814,7 +699,7 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
 	opts.top_k = top_k > 0 ? top_k : 10;
 	opts.threads = e->threads;
 	if (search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
-	    mode != SEARCH_TCMGC ? e->em->sentence : NULL, &opts, &sr, cause) == -1)
+	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr, cause) == -1)
 		return -1;
 	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
 		return -1;
@@ -865,7 +750,7 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 			return -1;
 		}
 		if (search_score_all(e->lib, mode != SEARCH_EA ? e->tq : NULL,
-		    mode != SEARCH_TCMGC ? e->em->sentence : NULL, mode, e->threads, scores,
+		    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, mode, e->threads, scores,
 		    cause) == -1)
 			goto out;
 		mine = scores[at];
@@ -890,7 +775,7 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 	opts.top_k = 1;
 	opts.threads = 1;
 	if (search_run(one, mode != SEARCH_EA ? e->tq : NULL,
-	    mode != SEARCH_TCMGC ? e->em->sentence : NULL, &opts, &sr, cause) == -1)
+	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr, cause) == -1)
 		goto out;
 	if (sr.nhits == 1 && rank > 0)
 		sr.hits[0].score = mine; /* fused: normalised over the whole library */

@@ -18,13 +18,9 @@
  * (search_lib_new checks).  A file that gives no head in use is loaded and
  * ignored (engine_info says which files are used).
  *
- * What the index holds, per (video, model file) — written by core/indexer:
- *   ENGINE_KIND_FRAMES  [F, D]  raw CLIP frame embeddings (zero rows pad
- *                               videos with fewer than F distinct frames)
- *   ENGINE_KIND_TCMGC   [tcmgc_video_cache_floats]  (files giving TC-MGC)
- *   ENGINE_KIND_EA      [ea_video_cache_floats]     (files giving EA)
- * Models are identified in the index by the content hash of their file
- * (hash_file), so a renamed model file keeps its caches.  A video is
+ * What the index holds, per (video, model file), and which file gives
+ * which head: core/heads.h (the rules above are heads_open's
+ * HEADS_FOR_SEARCH).  A video is
  * searchable when it has the cache of every head in use; others are
  * counted in engine_info.unindexed (e.g. indexed with other models).
  *
@@ -51,11 +47,6 @@
 
 #include "index.h"
 #include "search.h"
-
-/* Per-video tensor kinds in the index (index_tensor.kind). */
-#define ENGINE_KIND_FRAMES "frames"
-#define ENGINE_KIND_TCMGC "cache.tcmgc"
-#define ENGINE_KIND_EA "cache.ea"
 
 typedef struct engine engine;
 

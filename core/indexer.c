@@ -22,13 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ea.h"
-#include "engine.h"
+#include "heads.h"
 #include "hash.h"
 #include "index.h"
 #include "indexer.h"
-#include "model.h"
-#include "tcmgc.h"
 #include "tensor.h"
 #include "util.h"
 #include "video.h"
@@ -48,17 +45,10 @@ typedef struct {
 } indexer_tower;
 
 typedef struct {
-	model *m;
-	const char *path;
-	uint8_t hash[HASH_SIZE];
-	uint8_t vision_hash[HASH_SIZE];
+	heads_file *f;       /* owned by the run's heads_set */
 	int64_t model_id;
-	tcmgc *tc;       /* NULL unless the file gives TC-MGC */
-	ea *e;           /* NULL unless the file gives EA */
-	int tower;       /* index into towers */
-	float *tc_cache; /* [tcmgc_video_cache_floats] scratch */
-	float *ea_cache; /* [ea_video_cache_floats] scratch */
-	float *frames;   /* [F, D] one video's embeddings, zero-padded */
+	int tower;           /* index into towers */
+	heads_record *rec;   /* one video's record, scratch */
 } indexer_model;
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -108,6 +98,7 @@ struct indexer_run_state {
 	indexer_stats st;
 	double t0;
 
+	heads_set *hs;
 	indexer_model *models;
 	int n_models;
 	indexer_tower *towers;
@@ -136,7 +127,6 @@ struct indexer_run_state {
 	video_options vopt;
 
 	float *pixels;            /* [batch, 3, S, S] the current image batch */
-	float *mask;              /* [F] */
 	char **cause;
 };
 
@@ -320,7 +310,7 @@ static int indexer_covered(indexer_run_state *s, index_db *ix, int64_t id, char 
 	for (int i = 0; i < s->n_models; i++) {
 		float *data;
 		int64_t count;
-		int r = index_get_tensor(ix, id, s->models[i].model_id, ENGINE_KIND_FRAMES, &data,
+		int r = index_get_tensor(ix, id, s->models[i].model_id, HEADS_KIND_FRAMES, &data,
 		    &count, cause);
 		if (r == -1)
 			return -1;
@@ -448,43 +438,6 @@ static void indexer_job_release(indexer_job *j)
 
 /* ---- storing --------------------------------------------------------------- */
 
-/* The model's caches for one video from its embeddings rows [n, D]. */
-static int indexer_prepare(indexer_run_state *s, indexer_model *m, const float *rows, int n,
-    char **cause)
-{
-	int D = m->tc != NULL ? tcmgc_dim(m->tc) : ea_dim(m->e);
-
-	memset(m->frames, 0, sizeof(float) * (size_t)s->F * (size_t)D);
-	memcpy(m->frames, rows, sizeof(float) * (size_t)n * (size_t)D);
-	for (int i = 0; i < s->F; i++)
-		s->mask[i] = i < n ? 1.0f : 0.0f;
-	if (m->tc != NULL && tcmgc_prepare_video(m->tc, m->frames, s->mask, m->tc_cache, cause) == -1)
-		return -1;
-	if (m->e != NULL && ea_prepare_video(m->e, m->frames, s->mask, m->ea_cache, cause) == -1)
-		return -1;
-	return 0;
-}
-
-/* Every model's tensors of one video into t (3 per model at most); returns the count. */
-static int indexer_tensors(indexer_run_state *s, index_tensor *t)
-{
-	int n = 0;
-
-	for (int i = 0; i < s->n_models; i++) {
-		indexer_model *m = &s->models[i];
-		int D = m->tc != NULL ? tcmgc_dim(m->tc) : ea_dim(m->e);
-		t[n++] = (index_tensor){ m->model_id, ENGINE_KIND_FRAMES, m->frames,
-			(int64_t)s->F * D };
-		if (m->tc != NULL)
-			t[n++] = (index_tensor){ m->model_id, ENGINE_KIND_TCMGC, m->tc_cache,
-				(int64_t)tcmgc_video_cache_floats(m->tc) };
-		if (m->e != NULL)
-			t[n++] = (index_tensor){ m->model_id, ENGINE_KIND_EA, m->ea_cache,
-				(int64_t)ea_video_cache_floats(m->e) };
-	}
-	return n;
-}
-
 /* Store a failed file's row; -1 only when the write fails. */
 static int indexer_store_failed(indexer_run_state *s, indexer_job *j)
 {
@@ -512,21 +465,22 @@ static int indexer_store_failed(indexer_run_state *s, indexer_job *j)
  */
 static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
 {
-	index_tensor tensors[3 * 16];
+	index_tensor tensors[HEADS_MAX_TENSORS * 16];
 	index_frame *frames = NULL;
 	video_frames *vf = j->vf;
-	int n = vf->count, nt, rc = -1;
+	int n = vf->count, nt = 0, rc = -1;
 	indexer_action action;
 
 	for (int i = 0; i < s->n_models; i++) {
 		indexer_model *m = &s->models[i];
 		int D = vit_embed_dim(s->towers[m->tower].v);
-		if (indexer_prepare(s, m, s->towers[m->tower].emb + (size_t)row * D, n, s->cause) == -1) {
+		if (heads_record_prepare(m->rec, s->towers[m->tower].emb + (size_t)row * D, n,
+		    s->cause) == -1) {
 			util_prefix_cause(s->cause, "%s", j->path);
 			return -1;
 		}
+		nt += heads_record_tensors(m->rec, m->model_id, tensors + nt);
 	}
-	nt = indexer_tensors(s, tensors);
 	if (j->kind == JOB_MISSING) {
 		if (index_put_tensors(s->ix, j->old_id, nt, tensors, s->cause) == -1)
 			return -1;
@@ -802,86 +756,6 @@ static int indexer_delete_gone(indexer_run_state *s)
 
 /* ---- setup ------------------------------------------------------------------- */
 
-/* The image tower's weights, hashed, so identical towers are shared. */
-static int indexer_vision_hash(indexer_model *m, char **cause)
-{
-	static const char *const block[] = {
-		"ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
-		"attn.out_proj.weight", "attn.out_proj.bias", "ln_2.weight", "ln_2.bias",
-		"mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
-	};
-	const model_config *c = model_get_config(m->m);
-	int64_t W = c->vision_width, P = c->vision_patch, G = c->image_size / c->vision_patch;
-	int64_t cfg[] = { c->vision_width, c->vision_layers, c->vision_heads, c->vision_patch,
-		c->image_size, c->embed_dim };
-	size_t n_hashes = 8 + 12 * (size_t)c->vision_layers, h = 0;
-	uint8_t *hashes = calloc(n_hashes, HASH_SIZE);
-	int rc = -1;
-
-	if (hashes == NULL) {
-		util_set_cause(cause, "out of memory");
-		return -1;
-	}
-#define HASH_TENSOR(ndim, shape, ...) do { \
-		char name_[160]; const float *p_; size_t n_ = 1; \
-		snprintf(name_, sizeof name_, __VA_ARGS__); \
-		for (int d_ = 0; d_ < (ndim); d_++) n_ *= (size_t)(shape)[d_]; \
-		if ((p_ = model_tensor(m->m, name_, (ndim), (shape), cause)) == NULL) goto out; \
-		hash_bytes(p_, n_ * sizeof(float), hashes + HASH_SIZE * h++); \
-	} while (0)
-	{
-		int64_t conv[4] = { W, 3, P, P }, w1[1] = { W }, pos[2] = { G * G + 1, W },
-			proj[2] = { W, c->embed_dim };
-		HASH_TENSOR(4, conv, "clip.visual.conv1.weight");
-		HASH_TENSOR(1, w1, "clip.visual.class_embedding");
-		HASH_TENSOR(2, pos, "clip.visual.positional_embedding");
-		HASH_TENSOR(1, w1, "clip.visual.ln_pre.weight");
-		HASH_TENSOR(1, w1, "clip.visual.ln_pre.bias");
-		HASH_TENSOR(1, w1, "clip.visual.ln_post.weight");
-		HASH_TENSOR(1, w1, "clip.visual.ln_post.bias");
-		HASH_TENSOR(2, proj, "clip.visual.proj");
-		for (int l = 0; l < c->vision_layers; l++) {
-			int64_t shapes[12][2] = { { W }, { W }, { 3 * W, W }, { 3 * W }, { W, W }, { W },
-				{ W }, { W }, { 4 * W, W }, { 4 * W }, { W, 4 * W }, { W } };
-			for (int b = 0; b < 12; b++)
-				HASH_TENSOR(shapes[b][1] ? 2 : 1, shapes[b],
-				    "clip.visual.transformer.resblocks.%d.%s", l, block[b]);
-		}
-	}
-#undef HASH_TENSOR
-	{
-		size_t total = h * HASH_SIZE + sizeof cfg;
-		uint8_t *all = malloc(total);
-		if (all == NULL) {
-			util_set_cause(cause, "out of memory");
-			goto out;
-		}
-		memcpy(all, hashes, h * HASH_SIZE);
-		memcpy(all + h * HASH_SIZE, cfg, sizeof cfg);
-		hash_bytes(all, total, m->vision_hash);
-		free(all);
-	}
-	rc = 0;
-out:
-	free(hashes);
-	return rc;
-}
-
-/* The model's configuration as JSON for the models table. */
-static void indexer_config_json(const model *m, char *buf, size_t size)
-{
-	const model_config *c = model_get_config(m);
-
-	snprintf(buf, size,
-	    "{\"architecture\":\"%s\",\"embed_dim\":%d,\"frames\":%d,\"max_words\":%d,"
-	    "\"vision\":{\"width\":%d,\"layers\":%d,\"heads\":%d,\"patch\":%d,\"image_size\":%d},"
-	    "\"text\":{\"width\":%d,\"layers\":%d,\"heads\":%d,\"context_length\":%d,"
-	    "\"vocab_size\":%d}}",
-	    c->architecture, c->embed_dim, c->frames, c->max_words, c->vision_width,
-	    c->vision_layers, c->vision_heads, c->vision_patch, c->image_size, c->text_width,
-	    c->text_layers, c->text_heads, c->context_length, c->vocab_size);
-}
-
 static int indexer_load_models(indexer_run_state *s, char **cause)
 {
 	const indexer_options *opt = s->opt;
@@ -890,6 +764,10 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 		util_set_cause(cause, "index: give 1 to 16 model files, not %d", opt->n_models);
 		return -1;
 	}
+	if ((s->hs = heads_open(opt->models, opt->n_models, HEADS_FOR_INDEX, cause)) == NULL)
+		return -1;
+	s->F = heads_frames(s->hs);
+	s->S = heads_image_size(s->hs);
 	if ((s->models = calloc((size_t)opt->n_models, sizeof *s->models)) == NULL ||
 	    (s->towers = calloc((size_t)opt->n_models, sizeof *s->towers)) == NULL) {
 		util_set_cause(cause, "out of memory");
@@ -898,58 +776,17 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 	s->n_models = opt->n_models;
 	for (int i = 0; i < s->n_models; i++) {
 		indexer_model *m = &s->models[i];
-		const model_config *c;
-		const char *arch;
-		int D;
+		heads_file *f = heads_file_at(s->hs, i);
 
-		m->path = opt->models[i];
-		if ((m->m = model_load(m->path, cause)) == NULL ||
-		    hash_file(m->path, m->hash, NULL, cause) == -1)
+		m->f = f;
+		if ((m->rec = heads_record_new(f, cause)) == NULL)
 			return -1;
-		c = model_get_config(m->m);
-		arch = c->architecture;
-		if (i == 0) {
-			s->F = c->frames;
-			s->S = c->image_size;
-		} else if (c->frames != s->F || c->image_size != s->S) {
-			util_set_cause(cause, "%s: %d frames of %d pixels, but %s has %d of %d: models "
-			    "indexed together must agree (index them into separate databases)", m->path,
-			    c->frames, c->image_size, s->models[0].path, s->F, s->S);
-			return -1;
-		}
-		if ((strcmp(arch, "tcmgc") == 0 || strcmp(arch, "clip") == 0) &&
-		    (m->tc = tcmgc_load(m->m, cause)) == NULL)
-			return -1;
-		if ((strcmp(arch, "ea") == 0 || strcmp(arch, "clip") == 0) &&
-		    (m->e = ea_load(m->m, cause)) == NULL)
-			return -1;
-		if (m->tc == NULL && m->e == NULL) {
-			util_set_cause(cause, "%s: architecture '%s' has no search head", m->path, arch);
-			return -1;
-		}
-		D = c->embed_dim;
-		if ((m->frames = tensor_alloc((size_t)s->F * (size_t)D)) == NULL ||
-		    (m->tc != NULL &&
-		    (m->tc_cache = tensor_alloc(tcmgc_video_cache_floats(m->tc))) == NULL) ||
-		    (m->e != NULL && (m->ea_cache = tensor_alloc(ea_video_cache_floats(m->e))) == NULL)) {
-			util_set_cause(cause, "out of memory");
-			return -1;
-		}
 		/* Towers: share one with an earlier file whose tower is identical. */
-		m->tower = -1;
-		if (s->n_models > 1) {
-			if (indexer_vision_hash(m, cause) == -1)
-				return -1;
-			for (int k = 0; k < i; k++) {
-				if (memcmp(s->models[k].vision_hash, m->vision_hash, HASH_SIZE) == 0) {
-					m->tower = s->models[k].tower;
-					break;
-				}
-			}
-		}
-		if (m->tower == -1) {
+		if (f->tower != i) {
+			m->tower = s->models[f->tower].tower;
+		} else {
 			indexer_tower *t = &s->towers[s->n_towers];
-			if ((t->v = vit_new(m->m, s->batch, cause)) == NULL ||
+			if ((t->v = vit_new(f->m, s->batch, cause)) == NULL ||
 			    (t->emb = tensor_alloc((size_t)s->batch * (size_t)vit_embed_dim(t->v))) == NULL) {
 				if (t->v != NULL)
 					util_set_cause(cause, "out of memory");
@@ -972,12 +809,9 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 	for (int i = 0; i < s->n_models; i++) {
 		indexer_model *m = &s->models[i];
 		char json[1024];
-		const char *name = model_meta(m->m, "clipgrep.name");
-		index_model_info info = { .name = name != NULL ? name : "",
-			.architecture = model_get_config(m->m)->architecture, .config_json = json };
+		index_model_info info;
 
-		memcpy(info.hash, m->hash, sizeof info.hash);
-		indexer_config_json(m->m, json, sizeof json);
+		heads_model_info(m->f, &info, json, sizeof json);
 		if ((m->model_id = index_model_id(s->ix, &info, cause)) < 0)
 			return -1;
 	}
@@ -1005,16 +839,10 @@ static void indexer_free_state(indexer_run_state *s)
 		tensor_free(s->towers[t].emb);
 	}
 	free(s->towers);
-	for (int i = 0; s->models != NULL && i < s->n_models; i++) {
-		indexer_model *m = &s->models[i];
-		tcmgc_free(m->tc);
-		ea_free(m->e);
-		tensor_free(m->tc_cache);
-		tensor_free(m->ea_cache);
-		tensor_free(m->frames);
-		model_free(m->m);
-	}
+	for (int i = 0; s->models != NULL && i < s->n_models; i++)
+		heads_record_free(s->models[i].rec);
 	free(s->models);
+	heads_free(s->hs);
 	for (size_t k = 0; k < s->n_known; k++)
 		free(s->known[k].path);
 	free(s->known);
@@ -1025,7 +853,6 @@ static void indexer_free_state(indexer_run_state *s)
 	}
 	free(s->jobs);
 	tensor_free(s->pixels);
-	tensor_free(s->mask);
 	index_close(s->ix);
 }
 
@@ -1083,8 +910,7 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 		    s.batch, s.F);
 		goto out;
 	}
-	if ((s.pixels = tensor_alloc((size_t)s.batch * 3 * (size_t)s.S * (size_t)s.S)) == NULL ||
-	    (s.mask = tensor_alloc((size_t)s.F)) == NULL) {
+	if ((s.pixels = tensor_alloc((size_t)s.batch * 3 * (size_t)s.S * (size_t)s.S)) == NULL) {
 		util_set_cause(cause, "out of memory");
 		goto out;
 	}

@@ -24,16 +24,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench-library.h"
 #include "bench-model.h"
 #include "cli.h"
 #include "cmd.h"
-#include "ea.h"
 #include "engine.h"
+#include "heads.h"
 #include "hash.h"
 #include "index.h"
 #include "indexer.h"
 #include "model.h"
-#include "tcmgc.h"
 #include "tensor.h"
 #include "util.h"
 #include "vit.h"
@@ -208,131 +208,6 @@ out:
 	return fps;
 }
 
-/*
- * A synthetic index of n videos for model_path (random frame embeddings,
- * the real heads' caches), cached as $TMPDIR/clipgrep-bench-index/search-N.db
- * and rebuilt when it lacks the model.  Returns the path or NULL.
- */
-static char *bench_index_search_db(const char *model_path, int n)
-{
-	char *db = malloc(4096), *cause = NULL;
-	uint8_t hash[HASH_SIZE];
-	model *m = NULL;
-	tcmgc *tc = NULL;
-	ea *e = NULL;
-	index_db *ix = NULL;
-	float *v = NULL, *mask = NULL, *tcc = NULL, *eac = NULL;
-	int64_t model_id;
-	int ok = 0;
-
-	if (db == NULL)
-		return NULL;
-	snprintf(db, 4096, "%s/clipgrep-bench-index", bench_index_tmp());
-	if (bench_index_mkdir(db) == -1)
-		goto out;
-	snprintf(db + strlen(db), 4096 - strlen(db), "/search-%d.db", n);
-	if (hash_file(model_path, hash, NULL, &cause) == -1)
-		goto fail;
-	if ((ix = index_open(db, INDEX_READONLY, NULL)) != NULL) {
-		index_stats st;
-		int64_t id = index_find_model(ix, hash, NULL);
-		if (id > 0 && index_get_stats(ix, &st, NULL) == 0) {
-			ok = st.videos == n;
-			index_stats_clear(&st);
-		}
-		index_close(ix);
-		ix = NULL;
-		if (ok)
-			goto out;
-	}
-	fprintf(stderr, "clipgrep: bench index: building a %d-video index in %s\n", n, db);
-	unlink(db);
-	{
-		char side[4200];
-		snprintf(side, sizeof side, "%s-wal", db);
-		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", db);
-		unlink(side);
-	}
-	if ((m = model_load(model_path, &cause)) == NULL || (tc = tcmgc_load(m, &cause)) == NULL ||
-	    (e = ea_load(m, &cause)) == NULL)
-		goto fail;
-	{
-		const model_config *c = model_get_config(m);
-		int F = c->frames, D = c->embed_dim;
-		index_model_info info = { .name = "bench", .architecture = c->architecture,
-			.config_json = "{}" };
-		index_frame frames[64];
-		uint64_t x = 0x243f6a8885a308d3ull;
-
-		memcpy(info.hash, hash, sizeof hash);
-		v = tensor_alloc((size_t)F * D);
-		mask = tensor_alloc((size_t)F);
-		tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
-		eac = tensor_alloc(ea_video_cache_floats(e));
-		if (v == NULL || mask == NULL || tcc == NULL || eac == NULL || F > 64)
-			goto fail;
-		if ((ix = index_open(db, INDEX_CREATE, &cause)) == NULL ||
-		    (model_id = index_model_id(ix, &info, &cause)) < 0 ||
-		    index_batch_begin(ix, &cause) == -1)
-			goto fail;
-		for (int f = 0; f < F; f++) {
-			mask[f] = 1;
-			frames[f] = (index_frame){ .time = f + 0.5 };
-		}
-		for (int i = 0; i < n; i++) {
-			char path[64];
-			/* Frames share a per-video offset, as CLIP features do. */
-			for (int k = 0; k < F * D; k++) {
-				x ^= x << 13;
-				x ^= x >> 7;
-				x ^= x << 17;
-				v[k] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5) +
-				    (float)((i * 31 + k % D) % 17) * 0.05f;
-			}
-			if (tcmgc_prepare_video(tc, v, mask, tcc, &cause) == -1 ||
-			    ea_prepare_video(e, v, mask, eac, &cause) == -1)
-				goto fail;
-			index_tensor t[3] = {
-				{ model_id, ENGINE_KIND_FRAMES, v, (int64_t)F * D },
-				{ model_id, ENGINE_KIND_TCMGC, tcc, (int64_t)tcmgc_video_cache_floats(tc) },
-				{ model_id, ENGINE_KIND_EA, eac, (int64_t)ea_video_cache_floats(e) },
-			};
-			index_video vid = { .path = path, .size = 1000 + i, .mtime_ns = i,
-				.duration = F, .status = INDEX_OK, .n_frames = F, .frames = frames,
-				.n_tensors = 3, .tensors = t };
-			snprintf(path, sizeof path, "/bench/video-%06d.mp4", i);
-			vid.hash[0] = (uint8_t)i;
-			vid.hash[1] = (uint8_t)(i >> 8);
-			vid.hash[2] = (uint8_t)(i >> 16);
-			if (index_put_video(ix, &vid, &cause) < 0)
-				goto fail;
-		}
-		if (index_batch_commit(ix, &cause) == -1)
-			goto fail;
-	}
-	ok = 1;
-	goto out;
-fail:
-	cli_error_cause(&cause, "bench index: cannot build the search index");
-	ok = 0;
-out:
-	index_close(ix);
-	tensor_free(v);
-	tensor_free(mask);
-	tensor_free(tcc);
-	tensor_free(eac);
-	tcmgc_free(tc);
-	ea_free(e);
-	model_free(m);
-	free(cause);
-	if (!ok) {
-		free(db);
-		return NULL;
-	}
-	return db;
-}
-
 int bench_index(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -442,7 +317,11 @@ int bench_index(int argc, char **argv)
 		index_db *ix;
 		const char *models[1] = { model_path };
 
-		if ((search_db = bench_index_search_db(model_path, o.library)) == NULL)
+		if ((search_db = bench_library_db(&(bench_library_options){
+		    .model_path = model_path, .videos = o.library, .dir = "clipgrep-bench-index",
+		    .file = "search", .who = "bench index", .video_dir = "/bench",
+		    .seed = 0x243f6a8885a308d3ull, .frame_step = 1, .frame_first = 0.5,
+		    .frames_tensor = 1 })) == NULL)
 			goto out;
 		/* Warm the page cache once, as a user's second start would be. */
 		for (int pass = 0; pass < 2; pass++) {
@@ -486,8 +365,8 @@ int bench_index(int argc, char **argv)
 				uint8_t hash[HASH_SIZE];
 				int64_t id = hash_file(model_path, hash, NULL, NULL) == 0 ?
 				    index_find_model(ix, hash, NULL) : -1;
-				a = index_load_tensors(ix, id, ENGINE_KIND_TCMGC, 0, &cause);
-				b = a != NULL ? index_load_tensors(ix, id, ENGINE_KIND_EA, 0, &cause) : NULL;
+				a = index_load_tensors(ix, id, HEADS_KIND_TCMGC, 0, &cause);
+				b = a != NULL ? index_load_tensors(ix, id, HEADS_KIND_EA, 0, &cause) : NULL;
 			}
 			load_s = util_now() - t0;
 			if (b == NULL)

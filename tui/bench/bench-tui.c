@@ -36,19 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-library.h"
 #include "bench-model.h"
 #include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
 #include "tui.h"
-#include "ea.h"
 #include "engine.h"
-#include "hash.h"
 #include "index.h"
 #include "indexer.h"
 #include "model.h"
-#include "picture.h"
-#include "tcmgc.h"
 #include "tensor.h"
 #include "video.h"
 
@@ -218,186 +215,6 @@ static void bt_pty_end(bt_pty *p)
 	}
 	close(p->master);
 	free(p->buf);
-}
-
-/* ---- the synthetic library ------------------------------------------------ */
-
-/* BT_THUMBS small PNG pictures (colour gradients with a bar), as bytes. */
-static int bt_thumbs(uint8_t *png[BT_THUMBS], size_t sizes[BT_THUMBS])
-{
-	/* Small and smooth, like the indexer's JPEG thumbnails (a few KiB each). */
-	const int w = 96, h = 54;
-	uint8_t *rgb = malloc((size_t)w * h * 3);
-	char path[4200];
-	int rc = 0;
-
-	if (rgb == NULL)
-		return -1;
-	for (int k = 0; k < BT_THUMBS && rc == 0; k++) {
-		char *cause = NULL;
-		FILE *f;
-		long n;
-		for (int y = 0; y < h; y++)
-			for (int x = 0; x < w; x++) {
-				uint8_t *o = rgb + ((size_t)y * w + x) * 3;
-				int bar = x / 8 == k;
-				o[0] = (uint8_t)(bar ? 255 : x * 200 / w + k * 4);
-				o[1] = (uint8_t)(bar ? 255 : y * 200 / h + k * 4);
-				o[2] = (uint8_t)(bar ? 255 : 160 - k * 10);
-			}
-		snprintf(path, sizeof path, "%s/clipgrep-bench-tui-%d-%d.png", bt_tmp(), (int)getpid(), k);
-		if (picture_write_png(path, rgb, w, h, &cause) == -1) {
-			cli_error_cause(&cause, "bench tui: cannot write a thumbnail");
-			rc = -1;
-			break;
-		}
-		f = fopen(path, "rb");
-		png[k] = NULL;
-		if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
-		    fseek(f, 0, SEEK_SET) == 0 && (png[k] = malloc((size_t)n)) != NULL &&
-		    fread(png[k], 1, (size_t)n, f) == (size_t)n)
-			sizes[k] = (size_t)n;
-		else
-			rc = -1;
-		if (f != NULL)
-			fclose(f);
-		unlink(path);
-	}
-	free(rgb);
-	return rc;
-}
-
-/*
- * A synthetic index of n videos for model_path (cached as
- * $TMPDIR/clipgrep-bench-tui/lib-N.db, rebuilt when it lacks the model).
- * Returns the path or NULL.
- */
-static char *bt_library(const char *model_path, int n)
-{
-	char *db = malloc(4096), *cause = NULL;
-	uint8_t hash[HASH_SIZE], *png[BT_THUMBS] = { 0 };
-	size_t png_size[BT_THUMBS] = { 0 };
-	model *m = NULL;
-	tcmgc *tc = NULL;
-	ea *e = NULL;
-	index_db *ix = NULL;
-	float *v = NULL, *mask = NULL, *tcc = NULL, *eac = NULL;
-	int64_t model_id;
-	int ok = 0;
-
-	if (db == NULL)
-		return NULL;
-	snprintf(db, 4096, "%s/clipgrep-bench-tui", bt_tmp());
-	if (mkdir(db, 0700) == -1 && errno != EEXIST) {
-		cli_error("%s: %s", db, strerror(errno));
-		goto out;
-	}
-	snprintf(db + strlen(db), 4096 - strlen(db), "/lib-%d.db", n);
-	if (hash_file(model_path, hash, NULL, &cause) == -1)
-		goto fail;
-	if ((ix = index_open(db, INDEX_READONLY, NULL)) != NULL) {
-		index_stats st;
-		if (index_find_model(ix, hash, NULL) > 0 && index_get_stats(ix, &st, NULL) == 0) {
-			ok = st.videos == n;
-			index_stats_clear(&st);
-		}
-		index_close(ix);
-		ix = NULL;
-		if (ok)
-			goto out;
-	}
-	fprintf(stderr, "clipgrep: bench tui: building a %d-video index in %s\n", n, db);
-	{
-		char side[4200];
-		unlink(db);
-		snprintf(side, sizeof side, "%s-wal", db);
-		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", db);
-		unlink(side);
-	}
-	if (bt_thumbs(png, png_size) == -1)
-		goto out;
-	if ((m = model_load(model_path, &cause)) == NULL || (tc = tcmgc_load(m, &cause)) == NULL ||
-	    (e = ea_load(m, &cause)) == NULL)
-		goto fail;
-	{
-		const model_config *c = model_get_config(m);
-		int F = c->frames, D = c->embed_dim;
-		index_model_info info = { .name = "bench tui", .architecture = c->architecture,
-			.config_json = "{}" };
-		index_frame frames[64];
-		uint64_t x = 0x2545f4914f6cdd1dull;
-
-		memcpy(info.hash, hash, sizeof hash);
-		v = tensor_alloc((size_t)F * D);
-		mask = tensor_alloc((size_t)F);
-		tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
-		eac = tensor_alloc(ea_video_cache_floats(e));
-		if (v == NULL || mask == NULL || tcc == NULL || eac == NULL || F > 64)
-			goto fail;
-		if ((ix = index_open(db, INDEX_CREATE, &cause)) == NULL ||
-		    (model_id = index_model_id(ix, &info, &cause)) < 0 ||
-		    index_batch_begin(ix, &cause) == -1)
-			goto fail;
-		for (int f = 0; f < F; f++)
-			mask[f] = 1;
-		for (int i = 0; i < n; i++) {
-			char path[64];
-			for (int k = 0; k < F * D; k++) {
-				x ^= x << 13;
-				x ^= x >> 7;
-				x ^= x << 17;
-				v[k] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5) +
-				    (float)((i * 31 + k % D) % 17) * 0.05f;
-			}
-			for (int f = 0; f < F; f++) {
-				int k = (i + f) % BT_THUMBS;
-				frames[f] = (index_frame){ .time = 2.5 * f + 1.25, .thumb = png[k],
-					.thumb_size = png_size[k], .thumb_width = 96, .thumb_height = 54 };
-			}
-			if (tcmgc_prepare_video(tc, v, mask, tcc, &cause) == -1 ||
-			    ea_prepare_video(e, v, mask, eac, &cause) == -1)
-				goto fail;
-			index_tensor t[2] = {
-				{ model_id, ENGINE_KIND_TCMGC, tcc, (int64_t)tcmgc_video_cache_floats(tc) },
-				{ model_id, ENGINE_KIND_EA, eac, (int64_t)ea_video_cache_floats(e) },
-			};
-			index_video vid = { .path = path, .size = 1000 + i, .mtime_ns = i,
-				.duration = 2.5 * F, .status = INDEX_OK, .n_frames = F, .frames = frames,
-				.n_tensors = 2, .tensors = t };
-			snprintf(path, sizeof path, "/bench/tui/video-%06d.mp4", i);
-			vid.hash[0] = (uint8_t)i;
-			vid.hash[1] = (uint8_t)(i >> 8);
-			vid.hash[2] = (uint8_t)(i >> 16);
-			vid.hash[3] = 0x7e;
-			if (index_put_video(ix, &vid, &cause) < 0)
-				goto fail;
-		}
-		if (index_batch_commit(ix, &cause) == -1)
-			goto fail;
-	}
-	ok = 1;
-	goto out;
-fail:
-	cli_error_cause(&cause, "bench tui: cannot build the synthetic index");
-	ok = 0;
-out:
-	index_close(ix);
-	tensor_free(v);
-	tensor_free(mask);
-	tensor_free(tcc);
-	tensor_free(eac);
-	tcmgc_free(tc);
-	ea_free(e);
-	model_free(m);
-	free(cause);
-	for (int k = 0; k < BT_THUMBS; k++)
-		free(png[k]);
-	if (!ok) {
-		free(db);
-		return NULL;
-	}
-	return db;
 }
 
 /* ---- one measured session ------------------------------------------------ */
@@ -794,7 +611,11 @@ int bench_tui(int argc, char **argv)
 			model_path = made_model = bench_model_make(0);
 		if (model_path == NULL)
 			return CLI_EXIT_ERROR;
-		db = bt_library(model_path, o.videos);
+		db = bench_library_db(&(bench_library_options){
+		    .model_path = model_path, .videos = o.videos, .dir = "clipgrep-bench-tui",
+		    .file = "lib", .who = "bench tui", .video_dir = "/bench/tui",
+		    .seed = 0x2545f4914f6cdd1dull, .frame_step = 2.5, .frame_first = 1.25,
+		    .hash_tag = 0x7e, .thumbs = 1 });
 		if (db != NULL) {
 			char *models[1] = { (char *)model_path };
 			bt_result r = { .name = "synthetic" };

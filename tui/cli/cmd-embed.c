@@ -24,16 +24,10 @@
 
 #include "cli.h"
 #include "cmd.h"
-#include "ea.h"
 #include "engine.h"
-#include "hash.h"
-#include "index.h"
-#include "model.h"
+#include "heads.h"
 #include "npy.h"
 #include "safetensors.h"
-#include "tcmgc.h"
-#include "textenc.h"
-#include "tokenizer.h"
 #include "video.h"
 #include "vit.h"
 
@@ -56,6 +50,14 @@ typedef struct {
 	embed_tensor *t;
 	int n, cap;
 } embed_set;
+
+/* A tensor about to be added (embed_video). */
+typedef struct {
+	const char *name;
+	int ndim;
+	int64_t shape[2];
+	float *data;
+} embed_item;
 
 static void embed_usage(FILE *out)
 {
@@ -151,49 +153,40 @@ static float *embed_normalised(const float *x, int rows, int dim)
 	return d;
 }
 
-static int embed_text(model *m, char **texts, int n, embed_set *s)
+static int embed_text(heads_file *hf, char **texts, int n, embed_set *s)
 {
-	const model_config *cfg = model_get_config(m);
-	int L = cfg->max_words > 0 ? cfg->max_words : cfg->context_length;
 	char *cause = NULL;
-	tokenizer *tok = model_tokenizer(m, &cause);
-	textenc *te = NULL;
-	int32_t *ids = NULL;
+	heads_text *te = heads_text_new(hf, 0, &cause);
 	float *sent = NULL, *words = NULL;
-	int D, rc = -1;
+	int L, D, rc = -1;
 
-	if (tok == NULL || (te = textenc_new(m, L, &cause)) == NULL) {
+	if (te == NULL) {
 		cli_error_cause(&cause, "cannot load the text tower");
 		return -1;
 	}
-	D = textenc_embed_dim(te);
-	ids = calloc((size_t)L, sizeof *ids);
-	if (ids == NULL) {
-		cli_error("out of memory");
-		goto out;
-	}
+	L = heads_text_get(te)->L;
+	D = heads_text_get(te)->D;
 	for (int i = 0; i < n; i++) {
+		const heads_encoding *enc = heads_text_get(te);
 		int64_t sh[2] = { L, D };
 		float *fid;
-		int ntok = tokenizer_encode_padded(tok, texts[i], L, ids, NULL, &cause);
 
-		sent = malloc((size_t)D * sizeof *sent);
-		words = malloc((size_t)L * (size_t)D * sizeof *words);
+		if (heads_text_encode(te, texts[i], NULL, &cause) == -1) {
+			cli_error_cause(&cause, "text encoding failed");
+			goto out;
+		}
+		sent = embed_copy(enc->sentence, (size_t)D);
+		words = embed_copy(enc->words, (size_t)L * (size_t)D);
 		fid = malloc((size_t)L * sizeof *fid);
 		if (sent == NULL || words == NULL || fid == NULL) {
 			free(fid);
 			cli_error("out of memory");
 			goto out;
 		}
-		if (ntok < 0 || textenc_encode(te, ids, sent, words, &cause) == -1) {
-			free(fid);
-			cli_error_cause(&cause, "text encoding failed");
-			goto out;
-		}
 		for (int j = 0; j < L; j++)
-			fid[j] = (float)ids[j];
+			fid[j] = (float)enc->ids[j];
 		{
-			int64_t nt = ntok;
+			int64_t nt = enc->n_tokens;
 			float *ntv = malloc(sizeof *ntv);
 
 			if (ntv == NULL) {
@@ -228,8 +221,7 @@ static int embed_text(model *m, char **texts, int n, embed_set *s)
 out:
 	free(sent);
 	free(words);
-	free(ids);
-	textenc_free(te);
+	heads_text_free(te);
 	return rc;
 }
 
@@ -251,7 +243,7 @@ static float *embed_frames_run(vit *v, const float *frames, int n)
 	return out;
 }
 
-static int embed_frames_npy(model *m, const char *path, embed_set *s)
+static int embed_frames_npy(heads_file *hf, const char *path, embed_set *s)
 {
 	char *cause = NULL;
 	npy_array a;
@@ -263,7 +255,7 @@ static int embed_frames_npy(model *m, const char *path, embed_set *s)
 		cli_error_cause(&cause, "cannot read the frames");
 		return -1;
 	}
-	if ((v = vit_new(m, EMBED_BATCH, &cause)) == NULL) {
+	if ((v = vit_new(hf->m, EMBED_BATCH, &cause)) == NULL) {
 		npy_array_free(&a);
 		cli_error_cause(&cause, "cannot load the image tower");
 		return -1;
@@ -290,28 +282,25 @@ static int embed_frames_npy(model *m, const char *path, embed_set *s)
 	return -1;
 }
 
-static int embed_video(model *m, char **paths, int n, embed_set *s)
+/*
+ * Each video as the indexer records it (heads_record: the distinct frames,
+ * then zero rows; each head's cache), plus its times and TC-MGC's V'.
+ */
+static int embed_video(heads_file *hf, char **paths, int n, embed_set *s)
 {
-	const model_config *cfg = model_get_config(m);
-	const char *arch = cfg->architecture;
 	char *cause = NULL;
 	video_options vopt;
 	vit *v = NULL;
-	ea *e = NULL;
-	tcmgc *tc = NULL;
-	int F = cfg->frames, D, rc = -1;
+	heads_record *rec = NULL;
+	embed_item add[HEADS_MAX_TENSORS + 3]; /* times, mask, V' and the record */
+	int F = hf->F, D, na = 0, rc = -1;
 
 	if (F < 1) {
-		cli_error("%s: the model gives no frame count", cli_name(model_path(m)));
+		cli_error("%s: the model gives no frame count", cli_name(hf->path));
 		return -1;
 	}
-	if ((v = vit_new(m, EMBED_BATCH, &cause)) == NULL)
-		goto fail;
-	if ((strcmp(arch, "ea") == 0 || strcmp(arch, "clip") == 0) &&
-	    (e = ea_load(m, &cause)) == NULL)
-		goto fail;
-	if ((strcmp(arch, "tcmgc") == 0 || strcmp(arch, "clip") == 0) &&
-	    (tc = tcmgc_load(m, &cause)) == NULL)
+	if ((v = vit_new(hf->m, EMBED_BATCH, &cause)) == NULL ||
+	    (rec = heads_record_new(hf, &cause)) == NULL)
 		goto fail;
 	D = vit_embed_dim(v);
 	cli_video_log_setup();
@@ -321,83 +310,81 @@ static int embed_video(model *m, char **paths, int n, embed_set *s)
 	vopt.thumb_width = 0;
 	for (int i = 0; i < n; i++) {
 		video_frames *vf = video_sample(paths[i], &vopt, F, &cause);
-		float *emb, *V = NULL, *mask = NULL, *times = NULL;
-		int64_t sh[2] = { F, D };
-		int cnt;
+		index_tensor t[HEADS_MAX_TENSORS];
+		float *emb, *times = NULL, *vp = NULL;
+		int cnt, nt;
 
 		if (vf == NULL)
 			goto fail;
 		cnt = vf->count < F ? vf->count : F;
 		emb = embed_frames_run(v, vf->pixels, cnt);
-		V = calloc((size_t)F * (size_t)D, sizeof *V);
-		mask = calloc((size_t)F, sizeof *mask);
 		times = malloc((size_t)F * sizeof *times);
-		if (emb == NULL || V == NULL || mask == NULL || times == NULL) {
+		if (emb == NULL || times == NULL) {
 			free(emb);
-			free(V);
-			free(mask);
 			free(times);
 			video_frames_free(vf);
 			if (emb != NULL)
 				cli_error("out of memory");
 			goto out;
 		}
-		/* As the indexer stores them: the distinct frames, then zero rows. */
-		memcpy(V, emb, (size_t)cnt * (size_t)D * sizeof *V);
-		free(emb);
-		for (int f = 0; f < F; f++) {
-			mask[f] = f < cnt ? 1.0f : 0.0f;
+		for (int f = 0; f < F; f++)
 			times[f] = f < cnt ? (float)vf->times[f] : NAN;
-		}
 		video_frames_free(vf);
-		if (embed_add(s, i, "times", 0, 1, sh, times) == -1 ||
-		    embed_add(s, i, "mask", 0, 1, sh, mask) == -1) {
-			free(V);
-			goto out;
+		if (heads_record_prepare(rec, emb, cnt, &cause) == -1) {
+			free(emb);
+			free(times);
+			goto fail;
 		}
-		if (e != NULL) {
-			int64_t c = (int64_t)ea_video_cache_floats(e);
-			float *cache = malloc((size_t)c * sizeof *cache);
-
-			if (cache == NULL || ea_prepare_video(e, V, mask, cache, &cause) == -1) {
-				free(cache);
-				free(V);
-				goto fail;
+		free(emb);
+		nt = heads_record_tensors(rec, 0, t);
+		/* The document's order: times, mask, EA cache, TC-MGC cache, V', frames. */
+		na = 0;
+		add[na++] = (embed_item){ "times", 1, { F }, times };
+		add[na++] = (embed_item){ "mask", 1, { F },
+			embed_copy(heads_record_mask(rec), (size_t)F) };
+		for (int k = 0; k < nt; k++)
+			if (strcmp(t[k].kind, HEADS_KIND_EA) == 0)
+				add[na++] = (embed_item){ "ea_cache", 1, { t[k].count },
+					embed_copy(t[k].data, (size_t)t[k].count) };
+		for (int k = 0; k < nt; k++)
+			if (strcmp(t[k].kind, HEADS_KIND_TCMGC) == 0) {
+				add[na++] = (embed_item){ "tcmgc_cache", 1, { t[k].count },
+					embed_copy(t[k].data, (size_t)t[k].count) };
+				add[na++] = (embed_item){ "temporal", 2, { F, D }, vp =
+					malloc((size_t)F * (size_t)D * sizeof *vp) };
 			}
-			if (embed_add(s, i, "ea_cache", 0, 1, &c, cache) == -1) {
-				free(V);
+		add[na++] = (embed_item){ "frames", 2, { F, D },
+			embed_copy(heads_record_frames(rec), (size_t)F * (size_t)D) };
+		for (int k = 0; k < na; k++)
+			if (add[k].data == NULL) {
+				cli_error("out of memory");
+				goto drop;
+			}
+		if (vp != NULL && tcmgc_temporal(hf->tc, heads_record_frames(rec),
+		    heads_record_mask(rec), vp, &cause) == -1) {
+			cli_error_cause(&cause, "video embedding failed");
+			goto drop;
+		}
+		for (int k = 0; k < na; k++) {
+			/* embed_add frees what it is given when it fails. */
+			if (embed_add(s, i, add[k].name, 0, add[k].ndim, add[k].shape,
+			    add[k].data) == -1) {
+				for (int j = k + 1; j < na; j++)
+					free(add[j].data);
 				goto out;
 			}
 		}
-		if (tc != NULL) {
-			int64_t c = (int64_t)tcmgc_video_cache_floats(tc);
-			float *cache = malloc((size_t)c * sizeof *cache);
-			float *vp = malloc((size_t)F * (size_t)D * sizeof *vp);
-
-			if (cache == NULL || vp == NULL ||
-			    tcmgc_prepare_video(tc, V, mask, cache, &cause) == -1 ||
-			    tcmgc_temporal(tc, V, mask, vp, &cause) == -1) {
-				free(cache);
-				free(vp);
-				free(V);
-				goto fail;
-			}
-			if (embed_add(s, i, "tcmgc_cache", 0, 1, &c, cache) == -1 ||
-			    embed_add(s, i, "temporal", 0, 2, sh, vp) == -1) {
-				free(V);
-				goto out;
-			}
-		}
-		if (embed_add(s, i, "frames", 0, 2, sh, V) == -1)
-			goto out;
 	}
 	rc = 0;
+	goto out;
+drop:
+	for (int k = 0; k < na; k++)
+		free(add[k].data);
 	goto out;
 fail:
 	cli_error_cause(&cause, "video embedding failed");
 out:
-	tcmgc_free(tc);
-	ea_free(e);
+	heads_record_free(rec);
 	vit_free(v);
 	return rc;
 }
@@ -552,10 +539,9 @@ int cmd_embed(int argc, char **argv)
 	embed_format fmt = EMBED_JSON;
 	embed_input in = EMBED_NONE;
 	embed_set set = { 0 };
-	uint8_t h[HASH_SIZE];
-	char hash[2 * HASH_SIZE + 1];
 	char *cause = NULL;
-	model *m = NULL;
+	heads_set *hs = NULL;
+	heads_file *hf;
 	int c, rc = CLI_EXIT_ERROR, n_inputs;
 	char **inputs;
 
@@ -623,15 +609,16 @@ int cmd_embed(int argc, char **argv)
 		inputs = (char **)&npy_in;
 		n_inputs = 1;
 	}
-	if (hash_file(model_file, h, NULL, &cause) == -1 ||
-	    (m = model_load(model_file, &cause)) == NULL) {
+	/* A video's record holds every head the file gives, as the indexer's. */
+	if ((hs = heads_open((const char *const *)&model_file, 1,
+	    in == EMBED_VIDEO ? HEADS_FOR_INDEX : HEADS_FILES_ONLY, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot load the model");
 		return CLI_EXIT_ERROR;
 	}
-	hash_hex(h, hash);
-	if ((in == EMBED_TEXT && embed_text(m, inputs, n_inputs, &set) == -1) ||
-	    (in == EMBED_VIDEO && embed_video(m, inputs, n_inputs, &set) == -1) ||
-	    (in == EMBED_FRAMES && embed_frames_npy(m, npy_in, &set) == -1))
+	hf = heads_file_at(hs, 0);
+	if ((in == EMBED_TEXT && embed_text(hf, inputs, n_inputs, &set) == -1) ||
+	    (in == EMBED_VIDEO && embed_video(hf, inputs, n_inputs, &set) == -1) ||
+	    (in == EMBED_FRAMES && embed_frames_npy(hf, npy_in, &set) == -1))
 		goto out;
 	if (fmt == EMBED_JSON) {
 		FILE *f = out_path == NULL ? stdout : fopen(out_path, "w");
@@ -640,21 +627,21 @@ int cmd_embed(int argc, char **argv)
 			cli_error("%s: %s", cli_name(out_path), strerror(errno));
 			goto out;
 		}
-		embed_write_json(f, &set, model_file, hash, model_get_config(m)->architecture, in,
+		embed_write_json(f, &set, model_file, hf->hex, model_get_config(hf->m)->architecture, in,
 		    inputs, n_inputs);
 		if (ferror(f) || (f != stdout ? fclose(f) : fflush(f)) != 0) {
 			cli_error("%s: write failed", cli_name(out_path ? out_path : "standard output"));
 			goto out;
 		}
 	} else if (fmt == EMBED_SAFETENSORS) {
-		if (embed_write_safetensors(out_path, &set, hash,
-		    model_get_config(m)->architecture) == -1)
+		if (embed_write_safetensors(out_path, &set, hf->hex,
+		    model_get_config(hf->m)->architecture) == -1)
 			goto out;
 	} else if (embed_write_npy(out_path, &set) == -1)
 		goto out;
 	rc = CLI_EXIT_OK;
 out:
 	embed_set_free(&set);
-	model_free(m);
+	heads_free(hs);
 	return rc;
 }

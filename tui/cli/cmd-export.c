@@ -28,16 +28,14 @@
 #include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
-#include "engine.h"
-#include "hash.h"
+#include "heads.h"
 #include "index.h"
-#include "model.h"
 #include "npy.h"
 
 #define EXPORT_KINDS 3
 
 static const char *const export_kinds[EXPORT_KINDS] = {
-	ENGINE_KIND_FRAMES, ENGINE_KIND_EA, ENGINE_KIND_TCMGC
+	HEADS_KIND_FRAMES, HEADS_KIND_EA, HEADS_KIND_TCMGC
 };
 
 typedef struct {
@@ -152,8 +150,8 @@ int cmd_export(int argc, char **argv)
 	export_state st = { 0 };
 	cli_config cfg;
 	char *db = NULL, *cause = NULL, *path = NULL;
-	uint8_t h[HASH_SIZE];
-	model *m = NULL;
+	heads_set *hs = NULL;
+	heads_file *hf;
 	int64_t model_id;
 	int c, rc = CLI_EXIT_ERROR;
 
@@ -186,15 +184,15 @@ int cmd_export(int argc, char **argv)
 		cli_error("export: no index path (give --db)");
 		return CLI_EXIT_USAGE;
 	}
-	if ((m = model_load(model_file, &cause)) == NULL ||
-	    hash_file(model_file, h, NULL, &cause) == -1 ||
+	if ((hs = heads_open((const char *const *)&model_file, 1, HEADS_FILES_ONLY, &cause)) == NULL ||
 	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot open the model or the index");
 		goto out;
 	}
-	st.F = model_get_config(m)->frames;
-	st.D = model_get_config(m)->embed_dim;
-	model_id = index_find_model(st.ix, h, &cause);
+	hf = heads_file_at(hs, 0);
+	st.F = hf->F;
+	st.D = hf->D;
+	model_id = index_find_model(st.ix, hf->hash, &cause);
 	if (model_id <= 0) {
 		if (model_id < 0)
 			cli_error_cause(&cause, "cannot read the index");
@@ -263,7 +261,7 @@ out:
 	for (int k = 0; k < EXPORT_KINDS; k++)
 		index_tensor_set_free(st.set[k]);
 	index_close(st.ix);
-	model_free(m);
+	heads_free(hs);
 	free(path);
 	free(db);
 	return rc;
