@@ -1,0 +1,249 @@
+/*
+ * test-heads-set — core/heads: which file supplies each head (search) and
+ * which heads each file writes (index), the names and sizes of a video's
+ * record, model identity, and query encoding, on the tiny models in
+ * tests/golden (tiny-tcmgc, tiny-ea, tiny-clip: F = 4, D = 16).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heads.h"
+#include "index.h"
+#include "tap.h"
+
+static char p_tc[512], p_ea[512], p_clip[512];
+
+/* heads_choose on architecture names alone. */
+static void test_choose(void)
+{
+	static const struct {
+		const char *archs[3];
+		int n, tc, ea;
+	} cases[] = {
+		{ { "tcmgc", "ea" }, 2, 0, 1 },
+		{ { "ea", "tcmgc" }, 2, 1, 0 },
+		{ { "clip" }, 1, 0, 0 },
+		{ { "clip", "ea" }, 2, 0, 1 },
+		{ { "ea", "clip" }, 2, 1, 0 },
+		{ { "tcmgc", "clip", "ea" }, 3, 0, 2 },
+		{ { "tcmgc", "tcmgc" }, 2, 0, -1 },
+		{ { "ea" }, 1, -1, 0 },
+	};
+	const char *names[3] = { "a", "b", "c" };
+	const char *bogus[1] = { "bogus" }, *bogus_name[1] = { "m.safetensors" };
+	int chosen[HEADS_KINDS];
+	char *cause = NULL;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = heads_choose(cases[i].archs, names, cases[i].n, chosen, &cause);
+		tap_ok(rc == 0 && chosen[HEADS_TCMGC] == cases[i].tc && chosen[HEADS_EA] == cases[i].ea,
+		    "choose %s%s%s%s%s: TC-MGC from %d, EA from %d", cases[i].archs[0],
+		    cases[i].n > 1 ? "+" : "", cases[i].n > 1 ? cases[i].archs[1] : "",
+		    cases[i].n > 2 ? "+" : "", cases[i].n > 2 ? cases[i].archs[2] : "",
+		    cases[i].tc, cases[i].ea);
+	}
+	int rc = heads_choose(bogus, bogus_name, 1, chosen, &cause);
+
+	tap_ok(rc == -1 && cause != NULL &&
+	    strcmp(cause, "m.safetensors: architecture 'bogus' gives no search head") == 0 &&
+	    chosen[HEADS_TCMGC] == -1 && chosen[HEADS_EA] == -1,
+	    "a file giving no head: the engine's error (%s)", cause ? cause : "none");
+	free(cause);
+	tap_ok(heads_arch_gives("clip", HEADS_TCMGC) && heads_arch_gives("clip", HEADS_EA) &&
+	    heads_arch_gives("tcmgc", HEADS_TCMGC) && !heads_arch_gives("tcmgc", HEADS_EA) &&
+	    heads_arch_gives("ea", HEADS_EA) && !heads_arch_gives("ea", HEADS_TCMGC) &&
+	    !heads_arch_gives("bogus", HEADS_EA), "what each architecture gives");
+}
+
+/* The search rule on real files: only the chosen heads are loaded. */
+static void test_search_sets(void)
+{
+	const char *two[2] = { p_tc, p_ea }, *clip[1] = { p_clip }, *clip_ea[2] = { p_clip, p_ea };
+	char *cause = NULL;
+	heads_set *h;
+
+	h = heads_open(two, 2, HEADS_FOR_SEARCH, &cause);
+	tap_ok(h != NULL && heads_supplier(h, HEADS_TCMGC) == heads_file_at(h, 0) &&
+	    heads_supplier(h, HEADS_EA) == heads_file_at(h, 1) &&
+	    heads_file_at(h, 0)->tc != NULL && heads_file_at(h, 0)->ea == NULL &&
+	    heads_file_at(h, 1)->ea != NULL && heads_file_at(h, 1)->tc == NULL,
+	    "search tcmgc+ea: each head from its own file (%s)", cause ? cause : "ok");
+	heads_free(h);
+
+	h = heads_open(clip, 1, HEADS_FOR_SEARCH, &cause);
+	tap_ok(h != NULL && heads_supplier(h, HEADS_TCMGC) == heads_file_at(h, 0) &&
+	    heads_supplier(h, HEADS_EA) == heads_file_at(h, 0) && heads_file_at(h, 0)->tc != NULL &&
+	    heads_file_at(h, 0)->ea != NULL && tcmgc_is_training_free(heads_file_at(h, 0)->tc) &&
+	    ea_is_training_free(heads_file_at(h, 0)->ea),
+	    "search clip: both heads, training-free, from the one file");
+	heads_free(h);
+
+	h = heads_open(clip_ea, 2, HEADS_FOR_SEARCH, &cause);
+	tap_ok(h != NULL && heads_supplier(h, HEADS_TCMGC) == heads_file_at(h, 0) &&
+	    heads_supplier(h, HEADS_EA) == heads_file_at(h, 1) && heads_file_at(h, 0)->ea == NULL,
+	    "search clip+ea: TC-MGC from clip, EA from the trained file");
+	heads_free(h);
+
+	h = heads_open(NULL, 0, HEADS_FOR_SEARCH, &cause);
+	tap_ok(h == NULL && cause != NULL && strcmp(cause, "no model file given") == 0,
+	    "no file: refused");
+	free(cause);
+	cause = NULL;
+	{
+		const char *missing[1] = { "/nonexistent/m.safetensors" };
+		h = heads_open(missing, 1, HEADS_FOR_SEARCH, &cause);
+		tap_ok(h == NULL && cause != NULL && strstr(cause, "/nonexistent/m.safetensors") != NULL,
+		    "a missing file is named (%s)", cause ? cause : "none");
+		free(cause);
+	}
+}
+
+/* Identity: the hash is index_hash_file's; the models-table row. */
+static void test_identity(void)
+{
+	const char *one[1] = { p_tc };
+	uint8_t want[INDEX_HASH_SIZE];
+	char hex[2 * INDEX_HASH_SIZE + 1], json[1024];
+	index_model_info info;
+	char *cause = NULL;
+	heads_set *h = heads_open(one, 1, HEADS_FILES_ONLY, &cause);
+	heads_file *f = h != NULL ? heads_file_at(h, 0) : NULL;
+
+	if (!tap_ok(f != NULL && index_hash_file(p_tc, want, NULL, &cause) == 0,
+	    "open files only (%s)", cause ? cause : "ok")) {
+		free(cause);
+		heads_free(h);
+		return;
+	}
+	index_hash_hex(want, hex);
+	tap_ok(memcmp(f->hash, want, sizeof want) == 0 && strcmp(f->hex, hex) == 0,
+	    "identity is index_hash_file's content hash (%s)", hex);
+	tap_ok(f->tc == NULL && f->ea == NULL, "files only: no head loaded");
+	heads_model_info(f, &info, json, sizeof json);
+	const char *want_json = "{\"architecture\":\"tcmgc\",\"embed_dim\":16,\"frames\":4,"
+	    "\"max_words\":12,\"vision\":{\"width\":24,";
+	tap_ok(memcmp(info.hash, want, sizeof want) == 0 && strcmp(info.architecture, "tcmgc") == 0 &&
+	    strstr(info.name, "tiny TC-MGC") != NULL &&
+	    strncmp(json, want_json, strlen(want_json)) == 0, "models-table row: %s", json);
+	heads_free(h);
+}
+
+/* The index rule and a video's record. */
+static void test_records(void)
+{
+	const char *clip[1] = { p_clip }, *two[3] = { p_tc, p_ea, p_tc };
+	char *cause = NULL;
+	heads_set *h = heads_open(clip, 1, HEADS_FOR_INDEX, &cause);
+	heads_file *f = h != NULL ? heads_file_at(h, 0) : NULL;
+	heads_record *r = f != NULL ? heads_record_new(f, &cause) : NULL;
+	index_tensor t[HEADS_MAX_TENSORS];
+	float rows[2 * 16], *direct = NULL;
+	int n, zero = 1;
+
+	if (!tap_ok(r != NULL && f->F == 4 && f->D == 16 && heads_frames(h) == 4 &&
+	    heads_image_size(h) == 32, "index clip: record buffers (%s)", cause ? cause : "ok")) {
+		free(cause);
+		heads_free(h);
+		return;
+	}
+	for (int i = 0; i < 2 * 16; i++)
+		rows[i] = sinf((float)i * 0.7f);
+	tap_ok(heads_record_prepare(r, rows, 2, &cause) == 0, "prepare 2 real frames of 4");
+	n = heads_record_tensors(r, 7, t);
+	tap_ok(n == 3 && strcmp(t[0].kind, "frames") == 0 && strcmp(t[1].kind, "cache.tcmgc") == 0 &&
+	    strcmp(t[2].kind, "cache.ea") == 0 && t[0].model_id == 7 && t[2].model_id == 7 &&
+	    t[0].count == 4 * 16 &&
+	    t[1].count == (int64_t)tcmgc_video_cache_floats(f->tc) &&
+	    t[2].count == (int64_t)ea_video_cache_floats(f->ea),
+	    "clip record: frames [4, 16], cache.tcmgc, cache.ea with the heads' sizes");
+	tap_ok(strcmp(HEADS_KIND_FRAMES, "frames") == 0 && strcmp(HEADS_KIND_TCMGC, "cache.tcmgc") == 0 &&
+	    strcmp(HEADS_KIND_EA, "cache.ea") == 0, "stored kind strings unchanged");
+	for (int i = 2 * 16; i < 4 * 16; i++)
+		zero = zero && heads_record_frames(r)[i] == 0.0f;
+	tap_ok(memcmp(heads_record_frames(r), rows, sizeof rows) == 0 && zero &&
+	    heads_record_mask(r)[0] == 1 && heads_record_mask(r)[1] == 1 &&
+	    heads_record_mask(r)[2] == 0 && heads_record_mask(r)[3] == 0,
+	    "frames: the real rows, then zero rows; mask 1 1 0 0");
+	direct = malloc(tcmgc_video_cache_floats(f->tc) * sizeof *direct);
+	tap_ok(direct != NULL && tcmgc_prepare_video(f->tc, heads_record_frames(r),
+	    heads_record_mask(r), direct, NULL) == 0 &&
+	    memcmp(direct, t[1].data, tcmgc_video_cache_floats(f->tc) * sizeof *direct) == 0,
+	    "the TC-MGC cache is tcmgc_prepare_video's");
+	free(direct);
+	heads_record_free(r);
+	heads_free(h);
+
+	h = heads_open(two, 3, HEADS_FOR_INDEX, &cause);
+	if (tap_ok(h != NULL, "index tcmgc+ea+tcmgc (%s)", cause ? cause : "ok")) {
+		heads_file *a = heads_file_at(h, 0), *b = heads_file_at(h, 1), *c = heads_file_at(h, 2);
+		heads_record *ra = heads_record_new(a, NULL), *rb = heads_record_new(b, NULL);
+		int na = 0, nb = 0;
+
+		if (ra != NULL && rb != NULL && heads_record_prepare(ra, rows, 2, NULL) == 0 &&
+		    heads_record_prepare(rb, rows, 2, NULL) == 0) {
+			na = heads_record_tensors(ra, 1, t);
+			na = na == 2 && strcmp(t[1].kind, "cache.tcmgc") == 0 ? na : -1;
+			nb = heads_record_tensors(rb, 2, t);
+			nb = nb == 2 && strcmp(t[1].kind, "cache.ea") == 0 ? nb : -1;
+		}
+		tap_ok(a->tc != NULL && a->ea == NULL && b->ea != NULL && b->tc == NULL && na == 2 &&
+		    nb == 2, "index: a tcmgc file writes frames + cache.tcmgc, an ea file frames + "
+		    "cache.ea");
+		tap_ok(a->tower == 0 && c->tower == 0 && (b->tower == 0 || b->tower == 1),
+		    "the same file given twice shares one image tower");
+		heads_record_free(ra);
+		heads_record_free(rb);
+	} else {
+		free(cause);
+		cause = NULL;
+	}
+	heads_free(h);
+}
+
+/* Encoding a query with a head's file. */
+static void test_text(void)
+{
+	const char *one[1] = { p_tc };
+	char *cause = NULL;
+	heads_set *h = heads_open(one, 1, HEADS_FOR_SEARCH, &cause);
+	heads_text *t = h != NULL ? heads_text_new(heads_supplier(h, HEADS_TCMGC), 0, &cause) : NULL;
+	const heads_encoding *e;
+	int fresh = -1, ok;
+
+	if (!tap_ok(t != NULL, "text tower of the TC-MGC file (%s)", cause ? cause : "ok")) {
+		free(cause);
+		heads_free(h);
+		return;
+	}
+	e = heads_text_get(t);
+	tap_ok(e->L == tcmgc_words(heads_supplier(h, HEADS_TCMGC)->tc) && e->D == 16,
+	    "L is the head's word count (%d), D 16", e->L);
+	ok = heads_text_encode(t, "a red car", &fresh, &cause) == 0 && fresh == 1;
+	tap_ok(ok && e->n_tokens >= 3 && e->n_tokens <= e->L && !e->truncated && e->ids[0] != 0 &&
+	    isfinite(e->sentence[0]) && isfinite(e->words[0]),
+	    "encode: %d tokens, finite features (%s)", e->n_tokens, cause ? cause : "ok");
+	tap_ok(heads_text_encode(t, "a red car", &fresh, &cause) == 0 && fresh == 0,
+	    "the same text again reuses the encoding");
+	heads_text_free(t);
+	heads_free(h);
+	free(cause);
+}
+
+int main(void)
+{
+	const char *srcdir = getenv("top_srcdir");
+
+	snprintf(p_tc, sizeof p_tc, "%s/tests/golden/tiny-tcmgc.safetensors", srcdir ? srcdir : ".");
+	snprintf(p_ea, sizeof p_ea, "%s/tests/golden/tiny-ea.safetensors", srcdir ? srcdir : ".");
+	snprintf(p_clip, sizeof p_clip, "%s/tests/golden/tiny-clip.safetensors", srcdir ? srcdir : ".");
+	test_choose();
+	test_search_sets();
+	test_identity();
+	test_records();
+	test_text();
+	return tap_done();
+}
