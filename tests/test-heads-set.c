@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "heads.h"
 #include "index.h"
 #include "tap.h"
@@ -102,26 +103,26 @@ static void test_search_sets(void)
 	}
 }
 
-/* Identity: the hash is index_hash_file's; the models-table row. */
+/* Identity: the hash is hash_file's; the models-table row. */
 static void test_identity(void)
 {
 	const char *one[1] = { p_tc };
-	uint8_t want[INDEX_HASH_SIZE];
-	char hex[2 * INDEX_HASH_SIZE + 1], json[1024];
+	uint8_t want[HASH_SIZE];
+	char hex[2 * HASH_SIZE + 1], json[1024];
 	index_model_info info;
 	char *cause = NULL;
 	heads_set *h = heads_open(one, 1, HEADS_FILES_ONLY, &cause);
 	heads_file *f = h != NULL ? heads_file_at(h, 0) : NULL;
 
-	if (!tap_ok(f != NULL && index_hash_file(p_tc, want, NULL, &cause) == 0,
+	if (!tap_ok(f != NULL && hash_file(p_tc, want, NULL, &cause) == 0,
 	    "open files only (%s)", cause ? cause : "ok")) {
 		free(cause);
 		heads_free(h);
 		return;
 	}
-	index_hash_hex(want, hex);
+	hash_hex(want, hex);
 	tap_ok(memcmp(f->hash, want, sizeof want) == 0 && strcmp(f->hex, hex) == 0,
-	    "identity is index_hash_file's content hash (%s)", hex);
+	    "identity is hash_file's content hash (%s)", hex);
 	tap_ok(f->tc == NULL && f->ea == NULL, "files only: no head loaded");
 	heads_model_info(f, &info, json, sizeof json);
 	const char *want_json = "{\"architecture\":\"tcmgc\",\"embed_dim\":16,\"frames\":4,"
