@@ -103,6 +103,7 @@ struct video_reader {
 	/* How the stored picture is shown (preprocess_view_oriented). */
 	int swap, flip_x, flip_y;
 	AVRational bad_sar; /* the last absurd sample aspect ignored; 0:0 none */
+	int scan_cut;       /* video_scan stopped before the end: the span is short */
 
 	/* Time, in the stream's time base. */
 	AVRational tb;
@@ -587,8 +588,10 @@ static int video_scan(video_reader *r, char **cause)
 			}
 		}
 		av_packet_unref(r->pkt);
-		if (++count > 50000000 || video_interrupt(r))
+		if (++count > 50000000 || video_interrupt(r)) {
+			r->scan_cut = 1;
 			break;
+		}
 	}
 	if (first != INT64_MAX) {
 		r->start = first;
@@ -659,6 +662,7 @@ static int video_probe(video_reader *r, char **cause)
 	AVRational sar = av_guess_sample_aspect_ratio(r->fmt, st, NULL);
 	double fps = 0;
 	int full = par->color_range == AVCOL_RANGE_JPEG;
+	int guessed = r->fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
 	const char *name = r->fmt->iformat->name;
 
 	snprintf(in->container, sizeof in->container, "%.*s", (int)strcspn(name, ","), name);
@@ -711,11 +715,16 @@ static int video_probe(video_reader *r, char **cause)
 	if (r->origin > r->start)
 		r->origin = r->start;
 
+	/*
+	 * A duration guessed from the bit rate is no duration: FFmpeg gives a
+	 * raw MPEG-1 stream (.mpv) of 4 s 0.013 s, on the stream too.  Those,
+	 * like raw .h264, .m2v and .m4v with none at all, are measured by
+	 * video_scan.
+	 */
 	r->span = -1;
-	if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+	if (!guessed && st->duration != AV_NOPTS_VALUE && st->duration > 0)
 		r->span = st->duration;
-	else if (r->fmt->duration != AV_NOPTS_VALUE && r->fmt->duration > 0 &&
-	    r->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE)
+	else if (!guessed && r->fmt->duration != AV_NOPTS_VALUE && r->fmt->duration > 0)
 		r->span = av_rescale_q(r->fmt->duration, AV_TIME_BASE_Q, r->tb) -
 		    (r->start - r->origin);
 	if (r->span < 0) {
@@ -1843,6 +1852,9 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 		}
 	if (r->info.truncated)
 		video_note(out, "the file is truncated: its index goes past its end");
+	if (r->scan_cut)
+		video_note(out, "the file has no usable duration and reading it to find one "
+		                "stopped at %.3f s (time or packet limit)", r->info.duration);
 	if (r->bad_sar.num > 0)
 		video_note(out, "sample aspect ratio %d:%d ignored (beyond %d:1, or a side past %d "
 		                "pixels): shown with square pixels",

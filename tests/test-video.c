@@ -608,6 +608,61 @@ static void test_short(void)
 }
 
 /*
+ * Raw elementary streams carry no duration; for MPEG-1/2 video FFmpeg
+ * guesses one from the bit rate (13 ms for a 4 s clip), which sampled one
+ * frame.  Tried here: .mpv (mpeg1video, the bit-rate guess), .m2v
+ * (mpeg2video), .m4v (mpeg4) and .h264 (no duration at all).
+ */
+static void test_raw_streams(void)
+{
+	static const struct {
+		const char *file, *encoder, *args;
+	} cases[] = {
+		{ "raw.mpv", "mpeg1video", "-c:v mpeg1video -f mpeg1video" },
+		{ "raw.m2v", "mpeg2video", "-c:v mpeg2video -f mpeg2video" },
+		{ "raw.m4v", "mpeg4", "-c:v mpeg4 -f m4v" },
+		{ "raw4s.h264", "libx264", "-c:v libx264 -preset veryfast -f h264" },
+	};
+
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		video_options o = test_options();
+		const char *file = cases[c].file;
+		char *cause = NULL;
+		video_reader *r;
+		video_frames *f;
+		int mono = 1;
+
+		if (!has_encoder(cases[c].encoder)) {
+			char why[128];
+			snprintf(why, sizeof why, "%s: no %s encoder in this ffmpeg", file,
+			    cases[c].encoder);
+			tap_skip(why);
+			tap_skip(why);
+			continue;
+		}
+		if (gen(file, "-f lavfi -i testsrc2=size=128x96:rate=25 -t 4 %s", cases[c].args) == -1) {
+			tap_ok(0, "%s: ffmpeg could not generate it", file);
+			tap_skip("no clip to sample");
+			continue;
+		}
+		r = video_open(tmp_path(file), &o, &cause);
+		if (!tap_ok(r != NULL && fabs(video_get_info(r)->duration - 4.0) < 0.2,
+		    "%s: the duration is found, about 4 s (%.3f s)", file,
+		    r != NULL ? video_get_info(r)->duration : -1.0))
+			tap_diag("%s", cause != NULL ? cause : "opened");
+		f = r != NULL ? video_read_frames(r, 12, &cause) : NULL;
+		for (int i = 1; f != NULL && i < f->count; i++)
+			mono &= f->times[i] > f->times[i - 1];
+		tap_ok(f != NULL && f->count == 12 && mono && f->times[11] >= 3.0 && !f->partial,
+		    "%s: 12 frames spread over the 4 s, in order (%d, last at %.3f s)", file,
+		    f != NULL ? f->count : 0, f != NULL && f->count > 0 ? f->times[f->count - 1] : -1.0);
+		video_frames_free(f);
+		video_close(r);
+		free(cause);
+	}
+}
+
+/*
  * A 4096x2 clip whose sample aspect is 500000:1 would be shown
  * 2048000000x2: the resize overflowed int and the frames were refused.  An
  * absurd aspect is ignored (square pixels) and the note says so.
@@ -1086,6 +1141,7 @@ int main(void)
 	test_aspect_and_colour();
 	test_absurd_aspect();
 	test_short();
+	test_raw_streams();
 	test_bad_input();
 	test_threads();
 	test_logging();
