@@ -29,8 +29,10 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -431,6 +433,56 @@ static int video_size_ok(const video_reader *r, int w, int h)
 {
 	return w > 0 && h > 0 && w <= VIDEO_MAX_SIDE && h <= VIDEO_MAX_SIDE &&
 	    (int64_t)w * h <= r->opt.max_pixels;
+}
+
+/* The cause for a frame size video_size_ok refuses, naming the limit it passes. */
+static void video_size_cause(const video_reader *r, long long w, long long h, char **cause)
+{
+	if (w > VIDEO_MAX_SIDE || h > VIDEO_MAX_SIDE)
+		util_set_cause(cause, "%s: frame size %lldx%lld is beyond the limit of %d pixels "
+		    "a side", r->path, w, h, VIDEO_MAX_SIDE);
+	else
+		util_set_cause(cause, "%s: frame size %lldx%lld is beyond the limit of %lld pixels",
+		    r->path, w, h, (long long)r->opt.max_pixels);
+}
+
+/*
+ * A YUV4MPEG2 header's W and H, checked before FFmpeg reads it: its demuxer
+ * refuses an absurd size with an unrelated error ("Device or resource
+ * busy").  0 when the file is not y4m or its size is fine.
+ */
+static int video_check_y4m(const video_reader *r, char **cause)
+{
+	char head[256], *p, *end;
+	long long w = 0, h = 0;
+	ssize_t n;
+	int fd = open(r->path, O_RDONLY);
+
+	if (fd == -1)
+		return 0;
+	n = read(fd, head, sizeof head - 1);
+	close(fd);
+	if (n < 10 || memcmp(head, "YUV4MPEG2 ", 10) != 0)
+		return 0;
+	head[n] = '\0';
+	head[strcspn(head, "\n")] = '\0';
+	for (p = head + 9; *p != '\0'; p = end) {
+		long long v;
+
+		p += strspn(p, " ");
+		end = p + strcspn(p, " ");
+		if ((*p != 'W' && *p != 'H') || !isdigit((unsigned char)p[1]))
+			continue;
+		v = strtoll(p + 1, NULL, 10);
+		if (*p == 'W')
+			w = v;
+		else
+			h = v;
+	}
+	if (w <= 0 || h <= 0 || (w <= INT_MAX && h <= INT_MAX && video_size_ok(r, (int)w, (int)h)))
+		return 0;
+	video_size_cause(r, w, h, cause);
+	return -1;
 }
 
 /* Rotation and flips from the display matrix, as ffmpeg's autorotate reads it. */
@@ -842,6 +894,10 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	}
 	memcpy(url, "file:", 5);
 	memcpy(url + 5, path, strlen(path) + 1);
+	if (video_check_y4m(r, cause) == -1) {
+		free(url);
+		goto error;
+	}
 	av_dict_set(&dict, "protocol_whitelist", "file", 0);
 	av_dict_set(&dict, "pattern_type", "none", 0);
 	ret = avformat_open_input(&r->fmt, url, NULL, &dict);
@@ -862,8 +918,7 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 		AVCodecParameters *par = r->fmt->streams[i]->codecpar;
 		if (par->codec_type == AVMEDIA_TYPE_VIDEO && (par->width != 0 || par->height != 0) &&
 		    !video_size_ok(r, par->width, par->height)) {
-			util_set_cause(cause, "%s: frame size %dx%d is beyond the limit of %lld pixels",
-			    path, par->width, par->height, (long long)r->opt.max_pixels);
+			video_size_cause(r, par->width, par->height, cause);
 			goto error;
 		}
 	}
@@ -881,8 +936,7 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 			r->fmt->streams[i]->discard = AVDISCARD_ALL;
 	if ((r->st->codecpar->width != 0 || r->st->codecpar->height != 0) &&
 	    !video_size_ok(r, r->st->codecpar->width, r->st->codecpar->height)) {
-		util_set_cause(cause, "%s: frame size %dx%d is beyond the limit of %lld pixels", path,
-		    r->st->codecpar->width, r->st->codecpar->height, (long long)r->opt.max_pixels);
+		video_size_cause(r, r->st->codecpar->width, r->st->codecpar->height, cause);
 		goto error;
 	}
 	if (video_open_decoder(r, cause) == -1 || video_probe(r, cause) == -1)

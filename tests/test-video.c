@@ -890,7 +890,16 @@ static void test_bad_input(void)
 		static const char y4m[] = "YUV4MPEG2 W100000 H100000 F25:1 Ip A1:1 C420jpeg\nFRAME\n"
 		                          "0123456789abcdef";
 		write_file("huge.y4m", y4m, sizeof y4m - 1);
-		expect_error("huge.y4m", "huge.y4m: ", "y4m header claiming 100000x100000");
+		expect_error("huge.y4m", "frame size 100000x100000 is beyond the limit",
+		    "y4m header claiming 100000x100000");
+	}
+	{
+		/* FFmpeg refused this one with "Device or resource busy". */
+		static const char y4m[] = "YUV4MPEG2 W60000 H60000 F25:1 Ip A1:1 C420jpeg\nFRAME\n"
+		                          "0123456789abcdef";
+		write_file("huge2.y4m", y4m, sizeof y4m - 1);
+		expect_error("huge2.y4m", "frame size 60000x60000 is beyond the limit of",
+		    "y4m header claiming 60000x60000");
 	}
 	/* Matroska PixelWidth/PixelHeight (2-byte values for 256x256) patched to 65535. */
 	gen("square.mkv", "-f lavfi -i testsrc2=size=256x256:rate=10:duration=1 -c:v libx264 -preset ultrafast");
