@@ -44,6 +44,17 @@ size=$(od -An -tx1 -j16 -N8 "$tmp/out/frame-01-2.000s.png" | tr -d ' \n')
 magic=$(od -An -tx1 -N2 "$tmp/out/thumb-01-2.000s.jpg" | tr -d ' \n')
 [ "$magic" = "ffd8" ]; ok $? "the thumbnail is a JPEG ($magic)"
 
+# --out creates missing parents, as mkdir -p does.
+run "$CLIPGREP" frames -F 2 --out "$tmp/a/b/c" "$tmp/clip.mp4"
+[ $rc -eq 0 ] && [ -f "$tmp/a/b/c/frame-00-1.000s.png" ]
+ok $? "--out a/b/c creates a and b too ($rc, $err)"
+mode=$(stat -c %a "$tmp/a/b")
+[ "$mode" = "$(printf '%o' $((0777 & ~$(umask))))" ]; ok $? "with mode 0777 less the umask ($mode)"
+: >"$tmp/plain"
+run "$CLIPGREP" frames -F 2 --out "$tmp/plain/x/y" "$tmp/clip.mp4"
+[ $rc -eq 2 ] && contains "$err" "'$tmp/plain'" && contains "$err" "not a directory"
+ok $? "a file in the way: exit 2 naming that component ($err)"
+
 run "$CLIPGREP" frames --thumbs "$tmp/clip.mp4"
 [ $rc -eq 1 ]; ok $? "--thumbs without --out is a usage error"
 

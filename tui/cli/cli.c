@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "video.h"
@@ -160,4 +161,53 @@ void cli_video_log_setup(void)
 {
 	video_set_log(cli_video_log, NULL);
 	video_set_log_level(cli_verbose);
+}
+
+int cli_make_dirs(const char *dir)
+{
+	char *path = strdup(dir), *p;
+	struct stat st;
+	int rc = -1;
+
+	if (path == NULL || path[0] == '\0') {
+		cli_error("%s: %s", cli_name(dir), path == NULL ? "out of memory" :
+		    "an empty directory name");
+		free(path);
+		return -1;
+	}
+	/* Each prefix ending at a '/', then the whole path; "a//b" and "a/" are fine. */
+	for (p = path + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		if (p[-1] == '/') {
+			if (c == '\0')
+				break;
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(path, 0777) == -1 && errno != EEXIST) {
+			cli_error("%s: cannot create the directory: %s", cli_name(path),
+			    strerror(errno));
+			goto out;
+		}
+		/* EEXIST also for a file: say which component is in the way. */
+		if (stat(path, &st) == -1) {
+			cli_error("%s: %s", cli_name(path), strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			cli_error("%s is a file, not a directory (making %s)", cli_name(path),
+			    cli_name(dir));
+			goto out;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	rc = 0;
+out:
+	free(path);
+	return rc;
 }

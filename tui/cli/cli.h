@@ -49,6 +49,13 @@ void cli_text_escaped(FILE *out, const char *s);
  */
 const char *cli_name(const char *s);
 
+/*
+ * mkdir -p: make dir and any missing parents, mode 0777 less the umask.
+ * 0 when dir is (now) a directory; -1 after a message naming the component
+ * that failed and why ("'a/b' is a file, not a directory").
+ */
+int cli_make_dirs(const char *dir);
+
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 

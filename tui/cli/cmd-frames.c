@@ -216,10 +216,8 @@ int cmd_frames(int argc, char **argv)
 	opt.want_float = 0;
 	opt.want_rgb = out_dir != NULL;
 	opt.thumb_width = thumbs ? opt.thumb_width : 0;
-	if (out_dir != NULL && mkdir(out_dir, 0777) == -1 && errno != EEXIST) {
-		cli_error("%s: %s", cli_name(out_dir), strerror(errno));
+	if (out_dir != NULL && cli_make_dirs(out_dir) == -1)
 		return CLI_EXIT_ERROR;
-	}
 
 	r = video_open(path, &opt, &cause);
 	if (r == NULL) {
