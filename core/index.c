@@ -563,20 +563,33 @@ fail:
 }
 
 /*
- * Why a database we may write cannot be written, when SQLite's message
- * names only the database: a -wal or -shm left read-only (a read-only open
- * of a read-only database gives them the database's mode, and they outlive
- * a later chmod), or a directory where they cannot be created.
+ * Why a database cannot be opened for writing, when SQLite's message says
+ * only "read-only" or "unable to open database file (No such file or
+ * directory)": the index file is read-only, or the file system is; a -wal
+ * or -shm left read-only (a read-only open of a read-only database gives
+ * them the database's mode, and they outlive a later chmod); or a directory
+ * where the index, or its -wal and -shm, cannot be created.
  */
 static void index_explain_readonly(const char *path, char **cause)
 {
 	static const char *const ext[] = { "-wal", "-shm" };
 	char side[PATH_MAX + 8], *dir, *slash;
+	int exists;
 
 	if (cause == NULL || *cause == NULL || (strstr(*cause, "read-only") == NULL &&
-	    strstr(*cause, "unable to open") == NULL) || access(path, W_OK) != 0)
+	    strstr(*cause, "unable to open") == NULL))
 		return;
-	for (size_t i = 0; i < 2; i++) {
+	exists = access(path, F_OK) == 0;
+	if (exists && access(path, W_OK) != 0) {
+		if (errno == EROFS)
+			util_set_cause(cause, "%s: cannot write: the index is on a read-only file "
+			    "system", path);
+		else
+			util_set_cause(cause, "%s: cannot write: the index file is read-only (%s)",
+			    path, strerror(errno));
+		return;
+	}
+	for (size_t i = 0; exists && i < 2; i++) {
 		if ((size_t)snprintf(side, sizeof side, "%s%s", path, ext[i]) < sizeof side &&
 		    access(side, F_OK) == 0 && access(side, W_OK) != 0) {
 			util_set_cause(cause, "%s: cannot write: %s is read-only (%s); fix its "
@@ -594,9 +607,18 @@ static void index_explain_readonly(const char *path, char **cause)
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	if (access(dir, W_OK) != 0)
-		util_set_cause(cause, "%s: cannot write: directory %s is read-only (%s)", path, dir,
-		    strerror(errno));
+	if (access(dir, W_OK) != 0) {
+		if (errno == EROFS)
+			util_set_cause(cause, "%s: cannot %s: the index is on a read-only file system",
+			    path, exists ? "write" : "create the index");
+		else if (exists)
+			util_set_cause(cause, "%s: cannot write: directory %s is read-only (%s), and "
+			    "the index's -wal and -shm journal files go there", path, dir,
+			    strerror(errno));
+		else
+			util_set_cause(cause, "%s: cannot create the index: directory %s is read-only "
+			    "(%s)", path, dir, strerror(errno));
+	}
 	free(dir);
 }
 

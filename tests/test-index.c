@@ -9,6 +9,10 @@
  * so the test needs no sqlite3.h: only core/index.c includes it.  Rows are
  * edited with the sqlite3 program where there is one (else those tests skip).
  */
+/* unshare(2) for the read-only bind mount. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "config.h"
 
 #include <errno.h>
@@ -25,7 +29,9 @@
 #include <unistd.h>
 #if defined(__linux__)
 #include <linux/fs.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #endif
 
 #include "hash.h"
@@ -764,7 +770,7 @@ static void test_readonly(void)
 	} else {
 		ix = index_open(db, 0, &cause);
 		if (!tap_ok(ix == NULL && cause != NULL &&
-		    strstr(cause, "cannot write: read-only file or file system") != NULL,
+		    strstr(cause, "cannot write: the index file is read-only") != NULL,
 		    "a read-only file is refused for writing with a clear message"))
 			diag_cause("got", cause);
 		index_close(ix);
@@ -820,6 +826,114 @@ static void test_readonly(void)
 		make_readonly(tp("ro"), 1, 0);
 	}
 	fake_free(&f);
+	free(cause);
+}
+
+/*
+ * Read-only places SQLite reported as "unable to open database file (No
+ * such file or directory)": a new index in a read-only directory, and an
+ * index on a read-only file system (a read-only bind mount, made in a child
+ * with a mount namespace of its own: root ignores permission bits).
+ */
+static void test_readonly_places(void)
+{
+	const char *db = tp("ro2/index.db"), *fsdir = tp("rofs");
+	char *cause = NULL, got[2][1024];
+	int fds[2];
+	pid_t pid;
+	index_db *ix;
+
+	mkdir(tp("ro2"), 0755);
+	if (make_readonly(tp("ro2"), 1, 1) != 0) {
+		tap_skip("cannot make a directory read-only here (root without CAP_LINUX_IMMUTABLE)");
+	} else {
+		ix = index_open(db, INDEX_CREATE, &cause);
+		if (!tap_ok(ix == NULL && cause != NULL && strstr(cause, db) != NULL &&
+		    strstr(cause, "directory") != NULL && strstr(cause, "is read-only") != NULL,
+		    "a new index in a read-only directory: the message says the directory is read-only"))
+			diag_cause("got", cause);
+		index_close(ix);
+		make_readonly(tp("ro2"), 1, 0);
+	}
+
+	mkdir(fsdir, 0755);
+	make_small_index(tp("rofs/index.db"));
+	memset(got, 0, sizeof got);
+	if (pipe(fds) != 0) {
+		tap_skip("read-only file system: pipe failed");
+		tap_skip("read-only file system: pipe failed");
+		free(cause);
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		const char *what[2] = { tp("rofs/index.db"), tp("rofs/new.db") };
+		char msg[2048];
+		int ok = 0;
+
+		close(fds[0]);
+#if defined(__linux__)
+		ok = (unshare(CLONE_NEWNS) == 0 ||
+		         (geteuid() != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0)) &&
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		    mount(fsdir, fsdir, NULL, MS_BIND, NULL) == 0 &&
+		    mount(NULL, fsdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0;
+#endif
+		if (!ok) {
+			snprintf(msg, sizeof msg, "SKIP cannot make a read-only bind mount here (%s)",
+			    strerror(errno));
+			if (write(fds[1], msg, strlen(msg) + 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		for (int i = 0; i < 2; i++) {
+			char *c = NULL;
+			index_db *w = index_open(what[i], INDEX_CREATE, &c);
+
+			snprintf(msg, sizeof msg, "%s", w != NULL ? "opened for writing" :
+			    c != NULL ? c : "(no cause)");
+			index_close(w);
+			free(c);
+			if (write(fds[1], msg, strlen(msg) + 1) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	{
+		char buf[sizeof got], *p = buf;
+		size_t n = 0;
+		ssize_t k;
+
+		while (pid > 0 && n < sizeof buf - 1 &&
+		    (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
+			n += (size_t)k;
+		buf[n] = '\0';
+		for (int i = 0; i < 2 && p < buf + n; i++) {
+			size_t len = strnlen(p, sizeof got[i] - 1);
+
+			memcpy(got[i], p, len);
+			got[i][len] = '\0';
+			p += strlen(p) + 1;
+		}
+	}
+	close(fds[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (pid <= 0 || strncmp(got[0], "SKIP ", 5) == 0) {
+		tap_skip(pid <= 0 ? "read-only file system: fork failed" : got[0] + 5);
+		tap_skip("read-only file system: a new index");
+	} else {
+		if (!tap_ok(strstr(got[0], tp("rofs/index.db")) != NULL &&
+		    strstr(got[0], "read-only file system") != NULL,
+		    "an index on a read-only file system: the message says so"))
+			tap_diag("got: %s", got[0]);
+		if (!tap_ok(strstr(got[1], tp("rofs/new.db")) != NULL &&
+		    strstr(got[1], "read-only file system") != NULL,
+		    "a new index on a read-only file system: the message says so"))
+			tap_diag("got: %s", got[1]);
+	}
 	free(cause);
 }
 
@@ -1430,6 +1544,7 @@ int main(void)
 	test_load();
 	test_refusals();
 	test_readonly();
+	test_readonly_places();
 	test_lock();
 	test_crash();
 	test_merge();
