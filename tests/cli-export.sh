@@ -45,4 +45,9 @@ run "$CLIPGREP" export --db "$T/i.db" --model "$M1" --format parquet --out "$T/p
 ok $([ "$rc" -eq 1 ] && contains "$err" "parquet" && echo 0 || echo 1) "parquet: a usage error that says why"
 run "$CLIPGREP" export --db "$T/i.db" --model "$top_srcdir/tests/golden/tiny-clip.safetensors" --format npy --out "$T/x"
 ok $([ "$rc" -eq 2 ] && contains "$err" "no video" && echo 0 || echo 1) "a model not in the index: exit 2 ($err)"
+run "$CLIPGREP" export --db "$T/i.db" --model "$M1" --format npy --out "$T/deep/er/npy"
+ok $([ "$rc" -eq 0 ] && [ -f "$T/deep/er/npy/frames.npy" ] && echo 0 || echo 1) "npy: missing parent folders are created (rc $rc)"
+: >"$T/plainfile"
+run "$CLIPGREP" export --db "$T/i.db" --model "$M1" --format npy --out "$T/plainfile"
+ok $([ "$rc" -eq 2 ] && contains "$err" "not a directory" && echo 0 || echo 1) "npy: --out naming a file is refused ($err)"
 done_testing

@@ -501,10 +501,8 @@ static int embed_write_npy(const char *dir, const embed_set *s)
 	char name[64], *path;
 	char *cause = NULL;
 
-	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
-		cli_error("%s: %s", cli_name(dir), strerror(errno));
+	if (cli_make_dirs(dir) == -1)
 		return -1;
-	}
 	path = malloc(strlen(dir) + sizeof name + 8);
 	if (path == NULL) {
 		cli_error("out of memory");

@@ -208,10 +208,8 @@ int cmd_export(int argc, char **argv)
 	if (st.jsonl) {
 		st.out = fopen(out_path, "w");
 	} else {
-		if (mkdir(out_path, 0777) == -1 && errno != EEXIST) {
-			cli_error("%s: %s", cli_name(out_path), strerror(errno));
+		if (cli_make_dirs(out_path) == -1)
 			goto out;
-		}
 		path = malloc(strlen(out_path) + 32);
 		if (path == NULL)
 			goto out;
