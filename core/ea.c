@@ -85,7 +85,7 @@ static int ea_load_block(model *m, const char *prefix, int frames, double ratio,
 
 	if (!(h >= 1 && h <= 1e6)) {
 		util_set_cause(cause, "%s: %sfc: hidden size int(%d // %g) is not positive",
-		    model_path(m), prefix, frames, ratio);
+		    UTIL_NAME(model_path(m)), prefix, frames, ratio);
 		return -1;
 	}
 	b->hidden = (int)h;
@@ -132,7 +132,7 @@ static int ea_parse_settings(model *m, ea *e, char **cause, char *agg_type, size
 		e->header = EA_TIGHT;
 	else {
 		util_set_cause(cause, "%s: metadata clipgrep.ea.sim_header: unknown '%s' "
-		    "(expected meanP, seqLSTM, seqTransf or tightTransf)", path, sh);
+		    "(expected meanP, seqLSTM, seqTransf or tightTransf)", UTIL_NAME(path), sh);
 		return -1;
 	}
 	if (st == NULL)
@@ -143,7 +143,8 @@ static int ea_parse_settings(model *m, ea *e, char **cause, char *agg_type, size
 			found = 1;
 		}
 	if (!found) {
-		util_set_cause(cause, "%s: metadata clipgrep.ea.se_type: unknown '%s'", path, st);
+		util_set_cause(cause, "%s: metadata clipgrep.ea.se_type: unknown '%s'",
+		    UTIL_NAME(path), st);
 		return -1;
 	}
 	if (at == NULL)
@@ -151,33 +152,37 @@ static int ea_parse_settings(model *m, ea *e, char **cause, char *agg_type, size
 	if (strcmp(at, "unity") != 0 && strcmp(at, "squeeze_expand") != 0 &&
 	    strcmp(at, "expand_squeeze") != 0) {
 		util_set_cause(cause, "%s: metadata clipgrep.ea.aggregation_type: unknown '%s' "
-		    "(expected unity, squeeze_expand or expand_squeeze)", path, at);
+		    "(expected unity, squeeze_expand or expand_squeeze)", UTIL_NAME(path), at);
 		return -1;
 	}
 	snprintf(agg_type, agg_size, "%s", at);
 	if (model_meta_float(m, "clipgrep.ea.reduction_ratio", 4.0f, &e->ratio, cause) == -1)
 		return -1;
 	if (!(e->ratio > 0)) {
-		util_set_cause(cause, "%s: metadata clipgrep.ea.reduction_ratio must be positive", path);
+		util_set_cause(cause, "%s: metadata clipgrep.ea.reduction_ratio must be positive",
+		    UTIL_NAME(path));
 		return -1;
 	}
 	if (e->header == EA_TIGHT && e->se != EA_SE_NONE && e->se != EA_SE_EXCITATION) {
 		util_set_cause(cause, "%s: tightTransf takes se_type excitation or none, not %s",
-		    path, st);
+		    UTIL_NAME(path), st);
 		return -1;
 	}
 	if (e->header == EA_MEANP && (e->se == EA_SE_EXC_SEQ || e->se == EA_SE_EXC_SEQ_AGG)) {
-		util_set_cause(cause, "%s: se_type %s needs sim_header seqLSTM or seqTransf", path, st);
+		util_set_cause(cause, "%s: se_type %s needs sim_header seqLSTM or seqTransf",
+		    UTIL_NAME(path), st);
 		return -1;
 	}
 	if (strcmp(at, "squeeze_expand") == 0 && !(e->ratio > 1) &&
 	    (e->se == EA_SE_EXC_AGG || e->se == EA_SE_EXC_SEQ_AGG)) {
-		util_set_cause(cause, "%s: squeeze_expand needs reduction_ratio > 1", path);
+		util_set_cause(cause, "%s: squeeze_expand needs reduction_ratio > 1",
+		    UTIL_NAME(path));
 		return -1;
 	}
 	if (strcmp(at, "expand_squeeze") == 0 && !(e->ratio < 1) &&
 	    (e->se == EA_SE_EXC_AGG || e->se == EA_SE_EXC_SEQ_AGG)) {
-		util_set_cause(cause, "%s: expand_squeeze needs reduction_ratio < 1", path);
+		util_set_cause(cause, "%s: expand_squeeze needs reduction_ratio < 1",
+		    UTIL_NAME(path));
 		return -1;
 	}
 	return 0;
@@ -256,11 +261,12 @@ static int ea_load_tight(model *m, ea *e, char **cause)
 
 	if (c->context_length < e->frames + 1) {
 		util_set_cause(cause, "%s: cross position table too short for %d frames",
-		    model_path(m), e->frames);
+		    UTIL_NAME(model_path(m)), e->frames);
 		return -1;
 	}
 	if (e->heads <= 0 || d % e->heads != 0) {
-		util_set_cause(cause, "%s: %d heads do not divide the cross width %d", model_path(m),
+		util_set_cause(cause, "%s: %d heads do not divide the cross width %d",
+		    UTIL_NAME(model_path(m)),
 		    e->heads, d);
 		return -1;
 	}
@@ -286,7 +292,7 @@ ea *ea_load(model *m, char **cause)
 	int d;
 
 	if (e == NULL) {
-		util_set_cause(cause, "%s: out of memory", model_path(m));
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(model_path(m)));
 		return NULL;
 	}
 	e->frames = c->frames;
@@ -302,7 +308,8 @@ ea *ea_load(model *m, char **cause)
 		return e;
 	}
 	if (strcmp(c->architecture, "ea") != 0) {
-		util_set_cause(cause, "%s: architecture '%s' has no EA head", model_path(m),
+		util_set_cause(cause, "%s: architecture '%s' has no EA head",
+		    UTIL_NAME(model_path(m)),
 		    c->architecture);
 		goto fail;
 	}

@@ -162,7 +162,7 @@ static engine_video *engine_video_put(engine *e, const index_video_row *row, cha
 	v->seen = true;
 	return v;
 nomem:
-	util_set_cause(cause, "%s: out of memory", e->db_path);
+	util_set_cause(cause, "%s: out of memory", UTIL_NAME(e->db_path));
 	return NULL;
 }
 
@@ -260,7 +260,7 @@ static int engine_read_caches(engine *e, int64_t id, char **cause)
 			return r;
 		if ((size_t)count != want[i].floats) {
 			util_set_cause(cause, "%s: video %lld: %s cache of %lld floats, expected %zu",
-			    e->db_path, (long long)id, want[i].kind, (long long)count,
+			    UTIL_NAME(e->db_path), (long long)id, want[i].kind, (long long)count,
 			    want[i].floats);
 			free(data);
 			return -1;
@@ -762,7 +762,8 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 	/* The breakdown: the video alone in a library. */
 	if ((r = engine_read_caches(e, video_id, cause)) != 0) {
 		if (r == 1)
-			util_set_cause(cause, "%s: video %lld lost its caches", e->db_path,
+			util_set_cause(cause, "%s: video %lld lost its caches",
+			    UTIL_NAME(e->db_path),
 			    (long long)video_id);
 		goto out;
 	}
@@ -800,7 +801,7 @@ index_frames *engine_get_frames(engine *e, int64_t video_id, int with_thumbs, ch
 
 	if (f != NULL && f->n == 0 && engine_video_find(e, video_id) == NULL) {
 		index_frames_free(f);
-		util_set_cause(cause, "%s: video %lld is not in the index", e->db_path,
+		util_set_cause(cause, "%s: video %lld is not in the index", UTIL_NAME(e->db_path),
 		    (long long)video_id);
 		return NULL;
 	}

@@ -192,18 +192,18 @@ int hash_file(const char *path, uint8_t hash[HASH_SIZE], int64_t *size,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		util_set_cause(cause, "%s: %s", path,
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path),
 		    S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 		goto out;
 	}
 	n = (int64_t)st.st_size;
 	buf = malloc(HASH_MIB);
 	if (buf == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto out;
 	}
 	mm3_init(&s);
@@ -225,7 +225,7 @@ int hash_file(const char *path, uint8_t hash[HASH_SIZE], int64_t *size,
 	rc = 0;
 	goto out;
 read_error:
-	util_set_cause(cause, "%s: %s", path, strerror(errno));
+	util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 out:
 	free(buf);
 	close(fd);

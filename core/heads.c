@@ -74,7 +74,7 @@ int heads_choose(const char *const *archs, const char *const *names, int n,
 		if (chosen[k] != -1)
 			return 0;
 	util_set_cause(cause, "%s: architecture '%s' gives no search head",
-	    n > 0 ? names[0] : "", n > 0 ? archs[0] : "");
+	    UTIL_NAME(n > 0 ? names[0] : ""), n > 0 ? archs[0] : "");
 	return -1;
 }
 
@@ -119,7 +119,7 @@ static int heads_open_search(heads_set *h, char **cause)
 		util_set_cause(cause, "search: the TC-MGC and EA heads disagree on frames or width");
 		if (tm != em)
 			util_prefix_cause(cause, "the TC-MGC head of %s and the EA head of %s",
-			    tm->path, em->path);
+			    UTIL_NAME(tm->path), UTIL_NAME(em->path));
 		goto out;
 	}
 	rc = 0;
@@ -137,8 +137,9 @@ static int heads_open_index(heads_set *h, int i, char **cause)
 
 	if (i > 0 && (c->frames != h->F || c->image_size != h->S)) {
 		util_set_cause(cause, "%s: %d frames of %d pixels, but %s has %d of %d: models "
-		    "indexed together must agree (index them into separate databases)", f->path,
-		    c->frames, c->image_size, h->files[0].path, h->F, h->S);
+		    "indexed together must agree (index them into separate databases)",
+		    UTIL_NAME(f->path), c->frames, c->image_size, UTIL_NAME(h->files[0].path), h->F,
+		    h->S);
 		return -1;
 	}
 	for (int k = 0; k < HEADS_KINDS; k++)
@@ -146,7 +147,7 @@ static int heads_open_index(heads_set *h, int i, char **cause)
 		    heads_load_head(f, (heads_kind)k, cause) == -1)
 			return -1;
 	if (f->tc == NULL && f->ea == NULL) {
-		util_set_cause(cause, "%s: architecture '%s' has no search head", f->path,
+		util_set_cause(cause, "%s: architecture '%s' has no search head", UTIL_NAME(f->path),
 		    c->architecture);
 		return -1;
 	}
@@ -453,7 +454,7 @@ heads_text *heads_text_new(heads_file *f, int L, char **cause)
 	t->sentence = tensor_alloc((size_t)t->enc.D);
 	t->words = tensor_alloc((size_t)L * (size_t)t->enc.D);
 	if (t->ids == NULL || t->sentence == NULL || t->words == NULL) {
-		util_set_cause(cause, "%s: out of memory", f->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(f->path));
 		goto fail;
 	}
 	t->enc.ids = t->ids;

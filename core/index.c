@@ -263,14 +263,14 @@ static void index_sql_error(index_db *ix, char **cause, const char *what)
 		snprintf(extra, sizeof extra, " (%s)", strerror(sys));
 	if ((code & 0xff) == SQLITE_READONLY)
 		util_set_cause(cause, "%s: %s%scannot write: read-only file or file system%s",
-		    ix->path, what != NULL ? what : "", what != NULL ? ": " : "", extra);
+		    UTIL_NAME(ix->path), what != NULL ? what : "", what != NULL ? ": " : "", extra);
 	else if ((code & 0xff) == SQLITE_BUSY)
 		util_set_cause(cause, "%s: %s%sdatabase is locked by another process",
-		    ix->path, what != NULL ? what : "", what != NULL ? ": " : "");
+		    UTIL_NAME(ix->path), what != NULL ? what : "", what != NULL ? ": " : "");
 	else if (what != NULL)
-		util_set_cause(cause, "%s: %s: %s%s", ix->path, what, msg, extra);
+		util_set_cause(cause, "%s: %s: %s%s", UTIL_NAME(ix->path), what, msg, extra);
 	else
-		util_set_cause(cause, "%s: %s%s", ix->path, msg, extra);
+		util_set_cause(cause, "%s: %s%s", UTIL_NAME(ix->path), msg, extra);
 }
 
 /* ---- statements and transactions ---------------------------------------- */
@@ -325,7 +325,7 @@ static int index_step_done(index_db *ix, sqlite3_stmt *st, const char *what, cha
 static index_tx index_tx_begin(index_db *ix, char **cause)
 {
 	if (ix->readonly) {
-		util_set_cause(cause, "%s: cannot write: opened read-only", ix->path);
+		util_set_cause(cause, "%s: cannot write: opened read-only", UTIL_NAME(ix->path));
 		return TX_NONE;
 	}
 	if (sqlite3_get_autocommit(ix->db)) {
@@ -362,7 +362,7 @@ static int index_tx_end(index_db *ix, index_tx tx, int ok, char **cause)
 int index_batch_begin(index_db *ix, char **cause)
 {
 	if (ix->batch) {
-		util_set_cause(cause, "%s: a batch is already open", ix->path);
+		util_set_cause(cause, "%s: a batch is already open", UTIL_NAME(ix->path));
 		return -1;
 	}
 	if (index_tx_begin(ix, cause) != TX_BEGIN)
@@ -374,7 +374,7 @@ int index_batch_begin(index_db *ix, char **cause)
 int index_batch_commit(index_db *ix, char **cause)
 {
 	if (!ix->batch) {
-		util_set_cause(cause, "%s: no batch is open", ix->path);
+		util_set_cause(cause, "%s: no batch is open", UTIL_NAME(ix->path));
 		return -1;
 	}
 	ix->batch = 0;
@@ -398,7 +398,7 @@ static int index_make_parents(const char *path, char **cause)
 	struct stat st;
 
 	if (dir == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		return -1;
 	}
 	for (p = dir + 1; *p != '\0'; p++) {
@@ -406,13 +406,15 @@ static int index_make_parents(const char *path, char **cause)
 			continue;
 		*p = '\0';
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			util_set_cause(cause, "%s: cannot create directory %s: %s", path, dir,
+			util_set_cause(cause, "%s: cannot create directory %s: %s",
+			    UTIL_NAME(path), UTIL_NAME(dir),
 			    strerror(errno));
 			free(dir);
 			return -1;
 		}
 		if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-			util_set_cause(cause, "%s: %s is not a directory", path, dir);
+			util_set_cause(cause, "%s: %s is not a directory", UTIL_NAME(path),
+			    UTIL_NAME(dir));
 			free(dir);
 			return -1;
 		}
@@ -474,7 +476,7 @@ static void index_open_error(index_db *ix, char **cause)
 	int code = sqlite3_errcode(ix->db) & 0xff;
 
 	if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-		util_set_cause(cause, "%s is not a clipgrep index: %s", ix->path,
+		util_set_cause(cause, "%s is not a clipgrep index: %s", UTIL_NAME(ix->path),
 		    sqlite3_errmsg(ix->db));
 	else
 		index_sql_error(ix, cause, NULL);
@@ -492,13 +494,13 @@ static int index_connect(index_db *ix, const char *query, int sqlite_flags,
 	int rc;
 
 	if (uri == NULL) {
-		util_set_cause(cause, "%s: out of memory", ix->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 		return -1;
 	}
 	rc = sqlite3_open_v2(uri, &ix->db, sqlite_flags | SQLITE_OPEN_URI, NULL);
 	free(uri);
 	if (ix->db == NULL) {
-		util_set_cause(cause, "%s: out of memory", ix->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 		return -1;
 	}
 	if (rc != SQLITE_OK) {
@@ -583,18 +585,18 @@ static void index_explain_readonly(const char *path, char **cause)
 	if (exists && access(path, W_OK) != 0) {
 		if (errno == EROFS)
 			util_set_cause(cause, "%s: cannot write: the index is on a read-only file "
-			    "system", path);
+			    "system", UTIL_NAME(path));
 		else
 			util_set_cause(cause, "%s: cannot write: the index file is read-only (%s)",
-			    path, strerror(errno));
+			    UTIL_NAME(path), strerror(errno));
 		return;
 	}
 	for (size_t i = 0; exists && i < 2; i++) {
 		if ((size_t)snprintf(side, sizeof side, "%s%s", path, ext[i]) < sizeof side &&
 		    access(side, F_OK) == 0 && access(side, W_OK) != 0) {
 			util_set_cause(cause, "%s: cannot write: %s is read-only (%s); fix its "
-			    "permissions (do not delete a -wal: it holds data)", path, side,
-			    strerror(errno));
+			    "permissions (do not delete a -wal: it holds data)", UTIL_NAME(path),
+			    UTIL_NAME(side), strerror(errno));
 			return;
 		}
 	}
@@ -610,14 +612,14 @@ static void index_explain_readonly(const char *path, char **cause)
 	if (access(dir, W_OK) != 0) {
 		if (errno == EROFS)
 			util_set_cause(cause, "%s: cannot %s: the index is on a read-only file system",
-			    path, exists ? "write" : "create the index");
+			    UTIL_NAME(path), exists ? "write" : "create the index");
 		else if (exists)
 			util_set_cause(cause, "%s: cannot write: directory %s is read-only (%s), and "
-			    "the index's -wal and -shm journal files go there", path, dir,
+			    "the index's -wal and -shm journal files go there", UTIL_NAME(path), UTIL_NAME(dir),
 			    strerror(errno));
 		else
 			util_set_cause(cause, "%s: cannot create the index: directory %s is read-only "
-			    "(%s)", path, dir, strerror(errno));
+			    "(%s)", UTIL_NAME(path), UTIL_NAME(dir), strerror(errno));
 	}
 	free(dir);
 }
@@ -681,20 +683,20 @@ static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 	}
 	if (stat(path, &st) != 0) {
 		if (errno != ENOENT || !create) {
-			util_set_cause(cause, "%s: %s", path,
+			util_set_cause(cause, "%s: %s", UTIL_NAME(path),
 			    errno == ENOENT ? "no such index" : strerror(errno));
 			return NULL;
 		}
 		if (index_make_parents(path, cause) != 0)
 			return NULL;
 	} else if (S_ISDIR(st.st_mode)) {
-		util_set_cause(cause, "%s: is a directory", path);
+		util_set_cause(cause, "%s: is a directory", UTIL_NAME(path));
 		return NULL;
 	}
 
 	ix = calloc(1, sizeof *ix);
 	if (ix == NULL || (ix->path = util_strdup(path)) == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		free(ix);
 		return NULL;
 	}
@@ -722,27 +724,30 @@ static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 
 	if (app_id != INDEX_APP_ID && (app_id != 0 || objects != 0)) {
 		util_set_cause(cause, "%s is not a clipgrep index: it belongs to another program",
-		    path);
+		    UTIL_NAME(path));
 		goto fail;
 	}
 	if (version > INDEX_SCHEMA_VERSION) {
-		util_set_cause(cause, "%s was written by a newer clipgrep (schema %lld > %d)", path,
+		util_set_cause(cause, "%s was written by a newer clipgrep (schema %lld > %d)",
+		    UTIL_NAME(path),
 		    (long long)version, INDEX_SCHEMA_VERSION);
 		goto fail;
 	}
 	if (readonly && version < INDEX_SCHEMA_VERSION) {
 		if (objects == 0)
-			util_set_cause(cause, "%s is not a clipgrep index: it is empty", path);
+			util_set_cause(cause, "%s is not a clipgrep index: it is empty",
+			    UTIL_NAME(path));
 		else
 			util_set_cause(cause, "%s needs an upgrade from schema %lld to %d: "
-			    "open it for writing once (clipgrep index)", path, (long long)version,
+			    "open it for writing once (clipgrep index)", UTIL_NAME(path),
+			    (long long)version,
 			    INDEX_SCHEMA_VERSION);
 		goto fail;
 	}
 	if (!readonly) {
 		if (sqlite3_db_readonly(ix->db, "main") == 1) {
 			util_set_cause(cause, "%s: cannot write: read-only file or file system",
-			    path);
+			    UTIL_NAME(path));
 			goto fail;
 		}
 		/* Pages of 4 KB (SQLite's default) unless the file already has some. */
@@ -811,17 +816,18 @@ int index_lock_writer(index_db *ix, int wait, char **cause)
 	if (ix->lock_fd >= 0)
 		return 0;
 	if (ix->readonly) {
-		util_set_cause(cause, "%s: cannot index: opened read-only", ix->path);
+		util_set_cause(cause, "%s: cannot index: opened read-only", UTIL_NAME(ix->path));
 		return -1;
 	}
 	if ((size_t)snprintf(lock_path, sizeof lock_path, "%s.lock", ix->path) >=
 	    sizeof lock_path) {
-		util_set_cause(cause, "%s: path too long", ix->path);
+		util_set_cause(cause, "%s: path too long", UTIL_NAME(ix->path));
 		return -1;
 	}
 	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		util_set_cause(cause, "%s: cannot create %s: %s", ix->path, lock_path,
+		util_set_cause(cause, "%s: cannot create %s: %s", UTIL_NAME(ix->path),
+		    UTIL_NAME(lock_path),
 		    strerror(errno));
 		return -1;
 	}
@@ -839,15 +845,17 @@ int index_lock_writer(index_db *ix, int wait, char **cause)
 				gethostname(host, sizeof host - 1);
 				if (ohost[0] != '\0' && strcmp(ohost, host) != 0)
 					util_set_cause(cause, "another clipgrep is indexing %s "
-					    "(pid %ld on %s)", ix->path, pid, ohost);
+					    "(pid %ld on %s)", UTIL_NAME(ix->path), pid, ohost);
 				else
 					util_set_cause(cause, "another clipgrep is indexing %s "
-					    "(pid %ld)", ix->path, pid);
+					    "(pid %ld)", UTIL_NAME(ix->path), pid);
 			} else {
-				util_set_cause(cause, "another clipgrep is indexing %s", ix->path);
+				util_set_cause(cause, "another clipgrep is indexing %s",
+				    UTIL_NAME(ix->path));
 			}
 		} else {
-			util_set_cause(cause, "%s: cannot lock %s: %s", ix->path, lock_path,
+			util_set_cause(cause, "%s: cannot lock %s: %s", UTIL_NAME(ix->path),
+			    UTIL_NAME(lock_path),
 			    strerror(err));
 		}
 		close(fd);
@@ -969,7 +977,8 @@ static int index_write_children(index_db *ix, int64_t id, const index_video *v, 
 		    (long long)t->model_id);
 		if (index_step_done(ix, st, what, cause) != 0) {
 			if ((sqlite3_extended_errcode(ix->db)) == SQLITE_CONSTRAINT_FOREIGNKEY)
-				util_set_cause(cause, "%s: %s: no model %lld in the index", ix->path,
+				util_set_cause(cause, "%s: %s: no model %lld in the index",
+				    UTIL_NAME(ix->path),
 				    label, (long long)t->model_id);
 			return -1;
 		}
@@ -982,7 +991,7 @@ static int index_check_tensors(index_db *ix, int n, const index_tensor *t, const
     char **cause)
 {
 	if (n < 0 || (n > 0 && t == NULL)) {
-		util_set_cause(cause, "%s: %s: bad tensor list", ix->path, label);
+		util_set_cause(cause, "%s: %s: bad tensor list", UTIL_NAME(ix->path), label);
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -990,13 +999,15 @@ static int index_check_tensors(index_db *ix, int n, const index_tensor *t, const
 		    t[i].count < 1 || t[i].model_id < 1 ||
 		    (uint64_t)t[i].count > (uint64_t)INT_MAX / sizeof(float)) {
 			util_set_cause(cause, "%s: %s: tensor %d: needs a model, a kind and "
-			    "1 .. %d floats", ix->path, label, i, (int)(INT_MAX / sizeof(float)));
+			    "1 .. %d floats", UTIL_NAME(ix->path), label, i,
+			    (int)(INT_MAX / sizeof(float)));
 			return -1;
 		}
 		for (int j = 0; j < i; j++) {
 			if (t[j].model_id == t[i].model_id && strcmp(t[j].kind, t[i].kind) == 0) {
 				util_set_cause(cause, "%s: %s: tensor \"%s\" of model %lld given twice",
-				    ix->path, label, t[i].kind, (long long)t[i].model_id);
+				    UTIL_NAME(ix->path), label, t[i].kind,
+				    (long long)t[i].model_id);
 				return -1;
 			}
 		}
@@ -1043,7 +1054,7 @@ static int64_t index_id_by_path(index_db *ix, const char *path, char **cause)
 static int index_check_path(index_db *ix, const char *path, char **cause)
 {
 	if (path == NULL || path[0] == '\0' || strlen(path) > INT_MAX / 2) {
-		util_set_cause(cause, "%s: a video needs a path", ix->path);
+		util_set_cause(cause, "%s: a video needs a path", UTIL_NAME(ix->path));
 		return -1;
 	}
 	return 0;
@@ -1059,7 +1070,8 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 		return -1;
 	if ((unsigned)v->status > INDEX_ERROR || v->n_frames < 0 ||
 	    (v->n_frames > 0 && v->frames == NULL)) {
-		util_set_cause(cause, "%s: %s: bad status or frame list", ix->path, v->path);
+		util_set_cause(cause, "%s: %s: bad status or frame list", UTIL_NAME(ix->path),
+		    UTIL_NAME(v->path));
 		return -1;
 	}
 	for (int i = 0; i < v->n_frames; i++) {
@@ -1068,7 +1080,8 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 		if (f->thumb != NULL && (f->thumb_size > INT_MAX || f->thumb_width < 0 ||
 		    f->thumb_height < 0 || f->thumb_width > INDEX_THUMB_MAX ||
 		    f->thumb_height > INDEX_THUMB_MAX)) {
-			util_set_cause(cause, "%s: %s: thumbnail %d too large", ix->path, v->path,
+			util_set_cause(cause, "%s: %s: thumbnail %d too large",
+			    UTIL_NAME(ix->path), UTIL_NAME(v->path),
 			    i);
 			return -1;
 		}
@@ -1094,7 +1107,8 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 		goto out;
 	if ((id = index_id_by_path(ix, v->path, cause)) <= 0) {
 		if (id == 0)
-			util_set_cause(cause, "%s: %s: stored row vanished", ix->path, v->path);
+			util_set_cause(cause, "%s: %s: stored row vanished", UTIL_NAME(ix->path),
+			    UTIL_NAME(v->path));
 		id = -1;
 		goto out;
 	}
@@ -1120,7 +1134,7 @@ static int index_video_exists(index_db *ix, int64_t id, char **cause)
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE) {
-		util_set_cause(cause, "%s: no video %lld", ix->path, (long long)id);
+		util_set_cause(cause, "%s: no video %lld", UTIL_NAME(ix->path), (long long)id);
 		return 0;
 	}
 	index_sql_error(ix, cause, "looking up a video");
@@ -1199,7 +1213,8 @@ int64_t index_copy_video(index_db *ix, int64_t src_id, const char *new_path, int
 	    index_clear_path(ix, new_path, src_id, cause) != 0)
 		goto out;
 	if (index_id_by_path(ix, new_path, NULL) == src_id) {
-		util_set_cause(cause, "%s: %s: cannot copy a video onto itself", ix->path,
+		util_set_cause(cause, "%s: %s: cannot copy a video onto itself",
+		    UTIL_NAME(ix->path),
 		    new_path);
 		goto out;
 	}
@@ -1309,7 +1324,7 @@ static int index_row_lookup(index_db *ix, sqlite3_stmt *st, index_video_row *out
 	if (rc == SQLITE_ROW) {
 		ret = index_row_read(st, out);
 		if (ret != 0)
-			util_set_cause(cause, "%s: out of memory", ix->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 	} else if (rc == SQLITE_DONE) {
 		ret = 1;
 	} else {
@@ -1369,7 +1384,7 @@ int index_list_videos(index_db *ix, const char *prefix, index_video_fn fn, void 
 	if (n > 0) {
 		upper = malloc(n);
 		if (upper == NULL) {
-			util_set_cause(cause, "%s: out of memory", ix->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 			return -1;
 		}
 		memcpy(upper, prefix, n);
@@ -1384,7 +1399,7 @@ int index_list_videos(index_db *ix, const char *prefix, index_video_fn fn, void 
 		index_video_row row;
 
 		if (index_row_read(st, &row) != 0) {
-			util_set_cause(cause, "%s: out of memory", ix->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 			ret = -1;
 			break;
 		}
@@ -1434,7 +1449,8 @@ index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, 
 		/* No writer stores such a size: refusing it here spares every caller. */
 		if (tw < 0 || th < 0 || tw > INDEX_THUMB_MAX || th > INDEX_THUMB_MAX) {
 			util_set_cause(cause, "%s: video %lld: frame %lld is corrupt (thumbnail "
-			    "%lld x %lld)", ix->path, (long long)video_id, (long long)idx,
+			    "%lld x %lld)", UTIL_NAME(ix->path), (long long)video_id,
+			    (long long)idx,
 			    (long long)tw, (long long)th);
 			goto fail;
 		}
@@ -1475,7 +1491,7 @@ index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, 
 	sqlite3_reset(st);
 	return f;
 nomem:
-	util_set_cause(cause, "%s: out of memory", ix->path);
+	util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 fail:
 	sqlite3_reset(st);
 	index_frames_free(f);
@@ -1494,14 +1510,16 @@ static int index_check_blob(index_db *ix, int64_t video_id, const char *kind, in
 {
 	if (dtype != INDEX_DTYPE_F32) {
 		util_set_cause(cause, "%s: video %lld: tensor \"%s\" has dtype %lld%s, which this "
-		    "clipgrep cannot read", ix->path, (long long)video_id, kind, (long long)dtype,
+		    "clipgrep cannot read", UTIL_NAME(ix->path), (long long)video_id, kind,
+		    (long long)dtype,
 		    dtype == INDEX_DTYPE_F16 ? " (float16)" : "");
 		return -1;
 	}
 	if (count < 1 || count > INT_MAX / (int64_t)sizeof(float) ||
 	    (uint64_t)count * sizeof(float) != (uint64_t)bytes) {
 		util_set_cause(cause, "%s: video %lld: tensor \"%s\" is corrupt (%lld floats "
-		    "in %d bytes)", ix->path, (long long)video_id, kind, (long long)count, bytes);
+		    "in %d bytes)", UTIL_NAME(ix->path), (long long)video_id, kind,
+		    (long long)count, bytes);
 		return -1;
 	}
 	return 0;
@@ -1529,7 +1547,7 @@ int index_get_tensor(index_db *ix, int64_t video_id, int64_t model_id, const cha
 		if (index_check_blob(ix, video_id, kind, sqlite3_column_int64(st, 0), n, bytes,
 		    cause) == 0) {
 			if ((*out = malloc((size_t)bytes)) == NULL) {
-				util_set_cause(cause, "%s: out of memory", ix->path);
+				util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 			} else {
 				memcpy(*out, data, (size_t)bytes);
 				*count = n;
@@ -1629,7 +1647,8 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 
 		/* Cannot happen within one snapshot; guards the buffers anyway. */
 		if (i == s->n || po + plen + 1 > path_bytes) {
-			util_set_cause(cause, "%s: the index changed while loading", ix->path);
+			util_set_cause(cause, "%s: the index changed while loading",
+			    UTIL_NAME(ix->path));
 			goto out;
 		}
 		/* The row is checked before the first one sizes the [n, count] array. */
@@ -1640,12 +1659,14 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 			goto out;
 		if (s->data == NULL && index_tensor_alloc(b, s->n, count) != 0) {
 			util_set_cause(cause, "%s: video %lld: tensor \"%s\": cannot hold %lld x %lld "
-			    "floats", ix->path, (long long)id, kind, (long long)s->n, (long long)count);
+			    "floats", UTIL_NAME(ix->path), (long long)id, kind, (long long)s->n,
+			    (long long)count);
 			goto out;
 		}
 		if (count != s->count) {
 			util_set_cause(cause, "%s: video %lld: tensor \"%s\" has %lld floats, "
-			    "expected %lld", ix->path, (long long)id, kind, (long long)count,
+			    "expected %lld", UTIL_NAME(ix->path), (long long)id, kind,
+			    (long long)count,
 			    (long long)s->count);
 			goto out;
 		}
@@ -1679,7 +1700,8 @@ index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char 
 	int rc, ok = 0;
 
 	if (count < 0) {
-		util_set_cause(cause, "%s: bad tensor size %lld", ix->path, (long long)count);
+		util_set_cause(cause, "%s: bad tensor size %lld", UTIL_NAME(ix->path),
+		    (long long)count);
 		return NULL;
 	}
 	/* One read transaction: the count and the rows see the same snapshot. */
@@ -1714,7 +1736,8 @@ index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char 
 	    index_load_rows(ix, b, model_id, kind, (size_t)(path_bytes + n + 1), cause) == 0;
 	goto out;
 nomem:
-	util_set_cause(cause, "%s: out of memory loading %lld tensors", ix->path, (long long)n);
+	util_set_cause(cause, "%s: out of memory loading %lld tensors", UTIL_NAME(ix->path),
+	    (long long)n);
 out:
 	if (own_tx)
 		sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
@@ -1805,7 +1828,7 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		}
 		if (rc == SQLITE_ROW) {
 			sqlite3_finalize(st);
-			util_set_cause(cause, "%s: out of memory", ix->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
 			return -1;
 		}
 		if (rc != SQLITE_DONE) {
@@ -1926,7 +1949,8 @@ static int index_merge_check(index_db *out, const char *shard, char **cause)
 	int rc;
 
 	if (sqlite3_prepare_v2(out->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		util_set_cause(cause, "%s: cannot read: %s", shard, sqlite3_errmsg(out->db));
+		util_set_cause(cause, "%s: cannot read: %s", UTIL_NAME(shard),
+		    sqlite3_errmsg(out->db));
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, INT_MAX / (int64_t)sizeof(float));
@@ -1940,18 +1964,21 @@ static int index_merge_check(index_db *out, const char *shard, char **cause)
 
 		if (sqlite3_column_int(st, 0) == 0)
 			util_set_cause(cause, "%s: video %lld (%s): tensor \"%s\" is corrupt "
-			    "(%s floats in %lld bytes)", shard, video, path != NULL ? path : "?",
+			    "(%s floats in %lld bytes)", UTIL_NAME(shard), video,
+			    path != NULL ? path : "?",
 			    kind != NULL ? kind : "?", sqlite3_column_text(st, 4) != NULL ?
 			    (const char *)sqlite3_column_text(st, 4) : "NULL",
 			    (long long)sqlite3_column_int64(st, 5));
 		else
 			util_set_cause(cause, "%s: video %lld (%s): frame %lld is corrupt "
-			    "(thumbnail %lld x %lld)", shard, video, path != NULL ? path : "?",
+			    "(thumbnail %lld x %lld)", UTIL_NAME(shard), video,
+			    path != NULL ? path : "?",
 			    (long long)sqlite3_column_int64(st, 3),
 			    (long long)sqlite3_column_int64(st, 4),
 			    (long long)sqlite3_column_int64(st, 5));
 	} else if (rc != SQLITE_DONE) {
-		util_set_cause(cause, "%s: cannot read: %s", shard, sqlite3_errmsg(out->db));
+		util_set_cause(cause, "%s: cannot read: %s", UTIL_NAME(shard),
+		    sqlite3_errmsg(out->db));
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -1965,7 +1992,8 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 	if (rc != SQLITE_OK)
 		rc = index_attach(out, shard, "mode=ro&immutable=1");
 	if (rc != SQLITE_OK) {
-		util_set_cause(cause, "%s: cannot read: %s", shard, sqlite3_errmsg(out->db));
+		util_set_cause(cause, "%s: cannot read: %s", UTIL_NAME(shard),
+		    sqlite3_errmsg(out->db));
 		return -1;
 	}
 	rc = index_exec(out, "BEGIN IMMEDIATE", NULL, cause);
@@ -1974,7 +2002,8 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 		rc = -1;
 	} else if (rc == 0) {
 		if (sqlite3_exec(out->db, index_merge_sql, NULL, NULL, NULL) != SQLITE_OK) {
-			util_set_cause(cause, "%s: merging %s: %s", out->path, shard,
+			util_set_cause(cause, "%s: merging %s: %s", UTIL_NAME(out->path),
+			    UTIL_NAME(shard),
 			    sqlite3_errmsg(out->db));
 			sqlite3_exec(out->db, "ROLLBACK", NULL, NULL, NULL);
 			rc = -1;
@@ -2012,7 +2041,8 @@ int index_merge(const char *out_path, const char *const *shard_paths, int n, cha
 	for (int i = 0; i < n && rc == 0; i++) {
 		if (stat(shard_paths[i], &ss) == 0 && ss.st_dev == so.st_dev &&
 		    ss.st_ino == so.st_ino) {
-			util_set_cause(cause, "%s: cannot merge an index into itself", shard_paths[i]);
+			util_set_cause(cause, "%s: cannot merge an index into itself",
+			    UTIL_NAME(shard_paths[i]));
 			rc = -1;
 			break;
 		}
@@ -2070,7 +2100,7 @@ int index_check(index_db *ix, char **cause)
 	if (own_tx)
 		sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
 	if (used > 0) {
-		util_set_cause(cause, "%s: %s", ix->path, problems);
+		util_set_cause(cause, "%s: %s", UTIL_NAME(ix->path), problems);
 		return -1;
 	}
 	return 0;

@@ -476,7 +476,7 @@ static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
 		int D = vit_embed_dim(s->towers[m->tower].v);
 		if (heads_record_prepare(m->rec, s->towers[m->tower].emb + (size_t)row * D, n,
 		    s->cause) == -1) {
-			util_prefix_cause(s->cause, "%s", j->path);
+			util_prefix_cause(s->cause, "%s", UTIL_NAME(j->path));
 			return -1;
 		}
 		nt += heads_record_tensors(m->rec, m->model_id, tensors + nt);
@@ -884,7 +884,7 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	}
 	for (int i = 0; i < opt->n_roots; i++) {
 		if ((roots[i] = realpath(opt->roots[i], NULL)) == NULL) {
-			util_set_cause(cause, "%s: %s", opt->roots[i], strerror(errno));
+			util_set_cause(cause, "%s: %s", UTIL_NAME(opt->roots[i]), strerror(errno));
 			goto out;
 		}
 	}

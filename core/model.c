@@ -249,10 +249,11 @@ static int model_shape_sane(const model *m, const char *what, int ndim, const in
 		return 0;
 	model_format_shape(s, sizeof s, ndim, shape);
 	if (zero)
-		util_set_cause(cause, "%s: %s has shape %s: a dimension is zero", m->path, what, s);
+		util_set_cause(cause, "%s: %s has shape %s: a dimension is zero",
+		    UTIL_NAME(m->path), what, s);
 	else
 		util_set_cause(cause, "%s: %s has shape %s: a dimension exceeds %lld",
-		    m->path, what, s, (long long)MODEL_MAX_DIM);
+		    UTIL_NAME(m->path), what, s, (long long)MODEL_MAX_DIM);
 	return -1;
 }
 
@@ -279,30 +280,32 @@ static float *model_source_read(model *m, const model_source *src, const char *n
 	size_t done = 0;
 
 	if (out == NULL) {
-		util_set_cause(cause, "%s: %s: out of memory", m->path, name);
+		util_set_cause(cause, "%s: %s: out of memory", UTIL_NAME(m->path), name);
 		return NULL;
 	}
 	for (int i = 0; i < src->nparts; i++) {
 		const st_tensor *t = src->parts[i];
 		if (t->numel > numel - done ||
 		    (src->nparts > 1 && t->ndim != src->parts[0]->ndim)) {
-			util_set_cause(cause, "%s: %s: q/k/v parts do not fit together", m->path, name);
+			util_set_cause(cause, "%s: %s: q/k/v parts do not fit together",
+			    UTIL_NAME(m->path), name);
 			goto fail;
 		}
 		if (st_read_f32(m->file, t, out + done, cause) == -1) {
-			util_prefix_cause(cause, "%s", m->path);
+			util_prefix_cause(cause, "%s", UTIL_NAME(m->path));
 			goto fail;
 		}
 		done += t->numel;
 	}
 	if (done != numel) {
-		util_set_cause(cause, "%s: %s: q/k/v parts do not fit together", m->path, name);
+		util_set_cause(cause, "%s: %s: q/k/v parts do not fit together",
+		    UTIL_NAME(m->path), name);
 		goto fail;
 	}
 	if (src->transpose && src->parts[0]->ndim == 2) {
 		int64_t rows = src->parts[0]->shape[0], cols = src->parts[0]->shape[1];
 		if ((part = tensor_alloc(numel)) == NULL) {
-			util_set_cause(cause, "%s: %s: out of memory", m->path, name);
+			util_set_cause(cause, "%s: %s: out of memory", UTIL_NAME(m->path), name);
 			goto fail;
 		}
 		for (int64_t r = 0; r < rows; r++)
@@ -328,20 +331,21 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 
 	if (e == NULL) {
 		if (model_find(m->file, name, &src) == -1) {
-			util_set_cause(cause, "%s: tensor %s is missing", m->path, name);
+			util_set_cause(cause, "%s: tensor %s is missing", UTIL_NAME(m->path), name);
 			return NULL;
 		}
 		size_t numel;
 		if ((have_ndim = model_source_shape(&src, have)) == -1 ||
 		    model_shape_numel(have_ndim, have, &numel) == -1) {
-			util_set_cause(cause, "%s: %s: q/k/v parts do not fit together", m->path, name);
+			util_set_cause(cause, "%s: %s: q/k/v parts do not fit together",
+			    UTIL_NAME(m->path), name);
 			return NULL;
 		}
 		if (m->nentries == m->cap) {
 			size_t cap = m->cap ? m->cap * 2 : 64;
 			model_entry *grown = realloc(m->entries, cap * sizeof *grown);
 			if (grown == NULL) {
-				util_set_cause(cause, "%s: out of memory", m->path);
+				util_set_cause(cause, "%s: out of memory", UTIL_NAME(m->path));
 				return NULL;
 			}
 			m->entries = grown;
@@ -350,7 +354,7 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 		e = &m->entries[m->nentries];
 		memset(e, 0, sizeof *e);
 		if ((e->name = util_strdup(name)) == NULL) {
-			util_set_cause(cause, "%s: out of memory", m->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(m->path));
 			return NULL;
 		}
 		e->ndim = have_ndim;
@@ -367,7 +371,8 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 	if (!same) {
 		model_format_shape(want_s, sizeof want_s, ndim, shape);
 		model_format_shape(have_s, sizeof have_s, e->ndim, e->shape);
-		util_set_cause(cause, "%s: %s: expected %s, file has %s", m->path, name, want_s, have_s);
+		util_set_cause(cause, "%s: %s: expected %s, file has %s", UTIL_NAME(m->path), name,
+		    want_s, have_s);
 		return NULL;
 	}
 	return e->data;
@@ -415,7 +420,8 @@ int model_meta_int(const model *m, const char *key, int fallback, int *out, char
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < -1000000000L || v > 1000000000L) {
-		util_set_cause(cause, "%s: metadata %s: '%s' is not an integer", m->path, key, s);
+		util_set_cause(cause, "%s: metadata %s: '%s' is not an integer",
+		    UTIL_NAME(m->path), key, s);
 		return -1;
 	}
 	*out = (int)v;
@@ -435,7 +441,8 @@ int model_meta_float(const model *m, const char *key, float fallback, float *out
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
-		util_set_cause(cause, "%s: metadata %s: '%s' is not a number", m->path, key, s);
+		util_set_cause(cause, "%s: metadata %s: '%s' is not a number", UTIL_NAME(m->path),
+		    key, s);
 		return -1;
 	}
 	*out = (float)v;
@@ -469,7 +476,8 @@ static int model_peek(model *m, const char *name, int64_t *shape, char **cause)
 	if ((ndim = model_source_shape(&src, shape)) == -1) {
 		for (int i = 0; i < 3; i++)
 			model_format_shape(s[i], sizeof s[i], src.parts[i]->ndim, src.parts[i]->shape);
-		util_set_cause(cause, "%s: %s: q/k/v parts %s, %s and %s do not stack", m->path, name,
+		util_set_cause(cause, "%s: %s: q/k/v parts %s, %s and %s do not stack",
+		    UTIL_NAME(m->path), name,
 		    s[0], s[1], s[2]);
 		return -2;
 	}
@@ -506,21 +514,24 @@ static int model_config_field(model *m, const char *key, int64_t inferred, const
 
 	if (inferred > max) {
 		util_set_cause(cause, "%s: %s, so %s would be %lld, beyond the limit %d",
-		    m->path, why, key, (long long)inferred, max);
+		    UTIL_NAME(m->path), why, key, (long long)inferred, max);
 		return -1;
 	}
 	if (model_meta_int(m, key, (int)inferred, &v, cause) == -1)
 		return -1;
 	if (inferred >= 0 && v != inferred) {
-		util_set_cause(cause, "%s: metadata %s is %d but %s", m->path, key, v, why);
+		util_set_cause(cause, "%s: metadata %s is %d but %s", UTIL_NAME(m->path), key, v,
+		    why);
 		return -1;
 	}
 	if (v <= 0) {
-		util_set_cause(cause, "%s: cannot tell %s: set it in the metadata", m->path, key);
+		util_set_cause(cause, "%s: cannot tell %s: set it in the metadata",
+		    UTIL_NAME(m->path), key);
 		return -1;
 	}
 	if (v > max) {
-		util_set_cause(cause, "%s: metadata %s is %d, beyond the limit %d", m->path, key, v, max);
+		util_set_cause(cause, "%s: metadata %s is %d, beyond the limit %d",
+		    UTIL_NAME(m->path), key, v, max);
 		return -1;
 	}
 	*out = v;
@@ -547,7 +558,7 @@ static int model_expect(model *m, const char *name, int ndim, int64_t d0, int64_
 	int n = model_peek(m, name, have, cause);
 
 	if (n == -1) {
-		util_set_cause(cause, "%s: tensor %s is missing", m->path, name);
+		util_set_cause(cause, "%s: tensor %s is missing", UTIL_NAME(m->path), name);
 		return -1;
 	}
 	if (n == -2)
@@ -555,7 +566,8 @@ static int model_expect(model *m, const char *name, int ndim, int64_t d0, int64_
 	if (n != ndim || memcmp(have, want, sizeof(int64_t) * (size_t)ndim) != 0) {
 		model_format_shape(want_s, sizeof want_s, ndim, want);
 		model_format_shape(have_s, sizeof have_s, n, have);
-		util_set_cause(cause, "%s: %s has shape %s, expected %s", m->path, name, have_s, want_s);
+		util_set_cause(cause, "%s: %s has shape %s, expected %s", UTIL_NAME(m->path), name,
+		    have_s, want_s);
 		return -1;
 	}
 	return 0;
@@ -640,7 +652,7 @@ static int model_read_config(model *m, char **cause)
 		arch = "clip";
 	if (strcmp(arch, "clip") != 0 && strcmp(arch, "ea") != 0 && strcmp(arch, "tcmgc") != 0) {
 		util_set_cause(cause, "%s: unknown architecture '%s' (expected clip, ea or tcmgc)",
-		    m->path, arch);
+		    UTIL_NAME(m->path), arch);
 		return -1;
 	}
 	snprintf(c->architecture, sizeof c->architecture, "%s", arch);
@@ -698,7 +710,7 @@ static int model_read_config(model *m, char **cause)
 	}
 #undef PEEK
 	if (vw < 0 || tw < 0) {
-		util_set_cause(cause, "%s: not a CLIP model: %s is missing", m->path,
+		util_set_cause(cause, "%s: not a CLIP model: %s is missing", UTIL_NAME(m->path),
 		    vw < 0 ? "clip.visual.class_embedding" : "clip.ln_final.weight");
 		return -1;
 	}
@@ -737,26 +749,27 @@ static int model_read_config(model *m, char **cause)
 		return -1;
 	if (c->vision_heads <= 0 || c->vision_width % c->vision_heads != 0) {
 		util_set_cause(cause, "%s: vision head count %d does not divide the width %d "
-		    "(set clipgrep.vision.heads)", m->path, c->vision_heads, c->vision_width);
+		    "(set clipgrep.vision.heads)", UTIL_NAME(m->path), c->vision_heads,
+		    c->vision_width);
 		return -1;
 	}
 	if (c->text_heads <= 0 || c->text_width % c->text_heads != 0) {
 		util_set_cause(cause, "%s: text head count %d does not divide the width %d "
-		    "(set clipgrep.text.heads)", m->path, c->text_heads, c->text_width);
+		    "(set clipgrep.text.heads)", UTIL_NAME(m->path), c->text_heads, c->text_width);
 		return -1;
 	}
 	if (c->frames <= 0 || c->frames > 1024) {
-		util_set_cause(cause, "%s: clipgrep.frames must be 1..1024", m->path);
+		util_set_cause(cause, "%s: clipgrep.frames must be 1..1024", UTIL_NAME(m->path));
 		return -1;
 	}
 	if (c->max_words < 2 || c->max_words > c->context_length) {
 		util_set_cause(cause, "%s: clipgrep.max_words must be 2..%d (the context length)",
-		    m->path, c->context_length);
+		    UTIL_NAME(m->path), c->context_length);
 		return -1;
 	}
 	if (c->image_size % c->vision_patch != 0) {
 		util_set_cause(cause, "%s: image size %d is not a multiple of the patch %d",
-		    m->path, c->image_size, c->vision_patch);
+		    UTIL_NAME(m->path), c->image_size, c->vision_patch);
 		return -1;
 	}
 	return 0;
@@ -772,7 +785,7 @@ model *model_load_flags(const char *path, int flags, char **cause)
 	model *m = calloc(1, sizeof *m);
 
 	if (m == NULL || (m->path = util_strdup(path)) == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		free(m);
 		return NULL;
 	}
@@ -818,7 +831,7 @@ tokenizer *model_tokenizer(model *m, char **cause)
 	merges = model_meta(m, "clipgrep.tokenizer.merges");
 	if (merges == NULL) {
 		util_set_cause(cause, "%s: the model carries no tokenizer "
-		    "(clipgrep.tokenizer.merges); give one with --bpe FILE", m->path);
+		    "(clipgrep.tokenizer.merges); give one with --bpe FILE", UTIL_NAME(m->path));
 		return NULL;
 	}
 	m->tok = tokenizer_load_merges(merges, strlen(merges), m->path, cause);

@@ -220,17 +220,18 @@ int npy_read(const char *path, npy_array *out, char **cause)
 	memset(out, 0, sizeof *out);
 	f = fopen(path, "rb");
 	if (f == NULL) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		return -1;
 	}
 	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		util_set_cause(cause, "%s: cannot seek", path);
+		util_set_cause(cause, "%s: cannot seek", UTIL_NAME(path));
 		fclose(f);
 		return -1;
 	}
 	buf = malloc(size > 0 ? (size_t)size : 1);
 	if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-		util_set_cause(cause, "%s: %s", path, buf == NULL ? "out of memory" : "read failed");
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path),
+		    buf == NULL ? "out of memory" : "read failed");
 		free(buf);
 		fclose(f);
 		return -1;
@@ -251,7 +252,7 @@ int npy_write(const char *path, int ndim, const int64_t *shape, const float *dat
 	int ok;
 
 	if (ndim < 0 || ndim > NPY_MAX_NDIM) {
-		util_set_cause(cause, "%s: %d dimensions", path, ndim);
+		util_set_cause(cause, "%s: %d dimensions", UTIL_NAME(path), ndim);
 		return -1;
 	}
 	n += (size_t)snprintf(dict + n, sizeof dict - n,
@@ -277,13 +278,13 @@ int npy_write(const char *path, int ndim, const int64_t *shape, const float *dat
 
 	tmp = malloc(strlen(path) + 8);
 	if (tmp == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		return -1;
 	}
 	sprintf(tmp, "%s.tmp", path);
 	f = fopen(tmp, "wb");
 	if (f == NULL) {
-		util_set_cause(cause, "%s: %s", tmp, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(tmp), strerror(errno));
 		free(tmp);
 		return -1;
 	}
@@ -304,7 +305,7 @@ int npy_write(const char *path, int ndim, const int64_t *shape, const float *dat
 	if (fclose(f) != 0)
 		ok = 0;
 	if (!ok || rename(tmp, path) != 0) {
-		util_set_cause(cause, "%s: write failed: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: write failed: %s", UTIL_NAME(path), strerror(errno));
 		unlink(tmp);
 		free(tmp);
 		return -1;

@@ -25,7 +25,7 @@ static void picture_av_cause(char **cause, const char *path, const char *what, i
 	char buf[AV_ERROR_MAX_STRING_SIZE];
 
 	av_strerror(err, buf, sizeof buf);
-	util_set_cause(cause, "%s: %s (%s)", path, what, buf);
+	util_set_cause(cause, "%s: %s (%s)", UTIL_NAME(path), what, buf);
 }
 
 int picture_write_png(const char *path, const uint8_t *rgb, int width, int height, char **cause)
@@ -40,12 +40,12 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 
 	video_init();
 	if (width <= 0 || height <= 0 || width > PICTURE_MAX_SIDE || height > PICTURE_MAX_SIDE) {
-		util_set_cause(cause, "%s: bad image size %dx%d", path, width, height);
+		util_set_cause(cause, "%s: bad image size %dx%d", UTIL_NAME(path), width, height);
 		return -1;
 	}
 	codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
 	if (codec == NULL) {
-		util_set_cause(cause, "%s: this FFmpeg has no PNG encoder", path);
+		util_set_cause(cause, "%s: this FFmpeg has no PNG encoder", UTIL_NAME(path));
 		return -1;
 	}
 	enc = avcodec_alloc_context3(codec);
@@ -53,7 +53,7 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	pkt = av_packet_alloc();
 	tmp = malloc(strlen(path) + 8);
 	if (enc == NULL || f == NULL || pkt == NULL || tmp == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto out;
 	}
 	enc->width = width;
@@ -87,17 +87,17 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	snprintf(tmp, strlen(path) + 8, "%s.tmp", path);
 	fp = fopen(tmp, "wb");
 	if (fp == NULL) {
-		util_set_cause(cause, "%s: %s", tmp, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(tmp), strerror(errno));
 		goto out;
 	}
 	if (fwrite(pkt->data, 1, (size_t)pkt->size, fp) != (size_t)pkt->size || fflush(fp) != 0) {
-		util_set_cause(cause, "%s: %s", tmp, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(tmp), strerror(errno));
 		fclose(fp);
 		remove(tmp);
 		goto out;
 	}
 	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		remove(tmp);
 		goto out;
 	}

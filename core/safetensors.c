@@ -435,21 +435,21 @@ st_file *st_open(const char *path, char **cause)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &sb) < 0) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		util_set_cause(cause, "%s: not a regular file", path);
+		util_set_cause(cause, "%s: not a regular file", UTIL_NAME(path));
 		close(fd);
 		return NULL;
 	}
 	if ((uintmax_t)sb.st_size > SIZE_MAX) {
-		util_set_cause(cause, "%s: file too large to map", path);
+		util_set_cause(cause, "%s: file too large to map", UTIL_NAME(path));
 		close(fd);
 		return NULL;
 	}
@@ -458,7 +458,7 @@ st_file *st_open(const char *path, char **cause)
 	if (size > 0) {
 		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
-			util_set_cause(cause, "%s: mmap: %s", path, strerror(errno));
+			util_set_cause(cause, "%s: mmap: %s", UTIL_NAME(path), strerror(errno));
 			close(fd);
 			return NULL;
 		}
@@ -467,7 +467,7 @@ st_file *st_open(const char *path, char **cause)
 
 	f = calloc(1, sizeof *f);
 	if (f == NULL || (f->label = util_strdup(path)) == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		if (map != NULL)
 			munmap(map, size);
 		free(f);
@@ -476,7 +476,7 @@ st_file *st_open(const char *path, char **cause)
 	f->map = map;
 	f->map_len = size;
 	if (st_parse(f, map != NULL ? map : (const void *)"", size, cause) < 0) {
-		util_prefix_cause(cause, "%s", path);
+		util_prefix_cause(cause, "%s", UTIL_NAME(path));
 		st_close(f);
 		return NULL;
 	}
@@ -1007,14 +1007,14 @@ int st_writer_save(st_writer *w, const char *path, char **cause)
 
 	order = calloc(w->n ? w->n : 1, sizeof *order);
 	if (order == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		return -1;
 	}
 	for (i = 0; i < w->n; i++)
 		order[i] = &w->t[i];
 	qsort(order, w->n, sizeof *order, st_cmp_write);
 	if (st_writer_header(w, order, &b) < 0) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto fail;
 	}
 
@@ -1025,7 +1025,7 @@ int st_writer_save(st_writer *w, const char *path, char **cause)
 	tmplen = strlen(path) + 64;
 	tmp = malloc(tmplen);
 	if (tmp == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto fail;
 	}
 	for (attempt = 0; attempt < 100 && fd < 0; attempt++) {
@@ -1036,7 +1036,8 @@ int st_writer_save(st_writer *w, const char *path, char **cause)
 			break;
 	}
 	if (fd < 0) {
-		util_set_cause(cause, "%s: create %s: %s", path, tmp, strerror(errno));
+		util_set_cause(cause, "%s: create %s: %s", UTIL_NAME(path), UTIL_NAME(tmp),
+		    strerror(errno));
 		goto fail;
 	}
 	created = 1;
@@ -1069,7 +1070,7 @@ int st_writer_save(st_writer *w, const char *path, char **cause)
 	return 0;
 
 fail_io:
-	util_set_cause(cause, "%s: %s: %s", path, step, strerror(errno));
+	util_set_cause(cause, "%s: %s: %s", UTIL_NAME(path), step, strerror(errno));
 fail:
 	if (fd >= 0)
 		close(fd);

@@ -89,7 +89,7 @@ static int tcmgc_read_settings(model *m, tcmgc *t, char **cause)
 		keep = strtod(s, &end);
 		if (end == s || *end != '\0' || !(keep > 0 && keep <= 1)) {
 			util_set_cause(cause, "%s: metadata clipgrep.tcmgc.keep_rate: '%s' is not in (0, 1]",
-			    model_path(m), s);
+			    UTIL_NAME(model_path(m)), s);
 			return -1;
 		}
 	}
@@ -101,7 +101,8 @@ static int tcmgc_read_settings(model *m, tcmgc *t, char **cause)
 	    model_meta_float(m, "clipgrep.tcmgc.softmax_lambda", 100.0f, &t->lambda, cause) == -1)
 		return -1;
 	if (t->k < 1 || t->k > t->words || t->k > TCMGC_MAX_K) {
-		util_set_cause(cause, "%s: TC-MGC k = %d must be 1..%d", model_path(m), t->k,
+		util_set_cause(cause, "%s: TC-MGC k = %d must be 1..%d", UTIL_NAME(model_path(m)),
+		    t->k,
 		    t->words < TCMGC_MAX_K ? t->words : TCMGC_MAX_K);
 		return -1;
 	}
@@ -162,7 +163,7 @@ tcmgc *tcmgc_load(model *m, char **cause)
 	const char *p = "conditional_transformer.pool_frames.";
 
 	if (t == NULL) {
-		util_set_cause(cause, "%s: out of memory", model_path(m));
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(model_path(m)));
 		return NULL;
 	}
 	t->frames = c->frames;
@@ -172,7 +173,8 @@ tcmgc *tcmgc_load(model *m, char **cause)
 	if (strcmp(c->architecture, "clip") == 0)
 		t->free_form = true;
 	else if (strcmp(c->architecture, "tcmgc") != 0) {
-		util_set_cause(cause, "%s: architecture '%s' has no TC-MGC head", model_path(m),
+		util_set_cause(cause, "%s: architecture '%s' has no TC-MGC head",
+		    UTIL_NAME(model_path(m)),
 		    c->architecture);
 		goto fail;
 	}
@@ -181,7 +183,7 @@ tcmgc *tcmgc_load(model *m, char **cause)
 	k = t->k;
 	/* owned: g/b ones and zeros [2D] (free form), bt [D²], c0, g3sq_c0, g3b3 [3D] */
 	if ((t->owned = tensor_zalloc((size_t)d * d + (size_t)d * 5)) == NULL) {
-		util_set_cause(cause, "%s: out of memory", model_path(m));
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(model_path(m)));
 		goto fail;
 	}
 	t->bt = t->owned;

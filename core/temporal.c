@@ -71,11 +71,12 @@ int temporal_load_blocks(model *m, const char *prefix, int dim, ops_block_weight
 	*out = NULL;
 	*layers = 0;
 	if (n == 0) {
-		util_set_cause(cause, "%s: tensor %s0.ln_1.weight is missing", model_path(m), prefix);
+		util_set_cause(cause, "%s: tensor %s0.ln_1.weight is missing",
+		    UTIL_NAME(model_path(m)), prefix);
 		return -1;
 	}
 	if ((b = calloc((size_t)n, sizeof *b)) == NULL) {
-		util_set_cause(cause, "%s: out of memory", model_path(m));
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(model_path(m)));
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -95,7 +96,7 @@ temporal *temporal_load(model *m, temporal_kind kind, int frames, int dim, char 
 	const model_config *c = model_get_config(m);
 
 	if (t == NULL) {
-		util_set_cause(cause, "%s: out of memory", model_path(m));
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(model_path(m)));
 		return NULL;
 	}
 	t->kind = kind;
@@ -109,7 +110,7 @@ temporal *temporal_load(model *m, temporal_kind kind, int frames, int dim, char 
 		/* Only the first F rows are used; the table may be longer (77). */
 		if (!model_has(m, "frame_position_embeddings.weight")) {
 			util_set_cause(cause, "%s: tensor frame_position_embeddings.weight is missing",
-			    model_path(m));
+			    UTIL_NAME(model_path(m)));
 			goto fail;
 		}
 		int rows = c->context_length;
@@ -117,12 +118,12 @@ temporal *temporal_load(model *m, temporal_kind kind, int frames, int dim, char 
 			goto fail;
 		if (rows < frames) {
 			util_set_cause(cause, "%s: frame_position_embeddings has %d rows for %d frames",
-			    model_path(m), rows, frames);
+			    UTIL_NAME(model_path(m)), rows, frames);
 			goto fail;
 		}
 		if (t->heads <= 0 || dim % t->heads != 0) {
 			util_set_cause(cause, "%s: %d heads do not divide the temporal width %d",
-			    model_path(m), t->heads, dim);
+			    UTIL_NAME(model_path(m)), t->heads, dim);
 			goto fail;
 		}
 		if (temporal_load_blocks(m, "transformerClip.resblocks.", dim, &t->blocks, &t->layers,

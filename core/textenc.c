@@ -103,7 +103,7 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 	t->embed = c->embed_dim;
 	if (L < 1 || L > c->context_length) {
 		util_set_cause(cause, "textenc_new: %s: %d tokens per query is outside 1..%d "
-		    "(the context length)", model_path(m), L, c->context_length);
+		    "(the context length)", UTIL_NAME(model_path(m)), L, c->context_length);
 		goto fail;
 	}
 	if ((t->token_embedding = model_tensor_2d(m, t->vocab, t->width, cause,

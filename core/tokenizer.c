@@ -615,7 +615,8 @@ static char *tokenizer_read_file(const char *path, size_t *len, char **cause)
 	size_t n = 0, cap = 0;
 
 	if (f == NULL) {
-		util_set_cause(cause, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path),
+		    errno ? strerror(errno) : "cannot open");
 		return NULL;
 	}
 	for (;;) {
@@ -627,11 +628,11 @@ static char *tokenizer_read_file(const char *path, size_t *len, char **cause)
 			cap = cap ? cap * 2 : 1 << 20;
 			if (cap > TOKENIZER_MAX_FILE) {
 				util_set_cause(cause, "%s: larger than %zu MiB; not a merges file",
-				    path, TOKENIZER_MAX_FILE >> 20);
+				    UTIL_NAME(path), TOKENIZER_MAX_FILE >> 20);
 				goto fail;
 			}
 			if ((p = realloc(buf, cap)) == NULL) {
-				util_set_cause(cause, "%s: out of memory", path);
+				util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 				goto fail;
 			}
 			buf = p;
@@ -641,7 +642,7 @@ static char *tokenizer_read_file(const char *path, size_t *len, char **cause)
 			int zerr;
 			const char *msg = gzerror(f, &zerr);
 
-			util_set_cause(cause, "%s: %s", path,
+			util_set_cause(cause, "%s: %s", UTIL_NAME(path),
 			    zerr == Z_ERRNO ? strerror(errno) : msg);
 			goto fail;
 		}
@@ -684,7 +685,7 @@ tokenizer *tokenizer_load_hf(const char *vocab_json_path, const char *merges_pat
 	vocab = json_parse(vtext, vlen, cause);
 	free(vtext);
 	if (vocab == NULL) {
-		util_prefix_cause(cause, "%s", vocab_json_path);
+		util_prefix_cause(cause, "%s", UTIL_NAME(vocab_json_path));
 		return NULL;
 	}
 	if ((mtext = tokenizer_read_file(merges_path, &mlen, cause)) == NULL) {

@@ -67,6 +67,100 @@ void util_prefix_cause(char **cause, const char *fmt, ...)
 	free(prefix);
 }
 
+/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
+static int util_utf8_length(const unsigned char *s)
+{
+	int n;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * The quoted form of s into buf when buf is not NULL, stopping before a
+ * character that would leave fewer than room bytes free (setting *cut); returns the
+ * length written (or, with buf NULL, the whole form's length).
+ */
+static size_t util_quote_into(const char *s, char *buf, size_t size, size_t room,
+    int *cut)
+{
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	size_t at = 0;
+
+	*cut = 0;
+	if (buf != NULL)
+		buf[at] = '\'';
+	at++;
+	while (*p != '\0') {
+		int n = util_utf8_length(p);
+		int escape = n == 0 || *p < 0x20 || *p == 0x7f;
+		size_t w = escape ? 4 : (size_t)n;
+
+		if (buf != NULL) {
+			if (at + w + room > size) {
+				*cut = 1;
+				return at;
+			}
+			if (escape)
+				snprintf(buf + at, 5, "\\x%02x", *p);
+			else
+				memcpy(buf + at, p, w);
+		}
+		at += w;
+		p += escape ? 1 : n;
+	}
+	if (buf != NULL)
+		buf[at] = '\'';
+	return at + 1;
+}
+
+size_t util_quote_name_size(const char *s)
+{
+	int cut;
+
+	return util_quote_into(s, NULL, 0, 0, &cut) + 1;
+}
+
+const char *util_quote_name(const char *s, char *buf, size_t size)
+{
+	int fits = util_quote_name_size(s) <= size;
+	size_t at;
+	int cut;
+
+	if (!fits && size < 8) {
+		if (size > 0)
+			buf[0] = '\0';
+		return buf;
+	}
+	/* Room for the closing quote and NUL, or for "...'" and NUL if cut. */
+	at = util_quote_into(s, buf, size, fits ? 2 : 5, &cut);
+	if (cut) {
+		memcpy(buf + at, "...'", 5);
+		return buf;
+	}
+	buf[at] = '\0';
+	return buf;
+}
+
 int util_mul_size(size_t a, size_t b, size_t *out)
 {
 	if (a != 0 && b > SIZE_MAX / a)

@@ -28,6 +28,29 @@ void util_set_cause(char **cause, const char *fmt, ...) UTIL_PRINTF(2, 3);
  */
 void util_prefix_cause(char **cause, const char *fmt, ...) UTIL_PRINTF(2, 3);
 
+/*
+ * Write s into buf (size bytes) in the form every message shows
+ * a name in: between '...' quotes, with control bytes, DEL and bytes that
+ * are not valid UTF-8 written as \xNN, so an empty or space-only name
+ * stays visible and a name cannot drive the terminal.  NULL shows as ''.
+ * A name whose form does not fit is cut at a character boundary and ends
+ * in "...'".  Returns buf, so a call can be a printf argument.
+ * util_quote_name_size gives the size (with the NUL) that never cuts.
+ */
+const char *util_quote_name(const char *s, char *buf, size_t size);
+size_t util_quote_name_size(const char *s);
+
+/* Size of the buffer UTIL_NAME gives a name; longer names are cut. */
+#define UTIL_NAME_SIZE 1024
+
+/*
+ * UTIL_NAME(s): the quoted form of s in a buffer that lives until the end
+ * of the enclosing block, for a cause's arguments:
+ *     util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
+ * Each use has its own buffer, so it is safe in any thread.
+ */
+#define UTIL_NAME(s) util_quote_name((s), (char[UTIL_NAME_SIZE]){ 0 }, UTIL_NAME_SIZE)
+
 /* a * b into *out; returns -1 (and leaves *out alone) on overflow. */
 int util_mul_size(size_t a, size_t b, size_t *out);
 

@@ -266,7 +266,7 @@ static void video_av_cause(char **cause, const char *path, const char *what, int
 	char buf[AV_ERROR_MAX_STRING_SIZE];
 
 	av_strerror(err, buf, sizeof buf);
-	util_set_cause(cause, "%s: %s (%s)", path, what, buf);
+	util_set_cause(cause, "%s: %s (%s)", UTIL_NAME(path), what, buf);
 }
 
 static int64_t video_frame_duration(const AVFrame *f)
@@ -366,24 +366,24 @@ static int video_check_path(const char *path, char **cause)
 	int fd;
 
 	if (stat(path, &sb) == -1) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		return -1;
 	}
 	if (S_ISDIR(sb.st_mode)) {
-		util_set_cause(cause, "%s: is a directory, not a video file", path);
+		util_set_cause(cause, "%s: is a directory, not a video file", UTIL_NAME(path));
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		util_set_cause(cause, "%s: not a regular file", path);
+		util_set_cause(cause, "%s: not a regular file", UTIL_NAME(path));
 		return -1;
 	}
 	if (sb.st_size == 0) {
-		util_set_cause(cause, "%s: empty file", path);
+		util_set_cause(cause, "%s: empty file", UTIL_NAME(path));
 		return -1;
 	}
 	fd = open(path, O_RDONLY);
 	if (fd == -1) {
-		util_set_cause(cause, "%s: %s", path, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
 		return -1;
 	}
 	close(fd);
@@ -422,10 +422,10 @@ static int video_pick_stream(video_reader *r, char **cause)
 	if (best >= 0)
 		return best;
 	if (audio)
-		util_set_cause(cause, "%s: no video stream (audio only%s)", r->path,
+		util_set_cause(cause, "%s: no video stream (audio only%s)", UTIL_NAME(r->path),
 		    covers ? ", with cover art" : "");
 	else
-		util_set_cause(cause, "%s: no video stream", r->path);
+		util_set_cause(cause, "%s: no video stream", UTIL_NAME(r->path));
 	return -1;
 }
 
@@ -440,10 +440,10 @@ static void video_size_cause(const video_reader *r, long long w, long long h, ch
 {
 	if (w > VIDEO_MAX_SIDE || h > VIDEO_MAX_SIDE)
 		util_set_cause(cause, "%s: frame size %lldx%lld is beyond the limit of %d pixels "
-		    "a side", r->path, w, h, VIDEO_MAX_SIDE);
+		    "a side", UTIL_NAME(r->path), w, h, VIDEO_MAX_SIDE);
 	else
 		util_set_cause(cause, "%s: frame size %lldx%lld is beyond the limit of %lld pixels",
-		    r->path, w, h, (long long)r->opt.max_pixels);
+		    UTIL_NAME(r->path), w, h, (long long)r->opt.max_pixels);
 }
 
 /*
@@ -631,7 +631,8 @@ static int video_scan(video_reader *r, char **cause)
 					int64_t *k = realloc(r->kf, (size_t)ncap * sizeof *k);
 					if (k == NULL) {
 						av_packet_unref(r->pkt);
-						util_set_cause(cause, "%s: out of memory", r->path);
+						util_set_cause(cause, "%s: out of memory",
+						    UTIL_NAME(r->path));
 						return -1;
 					}
 					r->kf = k, cap = ncap;
@@ -661,7 +662,8 @@ static int video_scan(video_reader *r, char **cause)
 	if (av_seek_frame(r->fmt, r->st->index, first != INT64_MAX ? first : 0,
 	        AVSEEK_FLAG_BACKWARD) < 0 &&
 	    av_seek_frame(r->fmt, -1, 0, AVSEEK_FLAG_BYTE) < 0) {
-		util_set_cause(cause, "%s: cannot go back to the start after reading it", r->path);
+		util_set_cause(cause, "%s: cannot go back to the start after reading it",
+		    UTIL_NAME(r->path));
 		return -1;
 	}
 	return 0;
@@ -676,13 +678,13 @@ static int video_open_decoder(video_reader *r, char **cause)
 	int ret;
 
 	if (codec == NULL) {
-		util_set_cause(cause, "%s: no decoder for the %s video codec", r->path,
+		util_set_cause(cause, "%s: no decoder for the %s video codec", UTIL_NAME(r->path),
 		    avcodec_get_name(par->codec_id));
 		return -1;
 	}
 	r->dec = avcodec_alloc_context3(codec);
 	if (r->dec == NULL) {
-		util_set_cause(cause, "%s: out of memory", r->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
 	}
 	ret = avcodec_parameters_to_context(r->dec, par);
@@ -752,7 +754,7 @@ static int video_probe(video_reader *r, char **cause)
 
 	r->tb = st->time_base;
 	if (r->tb.num <= 0 || r->tb.den <= 0) {
-		util_set_cause(cause, "%s: the video stream has no time base", r->path);
+		util_set_cause(cause, "%s: the video stream has no time base", UTIL_NAME(r->path));
 		return -1;
 	}
 	r->frame_ticks = 1.0 / ((fps > 0 ? fps : 30.0) * av_q2d(r->tb));
@@ -785,7 +787,7 @@ static int video_probe(video_reader *r, char **cause)
 		if (r->span < 0)
 			r->span = 0;
 	} else if (video_read_index(r) == -1) {
-		util_set_cause(cause, "%s: out of memory", r->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
 	}
 	if (in->frames == 0 && st->nb_frames > 0)
@@ -838,7 +840,7 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	r = calloc(1, sizeof *r);
 	if (r == NULL || (r->path = util_strdup(path)) == NULL) {
 		free(r);
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		return NULL;
 	}
 	if (opt != NULL)
@@ -853,7 +855,8 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 		r->opt.thumb_quality = VIDEO_DEFAULT_QUALITY;
 	if (r->opt.size < 0 || r->opt.size > 4096 || r->opt.thumb_width < 0 ||
 	    r->opt.thumb_width > 4096) {
-		util_set_cause(cause, "%s: bad options (size %d, thumbnail width %d)", path,
+		util_set_cause(cause, "%s: bad options (size %d, thumbnail width %d)",
+		    UTIL_NAME(path),
 		    r->opt.size, r->opt.thumb_width);
 		goto error;
 	}
@@ -869,11 +872,11 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	r->fmt = avformat_alloc_context();
 	if (r->pkt == NULL || r->frame == NULL || r->cand == NULL || r->ahead == NULL ||
 	    r->fmt == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto error;
 	}
 	if (pthread_mutex_init(&r->log_lock, NULL) != 0) {
-		util_set_cause(cause, "%s: cannot create a lock", path);
+		util_set_cause(cause, "%s: cannot create a lock", UTIL_NAME(path));
 		goto error;
 	}
 	r->log_lock_ready = 1;
@@ -889,7 +892,7 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	 */
 	url = malloc(strlen(path) + 6);
 	if (url == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto error;
 	}
 	memcpy(url, "file:", 5);
@@ -910,7 +913,7 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	}
 	/* ANSI art: FFmpeg "plays" any text file; not a video for us. */
 	if (strcmp(r->fmt->iformat->name, "tty") == 0) {
-		util_set_cause(cause, "%s: not a video file (text)", path);
+		util_set_cause(cause, "%s: not a video file (text)", UTIL_NAME(path));
 		goto error;
 	}
 	/* Absurd sizes are refused before FFmpeg reads a single frame. */
@@ -1413,7 +1416,7 @@ static int video_to_rgb(video_reader *r, const AVFrame *f, char **cause)
 
 	if (video_scaler(&r->sws, r->sws_key, f, f->width, f->height, AV_PIX_FMT_RGB24, 1) ==
 	    NULL) {
-		util_set_cause(cause, "%s: cannot convert %s frames to RGB", r->path,
+		util_set_cause(cause, "%s: cannot convert %s frames to RGB", UTIL_NAME(r->path),
 		    av_get_pix_fmt_name((enum AVPixelFormat)f->format));
 		return -1;
 	}
@@ -1424,7 +1427,7 @@ static int video_to_rgb(video_reader *r, const AVFrame *f, char **cause)
 		r->rgb = malloc(need);
 		r->rgb_cap = r->rgb != NULL ? need : 0;
 		if (r->rgb == NULL) {
-			util_set_cause(cause, "%s: out of memory", r->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 			return -1;
 		}
 	}
@@ -1449,7 +1452,8 @@ static int video_jpeg_open(video_reader *r, int w, int h, char **cause)
 	avcodec_free_context(&r->jpeg);
 	av_frame_free(&r->jpeg_frame);
 	if (codec == NULL) {
-		util_set_cause(cause, "%s: this FFmpeg has no JPEG encoder for thumbnails", r->path);
+		util_set_cause(cause, "%s: this FFmpeg has no JPEG encoder for thumbnails",
+		    UTIL_NAME(r->path));
 		return -1;
 	}
 	r->jpeg = avcodec_alloc_context3(codec);
@@ -1457,7 +1461,7 @@ static int video_jpeg_open(video_reader *r, int w, int h, char **cause)
 	if (r->jpeg_pkt == NULL)
 		r->jpeg_pkt = av_packet_alloc();
 	if (r->jpeg == NULL || r->jpeg_frame == NULL || r->jpeg_pkt == NULL) {
-		util_set_cause(cause, "%s: out of memory", r->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
 	}
 	r->jpeg->width = w;
@@ -1504,12 +1508,12 @@ static int video_thumbnail(video_reader *r, const AVFrame *f, int tw, int th, ui
 		r->thumb_up = malloc(need);
 		r->thumb_cap = r->thumb_rgb != NULL && r->thumb_up != NULL ? need : 0;
 		if (r->thumb_cap == 0) {
-			util_set_cause(cause, "%s: out of memory", r->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 			return -1;
 		}
 	}
 	if (video_scaler(&r->thumb_sws, r->thumb_key, f, sw, sh, AV_PIX_FMT_RGB24, 1) == NULL) {
-		util_set_cause(cause, "%s: cannot scale %s frames", r->path,
+		util_set_cause(cause, "%s: cannot scale %s frames", UTIL_NAME(r->path),
 		    av_get_pix_fmt_name((enum AVPixelFormat)f->format));
 		return -1;
 	}
@@ -1550,7 +1554,8 @@ static int video_thumbnail(video_reader *r, const AVFrame *f, int tw, int th, ui
 		tmp.linesize[0] = tw * 3;
 		if (video_scaler(&r->jpeg_sws, r->jpeg_key, &tmp, tw, th, AV_PIX_FMT_YUV420P, 1) ==
 		    NULL) {
-			util_set_cause(cause, "%s: cannot convert a thumbnail to YUV", r->path);
+			util_set_cause(cause, "%s: cannot convert a thumbnail to YUV",
+			    UTIL_NAME(r->path));
 			return -1;
 		}
 		src[0] = r->thumb_up;
@@ -1570,7 +1575,7 @@ static int video_thumbnail(video_reader *r, const AVFrame *f, int tw, int th, ui
 	*data = malloc((size_t)r->jpeg_pkt->size);
 	if (*data == NULL) {
 		av_packet_unref(r->jpeg_pkt);
-		util_set_cause(cause, "%s: out of memory", r->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
 	}
 	memcpy(*data, r->jpeg_pkt->data, (size_t)r->jpeg_pkt->size);
@@ -1600,7 +1605,7 @@ static int video_emit(video_reader *r, const AVFrame *f, video_frames *out, int 
 		v = preprocess_view_oriented(r->rgb, f->width, f->height, (size_t)r->rgb_stride,
 		    r->swap, r->flip_x, r->flip_y);
 		if (preprocess_clip_rgb(&v, dw, dh, S, dst, cause) == -1) {
-			util_prefix_cause(cause, "%s", r->path);
+			util_prefix_cause(cause, "%s", UTIL_NAME(r->path));
 			return -1;
 		}
 		if (out->pixels != NULL)
@@ -1716,7 +1721,8 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int seque
 	r->n_targets = F;
 	if (sequential && !r->at_start) {
 		if (video_seek(r, r->start) == -1 && video_seek(r, INT64_MIN) == -1) {
-			util_set_cause(cause, "%s: cannot go back to the start", r->path);
+			util_set_cause(cause, "%s: cannot go back to the start",
+			    UTIL_NAME(r->path));
 			return -1;
 		}
 		positioned = 1;
@@ -1742,7 +1748,8 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int seque
 					if (video_seek(r, seek_ts) == 0) {
 						positioned = 1;
 					} else if (!positioned) {
-						util_set_cause(cause, "%s: cannot seek in this file", r->path);
+						util_set_cause(cause,
+						    "%s: cannot seek in this file", UTIL_NAME(r->path));
 						return -1;
 					}
 				}
@@ -1819,20 +1826,20 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 	int count = -1, sequential = 0;
 
 	if (nframes < 1 || nframes > VIDEO_MAX_FRAMES) {
-		util_set_cause(cause, "%s: frames must be 1 to %d, not %d", r->path,
+		util_set_cause(cause, "%s: frames must be 1 to %d, not %d", UTIL_NAME(r->path),
 		    VIDEO_MAX_FRAMES, nframes);
 		return NULL;
 	}
 	out = video_frames_new(r, nframes);
 	t = malloc((size_t)nframes * sizeof *t);
 	if (out == NULL || t == NULL) {
-		util_set_cause(cause, "%s: out of memory", r->path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		goto error;
 	}
 	if (out->size > 0 && out->rgb == NULL && r->scratch == NULL) {
 		r->scratch = malloc((size_t)out->size * out->size * 3);
 		if (r->scratch == NULL) {
-			util_set_cause(cause, "%s: out of memory", r->path);
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 			goto error;
 		}
 	}
@@ -1885,13 +1892,15 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 	}
 	if (count == 0) {
 		if (r->stop_reason[0] != '\0')
-			util_set_cause(cause, "%s: no frame could be decoded (%s)", r->path,
+			util_set_cause(cause, "%s: no frame could be decoded (%s)",
+			    UTIL_NAME(r->path),
 			    r->stop_reason);
 		else if (r->first_error[0] != '\0')
-			util_set_cause(cause, "%s: no frame could be decoded (%s)", r->path,
+			util_set_cause(cause, "%s: no frame could be decoded (%s)",
+			    UTIL_NAME(r->path),
 			    r->first_error);
 		else
-			util_set_cause(cause, "%s: no frame could be decoded", r->path);
+			util_set_cause(cause, "%s: no frame could be decoded", UTIL_NAME(r->path));
 		goto error;
 	}
 	out->count = count;
@@ -1962,7 +1971,7 @@ uint8_t *video_read_image(const char *path, int *width, int *height, char **caus
 	r->deadline = util_now() + r->opt.time_limit;
 	got = video_next_frame(r);
 	if (got <= 0) {
-		util_set_cause(cause, "%s: no image could be decoded%s%s", path,
+		util_set_cause(cause, "%s: no image could be decoded%s%s", UTIL_NAME(path),
 		    r->first_error[0] ? ": " : "", r->first_error);
 		goto out;
 	}
@@ -1970,7 +1979,7 @@ uint8_t *video_read_image(const char *path, int *width, int *height, char **caus
 		goto out;
 	out = malloc((size_t)r->frame->width * r->frame->height * 3);
 	if (out == NULL) {
-		util_set_cause(cause, "%s: out of memory", path);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
 		goto out;
 	}
 	for (int y = 0; y < r->frame->height; y++)

@@ -93,7 +93,8 @@ vit *vit_new(model *m, int max_batch, char **cause)
 	v->max_batch = max_batch;
 	/* ops_* index rows with int: keep batch · tokens · hidden far from overflow. */
 	if (max_batch < 1 || (int64_t)max_batch * v->tokens * v->hidden > INT_MAX / 4) {
-		util_set_cause(cause, "vit_new: %s: batch of %d frames is out of range", path, max_batch);
+		util_set_cause(cause, "vit_new: %s: batch of %d frames is out of range",
+		    UTIL_NAME(path), max_batch);
 		goto fail;
 	}
 

@@ -326,7 +326,8 @@ int walk_tree(const char *root, const walk_options *opt, walk_file_fn fn, void *
 		return -1;
 	}
 	if (len == 0 || stat(root, &st) != 0) {
-		util_set_cause(cause, "%s: %s", root, len == 0 ? "empty path" : strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(root),
+		    len == 0 ? "empty path" : strerror(errno));
 		return -1;
 	}
 	memset(&w, 0, sizeof w);
@@ -352,12 +353,12 @@ int walk_tree(const char *root, const walk_options *opt, walk_file_fn fn, void *
 		return ret;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		util_set_cause(cause, "%s: not a directory or a regular file", root);
+		util_set_cause(cause, "%s: not a directory or a regular file", UTIL_NAME(root));
 		free(w.path);
 		return -1;
 	}
 	if ((dir = opendir(w.path)) == NULL) {
-		util_set_cause(cause, "%s: %s", root, strerror(errno));
+		util_set_cause(cause, "%s: %s", UTIL_NAME(root), strerror(errno));
 		walk_state_free(&w);
 		return -1;
 	}
@@ -390,7 +391,7 @@ int walk_tree(const char *root, const walk_options *opt, walk_file_fn fn, void *
 	walk_state_free(&w);
 	return ret;
 nomem:
-	util_set_cause(cause, "%s: out of memory", root);
+	util_set_cause(cause, "%s: out of memory", UTIL_NAME(root));
 	walk_state_free(&w);
 	return -1;
 }

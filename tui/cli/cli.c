@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "util.h"
 #include "video.h"
 
 int cli_verbose;
@@ -119,22 +120,12 @@ const char *cli_name(const char *s)
 	static char *slot[8];
 	static unsigned next;
 	char **p = &slot[next++ % 8];
-	size_t len;
-	FILE *f;
+	size_t size = util_quote_name_size(s);
 
 	free(*p);
-	*p = NULL;
-	if ((f = open_memstream(p, &len)) == NULL)
+	if ((*p = malloc(size)) == NULL)
 		return "'?'";
-	fputc('\'', f);
-	cli_text_escaped(f, s != NULL ? s : "");
-	fputc('\'', f);
-	if (fclose(f) != 0) {
-		free(*p);
-		*p = NULL;
-		return "'?'";
-	}
-	return *p;
+	return util_quote_name(s, *p, size);
 }
 
 int cli_parse_int(const char *s, int lo, int hi, int *out)
