@@ -678,7 +678,8 @@ static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 	int sqlite_flags;
 
 	if (path == NULL || path[0] == '\0') {
-		util_set_cause(cause, "no index path given");
+		/* '' names what the user gave, even when it was nothing. */
+		util_set_cause(cause, "%s: no index path given", UTIL_NAME(path));
 		return NULL;
 	}
 	if (stat(path, &st) != 0) {

@@ -64,7 +64,7 @@ run "$CLIPGREP" frames -F 0 "$tmp/clip.mp4"
 printf 'not a video\n' >"$tmp/notes.mp4"
 run "$CLIPGREP" frames "$tmp/notes.mp4"
 [ $rc -eq 2 ]; ok $? "a text file exits 2"
-contains "$err" "$tmp/notes.mp4: "; ok $? "and the message names the file ($err)"
+contains "$err" "'$tmp/notes.mp4': "; ok $? "and the message names the file ($err)"
 ! contains "$err" "ffmpeg:"; ok $? "and FFmpeg's own log stays quiet without -v"
 
 run "$CLIPGREP" -v frames "$tmp/notes.mp4"
@@ -75,7 +75,7 @@ run "$CLIPGREP" frames "$tmp/dir.mp4"
 [ $rc -eq 2 ] && contains "$err" "is a directory"; ok $? "a directory exits 2 and says so ($err)"
 
 run "$CLIPGREP" frames "$tmp/missing.mp4"
-[ $rc -eq 2 ] && contains "$err" "$tmp/missing.mp4: No such file"; ok $? "a missing file ($err)"
+[ $rc -eq 2 ] && contains "$err" "'$tmp/missing.mp4': No such file"; ok $? "a missing file ($err)"
 
 # Real videos from ../shared/data when present.
 parakeet="$CLIPGREP_SHARED_DATA/videos/parakeet-ladder.mp4"

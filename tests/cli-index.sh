@@ -46,7 +46,7 @@ diag "$err"
 run "$CLIPGREP" info
 ok $([ "$rc" -eq 0 ] && contains "$out" "5 (4 ok, 0 partial, 1 error)" &&
 	contains "$out" "integrity:  ok" && echo 0 || echo 1) "info: counts and integrity"
-ok $(contains "$out" "broken.mp4: not a video file" && echo 0 || echo 1) "info lists the bad file with its reason"
+ok $(contains "$out" "broken.mp4': not a video file" && echo 0 || echo 1) "info lists the bad file with its reason"
 run "$CLIPGREP" info --json
 printf '%s\n' "$out" | grep -q '"integrity":"ok"'
 ok $? "info --json"
@@ -75,7 +75,7 @@ done
 run "$CLIPGREP" search --mode nope red
 ok $([ "$rc" -eq 1 ] && echo 0 || echo 1) "an unknown mode is a usage error"
 run "$CLIPGREP" search --db "$T/empty.db" red
-ok $([ "$rc" -eq 2 ] && contains "$err" "empty.db: no such index" && echo 0 || echo 1) \
+ok $([ "$rc" -eq 2 ] && contains "$err" "empty.db': no such index" && echo 0 || echo 1) \
 	"a missing index: exit 2 naming it"
 
 run "$CLIPGREP" explain "red ball" "$LIB/bars.mp4"
@@ -174,7 +174,7 @@ fi
 echo "this is not a database, just some text long enough to look like a file header" >"$T/corrupt.db"
 cp "$T/corrupt.db" "$T/corrupt.orig"
 run "$CLIPGREP" index --db "$T/corrupt.db" "$LIB"
-ok $([ "$rc" -eq 2 ] && contains "$err" "corrupt.db is not a clipgrep index" && cmp -s "$T/corrupt.db" "$T/corrupt.orig" &&
+ok $([ "$rc" -eq 2 ] && contains "$err" "corrupt.db' is not a clipgrep index" && cmp -s "$T/corrupt.db" "$T/corrupt.orig" &&
 	echo 0 || echo 1) "index refuses a corrupt database and leaves it alone"
 run "$CLIPGREP" search --db "$T/corrupt.db" red
 ok $([ "$rc" -eq 2 ] && contains "$err" "not a clipgrep index" && echo 0 || echo 1) "so does search"

@@ -18,37 +18,20 @@ ok $? "an empty index to name files against"
 # A name with an OSC title sequence, BEL, ESC, a carriage return, a tab, DEL.
 EVIL=$(printf 'x\033]0;owned\007\001\r\t\177.mkv')
 
-# A cause from core names its file first and unquoted ("PATH: No such file
-# or directory"): inert through cli_error, but not yet in quotes.  Those
-# checks are TODO until core quotes names too; $CORE marks them.
-CORE=" # TODO core causes name files unquoted"
-
-# ok_maybe_todo STATUS NAME: ok, except that a failed TODO does not fail the test.
-ok_maybe_todo() {
-	case $2 in
-	*"$CORE") [ "$1" -eq 0 ] || { tap_n=$((tap_n + 1)); echo "not ok $tap_n - $2"; return; } ;;
-	esac
-	ok "$1" "$2"
-}
-
 # check NAME-SHOWN WANT-EMPTY CMD...: fails with a message, and stderr holds
 # no raw control byte (newlines end lines; nothing else may pass).
 check() {
-	label=$1 want_empty=$2 todo=
+	label=$1 want_empty=$2
 	shift 2
-	case $label in
-	frames*|index*|"search --db"*|"search --model"*|"embed --model"*|"embed --video"*|\
-	export*|info*|merge*|"tokenize --bpe"*) todo=$CORE ;;
-	esac
 	run "$@"
 	ok $([ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && echo 0 || echo 1) "$label: fails cleanly (exit $rc)"
 	printf '%s' "$err" | LC_ALL=C tr -d '\n' | LC_ALL=C grep -q "$(printf '[\001-\037\177]')"
 	ok $([ $? -ne 0 ] && echo 0 || echo 1) "$label: no raw control byte on stderr"
 	if [ "$want_empty" = yes ]; then
-		contains "$err" "''"; ok_maybe_todo $? "$label: the empty name shows as ''$todo"
+		contains "$err" "''"; ok $? "$label: the empty name shows as ''"
 	else
-		ok_maybe_todo $(contains "$err" "x\\x1b]0;owned\\x07\\x01\\x0d\\x09\\x7f.mkv'" && echo 0 || echo 1) \
-			"$label: the name shows quoted and escaped$todo"
+		ok $(contains "$err" "x\\x1b]0;owned\\x07\\x01\\x0d\\x09\\x7f.mkv'" && echo 0 || echo 1) \
+			"$label: the name shows quoted and escaped"
 	fi
 	diag "$(printf '%s' "$err" | LC_ALL=C od -c | head -4)"
 }

@@ -638,7 +638,7 @@ static void test_refusals(void)
 	patch_u32(db, 60, 2);
 	before = read_file(db, &n1);
 	ix = index_open(db, 0, &cause);
-	snprintf(want, sizeof want, "%s was written by a newer clipgrep (schema 2 > 1)", db);
+	snprintf(want, sizeof want, "'%s' was written by a newer clipgrep (schema 2 > 1)", db);
 	if (!tap_ok(ix == NULL && cause != NULL && strcmp(cause, want) == 0,
 	    "a newer schema is refused"))
 		diag_cause("got", cause);
@@ -665,7 +665,7 @@ static void test_refusals(void)
 	}
 	write_file(tp("junk.db"), junk, sizeof junk);
 	ix = index_open(tp("junk.db"), INDEX_CREATE, &cause);
-	snprintf(want, sizeof want, "%s is not a clipgrep index: file is not a database",
+	snprintf(want, sizeof want, "'%s' is not a clipgrep index: file is not a database",
 	    tp("junk.db"));
 	if (!tap_ok(ix == NULL && cause != NULL && strcmp(cause, want) == 0,
 	    "random bytes are refused with a clear message"))
@@ -951,7 +951,7 @@ static void test_lock(void)
 	a = index_open(db, 0, &cause);
 	b = index_open(db, 0, &cause);
 	tap_ok(a != NULL && index_lock_writer(a, 0, &cause) == 0, "the first writer takes the lock");
-	snprintf(want, sizeof want, "another clipgrep is indexing %s (pid %ld)", db,
+	snprintf(want, sizeof want, "another clipgrep is indexing '%s' (pid %ld)", db,
 	    (long)getpid());
 	if (!tap_ok(b != NULL && index_lock_writer(b, 0, &cause) == -1 && cause != NULL &&
 	    strcmp(cause, want) == 0, "a second writer is refused with the holder's pid"))
@@ -982,7 +982,7 @@ static void test_lock(void)
 	a = index_open(db, 0, &cause);
 	if (read(to_parent[0], &c, 1) != 1)
 		c = 0;
-	snprintf(want, sizeof want, "another clipgrep is indexing %s (pid %ld)", db, (long)pid);
+	snprintf(want, sizeof want, "another clipgrep is indexing '%s' (pid %ld)", db, (long)pid);
 	if (!tap_ok(c == 'x' && a != NULL && index_lock_writer(a, 0, &cause) == -1 &&
 	    cause != NULL && strcmp(cause, want) == 0, "another process's lock names its pid"))
 		diag_cause("got", cause);

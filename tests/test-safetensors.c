@@ -359,8 +359,10 @@ static void reject_file(const char *what, const char *path, const char *kw1, con
 	st_file *f = st_open(path, &cause);
 	int ok;
 
-	ok = f == NULL && cause != NULL && strncmp(cause, path, strlen(path)) == 0 &&
-	    cause[strlen(path)] == ':' && contains(cause, kw1) && contains(cause, kw2);
+	/* The cause starts with the file's name in quotes. */
+	ok = f == NULL && cause != NULL && cause[0] == '\'' &&
+	    strncmp(cause + 1, path, strlen(path)) == 0 && strncmp(cause + 1 + strlen(path), "':", 2) == 0 &&
+	    contains(cause, kw1) && contains(cause, kw2);
 	if (!tap_ok(ok, "reject file: %s", what))
 		tap_diag("cause: %s", cause != NULL ? cause : "(none)");
 	else

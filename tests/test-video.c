@@ -820,12 +820,12 @@ static void test_bad_input(void)
 			junk[i] = (uint8_t)(x >> 16);
 		}
 		write_file("random.mp4", junk, sizeof junk);
-		expect_error("random.mp4", "random.mp4: ", "random bytes named .mp4");
+		expect_error("random.mp4", "random.mp4': ", "random bytes named .mp4");
 	}
 	{
 		static const char text[] = "This is not a video.\nIt is a text file with a .mp4 name.\n";
 		write_file("text.mp4", text, sizeof text - 1);
-		expect_error("text.mp4", "text.mp4: ", "a text file named .mp4");
+		expect_error("text.mp4", "text.mp4': ", "a text file named .mp4");
 		write_file("notes.txt", text, sizeof text - 1);
 		expect_error("notes.txt", "not a video", "a text file named .txt");
 	}
@@ -839,7 +839,7 @@ static void test_bad_input(void)
 	gen("whole.mp4", "%s -c:v libx264 -preset veryfast -qp 0 -g 8", counter_src(64, 48, "10", 3.0));
 	if ((d = read_file("whole.mp4", &n)) != NULL) {
 		write_file("truncated.mp4", d, n / 2);
-		expect_error("truncated.mp4", "truncated.mp4: ", "truncated mp4 (index at the end)");
+		expect_error("truncated.mp4", "truncated.mp4': ", "truncated mp4 (index at the end)");
 		free(d);
 	}
 	/* moov first: the index outlives the data. */
@@ -890,7 +890,7 @@ static void test_bad_input(void)
 		static const char y4m[] = "YUV4MPEG2 W100000 H100000 F25:1 Ip A1:1 C420jpeg\nFRAME\n"
 		                          "0123456789abcdef";
 		write_file("huge.y4m", y4m, sizeof y4m - 1);
-		expect_error("huge.y4m", "frame size 100000x100000 is beyond the limit",
+		expect_error("huge.y4m", "huge.y4m': frame size 100000x100000 is beyond the limit",
 		    "y4m header claiming 100000x100000");
 	}
 	{
@@ -941,7 +941,7 @@ static void test_bad_input(void)
 
 		write_file("huge.png", png, len);
 		getrusage(RUSAGE_SELF, &before);
-		expect_error("huge.png", "huge.png: ", "PNG header claiming 16000x16000");
+		expect_error("huge.png", "huge.png': ", "PNG header claiming 16000x16000");
 		getrusage(RUSAGE_SELF, &after);
 		tap_ok(after.ru_maxrss - before.ru_maxrss < 200 * 1024,
 		    "and probing it did not allocate the picture (peak RSS +%ld KB)",

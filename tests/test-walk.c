@@ -235,7 +235,7 @@ static void test_walks(void)
 	rc = walk(tp("root/notes.txt"), &opt, &s);
 	expect("a file root is reported whatever its extension", s.files, "notes.txt");
 	rc = walk(tp("missing"), &opt, &s);
-	tap_ok(rc == -1 && strstr(s.errors, "missing: No such file or directory") != NULL,
+	tap_ok(rc == -1 && strstr(s.errors, "missing': No such file or directory") != NULL,
 	    "a missing root fails with its name");
 	opt.shard_count = 3;
 	opt.shard_index = 3;
