@@ -92,7 +92,6 @@ static int cli_run_tui(int argc, char **argv, int first)
 	for (int i = first; i < argc; i++)
 		sub[n++] = argv[i];
 	optind = 0;
-	opterr = 1;
 	rc = cmd_tui(n, sub);
 	free(sub);
 	return rc;
@@ -137,7 +136,7 @@ int main(int argc, char **argv)
 		case '?':
 			return cli_run_tui(argc, argv, prev_optind);
 		default:
-			cli_error("option %s needs a value", cli_name(argv[prev_optind]));
+			cli_option_error(NULL, c, argv);
 			cli_usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
@@ -149,7 +148,6 @@ int main(int argc, char **argv)
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
 			optind = 0; /* a fresh getopt scan for the subcommand */
-			opterr = 1;
 			return cli_commands[i].run(sub_argc, sub_argv);
 		}
 	}

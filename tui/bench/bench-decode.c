@@ -290,7 +290,7 @@ int bench_decode(int argc, char **argv)
 	int c, nclips, rc = CLI_EXIT_OK, first = 1;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "F:s:r:t:d:f:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":F:s:r:t:d:f:h", options)) != -1) {
 		int *target = NULL, lo = 1, hi = 4096;
 		switch (c) {
 		case 'F':

@@ -150,7 +150,7 @@ int bench_encode(int argc, char **argv)
 	size_t frame;
 	int c, rc = CLI_EXIT_ERROR, maxb = 0, L, nlat = 0;
 
-	while ((c = getopt_long(argc, argv, "m:b:s:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":m:b:s:h", options)) != -1) {
 		switch (c) {
 		case 'm':
 			o.model_path = optarg;

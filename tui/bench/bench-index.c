@@ -232,7 +232,7 @@ int bench_index(int argc, char **argv)
 	double enc_fps = 0, wall = 0, open_s = NAN, load_s = NAN, model_s = NAN;
 	int c, rc = CLI_EXIT_ERROR, batch;
 
-	while ((c = getopt_long(argc, argv, "m:j:b:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":m:j:b:h", options)) != -1) {
 		switch (c) {
 		case 'm':
 			o.model_path = optarg;

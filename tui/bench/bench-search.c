@@ -415,7 +415,7 @@ int bench_search(int argc, char **argv)
 	double recall[3] = { -1, -1, -1 }, recall_u[3] = { -1, -1, -1 };
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:q:t:r:s:m:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":n:q:t:r:s:m:h", options)) != -1) {
 		switch (c) {
 		case 'n': {
 			char *copy = strdup(optarg), *save = NULL;

@@ -550,7 +550,7 @@ int bench_tui(int argc, char **argv)
 	int c, rc = CLI_EXIT_OK, ran = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:m:q:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":n:m:q:h", options)) != -1) {
 		switch (c) {
 		case 'n':
 			if (cli_parse_int(optarg, 1, 10000000, &o.videos) == -1) {

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,58 @@ const char *cli_name(const char *s)
 	if ((*p = malloc(size)) == NULL)
 		return "'?'";
 	return util_quote_name(s, *p, size);
+}
+
+void cli_option_error(const char *cmd, int c, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+	const char *sep = cmd != NULL ? ": " : "";
+	char *eq;
+
+	if (cmd == NULL)
+		cmd = "";
+
+	/*
+	 * A long option leaves itself at argv[optind - 1] (optopt 0 when it is
+	 * unknown); a short one is named by optopt, because inside a cluster
+	 * ("-qz") optind has not moved past it.
+	 */
+	if (arg != NULL && strncmp(arg, "--", 2) == 0 &&
+	    (optopt == 0 || c == ':' || strchr(arg, '=') != NULL)) {
+		char *name = util_strdup(arg);
+		if (name != NULL && (eq = strchr(name, '=')) != NULL)
+			*eq = '\0';
+		if (optopt == 0)
+			cli_error("%s%sunknown option %s", cmd, sep, cli_name(name != NULL ? name : arg));
+		else if (c == ':')
+			cli_error("%s%soption %s needs a value", cmd, sep, cli_name(name != NULL ? name : arg));
+		else
+			cli_error("%s%soption %s takes no value", cmd, sep, cli_name(name != NULL ? name : arg));
+		free(name);
+		return;
+	}
+	if (c == ':')
+		cli_error("%s%soption %s needs a value", cmd, sep, cli_name(shortopt));
+	else
+		cli_error("%s%sunknown option %s", cmd, sep, cli_name(shortopt));
+}
+
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *longopts)
+{
+	int c;
+
+	opterr = 0;
+	c = getopt_long(argc, argv, optstring, longopts, NULL);
+	if (c == '?' || c == ':') {
+		/* The screen's argv[0] is the program itself: "clipgrep: " says it. */
+		const char *cmd = argv[0];
+		if (cmd != NULL && (strchr(cmd, '/') != NULL || strcmp(cmd, PACKAGE) == 0))
+			cmd = NULL;
+		cli_option_error(cmd, c, argv);
+		return '?';
+	}
+	return c;
 }
 
 int cli_parse_int(const char *s, int lo, int hi, int *out)

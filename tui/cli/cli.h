@@ -56,6 +56,24 @@ const char *cli_name(const char *s);
  */
 int cli_make_dirs(const char *dir);
 
+/*
+ * getopt_long with getopt's own messages off (they print an option raw,
+ * escape bytes and all): a bad option is reported here instead, through
+ * cli_error and cli_name ("CMD: unknown option '--x'", "CMD: option '-d'
+ * needs a value", CMD being argv[0] unless that is the program itself),
+ * and comes back as '?', so the caller only prints its usage and exits
+ * CLI_EXIT_USAGE.  optstring must start with ':' (after a '+', if any) so a
+ * missing value is told apart.
+ */
+struct option;
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *longopts);
+/*
+ * The message for the bad option getopt_long just returned c ('?' or ':')
+ * for, where c came from a call with opterr 0 and a ':' optstring;
+ * cmd (NULL for none) starts the message.
+ */
+void cli_option_error(const char *cmd, int c, char **argv);
+
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 

@@ -247,7 +247,7 @@ int cmd_demo(int argc, char **argv)
 	search_model check;
 
 	tui_options_init(&o);
-	while ((c = getopt_long(argc, argv, "q:pn:d:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":q:pn:d:h", options)) != -1) {
 		switch (c) {
 		case 'q':
 			query = optarg;

@@ -543,7 +543,7 @@ int cmd_embed(int argc, char **argv)
 	int c, rc = CLI_EXIT_ERROR, n_inputs;
 	char **inputs;
 
-	while ((c = getopt_long(argc, argv, "m:f:o:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":m:f:o:h", options)) != -1) {
 		embed_input want = c == 'T' ? EMBED_TEXT : c == 'V' ? EMBED_VIDEO :
 		    c == 'N' ? EMBED_FRAMES : EMBED_NONE;
 

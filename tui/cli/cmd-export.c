@@ -155,7 +155,7 @@ int cmd_export(int argc, char **argv)
 	int64_t model_id;
 	int c, rc = CLI_EXIT_ERROR;
 
-	while ((c = getopt_long(argc, argv, "d:m:f:o:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":d:m:f:o:h", options)) != -1) {
 		switch (c) {
 		case 'd': opt_db = optarg; break;
 		case 'm': model_file = optarg; break;

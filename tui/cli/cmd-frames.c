@@ -169,7 +169,7 @@ int cmd_frames(int argc, char **argv)
 	int c, nframes = FRAMES_DEFAULT_F, thumbs = 0, json = 0, info = 0, rc = CLI_EXIT_OK;
 
 	video_options_init(&opt);
-	while ((c = getopt_long(argc, argv, "F:s:o:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":F:s:o:h", options)) != -1) {
 		switch (c) {
 		case 'F':
 			if (cli_parse_int(optarg, 1, 4096, &nframes) == -1) {

@@ -206,7 +206,7 @@ int cmd_index(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	opt.jobs = cfg.jobs;
-	while ((c = getopt_long(argc, argv, "d:m:j:x:qh", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":d:m:j:x:qh", options)) != -1) {
 		char **grown;
 		switch (c) {
 		case 'd':

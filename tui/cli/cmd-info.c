@@ -85,7 +85,7 @@ int cmd_info(int argc, char **argv)
 	memset(&st, 0, sizeof st);
 	if (cli_config_load(&cfg) == -1)
 		goto out;
-	while ((c = getopt_long(argc, argv, "d:qh", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":d:qh", options)) != -1) {
 		switch (c) {
 		case 'd':
 			db_opt = optarg;

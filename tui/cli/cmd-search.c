@@ -206,7 +206,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, explain ? "d:m:h" : "d:m:n:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, explain ? ":d:m:h" : ":d:m:n:h", options)) != -1) {
 		char **grown;
 		switch (c) {
 		case 'd':

@@ -114,7 +114,7 @@ int cmd_tokenize(int argc, char **argv)
 	char *cause = NULL;
 	int c, rc = CLI_EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "b:m:L:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":b:m:L:h", options)) != -1) {
 		switch (c) {
 		case 'b':
 			bpe = optarg;

@@ -109,7 +109,7 @@ int cmd_tui(int argc, char **argv)
 
 	tui_options_init(&o);
 	memset(&cfg, 0, sizeof cfg);
-	while ((c = getopt_long(argc, argv, "d:m:q:n:x:j:h", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, ":d:m:q:n:x:j:h", options)) != -1) {
 		switch (c) {
 		case 'd':
 			opt_db = optarg;
