@@ -668,7 +668,13 @@ tokenizer *tokenizer_load_file(const char *path, char **cause)
 
 	if (text == NULL)
 		return NULL;
-	t = tokenizer_build(text, len, path, NULL, NULL, cause);
+	/* No merges at all would tokenize byte by byte, silently wrong. */
+	if (len == 0) {
+		util_set_cause(cause, "%s: empty file; not a merges file", UTIL_NAME(path));
+		free(text);
+		return NULL;
+	}
+	t = tokenizer_build(text, len, UTIL_NAME(path), NULL, NULL, cause);
 	free(text);
 	return t;
 }
@@ -693,7 +699,8 @@ tokenizer *tokenizer_load_hf(const char *vocab_json_path, const char *merges_pat
 		return NULL;
 	}
 	/* Hugging Face's merges.txt has the same layout, "#version" first. */
-	t = tokenizer_build(mtext, mlen, merges_path, vocab, vocab_json_path, cause);
+	t = tokenizer_build(mtext, mlen, UTIL_NAME(merges_path), vocab, UTIL_NAME(vocab_json_path),
+	    cause);
 	free(mtext);
 	json_free(vocab);
 	return t;

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,7 @@ static int cli_run_tui(int argc, char **argv, int first)
 	return rc;
 }
 
-int main(int argc, char **argv)
+static int main_run(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "threads", required_argument, NULL, 't' },
@@ -155,4 +156,19 @@ int main(int argc, char **argv)
 		return cli_run_tui(argc, argv, optind);
 	cli_error("unknown command %s (see 'clipgrep --help')", cli_name(argv[optind]));
 	return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = main_run(argc, argv);
+
+	/*
+	 * The last word on output a command thought it wrote (--help, --version,
+	 * a listing): a full disk or a closed stdout is an error, not a success.
+	 */
+	if ((fflush(stdout) == EOF || ferror(stdout)) && rc == CLI_EXIT_OK) {
+		cli_error("cannot write the output: %s", strerror(errno));
+		rc = CLI_EXIT_ERROR;
+	}
+	return rc;
 }

@@ -221,17 +221,27 @@ out:
 
 int cmd_merge(int argc, char **argv)
 {
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	char *cause = NULL;
 	index_db *ix;
 	index_stats st;
+	int c;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	/* No options but --help; anything else starting with '-' is a mistake, not a file. */
+	while ((c = cli_getopt(argc, argv, ":h", options)) != -1) {
+		if (c != 'h')
+			return CLI_EXIT_USAGE;
 		printf("Usage: clipgrep merge OUT.db SHARD.db...\n"
 		    "Merge shard indexes (from 'clipgrep index --shard I/N') into OUT.db, creating it\n"
 		    "if needed.  A file in several shards keeps its newest copy.  Interrupted merges\n"
 		    "are simply run again.\n");
 		return CLI_EXIT_OK;
 	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 3) {
 		cli_error("merge: give OUT.db and at least one SHARD.db");
 		return CLI_EXIT_USAGE;

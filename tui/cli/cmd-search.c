@@ -362,7 +362,7 @@ int cmd_search(int argc, char **argv)
 	if (r->nhits == 0) {
 		if (info.videos == 0)
 			cli_error("no searchable video in %s (index a folder with 'clipgrep index DIR'%s)",
-			    info.db_path, info.unindexed > 0 ? ", with these models" : "");
+			    cli_name(info.db_path), info.unindexed > 0 ? ", with these models" : "");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
