@@ -50,7 +50,7 @@ static void test_choose(void)
 	int rc = heads_choose(bogus, bogus_name, 1, chosen, &cause);
 
 	tap_ok(rc == -1 && cause != NULL &&
-	    strcmp(cause, "m.safetensors: architecture 'bogus' gives no search head") == 0 &&
+	    strcmp(cause, "'m.safetensors': architecture 'bogus' gives no search head") == 0 &&
 	    chosen[HEADS_TCMGC] == -1 && chosen[HEADS_EA] == -1,
 	    "a file giving no head: the engine's error (%s)", cause ? cause : "none");
 	free(cause);
