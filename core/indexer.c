@@ -449,10 +449,19 @@ static int indexer_store_failed(indexer_run_state *s, indexer_job *j)
 	memcpy(v.hash, j->hash, sizeof v.hash);
 	v.status = INDEX_ERROR;
 	v.error = j->error != NULL ? j->error : "cannot decode";
-	/* The row names the file already: keep only the reason. */
-	if (strncmp(v.error, j->path, strlen(j->path)) == 0 && strncmp(v.error + strlen(j->path),
-	    ": ", 2) == 0)
-		v.error += strlen(j->path) + 2;
+	/*
+	 * The row names the file already: keep only the reason.  Causes name
+	 * files the way UTIL_NAME writes them ('path'); older ones bare.
+	 */
+	{
+		const char *quoted = UTIL_NAME(j->path);
+		size_t nq = strlen(quoted), np = strlen(j->path);
+
+		if (strncmp(v.error, quoted, nq) == 0 && strncmp(v.error + nq, ": ", 2) == 0)
+			v.error += nq + 2;
+		else if (strncmp(v.error, j->path, np) == 0 && strncmp(v.error + np, ": ", 2) == 0)
+			v.error += np + 2;
+	}
 	if (index_put_video(s->ix, &v, s->cause) < 0)
 		return -1;
 	indexer_file_done(s, j->path, INDEXER_FAILED, v.error);

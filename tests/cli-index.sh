@@ -46,7 +46,9 @@ diag "$err"
 run "$CLIPGREP" info
 ok $([ "$rc" -eq 0 ] && contains "$out" "5 (4 ok, 0 partial, 1 error)" &&
 	contains "$out" "integrity:  ok" && echo 0 || echo 1) "info: counts and integrity"
-ok $(contains "$out" "broken.mp4': not a video file" && echo 0 || echo 1) "info lists the bad file with its reason"
+ok $(contains "$out" "broken.mp4: not a video file" && echo 0 || echo 1) "info lists the bad file with its reason"
+ok $([ "$(printf '%s\n' "$out" | grep -c 'broken\.mp4.*broken\.mp4')" -eq 0 ] && echo 0 || echo 1) \
+	"info names the bad file once (the stored reason does not repeat it)"
 run "$CLIPGREP" info --json
 printf '%s\n' "$out" | grep -q '"integrity":"ok"'
 ok $? "info --json"
