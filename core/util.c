@@ -67,8 +67,7 @@ void util_prefix_cause(char **cause, const char *fmt, ...)
 	free(prefix);
 }
 
-/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
-static int util_utf8_length(const unsigned char *s)
+int util_utf8_length(const unsigned char *s)
 {
 	int n;
 	unsigned int cp;

@@ -51,6 +51,14 @@ size_t util_quote_name_size(const char *s);
  */
 #define UTIL_NAME(s) util_quote_name((s), (char[UTIL_NAME_SIZE]){ 0 }, UTIL_NAME_SIZE)
 
+/*
+ * Length of the valid UTF-8 sequence starting at s (1 to 4), or 0 when it is
+ * not one: a stray or truncated byte, an overlong form, a surrogate or a
+ * value past U+10FFFF.  Reads at most up to the first invalid byte, so a
+ * NUL-terminated s is never read past its end.
+ */
+int util_utf8_length(const unsigned char *s);
+
 /* a * b into *out; returns -1 (and leaves *out alone) on overflow. */
 int util_mul_size(size_t a, size_t b, size_t *out);
 

@@ -48,41 +48,13 @@ void cli_error_cause(char **cause, const char *fallback)
 	*cause = NULL;
 }
 
-/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
-static int cli_utf8_length(const unsigned char *s)
-{
-	int n;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (int i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 void cli_json_string(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	fputc('"', out);
 	while (*p != '\0') {
-		int n = cli_utf8_length(p);
+		int n = util_utf8_length(p);
 		if (n == 0) {
 			fprintf(out, "\\\\x%02x", *p++);
 			continue;
@@ -107,7 +79,7 @@ void cli_text_escaped(FILE *out, const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p != '\0') {
-		int n = cli_utf8_length(p);
+		int n = util_utf8_length(p);
 		if (n == 0 || *p < 0x20 || *p == 0x7f) {
 			fprintf(out, "\\x%02x", *p++);
 			continue;
