@@ -33,6 +33,7 @@ typedef struct {
 	int frames;          /* stored frames */
 	int status;
 	bool searchable;     /* in lib */
+	bool damaged;        /* its stored record is damaged: left out of lib */
 	bool seen;           /* refresh mark */
 	double *times;       /* [frames], fetched on first use, or NULL */
 } engine_video;
@@ -54,6 +55,9 @@ struct engine {
 	size_t n_videos, cap_videos;
 	tcmgc_query *tq;      /* the cached TC-MGC query, for tm->text */
 	float *tc_buf, *ea_buf; /* one video's caches, for refresh and explain */
+	const char **damaged;   /* [n_damaged] paths of the damaged videos (owned by
+	                           videos[]), rebuilt after each load and refresh */
+	size_t n_damaged;
 };
 
 /* The result with the memory its hits point into. */
@@ -231,7 +235,7 @@ static bool engine_models_known(const engine *e)
 
 /*
  * Read one video's caches into tc_buf / ea_buf: 0, 1 when one is missing,
- * -1 on error.
+ * 2 when one is damaged (index_get_tensor), -1 on error.
  */
 static int engine_read_caches(engine *e, int64_t id, char **cause)
 {
@@ -263,7 +267,7 @@ static int engine_read_caches(engine *e, int64_t id, char **cause)
 			    UTIL_NAME(e->db_path), (long long)id, want[i].kind, (long long)count,
 			    want[i].floats);
 			free(data);
-			return -1;
+			return 2;
 		}
 		memcpy(want[i].dst, data, want[i].floats * sizeof(float));
 		free(data);
@@ -271,9 +275,54 @@ static int engine_read_caches(engine *e, int64_t id, char **cause)
 	return 0;
 }
 
+/* Rebuild e->damaged from the videos' marks; 0 or -1 (out of memory). */
+static int engine_list_damaged(engine *e, char **cause)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->n_videos; i++)
+		n += e->videos[i].damaged;
+	free(e->damaged);
+	e->damaged = NULL;
+	e->n_damaged = 0;
+	if (n == 0)
+		return 0;
+	if ((e->damaged = malloc(n * sizeof *e->damaged)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < e->n_videos; i++)
+		if (e->videos[i].damaged)
+			e->damaged[e->n_damaged++] = e->videos[i].path;
+	return 0;
+}
+
+/* index_list_damaged's callback: mark the videos damaged for a model in use. */
+static int engine_damage_fn(void *arg, const index_damage *d)
+{
+	engine *e = arg;
+	engine_video *v;
+
+	if ((e->tm != NULL && d->model_id == e->tm->model_id) ||
+	    (e->em != NULL && d->model_id == e->em->model_id))
+		if ((v = engine_video_find(e, d->video_id)) != NULL)
+			v->damaged = true;
+	return 0;
+}
+
+static void engine_mark_damaged(engine *e, const index_tensor_set *s)
+{
+	for (int64_t k = 0; s != NULL && k < s->n_damaged; k++) {
+		engine_video *v = engine_video_find(e, s->damaged_ids[k]);
+		if (v != NULL)
+			v->damaged = true;
+	}
+}
+
 /*
  * The initial load: every video, then each head's caches in one read each,
- * intersected by id.
+ * intersected by id.  Videos whose stored record is damaged are left out
+ * and listed (e->damaged) instead of failing the whole library.
  */
 static int engine_load(engine *e, char **cause)
 {
@@ -288,12 +337,16 @@ static int engine_load(engine *e, char **cause)
 		return -1;
 	if (!engine_models_known(e))
 		return 0;
+	if (index_list_damaged(e->ix, engine_damage_fn, e, cause) != 0)
+		return -1;
 	if (e->tm != NULL && (ts = index_load_tensors(e->ix, e->tm->model_id, HEADS_KIND_TCMGC,
 	    (int64_t)e->tc_floats, cause)) == NULL)
 		goto out;
 	if (e->em != NULL && (es = index_load_tensors(e->ix, e->em->model_id, HEADS_KIND_EA,
 	    (int64_t)e->ea_floats, cause)) == NULL)
 		goto out;
+	engine_mark_damaged(e, ts);
+	engine_mark_damaged(e, es);
 	if (search_lib_reserve(e->lib, (size_t)(ts != NULL ? ts->n : es->n), cause) == -1)
 		goto out;
 	/* Both sets are sorted by id: walk them together. */
@@ -328,7 +381,7 @@ static int engine_load(engine *e, char **cause)
 			if (r == 0 && v == NULL)
 				goto out;
 		}
-		if (v != NULL && v->status != INDEX_ERROR) {
+		if (v != NULL && v->status != INDEX_ERROR && !v->damaged) {
 			if (search_lib_add(e->lib, id, tcd, ead, cause) == -1)
 				goto out;
 			v->searchable = true;
@@ -338,7 +391,7 @@ static int engine_load(engine *e, char **cause)
 		if (es != NULL)
 			j++;
 	}
-	rc = 0;
+	rc = engine_list_damaged(e, cause);
 out:
 	index_tensor_set_free(ts);
 	index_tensor_set_free(es);
@@ -458,6 +511,7 @@ void engine_close(engine *e)
 	index_close(e->ix);
 	tensor_free(e->tc_buf);
 	tensor_free(e->ea_buf);
+	free(e->damaged);
 	free(e->db_path);
 	free(e);
 }
@@ -482,7 +536,9 @@ void engine_get_info(const engine *e, engine_info *out)
 	out->words = e->tc != NULL ? e->L : 0;
 	out->dim = e->D;
 	out->videos = search_lib_count(e->lib);
-	out->unindexed = e->n_videos - out->videos;
+	out->damaged = e->n_damaged;
+	out->damaged_paths = e->damaged;
+	out->unindexed = e->n_videos - out->videos - out->damaged;
 }
 
 int engine_has_mode(const engine *e, search_model mode)
@@ -711,9 +767,10 @@ int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
 {
 	(void)cause;
 	for (size_t i = 0; i < e->n_videos; i++) {
-		if (e->videos[i].searchable && strcmp(e->videos[i].path, path) == 0) {
+		if ((e->videos[i].searchable || e->videos[i].damaged) &&
+		    strcmp(e->videos[i].path, path) == 0) {
 			*id = e->videos[i].id;
-			return 0;
+			return e->videos[i].searchable ? 0 : 2;
 		}
 	}
 	return 1;
@@ -899,13 +956,25 @@ int engine_refresh(engine *e, int *changed, char **cause)
 			search_lib_remove(e->lib, v->id);
 			v->searchable = false;
 		}
+		v->damaged = false;
 		count++;
 		if (v->status == INDEX_ERROR || !engine_models_known(e))
 			continue;
-		if ((r = engine_read_caches(e, v->id, cause)) == -1)
+		char *why = NULL;
+
+		r = engine_read_caches(e, v->id, &why);
+		if (r == -1) {
+			if (cause != NULL)
+				*cause = why;
+			else
+				free(why);
 			goto out;
-		if (r == 1)
-			continue; /* not (yet) indexed with these models */
+		}
+		free(why); /* damaged: the warning names the video, not the row */
+		if (r == 2)
+			v->damaged = true;
+		if (r != 0)
+			continue; /* not (yet) indexed with these models, or damaged */
 		if (search_lib_add(e->lib, v->id, e->tc != NULL ? e->tc_buf : NULL,
 		    e->ea != NULL ? e->ea_buf : NULL, cause) == -1)
 			goto out;
@@ -913,6 +982,9 @@ int engine_refresh(engine *e, int *changed, char **cause)
 	}
 	rc = 0;
 out:
+	/* Also after a failure: videos dropped or renamed freed their paths. */
+	if (engine_list_damaged(e, rc == 0 ? cause : NULL) == -1)
+		rc = -1;
 	free(st.ids);
 	if (changed != NULL)
 		*changed = count + st.renamed;

@@ -23,6 +23,9 @@
  * HEADS_FOR_SEARCH).  A video is
  * searchable when it has the cache of every head in use; others are
  * counted in engine_info.unindexed (e.g. indexed with other models).
+ * A video whose stored record is damaged (a corrupt tensor row, a kind
+ * missing) is left out and listed in engine_info.damaged_paths: one bad
+ * row never fails engine_open.
  *
  * Threads: an engine is used by one thread at a time (the caller
  * serialises; the TUI's search worker and its refresh must not overlap).
@@ -93,9 +96,16 @@ typedef struct {
 	size_t videos;              /* searchable videos */
 	size_t unindexed;           /* videos in the index without these models' caches
 	                               (error status, or indexed with other models) */
+	size_t damaged;             /* videos left out because their stored record is
+	                               damaged (index_list_damaged, or a row the load
+	                               could not use); `clipgrep index` re-encodes them */
+	const char *const *damaged_paths; /* [damaged] their paths (raw bytes), by id */
 } engine_info;
 
-/* Strings point into e and live until engine_close. */
+/*
+ * Strings point into e and live until engine_close or the next
+ * engine_refresh (damaged_paths).
+ */
 void engine_get_info(const engine *e, engine_info *out);
 
 /*
@@ -184,7 +194,8 @@ void engine_result_free(engine_result *r);
 
 /*
  * The searchable video stored at path (bytes compared exactly): 0 and *id,
- * 1 when no searchable video has that path, -1 on error.
+ * 2 and *id when the video at path was left out because its stored record
+ * is damaged, 1 when no searchable video has that path, -1 on error.
  */
 int engine_find_video(engine *e, const char *path, int64_t *id, char **cause);
 

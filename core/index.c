@@ -1546,14 +1546,14 @@ int index_get_tensor(index_db *ix, int64_t video_id, int64_t model_id, const cha
 		int64_t n = sqlite3_column_int64(st, 1);
 
 		if (index_check_blob(ix, video_id, kind, sqlite3_column_int64(st, 0), n, bytes,
-		    cause) == 0) {
-			if ((*out = malloc((size_t)bytes)) == NULL) {
-				util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
-			} else {
-				memcpy(*out, data, (size_t)bytes);
-				*count = n;
-				ret = 0;
-			}
+		    cause) != 0) {
+			ret = 2;
+		} else if ((*out = malloc((size_t)bytes)) == NULL) {
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
+		} else {
+			memcpy(*out, data, (size_t)bytes);
+			*count = n;
+			ret = 0;
 		}
 	} else if (rc == SQLITE_DONE) {
 		ret = 1;
@@ -1606,6 +1606,7 @@ void index_tensor_set_free(index_tensor_set *set)
 	else
 		free(s->pub.data);
 	free(s->pub.ids);
+	free(s->pub.damaged_ids);
 	free(s->pub.paths);
 	free(s->path_block);
 	free(s);
@@ -1625,7 +1626,11 @@ static int index_tensor_alloc(index_tensor_block *b, int64_t n, int64_t count)
 	return b->pub.data != NULL ? 0 : -1;
 }
 
-/* Fill b from the rows of ST_LOAD_ROWS; the transaction is the caller's. */
+/*
+ * Fill b from the rows of ST_LOAD_ROWS; the transaction is the caller's.
+ * A damaged row is listed in damaged_ids and skipped: its video is
+ * re-indexed by the next `clipgrep index`, the others stay searchable.
+ */
 static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id,
     const char *kind, size_t path_bytes, char **cause)
 {
@@ -1647,7 +1652,7 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 		int bytes;
 
 		/* Cannot happen within one snapshot; guards the buffers anyway. */
-		if (i == s->n || po + plen + 1 > path_bytes) {
+		if (i + s->n_damaged == s->n || po + plen + 1 > path_bytes) {
 			util_set_cause(cause, "%s: the index changed while loading",
 			    UTIL_NAME(ix->path));
 			goto out;
@@ -1656,19 +1661,14 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 		data = sqlite3_column_blob(st, 4);
 		bytes = sqlite3_column_bytes(st, 4);
 		if (index_check_blob(ix, id, kind, sqlite3_column_int64(st, 2), count, bytes,
-		    cause) != 0)
-			goto out;
+		    NULL) != 0 || (s->data != NULL && count != s->count)) {
+			s->damaged_ids[s->n_damaged++] = id;
+			continue;
+		}
 		if (s->data == NULL && index_tensor_alloc(b, s->n, count) != 0) {
 			util_set_cause(cause, "%s: video %lld: tensor \"%s\": cannot hold %lld x %lld "
 			    "floats", UTIL_NAME(ix->path), (long long)id, kind, (long long)s->n,
 			    (long long)count);
-			goto out;
-		}
-		if (count != s->count) {
-			util_set_cause(cause, "%s: video %lld: tensor \"%s\" has %lld floats, "
-			    "expected %lld", UTIL_NAME(ix->path), (long long)id, kind,
-			    (long long)count,
-			    (long long)s->count);
 			goto out;
 		}
 		memcpy(s->data + (size_t)i * (size_t)s->count, data, (size_t)bytes);
@@ -1727,9 +1727,11 @@ index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char 
 	b->pub.n = n;
 	b->pub.count = count;
 	b->pub.ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->pub.ids);
+	b->pub.damaged_ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->pub.damaged_ids);
 	b->pub.paths = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->pub.paths);
 	b->path_block = malloc((size_t)(path_bytes + n + 1));
-	if (b->pub.ids == NULL || b->pub.paths == NULL || b->path_block == NULL)
+	if (b->pub.ids == NULL || b->pub.damaged_ids == NULL || b->pub.paths == NULL ||
+	    b->path_block == NULL)
 		goto nomem;
 	if (count > 0 && index_tensor_alloc(b, n, count) != 0)
 		goto nomem;
@@ -2109,4 +2111,90 @@ fail:
 	if (own_tx)
 		sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
 	return -1;
+}
+
+/* ---- damaged records ------------------------------------------------------------ */
+
+/*
+ * Kind 0: a tensor row index_check_blob would refuse, from the header and
+ * length() alone (SQLite reads no overflow page for either).  Kind 1: a
+ * (video, model) with fewer kinds than the model's fullest video: a row
+ * lost.  Videos of status error hold no tensors and are not indexed again.
+ */
+static const char index_damaged_sql[] =
+	"SELECT 0, t.video_id, v.path, t.model_id, t.kind, t.dtype, t.count, length(t.data)"
+	" FROM video_tensors t JOIN videos v ON v.id = t.video_id"
+	" WHERE v.status <> 2 AND (t.dtype IS NOT ?2 OR typeof(t.count) <> 'integer'"
+	" OR t.count < 1 OR t.count > ?1 OR typeof(t.data) <> 'blob'"
+	" OR t.count * 4 <> length(t.data))"
+	" UNION ALL SELECT 1, p.video_id, v.path, p.model_id, NULL, p.k, w.k, 0"
+	" FROM (SELECT video_id, model_id, count(*) AS k FROM video_tensors"
+	"  GROUP BY video_id, model_id) p"
+	" JOIN (SELECT model_id, max(k) AS k FROM (SELECT model_id, count(*) AS k"
+	"  FROM video_tensors GROUP BY video_id, model_id) GROUP BY model_id) w"
+	"  ON w.model_id = p.model_id"
+	" JOIN videos v ON v.id = p.video_id WHERE v.status <> 2 AND p.k < w.k"
+	" ORDER BY 2, 4, 1";
+
+int index_list_damaged(index_db *ix, index_damage_fn fn, void *arg, char **cause)
+{
+	int own_tx = sqlite3_get_autocommit(ix->db);
+	int64_t last_video = -1, last_model = -1;
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	if (own_tx && index_exec(ix, "BEGIN", "checking tensors", cause) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(ix->db, index_damaged_sql, -1, &st, NULL) != SQLITE_OK) {
+		index_sql_error(ix, cause, "checking tensors");
+		ret = -1;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, INT_MAX / (int64_t)sizeof(float));
+	sqlite3_bind_int(st, 2, INDEX_DTYPE_F32);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		index_damage d;
+		char reason[256];
+		const char *kind = (const char *)sqlite3_column_text(st, 4);
+		const char *count = (const char *)sqlite3_column_text(st, 6);
+		int64_t dtype = sqlite3_column_int64(st, 5);
+		char *path = index_column_string(st, 2);
+
+		d.video_id = sqlite3_column_int64(st, 1);
+		d.model_id = sqlite3_column_int64(st, 3);
+		if (d.video_id == last_video && d.model_id == last_model) {
+			free(path);
+			continue; /* one report per (video, model): its first problem */
+		}
+		last_video = d.video_id;
+		last_model = d.model_id;
+		if (sqlite3_column_int(st, 0) == 1)
+			snprintf(reason, sizeof reason, "%lld of the model's %lld tensors are missing",
+			    (long long)(sqlite3_column_int64(st, 6) - dtype),
+			    (long long)sqlite3_column_int64(st, 6));
+		else if (sqlite3_column_type(st, 5) != SQLITE_INTEGER || dtype != INDEX_DTYPE_F32)
+			snprintf(reason, sizeof reason, "tensor \"%s\" has dtype %s, which this "
+			    "clipgrep cannot read", kind != NULL ? kind : "?",
+			    sqlite3_column_text(st, 5) != NULL ?
+			    (const char *)sqlite3_column_text(st, 5) : "NULL");
+		else
+			snprintf(reason, sizeof reason, "tensor \"%s\" is corrupt (%s floats in %lld "
+			    "bytes)", kind != NULL ? kind : "?", count != NULL ? count : "NULL",
+			    (long long)sqlite3_column_int64(st, 7));
+		d.path = path != NULL ? path : "?";
+		d.reason = reason;
+		ret = fn(arg, &d);
+		free(path);
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		index_sql_error(ix, cause, "checking tensors");
+		ret = -1;
+	}
+	sqlite3_finalize(st);
+out:
+	if (own_tx)
+		sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
+	return ret;
 }

@@ -236,7 +236,10 @@ void index_frames_free(index_frames *f);
 
 /*
  * One tensor: 0 and *out (free()) with *count floats, 1 when the video has
- * no tensor of that model and kind, -1 on error.
+ * no tensor of that model and kind, 2 when its stored row is damaged (an
+ * unknown dtype, a count out of range or not matching the blob: *cause
+ * names the video and the tensor; re-indexing the video repairs it), -1 on
+ * error.
  */
 int index_get_tensor(index_db *ix, int64_t video_id, int64_t model_id, const char *kind,
     float **out, int64_t *count, char **cause);
@@ -244,8 +247,11 @@ int index_get_tensor(index_db *ix, int64_t video_id, int64_t model_id, const cha
 /*
  * Everything search needs at start-up, loaded in one read transaction: the
  * videos holding tensor (model_id, kind), by ascending id.  count is the
- * expected floats per video (0: whatever the first video has); a video with
- * another count is an error that names it.  Free with index_tensor_set_free.
+ * expected floats per video (0: whatever the first sound row has).  A
+ * damaged row (what index_get_tensor returns 2 for, or another count) does
+ * not fail the load: the video is left out of ids and listed in
+ * damaged_ids, so one bad row never takes the library down.  NULL with a
+ * cause only for SQL errors and memory.  Free with index_tensor_set_free.
  */
 typedef struct {
 	int64_t n;     /* videos */
@@ -253,6 +259,8 @@ typedef struct {
 	int64_t *ids;  /* [n] */
 	char **paths;  /* [n], NUL-terminated, in one block */
 	float *data;   /* [n, count] */
+	int64_t n_damaged;    /* videos skipped because their row is damaged */
+	int64_t *damaged_ids; /* [n_damaged] ascending */
 } index_tensor_set;
 index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char *kind,
     int64_t count, char **cause);
@@ -285,12 +293,35 @@ int index_get_stats(index_db *ix, index_stats *out, char **cause);
 void index_stats_clear(index_stats *s);
 
 /*
- * A full consistency check for `clipgrep info --check` and the tests:
- * SQLite's integrity_check and foreign_key_check, and every video's frame
- * count against its stored frames.  0 when all is well, else -1 with the
- * first problems in *cause.
+ * A full consistency check for `clipgrep info` and the tests: SQLite's
+ * integrity_check and foreign_key_check, and every video's frame count
+ * against its stored frames.  0 when all is well, else -1 with the first
+ * problems in *cause.  Damaged tensor rows, which the program repairs by
+ * re-indexing, are index_list_damaged's.
  */
 int index_check(index_db *ix, char **cause);
+
+/*
+ * One damaged stored record: a video (not of status error) whose tensor
+ * row of model_id has an unknown dtype, a count out of range or not
+ * matching its blob's length, or that lacks a kind the model stores for
+ * its other videos.  Valid during the callback only.
+ */
+typedef struct {
+	int64_t video_id;
+	const char *path;   /* the video's path (raw bytes) */
+	int64_t model_id;
+	const char *reason; /* "tensor \"cache.ea\" is corrupt (148 floats in 10 bytes)" */
+} index_damage;
+typedef int (*index_damage_fn)(void *arg, const index_damage *d);
+
+/*
+ * Call fn once per damaged (video, model), by ascending video id then
+ * model id.  It reads the rows' headers and blob lengths, not the blobs
+ * (cheap: no overflow page is read).  fn returns 0 to go on; anything else
+ * stops and is returned.  0, or -1 on error.
+ */
+int index_list_damaged(index_db *ix, index_damage_fn fn, void *arg, char **cause);
 
 /* ---- clipgrep merge ---------------------------------------------------- */
 

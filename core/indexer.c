@@ -69,6 +69,7 @@ typedef struct {
 	int64_t size, mtime_ns;
 	indexer_job_kind kind;
 	int64_t old_id;                   /* the row at path (CHANGED, MISSING) */
+	bool damaged;                     /* MISSING because its record is damaged */
 	uint8_t old_hash[HASH_SIZE];
 	/* Filled by the decode thread. */
 	indexer_outcome outcome;
@@ -105,6 +106,9 @@ struct indexer_run_state {
 	int n_towers;
 	int F, S, batch;
 	bool all_covered;         /* every indexed video has every model's tensors */
+	int64_t *damaged;         /* [n_damaged] ascending ids of videos whose record for
+	                             a selected model is damaged (index_list_damaged) */
+	size_t n_damaged, cap_damaged;
 
 	/* Stored rows under the roots: an open-addressing table over known[]. */
 	indexer_known *known;
@@ -132,7 +136,7 @@ struct indexer_run_state {
 
 static const char *const indexer_action_names[INDEXER_ACTIONS] = {
 	"unchanged", "added", "updated", "extended", "moved", "copied", "touched",
-	"partial", "failed", "deleted",
+	"partial", "failed", "deleted", "re-encoded",
 };
 
 const char *indexer_action_name(indexer_action a)
@@ -302,19 +306,48 @@ static int indexer_add_job(indexer_run_state *s, const char *path, const struct 
 	return 0;
 }
 
-/* Whether video id has tensors of every selected model: 1, 0, or -1. */
+static bool indexer_is_damaged(const indexer_run_state *s, int64_t id)
+{
+	size_t lo = 0, hi = s->n_damaged;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->damaged[mid] < id)
+			lo = mid + 1;
+		else if (s->damaged[mid] > id)
+			hi = mid;
+		else
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether video id has sound tensors of every selected model: 1, 0, or
+ * -1.  A damaged record counts as not covered: it is encoded again, and
+ * never copied to a new path.
+ */
 static int indexer_covered(indexer_run_state *s, index_db *ix, int64_t id, char **cause)
 {
 	if (s->all_covered)
 		return 1;
+	if (indexer_is_damaged(s, id))
+		return 0;
 	for (int i = 0; i < s->n_models; i++) {
 		float *data;
 		int64_t count;
+		char *why = NULL;
 		int r = index_get_tensor(ix, id, s->models[i].model_id, HEADS_KIND_FRAMES, &data,
-		    &count, cause);
-		if (r == -1)
+		    &count, &why);
+		if (r == -1) {
+			if (cause != NULL)
+				*cause = why;
+			else
+				free(why);
 			return -1;
-		if (r == 1)
+		}
+		free(why);
+		if (r != 0)
 			return 0;
 		free(data);
 	}
@@ -346,7 +379,10 @@ static int indexer_walk_fn(void *arg, const char *path, const char *rel,
 				return -1;
 			if (r == 1)
 				return 0;
-			return indexer_add_job(s, path, st, JOB_MISSING, k) == 0 ? 0 : -3;
+			if (indexer_add_job(s, path, st, JOB_MISSING, k) != 0)
+				return -3;
+			s->jobs[s->n_jobs - 1].damaged = indexer_is_damaged(s, k->id);
+			return 0;
 		}
 		return indexer_add_job(s, path, st, JOB_CHANGED, k) == 0 ? 0 : -3;
 	}
@@ -493,7 +529,8 @@ static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
 	if (j->kind == JOB_MISSING) {
 		if (index_put_tensors(s->ix, j->old_id, nt, tensors, s->cause) == -1)
 			return -1;
-		indexer_file_done(s, j->path, INDEXER_EXTENDED, NULL);
+		indexer_file_done(s, j->path, j->damaged ? INDEXER_REENCODED : INDEXER_EXTENDED,
+		    NULL);
 		return 0;
 	}
 	if ((frames = calloc((size_t)n, sizeof *frames)) == NULL) {
@@ -810,6 +847,31 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 	return 0;
 }
 
+/* index_list_damaged's callback: collect the videos damaged for a selected model. */
+static int indexer_damage_fn(void *arg, const index_damage *d)
+{
+	indexer_run_state *s = arg;
+	bool ours = false;
+
+	for (int i = 0; i < s->n_models; i++)
+		ours = ours || s->models[i].model_id == d->model_id;
+	if (!ours || (s->n_damaged > 0 && s->damaged[s->n_damaged - 1] == d->video_id))
+		return 0;
+	if (s->n_damaged == s->cap_damaged) {
+		size_t cap = s->cap_damaged ? 2 * s->cap_damaged : 16;
+		int64_t *nd = realloc(s->damaged, cap * sizeof *nd);
+
+		if (nd == NULL) {
+			s->n_damaged = SIZE_MAX; /* the caller's out-of-memory mark */
+			return 1;
+		}
+		s->damaged = nd;
+		s->cap_damaged = cap;
+	}
+	s->damaged[s->n_damaged++] = d->video_id;
+	return 0;
+}
+
 static int indexer_register_models(indexer_run_state *s, char **cause)
 {
 	index_stats stats;
@@ -827,8 +889,14 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 	/* The common case: every indexed video has every model (no per-row checks). */
 	if (index_get_stats(s->ix, &stats, cause) == -1)
 		return -1;
+	if (index_list_damaged(s->ix, indexer_damage_fn, s, cause) != 0) {
+		if (s->n_damaged == SIZE_MAX)
+			util_set_cause(cause, "out of memory listing %s", s->db_path);
+		index_stats_clear(&stats);
+		return -1;
+	}
 	indexed = stats.by_status[INDEX_OK] + stats.by_status[INDEX_PARTIAL];
-	s->all_covered = true;
+	s->all_covered = s->n_damaged == 0;
 	for (int i = 0; i < s->n_models; i++) {
 		int64_t have = 0;
 		for (int k = 0; k < stats.n_models; k++)
@@ -856,6 +924,7 @@ static void indexer_free_state(indexer_run_state *s)
 		free(s->known[k].path);
 	free(s->known);
 	free(s->slots);
+	free(s->damaged);
 	for (size_t k = 0; k < s->n_jobs; k++) {
 		indexer_job_release(&s->jobs[k]);
 		free(s->jobs[k].path);

@@ -18,6 +18,9 @@
  *   missing    stored and unchanged, but not cached for one of the selected
  *              models (a model added later): decoded and encoded, and only
  *              that model's tensors are added (index_put_tensors)
+ *   damaged    stored and unchanged, but its stored record for a selected
+ *              model is damaged (index_list_damaged): decoded and encoded,
+ *              and its tensors stored again, like missing
  *   bad        cannot be decoded: stored with status error and the reason,
  *              and the run goes on (retried when the file changes)
  * After the walk, rows under a walked root whose file no longer exists
@@ -60,6 +63,7 @@ typedef enum {
 	INDEXER_PARTIAL,   /* decoded with problems; stored with status partial */
 	INDEXER_FAILED,    /* not decodable: stored with status error and the reason */
 	INDEXER_DELETED,   /* the file is gone: dropped from the index */
+	INDEXER_REENCODED, /* its stored record was damaged: encoded and stored again */
 	INDEXER_ACTIONS
 } indexer_action;
 

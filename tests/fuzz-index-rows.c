@@ -232,7 +232,7 @@ static void fuzz_read(index_db *ix)
 		for (int64_t model = 1; model <= 2; model++)
 			for (int k = 0; k < 2; k++) {
 				rc = index_get_tensor(ix, ids[i], model, kinds[k], &t, &count, &cause);
-				if (rc == -1)
+				if (rc == -1 || rc == 2)
 					fuzz_refused(&cause);
 				else if (rc == 0) {
 					if (count < 1)
@@ -259,6 +259,8 @@ static void fuzz_read(index_db *ix)
 				}
 				for (int64_t j = 0; j < set->n * set->count; j++)
 					sink += set->data[j];
+				for (int64_t j = 0; j < set->n_damaged; j++)
+					sink += (float)set->damaged_ids[j];
 				index_tensor_set_free(set);
 			}
 	if (index_check(ix, &cause) == -1)

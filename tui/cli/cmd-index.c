@@ -172,6 +172,9 @@ static void index_summary(const indexer_stats *st)
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
 		fprintf(stderr, "%s %lld %s", i ? "," : "", (long long)st->actions[order[i]],
 		    indexer_action_name(order[i]));
+	if (st->actions[INDEXER_REENCODED] > 0)
+		fprintf(stderr, ", %lld re-encoded (damaged record)",
+		    (long long)st->actions[INDEXER_REENCODED]);
 	fprintf(stderr, "; %lld frames encoded in %.1f s (%.1f frames/s)\n", (long long)st->frames,
 	    st->seconds, fps);
 }

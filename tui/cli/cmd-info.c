@@ -25,7 +25,8 @@ static void info_usage(FILE *out)
 	    "could not be indexed and why, and a consistency check.\n\n"
 	    "      --db FILE   the index (default $CLIPGREP_DB, else\n"
 	    "                  $XDG_DATA_HOME/clipgrep/index.db)\n"
-	    "      --quick     skip the consistency check (SQLite integrity_check)\n"
+	    "      --quick     skip the consistency check (SQLite integrity_check and the\n"
+	    "                  damaged-record check)\n"
 	    "      --json      print one JSON object\n"
 	    "  -h, --help      show this help\n");
 }
@@ -65,6 +66,55 @@ static int info_bad_fn(void *arg, const index_video_row *row)
 	return 0;
 }
 
+/* The videos whose stored record is damaged, one entry per video. */
+typedef struct {
+	int64_t last_id;
+	size_t n, cap;
+	char **paths, **reasons; /* [n] */
+	int nomem;
+} info_damaged;
+
+static int info_damage_fn(void *arg, const index_damage *d)
+{
+	info_damaged *l = arg;
+
+	if (l->n > 0 && d->video_id == l->last_id)
+		return 0; /* another model's row of the same video */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		char **p = realloc(l->paths, cap * sizeof *p), **r;
+
+		if (p != NULL)
+			l->paths = p;
+		if (p == NULL || (r = realloc(l->reasons, cap * sizeof *r)) == NULL) {
+			l->nomem = 1;
+			return 1;
+		}
+		l->reasons = r;
+		l->cap = cap;
+	}
+	l->paths[l->n] = strdup(d->path);
+	l->reasons[l->n] = strdup(d->reason);
+	l->last_id = d->video_id;
+	l->n++;
+	if (l->paths[l->n - 1] == NULL || l->reasons[l->n - 1] == NULL) {
+		l->nomem = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void info_damaged_clear(info_damaged *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->paths[i]);
+		free(l->reasons[i]);
+	}
+	free(l->paths);
+	free(l->reasons);
+	memset(l, 0, sizeof *l);
+}
+
 int cmd_info(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -78,6 +128,8 @@ int cmd_info(int argc, char **argv)
 	index_stats st;
 	index_db *ix = NULL;
 	info_list bad = { 0 };
+	info_damaged damaged = { 0 };
+	char summary[64] = "";
 	const char *db_opt = NULL;
 	char *db = NULL, *cause = NULL, *check_cause = NULL;
 	int c, quick = 0, json = 0, rc = CLI_EXIT_ERROR, check = 0;
@@ -119,8 +171,18 @@ int cmd_info(int argc, char **argv)
 		cli_error_cause(&cause, "cannot read the index");
 		goto out;
 	}
-	if (!quick)
+	if (!quick) {
 		check = index_check(ix, &check_cause) == 0 ? 1 : -1;
+		if (index_list_damaged(ix, info_damage_fn, &damaged, &cause) == -1 ||
+		    damaged.nomem) {
+			if (damaged.nomem)
+				cli_error("info: out of memory listing the damaged records");
+			else
+				cli_error_cause(&cause, "cannot check the stored records");
+			goto out;
+		}
+		snprintf(summary, sizeof summary, "%zu damaged record(s)", damaged.n);
+	}
 
 	if (json) {
 		fputs("{\"db\":", stdout);
@@ -134,7 +196,22 @@ int cmd_info(int argc, char **argv)
 		if (check == 0)
 			fputs("null", stdout);
 		else
-			cli_json_string(stdout, check == 1 ? "ok" : check_cause);
+			cli_json_string(stdout, check == -1 ? check_cause :
+			    damaged.n > 0 ? summary : "ok");
+		fputs(",\"damaged\":", stdout);
+		if (check == 0)
+			fputs("null", stdout);
+		else {
+			fputs("[", stdout);
+			for (size_t i = 0; i < damaged.n; i++) {
+				fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
+				cli_json_string(stdout, damaged.paths[i]);
+				fputs(",\"reason\":", stdout);
+				cli_json_string(stdout, damaged.reasons[i]);
+				fputs("}", stdout);
+			}
+			fputs("]", stdout);
+		}
 		fputs(",\"models\":[", stdout);
 		for (int i = 0; i < st.n_models; i++) {
 			char hex[2 * HASH_SIZE + 1];
@@ -167,13 +244,25 @@ int cmd_info(int argc, char **argv)
 		}
 		printf("\nintegrity:  ");
 		if (check == 0)
-			printf("not checked (--quick)\n");
-		else if (check == 1)
+			printf("not checked (--quick: no integrity or damaged-record check)\n");
+		else if (check == 1 && damaged.n == 0)
 			printf("ok\n");
-		else {
+		else if (check == -1) {
 			printf("PROBLEMS: ");
 			cli_text_escaped(stdout, check_cause != NULL ? check_cause : "?");
 			putchar('\n');
+		}
+		if (damaged.n > 0) {
+			if (check == -1)
+				printf("            ");
+			printf("%s (run 'clipgrep index' to re-encode):\n", summary);
+			for (size_t i = 0; i < damaged.n; i++) {
+				printf("  damaged  ");
+				cli_text_escaped(stdout, damaged.paths[i]);
+				fputs(": ", stdout);
+				cli_text_escaped(stdout, damaged.reasons[i]);
+				putchar('\n');
+			}
 		}
 		printf("models:     %d\n", st.n_models);
 		for (int i = 0; i < st.n_models; i++) {
@@ -202,15 +291,19 @@ int cmd_info(int argc, char **argv)
 	}
 	if (json)
 		fputs("]}\n", stdout);
-	rc = check == -1 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+	/* Damaged records are integrity problems too, reported the same way. */
+	rc = check == -1 || damaged.n > 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	if (check == -1)
 		cli_error("%s: the consistency check found problems", cli_name(db));
+	if (damaged.n > 0)
+		cli_error("%s: %s; run 'clipgrep index' to re-encode them", cli_name(db), summary);
 out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		cli_error("info: cannot write the output");
 		rc = CLI_EXIT_ERROR;
 	}
 	index_stats_clear(&st);
+	info_damaged_clear(&damaged);
 	index_close(ix);
 	free(check_cause);
 	free(cause);

@@ -298,6 +298,21 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	return e;
 }
 
+/*
+ * One warning per video left out because its stored record is damaged
+ * (skip: a path not to warn about, the one explain reports itself).
+ */
+static void search_warn_damaged(const engine *e, const char *skip)
+{
+	engine_info info;
+
+	engine_get_info(e, &info);
+	for (size_t i = 0; i < info.damaged; i++)
+		if (skip == NULL || strcmp(info.damaged_paths[i], skip) != 0)
+			cli_error("warning: %s: stored vectors are damaged; skipped (run 'clipgrep "
+			    "index' to re-encode)", cli_name(info.damaged_paths[i]));
+}
+
 /* The query from the operands, joined with spaces. */
 static char *search_join(int argc, char **argv, int first)
 {
@@ -349,6 +364,7 @@ int cmd_search(int argc, char **argv)
 	}
 	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
 		goto out;
+	search_warn_damaged(e, NULL);
 	tensor_set_threads(1);
 	rc = CLI_EXIT_ERROR;
 	if (engine_search(e, query, mode, o.top_k, &r, &cause) == -1) {
@@ -450,6 +466,12 @@ int cmd_explain(int argc, char **argv)
 	/* The index stores real paths; a file that is gone is looked up as given. */
 	real = realpath(file, NULL);
 	k = engine_find_video(e, real != NULL ? real : file, &id, &cause);
+	search_warn_damaged(e, real != NULL ? real : file);
+	if (k == 2) {
+		cli_error("explain: %s: its record in the index is damaged (stored vectors "
+		    "unreadable); run 'clipgrep index' on its folder to re-encode it", cli_name(file));
+		goto out;
+	}
 	if (k == 1) {
 		cli_error("explain: %s is not a searchable video in the index (index it first)", cli_name(file));
 		goto out;

@@ -785,6 +785,9 @@ static void screen_draw_status(tui_view *v)
 		snprintf(left, sizeof left, "no index");
 	else if (!v->opened)
 		snprintf(left, sizeof left, "opening the index...");
+	else if (v->info.damaged > 0)
+		snprintf(left, sizeof left, "%zu videos (%zu damaged, skipped: run 'clipgrep index')",
+		    v->info.videos, v->info.damaged);
 	else if (v->info.unindexed > 0)
 		snprintf(left, sizeof left, "%zu videos (%zu not searchable)", v->info.videos,
 		    v->info.unindexed);

@@ -306,7 +306,7 @@ static void worker_index_progress(void *arg, const indexer_event *ev)
 	w->progress.added = ev->stats->actions[INDEXER_ADDED] + ev->stats->actions[INDEXER_UPDATED] +
 	    ev->stats->actions[INDEXER_EXTENDED] + ev->stats->actions[INDEXER_MOVED] +
 	    ev->stats->actions[INDEXER_COPIED] + ev->stats->actions[INDEXER_PARTIAL] +
-	    ev->stats->actions[INDEXER_DELETED];
+	    ev->stats->actions[INDEXER_DELETED] + ev->stats->actions[INDEXER_REENCODED];
 	w->progress.failed = ev->stats->actions[INDEXER_FAILED];
 	if (ev->kind == INDEXER_EV_WALKED)
 		w->progress.walked = 1;
