@@ -264,7 +264,7 @@ static int indexer_list_fn(void *arg, const index_video_row *row)
 	}
 	return 0;
 nomem:
-	util_set_cause(s->cause, "out of memory listing %s", s->db_path);
+	util_set_cause(s->cause, "out of memory listing %s", UTIL_NAME(s->db_path));
 	return -1;
 }
 
@@ -891,7 +891,7 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 		return -1;
 	if (index_list_damaged(s->ix, indexer_damage_fn, s, cause) != 0) {
 		if (s->n_damaged == SIZE_MAX)
-			util_set_cause(cause, "out of memory listing %s", s->db_path);
+			util_set_cause(cause, "out of memory listing %s", UTIL_NAME(s->db_path));
 		index_stats_clear(&stats);
 		return -1;
 	}
