@@ -53,6 +53,12 @@ GOOD=$(sqlite3 "$DB" "SELECT CAST(path AS TEXT) FROM videos WHERE id = 2")
 run cg explain red "$GOOD"
 ok $([ "$rc" -eq 0 ] && echo 0 || echo 1) "explain on an intact file still works (exit $rc)"
 
+run "$CLIPGREP" export --db "$DB" --model "$M1" --format jsonl --out "$T/e.jsonl"
+ok $([ "$rc" -eq 0 ] && [ "$(warnings)" -eq 1 ] && contains "$err" "'$BAD'" &&
+	[ "$(grep -c . "$T/e.jsonl")" -eq 2 ] && echo 0 || echo 1) \
+	"export: the 2 intact videos, one warning naming the damaged one (exit $rc)"
+diag "$err"
+
 run "$CLIPGREP" info --db "$DB"
 ok $(contains "$out" "integrity:  1 damaged record(s)" && contains "$out" "$BAD" &&
 	echo 0 || echo 1) "info: 1 damaged record, naming the file"

@@ -136,6 +136,29 @@ static int export_video(void *arg, const index_video_row *row)
 	return 0;
 }
 
+/*
+ * Rows the loads skipped as damaged are left out of the export: say which,
+ * once per video (a video may be damaged in several kinds), as search does.
+ */
+static void export_warn_damaged(index_db *ix, index_tensor_set *const *sets, int n_sets)
+{
+	for (int k = 0; k < n_sets; k++)
+		for (int64_t i = 0; i < sets[k]->n_damaged; i++) {
+			int64_t id = sets[k]->damaged_ids[i];
+			index_video_row row;
+			int seen = 0;
+
+			for (int j = 0; j < k && !seen; j++)
+				for (int64_t m = 0; m < sets[j]->n_damaged && !seen; m++)
+					seen = sets[j]->damaged_ids[m] == id;
+			if (seen || index_lookup_id(ix, id, &row, NULL) != 0)
+				continue;
+			cli_error("warning: %s: stored vectors are damaged; skipped (run 'clipgrep "
+			    "index' to re-encode)", cli_name(row.path));
+			index_row_clear(&row);
+		}
+}
+
 int cmd_export(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -200,11 +223,13 @@ int cmd_export(int argc, char **argv)
 			cli_error("%s: no video in %s was indexed with this model", cli_name(model_file), cli_name(db));
 		goto out;
 	}
-	for (int k = 0; k < EXPORT_KINDS; k++)
+	for (int k = 0; k < EXPORT_KINDS; k++) {
 		if ((st.set[k] = index_load_tensors(st.ix, model_id, export_kinds[k], 0, &cause)) == NULL) {
 			cli_error_cause(&cause, "cannot read the index");
 			goto out;
 		}
+	}
+	export_warn_damaged(st.ix, st.set, EXPORT_KINDS);
 	if (st.jsonl) {
 		st.out = fopen(out_path, "w");
 	} else {
