@@ -1,9 +1,9 @@
 #!/bin/sh
 # cli-tokenize — `clipgrep tokenize` as a user runs it, on the real CLIP
-# vocabulary from ../shared/data (skipped when it is absent).
+# vocabulary bundled in assets/ (the one it uses with no --bpe or --model).
 . "${top_srcdir:-.}/tests/lib.sh"
 
-bpe="$CLIPGREP_SHARED_DATA/clip-bpe/bpe_simple_vocab_16e6.txt.gz"
+bpe="$top_srcdir/assets/bpe_simple_vocab_16e6.txt.gz"
 [ -r "$bpe" ] || skip_all "no $bpe"
 
 run "$CLIPGREP" tokenize --bpe "$bpe" "a dog catching a frisbee"
@@ -36,7 +36,14 @@ run "$CLIPGREP" tokenize --bpe /nonexistent/vocab.txt.gz "a dog"
 [ $rc -eq 2 ]; ok $? "a missing vocabulary exits 2"
 contains "$err" "/nonexistent/vocab.txt.gz"; ok $? "and names the file ($err)"
 
-run "$CLIPGREP" tokenize "a dog"
-[ $rc -eq 1 ]; ok $? "no tokenizer source is a usage error"
+run "$CLIPGREP" tokenize --ids "a dog catching a frisbee"
+[ $rc -eq 0 ] && [ "$out" = "49406 320 1929 8617 320 45768 49407" ]
+ok $? "with no --bpe or --model the bundled vocabulary is used ($out$err)"
+
+run "$CLIPGREP" tokenize --help
+contains "$out" "bpe_simple_vocab_16e6.txt.gz)"; ok $? "--help names the bundled vocabulary"
+
+run "$CLIPGREP" tokenize --bpe "$bpe" --model "$bpe" "a dog"
+[ $rc -eq 1 ]; ok $? "both --bpe and --model is a usage error"
 
 done_testing

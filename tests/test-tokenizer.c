@@ -1,6 +1,7 @@
 /*
- * test-tokenizer — the CLIP BPE tokenizer against OpenAI's simple_tokenizer:
- * the shared golden file, plus cases whose ids were produced by the Python
+ * test-tokenizer — the CLIP BPE tokenizer against OpenAI's simple_tokenizer,
+ * on the vocabulary bundled in assets/ (or ../shared/data's twin): the shared
+ * golden file when present (optional), plus cases whose ids were produced by the Python
  * reference (text cleaning, the pre-tokenizer pattern, final sigma,
  * invalid UTF-8 read as Python's "replace" decoding does), the padded model
  * input, token texts, small merges files and Hugging Face's vocab.json.
@@ -59,6 +60,20 @@ static const struct expect expects[] = {
 	{"U+0345 matches no alternative", "\xcd\x85x", 1, {343}},
 	{"invalid bytes", "\xff\xfe" "abc", 3, {47356, 39802, 5334}},
 	{"truncated sequence is one U+FFFD", "a\xe2\x82" "b", 3, {320, 39802, 321}},
+	/* Lines of the shared golden-tokens.jsonl, so a bare clone checks them too. */
+	{"golden: shouting", "A man is playing GUITAR on stage!", 8,
+	    {320, 786, 533, 1629, 5084, 525, 2170, 256}},
+	{"golden: possessives", "it's a lion's tree-climbing adventure", 9,
+	    {585, 568, 320, 5567, 568, 2677, 268, 9877, 4377}},
+	{"golden: tabs", "  multiple   spaces\tand\ttabs ", 4, {6470, 9006, 537, 29163}},
+	{"golden: numbers", "numbers 1234 and 3.14159", 13,
+	    {6121, 272, 273, 274, 275, 537, 274, 269, 272, 275, 272, 276, 280}},
+	{"golden: emoji and markup", "emoji \xf0\x9f\x99\x82 and symbols &amp; <b>bold</b>", 12,
+	    {16327, 14860, 537, 25476, 261, 283, 321, 285, 8911, 34308, 321, 285}},
+	{"golden: contractions", "don't won't can't I'm you're", 10,
+	    {847, 713, 1749, 713, 753, 713, 328, 880, 592, 982}},
+	{"golden: long word", "supercalifragilisticexpialidocious", 9,
+	    {1642, 2857, 13093, 2076, 5868, 26850, 835, 639, 38466}},
 	{"empty", "", 0, {0}},
 	{"only spaces", " \t\n ", 0, {0}},
 };
@@ -112,6 +127,11 @@ static void test_unicode(void)
 	    !unicode_is_space(0x200B));
 }
 
+/*
+ * A file of ../shared/data/clip-bpe (CLIPGREP_SHARED_DATA) when there, else
+ * the vocabulary bundled in assets/ (a user's clone has no shared data); the
+ * shared golden file has no bundled twin and is then reported missing.
+ */
 static char *data_path(const char *name)
 {
 	const char *dir = getenv("CLIPGREP_SHARED_DATA"), *top = getenv("top_srcdir");
@@ -123,6 +143,9 @@ static char *data_path(const char *name)
 		snprintf(buf, sizeof buf, "%s/../shared/data/clip-bpe/%s", top, name);
 	else
 		snprintf(buf, sizeof buf, "../shared/data/clip-bpe/%s", name);
+	if (access(buf, R_OK) != 0 && strcmp(name, "golden-tokens.jsonl") != 0)
+		snprintf(buf, sizeof buf, "%s/assets/%s", top != NULL && *top != '\0' ? top : ".",
+		    name);
 	return strdup(buf);
 }
 
@@ -181,7 +204,7 @@ static void test_golden(tokenizer *t, const char *path)
 	int lines = 0, bad = 0;
 
 	if (f == NULL) {
-		tap_skip("golden-tokens.jsonl is missing");
+		tap_skip("optional shared golden-tokens.jsonl is absent (the cases below carry its ids)");
 		return;
 	}
 	while (fgets(line, sizeof line, f) != NULL) {
@@ -415,7 +438,8 @@ int main(void)
 	if (bpe == NULL || golden == NULL || access(bpe, R_OK) != 0) {
 		free(bpe);
 		free(golden);
-		return tap_skip_all("shared data clip-bpe/bpe_simple_vocab_16e6.txt.gz is absent");
+		return tap_skip_all("no CLIP vocabulary: neither shared data nor assets/ has "
+		    "bpe_simple_vocab_16e6.txt.gz");
 	}
 	test_unicode();
 	t = tokenizer_load_file(bpe, &cause);

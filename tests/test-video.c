@@ -1,7 +1,7 @@
 /*
  * test-video — core/video on videos generated at test time with the
  * ffmpeg CLI ($FFMPEG; the whole program skips when it is unset), and on
- * ../shared/data/videos when present.
+ * ../shared/data/videos when present (else stand-ins of the same shape).
  *
  * Which frame was decoded is checked from the pixels, not trusted: frame N
  * of a generated clip is a flat grey with luma 20 + 6 * (N mod 30), so the
@@ -1070,21 +1070,42 @@ static void test_logging(void)
 
 /* ---- real videos ------------------------------------------------------------------- */
 
-static void test_shared(void)
+/*
+ * The two shared videos, or stand-ins made here with their container, codec,
+ * size and frame rate when ../shared/data is absent (a user's clone), so the
+ * checks below run on every clone.  Fills parakeet and dog; 0, or -1 when
+ * ffmpeg cannot make the stand-ins.
+ */
+static int shared_videos(char *parakeet, char *dog, size_t n)
 {
 	const char *base = getenv("CLIPGREP_SHARED_DATA");
-	char path[1024], *cause = NULL;
+
+	if (base != NULL && base[0] != '\0') {
+		snprintf(parakeet, n, "%s/videos/parakeet-ladder.mp4", base);
+		snprintf(dog, n, "%s/videos/dog-owner-snow.mp4", base);
+		if (access(parakeet, R_OK) == 0 && access(dog, R_OK) == 0)
+			return 0;
+	}
+	tap_diag("no shared videos: made stand-ins with ffmpeg");
+	snprintf(parakeet, n, "%s", tmp_path("parakeet-ladder.mp4"));
+	snprintf(dog, n, "%s", tmp_path("dog-owner-snow.mp4"));
+	if (gen("parakeet-ladder.mp4", "-f lavfi -i testsrc2=size=406x720:rate=30:duration=8.2 "
+	        "-c:v libx264 -preset ultrafast -pix_fmt yuv420p") != 0 || !has_encoder("mpeg4") ||
+	    gen("dog-owner-snow.mp4", "-f lavfi -i testsrc2=size=640x480:rate=5:duration=8 "
+	        "-c:v mpeg4 -q:v 5") != 0)
+		return -1;
+	return 0;
+}
+
+static void test_shared(void)
+{
+	char path[1024], dog[1024], *cause = NULL;
 	video_options o = test_options();
 	video_reader *r;
 	video_frames *f;
 
-	if (base == NULL) {
-		tap_skip("CLIPGREP_SHARED_DATA is not set");
-		return;
-	}
-	snprintf(path, sizeof path, "%s/videos/parakeet-ladder.mp4", base);
-	if (access(path, R_OK) != 0) {
-		tap_skip("no shared videos (../shared/data/videos)");
+	if (shared_videos(path, dog, sizeof path) != 0) {
+		tap_skip("ffmpeg cannot make the stand-in videos (libx264, mpeg4)");
 		return;
 	}
 	o.size = 224;
@@ -1110,8 +1131,7 @@ static void test_shared(void)
 	free(cause);
 	cause = NULL;
 
-	snprintf(path, sizeof path, "%s/videos/dog-owner-snow.mp4", base);
-	f = video_sample(path, &o, 12, &cause);
+	f = video_sample(dog, &o, 12, &cause);
 	if (tap_ok(f != NULL, "dog-owner-snow.mp4 (MPEG-4 Part 2) decodes (%s)",
 	        cause ? cause : "ok")) {
 		int ok = f->count == 12;

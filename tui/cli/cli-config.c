@@ -269,6 +269,17 @@ const char *cli_demo_dir(void)
 	return NULL;
 }
 
+const char *cli_bpe_path(void)
+{
+#ifdef CLIPGREP_SRCDIR
+	if (config_in_build_tree() && access(CLIPGREP_SRCDIR "/assets/" CLI_BPE_NAME, R_OK) == 0)
+		return CLIPGREP_SRCDIR "/assets/" CLI_BPE_NAME;
+#endif
+	if (access(CLIPGREP_PKGDATADIR "/" CLI_BPE_NAME, R_OK) == 0)
+		return CLIPGREP_PKGDATADIR "/" CLI_BPE_NAME;
+	return NULL;
+}
+
 /* Every *.safetensors in dir, sorted; the count, or -1. */
 static int config_demo_models(const char *dir, char ***out)
 {

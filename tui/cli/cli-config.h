@@ -64,4 +64,17 @@ void cli_free_strings(char **v, int n);
 /* The demo model directory that exists (build tree or installed), or NULL. */
 const char *cli_demo_dir(void);
 
+#ifndef CLIPGREP_PKGDATADIR
+#define CLIPGREP_PKGDATADIR "/usr/local/share/clipgrep"
+#endif
+
+/* The file name of the bundled CLIP BPE vocabulary (assets/, $(pkgdatadir)). */
+#define CLI_BPE_NAME "bpe_simple_vocab_16e6.txt.gz"
+
+/*
+ * The bundled CLIP BPE vocabulary that exists: assets/ when this program runs
+ * from its build tree, else $(pkgdatadir); NULL when neither is readable.
+ */
+const char *cli_bpe_path(void);
+
 #endif

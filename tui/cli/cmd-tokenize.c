@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli-config.h"
 #include "cmd.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -33,6 +34,8 @@ static void tokenize_usage(FILE *out)
 	    "one query per line: the ids, a tab, then the tokens (\"</w>\" ends a word).\n\n"
 	    "  -b, --bpe FILE     BPE merges: bpe_simple_vocab_16e6.txt(.gz)\n"
 	    "  -m, --model FILE   use the tokenizer stored in a clipgrep model file\n"
+	    "                     (with neither: the CLIP vocabulary installed with\n"
+	    "                     clipgrep, " CLIPGREP_PKGDATADIR "/" CLI_BPE_NAME ")\n"
 	    "  -L, --length N     context length L: at most L-2 word tokens are kept\n"
 	    "                     (default: the model's max_words, else 77)\n"
 	    "      --pad          print the zero padding up to L\n"
@@ -145,9 +148,15 @@ int cmd_tokenize(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if ((bpe == NULL) == (model_file == NULL)) {
-		cli_error("tokenize: give exactly one of --bpe FILE or --model FILE");
+	if (bpe != NULL && model_file != NULL) {
+		cli_error("tokenize: give one of --bpe FILE or --model FILE, not both");
 		return CLI_EXIT_USAGE;
+	}
+	/* Neither: the vocabulary bundled with clipgrep, which every CLIP shares. */
+	if (bpe == NULL && model_file == NULL && (bpe = cli_bpe_path()) == NULL) {
+		cli_error("tokenize: the bundled CLIP vocabulary '%s/%s' is missing; give --bpe FILE "
+		    "or --model FILE", CLIPGREP_PKGDATADIR, CLI_BPE_NAME);
+		return CLI_EXIT_ERROR;
 	}
 	if (bpe != NULL) {
 		tok = tokenizer_load_file(bpe, &cause);
