@@ -49,6 +49,13 @@ struct model {
 	model_entry *entries;
 	size_t nentries, cap;
 	tokenizer *tok;
+	/* Per file tensor (st_tensor_at order): whether a lookup found it, so
+	 * `clipgrep model check` can name what no loader reads. */
+	unsigned char *used;
+	/* model_check_all: report each failed tower expectation here and go on. */
+	model_check_fn report;
+	void *report_arg;
+	int problems;
 };
 
 /* How an upstream name was found in the file. */
@@ -169,6 +176,15 @@ static int model_find(const st_file *f, const char *name, model_source *src)
 	return model_find_hf(f, name, src);
 }
 
+/* Record that a lookup found src's file tensors (see model.used). */
+static void model_mark(model *m, const model_source *src)
+{
+	const st_tensor *first = st_tensor_at(m->file, 0);
+
+	for (int i = 0; m->used != NULL && i < src->nparts; i++)
+		m->used[src->parts[i] - first] = 1;
+}
+
 /* "[a, b, c]"; buf holds ST_MAX_DIMS 19-digit dims with room (>= 200). */
 static void model_format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
 {
@@ -269,7 +285,12 @@ int model_has(model *m, const char *name)
 {
 	model_source src;
 
-	return model_lookup_entry(m, name) != NULL || model_find(m->file, name, &src) == 0;
+	if (model_lookup_entry(m, name) != NULL)
+		return 1;
+	if (model_find(m->file, name, &src) == -1)
+		return 0;
+	model_mark(m, &src);
+	return 1;
 }
 
 /* Materialise a resolved source as fp32 in upstream layout. */
@@ -334,6 +355,7 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 			util_set_cause(cause, "%s: tensor %s is missing", UTIL_NAME(m->path), name);
 			return NULL;
 		}
+		model_mark(m, &src);
 		size_t numel;
 		if ((have_ndim = model_source_shape(&src, have)) == -1 ||
 		    model_shape_numel(have_ndim, have, &numel) == -1) {
@@ -464,6 +486,7 @@ static int model_peek(model *m, const char *name, int64_t *shape, char **cause)
 
 	if (model_find(m->file, name, &src) == -1)
 		return -1;
+	model_mark(m, &src);
 	for (int i = 0; i < src.nparts; i++) {
 		const st_tensor *t = src.parts[i];
 		if (strcmp(t->name, name) == 0)
@@ -548,8 +571,29 @@ static void model_why_shape(char *buf, size_t size, const char *name, int ndim,
 	snprintf(buf, size, "%s has shape %s", name, s);
 }
 
-/* One tensor the architecture needs, with the shape it needs. */
+static int model_expect_one(model *m, const char *name, int ndim, int64_t d0, int64_t d1,
+    int64_t d2, int64_t d3, char **cause);
+
+/*
+ * One tensor the architecture needs, with the shape it needs.  Under
+ * model_check_all a failure is reported and counted and the check goes on.
+ */
 static int model_expect(model *m, const char *name, int ndim, int64_t d0, int64_t d1,
+    int64_t d2, int64_t d3, char **cause)
+{
+	char *why = NULL;
+
+	if (m->report == NULL)
+		return model_expect_one(m, name, ndim, d0, d1, d2, d3, cause);
+	if (model_expect_one(m, name, ndim, d0, d1, d2, d3, &why) == -1) {
+		m->report(m->report_arg, name, why != NULL ? why : "out of memory");
+		m->problems++;
+	}
+	free(why);
+	return 0;
+}
+
+static int model_expect_one(model *m, const char *name, int ndim, int64_t d0, int64_t d1,
     int64_t d2, int64_t d3, char **cause)
 {
 	const int64_t want[4] = { d0, d1, d2, d3 };
@@ -789,7 +833,9 @@ model *model_load_flags(const char *path, int flags, char **cause)
 		free(m);
 		return NULL;
 	}
-	if ((m->file = st_open(path, cause)) == NULL || model_read_config(m, cause) == -1 ||
+	if ((m->file = st_open(path, cause)) == NULL ||
+	    (m->used = calloc(st_count(m->file) + 1, 1)) == NULL ||
+	    model_read_config(m, cause) == -1 ||
 	    (!(flags & MODEL_LOAD_NO_TOWERS) && model_check_towers(m, cause) == -1)) {
 		model_free(m);
 		return NULL;
@@ -806,6 +852,7 @@ void model_free(model *m)
 		tensor_free(m->entries[i].data);
 	}
 	free(m->entries);
+	free(m->used);
 	tokenizer_free(m->tok);
 	st_close(m->file);
 	free(m->path);
@@ -836,4 +883,36 @@ tokenizer *model_tokenizer(model *m, char **cause)
 	}
 	m->tok = tokenizer_load_merges(merges, strlen(merges), m->path, cause);
 	return m->tok;
+}
+
+int model_check_all(model *m, model_check_fn fn, void *arg)
+{
+	int n;
+
+	m->report = fn;
+	m->report_arg = arg;
+	m->problems = 0;
+	model_check_towers(m, NULL);
+	n = m->problems;
+	m->report = NULL;
+	m->report_arg = NULL;
+	return n;
+}
+
+size_t model_file_count(const model *m)
+{
+	return st_count(m->file);
+}
+
+const char *model_file_tensor(const model *m, size_t i, const char **dtype, int *used)
+{
+	const st_tensor *t = st_tensor_at(m->file, i);
+
+	if (t == NULL)
+		return NULL;
+	if (dtype != NULL)
+		*dtype = st_dtype_name(t->dtype);
+	if (used != NULL)
+		*used = m->used[i];
+	return t->name;
 }

@@ -103,4 +103,24 @@ int model_meta_float(const model *m, const char *key, float fallback, float *out
  */
 tokenizer *model_tokenizer(model *m, char **cause);
 
+/* ---- inspection (`clipgrep model check`) --------------------------------- */
+
+typedef void (*model_check_fn)(void *arg, const char *name, const char *why);
+/*
+ * The tower check model_load does, run to the end instead of stopping at
+ * the first problem: for each tower tensor that is missing or mis-shaped,
+ * fn gets its upstream name and the message model_load would give.  Meant
+ * for a model loaded with MODEL_LOAD_NO_TOWERS.  Returns the count (0: the
+ * towers are complete).
+ */
+int model_check_all(model *m, model_check_fn fn, void *arg);
+/*
+ * The file's own tensors (0 <= i < model_file_count), by their names in the
+ * file: the name (owned by m), its dtype name ("F32", ...) and whether any
+ * lookup so far (the load-time checks, model_has, model_tensor: i.e. every
+ * loader run on m) found it.  NULL past the end.
+ */
+size_t model_file_count(const model *m);
+const char *model_file_tensor(const model *m, size_t i, const char **dtype, int *used);
+
 #endif

@@ -18,6 +18,8 @@ int cmd_info(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+/* `clipgrep model ACTION` (cli/cmd-model.c): argv[1] is the action. */
+int cmd_model(int argc, char **argv);
 
 /*
  * The interactive screen: `clipgrep [OPTIONS] [DIR]` (argv[0] is the
