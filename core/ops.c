@@ -328,6 +328,13 @@ static void ops_add_rows(float *x, const float *bias, size_t rows, int n)
 	}
 }
 
+/* x[r] = bias for each of rows rows of n values. */
+static void ops_copy_rows(float *x, const float *bias, size_t rows, int n)
+{
+	for (size_t r = 0; r < rows; r++)
+		memcpy(x + r * n, bias, sizeof(float) * (size_t)n);
+}
+
 typedef struct {
 	float *x;
 	const float *bias;
@@ -383,6 +390,14 @@ void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int 
     const ops_block_weights *w, float ln_eps, const float *key_bias, bool causal,
     float *scratch)
 {
+	ops_block_forward_groups(x, batch, tokens, dim, heads, hidden, w, ln_eps, key_bias, causal,
+	    NULL, 0, scratch);
+}
+
+void ops_block_forward_groups(float *x, int batch, int tokens, int dim, int heads, int hidden,
+    const ops_block_weights *w, float ln_eps, const float *key_bias, bool causal,
+    const int *group_rows, int n_groups, float *scratch)
+{
 	size_t rows = (size_t)batch * tokens;
 	float *normed = scratch;                       /* [rows, dim] */
 	float *mlp = normed + rows * dim;              /* [rows, hidden] */
@@ -392,13 +407,21 @@ void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int 
 	int r = (int)rows;
 
 	ops_layer_norm(normed, x, w->ln_1_weight, w->ln_1_bias, r, dim, ln_eps);
-	if (w->attn.in_proj_packed != NULL)
+	if (group_rows != NULL) {
+		ops_copy_rows(qkv, w->attn.in_proj_bias, rows, 3 * dim);
+		tensor_gemm_groups(true, group_rows, n_groups, 3 * dim, dim, normed, dim,
+		    w->attn.in_proj_weight, dim, 1, qkv, 3 * dim);
+	} else if (w->attn.in_proj_packed != NULL)
 		linear_forward(w->attn.in_proj_packed, qkv, normed, w->attn.in_proj_bias, r, false);
 	else
 		tensor_linear(qkv, normed, w->attn.in_proj_weight, w->attn.in_proj_bias, r, dim,
 		    3 * dim);
 	ops_attention(context, qkv, batch, tokens, dim, heads, key_bias, causal, scores);
-	if (w->attn.out_proj_packed != NULL) {
+	if (group_rows != NULL) {
+		ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
+		tensor_gemm_groups(true, group_rows, n_groups, dim, dim, context, dim,
+		    w->attn.out_proj_weight, dim, 1, x, dim);
+	} else if (w->attn.out_proj_packed != NULL) {
 		linear_forward(w->attn.out_proj_packed, x, context, w->attn.out_proj_bias, r, true);
 	} else {
 		ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
@@ -407,13 +430,20 @@ void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int 
 	}
 
 	ops_layer_norm(normed, x, w->ln_2_weight, w->ln_2_bias, r, dim, ln_eps);
-	if (w->c_fc_packed != NULL)
+	if (group_rows != NULL)
+		tensor_gemm_groups(true, group_rows, n_groups, hidden, dim, normed, dim,
+		    w->c_fc_weight, dim, 0, mlp, hidden);
+	else if (w->c_fc_packed != NULL)
 		linear_forward(w->c_fc_packed, mlp, normed, NULL, r, false);
 	else
 		tensor_gemm(false, true, r, hidden, dim, 1, normed, dim, w->c_fc_weight, dim, 0,
 		    mlp, hidden);
 	ops_bias_quick_gelu(mlp, w->c_fc_bias, rows, hidden);
-	if (w->c_proj_packed != NULL) {
+	if (group_rows != NULL) {
+		ops_add_rows(x, w->c_proj_bias, rows, dim);
+		tensor_gemm_groups(true, group_rows, n_groups, dim, hidden, mlp, hidden,
+		    w->c_proj_weight, hidden, 1, x, dim);
+	} else if (w->c_proj_packed != NULL) {
 		linear_forward(w->c_proj_packed, x, mlp, w->c_proj_bias, r, true);
 	} else {
 		ops_add_rows(x, w->c_proj_bias, rows, dim);

@@ -91,4 +91,15 @@ void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int 
     const ops_block_weights *w, float ln_eps, const float *key_bias, bool causal,
     float *scratch);
 
+/*
+ * ops_block_forward with its four projections run per row group
+ * (tensor_gemm_groups): group g is group_rows[g] consecutive rows of x (a
+ * whole number of sequences; the groups cover all batch · tokens rows), so
+ * a sequence's result depends only on its own group, not on the rest of
+ * the batch or the thread count.  The packed projections are not used.
+ */
+void ops_block_forward_groups(float *x, int batch, int tokens, int dim, int heads, int hidden,
+    const ops_block_weights *w, float ln_eps, const float *key_bias, bool causal,
+    const int *group_rows, int n_groups, float *scratch);
+
 #endif

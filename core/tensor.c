@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "tensor.h"
 #include "util.h"
 
@@ -65,6 +66,81 @@ float tensor_dot(const float *a, const float *b, int n)
 }
 
 static int tensor_thread_count = 0;
+
+int tensor_blas_serial_begin(void)
+{
+	int saved = openblas_get_num_threads();
+
+	/* parallel_run sizes its parts by tensor_threads(): keep that the BLAS's count. */
+	if (tensor_thread_count == 0)
+		tensor_thread_count = saved;
+	if (saved != 1)
+		openblas_set_num_threads(1);
+	return saved;
+}
+
+void tensor_blas_serial_end(int saved)
+{
+	if (saved != 1)
+		openblas_set_num_threads(saved);
+}
+
+typedef struct {
+	bool trans_b;
+	const int *rows;
+	int n_groups, n, k, lda, ldb, ldc, tiles; /* tiles per group */
+	const float *a, *b;
+	float beta, *c;
+} tensor_groups_job;
+
+/* Part's share of the (group, tile) calls; which thread runs one does not matter. */
+static void tensor_groups_part(void *ctx, int part, int parts)
+{
+	const tensor_groups_job *j = ctx;
+	int calls = j->n_groups * j->tiles, c0 = (int)((int64_t)calls * part / parts);
+	int c1 = (int)((int64_t)calls * (part + 1) / parts), g = 0;
+	size_t row = 0;
+
+	for (int call = c0; call < c1; call++) {
+		int tile = call % j->tiles, col = tile * TENSOR_TILE, w;
+		/* Groups in call order: advance to this call's group. */
+		for (; g < call / j->tiles; g++)
+			row += (size_t)j->rows[g];
+		if (j->rows[g] <= 0)
+			continue;
+		w = j->n - col < TENSOR_TILE ? j->n - col : TENSOR_TILE;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, j->trans_b ? CblasTrans : CblasNoTrans,
+		    j->rows[g], w, j->k, 1, j->a + row * (size_t)j->lda, j->lda,
+		    j->b + (j->trans_b ? (size_t)col * j->ldb : (size_t)col), j->ldb, j->beta,
+		    j->c + row * (size_t)j->ldc + col, j->ldc);
+	}
+}
+
+void tensor_gemm_groups(bool trans_b, const int *rows, int n_groups, int n, int k,
+    const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	tensor_groups_job j = { trans_b, rows, n_groups, n, k, lda, ldb, ldc,
+		(n + TENSOR_TILE - 1) / TENSOR_TILE, a, b, beta, c };
+	size_t flops = 0;
+	int saved;
+
+	if (n_groups <= 0 || n <= 0)
+		return;
+	if (k <= 0) {
+		size_t r = 0;
+		for (int g = 0; g < n_groups; g++)
+			r += (size_t)(rows[g] > 0 ? rows[g] : 0);
+		tensor_gemm(false, trans_b, (int)r, n, 0, 1, a, lda, b, ldb, beta, c, ldc);
+		return;
+	}
+	for (int g = 0; g < n_groups; g++)
+		flops += (size_t)(rows[g] > 0 ? rows[g] : 0) * (size_t)n * (size_t)k;
+	saved = tensor_blas_serial_begin();
+	/* A tile call is ~10 us of work at 1M multiply-adds: a thread for each below that
+	 * would cost more than it gives. */
+	parallel_run(tensor_groups_part, &j, flops, (size_t)1 << 20, n_groups * j.tiles);
+	tensor_blas_serial_end(saved);
+}
 
 void tensor_set_threads(int n)
 {

@@ -31,6 +31,33 @@ void tensor_linear(float *y, const float *x, const float *w, const float *bias,
 /* y = x M: x [rows, k], m [k, n], y [rows, n] (e.g. the CLIP projections). */
 void tensor_matmul(float *y, const float *x, const float *m, int rows, int k, int n);
 
+/*
+ * C = A · op(B) + beta C over consecutive row groups: group g is rows[g]
+ * rows of A and C (n_groups groups, back to back), op(B) [k, n] is B or Bᵀ
+ * (trans_b).  Every element of C is a function of its own row of A, B, C's
+ * old value and its group's row count only: each group is cut into
+ * TENSOR_TILE-column tiles and each tile is one single-threaded BLAS call
+ * of that shape; the calls are shared out over parallel_run.  So a group's
+ * rows come out bit-identical whatever other groups share the call and
+ * whatever the thread count or the BLAS kernel's blocking choices, which a
+ * whole-batch or multi-threaded BLAS call does not give (its blocking
+ * depends on M and the thread count).  The BLAS threads are set to 1 for
+ * the call and restored after: a BLAS call on another thread meanwhile
+ * also runs single-threaded.
+ */
+#define TENSOR_TILE 256
+void tensor_gemm_groups(bool trans_b, const int *rows, int n_groups, int n, int k,
+    const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/*
+ * Run the BLAS single-threaded until tensor_blas_serial_end(the returned
+ * value); pairs nest.  For callers that share out small BLAS calls over
+ * their own threads (parallel_run) and need each call's result not to
+ * depend on the thread count.
+ */
+int tensor_blas_serial_begin(void);
+void tensor_blas_serial_end(int saved);
+
 /* y = alpha * A x + beta * y with A [m, n] row-major, x [n], y [m]. */
 void tensor_gemv(int m, int n, float alpha, const float *a, const float *x, float beta, float *y);
 

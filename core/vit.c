@@ -33,6 +33,7 @@ struct vit {
 	int patch, image_size, grid;      /* grid = image_size / patch */
 	int tokens;                       /* grid² + 1 */
 	int embed, max_batch;
+	int group;                        /* vit_encode's frames per group: F, at most max_batch */
 
 	/* weights, owned by the model */
 	const float *conv1;                /* [width, 3 · patch · patch] */
@@ -47,7 +48,34 @@ struct vit {
 	float *x;       /* [max_batch · tokens, width], the residual stream */
 	float *cls;     /* [max_batch, width], CLS after the last block */
 	float *scratch; /* vit_scratch_floats(max_batch) floats */
+	int *counts;    /* [max_batch] vit_encode's group sizes */
+	int *rows;      /* [max_batch] one GEMM's rows per group */
 };
+
+/* The rows of each of n groups of counts[g] frames, mult rows a frame. */
+static const int *vit_group_rows(vit *v, const int *counts, int n, int mult)
+{
+	for (int g = 0; g < n; g++)
+		v->rows[g] = counts[g] * mult;
+	return v->rows;
+}
+
+/* tensor_linear per row group: y = x wᵀ + bias, y [Σ rows, out], x [Σ rows, in], w [out, in]. */
+static void vit_linear(float *y, const float *x, const float *w, const float *bias,
+    const int *rows, int n, int in, int out)
+{
+	float beta = 0;
+
+	if (bias != NULL) {
+		size_t total = 0;
+		for (int g = 0; g < n; g++)
+			total += (size_t)rows[g];
+		for (size_t r = 0; r < total; r++)
+			memcpy(y + r * out, bias, sizeof(float) * (size_t)out);
+		beta = 1;
+	}
+	tensor_gemm_groups(true, rows, n, out, in, x, in, w, in, beta, y, out);
+}
 
 /* Floats of scratch for the last, CLS-only block. */
 static size_t vit_last_block_floats(const vit *v, int batch)
@@ -91,6 +119,7 @@ vit *vit_new(model *m, int max_batch, char **cause)
 	v->tokens = v->grid * v->grid + 1;
 	v->embed = c->embed_dim;
 	v->max_batch = max_batch;
+	v->group = c->frames < 1 ? 1 : c->frames > max_batch ? max_batch : c->frames;
 	/* ops_* index rows with int: keep batch · tokens · hidden far from overflow. */
 	if (max_batch < 1 || (int64_t)max_batch * v->tokens * v->hidden > INT_MAX / 4) {
 		util_set_cause(cause, "vit_new: %s: batch of %d frames is out of range",
@@ -125,7 +154,10 @@ vit *vit_new(model *m, int max_batch, char **cause)
 	v->x = tensor_alloc((size_t)max_batch * v->tokens * v->width);
 	v->cls = tensor_alloc((size_t)max_batch * v->width);
 	v->scratch = tensor_alloc(vit_scratch_floats(v, max_batch));
-	if (v->x == NULL || v->cls == NULL || v->scratch == NULL) {
+	v->counts = calloc((size_t)max_batch, sizeof *v->counts);
+	v->rows = calloc((size_t)max_batch, sizeof *v->rows);
+	if (v->x == NULL || v->cls == NULL || v->scratch == NULL || v->counts == NULL ||
+	    v->rows == NULL) {
 		util_set_cause(cause, "vit_new: out of memory for %d frames of scratch", max_batch);
 		goto fail;
 	}
@@ -143,6 +175,8 @@ void vit_free(vit *v)
 	tensor_free(v->x);
 	tensor_free(v->cls);
 	tensor_free(v->scratch);
+	free(v->counts);
+	free(v->rows);
 	free(v);
 }
 
@@ -165,7 +199,7 @@ int vit_max_batch(const vit *v)
  * Patch embedding: v->x = [class; unfold(frames) · conv1ᵀ] + pos.
  *   frames [batch, 3, S, S]
  */
-static void vit_embed(vit *v, const float *frames, int batch)
+static void vit_embed(vit *v, const float *frames, int batch, const int *counts, int ng)
 {
 	int P = v->patch, S = v->image_size, G = v->grid, T = v->tokens, D = v->width;
 	int cols = 3 * P * P, npatch = batch * G * G;
@@ -185,7 +219,7 @@ static void vit_embed(vit *v, const float *frames, int batch)
 					    src + (size_t)gx * P, sizeof(float) * (size_t)P);
 				}
 			}
-	tensor_linear(emb, patches, v->conv1, NULL, npatch, cols, D);
+	vit_linear(emb, patches, v->conv1, NULL, vit_group_rows(v, counts, ng, G * G), ng, cols, D);
 
 	for (int b = 0; b < batch; b++) {
 		float *xb = v->x + (size_t)b * T * D;
@@ -206,7 +240,8 @@ static void vit_embed(vit *v, const float *frames, int batch)
  *   v->cls[b] = block(v->x[b])[0]
  * Keys and values still come from every token.
  */
-static void vit_last_block(vit *v, const ops_block_weights *w, int batch)
+static void vit_last_block(vit *v, const ops_block_weights *w, int batch, const int *counts,
+    int ng)
 {
 	int D = v->width, T = v->tokens, H = v->heads, hd = D / H, hidden = v->hidden;
 	int rows = batch * T;
@@ -221,11 +256,11 @@ static void vit_last_block(vit *v, const ops_block_weights *w, int batch)
 
 	ops_layer_norm(normed, v->x, w->ln_1_weight, w->ln_1_bias, rows, D, OPS_LN_EPS_CLIP);
 	/* Rows D..3D of the packed in_proj are the key and value projections. */
-	tensor_linear(kv, normed, w->attn.in_proj_weight + (size_t)D * D, w->attn.in_proj_bias + D,
-	    rows, D, 2 * D);
+	vit_linear(kv, normed, w->attn.in_proj_weight + (size_t)D * D, w->attn.in_proj_bias + D,
+	    vit_group_rows(v, counts, ng, T), ng, D, 2 * D);
 	for (int b = 0; b < batch; b++)
 		memcpy(t + (size_t)b * D, normed + (size_t)b * T * D, sizeof(float) * (size_t)D);
-	tensor_linear(q, t, w->attn.in_proj_weight, w->attn.in_proj_bias, batch, D, D);
+	vit_linear(q, t, w->attn.in_proj_weight, w->attn.in_proj_bias, counts, ng, D, D);
 	/* torch scales q before the product with k, and so do we. */
 	for (size_t i = 0; i < (size_t)batch * D; i++)
 		q[i] *= scale;
@@ -253,7 +288,7 @@ static void vit_last_block(vit *v, const ops_block_weights *w, int batch)
 			}
 		}
 	}
-	tensor_linear(t, ctx, w->attn.out_proj_weight, w->attn.out_proj_bias, batch, D, D);
+	vit_linear(t, ctx, w->attn.out_proj_weight, w->attn.out_proj_bias, counts, ng, D, D);
 	for (int b = 0; b < batch; b++) {
 		const float *x0 = v->x + (size_t)b * T * D;
 		float *c = v->cls + (size_t)b * D;
@@ -262,46 +297,92 @@ static void vit_last_block(vit *v, const ops_block_weights *w, int batch)
 	}
 
 	ops_layer_norm(t, v->cls, w->ln_2_weight, w->ln_2_bias, batch, D, OPS_LN_EPS_CLIP);
-	tensor_linear(mlp, t, w->c_fc_weight, w->c_fc_bias, batch, D, hidden);
+	vit_linear(mlp, t, w->c_fc_weight, w->c_fc_bias, counts, ng, D, hidden);
 	ops_quick_gelu(mlp, (size_t)batch * hidden);
-	tensor_linear(t, mlp, w->c_proj_weight, w->c_proj_bias, batch, hidden, D);
+	vit_linear(t, mlp, w->c_proj_weight, w->c_proj_bias, counts, ng, hidden, D);
 	for (size_t i = 0; i < (size_t)batch * D; i++)
 		v->cls[i] += t[i];
 }
 
-/* One pass of at most max_batch frames. */
-static void vit_encode_chunk(vit *v, const float *frames, int batch, float *out)
+/* One pass of ng groups (counts[g] frames each, batch in all, at most max_batch). */
+static void vit_encode_chunk(vit *v, const float *frames, int batch, const int *counts, int ng,
+    float *out)
 {
 	int D = v->width, T = v->tokens;
 	float *normed = v->scratch; /* [batch, D] */
 
-	vit_embed(v, frames, batch);
+	vit_embed(v, frames, batch, counts, ng);
 	ops_layer_norm(v->x, v->x, v->ln_pre_weight, v->ln_pre_bias, batch * T, D, OPS_LN_EPS_CLIP);
 	for (int l = 0; l + 1 < v->layers; l++)
-		ops_block_forward(v->x, batch, T, D, v->heads, v->hidden, &v->blocks[l],
-		    OPS_LN_EPS_CLIP, NULL, false, v->scratch);
+		ops_block_forward_groups(v->x, batch, T, D, v->heads, v->hidden, &v->blocks[l],
+		    OPS_LN_EPS_CLIP, NULL, false, vit_group_rows(v, counts, ng, T), ng, v->scratch);
 	if (v->layers > 0)
-		vit_last_block(v, &v->blocks[v->layers - 1], batch);
+		vit_last_block(v, &v->blocks[v->layers - 1], batch, counts, ng);
 	else
 		for (int b = 0; b < batch; b++)
 			memcpy(v->cls + (size_t)b * D, v->x + (size_t)b * T * D, sizeof(float) * (size_t)D);
 
 	/* ln_post is per token: on the CLS rows alone it is exact. */
 	ops_layer_norm(normed, v->cls, v->ln_post_weight, v->ln_post_bias, batch, D, OPS_LN_EPS_CLIP);
-	tensor_matmul(out, normed, v->proj, batch, D, v->embed);
+	tensor_gemm_groups(false, counts, ng, v->embed, D, normed, D, v->proj, v->embed, 0, out,
+	    v->embed);
+}
+
+int vit_encode_groups(vit *v, const float *frames, const int *counts, int n, float *out,
+    char **cause)
+{
+	size_t frame = 3 * (size_t)v->image_size * v->image_size, done = 0;
+	int saved;
+
+	if (n < 0 || (n > 0 && (frames == NULL || out == NULL || counts == NULL))) {
+		util_set_cause(cause, "vit_encode: bad arguments (%d groups)", n);
+		return -1;
+	}
+	for (int g = 0; g < n; g++) {
+		if (counts[g] < 1 || counts[g] > v->max_batch) {
+			util_set_cause(cause, "vit_encode: a group of %d frames (1 to %d fit)", counts[g],
+			    v->max_batch);
+			return -1;
+		}
+	}
+	/* Every BLAS call single-threaded, so each is the same computation whatever the
+	 * thread count (the attention's per-head products included). */
+	saved = tensor_blas_serial_begin();
+	for (int g = 0; g < n;) {
+		int ng = 0, batch = 0;
+		while (g + ng < n && batch + counts[g + ng] <= v->max_batch)
+			batch += counts[g + ng++];
+		vit_encode_chunk(v, frames + done * frame, batch, counts + g, ng,
+		    out + done * (size_t)v->embed);
+		done += (size_t)batch;
+		g += ng;
+	}
+	tensor_blas_serial_end(saved);
+	return 0;
 }
 
 int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause)
 {
-	size_t frame = 3 * (size_t)v->image_size * v->image_size;
+	int n = 0;
 
 	if (batch < 0 || (batch > 0 && (frames == NULL || out == NULL))) {
 		util_set_cause(cause, "vit_encode: bad arguments (batch %d)", batch);
 		return -1;
 	}
+	/* Groups of F frames in chunks of at most max_batch; counts holds one chunk's. */
 	for (int done = 0; done < batch; done += v->max_batch) {
-		int n = batch - done < v->max_batch ? batch - done : v->max_batch;
-		vit_encode_chunk(v, frames + (size_t)done * frame, n, out + (size_t)done * v->embed);
+		int m = batch - done < v->max_batch ? batch - done : v->max_batch;
+		n = 0;
+		for (int f = 0; f < m; f += v->group)
+			v->counts[n++] = m - f < v->group ? m - f : v->group;
+		if (vit_encode_groups(v, frames + (size_t)done * 3 * v->image_size * v->image_size,
+		    v->counts, n, out + (size_t)done * v->embed, cause) == -1)
+			return -1;
 	}
 	return 0;
+}
+
+int vit_group(const vit *v)
+{
+	return v->group;
 }

@@ -24,14 +24,27 @@ vit *vit_new(model *m, int max_batch, char **cause);
 void vit_free(vit *v);
 
 /*
- * Embed batch frames.
- *   frames [batch, 3, S, S]  normalised RGB (preprocess_normalize), S = image size
- *   out    [batch, embed]    the projected CLS tokens, not L2-normalised
- * A batch larger than max_batch is encoded max_batch frames at a time; the
- * result does not depend on how frames are grouped (up to float rounding in
- * the BLAS).  Returns 0, or -1 with *cause.
+ * Embed groups of frames: n groups of counts[g] frames (1 to max_batch
+ * each), back to back.
+ *   frames [Σ counts, 3, S, S]  normalised RGB (preprocess_normalize), S = image size
+ *   out    [Σ counts, embed]    the projected CLS tokens, not L2-normalised
+ * Every GEMM runs per group (tensor_gemm_groups), so a group's embeddings
+ * are bit-identical whatever other groups share the call, how they are cut
+ * into max_batch passes, and the thread count: a video encoded as one group
+ * stores the same vectors in any batch and any run.  Returns 0, or -1 with
+ * *cause.
+ */
+int vit_encode_groups(vit *v, const float *frames, const int *counts, int n, float *out,
+    char **cause);
+
+/*
+ * Embed batch frames as consecutive groups of vit_group(v) frames (the last
+ * may be shorter), as vit_encode_groups; same shapes.  A frame's embedding
+ * depends on its position in the batch only through its group.
  */
 int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause);
+/* vit_encode's group: the model's frames per video F, at most max_batch. */
+int vit_group(const vit *v);
 
 int vit_image_size(const vit *v); /* S */
 int vit_embed_dim(const vit *v);

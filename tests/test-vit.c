@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -160,6 +161,93 @@ out:
 	tensor_free(want);
 }
 
+/*
+ * Reproducible vectors: a video's embeddings must not depend on what shared
+ * its batch or on the thread count (issue 17.2: a resumed or sharded index
+ * differed from one run in the 6th digit).  Video A is F frames; it is
+ * encoded alone, after video B in one batch, after B on a tower of max
+ * batch F (B and A in separate passes), after two frames of B as groups,
+ * and with 2 threads; every result must equal the first bit for bit.
+ * Returns the number of mismatches; names the first in *what.
+ */
+static int repro_mismatches(model *m, const char **what)
+{
+	int F = model_get_config(m)->frames, S = model_get_config(m)->image_size;
+	int E = model_get_config(m)->embed_dim, bad = 0;
+	size_t frame = 3 * (size_t)S * S;
+	float *px = tensor_alloc(2 * (size_t)F * frame), *alone = tensor_alloc((size_t)F * E);
+	float *got = tensor_alloc(2 * (size_t)F * E);
+	vit *v = vit_new(m, 4 * F, NULL), *vf = vit_new(m, F, NULL);
+	int counts[2] = { 2, F };
+
+	*what = "setup";
+	if (px == NULL || alone == NULL || got == NULL || v == NULL || vf == NULL) {
+		bad = 1;
+		goto out;
+	}
+	/* B then A: deterministic values in the normalised range. */
+	for (size_t i = 0; i < 2 * (size_t)F * frame; i++)
+		px[i] = (float)((i * 2654435761u) % 4001u) / 1000.0f - 2.0f;
+#define REPRO_CHECK(cond, name) do { \
+		if (!(cond) || memcmp(got + (size_t)F * E, alone, sizeof(float) * (size_t)F * E) != 0) { \
+			if (bad++ == 0) *what = (name); \
+		} \
+	} while (0)
+	tensor_set_threads(1);
+	vit_encode(v, px + (size_t)F * frame, F, alone, NULL);
+	REPRO_CHECK(vit_encode(v, px, 2 * F, got, NULL) == 0, "after another video in one batch");
+	memset(got, 0, sizeof(float) * 2 * (size_t)F * E);
+	REPRO_CHECK(vit_encode(vf, px, 2 * F, got, NULL) == 0, "in its own pass");
+	memset(got, 0, sizeof(float) * 2 * (size_t)F * E);
+	REPRO_CHECK(vit_encode_groups(v, px + (size_t)(F - 2) * frame, counts, 2,
+	    got + (size_t)(F - 2) * E, NULL) == 0, "after a 2-frame group");
+	tensor_set_threads(2);
+	memset(got, 0, sizeof(float) * 2 * (size_t)F * E);
+	REPRO_CHECK(vit_encode(v, px, 2 * F, got, NULL) == 0, "with 2 threads");
+	tensor_set_threads(1);
+#undef REPRO_CHECK
+out:
+	vit_free(v);
+	vit_free(vf);
+	tensor_free(px);
+	tensor_free(alone);
+	tensor_free(got);
+	return bad;
+}
+
+static void test_reproducible(model *m)
+{
+	const char *what = "";
+	int bad = repro_mismatches(m, &what);
+	char exe[4096];
+	ssize_t n;
+	int status = -1;
+	pid_t pid;
+
+	tap_ok(bad == 0, "a video's embeddings are bit-identical alone, after another video, "
+	    "in passes, after a short group, with 2 threads (%d mismatches; first: %s)", bad,
+	    bad ? what : "none");
+	/* The same under the Haswell kernels, whose blocking depends on M. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0 ||
+	    !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+		tap_skip("no /proc/self/exe or no AVX2: the Haswell re-run");
+		return;
+	}
+	exe[n] = '\0';
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+		setenv("CLIPGREP_TEST_VIT_REPRO", "1", 1);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	tap_ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the same with OPENBLAS_CORETYPE=Haswell (child exit %d)",
+	    pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 /* vit_new on a copy of the model with one tensor changed; returns its cause. */
 static char *vit_new_cause(const char *name, int ndim, const int64_t *shape)
 {
@@ -234,9 +322,21 @@ int main(void)
 		printf("Bail out! mkdtemp failed\n");
 		return 1;
 	}
+	if (getenv("CLIPGREP_TEST_VIT_REPRO") != NULL) {
+		/* The Haswell child of test_reproducible: the exit status is the answer. */
+		const char *what = "";
+		int bad = repro_mismatches(m, &what);
+		if (bad)
+			fprintf(stderr, "test-vit (Haswell): %d mismatches; first: %s\n", bad, what);
+		model_free(m);
+		st_close(golden);
+		rmdir(dir);
+		return bad ? 1 : 0;
+	}
 	tensor_set_threads(1);
 	test_normalize();
 	test_golden(m);
+	test_reproducible(m);
 	test_errors(m);
 	model_free(m);
 	st_close(golden);
