@@ -388,14 +388,20 @@ void heads_record_free(heads_record *r)
 	free(r);
 }
 
-int heads_record_prepare(heads_record *r, const float *rows, int n, char **cause)
+int heads_record_prepare(heads_record *r, const float *rows, int n, const float *pad,
+    char **cause)
 {
 	const heads_file *f = r->f;
 
 	if (n > f->F)
 		n = f->F;
-	memset(r->frames, 0, sizeof(float) * (size_t)f->F * (size_t)f->D);
+	if (n < f->F && pad == NULL) {
+		util_set_cause(cause, "%s: %d frames of %d and no padding frame", f->path, n, f->F);
+		return -1;
+	}
 	memcpy(r->frames, rows, sizeof(float) * (size_t)n * (size_t)f->D);
+	for (int i = n; i < f->F; i++)
+		memcpy(r->frames + (size_t)i * f->D, pad, sizeof(float) * (size_t)f->D);
 	for (int i = 0; i < f->F; i++)
 		r->mask[i] = i < n ? 1.0f : 0.0f;
 	if (f->tc != NULL && tcmgc_prepare_video(f->tc, r->frames, r->mask, r->tc_cache, cause) == -1)

@@ -21,8 +21,12 @@
  * and all files must agree on F and the image size.
  *
  * The record, per (video, model file), in the index:
- *   HEADS_KIND_FRAMES  [F, D]  raw CLIP frame embeddings (zero rows pad
- *                              videos with fewer than F distinct frames)
+ *   HEADS_KIND_FRAMES  [F, D]  raw CLIP frame embeddings; a video with
+ *                              fewer than F frames is padded, as upstream,
+ *                              with the embedding of an all-zero image
+ *                              (vit_encode_blank), mask 0 (MODELS.md §1.4).
+ *                              Indexes of schema 1 padded with zero rows:
+ *                              index_list_zero_padded finds those.
  *   HEADS_KIND_TCMGC   [tcmgc_video_cache_floats]  (files giving TC-MGC)
  *   HEADS_KIND_EA      [ea_video_cache_floats]     (files giving EA)
  * The strings are stored in existing indexes: never change them.  Models
@@ -131,10 +135,13 @@ heads_record *heads_record_new(const heads_file *f, char **cause);
 void heads_record_free(heads_record *r);
 /*
  * Fill the record from frame embeddings rows [n, D] (n <= F) of f's tower:
- * the frames padded with zero rows, the mask, each head's cache.  -1 with
- * *cause when a head fails.
+ * the frames padded to F with copies of pad [D] (the tower's
+ * vit_encode_blank: zero images, as upstream), the mask (1 for the n real
+ * frames), each head's cache.  pad may be NULL only when n >= F.  -1 with
+ * *cause when a head fails or pad is missing.
  */
-int heads_record_prepare(heads_record *r, const float *rows, int n, char **cause);
+int heads_record_prepare(heads_record *r, const float *rows, int n, const float *pad,
+    char **cause);
 /*
  * The record as index tensors for model_id into out[HEADS_MAX_TENSORS]
  * (pointers into r, valid until the next prepare); returns the count.

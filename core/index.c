@@ -2,7 +2,7 @@
  * index — the SQLite index.  See index.h for the contract; this comment is
  * the storage design.
  *
- * Schema (version 1, PRAGMA user_version = 1, PRAGMA application_id =
+ * Schema (version 2, PRAGMA user_version = 2, PRAGMA application_id =
  * INDEX_APP_ID):
  *
  *   videos(id, path BLOB UNIQUE, size, mtime_ns, hash BLOB[16], duration,
@@ -13,6 +13,12 @@
  *          stored together
  *   video_tensors(id, video_id, model_id, kind, dtype, count, data BLOB)
  *          UNIQUE (model_id, kind, video_id)            + index on video_id
+ *   tensors_zero_padded(video_id, model_id) WITHOUT ROWID: provenance, the
+ *          (video, model) pairs whose tensors were stored under schema 1's
+ *          padding rule (a short clip's missing frames as zero embedding
+ *          rows); pairs stored since pad as upstream (zero images through
+ *          the tower, MODELS.md §1.4).  A table, not a column of
+ *          video_tensors, so that listing it never reads the blobs.
  *
  * Paths are BLOBs so SQLite never reinterprets them; a CHECK keeps TEXT out
  * (a TEXT and a BLOB never compare equal).  Blobs sit in the last column so
@@ -119,6 +125,14 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"  UNIQUE (model_id, kind, video_id)"
 	");"
 	"CREATE INDEX video_tensors_video ON video_tensors(video_id);",
+	/* 1 -> 2: padding provenance; every pair stored so far used the zero-row rule. */
+	"CREATE TABLE tensors_zero_padded ("
+	"  video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,"
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (video_id, model_id)"
+	") WITHOUT ROWID;"
+	"INSERT INTO tensors_zero_padded(video_id, model_id)"
+	"  SELECT DISTINCT video_id, model_id FROM video_tensors;",
 };
 
 /* Prepared statements, made on first use and kept until index_close. */
@@ -136,6 +150,10 @@ enum {
 	ST_VIDEO_COPY,
 	ST_FRAMES_COPY,
 	ST_TENSORS_COPY,
+	ST_PADDING_COPY,
+	ST_PADDING_DELETE,
+	ST_PADDING_CLEAR,
+	ST_PADDING_LIST,
 	ST_ROW_BY_PATH,
 	ST_ROW_BY_ID,
 	ST_ROW_BY_HASH,
@@ -188,6 +206,15 @@ static const char *const index_sql[ST_COUNT] = {
 	    "INSERT INTO video_tensors(video_id, model_id, kind, dtype, count, data)"
 	    " SELECT ?2, model_id, kind, dtype, count, data FROM video_tensors"
 	    " WHERE video_id = ?1 ORDER BY id",
+	[ST_PADDING_COPY] =
+	    "INSERT INTO tensors_zero_padded(video_id, model_id)"
+	    " SELECT ?2, model_id FROM tensors_zero_padded WHERE video_id = ?1",
+	[ST_PADDING_DELETE] = "DELETE FROM tensors_zero_padded WHERE video_id = ?1",
+	[ST_PADDING_CLEAR] =
+	    "DELETE FROM tensors_zero_padded WHERE video_id = ?1 AND model_id = ?2",
+	[ST_PADDING_LIST] =
+	    "SELECT p.video_id FROM tensors_zero_padded p JOIN videos v ON v.id = p.video_id"
+	    " WHERE p.model_id = ?1 AND v.frames < ?2 ORDER BY p.video_id",
 	[ST_ROW_BY_PATH] = "SELECT " INDEX_ROW_COLUMNS " FROM videos WHERE path = ?1",
 	[ST_ROW_BY_ID] = "SELECT " INDEX_ROW_COLUMNS " FROM videos WHERE id = ?1",
 	[ST_ROW_BY_HASH] =
@@ -983,6 +1010,13 @@ static int index_write_children(index_db *ix, int64_t id, const index_video *v, 
 				    label, (long long)t->model_id);
 			return -1;
 		}
+		/* Written now: padded as upstream. */
+		if ((st = index_stmt(ix, ST_PADDING_CLEAR, cause)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, t->model_id);
+		if (index_step_done(ix, st, "storing padding provenance", cause) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -1026,6 +1060,10 @@ static int index_delete_children(index_db *ix, int64_t id, char **cause)
 	if (index_step_done(ix, st, "deleting frames", cause) != 0)
 		return -1;
 	if ((st = index_stmt(ix, ST_TENSORS_DELETE, cause)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (index_step_done(ix, st, "deleting tensors", cause) != 0 ||
+	    (st = index_stmt(ix, ST_PADDING_DELETE, cause)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	return index_step_done(ix, st, "deleting tensors", cause);
@@ -1228,7 +1266,7 @@ int64_t index_copy_video(index_db *ix, int64_t src_id, const char *new_path, int
 	if (index_step_done(ix, st, "copying a video", cause) != 0)
 		goto out;
 	id = sqlite3_last_insert_rowid(ix->db);
-	for (int which = ST_FRAMES_COPY; which <= ST_TENSORS_COPY; which++) {
+	for (int which = ST_FRAMES_COPY; which <= ST_PADDING_COPY; which++) {
 		if ((st = index_stmt(ix, which, cause)) == NULL)
 			goto fail;
 		sqlite3_bind_int64(st, 1, src_id);
@@ -1365,6 +1403,27 @@ int index_lookup_hash(index_db *ix, const uint8_t hash[HASH_SIZE],
 		return -1;
 	sqlite3_bind_blob(st, 1, hash, HASH_SIZE, SQLITE_STATIC);
 	return index_row_lookup(ix, st, out, cause);
+}
+
+int index_list_zero_padded(index_db *ix, int64_t model_id, int frames,
+    int (*fn)(void *arg, int64_t video_id), void *arg, char **cause)
+{
+	sqlite3_stmt *st = index_stmt(ix, ST_PADDING_LIST, cause);
+	int rc, ret = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, model_id);
+	sqlite3_bind_int(st, 2, frames);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((ret = fn(arg, sqlite3_column_int64(st, 0))) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE) {
+		index_sql_error(ix, cause, "listing zero-padded videos");
+		ret = -1;
+	}
+	sqlite3_reset(st);
+	return ret;
 }
 
 int index_list_videos(index_db *ix, const char *prefix, index_video_fn fn, void *arg,
@@ -1895,6 +1954,8 @@ static const char index_merge_sql[] =
 	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"DELETE FROM main.video_tensors WHERE video_id IN"
 	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
+	"DELETE FROM main.tensors_zero_padded WHERE video_id IN"
+	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"UPDATE main.videos SET (size, mtime_ns, hash, duration, frames, status, error,"
 	" indexed_at) = (SELECT s.size, s.mtime_ns, s.hash, s.duration, s.frames, s.status,"
 	" s.error, s.indexed_at FROM temp.merge_videos mv JOIN shard.videos s ON s.id = mv.src"
@@ -1912,7 +1973,11 @@ static const char index_merge_sql[] =
 	"INSERT INTO main.video_tensors(video_id, model_id, kind, dtype, count, data)"
 	" SELECT mv.dst, mm.dst, t.kind, t.dtype, t.count, t.data FROM temp.merge_videos mv"
 	" JOIN shard.video_tensors t ON t.video_id = mv.src"
-	" JOIN temp.merge_models mm ON mm.src = t.model_id ORDER BY mv.dst, t.id;";
+	" JOIN temp.merge_models mm ON mm.src = t.model_id ORDER BY mv.dst, t.id;"
+	"INSERT INTO main.tensors_zero_padded(video_id, model_id)"
+	" SELECT mv.dst, mm.dst FROM temp.merge_videos mv"
+	" JOIN shard.tensors_zero_padded p ON p.video_id = mv.src"
+	" JOIN temp.merge_models mm ON mm.src = p.model_id;";
 
 static int index_attach(index_db *ix, const char *path, const char *query)
 {

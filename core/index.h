@@ -34,7 +34,7 @@
 #include "hash.h"
 
 /* The schema version this clipgrep writes (PRAGMA user_version). */
-#define INDEX_SCHEMA_VERSION 1
+#define INDEX_SCHEMA_VERSION 2
 
 /* index_open flags. */
 #define INDEX_READONLY 1u /* never write; works on read-only files and media */
@@ -225,6 +225,18 @@ int index_lookup_hash(index_db *ix, const uint8_t hash[HASH_SIZE],
 typedef int (*index_video_fn)(void *arg, const index_video_row *row);
 int index_list_videos(index_db *ix, const char *prefix, index_video_fn fn, void *arg,
     char **cause);
+
+/*
+ * Padding provenance: fn(arg, id) for each video with fewer than frames
+ * stored frames whose tensors of model_id were written under schema 1,
+ * which padded a short clip with zero embedding rows rather than zero
+ * images run through the tower (MODELS.md §1.4), in id order.  Writing a
+ * video's tensors for a model (index_put_video, index_put_tensors) marks
+ * them as padded as upstream.  fn returns nonzero to stop (that value is
+ * returned); fn must not write to ix.  -1 on error.
+ */
+int index_list_zero_padded(index_db *ix, int64_t model_id, int frames,
+    int (*fn)(void *arg, int64_t video_id), void *arg, char **cause);
 
 /* A video's frames in time order; thumbnails only when with_thumbs. */
 typedef struct {

@@ -9,6 +9,13 @@
  * calling thread takes the jobs in order, gathers the decoded frames of
  * consecutive jobs into one image-tower batch, prepares the heads' caches
  * and commits each video in its own transaction.
+ *
+ * A video's frames are one group of the tower's batch (vit_encode_groups),
+ * so its vectors do not depend on its neighbours in the batch: a resumed or
+ * sharded index stores the same bytes as one run.  A short clip is padded
+ * with the tower's zero-image embedding, computed once per tower
+ * (vit_encode_blank); videos stored under schema 1's zero-row padding that
+ * have fewer than F frames are re-encoded (index_list_zero_padded).
  */
 #include "config.h"
 
@@ -42,6 +49,7 @@ typedef struct {
 	vit *v;
 	int first_model;  /* the model whose weights it reads */
 	float *emb;       /* [batch, D] output of the current batch */
+	float *pad;       /* [D] an all-zero image's embedding: pads short clips */
 } indexer_tower;
 
 typedef struct {
@@ -109,6 +117,9 @@ struct indexer_run_state {
 	int64_t *damaged;         /* [n_damaged] ascending ids of videos whose record for
 	                             a selected model is damaged (index_list_damaged) */
 	size_t n_damaged, cap_damaged;
+	int64_t *zero_padded;     /* [n_zero_padded] sorted ids to re-encode: short
+	                             clips padded by schema 1's zero rows */
+	size_t n_zero_padded, cap_zero_padded;
 
 	/* Stored rows under the roots: an open-addressing table over known[]. */
 	indexer_known *known;
@@ -306,20 +317,22 @@ static int indexer_add_job(indexer_run_state *s, const char *path, const struct 
 	return 0;
 }
 
+static int indexer_cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ids: [n] ascending. */
+static bool indexer_has_id(const int64_t *ids, size_t n, int64_t id)
+{
+	return n > 0 && bsearch(&id, ids, n, sizeof id, indexer_cmp_id) != NULL;
+}
+
 static bool indexer_is_damaged(const indexer_run_state *s, int64_t id)
 {
-	size_t lo = 0, hi = s->n_damaged;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->damaged[mid] < id)
-			lo = mid + 1;
-		else if (s->damaged[mid] > id)
-			hi = mid;
-		else
-			return true;
-	}
-	return false;
+	return indexer_has_id(s->damaged, s->n_damaged, id);
 }
 
 /*
@@ -354,6 +367,11 @@ static int indexer_covered(indexer_run_state *s, index_db *ix, int64_t id, char 
 	return 1;
 }
 
+static bool indexer_is_zero_padded(const indexer_run_state *s, int64_t id)
+{
+	return indexer_has_id(s->zero_padded, s->n_zero_padded, id);
+}
+
 static int indexer_walk_fn(void *arg, const char *path, const char *rel,
     const struct stat *st)
 {
@@ -375,6 +393,8 @@ static int indexer_walk_fn(void *arg, const char *path, const char *rel,
 		if (k->size == (int64_t)st->st_size && k->mtime_ns == mtime_ns) {
 			if (k->status == INDEX_ERROR)
 				return 0; /* a bad file is retried when it changes */
+			if (indexer_is_zero_padded(s, k->id))
+				return indexer_add_job(s, path, st, JOB_MISSING, k) == 0 ? 0 : -3;
 			if ((r = indexer_covered(s, s->ix, k->id, s->cause)) == -1)
 				return -1;
 			if (r == 1)
@@ -518,8 +538,9 @@ static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
 
 	for (int i = 0; i < s->n_models; i++) {
 		indexer_model *m = &s->models[i];
-		int D = vit_embed_dim(s->towers[m->tower].v);
-		if (heads_record_prepare(m->rec, s->towers[m->tower].emb + (size_t)row * D, n,
+		indexer_tower *t = &s->towers[m->tower];
+		int D = vit_embed_dim(t->v);
+		if (heads_record_prepare(m->rec, t->emb + (size_t)row * D, n, t->pad,
 		    s->cause) == -1) {
 			util_prefix_cause(s->cause, "%s", UTIL_NAME(j->path));
 			return -1;
@@ -640,7 +661,7 @@ static void indexer_decode_here(indexer_run_state *s, indexer_job *j)
 static int indexer_commit_range(indexer_run_state *s, size_t first, size_t end)
 {
 	size_t plane = (size_t)3 * s->S * s->S, redo[256];
-	int rows = 0, row_of[256], nredo = 0;
+	int rows = 0, row_of[256], counts[256], ngroups = 0, nredo = 0;
 
 	for (size_t k = first; k < end; k++) {
 		indexer_job *j = &s->jobs[k];
@@ -650,11 +671,13 @@ static int indexer_commit_range(indexer_run_state *s, size_t first, size_t end)
 		    sizeof(float) * plane * (size_t)j->vf->count);
 		row_of[k - first] = rows;
 		rows += j->vf->count;
+		counts[ngroups++] = j->vf->count; /* one group per video */
 	}
 	if (rows > 0) {
 		double t0 = util_now();
 		for (int t = 0; t < s->n_towers; t++) {
-			if (vit_encode(s->towers[t].v, s->pixels, rows, s->towers[t].emb, s->cause) == -1)
+			if (vit_encode_groups(s->towers[t].v, s->pixels, counts, ngroups,
+			    s->towers[t].emb, s->cause) == -1)
 				return -1;
 		}
 		s->st.encode_seconds += util_now() - t0;
@@ -833,11 +856,17 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 		} else {
 			indexer_tower *t = &s->towers[s->n_towers];
 			if ((t->v = vit_new(f->m, s->batch, cause)) == NULL ||
-			    (t->emb = tensor_alloc((size_t)s->batch * (size_t)vit_embed_dim(t->v))) == NULL) {
+			    (t->emb = tensor_alloc((size_t)s->batch * (size_t)vit_embed_dim(t->v))) == NULL ||
+			    (t->pad = tensor_alloc((size_t)vit_embed_dim(t->v))) == NULL) {
 				if (t->v != NULL)
 					util_set_cause(cause, "out of memory");
 				vit_free(t->v);
 				t->v = NULL;
+				return -1;
+			}
+			/* Once per tower: every short clip gets the same padding frame. */
+			if (vit_encode_blank(t->v, t->pad, cause) == -1) {
+				util_prefix_cause(cause, "%s", f->path);
 				return -1;
 			}
 			t->first_model = i;
@@ -872,6 +901,24 @@ static int indexer_damage_fn(void *arg, const index_damage *d)
 	return 0;
 }
 
+static int indexer_add_zero_padded(void *arg, int64_t id)
+{
+	indexer_run_state *s = arg;
+
+	if (s->n_zero_padded == s->cap_zero_padded) {
+		size_t cap = s->cap_zero_padded ? 2 * s->cap_zero_padded : 64;
+		int64_t *n = realloc(s->zero_padded, cap * sizeof *n);
+		if (n == NULL) {
+			util_set_cause(s->cause, "out of memory");
+			return -1;
+		}
+		s->zero_padded = n;
+		s->cap_zero_padded = cap;
+	}
+	s->zero_padded[s->n_zero_padded++] = id;
+	return 0;
+}
+
 static int indexer_register_models(indexer_run_state *s, char **cause)
 {
 	index_stats stats;
@@ -886,6 +933,13 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 		if ((m->model_id = index_model_id(s->ix, &info, cause)) < 0)
 			return -1;
 	}
+	/* Short clips stored under the old padding rule, for any model: re-encode them. */
+	for (int i = 0; i < s->n_models; i++)
+		if (index_list_zero_padded(s->ix, s->models[i].model_id, s->F, indexer_add_zero_padded,
+		    s, cause) != 0)
+			return -1;
+	if (s->n_zero_padded > 0)
+		qsort(s->zero_padded, s->n_zero_padded, sizeof *s->zero_padded, indexer_cmp_id);
 	/* The common case: every indexed video has every model (no per-row checks). */
 	if (index_get_stats(s->ix, &stats, cause) == -1)
 		return -1;
@@ -914,6 +968,7 @@ static void indexer_free_state(indexer_run_state *s)
 	for (int t = 0; t < s->n_towers; t++) {
 		vit_free(s->towers[t].v);
 		tensor_free(s->towers[t].emb);
+		tensor_free(s->towers[t].pad);
 	}
 	free(s->towers);
 	for (int i = 0; s->models != NULL && i < s->n_models; i++)
@@ -925,6 +980,7 @@ static void indexer_free_state(indexer_run_state *s)
 	free(s->known);
 	free(s->slots);
 	free(s->damaged);
+	free(s->zero_padded);
 	for (size_t k = 0; k < s->n_jobs; k++) {
 		indexer_job_release(&s->jobs[k]);
 		free(s->jobs[k].path);

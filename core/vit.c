@@ -382,6 +382,20 @@ int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause)
 	return 0;
 }
 
+int vit_encode_blank(vit *v, float *out, char **cause)
+{
+	float *zero = tensor_zalloc(3 * (size_t)v->image_size * v->image_size);
+	int one = 1, rc;
+
+	if (zero == NULL) {
+		util_set_cause(cause, "vit_encode: out of memory");
+		return -1;
+	}
+	rc = vit_encode_groups(v, zero, &one, 1, out, cause);
+	tensor_free(zero);
+	return rc;
+}
+
 int vit_group(const vit *v)
 {
 	return v->group;

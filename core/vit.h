@@ -43,6 +43,14 @@ int vit_encode_groups(vit *v, const float *frames, const int *counts, int n, flo
  * depends on its position in the batch only through its group.
  */
 int vit_encode(vit *v, const float *frames, int batch, float *out, char **cause);
+/*
+ * out [embed] = the embedding of an all-zero image in normalised pixel
+ * space, as a group of its own: the frame upstream CLIP4Clip and TC-MGC pad
+ * a short clip with (MODELS.md §1.4).  It is the same for every video of a
+ * tower, so callers compute it once and reuse it.  0 or -1 with *cause.
+ */
+int vit_encode_blank(vit *v, float *out, char **cause);
+
 /* vit_encode's group: the model's frames per video F, at most max_batch. */
 int vit_group(const vit *v);
 

@@ -136,6 +136,19 @@ ok $([ "$rc" -eq 0 ] && echo 0 || echo 1) "merge"
 "$CLIPGREP" search -n 100 --json test pattern | sed 's/.*"path":"\([^"]*\)".*/\1/' | sort >"$T/f.txt"
 cmp -s "$T/m.txt" "$T/f.txt" && [ -s "$T/m.txt" ]
 ok $? "the merged shards hold the full index's videos"
+# Reproducible vectors (issue 17.2): each video's stored tensors are the same bytes
+# whichever videos shared its encoder batch.
+blobs() { # blobs DB: path and tensor bytes of every video, by path
+	sqlite3 "$1" "SELECT hex(v.path), t.kind, hex(t.data) FROM video_tensors t
+		JOIN videos v ON v.id = t.video_id JOIN models m ON m.id = t.model_id
+		ORDER BY v.path, hex(m.hash), t.kind"
+}
+if command -v sqlite3 >/dev/null; then
+	blobs "$T/merged.db" >"$T/mb.txt"
+	blobs "$T/data/clipgrep/index.db" >"$T/fb.txt"
+	cmp -s "$T/mb.txt" "$T/fb.txt" && [ -s "$T/mb.txt" ]
+	ok $? "two merged shards store the same tensor bytes as one run"
+fi
 run "$CLIPGREP" index --shard 2/2 "$LIB"
 ok $([ "$rc" -eq 1 ] && echo 0 || echo 1) "a bad --shard is a usage error"
 
@@ -190,5 +203,28 @@ printf 'bogus = 1\n' >"$T/bad.conf"
 run env CLIPGREP_CONFIG="$T/bad.conf" "$CLIPGREP" info
 ok $([ "$rc" -eq 2 ] && contains "$err" "bad.conf':1: unknown key 'bogus'" && echo 0 || echo 1) \
 	"a bad config line is named"
+
+# Padding provenance (issue 17.1): an index of schema 1 padded clips shorter than F = 4
+# frames with zero rows; the next run re-encodes exactly those, not the longer clips.
+if command -v sqlite3 >/dev/null; then
+	mkdir -p "$T/lib2"
+	LIB=$T/lib2 clip short.mp4 testsrc2 0.3 null # 3 frames in all
+	LIB=$T/lib2 clip long.mp4 testsrc2 6 null
+	run "$CLIPGREP" index --db "$T/old.db" "$T/lib2"
+	ok $([ "$rc" -eq 0 ] && contains "$err" "2 added" && echo 0 || echo 1) "index a short and a long clip"
+	# What schema 1 was: no provenance table.
+	sqlite3 "$T/old.db" "DROP TABLE tensors_zero_padded; PRAGMA user_version = 1"
+	run "$CLIPGREP" search --db "$T/old.db" test
+	ok $([ "$rc" -ne 0 ] && contains "$err" "needs an upgrade from schema 1 to 2" && echo 0 || echo 1) \
+		"a schema 1 index asks for clipgrep index"
+	run "$CLIPGREP" index --db "$T/old.db" "$T/lib2"
+	ok $([ "$rc" -eq 0 ] && contains "$err" "1 extended" && contains "$err" "1 unchanged" &&
+		contains "$err" "3 frames encoded" && echo 0 || echo 1) \
+		"after the upgrade the short clip is re-encoded, the long one is not"
+	diag "$err"
+	run "$CLIPGREP" index --db "$T/old.db" "$T/lib2"
+	ok $([ "$rc" -eq 0 ] && contains "$err" "2 unchanged" && contains "$err" "0 frames encoded" &&
+		echo 0 || echo 1) "then nothing is left to re-encode"
+fi
 
 done_testing

@@ -142,8 +142,8 @@ static void test_records(void)
 	heads_file *f = h != NULL ? heads_file_at(h, 0) : NULL;
 	heads_record *r = f != NULL ? heads_record_new(f, &cause) : NULL;
 	index_tensor t[HEADS_MAX_TENSORS];
-	float rows[2 * 16], *direct = NULL;
-	int n, zero = 1;
+	float rows[2 * 16], pad[16], *direct = NULL;
+	int n, padded = 1;
 
 	if (!tap_ok(r != NULL && f->F == 4 && f->D == 16 && heads_frames(h) == 4 &&
 	    heads_image_size(h) == 32, "index clip: record buffers (%s)", cause ? cause : "ok")) {
@@ -153,7 +153,13 @@ static void test_records(void)
 	}
 	for (int i = 0; i < 2 * 16; i++)
 		rows[i] = sinf((float)i * 0.7f);
-	tap_ok(heads_record_prepare(r, rows, 2, &cause) == 0, "prepare 2 real frames of 4");
+	for (int i = 0; i < 16; i++)
+		pad[i] = cosf((float)i * 0.3f);
+	tap_ok(heads_record_prepare(r, rows, 2, NULL, &cause) == -1 && cause != NULL,
+	    "2 frames of 4 and no padding frame is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	tap_ok(heads_record_prepare(r, rows, 2, pad, &cause) == 0, "prepare 2 real frames of 4");
 	n = heads_record_tensors(r, 7, t);
 	tap_ok(n == 3 && strcmp(t[0].kind, "frames") == 0 && strcmp(t[1].kind, "cache.tcmgc") == 0 &&
 	    strcmp(t[2].kind, "cache.ea") == 0 && t[0].model_id == 7 && t[2].model_id == 7 &&
@@ -163,12 +169,13 @@ static void test_records(void)
 	    "clip record: frames [4, 16], cache.tcmgc, cache.ea with the heads' sizes");
 	tap_ok(strcmp(HEADS_KIND_FRAMES, "frames") == 0 && strcmp(HEADS_KIND_TCMGC, "cache.tcmgc") == 0 &&
 	    strcmp(HEADS_KIND_EA, "cache.ea") == 0, "stored kind strings unchanged");
-	for (int i = 2 * 16; i < 4 * 16; i++)
-		zero = zero && heads_record_frames(r)[i] == 0.0f;
-	tap_ok(memcmp(heads_record_frames(r), rows, sizeof rows) == 0 && zero &&
+	/* Upstream pads with zero images run through the tower, not zero rows. */
+	for (int i = 2; i < 4; i++)
+		padded = padded && memcmp(heads_record_frames(r) + i * 16, pad, sizeof pad) == 0;
+	tap_ok(memcmp(heads_record_frames(r), rows, sizeof rows) == 0 && padded &&
 	    heads_record_mask(r)[0] == 1 && heads_record_mask(r)[1] == 1 &&
 	    heads_record_mask(r)[2] == 0 && heads_record_mask(r)[3] == 0,
-	    "frames: the real rows, then zero rows; mask 1 1 0 0");
+	    "frames: the real rows, then the zero image's embedding; mask 1 1 0 0");
 	direct = malloc(tcmgc_video_cache_floats(f->tc) * sizeof *direct);
 	tap_ok(direct != NULL && tcmgc_prepare_video(f->tc, heads_record_frames(r),
 	    heads_record_mask(r), direct, NULL) == 0 &&
@@ -184,8 +191,8 @@ static void test_records(void)
 		heads_record *ra = heads_record_new(a, NULL), *rb = heads_record_new(b, NULL);
 		int na = 0, nb = 0;
 
-		if (ra != NULL && rb != NULL && heads_record_prepare(ra, rows, 2, NULL) == 0 &&
-		    heads_record_prepare(rb, rows, 2, NULL) == 0) {
+		if (ra != NULL && rb != NULL && heads_record_prepare(ra, rows, 2, pad, NULL) == 0 &&
+		    heads_record_prepare(rb, rows, 2, pad, NULL) == 0) {
 			na = heads_record_tensors(ra, 1, t);
 			na = na == 2 && strcmp(t[1].kind, "cache.tcmgc") == 0 ? na : -1;
 			nb = heads_record_tensors(rb, 2, t);

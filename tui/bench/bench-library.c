@@ -175,7 +175,7 @@ char *bench_library_db(const bench_library_options *o)
 					frames[fr].thumb_height = BL_THUMB_H;
 				}
 			}
-			if (heads_record_prepare(rec, v, F, &cause) == -1)
+			if (heads_record_prepare(rec, v, F, NULL, &cause) == -1)
 				goto fail;
 			na = heads_record_tensors(rec, model_id, all);
 			for (int k = 0; k < na; k++)

@@ -284,7 +284,8 @@ static int embed_frames_npy(heads_file *hf, const char *path, embed_set *s)
 
 /*
  * Each video as the indexer records it (heads_record: the distinct frames,
- * then zero rows; each head's cache), plus its times and TC-MGC's V'.
+ * then the embedding of a zero image, as upstream pads; each head's cache),
+ * plus its times and TC-MGC's V'.
  */
 static int embed_video(heads_file *hf, char **paths, int n, embed_set *s)
 {
@@ -294,6 +295,7 @@ static int embed_video(heads_file *hf, char **paths, int n, embed_set *s)
 	heads_record *rec = NULL;
 	embed_item add[HEADS_MAX_TENSORS + 3]; /* times, mask, V' and the record */
 	int F = hf->F, D, na = 0, rc = -1;
+	float *pad = NULL;
 
 	if (F < 1) {
 		cli_error("%s: the model gives no frame count", cli_name(hf->path));
@@ -303,6 +305,13 @@ static int embed_video(heads_file *hf, char **paths, int n, embed_set *s)
 	    (rec = heads_record_new(hf, &cause)) == NULL)
 		goto fail;
 	D = vit_embed_dim(v);
+	if ((pad = malloc((size_t)D * sizeof *pad)) == NULL) {
+		cli_error("out of memory");
+		goto out;
+	}
+	/* Once per tower: the same zero image pads every short clip. */
+	if (vit_encode_blank(v, pad, &cause) == -1)
+		goto fail;
 	cli_video_log_setup();
 	video_options_init(&vopt);
 	vopt.size = vit_image_size(v);
@@ -330,7 +339,7 @@ static int embed_video(heads_file *hf, char **paths, int n, embed_set *s)
 		for (int f = 0; f < F; f++)
 			times[f] = f < cnt ? (float)vf->times[f] : NAN;
 		video_frames_free(vf);
-		if (heads_record_prepare(rec, emb, cnt, &cause) == -1) {
+		if (heads_record_prepare(rec, emb, cnt, pad, &cause) == -1) {
 			free(emb);
 			free(times);
 			goto fail;
@@ -384,6 +393,7 @@ drop:
 fail:
 	cli_error_cause(&cause, "video embedding failed");
 out:
+	free(pad);
 	heads_record_free(rec);
 	vit_free(v);
 	return rc;
