@@ -16,7 +16,7 @@
  * Distinct frames only: when two targets land on the same frame (a video
  * with fewer than F frames, a still, a long-held frame of a variable frame
  * rate recording) it is returned once, and frames->count < F; the model
- * side pads, as the reference pads short clips.
+ * side pads with zero images, as the reference pads short clips (core/heads.h).
  *
  * Each frame is shown upright (display-matrix rotation and flips), at its
  * display aspect (sample aspect ratio), in the right colours (BT.601/709,

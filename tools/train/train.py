@@ -233,17 +233,20 @@ def stratified_frames(F_, k, rng):
 
 @torch.no_grad()
 def encode_frames(clip, frames, masks, device, batch=256):
-    """Frame embeddings [N, F, D] (zero rows where mask is 0, as the engine pads)."""
+    """Frame embeddings [N, F, D].  Where mask is 0 the frame is an all-zero
+    image in normalised pixel space run through the tower, as upstream
+    CLIP4Clip / TC-MGC pad short clips and as the engine does (MODELS.md 1.4)."""
     clip.eval()
     dtype = clip.logit_scale.dtype
     n, f = frames.shape[:2]
     flat = frames.reshape(n * f, *frames.shape[2:])
+    real = torch.as_tensor(np.asarray(masks).reshape(n * f) > 0)
     out = []
     for i in range(0, n * f, batch):
         x = tc.image_tensor(flat[i:i + batch]).to(device=device, dtype=dtype)
+        x[~real[i:i + batch].to(device)] = 0
         out.append(clip.encode_image(x).cpu())
-    emb = torch.cat(out).view(n, f, -1)
-    return emb * torch.as_tensor(masks, dtype=dtype)[..., None]
+    return torch.cat(out).view(n, f, -1)
 
 
 @torch.no_grad()
