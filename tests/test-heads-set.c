@@ -14,7 +14,11 @@
 #include "hash.h"
 #include "heads.h"
 #include "index.h"
+#include "safetensors.h"
 #include "tap.h"
+#include "golden.h"
+#include "tensor.h"
+#include "vit.h"
 
 static char p_tc[512], p_ea[512], p_clip[512];
 
@@ -155,8 +159,9 @@ static void test_records(void)
 		rows[i] = sinf((float)i * 0.7f);
 	for (int i = 0; i < 16; i++)
 		pad[i] = cosf((float)i * 0.3f);
-	tap_ok(heads_record_prepare(r, rows, 2, NULL, &cause) == -1 && cause != NULL,
-	    "2 frames of 4 and no padding frame is refused: %s", cause ? cause : "(none)");
+	n = heads_record_prepare(r, rows, 2, NULL, &cause);
+	tap_ok(n == -1 && cause != NULL, "2 frames of 4 and no padding frame is refused: %s",
+	    cause ? cause : "(none)");
 	free(cause);
 	cause = NULL;
 	tap_ok(heads_record_prepare(r, rows, 2, pad, &cause) == 0, "prepare 2 real frames of 4");
@@ -241,6 +246,57 @@ static void test_text(void)
 	free(cause);
 }
 
+/*
+ * Issue 17.1: a clip with fewer frames than F is padded as upstream.  The
+ * reference golden (tools/reference/gen_clip_golden.py) holds torch's
+ * encode_image of 3 frames and one all-zero frame: exactly a 3-frame clip
+ * padded to F = 4.  The record built the indexer's way (the real frames as
+ * one group, the tower's zero-image embedding once) must match it; the
+ * heads then compute from the same frames and mask as their own parity
+ * tests (test-heads against heads_ref.py).
+ */
+static void test_padded_clip(void)
+{
+	const char *srcdir = getenv("top_srcdir");
+	char path[600], *cause = NULL;
+	heads_set *h = heads_open((const char *const[]){ p_clip }, 1, HEADS_FOR_INDEX, &cause);
+	heads_file *f = h != NULL ? heads_file_at(h, 0) : NULL;
+	heads_record *r = f != NULL ? heads_record_new(f, &cause) : NULL;
+	vit *v = f != NULL ? vit_new(f->m, 8, &cause) : NULL;
+	st_file *g;
+	float *px = NULL, *want = NULL, emb[3 * 16], pad[16];
+	int three = 3;
+	double err;
+
+	snprintf(path, sizeof path, "%s/tests/golden/tiny-clip-out.safetensors", srcdir ? srcdir : ".");
+	g = st_open(path, &cause);
+	if (g != NULL) {
+		px = golden_read(g, "frames", 4 * 3 * 32 * 32);
+		want = golden_read(g, "image_embeds", 4 * 16);
+	}
+	if (!tap_ok(r != NULL && v != NULL && px != NULL && want != NULL && f->F == 4,
+	    "padded clip: model and golden (%s)", cause ? cause : "ok"))
+		goto out;
+	tap_ok(vit_encode_groups(v, px, &three, 1, emb, &cause) == 0 &&
+	    vit_encode_blank(v, pad, &cause) == 0 &&
+	    heads_record_prepare(r, emb, 3, pad, &cause) == 0, "a 3-frame clip's record (%s)",
+	    cause ? cause : "ok");
+	err = tap_rel_err(heads_record_frames(r), want, 4 * 16);
+	tap_ok(err <= 1e-4, "a 3-frame clip padded to 4 matches torch on 3 frames + a zero image "
+	    "(normalised error %.2e <= 1e-4)", err);
+	err = tap_rel_err(heads_record_frames(r) + 3 * 16, want + 3 * 16, 16);
+	tap_ok(err <= 1e-4 && heads_record_mask(r)[3] == 0 && heads_record_mask(r)[2] == 1,
+	    "the padding row is the zero image's embedding (error %.2e), mask 1 1 1 0", err);
+out:
+	free(cause);
+	tensor_free(px);
+	tensor_free(want);
+	st_close(g);
+	vit_free(v);
+	heads_record_free(r);
+	heads_free(h);
+}
+
 int main(void)
 {
 	const char *srcdir = getenv("top_srcdir");
@@ -253,5 +309,6 @@ int main(void)
 	test_identity();
 	test_records();
 	test_text();
+	test_padded_clip();
 	return tap_done();
 }
