@@ -7,7 +7,9 @@
  *
  *   videos(id, path BLOB UNIQUE, size, mtime_ns, hash BLOB[16], duration,
  *          frames, status, error, indexed_at)          + index on hash
- *   models(id, hash BLOB[16] UNIQUE, name, architecture, config, added_at)
+ *   models(id, hash BLOB[16] UNIQUE, name, architecture, config, added_at,
+ *          path BLOB)  path: the model file last indexed with (version 2),
+ *          so that search defaults to the index's own models
  *   frames(video_id, idx, time, thumb_width, thumb_height, thumb BLOB)
  *          WITHOUT ROWID, primary key (video_id, idx): a video's frames are
  *          stored together
@@ -125,7 +127,12 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"  UNIQUE (model_id, kind, video_id)"
 	");"
 	"CREATE INDEX video_tensors_video ON video_tensors(video_id);",
-	/* 1 -> 2: padding provenance; every pair stored so far used the zero-row rule. */
+	/*
+	 * 1 -> 2: where each model file is (a reader of version 1 sees NULL),
+	 * and padding provenance: every pair stored so far used the zero-row
+	 * rule for short clips.
+	 */
+	"ALTER TABLE models ADD COLUMN path BLOB;"
 	"CREATE TABLE tensors_zero_padded ("
 	"  video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,"
 	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
@@ -134,6 +141,12 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"INSERT INTO tensors_zero_padded(video_id, model_id)"
 	"  SELECT DISTINCT video_id, model_id FROM video_tensors;",
 };
+
+/*
+ * The oldest schema a read-only handle reads as it is (it cannot migrate):
+ * every later migration only adds what such a reader does without.
+ */
+#define INDEX_SCHEMA_READABLE 1
 
 /* Prepared statements, made on first use and kept until index_close. */
 enum {
@@ -161,6 +174,7 @@ enum {
 	ST_FRAMES_GET,
 	ST_TENSOR_GET,
 	ST_MODEL_BY_HASH,
+	ST_MODEL_SET_PATH,
 	ST_MODEL_INSERT,
 	ST_LOAD_COUNT,
 	ST_LOAD_ROWS,
@@ -230,9 +244,10 @@ static const char *const index_sql[ST_COUNT] = {
 	    "SELECT dtype, count, data FROM video_tensors"
 	    " WHERE model_id = ?2 AND kind = ?3 AND video_id = ?1",
 	[ST_MODEL_BY_HASH] = "SELECT id FROM models WHERE hash = ?1",
+	[ST_MODEL_SET_PATH] = "UPDATE models SET path = ?2 WHERE id = ?1 AND path IS NOT ?2",
 	[ST_MODEL_INSERT] =
-	    "INSERT INTO models(hash, name, architecture, config, added_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	    "INSERT INTO models(hash, name, architecture, config, added_at, path)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_LOAD_COUNT] =
 	    "SELECT count(*), sum(length(v.path)) FROM video_tensors t"
 	    " JOIN videos v ON v.id = t.video_id WHERE t.model_id = ?1 AND t.kind = ?2",
@@ -246,6 +261,7 @@ struct index_db {
 	sqlite3 *db;
 	char *path;     /* as given, for messages */
 	int readonly;
+	int64_t version; /* the file's schema: < INDEX_SCHEMA_VERSION only when read-only */
 	int lock_fd;    /* "<path>.lock" while we hold the writer lock, else -1 */
 	int batch;      /* inside index_batch_begin */
 	sqlite3_stmt *st[ST_COUNT];
@@ -761,7 +777,8 @@ static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 		    (long long)version, INDEX_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (readonly && version < INDEX_SCHEMA_VERSION) {
+	ix->version = version;
+	if (readonly && (version < INDEX_SCHEMA_READABLE || objects == 0)) {
 		if (objects == 0)
 			util_set_cause(cause, "%s is not a clipgrep index: it is empty",
 			    UTIL_NAME(path));
@@ -787,6 +804,7 @@ static index_db *index_open_try(const char *path, unsigned flags, char **cause)
 			goto fail;
 		if (index_migrate(ix, version, cause) != 0 || index_probe_write(ix, cause) != 0)
 			goto fail;
+		ix->version = INDEX_SCHEMA_VERSION;
 	}
 	return ix;
 fail:
@@ -936,13 +954,19 @@ int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause)
 	int64_t id;
 
 	id = index_find_model(ix, info->hash, cause);
-	if (id != 0)
+	if (id != 0 && (id < 0 || info->path == NULL))
 		return id;
 	if ((tx = index_tx_begin(ix, cause)) == TX_NONE)
 		return -1;
 	/* Look again under the write lock: another process may have added it. */
 	id = index_find_model(ix, info->hash, cause);
-	if (id == 0 && (st = index_stmt(ix, ST_MODEL_INSERT, cause)) != NULL) {
+	if (id > 0 && info->path != NULL) {
+		if ((st = index_stmt(ix, ST_MODEL_SET_PATH, cause)) == NULL ||
+		    (sqlite3_bind_int64(st, 1, id),
+		    sqlite3_bind_blob(st, 2, info->path, (int)strlen(info->path), SQLITE_STATIC),
+		    index_step_done(ix, st, "recording a model's path", cause)) != 0)
+			id = -1;
+	} else if (id == 0 && (st = index_stmt(ix, ST_MODEL_INSERT, cause)) != NULL) {
 		sqlite3_bind_blob(st, 1, info->hash, HASH_SIZE, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, info->name != NULL ? info->name : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, info->architecture != NULL ? info->architecture : "",
@@ -950,6 +974,10 @@ int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause)
 		sqlite3_bind_text(st, 4, info->config_json != NULL ? info->config_json : "{}",
 		    -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, index_now_ns());
+		if (info->path != NULL)
+			sqlite3_bind_blob(st, 6, info->path, (int)strlen(info->path), SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 6);
 		if (index_step_done(ix, st, "adding a model", cause) == 0)
 			id = sqlite3_last_insert_rowid(ix->db);
 		else
@@ -1819,6 +1847,7 @@ void index_stats_clear(index_stats *s)
 	for (int i = 0; i < s->n_models; i++) {
 		free(s->models[i].name);
 		free(s->models[i].architecture);
+		free(s->models[i].path);
 	}
 	free(s->models);
 	memset(s, 0, sizeof *s);
@@ -1832,17 +1861,27 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		"SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
 		" (SELECT count(DISTINCT t.video_id) FROM video_tensors t WHERE t.model_id = m.id),"
 		" (SELECT coalesce(sum(length(t.data)), 0) FROM video_tensors t"
-		"  WHERE t.model_id = m.id)"
+		"  WHERE t.model_id = m.id), m.path"
 		" FROM models m ORDER BY m.id",
 		"SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
 	};
+	static const char models_v1[] =
+	    "SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
+	    " (SELECT count(DISTINCT t.video_id) FROM video_tensors t WHERE t.model_id = m.id),"
+	    " (SELECT coalesce(sum(length(t.data)), 0) FROM video_tensors t"
+	    "  WHERE t.model_id = m.id), NULL"
+	    " FROM models m ORDER BY m.id";
 	int cap = 0;
 
 	for (size_t q = 0; q < sizeof sql / sizeof sql[0]; q++) {
 		sqlite3_stmt *st;
+		const char *text = sql[q];
 		int rc;
 
-		if (sqlite3_prepare_v2(ix->db, sql[q], -1, &st, NULL) != SQLITE_OK) {
+		/* models.path is there from schema 2 on; a read-only v1 has none. */
+		if (q == 2 && ix->version < 2)
+			text = models_v1;
+		if (sqlite3_prepare_v2(ix->db, text, -1, &st, NULL) != SQLITE_OK) {
 			index_sql_error(ix, cause, "reading statistics");
 			return -1;
 		}
@@ -1881,6 +1920,7 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 				m->added_at_ns = sqlite3_column_int64(st, 4);
 				m->videos = sqlite3_column_int64(st, 5);
 				m->tensor_bytes = sqlite3_column_int64(st, 6);
+				m->path = index_column_string(st, 7);
 				out->n_models++;
 				if (m->name == NULL || m->architecture == NULL)
 					break;

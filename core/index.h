@@ -98,11 +98,14 @@ typedef struct {
 	const char *name;              /* human-readable, "" when none */
 	const char *architecture;      /* "clip", "ea", "tcmgc" */
 	const char *config_json;       /* the model's configuration as JSON, "{}" when none */
+	const char *path;              /* the model file, absolute; NULL: not known */
 } index_model_info;
 
 /*
  * The id (> 0) of the model with info->hash, inserting it if absent (the
- * other fields are stored on insert only).  -1 on error.
+ * other fields are stored on insert only, except path: a non-NULL path
+ * replaces the stored one, so the index remembers where its model file
+ * was last seen and search can find it again).  -1 on error.
  */
 int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause);
 /* The id of the model with this hash; 0 when absent; -1 on error. */
@@ -284,6 +287,7 @@ typedef struct {
 	int64_t id;
 	uint8_t hash[HASH_SIZE];
 	char *name, *architecture;
+	char *path;           /* the model file when last indexed with; NULL: not known */
 	int64_t added_at_ns;
 	int64_t videos;       /* videos with at least one tensor of this model */
 	int64_t tensor_bytes; /* bytes of those tensors */

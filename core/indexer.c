@@ -929,8 +929,15 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 		char json[1024];
 		index_model_info info;
 
+		char *real;
+
 		heads_model_info(m->f, &info, json, sizeof json);
-		if ((m->model_id = index_model_id(s->ix, &info, cause)) < 0)
+		/* Where the file is, for search to default to this index's models. */
+		real = realpath(m->f->path, NULL);
+		info.path = real;
+		m->model_id = index_model_id(s->ix, &info, cause);
+		free(real);
+		if (m->model_id < 0)
 			return -1;
 	}
 	/* Short clips stored under the old padding rule, for any model: re-encode them. */

@@ -330,7 +330,13 @@ static int st_check_overlap(st_file *f, char **cause)
 	return rc;
 }
 
-/* Validate the image at buf[size] into f; the message does not name the file. */
+/*
+ * Validate the image at buf[size] into f; the message does not name the
+ * file.  -2 when the bytes are not a safetensors file at all (a video or a
+ * text file given as --model: its first 8 bytes make an absurd header
+ * length, or the header does not open a JSON object), so the caller can
+ * say that rather than report a broken header; -1 for a damaged one.
+ */
 static int st_parse(st_file *f, const unsigned char *buf, size_t size, char **cause)
 {
 	const json_value *h, *e;
@@ -348,12 +354,13 @@ static int st_parse(st_file *f, const unsigned char *buf, size_t size, char **ca
 	if (hlen > ST_MAX_HEADER) {
 		util_set_cause(cause, "header length %llu exceeds the limit of %llu bytes",
 		    (unsigned long long)hlen, ST_MAX_HEADER);
-		return -1;
+		return -2;
 	}
 	if (hlen > size - 8) {
 		util_set_cause(cause, "header length %llu extends beyond end of file "
 		    "(%zu bytes follow the length)", (unsigned long long)hlen, size - 8);
-		return -1;
+		/* A cut-off model still opens its header with '{'. */
+		return size > 8 && buf[8] != '{' ? -2 : -1;
 	}
 	f->data = buf + 8 + hlen;
 	f->data_len = size - 8 - (size_t)hlen;
@@ -406,6 +413,7 @@ static int st_parse(st_file *f, const unsigned char *buf, size_t size, char **ca
 st_file *st_open_memory(const void *buf, size_t len, const char *label, char **cause)
 {
 	st_file *f;
+	int rc;
 
 	if (label == NULL)
 		label = "<memory>";
@@ -417,8 +425,11 @@ st_file *st_open_memory(const void *buf, size_t len, const char *label, char **c
 	}
 	if (buf == NULL)
 		buf = "";
-	if (st_parse(f, buf, len, cause) < 0) {
-		util_prefix_cause(cause, "%s", label);
+	if ((rc = st_parse(f, buf, len, cause)) < 0) {
+		if (rc == -2)
+			util_prefix_cause(cause, "%s is not a clipgrep model file (safetensors)", label);
+		else
+			util_prefix_cause(cause, "%s", label);
 		st_close(f);
 		return NULL;
 	}
@@ -429,6 +440,7 @@ st_file *st_open(const char *path, char **cause)
 {
 	struct stat sb;
 	st_file *f;
+	int rc;
 	void *map = NULL;
 	size_t size;
 	int fd;
@@ -475,8 +487,12 @@ st_file *st_open(const char *path, char **cause)
 	}
 	f->map = map;
 	f->map_len = size;
-	if (st_parse(f, map != NULL ? map : (const void *)"", size, cause) < 0) {
-		util_prefix_cause(cause, "%s", UTIL_NAME(path));
+	if ((rc = st_parse(f, map != NULL ? map : (const void *)"", size, cause)) < 0) {
+		if (rc == -2)
+			util_prefix_cause(cause, "%s is not a clipgrep model file (safetensors)",
+			    UTIL_NAME(path));
+		else
+			util_prefix_cause(cause, "%s", UTIL_NAME(path));
 		st_close(f);
 		return NULL;
 	}

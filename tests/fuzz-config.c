@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(db);
 	if (c.n_models > 0) {
-		if ((n = cli_model_paths(NULL, 0, &c, &models)) != c.n_models)
+		if ((n = cli_model_paths(NULL, 0, &c, NULL, &models)) != c.n_models)
 			abort();
 		for (int i = 0; i < n; i++)
 			if (strcmp(models[i], c.models[i]) != 0)

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cli-config.h"
+#include "index.h"
 #include "util.h"
 
 #ifndef CLIPGREP_PKGDATADIR
@@ -306,13 +307,121 @@ static int config_demo_models(const char *dir, char ***out)
 	return n;
 }
 
-int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, char ***out)
+int cli_db_exists(const char *db)
+{
+	if (access(db, F_OK) == 0 || errno != ENOENT)
+		return 0; /* a file that is there but unreadable: index_open says why */
+	cli_error("no index yet at %s: run 'clipgrep index DIR' (or 'clipgrep DIR') to index "
+	    "a folder of videos first, or try 'clipgrep demo'", cli_name(db));
+	return -1;
+}
+
+/* The index's stored statistics; -1 (quietly) when there is no readable index. */
+static int config_index_stats(const char *db, index_stats *st)
+{
+	index_db *ix;
+	char *cause = NULL;
+	int rc = -1;
+
+	memset(st, 0, sizeof *st);
+	if (db == NULL || access(db, F_OK) != 0)
+		return -1;
+	if ((ix = index_open(db, INDEX_READONLY, &cause)) != NULL)
+		rc = index_get_stats(ix, st, &cause);
+	index_close(ix);
+	free(cause);
+	return rc;
+}
+
+char *cli_index_models_text(const char *db)
+{
+	index_stats st;
+	char *text = NULL;
+
+	if (config_index_stats(db, &st) == -1)
+		return NULL;
+	for (int i = 0; i < st.n_models; i++) {
+		const index_model_stats *m = &st.models[i];
+		char *more = NULL;
+
+		util_set_cause(&more, "%s%s%s (%lld video%s)", text != NULL ? text : "",
+		    text != NULL ? ", " : "",
+		    cli_name(m->path != NULL ? m->path : m->name != NULL ? m->name : ""),
+		    (long long)m->videos, m->videos == 1 ? "" : "s");
+		free(text);
+		if ((text = more) == NULL)
+			break;
+	}
+	index_stats_clear(&st);
+	return text;
+}
+
+/* Whether a and b name the same file. */
+static int config_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino;
+}
+
+/*
+ * The model files of the index at db that still exist, into *out (k of
+ * them); the config's model lines choose among them when they name any.
+ * A stored file that is gone is named.  The count, 0 when the index
+ * offers none, -1 out of memory.
+ */
+static int config_index_models(const char *db, const cli_config *c, char ***out)
+{
+	index_stats st;
+	int k = 0;
+
+	*out = NULL;
+	if (config_index_stats(db, &st) == -1)
+		return 0;
+	for (int pass = 0; pass < 2 && k == 0; pass++) {
+		for (int i = 0; i < st.n_models; i++) {
+			const char *path = st.models[i].path;
+			int in_config = 0;
+
+			if (path == NULL || st.models[i].videos == 0)
+				continue;
+			if (access(path, R_OK) != 0) {
+				if (pass == 0)
+					cli_error("the index %s was built with the model file %s, "
+					    "which is missing now", cli_name(db), cli_name(path));
+				continue;
+			}
+			for (int j = 0; c != NULL && j < c->n_models; j++)
+				in_config |= config_same_file(c->models[j], path);
+			/* Pass 0 takes the config's choice; pass 1, when it chose none, all. */
+			if (pass == 0 && (c == NULL || c->n_models == 0 || in_config) &&
+			    config_push(out, &k, util_strdup(path), 0) == -1)
+				goto oom;
+			if (pass == 1 && config_push(out, &k, util_strdup(path), 0) == -1)
+				goto oom;
+		}
+	}
+	index_stats_clear(&st);
+	return k;
+oom:
+	index_stats_clear(&st);
+	cli_free_strings(*out, k);
+	*out = NULL;
+	cli_error("out of memory");
+	return -1;
+}
+
+int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, const char *db,
+    char ***out)
 {
 	char *const *src = opt_models;
 	int n = n_opt;
 	const char *demo;
 
 	*out = NULL;
+	if (n == 0 && (n = config_index_models(db, c, out)) != 0)
+		return n;
 	if (n == 0 && c != NULL) {
 		src = c->models;
 		n = c->n_models;

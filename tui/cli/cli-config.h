@@ -53,12 +53,30 @@ void cli_config_free(cli_config *c);
 char *cli_db_path(const char *opt_db, const cli_config *c);
 
 /*
- * The model files: the n_opt given on the command line, else the config's,
- * else the bundled demo models.  *out is a newly allocated array of newly
- * allocated strings (free with cli_free_strings).  Returns the count, or -1
- * after printing a message that tells the user to pass --model.
+ * 0 when an index file exists at db; else -1 after the message that gives
+ * the next step ("no index yet at 'DB': run 'clipgrep index DIR' ..."),
+ * the one every command and the screen print.
  */
-int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, char ***out);
+int cli_db_exists(const char *db);
+
+/*
+ * The model files: the n_opt given on the command line; else the models
+ * the index at db (NULL: none) was built with, as its models table
+ * remembers their paths -- narrowed to the config's model lines where
+ * those name some of them; else the config's; else the bundled demo
+ * models.  A model of the index whose file is gone is named in a message
+ * before the fallback.  *out is a newly allocated array of newly allocated
+ * strings (free with cli_free_strings).  Returns the count, or -1 after
+ * printing a message that tells the user to pass --model.
+ */
+int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, const char *db,
+    char ***out);
+/*
+ * The models the index at db holds, for messages: "'PATH' (N videos), ..."
+ * (a model without a known path by its name), newly allocated; NULL when
+ * it holds none or cannot be read.
+ */
+char *cli_index_models_text(const char *db);
 void cli_free_strings(char **v, int n);
 
 /* The demo model directory that exists (build tree or installed), or NULL. */

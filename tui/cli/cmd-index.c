@@ -288,7 +288,7 @@ int cmd_index(int argc, char **argv)
 	}
 	if ((db = cli_db_path(db_opt, &cfg)) == NULL)
 		goto out;
-	if ((n_models = cli_model_paths(models_opt, n_models_opt, &cfg, &models)) < 0)
+	if ((n_models = cli_model_paths(models_opt, n_models_opt, &cfg, db, &models)) < 0)
 		goto out;
 	cli_video_log_setup();
 

@@ -164,7 +164,7 @@ int cmd_info(int argc, char **argv)
 		goto out;
 	}
 	bad.json = json;
-	if ((db = cli_db_path(db_opt, &cfg)) == NULL)
+	if ((db = cli_db_path(db_opt, &cfg)) == NULL || cli_db_exists(db) == -1)
 		goto out;
 	if ((ix = index_open(db, INDEX_READONLY, &cause)) == NULL ||
 	    index_get_stats(ix, &st, &cause) == -1) {

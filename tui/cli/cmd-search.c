@@ -260,7 +260,11 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	*rc = CLI_EXIT_ERROR;
 	if ((db = cli_db_path(o->db_opt, cfg)) == NULL)
 		return NULL;
-	if ((n_models = cli_model_paths(o->models_opt, o->n_models_opt, cfg, &models)) < 0) {
+	if (cli_db_exists(db) == -1) {
+		free(db);
+		return NULL;
+	}
+	if ((n_models = cli_model_paths(o->models_opt, o->n_models_opt, cfg, db, &models)) < 0) {
 		free(db);
 		return NULL;
 	}
@@ -376,9 +380,18 @@ int cmd_search(int argc, char **argv)
 		cli_error("search: the query has more than %d word tokens; the rest were ignored",
 		    (r->words > 0 ? r->words : 32) - 2);
 	if (r->nhits == 0) {
-		if (info.videos == 0)
-			cli_error("no searchable video in %s (index a folder with 'clipgrep index DIR'%s)",
-			    cli_name(info.db_path), info.unindexed > 0 ? ", with these models" : "");
+		if (info.videos == 0) {
+			char *held = cli_index_models_text(info.db_path);
+
+			if (held != NULL && info.unindexed > 0)
+				cli_error("no searchable video in %s for the models given; it holds "
+				    "videos for %s (give --model FILE)", cli_name(info.db_path), held);
+			else
+				cli_error("no searchable video in %s (index a folder with "
+				    "'clipgrep index DIR'%s)", cli_name(info.db_path),
+				    info.unindexed > 0 ? ", with these models" : "");
+			free(held);
+		}
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}

@@ -189,7 +189,7 @@ int cmd_tui(int argc, char **argv)
 		goto out;
 	if ((db = cli_db_path(opt_db, &cfg)) == NULL)
 		goto out;
-	if ((n_models = cli_model_paths(opt_models, n_opt_models, &cfg, &models)) < 0)
+	if ((n_models = cli_model_paths(opt_models, n_opt_models, &cfg, db, &models)) < 0)
 		goto out;
 	if (o.mode == NULL && cfg.mode != NULL)
 		o.mode = cfg.mode;
@@ -227,9 +227,7 @@ int cmd_tui(int argc, char **argv)
 			o.n_roots = 1;
 			o.create = 1;
 		}
-	} else if (access(db, F_OK) == -1) {
-		cli_error("%s: no index yet: run 'clipgrep DIR' (or 'clipgrep index DIR') to index "
-		    "a folder of videos, or 'clipgrep demo'", cli_name(db));
+	} else if (cli_db_exists(db) == -1) {
 		rc = CLI_EXIT_ERROR;
 		goto out;
 	}
