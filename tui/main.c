@@ -57,28 +57,35 @@ static void cli_usage(FILE *out)
 {
 	fprintf(out,
 	    "Usage: clipgrep [OPTIONS] [DIR]            the interactive search (keys: ?)\n"
+	    "       clipgrep [OPTIONS] QUERY...         search for QUERY (the screen on a terminal,\n"
+	    "                                           else the ranked list, as 'search' prints it)\n"
 	    "       clipgrep [OPTIONS] COMMAND [ARGS...]\n"
 	    "Search a local folder of videos by what happens in them.\n"
-	    "With DIR, its new videos are indexed in the background while you type;\n"
-	    "'clipgrep --images=MODE ...' and the screen's other options: 'man clipgrep'.\n\n"
+	    "With DIR, its new videos are indexed in the background while you type.\n\n"
+	    "The interactive search's options:\n"
+	    "  -d, --db FILE        the index (default: $CLIPGREP_DB, the config's db,\n"
+	    "                       else $XDG_DATA_HOME/clipgrep/index.db)\n"
+	    "  -m, --model FILE     a model file (repeatable; default: the index's own,\n"
+	    "                       else the config's, else the bundled demo model)\n"
+	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
+	    "  -q, --query TEXT     start with this query\n"
+	    "      --images MODE    auto, sixel, blocks or none\n"
+	    "      --colours N      auto, none, 8, 16, 256 or true\n"
+	    "  -n, --top K          list the K best clips (default 50)\n"
+	    "      --no-index       do not index DIR, only limit the results to it\n"
+	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"
+	    "  -j, --jobs N         decode threads for indexing\n\n"
 	    "Commands:\n");
 	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
 		fprintf(out, "  %-60s\n      %s\n", cli_commands[i].usage, cli_commands[i].summary);
 	fprintf(out,
-	    "\nOptions:\n"
+	    "\nGlobal options:\n"
 	    "  -t, --threads N   compute threads (default: all cores, or $CLIPGREP_THREADS)\n"
 	    "  -v, --verbose     say more (FFmpeg's log too)\n"
 	    "  -h, --help        show this help and exit\n"
 	    "  -V, --version     show the version and exit\n\n"
 	    "Run 'clipgrep COMMAND --help' for a command's options; 'man clipgrep' for more.\n"
 	    "Exit status: 0 ok, 1 no results or usage error, 2 error.\n");
-}
-
-static int cli_is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* The interactive screen with argv[first..] as its arguments. */
@@ -154,10 +161,8 @@ static int main_run(int argc, char **argv)
 			return cli_commands[i].run(sub_argc, sub_argv);
 		}
 	}
-	if (cli_is_dir(argv[optind]))
-		return cli_run_tui(argc, argv, optind);
-	cli_error("unknown command %s (see 'clipgrep --help')", cli_name(argv[optind]));
-	return CLI_EXIT_USAGE;
+	/* A folder, or a query (`clipgrep "a dog"`): the screen sorts them out. */
+	return cli_run_tui(argc, argv, optind);
 }
 
 int main(int argc, char **argv)

@@ -322,6 +322,12 @@ int cmd_index(int argc, char **argv)
 		    (long long)st.files_done, (long long)st.files_total);
 		goto out;
 	}
+	/* Nothing named could be indexed: a script must not take that for success. */
+	if (st.files_total > 0 && st.actions[INDEXER_FAILED] == st.files_total) {
+		cli_error("no video could be indexed: %s failed (reasons above)",
+		    st.files_total == 1 ? "the one file" : "every file");
+		goto out;
+	}
 	rc = CLI_EXIT_OK;
 	goto out;
 nomem:

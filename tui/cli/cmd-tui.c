@@ -79,6 +79,70 @@ int cmd_tui_parse_colours(const char *s, int *out)
 	return -1;
 }
 
+/*
+ * Whether a missing argument was meant as a folder, not a query: it holds
+ * a '/' or starts with '.' or '~' ("a dog in the snow" does none of these).
+ */
+static int cmd_tui_looks_like_path(const char *s)
+{
+	return strchr(s, '/') != NULL || s[0] == '.' || s[0] == '~';
+}
+
+/*
+ * `clipgrep QUERY` with stdout not a terminal: what `clipgrep search QUERY`
+ * prints, with the screen's --db, --model, --mode and --top passed on.
+ */
+static int cmd_tui_search(const char *db, char **models, int n_models, const char *mode,
+    int top_k, const char *query)
+{
+	char *sub[8 + 2 * CMD_TUI_MAX_MODELS], top[16];
+	int n = 0, rc;
+
+	sub[n++] = "search";
+	if (db != NULL) {
+		sub[n++] = "--db";
+		sub[n++] = (char *)db;
+	}
+	for (int i = 0; i < n_models; i++) {
+		sub[n++] = "--model";
+		sub[n++] = models[i];
+	}
+	if (mode != NULL) {
+		sub[n++] = "--mode";
+		sub[n++] = (char *)mode;
+	}
+	if (top_k > 0) {
+		snprintf(top, sizeof top, "%d", top_k);
+		sub[n++] = "-n";
+		sub[n++] = top;
+	}
+	sub[n++] = "--";
+	sub[n++] = (char *)query;
+	sub[n] = NULL;
+	optind = 0;
+	rc = cmd_search(n, sub);
+	return rc;
+}
+
+/* The operands from first on, joined with spaces (rclip: clipgrep a dog). */
+static char *cmd_tui_join(int argc, char **argv, int first)
+{
+	size_t n = 1;
+	char *q;
+
+	for (int i = first; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	q[0] = '\0';
+	for (int i = first; i < argc; i++) {
+		if (i > first)
+			strcat(q, " ");
+		strcat(q, argv[i]);
+	}
+	return q;
+}
+
 int cmd_tui(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -104,7 +168,8 @@ int cmd_tui(int argc, char **argv)
 	const char *opt_db = NULL, *dir = NULL;
 	char *db = NULL, **models = NULL, *root = NULL, *prefix = NULL;
 	const char *roots[1];
-	int n_models = 0;
+	char *query_arg = NULL;
+	int n_models = 0, top_given = 0;
 	search_model mode_check;
 
 	tui_options_init(&o);
@@ -148,6 +213,7 @@ int cmd_tui(int argc, char **argv)
 				cli_error("--top: %s is not a number from 1 to 10000", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
+			top_given = 1;
 			break;
 		case 'N':
 			no_index = 1;
@@ -173,12 +239,39 @@ int cmd_tui(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind > 1) {
-		cli_error("give at most one folder (see 'clipgrep --help')");
-		return CLI_EXIT_USAGE;
+	/*
+	 * The operand: an existing path is the folder; a missing one that
+	 * looks like a path is a mistyped folder; anything else is a query
+	 * (`clipgrep "a dog in the snow"`, as rclip users type it).
+	 */
+	if (optind < argc) {
+		struct stat st;
+
+		if (stat(argv[optind], &st) == 0) {
+			if (argc - optind > 1) {
+				cli_error("give at most one folder (see 'clipgrep --help')");
+				return CLI_EXIT_USAGE;
+			}
+			dir = argv[optind];
+		} else if (cmd_tui_looks_like_path(argv[optind])) {
+			cli_error("no such folder %s", cli_name(argv[optind]));
+			return CLI_EXIT_ERROR;
+		} else if (o.query != NULL) {
+			cli_error("give the query once: with -q or as the argument, not both");
+			return CLI_EXIT_USAGE;
+		} else if ((query_arg = cmd_tui_join(argc, argv, optind)) == NULL) {
+			cli_error("out of memory");
+			return CLI_EXIT_ERROR;
+		} else {
+			o.query = query_arg;
+		}
 	}
-	if (optind < argc)
-		dir = argv[optind];
+	if (query_arg != NULL && !isatty(STDOUT_FILENO)) {
+		rc = cmd_tui_search(opt_db, opt_models, n_opt_models, o.mode,
+		    top_given ? o.top_k : 0, query_arg);
+		free(query_arg);
+		return rc;
+	}
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		cli_error("the interactive screen needs a terminal (in scripts use "
 		    "'clipgrep search QUERY'; see 'clipgrep --help')");
@@ -238,5 +331,6 @@ out:
 	free(db);
 	free(root);
 	free(prefix);
+	free(query_arg);
 	return rc;
 }
