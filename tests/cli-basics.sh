@@ -12,9 +12,11 @@ run "$CLIPGREP" --version
 ok $rc "--version exits 0"
 contains "$out" "clipgrep 0."; ok $? "--version prints the version ($out)"
 
-run "$CLIPGREP" no-such-command
-[ $rc -eq 1 ]; ok $? "an unknown command exits 1"
-contains "$err" "unknown command 'no-such-command'"; ok $? "and names the command"
+# A word that is no command is a query (issue 16.5): with no index, the
+# message says how to make one.
+run env CLIPGREP_DB="${TMPDIR:-/tmp}/clipgrep-no-such-index-$$.db" "$CLIPGREP" no-such-command
+[ $rc -eq 2 ]; ok $? "a word that is no command is a query: no index, exit 2"
+contains "$err" "no index yet at"; ok $? "and the message gives the next step"
 
 run "$CLIPGREP" --threads zero tokenize
 [ $rc -eq 1 ]; ok $? "a bad --threads exits 1"

@@ -81,7 +81,7 @@ done
 run "$CLIPGREP" search --mode nope red
 ok $([ "$rc" -eq 1 ] && echo 0 || echo 1) "an unknown mode is a usage error"
 run "$CLIPGREP" search --db "$T/empty.db" red
-ok $([ "$rc" -eq 2 ] && contains "$err" "empty.db': no such index" && echo 0 || echo 1) \
+ok $([ "$rc" -eq 2 ] && contains "$err" "no index yet at '$T/empty.db'" && echo 0 || echo 1) \
 	"a missing index: exit 2 naming it"
 
 run "$CLIPGREP" explain "red ball" "$LIB/bars.mp4"

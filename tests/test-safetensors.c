@@ -55,7 +55,11 @@ static void reject_buf(const char *what, const void *buf, size_t len, const char
 	st_file *f = st_open_memory(buf, len, LABEL, &cause);
 	int ok;
 
-	ok = f == NULL && cause != NULL && strncmp(cause, LABEL ": ", strlen(LABEL) + 2) == 0 &&
+	/* A damaged file is "LABEL: why"; a file that is no safetensors at all
+	 * "LABEL is not a clipgrep model file (safetensors): why". */
+	ok = f == NULL && cause != NULL && (strncmp(cause, LABEL ": ", strlen(LABEL) + 2) == 0 ||
+	    strncmp(cause, LABEL " is not a clipgrep model file (safetensors): ",
+	    strlen(LABEL) + 45) == 0) &&
 	    contains(cause, kw1) && contains(cause, kw2);
 	if (!tap_ok(ok, "reject %s", what))
 		tap_diag("cause: %s", cause != NULL ? cause : "(none)");

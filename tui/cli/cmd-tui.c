@@ -253,6 +253,10 @@ int cmd_tui(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			dir = argv[optind];
+		} else if (engine_query_is_empty(argv[optind]) && argc - optind == 1) {
+			cli_error("%s is neither a command, a folder nor a query (see 'clipgrep --help')",
+			    cli_name(argv[optind]));
+			return CLI_EXIT_USAGE;
 		} else if (cmd_tui_looks_like_path(argv[optind])) {
 			cli_error("no such folder %s", cli_name(argv[optind]));
 			return CLI_EXIT_ERROR;
