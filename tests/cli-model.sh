@@ -40,6 +40,8 @@ ok $? "--json dtypes ($out)"
 contains "$out" '"config":{"vision_width":32,'; ok $? "--json config"
 run "$CLIPGREP" model check "$top_srcdir/assets/demo/demo-tcmgc.safetensors"
 contains "$out" "tokenizer      stored"; ok $? "the demo model stores its tokenizer"
+ok $(contains "$out" "unexpected     0" && contains "$out" "ignored        8" && echo 0 || echo 1) \
+	"TC-MGC's unused LVA cross-attention (MODELS.md 3.2) is ignored, not unexpected"
 
 # Broken variants: exit 2 and the reason on standard error.
 broken() { # broken FILE WHAT NEEDLE

@@ -24,13 +24,17 @@
 #include "heads.h"
 #include "model.h"
 
-/* Tensors real CLIP files carry that inference has no use for: reported
- * as ignored, not as unexpected (the contrastive temperature; Hugging
- * Face's position-id buffers). */
+/*
+ * Tensors real files carry that inference has no use for: reported as
+ * ignored, not as unexpected -- the contrastive temperature, Hugging Face's
+ * position-id buffers, and TC-MGC's LVA cross-attention, which upstream
+ * builds but never calls (MODELS.md §3.2: present, unused).
+ */
 static const char *const model_ignored[] = {
 	"clip.logit_scale", "logit_scale",
 	"text_model.embeddings.position_ids", "vision_model.embeddings.position_ids",
 };
+static const char model_ignored_prefix[] = "conditional_transformer.pool_frames.cross_attn.";
 
 /* Problems with the tower tensors, as model_check_all reports them. */
 typedef struct {
@@ -88,6 +92,8 @@ static void model_on_missing(void *arg, const char *name, const char *why)
 
 static int model_is_ignored(const char *name)
 {
+	if (strncmp(name, model_ignored_prefix, sizeof model_ignored_prefix - 1) == 0)
+		return 1;
 	for (size_t i = 0; i < sizeof model_ignored / sizeof model_ignored[0]; i++)
 		if (strcmp(name, model_ignored[i]) == 0)
 			return 1;
@@ -199,7 +205,7 @@ static void model_print_text(model_report *r)
 				printf("  %s\n", cli_name(name));
 		}
 		if (ignored > 0)
-			printf("ignored        %d (unused at search, e.g. logit_scale)\n", ignored);
+			printf("ignored        %d (kept by upstream, unused at search)\n", ignored);
 	}
 	printf("tokenizer      %s\n", model_meta(m, "clipgrep.tokenizer.merges") != NULL ?
 	    "stored (clipgrep.tokenizer.merges)" : "none: text queries need a model that has one");
