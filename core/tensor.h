@@ -43,9 +43,12 @@ void tensor_matmul(float *y, const float *x, const float *m, int rows, int k, in
  * whole-batch or multi-threaded BLAS call does not give (its blocking
  * depends on M and the thread count).  The BLAS threads are set to 1 for
  * the call and restored after: a BLAS call on another thread meanwhile
- * also runs single-threaded.
+ * also runs single-threaded.  128 columns: ViT-B/32's 768- and 3072-wide
+ * outputs cut into 6 and 24 tiles, enough to keep two or more threads
+ * busy on one 12-frame video (256 left one video 15 % slower than the
+ * whole-batch call; 128 is within 5 %, see doc/performance.md).
  */
-#define TENSOR_TILE 256
+#define TENSOR_TILE 128
 void tensor_gemm_groups(bool trans_b, const int *rows, int n_groups, int n, int k,
     const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
