@@ -646,6 +646,59 @@ void engine_result_free(engine_result *r)
 }
 
 /*
+ * The query-dependent best moment of an EA or fused hit (doc/models.md,
+ * "best moment").  EA's loose types pool v = sum_i g_i e_i f_i over the
+ * frames (g aggregation, e excitation weights, MODELS.md 2) and score
+ * q . v/|v|, so frame i's share of the EA score is w_i (s . f_i) with
+ * w_i = g_i e_i and f_i the stored CLIP frame embedding (before the
+ * sequential header and intra_mlp, which the index does not keep per
+ * frame).  EA mode takes the real frame with the largest share; fused mode
+ * averages the two heads' per-frame evidence as it averages their scores:
+ * the TC-MGC sentence's attention and the positive EA shares, each
+ * normalised to sum 1 over the real frames.  Leaves hit->best_frame alone
+ * when the video has no stored frames for the EA file (an older index).
+ */
+static void engine_best_moment(engine *e, search_model mode, engine_hit *hit)
+{
+	const float *s = heads_text_get(e->em->text)->sentence; /* [D] */
+	float *fr = NULL;   /* [F, D] */
+	double *share = NULL; /* [F] */
+	int64_t count = 0;
+	int F = hit->n_frames, best = -1;
+	bool fused = mode == SEARCH_FUSED && hit->sent_attn != NULL;
+	double sum_ea = 0, sum_tc = 0;
+
+	if (hit->ea_exc == NULL || F <= 0 ||
+	    index_get_tensor(e->ix, hit->video_id, e->em->model_id, HEADS_KIND_FRAMES, &fr, &count,
+	    NULL) != 0)
+		return;
+	if (count != (int64_t)F * e->D || (share = calloc((size_t)F, sizeof *share)) == NULL) {
+		free(fr);
+		return;
+	}
+	for (int i = 0; i < F; i++) {
+		double w = (double)hit->ea_exc[i] * (hit->ea_agg != NULL ? hit->ea_agg[i] : 1.0);
+		if (isnan(hit->frame_times[i]))
+			continue;
+		share[i] = w * tensor_dot(s, fr + (size_t)i * e->D, e->D);
+		sum_ea += share[i] > 0 ? share[i] : 0;
+		sum_tc += fused ? hit->sent_attn[i] : 0;
+	}
+	for (int i = 0; i < F && fused; i++)
+		share[i] = ((share[i] > 0 && sum_ea > 0 ? share[i] / sum_ea : 0) +
+		    (sum_tc > 0 ? hit->sent_attn[i] / sum_tc : 0)) / 2;
+	for (int i = 0; i < F; i++)
+		if (!isnan(hit->frame_times[i]) && (best < 0 || share[i] > share[best]))
+			best = i;
+	if (best >= 0) {
+		hit->best_frame = best;
+		hit->best_time = hit->frame_times[best];
+	}
+	free(share);
+	free(fr);
+}
+
+/*
  * Turn sr (taken over) into an engine_result: copy paths, tokens and frame
  * times so the result outlives the engine.
  */
@@ -729,6 +782,8 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
 		hit->sent_attn = sh->sent_attn;
 		hit->ea_exc = sh->ea_exc;
 		hit->ea_agg = sh->ea_agg;
+		if (mode != SEARCH_TCMGC)
+			engine_best_moment(e, mode, hit);
 	}
 	return &f->pub;
 nomem:

@@ -134,7 +134,8 @@ typedef struct {
 	int n_frames;             /* F (rows of frame_times; frames past the video's
 	                             real ones are padding, time NAN) */
 	const double *frame_times;/* [F] each sampled frame's time in seconds */
-	int best_frame;           /* the best moment: a frame index (0 .. F-1) */
+	int best_frame;           /* the best moment: a real frame index (0 .. F-1) chosen
+	                             for this query in every mode (doc/models.md) */
 	double best_time;         /* its time in seconds (mpv --start=), NAN if unknown */
 	const float *word_attn;   /* [L, F] attention of each token position over the
 	                             frames (rows >= n_tokens are padding), or NULL */

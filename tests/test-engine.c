@@ -398,6 +398,49 @@ static void stop_after_first(void *arg, const indexer_event *ev)
 		atomic_store(&stop_flag, 1);
 }
 
+/*
+ * The best moment depends on the query in every mode: on one video, some
+ * two of a handful of queries pick different frames (EA's aggregation
+ * weights alone would give every query the same frame).
+ */
+static void test_best_moment(engine *e, const char *name)
+{
+	static const char *const queries[] = {
+		"a red ball", "blue sky", "green circle", "the colour bars", "noise", "a dog",
+		"white text", "moving square", "black and white", "yellow", "a clock", "the sea",
+	};
+	static const search_model modes[] = { SEARCH_EA, SEARCH_FUSED };
+	char path[400];
+	int64_t id;
+
+	path_in_lib(path, sizeof path, name);
+	if (engine_find_video(e, path, &id, NULL) != 0) {
+		tap_ok(0, "%s is searchable", name);
+		return;
+	}
+	for (int m = 0; m < 2; m++) {
+		int first = -1, differ = 0, sane = 1;
+		for (size_t q = 0; q < sizeof queries / sizeof queries[0]; q++) {
+			engine_result *r = NULL;
+			if (engine_explain(e, queries[q], modes[m], id, &r, NULL) != 0 || r->nhits != 1) {
+				sane = 0;
+				engine_result_free(r);
+				continue;
+			}
+			const engine_hit *h = &r->hits[0];
+			sane &= h->best_frame >= 0 && h->best_frame < h->n_frames &&
+			    isfinite(h->best_time) && h->best_time == h->frame_times[h->best_frame];
+			if (first < 0)
+				first = h->best_frame;
+			else if (h->best_frame != first)
+				differ = 1;
+			engine_result_free(r);
+		}
+		tap_ok(sane && differ, "%s: the best moment of %s depends on the query",
+		    engine_mode_name(modes[m]), name);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	indexer_stats st;
@@ -514,6 +557,8 @@ int main(int argc, char **argv)
 	if ((e = open_engine()) == NULL)
 		return tap_done();
 	test_search(e, 4);
+	test_best_moment(e, "d-noise.mp4");
+	test_best_moment(e, "a-red.mp4");
 	engine_search(e, "green circle", SEARCH_EA, 2, &kept, NULL);
 
 	/* Re-index: a move (no re-encode), a change, a deletion, an addition. */
