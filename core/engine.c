@@ -630,6 +630,34 @@ static engine_model *engine_token_model(engine *e, search_model mode)
 	return mode != SEARCH_EA ? e->tm : e->em;
 }
 
+const char *engine_granularity_name(int g)
+{
+	static const char *const names[4] = {
+		"video-sentence", "video-word", "sentence-frame", "frame-word",
+	};
+
+	return g >= 0 && g < 4 ? names[g] : NULL;
+}
+
+void engine_token_label(const char *token, char *out, size_t size)
+{
+	size_t n;
+
+	if (size == 0)
+		return;
+	if (strcmp(token, "<|startoftext|>") == 0)
+		token = "<start>";
+	else if (strcmp(token, "<|endoftext|>") == 0)
+		token = "<end>";
+	n = strlen(token);
+	if (n >= 4 && strcmp(token + n - 4, "</w>") == 0)
+		n -= 4;
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, token, n);
+	out[n] = '\0';
+}
+
 void engine_result_free(engine_result *r)
 {
 	engine_result_full *f = (engine_result_full *)r;

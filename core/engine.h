@@ -194,6 +194,25 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 void engine_result_free(engine_result *r);
 
 /*
+ * The one vocabulary the screen, `clipgrep explain` and the man page use
+ * for what a hit's breakdown shows (clipgrep(1), VOCABULARY):
+ * granularity g (0..3, the order of engine_hit.z and .omega) is
+ * "video-sentence", "video-word", "sentence-frame" or "frame-word"
+ * (JSON keys spell them with '_'); z is its "similarity", omega its
+ * "weight" and omega * z its "contribution" to the TC-MGC score.  NULL for
+ * another g.
+ */
+const char *engine_granularity_name(int g);
+
+/*
+ * A query token as the screen and `clipgrep explain` show it: the
+ * tokenizer's text without the end-of-word "</w>", and "<start>" / "<end>"
+ * for the start and end of text.  Writes at most size bytes to out
+ * (truncated, always terminated); the bytes may still need escaping.
+ */
+void engine_token_label(const char *token, char *out, size_t size);
+
+/*
  * The searchable video stored at path (bytes compared exactly): 0 and *id,
  * 2 and *id when the video at path was left out because its stored record
  * is damaged, 1 when no searchable video has that path, -1 on error.

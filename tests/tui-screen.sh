@@ -101,10 +101,16 @@ contains "$S" "best moment"; ok $? "the detail pane shows the best moment"
 # The heatmap rows are the tokens `clipgrep tokenize` shows.
 toks=$("$CLIPGREP" tokenize --model "$M1" "red ball" | cut -f2)
 for tok in $toks; do
-	case $tok in "<|startoftext|>") label="<sot>" ;; "<|endoftext|>") label="<eot>" ;; *) label=${tok%</w>} ;; esac
+	case $tok in "<|startoftext|>") label="<start>" ;; "<|endoftext|>") label="<end>" ;; *) label=${tok%</w>} ;; esac
 	printf '%s\n' "$S" | grep -q "│ $label  *[^ ]" || printf '%s\n' "$S" | grep -q "| $label  *[^ ]"
 	ok $? "a heatmap row for the token $tok"
 done
+# The breakdown's bars are contributions and weights; the heatmap has a legend.
+contains "$S" "contribution ω·z" && contains "$S" "weight ω" && contains "$S" "similarity z"
+ok $? "the breakdown shows contribution ω·z, weight ω and similarity z"
+contains "$S" "low " && contains "$S" " high" && contains "$S" "★ best moment" && contains "$S" "· word's best frame"
+ok $? "a one-line heatmap legend: colour ramp and marks"
+contains "$S" "F1 help"; ok $? "the status line shows F1 for help"
 contains "$S" 'evil\x1b[31m'; ok $? "an escape sequence in a file name is shown inert"
 ! tm capture-pane -e -p -t a | grep -q "$(printf '\033\\[31m')name"
 ok $? "and never reaches the terminal"
@@ -139,8 +145,13 @@ wait_for a "[fused]"; ok $? "and Tab comes round to fused"
 keys a '?'
 wait_for a "clipgrep - keys"; ok $? "? opens the help"
 contains "$(screen a)" "Ctrl-R"; ok $? "the help lists the keys"
+contains "$(screen a)" "the best moment"; ok $? "the help explains the heatmap's marks"
 keys a x
 wait_gone a "clipgrep - keys"; ok $? "any key closes the help"
+keys a Tab
+wait_for a "[TC-MGC]"
+wait_for a "EA score: not used in this mode"; ok $? "TC-MGC mode: the EA panel says not used in this mode"
+keys a Tab Tab
 keys a Enter
 i=0; while [ $i -lt 50 ] && [ ! -s "$T/played" ]; do sleep 0.1; i=$((i + 1)); done
 grep -q -- "--start=" "$T/played" && grep -q "$LIB/" "$T/played"
@@ -157,6 +168,15 @@ wait_for a "xred ball bars"; ok $? "readline editing keys work (Ctrl-A)"
 keys a C-k
 keys a BSpace
 wait_for a "type to search"; ok $? "an empty query clears the list"
+keys a F1
+wait_for a "clipgrep - keys"; ok $? "F1 opens the help from the query line"
+keys a x
+wait_gone a "clipgrep - keys"
+keys a -l "?"
+wait_for a "clipgrep - keys"; ok $? "? on an empty query line opens the help"
+keys a x
+wait_gone a "clipgrep - keys"
+contains "$(screen a | head -1)" "type to search"; ok $? "and types nothing"
 keys a -l "blue"
 keys a Enter
 wait_for a "blue"; sleep 0.3
@@ -190,6 +210,32 @@ grep -q "^blue$" "$T/state/clipgrep/history"
 ok $? "the query history is kept in \$XDG_STATE_HOME/clipgrep/history"
 [ ! -s "$T/a.err" ]; ok $? "nothing on standard error"
 diag "$(cat "$T/a.err" 2>/dev/null)"
+
+# --- the demo opens with its suggestion selected: typing replaces it ---------------
+DEMO=$top_srcdir/assets/demo
+if [ -r "$DEMO/demo-tcmgc.safetensors" ] && [ -r "$DEMO/query.txt" ]; then
+	sugg=$(head -n 1 "$DEMO/query.txt")
+	start m 120x40 "'$CLIPGREP' demo --images=blocks"
+	wait_for m "❯ $sugg" 60; ok $? "the demo opens with its suggested query"
+	keys m End
+	keys m -l "s"
+	wait_for m "❯ ${sugg}s"; ok $? "End keeps the suggestion: typing after it appends"
+	keys m Escape; sleep 0.2; keys m q
+	wait_exit m >/dev/null
+	start n 120x40 "'$CLIPGREP' demo --images=blocks"
+	wait_for n "❯ $sugg" 60
+	keys n -l "red"
+	sleep 0.5
+	L=$(screen n | head -1)
+	contains "$L" "❯ red" && ! contains "$L" "$sugg"
+	ok $? "the first key typed replaces the suggestion ($L)"
+	keys n Escape; sleep 0.2; keys n q
+	wait_exit n >/dev/null
+else
+	ok 0 "# SKIP no demo model"
+	ok 0 "# SKIP no demo model"
+	ok 0 "# SKIP no demo model"
+fi
 
 # --- a folder: indexed in the background, results limited to it ----------------
 mkdir -p "$T/new/sub"

@@ -331,6 +331,7 @@ int cmd_demo(int argc, char **argv)
 		o.query = query;
 		o.mode = mode;
 		o.title = "demo";
+		o.select_query = 1;
 		if (top_k > 0)
 			o.top_k = top_k;
 		rc = tui_run(&o);

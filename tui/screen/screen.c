@@ -284,6 +284,8 @@ static void screen_draw_query(const tui_view *v, int *cy, int *cx)
 			start++;
 		}
 		col = x;
+		if (v->selected)
+			screen_style(A_REVERSE, 0);
 		move(0, x);
 		for (const wchar_t *p = ws + start; *p != L'\0'; p++) {
 			int w = wcwidth(*p);
@@ -294,6 +296,7 @@ static void screen_draw_query(const tui_view *v, int *cy, int *cx)
 			addnwstr(p, 1);
 			col += w;
 		}
+		screen_style(A_NORMAL, 0);
 		*cy = 0;
 		*cx = x + curw - skipped;
 	} else {
@@ -441,25 +444,6 @@ static uint64_t screen_frame_key(int64_t video_id, int f)
 	return (uint64_t)video_id << 8 | (uint64_t)(f & 0xff);
 }
 
-/* The token as a row label: "</w>" dropped, the special tokens shortened. */
-static void screen_token_label(const char *tok, char *out, size_t size)
-{
-	size_t n;
-
-	if (strcmp(tok, "<|startoftext|>") == 0) {
-		snprintf(out, size, "<sot>");
-		return;
-	}
-	if (strcmp(tok, "<|endoftext|>") == 0) {
-		snprintf(out, size, "<eot>");
-		return;
-	}
-	snprintf(out, size, "%s", tok);
-	n = strlen(out);
-	if (n >= 4 && strcmp(out + n - 4, "</w>") == 0)
-		out[n - 4] = '\0';
-}
-
 /* The file block beside the best frame; returns the rows used. */
 static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x, int w)
 {
@@ -496,50 +480,80 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 	return row;
 }
 
-/* The four granularities with z, ω and ω·z, then the final and EA scores. */
+/* Why a head's numbers are missing: the mode leaves it out, or there is no such head. */
+static const char *screen_unused(const char *head_file)
+{
+	return head_file != NULL ? "not used in this mode (Tab switches)" : "this model has no such head";
+}
+
+/*
+ * The four granularities: a bar for each one's contribution ω·z to the
+ * TC-MGC score and one for its weight ω, with the similarity z as a
+ * number (the four z are often nearly equal: what tells them apart is ω).
+ * Then the final and EA scores.
+ */
 static int screen_draw_breakdown(const tui_view *v, const engine_hit *h, int y, int x, int w,
     int max_rows)
 {
-	static const char *const names[4] = {
-		"video-sentence", "video-word", "sentence-frame", "frame-word",
-	};
-	int row = 0, barw = w - 15 - 26;
-	float zmax = 0;
-	char buf[128];
+	int row = 0, spare = w - 15 - 9 - 19, cb, wb; /* name, contribution, weight and z numbers */
+	float cmax = 0;
+	char buf[160];
 
 	if (max_rows <= 0)
 		return 0;
+	if (spare < 0)
+		spare = 0;
+	cb = spare * 2 / 3;
+	wb = spare - cb;
+	if (cb > 20)
+		cb = 20;
+	if (wb > 10)
+		wb = 10;
 	if (isnan(h->tcmgc)) {
 		screen_style(A_DIM, 0);
-		mvaddnstr(y + row++, x, "TC-MGC breakdown: this model has no TC-MGC head", w);
-	} else {
-		if (barw > 24)
-			barw = 24;
-		for (int g = 0; g < 4; g++)
-			if (fabsf(h->z[g]) > zmax)
-				zmax = fabsf(h->z[g]);
-		screen_style(A_DIM | A_UNDERLINE, 0);
-		snprintf(buf, sizeof buf, "%-15s%*s %8s %6s %8s", "granularity",
-		    barw > 0 ? barw : 0, "", "z", "\xcf\x89" /* ω */, "w*z");
-		if (!v->utf8)
-			snprintf(buf, sizeof buf, "%-15s%*s %8s %6s %8s", "granularity",
-			    barw > 0 ? barw : 0, "", "z", "omega", "w*z");
+		snprintf(buf, sizeof buf, "TC-MGC breakdown: %s", screen_unused(v->info.tcmgc_model));
 		mvaddnstr(y + row++, x, buf, w);
+	} else {
+		for (int g = 0; g < 4; g++)
+			if (fabsf(h->omega[g] * h->z[g]) > cmax)
+				cmax = fabsf(h->omega[g] * h->z[g]);
+		screen_style(A_DIM | A_UNDERLINE, 0);
+		move(y + row, x);
+		hline(' ', w);
+		mvaddnstr(y + row, x, "granularity", w);
+		mvaddnstr(y + row, x + 15, v->utf8 ? "contribution \xcf\x89\xc2\xb7z" : "contribution w*z",
+		    w - 15);
+		if (spare > 0) {
+			mvaddnstr(y + row, x + 15 + cb + 9, v->utf8 ? "weight \xcf\x89" : "weight w",
+			    w - 15 - cb - 9);
+			mvaddstr(y + row, x + w - 12, "similarity z");
+		}
+		row++;
 		screen_style(A_NORMAL, 0);
 		for (int g = 0; g < 4 && row < max_rows; g++) {
-			mvaddnstr(y + row, x, names[g], w);
-			if (barw > 0)
-				screen_bar(v, y + row, x + 15, barw, zmax > 0 ? fabsf(h->z[g]) / zmax : 0,
-				    h->z[g] >= 0 ? SCREEN_GOOD : SCREEN_BAD);
-			snprintf(buf, sizeof buf, " %8.3f %6.3f %8.3f", (double)h->z[g],
-			    (double)h->omega[g], (double)(h->omega[g] * h->z[g]));
-			mvaddnstr(y + row, x + 15 + (barw > 0 ? barw : 0), buf,
-			    w - 15 - (barw > 0 ? barw : 0));
+			float c = h->omega[g] * h->z[g];
+			int cx = x + 15;
+			mvaddnstr(y + row, x, engine_granularity_name(g), w);
+			if (cb > 0)
+				screen_bar(v, y + row, cx, cb, cmax > 0 ? fabsf(c) / cmax : 0,
+				    c >= 0 ? SCREEN_GOOD : SCREEN_BAD);
+			cx += cb;
+			snprintf(buf, sizeof buf, " %7.3f ", (double)c);
+			mvaddnstr(y + row, cx, buf, x + w - cx);
+			cx += 9;
+			if (wb > 0 && cx + wb < x + w)
+				screen_bar(v, y + row, cx, wb, h->omega[g], SCREEN_ACCENT);
+			cx += wb;
+			if (cx < x + w) {
+				snprintf(buf, sizeof buf, " %5.3f %12.3f", (double)h->omega[g], (double)h->z[g]);
+				mvaddnstr(y + row, cx, buf, x + w - cx);
+			}
 			row++;
 		}
 		if (row < max_rows) {
 			screen_style(A_BOLD, 0);
-			snprintf(buf, sizeof buf, "TC-MGC final score (sum of w*z) %.3f", (double)h->tcmgc);
+			snprintf(buf, sizeof buf, "TC-MGC final score (sum of %s) %.3f",
+			    v->utf8 ? "\xcf\x89\xc2\xb7z" : "w*z", (double)h->tcmgc);
 			mvaddnstr(y + row++, x, buf, w);
 			screen_style(A_NORMAL, 0);
 		}
@@ -547,7 +561,7 @@ static int screen_draw_breakdown(const tui_view *v, const engine_hit *h, int y, 
 	if (row < max_rows) {
 		screen_style(isnan(h->ea) ? A_DIM : A_BOLD, 0);
 		if (isnan(h->ea))
-			snprintf(buf, sizeof buf, "EA score: this model has no EA head");
+			snprintf(buf, sizeof buf, "EA score: %s", screen_unused(v->info.ea_model));
 		else
 			snprintf(buf, sizeof buf, "EA score %.3f", (double)h->ea);
 		mvaddnstr(y + row++, x, buf, w);
@@ -605,18 +619,57 @@ static void screen_heat_row(const tui_view *v, int y, int x, int cw, int F, cons
 		    f == mark_frame ? mark : NULL);
 }
 
+/*
+ * The heatmap's legend on one row: the colour ramp from low to high (each
+ * row is scaled to its own maximum) and the marks.  Pieces that do not fit
+ * in w are left out whole.
+ */
+static void screen_draw_legend(const tui_view *v, int y, int x, int w)
+{
+	const char *pieces[4][2] = {
+		{ screen_glyph(v, "\xc2\xb7", "."), " word's best frame" },
+		{ screen_glyph(v, "\xe2\x97\x86", "*"), " selected word's" },
+		{ screen_glyph(v, "\xe2\x98\x85", "*"), " best moment" },
+		{ "reverse", ": selected word" },
+	};
+	int col = x;
+
+	if (w < 16)
+		return;
+	screen_style(A_DIM, 0);
+	mvaddstr(y, col, "low ");
+	col += 4;
+	for (int i = 0; i < 5; i++)
+		screen_heat_cell(v, y, col + i, 1, (float)i / 4, NULL);
+	col += 5;
+	screen_style(A_DIM, 0);
+	mvaddstr(y, col, " high");
+	col += 5;
+	for (int i = 0; i < 4; i++) {
+		int n = 2 + (int)strlen(pieces[i][1]) + (i == 3 ? 7 : 1);
+		if (col + n > x + w)
+			break;
+		screen_style(i == 3 ? A_REVERSE : A_BOLD, 0);
+		mvaddstr(y, col + 2, pieces[i][0]);
+		screen_style(A_DIM, 0);
+		addstr(pieces[i][1]);
+		col += n;
+	}
+	screen_style(A_NORMAL, 0);
+}
+
 static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, int w, int rows)
 {
 	const engine_result *r = v->res;
 	int F = h->n_frames, lab = 10, cw, strip_rows = 0, row = 0, ntok = r->n_tokens;
 	int extra = (h->sent_attn != NULL) + (h->ea_exc != NULL) + (h->ea_agg != NULL);
 	int tok_rows, first_tok = 0, word_frame = -1;
-	char buf[64];
+	char buf[96];
 
 	if (F <= 0 || rows < 3)
 		return;
 	for (int t = 0; t < ntok; t++) {
-		screen_token_label(r->tokens[t], buf, sizeof buf);
+		engine_token_label(r->tokens[t], buf, sizeof buf);
 		int tw = screen_text_width(buf) + 1;
 		if (tw > lab)
 			lab = tw;
@@ -640,6 +693,8 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 	screen_style(A_DIM | A_UNDERLINE, 0);
 	mvaddnstr(y + row++, x, "word x frame attention  (w: next word)", w);
 	screen_style(A_NORMAL, 0);
+	if (rows >= 6)
+		screen_draw_legend(v, y + row++, x, w);
 
 	/* The frame strip: every frame's thumbnail above its column. */
 	if (image_reg_mode(v->images) != IMAGE_NONE && !v->help) {
@@ -686,7 +741,9 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 		tok_rows = 1;
 	if (h->word_attn == NULL || ntok == 0) {
 		screen_style(A_DIM, 0);
-		mvaddnstr(y + row++, x, "no word attention (TC-MGC is not in this model)", w);
+		snprintf(buf, sizeof buf, "word attention: TC-MGC %s", v->info.tcmgc_model != NULL ?
+		    "is not used in this mode (Tab switches)" : "is not in this model");
+		mvaddnstr(y + row++, x, buf, w);
 		screen_style(A_NORMAL, 0);
 	} else {
 		/* Keep the highlighted word in view. */
@@ -694,7 +751,7 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 			first_tok = v->word - tok_rows + 1;
 		for (int t = first_tok; t < ntok && t < first_tok + tok_rows; t++) {
 			int selrow = t == v->word;
-			screen_token_label(r->tokens[t], buf, sizeof buf);
+			engine_token_label(r->tokens[t], buf, sizeof buf);
 			screen_style(selrow ? A_REVERSE | A_BOLD : A_NORMAL, 0);
 			mvhline(y + row, x, ' ', lab - 1);
 			screen_put(v, y + row, x, lab - 1, buf);
@@ -829,11 +886,11 @@ static void screen_draw_status(tui_view *v)
 	}
 	screen_style(A_REVERSE, 0);
 	if (v->searching)
-		snprintf(right, sizeof right, " searching... | ? help ");
+		snprintf(right, sizeof right, " searching... | F1 help ");
 	else if (v->res != NULL)
-		snprintf(right, sizeof right, " %d hits %.1f ms | ? help ", v->res->nhits, v->last_ms);
+		snprintf(right, sizeof right, " %d hits %.1f ms | F1 help ", v->res->nhits, v->last_ms);
 	else
-		snprintf(right, sizeof right, " ? help ");
+		snprintf(right, sizeof right, " F1 help ");
 	if ((int)strlen(right) < COLS / 2)
 		mvaddstr(y, COLS - (int)strlen(right), right);
 	screen_style(A_NORMAL, 0);
@@ -852,11 +909,18 @@ static const char *const screen_help_lines[] = {
 	"/                 edit the query;  Esc leaves it",
 	"Ctrl-R            search the query history (readline keys work)",
 	"Ctrl-L            redraw the screen",
-	"?, F1             this help",
+	"F1 (anywhere), ?  this help (? in the list or an empty query line)",
 	"q, Ctrl-C         quit",
 	"",
-	"Heatmap rows are the query's CLIP tokens (clipgrep tokenize shows",
-	"them); each cell is how much the word attends to that frame.",
+	"Breakdown: for each granularity, its contribution w*z to the TC-MGC",
+	"score (bar), its weight w (bar) and its similarity z; the score is",
+	"the sum of the contributions.",
+	"Heatmap rows are the query's tokens (<start>, the words, <end>); each",
+	"cell is how much the word attends to that frame, scaled to the row's",
+	"maximum: darker/blank low, brighter/full high.",
+	"  .  each word's best frame     <>  the selected word's best frame",
+	"  *  the best moment (sentence row; also the bold frame label)",
+	"  reverse video: the selected word's row and its frame's label",
 	"Press any key to close.",
 };
 

@@ -614,9 +614,29 @@ static unsigned tui_key_query(tui *t, int is_key, wint_t c, int alt)
 	char buf[MB_LEN_MAX + 2];
 	size_t n = 0;
 
+	if (t->v.selected) {
+		/* The suggested query: a character replaces it, Backspace and
+		 * Delete clear it, any other key (arrows, Home, End) keeps it. */
+		t->v.selected = 0;
+		if ((is_key && (c == KEY_BACKSPACE || c == KEY_DC)) ||
+		    (!is_key && !alt && (c == 0x7f || c == 8))) {
+			query_set_text("");
+			t->keep_selection = 0;
+			return TUI_REDRAW | TUI_SEARCH;
+		}
+		if (!is_key && !alt && c >= 0x20 && c != 0x7f)
+			query_set_text("");
+		if (is_key || alt || c < 0x20)
+			return tui_key_query(t, is_key, c, alt) | TUI_REDRAW;
+	}
 	if (is_key) {
 		const char *b = tui_key_bytes(c);
 		return b != NULL ? tui_feed(t, b, strlen(b)) : TUI_HANDLED;
+	}
+	/* Help from the query line: ? when there is nothing to type it into. */
+	if (c == '?' && !alt && query_text()[0] == '\0' && !query_busy()) {
+		t->v.help = 1;
+		return TUI_REDRAW;
 	}
 	if (c == 27 && !alt && !query_busy()) {
 		t->v.focus = TUI_FOCUS_LIST;
@@ -937,6 +957,7 @@ int tui_run(const tui_options *o)
 	t.v.images = image_reg_new(mode, STDOUT_FILENO, utf8, t.caps.color_registers);
 	t.thumbs = thumb_cache_new(TUI_THUMB_CACHE);
 	t.v.focus = TUI_FOCUS_QUERY;
+	t.v.selected = o->select_query && o->query != NULL && o->query[0] != '\0';
 	t.v.title = o->title;
 	t.v.index_roots = o->n_roots > 0;
 	t.v.mode = SEARCH_FUSED;

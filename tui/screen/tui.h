@@ -33,6 +33,8 @@ typedef struct {
 	int colours;               /* -1: detect, else a colour_depth cap */
 	int top_k;                 /* hits to list (0: 50) */
 	const char *title;         /* shown in the status line, e.g. "demo" */
+	int select_query;          /* open with query selected: the first key typed
+	                              replaces it (the demo's suggestion) */
 	const char *history_path;  /* NULL: the default; "" for none */
 } tui_options;
 
@@ -53,6 +55,8 @@ typedef struct {
 	const char *text;          /* the query being edited */
 	int point;                 /* cursor, a byte offset into text */
 	const char *search_prompt; /* readline's Ctrl-R prompt, or NULL */
+	int selected;              /* text is selected (drawn reversed): a character
+	                              typed replaces it, moving the cursor keeps it */
 	tui_focus focus;
 
 	/* results */
