@@ -7,6 +7,7 @@ run "$CLIPGREP" --help
 ok $rc "--help exits 0"
 contains "$out" "Usage: clipgrep"; ok $? "--help prints the usage"
 contains "$out" "tokenize"; ok $? "--help lists the tokenize command"
+contains "$out" "keys: F1"; ok $? "--help names the help key of the interactive search (F1)"
 
 run "$CLIPGREP" --version
 ok $rc "--version exits 0"

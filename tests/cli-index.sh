@@ -74,6 +74,9 @@ printf '%s\n' "$out" >"$T/search.json"
 ok $? "search --json: one valid object per hit with every key"
 ok $(contains "$out" '"token":"red</w>"' && contains "$out" '"lsa_weights":{"video_sentence"' &&
 	echo 0 || echo 1) "JSON names the words and the granularities"
+ok $(contains "$out" '"text":"red"' && contains "$out" '"weights":{"video_sentence"' &&
+	contains "$out" '"contributions":{"video_sentence"' && echo 0 || echo 1) \
+	"JSON also uses the shared vocabulary: text, weights, contributions"
 for m in ea fused; do
 	run "$CLIPGREP" search --mode $m --json blue bars
 	ok $([ "$rc" -eq 0 ] && echo 0 || echo 1) "search --mode $m"
@@ -85,8 +88,13 @@ ok $([ "$rc" -eq 2 ] && contains "$err" "no index yet at '$T/empty.db'" && echo 
 	"a missing index: exit 2 naming it"
 
 run "$CLIPGREP" explain "red ball" "$LIB/bars.mp4"
-ok $([ "$rc" -eq 0 ] && contains "$out" "word x frame attention" && contains "$out" "red</w>" &&
-	contains "$out" "video_sentence" && contains "$out" "rank:" && echo 0 || echo 1) "explain"
+ok $([ "$rc" -eq 0 ] && contains "$out" "word x frame attention" && contains "$out" "rank:" &&
+	echo 0 || echo 1) "explain"
+ok $(contains "$out" "video-sentence" && contains "$out" "weight ω" &&
+	contains "$out" "contribution ω·z" && contains "$out" "similarity z" &&
+	printf '%s\n' "$out" | grep -q "^<start> " && printf '%s\n' "$out" | grep -q "^red " &&
+	! contains "$out" "</w>" && ! contains "$out" "LSA w" && echo 0 || echo 1) \
+	"explain speaks the TUI's vocabulary (weight ω, contribution ω·z, <start>, words without </w>)"
 run "$CLIPGREP" explain --json "red ball" "$LIB/bars.mp4"
 printf '%s\n' "$out" | "$HELPER" --json-lines >/dev/null
 ok $? "explain --json"

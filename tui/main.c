@@ -56,7 +56,7 @@ static const cli_command cli_commands[] = {
 static void cli_usage(FILE *out)
 {
 	fprintf(out,
-	    "Usage: clipgrep [OPTIONS] [DIR]            the interactive search (keys: ?)\n"
+	    "Usage: clipgrep [OPTIONS] [DIR]            the interactive search (keys: F1)\n"
 	    "       clipgrep [OPTIONS] QUERY...         search for QUERY (the screen on a terminal,\n"
 	    "                                           else the ranked list, as 'search' prints it)\n"
 	    "       clipgrep [OPTIONS] COMMAND [ARGS...]\n"

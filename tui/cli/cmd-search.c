@@ -37,8 +37,9 @@ static void search_usage(FILE *out, int explain)
 	if (explain)
 		fprintf(out,
 		    "Usage: clipgrep explain [OPTIONS] QUERY FILE\n"
-		    "Show how FILE scores for QUERY: its rank, the four granularity scores, the LSA\n"
-		    "weights, the EA score and weights, and the word x frame attention.\n\n");
+		    "Show how FILE scores for QUERY: its rank, each granularity's similarity z,\n"
+		    "weight and contribution to the TC-MGC score, the EA score and frame weights,\n"
+		    "and the word x frame attention.\n\n");
 	else
 		fprintf(out,
 		    "Usage: clipgrep search [OPTIONS] QUERY...\n"
@@ -85,8 +86,12 @@ static void search_json_words(FILE *out, const engine_result *r, const engine_hi
 	fputs("[", out);
 	for (int t = 1; t + 1 < r->n_tokens; t++) {
 		int best = h->word_best != NULL && t < r->words ? h->word_best[t] : -1;
+		char label[256];
 		fprintf(out, "%s{\"position\":%d,\"token\":", t > 1 ? "," : "", t);
 		cli_json_string(out, r->tokens[t]);
+		engine_token_label(r->tokens[t], label, sizeof label);
+		fputs(",\"text\":", out);
+		cli_json_string(out, label);
 		fputs(",\"best_frame\":", out);
 		if (best >= 0) {
 			fprintf(out, "%d,\"best_time\":", best);
@@ -132,6 +137,17 @@ static void search_json_hit(FILE *out, const engine_info *info, const engine_res
 		fprintf(out, "%s\"%s\":", g ? "," : "", search_granularity[g]);
 		search_json_num(out, h->omega[g]);
 	}
+	/* The shared vocabulary's names (lsa_weights stays for older readers). */
+	fputs("},\"weights\":{", out);
+	for (int g = 0; g < 4; g++) {
+		fprintf(out, "%s\"%s\":", g ? "," : "", search_granularity[g]);
+		search_json_num(out, h->omega[g]);
+	}
+	fputs("},\"contributions\":{", out);
+	for (int g = 0; g < 4; g++) {
+		fprintf(out, "%s\"%s\":", g ? "," : "", search_granularity[g]);
+		search_json_num(out, h->omega[g] * h->z[g]);
+	}
 	fputs("},\"ea_score\":", out);
 	search_json_num(out, h->ea);
 	fputs(",\"words\":", out);
@@ -148,6 +164,14 @@ static void search_json_hit(FILE *out, const engine_info *info, const engine_res
 			if (t)
 				fputc(',', out);
 			cli_json_string(out, r->tokens[t]);
+		}
+		fputs("],\"token_texts\":[", out);
+		for (int t = 0; t < r->n_tokens; t++) {
+			char label[256];
+			engine_token_label(r->tokens[t], label, sizeof label);
+			if (t)
+				fputc(',', out);
+			cli_json_string(out, label);
 		}
 		fputs("],\"attention\":", out);
 		if (h->word_attn != NULL) {
@@ -517,9 +541,12 @@ int cmd_explain(int argc, char **argv)
 	printf(" (frame %d)\n", h->best_frame);
 	if (isfinite(h->tcmgc)) {
 		printf("TC-MGC:      %.4f  (%s)\n", h->tcmgc, info.tcmgc_describe);
-		printf("  %-16s %10s %8s\n", "granularity", "score", "LSA w");
+		/* ω in UTF-8 takes two bytes for one column: pad by hand. */
+		printf("  %-16s %12s   weight \xcf\x89   contribution \xcf\x89\xc2\xb7z\n",
+		    "granularity", "similarity z");
 		for (int g = 0; g < 4; g++)
-			printf("  %-16s %10.4f %8.4f\n", search_granularity[g], h->z[g], h->omega[g]);
+			printf("  %-16s %12.4f %10.4f %18.4f\n", engine_granularity_name(g), h->z[g],
+			    h->omega[g], h->omega[g] * h->z[g]);
 	}
 	if (isfinite(h->ea))
 		printf("EA:          %.4f  (%s)\n", h->ea, info.ea_describe);
@@ -536,8 +563,12 @@ int cmd_explain(int argc, char **argv)
 	if (h->word_attn != NULL) {
 		printf("word x frame attention, %% (* = the word's best frame):\n");
 		for (int t = 0; t < r->n_tokens && t < r->words; t++)
-			explain_row(r->tokens[t], h->word_attn + (size_t)t * r->frames, r->frames,
+		{
+			char label[256];
+			engine_token_label(r->tokens[t], label, sizeof label);
+			explain_row(label, h->word_attn + (size_t)t * r->frames, r->frames,
 			    h->word_best != NULL ? h->word_best[t] : -1, 100);
+		}
 		if (h->sent_attn != NULL)
 			explain_row("[sentence]", h->sent_attn, r->frames, h->best_frame, 100);
 	}

@@ -46,7 +46,8 @@ static void cmd_tui_usage(FILE *out)
 	    "  -j, --jobs N         decode threads for indexing\n"
 	    "  -h, --help           show this help\n\n"
 	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
-	    "Tab switches model; w cycles the heatmap word; / edits the query; ? help; q quits.\n");
+	    "Tab switches model; w cycles the heatmap word; / edits the query; F1 (anywhere,\n"
+	    "or ? in the list) shows the keys and the heatmap legend; q quits.\n");
 }
 
 int cmd_tui_parse_images(const char *s, int *out)
