@@ -673,6 +673,27 @@ void engine_result_free(engine_result *r)
 	free(f);
 }
 
+int engine_result_keep_under(engine_result *r, const char *dir, int keep)
+{
+	size_t n = strlen(dir);
+	int kept = 0;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
+		n = 0; /* the root: every absolute path */
+	for (int i = 0; i < r->nhits; i++) {
+		const char *p = r->hits[i].path;
+		if (strncmp(p, dir, n) != 0 || p[n] != '/' || (keep > 0 && kept >= keep))
+			continue;
+		if (kept != i)
+			r->hits[kept] = r->hits[i];
+		kept++;
+	}
+	r->nhits = kept;
+	return kept;
+}
+
 /*
  * The query-dependent best moment of an EA or fused hit (doc/models.md,
  * "best moment").  EA's loose types pool v = sum_i g_i e_i f_i over the

@@ -213,6 +213,15 @@ const char *engine_granularity_name(int g);
 void engine_token_label(const char *token, char *out, size_t size);
 
 /*
+ * Keep only the hits whose path lies under the folder dir (a real path;
+ * whole components: "/a/b" keeps "/a/b/x.mp4", not "/a/bc/x.mp4"; a
+ * trailing '/' is fine), at most keep of them (keep <= 0: all), in their
+ * order; their rank stays the library rank.  Returns the hits kept.  For
+ * searches scoped to a folder: search deep enough, then keep.
+ */
+int engine_result_keep_under(engine_result *r, const char *dir, int keep);
+
+/*
  * The searchable video stored at path (bytes compared exactly): 0 and *id,
  * 2 and *id when the video at path was left out because its stored record
  * is damaged, 1 when no searchable video has that path, -1 on error.

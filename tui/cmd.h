@@ -18,6 +18,9 @@ int cmd_info(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+/* `clipgrep preview FILE` and `clipgrep similar FILE` (cli/cmd-preview.c). */
+int cmd_preview(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
 /* `clipgrep model ACTION` (cli/cmd-model.c): argv[1] is the action. */
 int cmd_model(int argc, char **argv);
 

@@ -33,10 +33,15 @@ static const cli_command cli_commands[] = {
 	{ "index", cmd_index, "index DIR... [--db FILE] [--model FILE]... [--jobs N] [--exclude GLOB]... "
 	  "[--include-hidden] [--shard I/N] [--wait]",
 	  "index new and changed videos under each DIR; drop deleted ones, recognise moved ones" },
-	{ "search", cmd_search, "search QUERY [--db FILE] [--model FILE]... [--mode tcmgc|ea|fused] [-n K] [--json]",
+	{ "search", cmd_search, "search QUERY [--db FILE] [--model FILE]... [--mode tcmgc|ea|fused] [-n K] [--in DIR] "
+	  "[-l | -0 | --json | --preview[=MODE]]",
 	  "rank the indexed videos for a text query" },
 	{ "explain", cmd_explain, "explain QUERY FILE [--db FILE] [--model FILE]... [--mode MODE] [--json]",
 	  "show one video's score breakdown and word x frame attention for a query" },
+	{ "preview", cmd_preview, "preview FILE [--query TEXT] [--width COLS] [--images MODE] [--db FILE]",
+	  "show FILE's stored thumbnails, the best moment for TEXT marked (fzf/yazi previewer)" },
+	{ "similar", cmd_similar, "similar FILE [-n K] [-l | -0] [--db FILE] [--model FILE]",
+	  "rank the indexed videos by likeness to FILE, from the stored vectors" },
 	{ "info", cmd_info, "info [--db FILE] [--quick] [--json]",
 	  "summarise the index: videos, models, sizes, bad files, integrity" },
 	{ "demo", cmd_demo, "demo [--query TEXT] [--print] [--mode MODE]",

@@ -7,17 +7,28 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli-config.h"
+#include "cli-picture.h"
 #include "cli.h"
 #include "cmd.h"
 #include "engine.h"
 #include "tensor.h"
+#include "thumb.h"
 #include "util.h"
+
+/* A search --in DIR first looks this deep, then (when too few hits fall
+ * inside DIR) through the whole library: exact either way. */
+#define SEARCH_IN_DEPTH 500
+/* The cells of one --preview picture. */
+#define SEARCH_PREVIEW_COLS 32
+#define SEARCH_PREVIEW_ROWS 8
 
 typedef struct {
 	const char *db_opt;
@@ -26,6 +37,11 @@ typedef struct {
 	const char *mode;
 	int top_k;
 	int json;
+	const char *in;   /* --in DIR, as given */
+	int files;        /* -l: paths only; '\0' or '\n' ends each (files_end) */
+	char files_end;
+	int preview;      /* --preview given */
+	int preview_want; /* its CLI_PICTURE_* value, -1 auto */
 } search_cli;
 
 static const char *const search_granularity[4] = {
@@ -51,7 +67,15 @@ static void search_usage(FILE *out, int explain)
 	    "                         bundled demo model)\n"
 	    "      --mode MODE        tcmgc, ea or fused (default: fused when both heads exist)\n");
 	if (!explain)
-		fprintf(out, "  -n, --count K          show the K best (default 10)\n");
+		fprintf(out,
+		    "  -n, --count K          show the K best (default 10)\n"
+		    "      --in DIR           only videos under the folder DIR (ranks count within\n"
+		    "                         it); without it the whole index, wherever you are\n"
+		    "  -l, --files            print only the paths, best first, one per line\n"
+		    "  -0                     print only the paths, each ended by a NUL (xargs -0)\n"
+		    "      --preview[=MODE]   the best frame under each hit: auto (sixel or\n"
+		    "                         half-blocks on a terminal, nothing into a pipe),\n"
+		    "                         sixel, blocks or none\n");
 	fprintf(out,
 	    "      --json             %s\n"
 	    "  -h, --help             show this help\n",
@@ -226,11 +250,25 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "in", required_argument, NULL, 'I' },
+		{ "files", no_argument, NULL, 'l' },
+		{ "preview", optional_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* explain shares the table but not the search-only options. */
+	static const struct option explain_options[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = cli_getopt(argc, argv, explain ? ":d:m:h" : ":d:m:n:h", options)) != -1) {
+	o->preview_want = -1;
+	while ((c = cli_getopt(argc, argv, explain ? ":d:m:h" : ":d:m:n:l0h",
+	    explain ? explain_options : options)) != -1) {
 		char **grown;
 		switch (c) {
 		case 'd':
@@ -259,6 +297,23 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		case 'j':
 			o->json = 1;
 			break;
+		case 'I':
+			o->in = optarg;
+			break;
+		case 'l':
+		case '0':
+			o->files = 1;
+			o->files_end = c == '0' ? '\0' : '\n';
+			break;
+		case 'P':
+			o->preview = 1;
+			if (optarg != NULL && cli_picture_parse(optarg, &o->preview_want) == -1) {
+				cli_error("search: --preview: %s is not auto, sixel, blocks or none",
+				    cli_name(optarg));
+				*rc = CLI_EXIT_USAGE;
+				return -1;
+			}
+			break;
 		case 'h':
 			search_usage(stdout, explain);
 			*rc = CLI_EXIT_OK;
@@ -268,6 +323,12 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 			*rc = CLI_EXIT_USAGE;
 			return -1;
 		}
+	}
+	if (o->files && (o->json || o->preview)) {
+		cli_error("search: -l/-0 print only paths; they do not go with %s",
+		    o->json ? "--json" : "--preview");
+		*rc = CLI_EXIT_USAGE;
+		return -1;
 	}
 	return optind;
 }
@@ -360,15 +421,96 @@ static char *search_join(int argc, char **argv, int first)
 	return q;
 }
 
+/*
+ * --in DIR as the real path of a folder, newly allocated; NULL after a
+ * message naming DIR (rc set).
+ */
+static char *search_in_dir(const char *dir, int *rc)
+{
+	struct stat st;
+	char *real = realpath(dir, NULL);
+
+	*rc = CLI_EXIT_ERROR;
+	if (real == NULL) {
+		cli_error("search: --in: no such folder %s", cli_name(dir));
+		return NULL;
+	}
+	if (stat(real, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		cli_error("search: --in: %s is not a folder", cli_name(dir));
+		free(real);
+		return NULL;
+	}
+	return real;
+}
+
+/*
+ * Search, scoped to the folder in (NULL: the whole index): the top_k best
+ * under it, ranks counted within it.  A shallow search first; the whole
+ * library only when too few of its hits fall inside, so the answer is the
+ * exact top_k under the folder.
+ */
+static int search_scoped(engine *e, const char *query, search_model mode, int top_k,
+    const char *in, engine_result **out, char **cause)
+{
+	int depth = top_k > SEARCH_IN_DEPTH ? top_k : SEARCH_IN_DEPTH;
+
+	if (in == NULL)
+		return engine_search(e, query, mode, top_k, out, cause);
+	for (;;) {
+		engine_result *r = NULL;
+		int more;
+
+		if (engine_search(e, query, mode, depth, &r, cause) == -1)
+			return -1;
+		more = r->nhits == depth && (size_t)depth < r->library;
+		if (engine_result_keep_under(r, in, top_k) >= top_k || !more) {
+			for (int i = 0; i < r->nhits; i++)
+				r->hits[i].rank = i + 1;
+			*out = r;
+			return 0;
+		}
+		depth = r->library < (size_t)INT_MAX ? (int)r->library : INT_MAX;
+		engine_result_free(r);
+	}
+}
+
+/* The best frame of h as a picture under its line; a message when it cannot be. */
+static void search_preview(engine *e, const cli_picture_caps *caps, const engine_hit *h)
+{
+	index_frames *f;
+	char *cause = NULL;
+	uint8_t *rgb = NULL;
+	int w = 0, hh = 0, at = h->best_frame;
+
+	if ((f = engine_get_frames(e, h->video_id, 1, &cause)) == NULL) {
+		cli_error_cause(&cause, "cannot read the stored frames");
+		return;
+	}
+	if (at < 0 || at >= f->n)
+		at = 0;
+	if (f->n > 0 && f->frames[at].thumb != NULL)
+		rgb = thumb_decode(f->frames[at].thumb, f->frames[at].thumb_size, &w, &hh, &cause);
+	if (rgb == NULL)
+		cli_error("warning: %s: no stored thumbnail to preview%s%s", cli_name(h->path),
+		    cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	else if (cli_picture_write(stdout, caps, rgb, w, hh, SEARCH_PREVIEW_COLS,
+	    SEARCH_PREVIEW_ROWS, &cause) == -1)
+		cli_error_cause(&cause, "cannot draw the preview");
+	free(cause);
+	free(rgb);
+	index_frames_free(f);
+}
+
 int cmd_search(int argc, char **argv)
 {
 	search_cli o = { 0 };
 	cli_config cfg;
+	cli_picture_caps caps = { 0 };
 	engine *e = NULL;
 	engine_result *r = NULL;
 	engine_info info;
 	search_model mode = SEARCH_TCMGC;
-	char *query = NULL, *cause = NULL;
+	char *query = NULL, *cause = NULL, *in = NULL;
 	int first, rc = CLI_EXIT_ERROR;
 
 	if (cli_config_load(&cfg) == -1)
@@ -390,12 +532,14 @@ int cmd_search(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
+	if (o.in != NULL && (in = search_in_dir(o.in, &rc)) == NULL)
+		goto out;
 	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
 		goto out;
 	search_warn_damaged(e, NULL);
 	tensor_set_threads(1);
 	rc = CLI_EXIT_ERROR;
-	if (engine_search(e, query, mode, o.top_k, &r, &cause) == -1) {
+	if (search_scoped(e, query, mode, o.top_k > 0 ? o.top_k : 10, in, &r, &cause) == -1) {
 		cli_error_cause(&cause, "search failed");
 		goto out;
 	}
@@ -415,14 +559,25 @@ int cmd_search(int argc, char **argv)
 				    "'clipgrep index DIR'%s)", cli_name(info.db_path),
 				    info.unindexed > 0 ? ", with these models" : "");
 			free(held);
-		}
+		} else if (in != NULL)
+			cli_error("search: no searchable video under %s in %s", cli_name(in),
+			    cli_name(info.db_path));
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
+	/* Pictures only for a terminal unless forced: a pipe gets the plain list. */
+	if (o.preview && (o.preview_want >= 0 || isatty(STDOUT_FILENO)))
+		cli_picture_detect(o.preview_want, isatty(STDOUT_FILENO), CLI_PICTURE_BLOCKS, &caps);
 	for (int i = 0; i < r->nhits; i++) {
 		const engine_hit *h = &r->hits[i];
 		if (o.json) {
 			search_json_hit(stdout, &info, r, h, query, 0);
+			continue;
+		}
+		if (o.files) {
+			/* The raw bytes: these paths go to xargs and mpv, not to a reader. */
+			fputs(h->path, stdout);
+			putchar(o.files_end);
 			continue;
 		}
 		printf("%3d  %9.4f  ", h->rank, h->score);
@@ -430,6 +585,8 @@ int cmd_search(int argc, char **argv)
 		fputs("  ", stdout);
 		cli_text_escaped(stdout, h->path);
 		putchar('\n');
+		if (caps.mode != CLI_PICTURE_NONE)
+			search_preview(e, &caps, h);
 	}
 	rc = CLI_EXIT_OK;
 out:
@@ -440,6 +597,7 @@ out:
 	engine_result_free(r);
 	engine_close(e);
 	free(query);
+	free(in);
 	free(o.models_opt);
 	cli_config_free(&cfg);
 	return rc;
