@@ -1329,3 +1329,49 @@ int tokenizer_encode_padded(tokenizer *t, const char *text, int L, int32_t *ids,
 	}
 	return n + 2;
 }
+
+char *tokenizer_merges_text(const char *path, size_t *len, char **cause)
+{
+	size_t n, cap, kept = 0;
+	char *text = tokenizer_read_file(path, &n, cause), *out, *p, *end, *line;
+
+	if (text == NULL)
+		return NULL;
+	if ((out = malloc(n + 32)) == NULL) {
+		free(text);
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
+		return NULL;
+	}
+	memcpy(out, "#version: 0.2\n", 14);
+	cap = 14;
+	p = text;
+	end = text + n;
+	/* The version line goes when it looks like one, as convert.py's merges_text does. */
+	if (p < end && (*p == '#' || *p == '"')) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl != NULL ? nl + 1 : end;
+	}
+	for (; p < end && kept < TOKENIZER_MERGES; p = line + 1) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *q;
+		int blank = 1;
+		line = nl != NULL ? nl : end;
+		for (q = p; q < line; q++)
+			if (!strchr(" \t\r\v\f", *q))
+				blank = 0;
+		if (blank)
+			continue;
+		memcpy(out + cap, p, (size_t)(line - p));
+		cap += (size_t)(line - p);
+		out[cap++] = '\n';
+		kept++;
+	}
+	free(text);
+	if (kept < TOKENIZER_MERGES) {
+		free(out);
+		util_set_cause(cause, "%s: %zu merges, CLIP needs %d", UTIL_NAME(path), kept, TOKENIZER_MERGES);
+		return NULL;
+	}
+	out[cap] = '\0';
+	*len = cap;
+	return out;
+}

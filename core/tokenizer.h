@@ -31,6 +31,14 @@ tokenizer *tokenizer_load_merges(const char *text, size_t len, const char *label
 /* Load bpe_simple_vocab_16e6.txt.gz (or an uncompressed merges file). */
 tokenizer *tokenizer_load_file(const char *path, char **cause);
 /*
+ * The merges text a clipgrep model file stores (clipgrep.tokenizer.merges),
+ * from a bpe_simple_vocab file (.gz or plain): "#version: 0.2\n" and the
+ * first TOKENIZER_MERGES non-blank merge lines, each ending "\n" -- what
+ * tools/convert/convert.py's merges_text writes.  Caller frees; *len is
+ * its length.  NULL with *cause when unreadable or short.
+ */
+char *tokenizer_merges_text(const char *path, size_t *len, char **cause);
+/*
  * Load Hugging Face vocab.json + merges.txt; ids come from vocab.json and
  * must agree with the id scheme above (checked, with a clear error).
  */

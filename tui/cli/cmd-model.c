@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
 #include "hash.h"
 #include "heads.h"
+#include "import.h"
 #include "model.h"
 
 /*
@@ -57,6 +59,7 @@ static void model_usage(FILE *out)
 {
 	fprintf(out,
 	    "Usage: clipgrep model check FILE [--json]\n"
+	    "       clipgrep model import CHECKPOINT [-o OUT.safetensors] [--name NAME]\n"
 	    "Inspect a clipgrep model file: architecture, configuration, dtypes, tensor\n"
 	    "count, missing and unexpected tensors, the tokenizer and the content hash.\n"
 	    "Exit status 0 when the file is complete and usable, 2 when it is broken.\n\n"
@@ -342,12 +345,78 @@ static int model_check(int argc, char **argv)
 	return rc;
 }
 
-/* The actions of `clipgrep model`; list, fetch and import join here. */
+/*
+ * `model import FILE [-o OUT] [--name NAME]`: a torch.save checkpoint (an
+ * upstream TC-MGC or EA-CLIP4Clip pytorch_model_best.bin, or any CLIP
+ * state dict) to a clipgrep model file, the bundled BPE as its tokenizer --
+ * the file tools/convert/convert.py writes, byte for byte.
+ */
+static int model_import(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = NULL, *name = NULL, *arch = NULL, *bpe;
+	char *cause = NULL, *dflt = NULL;
+	int c, count = 0;
+
+	while ((c = cli_getopt(argc, argv, ":o:h", options)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'h':
+			model_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			cli_option_error("model import", c, argv);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		cli_error("model import: give one checkpoint FILE");
+		return CLI_EXIT_USAGE;
+	}
+	if (out == NULL) {
+		/* FILE.safetensors beside it, its extension replaced */
+		const char *in = argv[optind], *dot = strrchr(in, '.'), *slash = strrchr(in, '/');
+		size_t n = dot != NULL && (slash == NULL || dot > slash) ? (size_t)(dot - in) : strlen(in);
+		if ((dflt = malloc(n + sizeof ".safetensors")) == NULL) {
+			cli_error("model import: out of memory");
+			return CLI_EXIT_ERROR;
+		}
+		memcpy(dflt, in, n);
+		strcpy(dflt + n, ".safetensors");
+		out = dflt;
+	}
+	if ((bpe = cli_bpe_path()) == NULL) {
+		cli_error("model import: the bundled BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) is missing");
+		free(dflt);
+		return CLI_EXIT_ERROR;
+	}
+	if (import_torch(argv[optind], out, bpe, name, &arch, &count, &cause) < 0) {
+		cli_error_cause(&cause, "model import: failed");
+		free(dflt);
+		return CLI_EXIT_ERROR;
+	}
+	fprintf(stderr, "clipgrep: model import: %s: %d tensors, architecture %s\n", out, count, arch);
+	free(dflt);
+	return CLI_EXIT_OK;
+}
+
+/* The actions of `clipgrep model`; list and fetch join here. */
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } model_actions[] = {
 	{ "check", model_check },
+	{ "import", model_import },
 };
 
 int cmd_model(int argc, char **argv)
