@@ -231,3 +231,27 @@ out:
 	free(path);
 	return rc;
 }
+
+char *cli_join_args(int argc, char **argv, int first)
+{
+	size_t n = 1;
+	char *q;
+
+	for (int i = first; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	q[0] = '\0';
+	for (int i = first; i < argc; i++) {
+		if (i > first)
+			strcat(q, " ");
+		strcat(q, argv[i]);
+	}
+	return q;
+}
+
+void cli_warn_damaged(const char *path)
+{
+	cli_error("warning: %s: stored vectors are damaged; skipped (run 'clipgrep index' to "
+	    "re-encode)", cli_name(path));
+}

@@ -74,6 +74,16 @@ int cli_getopt(int argc, char **argv, const char *optstring, const struct option
  */
 void cli_option_error(const char *cmd, int c, char **argv);
 
+/*
+ * argv[first..argc-1] joined with single spaces, newly allocated (free()),
+ * "" when there are none; NULL when out of memory.  Queries given as several
+ * words (clipgrep search a red car) are one query.
+ */
+char *cli_join_args(int argc, char **argv, int first);
+
+/* The one warning for a video whose stored vectors were skipped as damaged. */
+void cli_warn_damaged(const char *path);
+
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 

@@ -153,8 +153,7 @@ static void export_warn_damaged(index_db *ix, index_tensor_set *const *sets, int
 					seen = sets[j]->damaged_ids[m] == id;
 			if (seen || index_lookup_id(ix, id, &row, NULL) != 0)
 				continue;
-			cli_error("warning: %s: stored vectors are damaged; skipped (run 'clipgrep "
-			    "index' to re-encode)", cli_name(row.path));
+			cli_warn_damaged(row.path);
 			index_row_clear(&row);
 		}
 }

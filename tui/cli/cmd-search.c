@@ -398,27 +398,7 @@ static void search_warn_damaged(const engine *e, const char *skip)
 	engine_get_info(e, &info);
 	for (size_t i = 0; i < info.damaged; i++)
 		if (skip == NULL || strcmp(info.damaged_paths[i], skip) != 0)
-			cli_error("warning: %s: stored vectors are damaged; skipped (run 'clipgrep "
-			    "index' to re-encode)", cli_name(info.damaged_paths[i]));
-}
-
-/* The query from the operands, joined with spaces. */
-static char *search_join(int argc, char **argv, int first)
-{
-	size_t n = 1;
-	char *q;
-
-	for (int i = first; i < argc; i++)
-		n += strlen(argv[i]) + 1;
-	if ((q = malloc(n)) == NULL)
-		return NULL;
-	q[0] = '\0';
-	for (int i = first; i < argc; i++) {
-		if (i > first)
-			strcat(q, " ");
-		strcat(q, argv[i]);
-	}
-	return q;
+			cli_warn_damaged(info.damaged_paths[i]);
 }
 
 /*
@@ -523,7 +503,7 @@ int cmd_search(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if ((query = search_join(argc, argv, first)) == NULL) {
+	if ((query = cli_join_args(argc, argv, first)) == NULL) {
 		cli_error("out of memory");
 		goto out;
 	}

@@ -125,25 +125,6 @@ static int cmd_tui_search(const char *db, char **models, int n_models, const cha
 	return rc;
 }
 
-/* The operands from first on, joined with spaces (rclip: clipgrep a dog). */
-static char *cmd_tui_join(int argc, char **argv, int first)
-{
-	size_t n = 1;
-	char *q;
-
-	for (int i = first; i < argc; i++)
-		n += strlen(argv[i]) + 1;
-	if ((q = malloc(n)) == NULL)
-		return NULL;
-	q[0] = '\0';
-	for (int i = first; i < argc; i++) {
-		if (i > first)
-			strcat(q, " ");
-		strcat(q, argv[i]);
-	}
-	return q;
-}
-
 int cmd_tui(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -264,7 +245,7 @@ int cmd_tui(int argc, char **argv)
 		} else if (o.query != NULL) {
 			cli_error("give the query once: with -q or as the argument, not both");
 			return CLI_EXIT_USAGE;
-		} else if ((query_arg = cmd_tui_join(argc, argv, optind)) == NULL) {
+		} else if ((query_arg = cli_join_args(argc, argv, optind)) == NULL) {
 			cli_error("out of memory");
 			return CLI_EXIT_ERROR;
 		} else {
