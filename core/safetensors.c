@@ -958,26 +958,6 @@ static int st_writer_header(st_writer *w, struct st_wtensor **order, struct st_b
 	return 0;
 }
 
-static int st_write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	ssize_t k;
-
-	while (n > 0) {
-		k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* fsync the directory holding path, so the rename itself is durable. */
 static int st_sync_dir(const char *path)
 {
@@ -1058,10 +1038,10 @@ int st_writer_save(st_writer *w, const char *path, char **cause)
 	}
 	created = 1;
 
-	if (st_write_all(fd, b.p, b.len) < 0)
+	if (util_write_all(fd, b.p, b.len) < 0)
 		goto fail_io;
 	for (i = 0; i < w->n; i++) {
-		if (st_write_all(fd, order[i]->data, order[i]->nbytes) < 0)
+		if (util_write_all(fd, order[i]->data, order[i]->nbytes) < 0)
 			goto fail_io;
 	}
 	step = "fsync";

@@ -71,4 +71,10 @@ int util_cpu_count(void);
 /* Monotonic time in seconds, for benchmarks and progress. */
 double util_now(void);
 
+/*
+ * write(2) all n bytes of buf to fd, retrying after EINTR and short writes.
+ * 0, or -1 with errno set (EIO when write returned 0).
+ */
+int util_write_all(int fd, const void *buf, size_t n);
+
 #endif

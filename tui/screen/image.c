@@ -525,21 +525,6 @@ static int image_same_place(const image_placed *a, const image_placed *b)
 	    a->cols == b->cols && a->w == b->w && a->h == b->h;
 }
 
-static int image_write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A cell curses treats as blank: a space without attributes or colour. */
 static int image_blank_cell(const cchar_t *c)
 {
@@ -650,9 +635,9 @@ int image_frame_end(image_reg *r, int full)
 			continue;
 		/* Save the cursor (DECSC), go to the cell, draw, restore (DECRC). */
 		snprintf(pos, sizeof pos, "\0337\033[%d;%dH", p->y + 1, p->x + 1);
-		if (image_write_all(r->fd, pos, strlen(pos)) == 0 &&
-		    image_write_all(r->fd, c->data, c->len) == 0 &&
-		    image_write_all(r->fd, "\0338", 2) == 0) {
+		if (util_write_all(r->fd, pos, strlen(pos)) == 0 &&
+		    util_write_all(r->fd, c->data, c->len) == 0 &&
+		    util_write_all(r->fd, "\0338", 2) == 0) {
 			double ms = image_now_ms() - t0;
 			written++;
 			r->stats.emits++;

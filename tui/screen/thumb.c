@@ -15,21 +15,6 @@
 #include "util.h"
 #include "video.h"
 
-static int thumb_write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 uint8_t *thumb_decode(const uint8_t *bytes, size_t n, int *w, int *h, char **cause)
 {
 	char path[64];
@@ -58,7 +43,7 @@ uint8_t *thumb_decode(const uint8_t *bytes, size_t n, int *w, int *h, char **cau
 		util_set_cause(cause, "thumbnail: cannot make a temporary file: %s", strerror(errno));
 		return NULL;
 	}
-	if (thumb_write_all(fd, bytes, n) == -1) {
+	if (util_write_all(fd, bytes, n) == -1) {
 		util_set_cause(cause, "thumbnail: %s", strerror(errno));
 		rgb = NULL;
 	} else {

@@ -15,6 +15,7 @@
 
 #include "provide-curses.h"
 #include "tty.h"
+#include "util.h"
 
 /* ---- probing ------------------------------------------------------------ */
 
@@ -24,21 +25,6 @@ static double tty_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int tty_write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Up to max numeric parameters of a CSI sequence body "p1;p2;...". */
@@ -141,7 +127,7 @@ int tty_probe(int fd, int timeout_ms, tty_caps *caps)
 	raw.c_cc[VTIME] = 0;
 	if (tcsetattr(fd, TCSANOW, &raw) == -1)
 		return -1;
-	if (tty_write_all(fd, query, sizeof query - 1) == 0) {
+	if (util_write_all(fd, query, sizeof query - 1) == 0) {
 		deadline = tty_now_ms() + timeout_ms;
 		for (;;) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -218,7 +204,7 @@ void tty_emergency_restore(void)
 	if (!tty_restore.armed)
 		return;
 	tty_restore.armed = 0;
-	(void)tty_write_all(tty_restore.fd, tty_restore.seq, tty_restore.len);
+	(void)util_write_all(tty_restore.fd, tty_restore.seq, tty_restore.len);
 	if (tty_restore.have_modes)
 		tcsetattr(tty_restore.fd, TCSANOW, &tty_restore.modes);
 }
