@@ -255,3 +255,15 @@ void cli_warn_damaged(const char *path)
 	cli_error("warning: %s: stored vectors are damaged; skipped (run 'clipgrep index' to "
 	    "re-encode)", cli_name(path));
 }
+
+int cli_append_arg(char ***v, int *n, char *s)
+{
+	char **grown = realloc(*v, (size_t)(*n + 2) * sizeof *grown);
+
+	if (grown == NULL)
+		return -1;
+	*v = grown;
+	grown[(*n)++] = s;
+	grown[*n] = NULL;
+	return 0;
+}

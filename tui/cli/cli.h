@@ -84,6 +84,13 @@ char *cli_join_args(int argc, char **argv, int first);
 /* The one warning for a video whose stored vectors were skipped as damaged. */
 void cli_warn_damaged(const char *path);
 
+/*
+ * Append s (not copied) to the growing array *v of *n strings, keeping it
+ * NULL-terminated (repeatable options: --model, --exclude).  -1 when out of
+ * memory, with *v and *n unchanged.
+ */
+int cli_append_arg(char ***v, int *n, char *s);
+
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 

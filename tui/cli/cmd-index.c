@@ -210,23 +210,17 @@ int cmd_index(int argc, char **argv)
 	}
 	opt.jobs = cfg.jobs;
 	while ((c = cli_getopt(argc, argv, ":d:m:j:x:qh", options)) != -1) {
-		char **grown;
 		switch (c) {
 		case 'd':
 			db_opt = optarg;
 			break;
 		case 'm':
-			if ((grown = realloc(models_opt, (size_t)(n_models_opt + 1) * sizeof *grown)) == NULL)
+			if (cli_append_arg(&models_opt, &n_models_opt, optarg) == -1)
 				goto nomem;
-			models_opt = grown;
-			models_opt[n_models_opt++] = optarg;
 			break;
 		case 'x':
-			if ((grown = realloc(exclude, (size_t)(n_exclude + 2) * sizeof *grown)) == NULL)
+			if (cli_append_arg(&exclude, &n_exclude, optarg) == -1)
 				goto nomem;
-			exclude = grown;
-			exclude[n_exclude++] = optarg;
-			exclude[n_exclude] = NULL;
 			break;
 		case 'j':
 			if (cli_parse_int(optarg, 1, 256, &opt.jobs) == -1) {
@@ -279,12 +273,8 @@ int cmd_index(int argc, char **argv)
 	view.tty = isatty(STDERR_FILENO);
 	/* Patterns from the config come first, then --exclude. */
 	for (int i = 0; i < cfg.n_exclude; i++) {
-		char **grown = realloc(exclude, (size_t)(n_exclude + 2) * sizeof *grown);
-		if (grown == NULL)
+		if (cli_append_arg(&exclude, &n_exclude, cfg.exclude[i]) == -1)
 			goto nomem;
-		exclude = grown;
-		exclude[n_exclude++] = cfg.exclude[i];
-		exclude[n_exclude] = NULL;
 	}
 	if ((db = cli_db_path(db_opt, &cfg)) == NULL)
 		goto out;

@@ -256,7 +256,6 @@ int cmd_preview(int argc, char **argv)
 
 	memset(&cfg, 0, sizeof cfg);
 	while ((c = cli_getopt(argc, argv, ":d:q:m:w:h", options)) != -1) {
-		char **grown;
 		switch (c) {
 		case 'd':
 			opt_db = optarg;
@@ -265,12 +264,10 @@ int cmd_preview(int argc, char **argv)
 			query = optarg;
 			break;
 		case 'm':
-			if ((grown = realloc(models, (size_t)(n_models + 1) * sizeof *grown)) == NULL) {
+			if (cli_append_arg(&models, &n_models, optarg) == -1) {
 				cli_error("out of memory");
 				goto out;
 			}
-			models = grown;
-			models[n_models++] = optarg;
 			break;
 		case 'M':
 			mode = optarg;
@@ -548,18 +545,15 @@ int cmd_similar(int argc, char **argv)
 
 	memset(&cfg, 0, sizeof cfg);
 	while ((c = cli_getopt(argc, argv, ":d:m:n:l0h", options)) != -1) {
-		char **grown;
 		switch (c) {
 		case 'd':
 			opt_db = optarg;
 			break;
 		case 'm':
-			if ((grown = realloc(models, (size_t)(n_models + 1) * sizeof *grown)) == NULL) {
+			if (cli_append_arg(&models, &n_models, optarg) == -1) {
 				cli_error("out of memory");
 				goto out;
 			}
-			models = grown;
-			models[n_models++] = optarg;
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 100000, &top_k) == -1) {

@@ -269,20 +269,16 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 	o->preview_want = -1;
 	while ((c = cli_getopt(argc, argv, explain ? ":d:m:h" : ":d:m:n:l0h",
 	    explain ? explain_options : options)) != -1) {
-		char **grown;
 		switch (c) {
 		case 'd':
 			o->db_opt = optarg;
 			break;
 		case 'm':
-			grown = realloc(o->models_opt, (size_t)(o->n_models_opt + 1) * sizeof *grown);
-			if (grown == NULL) {
+			if (cli_append_arg(&o->models_opt, &o->n_models_opt, optarg) == -1) {
 				cli_error("out of memory");
 				*rc = CLI_EXIT_ERROR;
 				return -1;
 			}
-			o->models_opt = grown;
-			o->models_opt[o->n_models_opt++] = optarg;
 			break;
 		case 'M':
 			o->mode = optarg;
