@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli-config.h"
 #include "cli.h"
@@ -60,11 +61,23 @@ static void model_usage(FILE *out)
 	fprintf(out,
 	    "Usage: clipgrep model check FILE [--json]\n"
 	    "       clipgrep model import CHECKPOINT [-o OUT.safetensors] [--name NAME]\n"
-	    "Inspect a clipgrep model file: architecture, configuration, dtypes, tensor\n"
-	    "count, missing and unexpected tensors, the tokenizer and the content hash.\n"
-	    "Exit status 0 when the file is complete and usable, 2 when it is broken.\n\n"
-	    "      --json     print one JSON object\n"
-	    "  -h, --help     show this help\n");
+	    "                             [--vocab vocab.json] [--merges merges.txt]\n"
+	    "check: inspect a clipgrep model file: architecture, configuration, dtypes,\n"
+	    "tensor count, missing and unexpected tensors, the tokenizer and the content\n"
+	    "hash.  Exit status 0 when the file is complete and usable, 2 when it is broken.\n"
+	    "import: convert, without Python, a PyTorch checkpoint (torch.save: upstream\n"
+	    "TC-MGC or EA-CLIP4Clip pytorch_model_best.bin, CLIP state dicts), OpenAI's\n"
+	    "TorchScript ViT-B-32.pt, or Hugging Face CLIP (model.safetensors, or its\n"
+	    "folder; vocab.json and merges.txt are taken from beside it) into a clipgrep\n"
+	    "model file with its tokenizer; the same bytes tools/convert/convert.py writes.\n\n"
+	    "      --json            (check) print one JSON object\n"
+	    "  -o, --output FILE     (import) where to write (default: beside the input,\n"
+	    "                        CHECKPOINT.safetensors or NAME.clipgrep.safetensors)\n"
+	    "      --name NAME       (import) the model's name (clipgrep.name)\n"
+	    "      --vocab FILE      (import) Hugging Face vocab.json, checked against the merges\n"
+	    "      --merges FILE     (import) Hugging Face merges.txt (default: beside the\n"
+	    "                        checkpoint, else the bundled CLIP BPE)\n"
+	    "  -h, --help            show this help\n");
 }
 
 static void model_on_missing(void *arg, const char *name, const char *why)
@@ -346,20 +359,66 @@ static int model_check(int argc, char **argv)
 }
 
 /*
- * `model import FILE [-o OUT] [--name NAME]`: a torch.save checkpoint (an
- * upstream TC-MGC or EA-CLIP4Clip pytorch_model_best.bin, or any CLIP
- * state dict) to a clipgrep model file, the bundled BPE as its tokenizer --
- * the file tools/convert/convert.py writes, byte for byte.
+ * The default output of `model import IN`: IN.safetensors beside it, its
+ * extension replaced -- for a folder (a Hugging Face download) FOLDER.safetensors,
+ * and for a safetensors input IN.clipgrep.safetensors, never the input itself.
+ */
+static int model_is_dir(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static char *model_import_default_out(const char *in)
+{
+	size_t n = strlen(in);
+	const char *dot, *slash, *ext = ".safetensors";
+	char *out;
+
+	while (n > 1 && in[n - 1] == '/')
+		n--;
+	dot = slash = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '.')
+			dot = in + i;
+		else if (in[i] == '/')
+			slash = in + i;
+	}
+	if (model_is_dir(in))
+		dot = NULL;
+	else if (dot != NULL && (slash == NULL || dot > slash) && n - (size_t)(dot - in) == 12 &&
+	    memcmp(dot, ".safetensors", 12) == 0)
+		ext = ".clipgrep.safetensors";
+	if (dot != NULL && (slash == NULL || dot > slash))
+		n = (size_t)(dot - in);
+	if ((out = malloc(n + strlen(ext) + 1)) == NULL)
+		return NULL;
+	memcpy(out, in, n);
+	strcpy(out + n, ext);
+	return out;
+}
+
+/*
+ * `model import CHECKPOINT [--vocab FILE] [--merges FILE] [-o OUT] [--name NAME]`:
+ * a torch.save checkpoint (an upstream TC-MGC or EA-CLIP4Clip
+ * pytorch_model_best.bin, or any CLIP state dict), OpenAI's TorchScript
+ * ViT-B-32.pt, or a Hugging Face CLIP model.safetensors (or its folder)
+ * with vocab.json and merges.txt, to a clipgrep model file -- the file
+ * tools/convert/convert.py writes, byte for byte.
  */
 static int model_import(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "vocab", required_argument, NULL, 'V' },
+		{ "merges", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *out = NULL, *name = NULL, *arch = NULL, *bpe;
+	import_options o = { NULL, NULL, NULL, NULL, NULL };
+	const char *out = NULL, *arch = NULL;
 	char *cause = NULL, *dflt = NULL;
 	int c, count = 0;
 
@@ -369,7 +428,13 @@ static int model_import(int argc, char **argv)
 			out = optarg;
 			break;
 		case 'n':
-			name = optarg;
+			o.name = optarg;
+			break;
+		case 'V':
+			o.vocab = optarg;
+			break;
+		case 'M':
+			o.merges = optarg;
 			break;
 		case 'h':
 			model_usage(stdout);
@@ -380,27 +445,20 @@ static int model_import(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		cli_error("model import: give one checkpoint FILE");
+		cli_error("model import: give one checkpoint FILE or folder");
 		return CLI_EXIT_USAGE;
 	}
-	if (out == NULL) {
-		/* FILE.safetensors beside it, its extension replaced */
-		const char *in = argv[optind], *dot = strrchr(in, '.'), *slash = strrchr(in, '/');
-		size_t n = dot != NULL && (slash == NULL || dot > slash) ? (size_t)(dot - in) : strlen(in);
-		if ((dflt = malloc(n + sizeof ".safetensors")) == NULL) {
-			cli_error("model import: out of memory");
-			return CLI_EXIT_ERROR;
-		}
-		memcpy(dflt, in, n);
-		strcpy(dflt + n, ".safetensors");
-		out = dflt;
+	o.checkpoint = argv[optind];
+	if (out == NULL && (out = dflt = model_import_default_out(o.checkpoint)) == NULL) {
+		cli_error("model import: out of memory");
+		return CLI_EXIT_ERROR;
 	}
-	if ((bpe = cli_bpe_path()) == NULL) {
+	if ((o.bpe = cli_bpe_path()) == NULL) {
 		cli_error("model import: the bundled BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) is missing");
 		free(dflt);
 		return CLI_EXIT_ERROR;
 	}
-	if (import_torch(argv[optind], out, bpe, name, &arch, &count, &cause) < 0) {
+	if (import_model(&o, out, &arch, &count, &cause) < 0) {
 		cli_error_cause(&cause, "model import: failed");
 		free(dflt);
 		return CLI_EXIT_ERROR;
