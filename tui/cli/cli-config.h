@@ -84,6 +84,21 @@ const char *cli_demo_dir(void);
 
 #ifndef CLIPGREP_PKGDATADIR
 #define CLIPGREP_PKGDATADIR "/usr/local/share/clipgrep"
+/* The config file's path ($CLIPGREP_CONFIG, else XDG's), newly allocated; NULL without HOME. */
+char *cli_config_path(void);
+/* $XDG_DATA_HOME/clipgrep/models, where `clipgrep model fetch` installs; NULL without HOME. */
+char *cli_models_dir(void);
+/* mkdir -p path (mode 0755); -1 with errno. */
+int cli_mkdirs(const char *path);
+/*
+ * Make model the config's only model line (the default model): the other
+ * lines stay as written; the file is replaced atomically (and created, with
+ * its folder, when missing).  0, or -1 after printing why.
+ */
+int cli_config_set_model(const char *model);
+/* Every *.safetensors in dir, sorted (as for the demo models): the count (0 for no folder), or -1. */
+int cli_models_in(const char *dir, char ***out);
+
 #endif
 
 /* The file name of the bundled CLIP BPE vocabulary (assets/, $(pkgdatadir)). */
@@ -94,5 +109,20 @@ const char *cli_demo_dir(void);
  * from its build tree, else $(pkgdatadir); NULL when neither is readable.
  */
 const char *cli_bpe_path(void);
+
+/* The config file's path ($CLIPGREP_CONFIG, else XDG's), newly allocated; NULL without HOME. */
+char *cli_config_path(void);
+/* $XDG_DATA_HOME/clipgrep/models, where `clipgrep model fetch` installs; NULL without HOME. */
+char *cli_models_dir(void);
+/* mkdir -p path (mode 0755); -1 with errno. */
+int cli_mkdirs(const char *path);
+/*
+ * Make model the config's only model line (the default model): the other
+ * lines stay as written; the file is replaced atomically (and created, with
+ * its folder, when missing).  0, or -1 after printing why.
+ */
+int cli_config_set_model(const char *model);
+/* Every *.safetensors in dir, sorted (as for the demo models): the count (0 for no folder), or -1. */
+int cli_models_in(const char *dir, char ***out);
 
 #endif
