@@ -169,7 +169,7 @@ static int fetch_transfer(fetch_state *s, char **cause)
 	char err[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	long code = 0;
-	char ua[64];
+	char ua[64], range[32];
 
 	if ((s->curl = curl_easy_init()) == NULL) {
 		util_set_cause(cause, "%s: cannot start libcurl", UTIL_NAME(s->r->url));
@@ -195,8 +195,15 @@ static int fetch_transfer(fetch_state *s, char **cause)
 	curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, fetch_on_progress);
 	curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
-	if (s->have > 0)
-		curl_easy_setopt(s->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)s->have);
+	/*
+	 * A plain Range header, not CURLOPT_RESUME_FROM: a server that ignores
+	 * it answers 200 with the whole file, which fetch_on_data then takes
+	 * from the start instead of failing.
+	 */
+	if (s->have > 0) {
+		snprintf(range, sizeof range, "%lld-", (long long)s->have);
+		curl_easy_setopt(s->curl, CURLOPT_RANGE, range);
+	}
 	rc = curl_easy_perform(s->curl);
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(s->curl);
