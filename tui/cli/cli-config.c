@@ -574,3 +574,59 @@ int cli_models_in(const char *dir, char ***out)
 {
 	return config_demo_models(dir, out);
 }
+
+/* Is path (resolved) inside dir (resolved)? */
+static int config_is_under(const char *path, const char *dir)
+{
+	char *p = realpath(path, NULL), *d = realpath(dir, NULL);
+	size_t n = d != NULL ? strlen(d) : 0;
+	int in = p != NULL && d != NULL && strncmp(p, d, n) == 0 && (p[n] == '/' || p[n] == '\0');
+
+	free(p);
+	free(d);
+	return in;
+}
+
+int cli_models_are_demo(char *const *models, int n)
+{
+	const char *demo = cli_demo_dir();
+
+	for (int i = 0; demo != NULL && i < n; i++)
+		if (config_is_under(models[i], demo))
+			return 1;
+	return 0;
+}
+
+int cli_is_demo_clip(const char *path)
+{
+	const char *demo = cli_demo_dir();
+	char *clips = demo != NULL ? config_join(demo, "clips") : NULL;
+	int in = clips != NULL && config_is_under(path, clips);
+
+	free(clips);
+	return in;
+}
+
+void cli_demo_notice(void)
+{
+	static int said;
+
+	if (said++)
+		return;
+	cli_error("note: the bundled demo model only knows the synthetic demo shapes, so its rankings of "
+	    "real footage mean little; get a real model with: clipgrep model fetch vit-b-32 --default");
+}
+
+int cli_is_demo_db(const char *db)
+{
+	char *base = config_xdg("XDG_DATA_HOME", ".local/share"), *demo;
+	int same;
+
+	if (base == NULL)
+		return 0;
+	demo = config_join(base, "clipgrep/demo.db");
+	free(base);
+	same = demo != NULL && (strcmp(db, demo) == 0 || config_same_file(db, demo));
+	free(demo);
+	return same;
+}

@@ -96,6 +96,18 @@ int cli_mkdirs(const char *path);
  * its folder, when missing).  0, or -1 after printing why.
  */
 int cli_config_set_model(const char *model);
+/* 1 when one of the n model files lies in the bundled demo folder (cli_demo_dir). */
+int cli_models_are_demo(char *const *models, int n);
+/* 1 when path (a file or folder) lies in the demo clips folder (cli_demo_dir()/clips). */
+int cli_is_demo_clip(const char *path);
+/* 1 when db is `clipgrep demo`'s index ($XDG_DATA_HOME/clipgrep/demo.db). */
+int cli_is_demo_db(const char *db);
+/*
+ * Say, once per run, in one line on stderr, that the demo model only knows
+ * synthetic shapes and how to get a real one.  For index and search when
+ * the demo model meets anything but the demo clips.
+ */
+void cli_demo_notice(void);
 /* Every *.safetensors in dir, sorted (as for the demo models): the count (0 for no folder), or -1. */
 int cli_models_in(const char *dir, char ***out);
 
@@ -122,6 +134,18 @@ int cli_mkdirs(const char *path);
  * its folder, when missing).  0, or -1 after printing why.
  */
 int cli_config_set_model(const char *model);
+/* 1 when one of the n model files lies in the bundled demo folder (cli_demo_dir). */
+int cli_models_are_demo(char *const *models, int n);
+/* 1 when path (a file or folder) lies in the demo clips folder (cli_demo_dir()/clips). */
+int cli_is_demo_clip(const char *path);
+/* 1 when db is `clipgrep demo`'s index ($XDG_DATA_HOME/clipgrep/demo.db). */
+int cli_is_demo_db(const char *db);
+/*
+ * Say, once per run, in one line on stderr, that the demo model only knows
+ * synthetic shapes and how to get a real one.  For index and search when
+ * the demo model meets anything but the demo clips.
+ */
+void cli_demo_notice(void);
 /* Every *.safetensors in dir, sorted (as for the demo models): the count (0 for no folder), or -1. */
 int cli_models_in(const char *dir, char ***out);
 
