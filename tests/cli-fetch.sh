@@ -65,6 +65,11 @@ ok $? "the verified download is removed once imported"
 grep -q "^model = $models/tiny.safetensors\$" "$tmp/config" && ! grep -q /old/ "$tmp/config" &&
 	grep -q "^threads = 2\$" "$tmp/config" && grep -q "^# a comment\$" "$tmp/config"
 ok $? "--default makes it the config's only model line and keeps the other lines"
+printf 'model = /old/model.safetensors\n' > "$tmp/config2"
+CLIPGREP_CONFIG="$tmp/config2" run "$CLIPGREP" model fetch "$base/ok/ViT-B-32.pt" --sha256 "$sha" --name tiny --default
+[ $rc -eq 0 ] && contains "$err" "installed already" && grep -q "^model = $models/tiny.safetensors\$" "$tmp/config2" &&
+	[ "$(grep -c "GET /ok/ViT-B-32.pt" "$tmp/log")" = 1 ]
+ok $? "fetching an installed model again downloads nothing; --default still applies ($err)"
 run "$CLIPGREP" model list
 contains "$out" "$models/tiny.safetensors  tiny, clip" && contains "$out" "[default]" &&
 	contains "$out" "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"

@@ -833,6 +833,12 @@ static int model_fetch(int argc, char **argv)
 		goto oom;
 	sprintf(dl, "%s/downloads/%s", dir, name);
 	sprintf(out, "%s/%s.safetensors", dir, name);
+	/* installed already (say, fetched before without --default): nothing to download */
+	if (access(out, F_OK) == 0) {
+		fprintf(stderr, "clipgrep: model fetch: %s is installed already (remove it to fetch "
+		    "it again)\n", out);
+		goto installed;
+	}
 	if (cli_mkdirs(dl) != 0) {
 		cli_error("model fetch: %s: %s", cli_name(dl), strerror(errno));
 		goto out;
@@ -875,11 +881,15 @@ static int model_fetch(int argc, char **argv)
 		free(p);
 	}
 	rmdir(dl);
+installed:
 	if (set_default) {
 		if (cli_config_set_model(out) < 0)
 			goto out;
 		fprintf(stderr, "clipgrep: model fetch: %s is now the default model\n", out);
-	} else
+	} else if (files == &one)
+		fprintf(stderr, "clipgrep: use it with --model %s, or make it the default with a "
+		    "config line: model = %s\n", out, out);
+	else
 		fprintf(stderr, "clipgrep: use it with --model %s, or make it the default: clipgrep "
 		    "model fetch %s --default\n", out, what);
 	rc = CLI_EXIT_OK;
