@@ -92,10 +92,15 @@ static int fetch_finish(const fetch_request *r, const char *part, int64_t have, 
 			free(bad);
 			return -1;
 		}
-		util_set_cause(cause, "%s: SHA-256 %s, expected %s (%lld bytes, expected %lld): a "
-		    "damaged download or a changed file upstream; nothing was installed, the file is "
-		    "kept as %s and the next attempt starts afresh", UTIL_NAME(r->url), got, r->sha256,
-		    (long long)have, (long long)r->size, UTIL_NAME(bad));
+		char sizes[96];
+		if (r->size >= 0 && have != r->size)
+			snprintf(sizes, sizeof sizes, "%lld bytes, expected %lld", (long long)have,
+			    (long long)r->size);
+		else
+			snprintf(sizes, sizeof sizes, "%lld bytes", (long long)have);
+		util_set_cause(cause, "%s: SHA-256 %s, expected %s (%s): a damaged download or a "
+		    "changed file upstream; nothing was installed, the file is kept as %s and the next "
+		    "attempt starts afresh", UTIL_NAME(r->url), got, r->sha256, sizes, UTIL_NAME(bad));
 		free(bad);
 		return -1;
 	}
