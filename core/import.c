@@ -984,6 +984,11 @@ int import_model(const import_options *o, const char *out, const char **arch, in
 		merges_label = in;
 	}
 	if (merges == NULL) {
+		if (o->bpe == NULL) {
+			util_set_cause(cause, "%s: no tokenizer: give merges.txt (no CLIP BPE file is "
+			    "known)", UTIL_NAME(in));
+			goto out;
+		}
 		if ((merges = tokenizer_merges_text(o->bpe, &mlen, cause)) == NULL)
 			goto out;
 		merges_label = o->bpe;

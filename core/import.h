@@ -23,7 +23,7 @@ typedef struct {
 	const char *checkpoint;
 	const char *vocab;   /* Hugging Face vocab.json, checked against the merges; or NULL */
 	const char *merges;  /* Hugging Face merges.txt (or a bpe_simple_vocab file); or NULL */
-	const char *bpe;     /* the merges when none is given or found (the bundled BPE) */
+	const char *bpe;     /* the merges when none is given or found (the bundled BPE), or NULL */
 	const char *name;    /* clipgrep.name, or NULL for "BASE (KIND, ARCH)" */
 } import_options;
 
