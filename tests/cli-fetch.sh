@@ -39,7 +39,8 @@ mkdir "$tmp/srv"
 cp "$pt" "$tmp/srv/ViT-B-32.pt"
 "$top_builddir/tests/http-server" "$tmp/srv" "$tmp/port" "$tmp/log" &
 server=$!
-for i in 1 2 3 4 5 6 7 8 9 10; do [ -s "$tmp/port" ] && break; sleep 0.2; done
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$tmp/port" ] || { echo "Bail out! tests/http-server did not start"; exit 1; }
 base="http://127.0.0.1:$(cat "$tmp/port")"
 "$CLIPGREP" model import "$pt" -o "$tmp/want.safetensors" --name tiny >/dev/null 2>&1
