@@ -26,12 +26,15 @@
 
 enum pk_kind {
 	PK_MARK, PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT,
-	PK_GLOBAL, PK_STORAGE, PK_TENSOR
+	PK_GLOBAL, PK_STORAGE, PK_TENSOR,
+	PK_CLASS,  /* a TorchScript module class (__torch__.*), module mode only */
+	PK_OBJECT  /* an instance of one: its attributes as DICT-like key, value pairs */
 };
 
 /* The allow-list: what a GLOBAL may name. */
 enum pk_global {
-	PG_ORDERED_DICT, PG_REBUILD_TENSOR_V2, PG_REBUILD_PARAMETER, PG_STORAGE
+	PG_ORDERED_DICT, PG_REBUILD_TENSOR_V2, PG_REBUILD_PARAMETER, PG_STORAGE,
+	PG_JIT_LIST  /* torch.jit._pickle's typed-list builders: module mode only */
 };
 
 static const struct {
@@ -49,7 +52,17 @@ static const struct {
 	{ "torch", "LongStorage", PG_STORAGE, PICKLE_I64 },
 	{ "torch", "IntStorage", PG_STORAGE, PICKLE_I32 },
 	{ "torch", "ByteStorage", PG_STORAGE, PICKLE_U8 },
+	/* TorchScript writes List[int] and friends through these; the value is their argument. */
+	{ "torch.jit._pickle", "build_intlist", PG_JIT_LIST, PICKLE_F32 },
+	{ "torch.jit._pickle", "build_doublelist", PG_JIT_LIST, PICKLE_F32 },
+	{ "torch.jit._pickle", "build_boollist", PG_JIT_LIST, PICKLE_F32 },
+	{ "torch.jit._pickle", "build_tensorlist", PG_JIT_LIST, PICKLE_F32 },
+	{ "torch.jit._pickle", "build_genericlist", PG_JIT_LIST, PICKLE_F32 },
+	{ "torch.jit._pickle", "restore_type_tag", PG_JIT_LIST, PICKLE_F32 },
 };
+
+/* How deep TorchScript modules may nest (CLIP's go 6 deep). */
+#define PICKLE_MAX_DEPTH 64
 
 struct pk_value {
 	enum pk_kind kind;
@@ -81,6 +94,8 @@ typedef struct {
 	size_t nmemo;        /* allocated memo slots */
 	size_t memo_len;     /* slots in use: MEMOIZE's next index, as Python's len(memo) */
 	struct pk_value mark;
+	int module;          /* reading a TorchScript data.pkl: module objects allowed */
+	size_t walked;       /* attributes visited by pk_walk_module */
 } pk_machine;
 
 static const struct { unsigned char op; const char *name; } pk_opnames[] = {
@@ -278,7 +293,16 @@ static int pk_global(pk_machine *m, const char *module, size_t mlen, const char 
 {
 	struct pk_value *v;
 
+	/*
+	 * A TorchScript module's class lives under __torch__; only NEWOBJ and
+	 * BUILD may use it, which make an attribute holder, never a call.
+	 */
+	if (m->module && mlen >= 9 && memcmp(module, "__torch__", 9) == 0 &&
+	    (mlen == 9 || module[9] == '.'))
+		return pk_push(m, pk_new(m, PK_CLASS));
 	for (size_t i = 0; i < sizeof pk_globals / sizeof pk_globals[0]; i++) {
+		if (pk_globals[i].what == PG_JIT_LIST && !m->module)
+			continue;
 		if (strlen(pk_globals[i].module) == mlen && memcmp(pk_globals[i].module, module, mlen) == 0 &&
 		    strlen(pk_globals[i].name) == nlen && memcmp(pk_globals[i].name, name, nlen) == 0) {
 			if ((v = pk_new(m, PK_GLOBAL)) == NULL)
@@ -426,6 +450,11 @@ static int pk_reduce(pk_machine *m)
 		/* _rebuild_parameter(data, requires_grad, hooks): the tensor itself */
 		if (args->n != 3 || args->items[0]->kind != PK_TENSOR)
 			return pk_fail(m, "_rebuild_parameter arguments are not (tensor, bool, hooks)");
+		return pk_push(m, args->items[0]);
+	case PG_JIT_LIST:
+		if (args->n != 1)
+			return pk_fail(m, "%s.%s with %zu arguments", pk_globals[fn->global].module,
+			    pk_globals[fn->global].name, args->n);
 		return pk_push(m, args->items[0]);
 	case PG_STORAGE:
 		break;
@@ -639,11 +668,27 @@ static int pk_run(pk_machine *m, struct pk_value **result)
 			if (pk_reduce(m) < 0)
 				return -1;
 			break;
-		case 0x62: /* BUILD: OrderedDict's __dict__ (_metadata); dropped */
+		case 0x62: /* BUILD: OrderedDict's __dict__ (_metadata), dropped; a module's attributes */
 			if ((w = pk_pop(m, "BUILD")) == NULL || (v = pk_top(m, "BUILD")) == NULL)
 				return -1;
+			if (v->kind == PK_OBJECT) {
+				if (w->kind != PK_DICT || v->n != 0)
+					return pk_fail(m, "BUILD of a module with a state that is not a dict");
+				for (size_t i = 0; i < w->n; i++)
+					if (pk_add_item(m, v, w->items[i]) < 0)
+						return -1;
+				break;
+			}
 			if (v->kind != PK_DICT)
 				return pk_fail(m, "BUILD on something not a dict");
+			break;
+		case 0x81: /* NEWOBJ: cls.__new__(cls), for a TorchScript module class only */
+			if ((w = pk_pop(m, "NEWOBJ")) == NULL || (v = pk_pop(m, "NEWOBJ")) == NULL)
+				return -1;
+			if (v->kind != PK_CLASS || w->kind != PK_TUPLE || w->n != 0)
+				return pk_fail(m, "NEWOBJ of something not a TorchScript module");
+			if (pk_push(m, pk_new(m, PK_OBJECT)) < 0)
+				return -1;
 			break;
 		case 0x51: /* BINPERSID */
 			if ((v = pk_pop(m, "BINPERSID")) == NULL)
@@ -763,11 +808,79 @@ static struct pk_value *pk_state_dict(struct pk_value *root)
 	return root;
 }
 
-pickle_tensors *pickle_read_tensors(const void *buf, size_t len, const char *label, char **cause)
+/* Append tensor v under name (a copy of both). */
+static int pk_emit(pk_machine *m, pickle_tensors *p, size_t *cap, const char *name,
+    const struct pk_value *v)
+{
+	if (p->n == *cap) {
+		size_t n = *cap ? *cap * 2 : 64;
+		pickle_tensor *t;
+		if (p->n >= PICKLE_MAX_ITEMS)
+			return pk_fail(m, "more than %u tensors", PICKLE_MAX_ITEMS);
+		if ((t = realloc(p->t, n * sizeof *t)) == NULL)
+			return pk_fail(m, "out of memory");
+		p->t = t;
+		*cap = n;
+	}
+	p->t[p->n] = *v->t;
+	p->t[p->n].name = util_strdup(name);
+	p->t[p->n].key = util_strdup(v->t->key);
+	if (p->t[p->n].name == NULL || p->t[p->n].key == NULL) {
+		free(p->t[p->n].name);
+		free(p->t[p->n].key);
+		return pk_fail(m, "out of memory");
+	}
+	p->n++;
+	return 0;
+}
+
+/*
+ * A TorchScript module's tensors, as its state_dict() names them: each
+ * tensor attribute under PREFIX.NAME, each submodule's under PREFIX.NAME.
+ * (torch.jit.trace keeps only parameters and buffers as attributes; other
+ * tensors become constants, in constants.pkl.)  Depth is bounded, which
+ * also ends a module that contains itself.
+ */
+static int pk_walk_module(pk_machine *m, const struct pk_value *obj, const char *prefix, int depth,
+    pickle_tensors *p, size_t *cap)
+{
+	if (depth > PICKLE_MAX_DEPTH)
+		return pk_fail(m, "modules nested more than %d deep", PICKLE_MAX_DEPTH);
+	for (size_t i = 0; i + 1 < obj->n; i += 2) {
+		const struct pk_value *k = obj->items[i], *v = obj->items[i + 1];
+		char *name;
+		int rc = 0;
+
+		if (v->kind != PK_TENSOR && v->kind != PK_OBJECT)
+			continue;
+		/* A module shared by reference is walked each time; bound the total. */
+		if (++m->walked > PICKLE_MAX_VALUES)
+			return pk_fail(m, "modules with more than %u attributes in all", PICKLE_MAX_VALUES);
+		if (k->kind != PK_STR)
+			return pk_fail(m, "a module attribute whose name is not a string");
+		if (strlen(prefix) + k->slen > 4096)
+			return pk_fail(m, "a module attribute name longer than 4096 bytes");
+		if ((name = malloc(strlen(prefix) + k->slen + 2)) == NULL)
+			return pk_fail(m, "out of memory");
+		sprintf(name, "%s%s%s", prefix, *prefix ? "." : "", k->s);
+		if (v->kind == PK_TENSOR)
+			rc = pk_emit(m, p, cap, name, v);
+		else
+			rc = pk_walk_module(m, v, name, depth + 1, p, cap);
+		free(name);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static pickle_tensors *pk_read(const void *buf, size_t len, const char *label, int module,
+    char **cause)
 {
 	pk_machine m;
 	struct pk_value *root = NULL, *d;
 	pickle_tensors *p = NULL;
+	size_t cap = 0;
 
 	memset(&m, 0, sizeof m);
 	m.p = buf;
@@ -775,14 +888,24 @@ pickle_tensors *pickle_read_tensors(const void *buf, size_t len, const char *lab
 	m.label = label;
 	m.cause = cause;
 	m.mark.kind = PK_MARK;
+	m.module = module;
 	if (pk_run(&m, &root) < 0)
 		goto out;
-	if ((d = pk_state_dict(root)) == NULL) {
-		pk_fail(&m, "the pickled object is not a dict of tensors");
+	if ((p = calloc(1, sizeof *p)) == NULL) {
+		pk_fail(&m, "out of memory");
 		goto out;
 	}
-	if ((p = calloc(1, sizeof *p)) == NULL || (p->t = calloc(d->n / 2 + 1, sizeof *p->t)) == NULL) {
-		pk_fail(&m, "out of memory");
+	if (module) {
+		if (root->kind != PK_OBJECT) {
+			pk_fail(&m, "the pickled object is not a TorchScript module");
+			goto fail;
+		}
+		if (pk_walk_module(&m, root, "", 0, p, &cap) < 0)
+			goto fail;
+		goto out;
+	}
+	if ((d = pk_state_dict(root)) == NULL) {
+		pk_fail(&m, "the pickled object is not a dict of tensors");
 		goto fail;
 	}
 	for (size_t i = 0; i + 1 < d->n; i += 2) {
@@ -793,16 +916,8 @@ pickle_tensors *pickle_read_tensors(const void *buf, size_t len, const char *lab
 			pk_fail(&m, "a tensor under a key that is not a string");
 			goto fail;
 		}
-		p->t[p->n] = *v->t;
-		p->t[p->n].name = util_strdup(k->s);
-		p->t[p->n].key = util_strdup(v->t->key);
-		if (p->t[p->n].name == NULL || p->t[p->n].key == NULL) {
-			free(p->t[p->n].name);
-			free(p->t[p->n].key);
-			pk_fail(&m, "out of memory");
+		if (pk_emit(&m, p, &cap, k->s, v) < 0)
 			goto fail;
-		}
-		p->n++;
 	}
 	goto out;
 fail:
@@ -813,6 +928,16 @@ out:
 	free(m.stack);
 	free(m.memo);
 	return p;
+}
+
+pickle_tensors *pickle_read_tensors(const void *buf, size_t len, const char *label, char **cause)
+{
+	return pk_read(buf, len, label, 0, cause);
+}
+
+pickle_tensors *pickle_read_module(const void *buf, size_t len, const char *label, char **cause)
+{
+	return pk_read(buf, len, label, 1, cause);
 }
 
 void pickle_tensors_free(pickle_tensors *p)

@@ -8,7 +8,8 @@
  * storage) and a tensor view of one (torch._utils._rebuild_tensor_v2).
  * Only a fixed allow-list of globals may appear: collections.OrderedDict,
  * torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the storage
- * types torch.{Float,Half,BFloat16,Double,Long,Int,Byte}Storage.  Every
+ * types torch.{Float,Half,BFloat16,Double,Long,Int,Byte}Storage (and, for
+ * a TorchScript module, its __torch__ classes).  Every
  * other opcode or global is refused with a cause naming it ("opcode 0x69
  * INST", "global os.system is not allowed").  Every length, memo index,
  * stack depth and object count is checked before use.
@@ -56,6 +57,15 @@ typedef struct pickle_tensors pickle_tensors;
  * The result owns copies of every string; buf may go away.
  */
 pickle_tensors *pickle_read_tensors(const void *buf, size_t len, const char *label, char **cause);
+/*
+ * The same for a TorchScript archive's data.pkl (torch.jit.save): the
+ * pickled object is a module, built with NEWOBJ and BUILD from a class
+ * under __torch__ (no other class is accepted, and nothing is called).
+ * Its tensor attributes and its submodules' become records named as
+ * state_dict() names them ("visual.conv1.weight"); other attributes are
+ * skipped.  torch.jit._pickle's list builders are allowed here too.
+ */
+pickle_tensors *pickle_read_module(const void *buf, size_t len, const char *label, char **cause);
 void pickle_tensors_free(pickle_tensors *p);
 
 size_t pickle_tensors_count(const pickle_tensors *p);

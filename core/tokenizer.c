@@ -679,10 +679,11 @@ tokenizer *tokenizer_load_file(const char *path, char **cause)
 	return t;
 }
 
-tokenizer *tokenizer_load_hf(const char *vocab_json_path, const char *merges_path, char **cause)
+tokenizer *tokenizer_load_hf_text(const char *vocab_json_path, const char *merges, size_t mlen,
+    const char *merges_label, char **cause)
 {
-	size_t vlen, mlen;
-	char *vtext, *mtext;
+	size_t vlen;
+	char *vtext;
 	json_value *vocab;
 	tokenizer *t;
 
@@ -694,15 +695,22 @@ tokenizer *tokenizer_load_hf(const char *vocab_json_path, const char *merges_pat
 		util_prefix_cause(cause, "%s", UTIL_NAME(vocab_json_path));
 		return NULL;
 	}
-	if ((mtext = tokenizer_read_file(merges_path, &mlen, cause)) == NULL) {
-		json_free(vocab);
-		return NULL;
-	}
-	/* Hugging Face's merges.txt has the same layout, "#version" first. */
-	t = tokenizer_build(mtext, mlen, UTIL_NAME(merges_path), vocab, UTIL_NAME(vocab_json_path),
-	    cause);
-	free(mtext);
+	t = tokenizer_build(merges, mlen, merges_label, vocab, UTIL_NAME(vocab_json_path), cause);
 	json_free(vocab);
+	return t;
+}
+
+tokenizer *tokenizer_load_hf(const char *vocab_json_path, const char *merges_path, char **cause)
+{
+	size_t mlen;
+	char *mtext;
+	tokenizer *t;
+
+	if ((mtext = tokenizer_read_file(merges_path, &mlen, cause)) == NULL)
+		return NULL;
+	/* Hugging Face's merges.txt has the same layout, "#version" first. */
+	t = tokenizer_load_hf_text(vocab_json_path, mtext, mlen, UTIL_NAME(merges_path), cause);
+	free(mtext);
 	return t;
 }
 

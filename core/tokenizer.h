@@ -43,6 +43,9 @@ char *tokenizer_merges_text(const char *path, size_t *len, char **cause);
  * must agree with the id scheme above (checked, with a clear error).
  */
 tokenizer *tokenizer_load_hf(const char *vocab_json_path, const char *merges_path, char **cause);
+/* The same with the merges given as text (mlen bytes, named merges_label in errors). */
+tokenizer *tokenizer_load_hf_text(const char *vocab_json_path, const char *merges, size_t mlen,
+    const char *merges_label, char **cause);
 void tokenizer_free(tokenizer *t);
 
 /* Total vocabulary size (49408 for CLIP). */

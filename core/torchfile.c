@@ -23,6 +23,7 @@ struct tf_entry {
 	size_t nlen;
 	const unsigned char *data; /* the stored bytes */
 	uint64_t size;
+	uint64_t method;           /* 0: stored; else compressed, refused when used */
 };
 
 struct torchfile {
@@ -33,6 +34,7 @@ struct torchfile {
 	size_t len;
 	pickle_tensors *p;
 	const unsigned char **data; /* per tensor: its storage entry's bytes */
+	int torchscript;          /* a torch.jit.save archive (code/, constants.pkl) */
 };
 
 static uint64_t tf_le(const unsigned char *p, int n)
@@ -164,12 +166,11 @@ static int tf_read_directory(torchfile *f, struct tf_entry **out, size_t *nout, 
 		tf_zip64(b + pos + 46 + nlen, (size_t)xlen, &usize, &csize, &loff);
 		e[i].name = b + pos + 46;
 		e[i].nlen = (size_t)nlen;
-		if (method != 0 || csize != usize) {
-			util_set_cause(cause, "%s: zip entry %s is compressed (method %llu); torch.save "
-			    "stores entries uncompressed", UTIL_NAME(f->label),
-			    UTIL_NAME(tf_name(&e[i], q, sizeof q)), (unsigned long long)method);
-			free(e);
-			return -1;
+		e[i].method = method != 0 || csize != usize ? (method ? method : 1) : 0;
+		/* A compressed entry's bytes are not its content; it is refused when used. */
+		if (e[i].method != 0) {
+			pos += 46 + nlen + xlen + clen;
+			continue;
 		}
 		/* The local header repeats the name and has its own extra field. */
 		if (loff > f->len || f->len - loff < 30 || memcmp(b + loff, "PK\3\4", 4) != 0)
@@ -196,12 +197,24 @@ bad:
 	return -1;
 }
 
+/* Entries must be stored as torch.save and torch.jit.save store data.pkl and storages. */
+static int tf_stored(torchfile *f, const struct tf_entry *e, char **cause)
+{
+	char q[128];
+
+	if (e->method == 0)
+		return 0;
+	util_set_cause(cause, "%s: zip entry %s is compressed (method %llu); torch.save "
+	    "stores entries uncompressed", UTIL_NAME(f->label), UTIL_NAME(tf_name(e, q, sizeof q)),
+	    (unsigned long long)e->method);
+	return -1;
+}
+
 static int tf_load(torchfile *f, char **cause)
 {
 	struct tf_entry *e = NULL, *pkl = NULL;
 	size_t n = 0, plen = 0, i, j;
 	const char *prefix = NULL;
-	char q[256];
 
 	if (f->len >= 2 && f->buf[0] == 0x80 && f->buf[1] <= 5) {
 		util_set_cause(cause, "%s: the legacy (pre-zip) torch.save format is not supported; "
@@ -218,12 +231,8 @@ static int tf_load(torchfile *f, char **cause)
 	for (i = 0; i < n; i++) {
 		const unsigned char *slash = memchr(e[i].name, '/', e[i].nlen);
 		if (tf_ends_with(&e[i], "constants.pkl") || (slash != NULL &&
-		    e[i].nlen - (size_t)(slash - e[i].name) > 6 && memcmp(slash, "/code/", 6) == 0)) {
-			util_set_cause(cause, "%s: a TorchScript archive (%s), not a torch.save state dict; "
-			    "TorchScript import is not supported yet", UTIL_NAME(f->label),
-			    UTIL_NAME(tf_name(&e[i], q, sizeof q)));
-			goto fail;
-		}
+		    e[i].nlen - (size_t)(slash - e[i].name) > 6 && memcmp(slash, "/code/", 6) == 0))
+			f->torchscript = 1;
 		if (slash != NULL && tf_name_is(&e[i], (const char *)e[i].name,
 		    (size_t)(slash - e[i].name), "/data.pkl") && pkl == NULL) {
 			pkl = &e[i];
@@ -236,7 +245,11 @@ static int tf_load(torchfile *f, char **cause)
 		    UTIL_NAME(f->label));
 		goto fail;
 	}
-	if ((f->p = pickle_read_tensors(pkl->data, (size_t)pkl->size, f->label, cause)) == NULL)
+	if (tf_stored(f, pkl, cause) < 0)
+		goto fail;
+	f->p = f->torchscript ? pickle_read_module(pkl->data, (size_t)pkl->size, f->label, cause) :
+	    pickle_read_tensors(pkl->data, (size_t)pkl->size, f->label, cause);
+	if (f->p == NULL)
 		goto fail;
 	if ((f->data = calloc(pickle_tensors_count(f->p) + 1, sizeof *f->data)) == NULL) {
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(f->label));
@@ -257,6 +270,8 @@ static int tf_load(torchfile *f, char **cause)
 			    UTIL_NAME(f->label), UTIL_NAME(t->name), UTIL_NAME(t->key));
 			goto fail;
 		}
+		if (tf_stored(f, st, cause) < 0)
+			goto fail;
 		/* pickle.c bounds offset + extent by the pickled numel (<= 2^62 / esize) */
 		ext = (uint64_t)pickle_tensor_extent(t);
 		need = ext == 0 ? 0 : ((uint64_t)t->offset + ext) * esize;
@@ -337,6 +352,11 @@ void torchfile_close(torchfile *f)
 	if (f->map != NULL)
 		munmap(f->map, f->maplen);
 	free(f);
+}
+
+int torchfile_is_torchscript(const torchfile *f)
+{
+	return f->torchscript;
 }
 
 size_t torchfile_count(const torchfile *f)

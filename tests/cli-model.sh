@@ -81,6 +81,6 @@ run "$CLIPGREP" model frobnicate
 run "$CLIPGREP" model check
 [ $rc -eq 1 ]; ok $? "check with no FILE is a usage error"
 run "$CLIPGREP" model check --help
-[ $rc -eq 0 ] && contains "$out" "Usage: clipgrep model check"; ok $? "check --help"
+[ $rc -eq 0 ] && contains "$out" "clipgrep model check FILE"; ok $? "check --help"
 
 done_testing

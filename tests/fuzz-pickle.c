@@ -1,7 +1,8 @@
 /*
  * fuzz-pickle — libFuzzer target for the state-dict pickle reader
  * (core/pickle.c) and torch.save's zip container (core/torchfile.c), fed
- * the input both as a bare data.pkl and as a whole checkpoint.  A refusal
+ * the input as a bare data.pkl (a state dict and a TorchScript module) and
+ * as a whole checkpoint or TorchScript archive.  A refusal
  * must carry a cause; an accepted file must let every tensor be copied out
  * (the view checks done at open must hold), which ASan watches.
  */
@@ -21,21 +22,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pickle_tensors *p;
 	torchfile *f;
 
-	if ((p = pickle_read_tensors(data, size, "fuzz.pkl", &cause)) == NULL) {
-		if (cause == NULL)
-			abort();
-	} else {
-		for (size_t i = 0; i < pickle_tensors_count(p); i++) {
-			const pickle_tensor *t = pickle_tensors_at(p, i);
-			if (t->ndim < 0 || t->ndim > PICKLE_MAX_DIMS || t->offset < 0 ||
-			    (pickle_tensor_extent(t) > 0 &&
-			    t->offset + pickle_tensor_extent(t) > t->storage_numel))
+	for (int module = 0; module < 2; module++) {
+		p = module ? pickle_read_module(data, size, "fuzz.pkl", &cause) :
+		    pickle_read_tensors(data, size, "fuzz.pkl", &cause);
+		if (p == NULL) {
+			if (cause == NULL)
 				abort();
+		} else {
+			for (size_t i = 0; i < pickle_tensors_count(p); i++) {
+				const pickle_tensor *t = pickle_tensors_at(p, i);
+				if (t->ndim < 0 || t->ndim > PICKLE_MAX_DIMS || t->offset < 0 ||
+				    (pickle_tensor_extent(t) > 0 &&
+				    t->offset + pickle_tensor_extent(t) > t->storage_numel))
+					abort();
+			}
 		}
+		pickle_tensors_free(p);
+		free(cause);
+		cause = NULL;
 	}
-	pickle_tensors_free(p);
-	free(cause);
-	cause = NULL;
 
 	if ((f = torchfile_open_memory(data, size, "fuzz.bin", &cause)) == NULL) {
 		if (cause == NULL)

@@ -53,8 +53,9 @@ static const cli_command cli_commands[] = {
 	  "write a model's text, video or frame embeddings as JSON, .npy or safetensors" },
 	{ "export", cmd_export, "export --db FILE --model FILE --format npy|jsonl --out PATH",
 	  "write every indexed video's path, times and vectors for a vector database" },
-	{ "model", cmd_model, "model check FILE [--json] | model import CHECKPOINT [-o OUT]",
-	  "inspect a model file (exit 2 if broken), or convert a PyTorch checkpoint to one" },
+	{ "model", cmd_model, "model list | fetch NAME [--default] | import CHECKPOINT [-o OUT] | "
+	  "check FILE [--json]",
+	  "list models, download a real one (vit-b-32), convert a checkpoint, inspect a file" },
 };
 
 

@@ -447,3 +447,186 @@ int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, con
 	    c != NULL && c->path != NULL ? c->path : "~/.config/clipgrep/config");
 	return -1;
 }
+
+char *cli_config_path(void)
+{
+	const char *env = getenv("CLIPGREP_CONFIG");
+	char *base, *path;
+
+	if (env != NULL && env[0] != '\0')
+		return util_strdup(env);
+	if ((base = config_xdg("XDG_CONFIG_HOME", ".config")) == NULL)
+		return NULL;
+	path = config_join(base, "clipgrep/config");
+	free(base);
+	return path;
+}
+
+char *cli_models_dir(void)
+{
+	char *base = config_xdg("XDG_DATA_HOME", ".local/share"), *dir;
+
+	if (base == NULL)
+		return NULL;
+	dir = config_join(base, "clipgrep/models");
+	free(base);
+	return dir;
+}
+
+int cli_mkdirs(const char *path)
+{
+	char *p = util_strdup(path);
+
+	if (p == NULL)
+		return -1;
+	for (char *s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+		free(p);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
+int cli_config_set_model(const char *model)
+{
+	char *path = cli_config_path(), *tmp = NULL, *line = NULL, *slash;
+	size_t cap = 0;
+	FILE *in, *out = NULL;
+	int rc = -1, ok;
+
+	if (path == NULL) {
+		cli_error("cannot set the default model: HOME is not set (set CLIPGREP_CONFIG)");
+		return -1;
+	}
+	if ((slash = strrchr(path, '/')) != NULL && slash != path) {
+		*slash = '\0';
+		ok = cli_mkdirs(path) == 0;
+		*slash = '/';
+		if (!ok) {
+			cli_error("%s: %s", cli_name(path), strerror(errno));
+			goto out;
+		}
+	}
+	if ((tmp = malloc(strlen(path) + 5)) == NULL) {
+		cli_error("out of memory");
+		goto out;
+	}
+	sprintf(tmp, "%s.tmp", path);
+	if ((out = fopen(tmp, "w")) == NULL) {
+		cli_error("%s: %s", cli_name(tmp), strerror(errno));
+		goto out;
+	}
+	/* every line but the model lines, kept as written; then the one model */
+	if ((in = fopen(path, "r")) != NULL) {
+		while (getline(&line, &cap, in) != -1) {
+			char *k = line, *eq;
+			while (isspace((unsigned char)*k))
+				k++;
+			eq = strchr(k, '=');
+			if (k[0] != '#' && eq != NULL) {
+				char *e = eq;
+				while (e > k && isspace((unsigned char)e[-1]))
+					e--;
+				if (e - k == 5 && memcmp(k, "model", 5) == 0)
+					continue;
+			}
+			fputs(line, out);
+			if (line[0] != '\0' && line[strlen(line) - 1] != '\n')
+				fputc('\n', out);
+		}
+		fclose(in);
+	} else if (errno != ENOENT) {
+		cli_error("%s: %s", cli_name(path), strerror(errno));
+		goto out;
+	}
+	fprintf(out, "model = %s\n", model);
+	ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+	ok &= fclose(out) == 0;
+	out = NULL;
+	if (!ok || rename(tmp, path) != 0) {
+		cli_error("%s: %s", cli_name(path), strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (out != NULL) {
+		fclose(out);
+		unlink(tmp);
+	}
+	free(line);
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+int cli_models_in(const char *dir, char ***out)
+{
+	return config_demo_models(dir, out);
+}
+
+/* Is path (resolved) inside dir (resolved)? */
+static int config_is_under(const char *path, const char *dir)
+{
+	char *p = realpath(path, NULL), *d = realpath(dir, NULL);
+	size_t n = d != NULL ? strlen(d) : 0;
+	int in = p != NULL && d != NULL && strncmp(p, d, n) == 0 && (p[n] == '/' || p[n] == '\0');
+
+	free(p);
+	free(d);
+	return in;
+}
+
+int cli_models_are_demo(char *const *models, int n)
+{
+	const char *demo = cli_demo_dir();
+
+	for (int i = 0; demo != NULL && i < n; i++)
+		if (config_is_under(models[i], demo))
+			return 1;
+	return 0;
+}
+
+int cli_is_demo_clip(const char *path)
+{
+	const char *demo = cli_demo_dir();
+	char *clips = demo != NULL ? config_join(demo, "clips") : NULL;
+	int in = clips != NULL && config_is_under(path, clips);
+
+	free(clips);
+	return in;
+}
+
+void cli_demo_notice(void)
+{
+	static int said;
+
+	if (said++)
+		return;
+	cli_error("note: the bundled demo model only knows the synthetic demo shapes, so its rankings of "
+	    "real footage mean little; get a real model with: clipgrep model fetch vit-b-32 --default");
+}
+
+int cli_is_demo_db(const char *db)
+{
+	char *base = config_xdg("XDG_DATA_HOME", ".local/share"), *demo;
+	int same;
+
+	if (base == NULL)
+		return 0;
+	demo = config_join(base, "clipgrep/demo.db");
+	free(base);
+	same = demo != NULL && (strcmp(db, demo) == 0 || config_same_file(db, demo));
+	free(demo);
+	return same;
+}

@@ -280,6 +280,12 @@ int cmd_index(int argc, char **argv)
 		goto out;
 	if ((n_models = cli_model_paths(models_opt, n_models_opt, &cfg, db, &models)) < 0)
 		goto out;
+	if (cli_models_are_demo(models, n_models))
+		for (int i = optind; i < argc; i++)
+			if (!cli_is_demo_clip(argv[i])) {
+				cli_demo_notice();
+				break;
+			}
 	cli_video_log_setup();
 
 	opt.roots = (const char *const *)(argv + optind);

@@ -349,6 +349,8 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 		free(db);
 		return NULL;
 	}
+	if (cli_models_are_demo(models, n_models) && !cli_is_demo_db(db))
+		cli_demo_notice();
 	engine_options_init(&eo);
 	eo.db_path = db;
 	eo.model_paths = (const char *const *)models;

@@ -310,7 +310,12 @@ int cmd_tui(int argc, char **argv)
 		rc = CLI_EXIT_ERROR;
 		goto out;
 	}
+	/* the demo model on the user's own footage: the status line says so, and stderr after */
+	if (cli_models_are_demo(models, n_models) && !cli_is_demo_db(db))
+		o.title = "synthetic-only demo model";
 	rc = tui_run(&o);
+	if (o.title != NULL)
+		cli_demo_notice();
 out:
 	cli_free_strings(models, n_models > 0 ? n_models : 0);
 	cli_config_free(&cfg);

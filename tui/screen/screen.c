@@ -850,6 +850,10 @@ static void screen_draw_status(tui_view *v)
 		    v->info.unindexed);
 	else
 		snprintf(left, sizeof left, "%zu videos", v->info.videos);
+	/* which form the heads run in: a CLIP-only model gives the training-free ones */
+	if (v->opened && (v->info.tcmgc_training_free || v->info.ea_training_free))
+		snprintf(left + strlen(left), sizeof left - strlen(left), " | %s: training-free",
+		    !v->info.ea_training_free ? "TC-MGC" : !v->info.tcmgc_training_free ? "EA" : "heads");
 	if (v->progress.indexing) {
 		size_t n = strlen(left);
 		if (!v->progress.walked)

@@ -1,0 +1,156 @@
+/*
+ * sha256 — FIPS 180-4 SHA-256 (see sha256.h); the round constants are the
+ * first 32 bits of the fractional parts of the cube roots of the first 64
+ * primes, the initial state those of the square roots of the first 8.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sha256.h"
+#include "util.h"
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t sha256_rotr(uint32_t x, int n)
+{
+	return x >> n | x << (32 - n);
+}
+
+/* One 64-byte block into the state. */
+static void sha256_block(uint32_t h[8], const unsigned char *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, k;
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		    (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = sha256_rotr(w[i - 15], 7) ^ sha256_rotr(w[i - 15], 18) ^ w[i - 15] >> 3;
+		uint32_t s1 = sha256_rotr(w[i - 2], 17) ^ sha256_rotr(w[i - 2], 19) ^ w[i - 2] >> 10;
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t s1 = sha256_rotr(e, 6) ^ sha256_rotr(e, 11) ^ sha256_rotr(e, 25);
+		uint32_t ch = (e & f) ^ (~e & g);
+		uint32_t t1 = k + s1 + ch + sha256_k[i] + w[i];
+		uint32_t s0 = sha256_rotr(a, 2) ^ sha256_rotr(a, 13) ^ sha256_rotr(a, 22);
+		uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+		uint32_t t2 = s0 + maj;
+		k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+	}
+	h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+}
+
+void sha256_init(sha256_ctx *c)
+{
+	static const uint32_t h0[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(c->h, h0, sizeof h0);
+	c->bytes = 0;
+	c->fill = 0;
+}
+
+void sha256_update(sha256_ctx *c, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	c->bytes += len;
+	if (c->fill > 0) {
+		size_t n = 64 - c->fill < len ? 64 - c->fill : len;
+		memcpy(c->block + c->fill, p, n);
+		c->fill += n;
+		p += n;
+		len -= n;
+		if (c->fill < 64)
+			return;
+		sha256_block(c->h, c->block);
+		c->fill = 0;
+	}
+	for (; len >= 64; p += 64, len -= 64)
+		sha256_block(c->h, p);
+	memcpy(c->block, p, len);
+	c->fill = len;
+}
+
+void sha256_final(sha256_ctx *c, uint8_t out[SHA256_SIZE])
+{
+	uint64_t bits = c->bytes * 8;
+	unsigned char pad[72] = { 0x80 };
+	size_t n = c->fill < 56 ? 56 - c->fill : 120 - c->fill;
+
+	/* 0x80, zeros to 56 mod 64, then the bit length big-endian */
+	for (int i = 0; i < 8; i++)
+		pad[n + i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_update(c, pad, n + 8);
+	for (int i = 0; i < 8; i++) {
+		out[4 * i] = (uint8_t)(c->h[i] >> 24);
+		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+		out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+		out[4 * i + 3] = (uint8_t)c->h[i];
+	}
+}
+
+void sha256_bytes(const void *data, size_t len, uint8_t out[SHA256_SIZE])
+{
+	sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, data, len);
+	sha256_final(&c, out);
+}
+
+int sha256_file(const char *path, uint8_t out[SHA256_SIZE], char **cause)
+{
+	unsigned char buf[1 << 16];
+	sha256_ctx c;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
+		return -1;
+	}
+	sha256_init(&c);
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			util_set_cause(cause, "%s: %s", UTIL_NAME(path), strerror(errno));
+			close(fd);
+			return -1;
+		}
+		sha256_update(&c, buf, (size_t)n);
+	}
+	close(fd);
+	sha256_final(&c, out);
+	return 0;
+}
+
+void sha256_hex(const uint8_t d[SHA256_SIZE], char out[2 * SHA256_SIZE + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < SHA256_SIZE; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * SHA256_SIZE] = '\0';
+}
