@@ -514,6 +514,49 @@ static unsigned tui_cycle_word(tui *t, int dir)
 	return TUI_REDRAW;
 }
 
+/*
+ * Open or close the detail page (the selected clip on the whole screen);
+ * the list keeps the keyboard, so j/k change the clip shown.
+ */
+static unsigned tui_toggle_page(tui *t)
+{
+	if (!t->v.page && (t->res == NULL || t->res->nhits == 0)) {
+		tui_message(t, 0, "no clip to show: type a query first");
+		return TUI_REDRAW;
+	}
+	t->v.page = !t->v.page;
+	t->v.focus = TUI_FOCUS_LIST;
+	return TUI_REDRAW;
+}
+
+/* Keys of the detail page; 0 for those it leaves to the list's handlers. */
+static unsigned tui_key_page(tui *t, int is_key, wint_t c)
+{
+	if (is_key) {
+		switch (c) {
+		case KEY_ENTER:
+		case KEY_LEFT:
+		case KEY_BACKSPACE: return tui_toggle_page(t);
+		default: return 0;
+		}
+	}
+	switch (c) {
+	case '\r':
+	case '\n':
+	case 27:
+	case 'q':
+	case 'd':
+	case 'h':
+	case 0x7f: return tui_toggle_page(t);
+	case '/':
+	case 'i':
+		t->v.page = 0;
+		t->v.focus = TUI_FOCUS_QUERY;
+		return TUI_REDRAW;
+	default: return 0;
+	}
+}
+
 /* Keys that do the same whichever part has the focus; 0 when not one of them. */
 static unsigned tui_key_global(tui *t, int is_key, wint_t c)
 {
@@ -526,7 +569,9 @@ static unsigned tui_key_global(tui *t, int is_key, wint_t c)
 		case KEY_BTAB: return tui_cycle_mode(t, -1);
 		case KEY_F(1):
 			t->v.help = !t->v.help;
+			t->v.help_top = 0;
 			return TUI_REDRAW;
+		case KEY_F(2): return tui_toggle_page(t);
 		case KEY_RESIZE: return TUI_HANDLED; /* SIGWINCH is ours */
 		default: return 0;
 		}
@@ -561,12 +606,14 @@ static unsigned tui_key_list(tui *t, int is_key, wint_t c)
 	case '\n': return tui_open_selected(t);
 	case 'w': return tui_cycle_word(t, 1);
 	case 'W': return tui_cycle_word(t, -1);
+	case 'd': return tui_toggle_page(t);
 	case '/':
 	case 'i':
 		t->v.focus = TUI_FOCUS_QUERY;
 		return TUI_REDRAW;
 	case '?':
 		t->v.help = 1;
+		t->v.help_top = 0;
 		return TUI_REDRAW;
 	case 'q':
 	case 'Q': return TUI_QUIT;
@@ -636,6 +683,7 @@ static unsigned tui_key_query(tui *t, int is_key, wint_t c, int alt)
 	/* Help from the query line: ? when there is nothing to type it into. */
 	if (c == '?' && !alt && query_text()[0] == '\0' && !query_busy()) {
 		t->v.help = 1;
+		t->v.help_top = 0;
 		return TUI_REDRAW;
 	}
 	if (c == 27 && !alt && !query_busy()) {
@@ -668,8 +716,22 @@ static unsigned tui_key(tui *t, int is_key, wint_t c, int alt)
 			return TUI_QUIT;
 		if (is_key && c == KEY_RESIZE)
 			return TUI_HANDLED;
+		/* A help taller than the screen scrolls; any other key closes it. */
+		if ((is_key && (c == KEY_DOWN || c == KEY_NPAGE)) || (!is_key && !alt && c == 'j')) {
+			t->v.help_top += is_key && c == KEY_NPAGE ? LINES / 2 : 1;
+			return TUI_REDRAW;
+		}
+		if ((is_key && (c == KEY_UP || c == KEY_PPAGE)) || (!is_key && !alt && c == 'k')) {
+			t->v.help_top -= is_key && c == KEY_PPAGE ? LINES / 2 : 1;
+			return TUI_REDRAW;
+		}
 		t->v.help = 0;
 		return TUI_REDRAW;
+	}
+	if (t->v.page && !alt) {
+		f = tui_key_page(t, is_key, c);
+		if (f != 0)
+			return f;
 	}
 	if (!alt && (t->v.focus == TUI_FOCUS_LIST || !query_busy())) {
 		f = tui_key_global(t, is_key, c);

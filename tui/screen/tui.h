@@ -79,6 +79,9 @@ typedef struct {
 	char message[256];         /* a transient message (errors, "opened in mpv") */
 	int message_error;
 	int help;                  /* the help overlay is open */
+	int help_top;              /* its first line shown (when it does not fit) */
+	int page;                  /* the detail page (the selected clip's picture,
+	                              breakdown and heatmap on the whole screen) is open */
 } tui_view;
 
 /* Rows the result list shows at the current size (for paging). */
@@ -99,5 +102,14 @@ wchar_t *screen_safe_text(const char *s, int *width);
 
 /* "m:ss" or "h:mm:ss"; "-" for NAN/negative. */
 void screen_format_time(double seconds, char *buf, size_t size);
+
+/*
+ * Labels for the F frame times t[F] (NAN: padding, labelled "-"; t may be
+ * NULL), each at most width columns, into labels[F][16]: "m:ss" when no
+ * two neighbours would read the same, else tenths ("0.5s" under a minute,
+ * "m:ss.d" above), else the frame numbers 1..F.  Returns the resolution used: 1 (seconds), 10
+ * (tenths) or 0 (numbers).
+ */
+int screen_frame_labels(const double *t, int F, int width, char (*labels)[16]);
 
 #endif
