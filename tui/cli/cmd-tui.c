@@ -66,18 +66,7 @@ int cmd_tui_parse_images(const char *s, int *out)
 
 int cmd_tui_parse_colours(const char *s, int *out)
 {
-	static const struct { const char *name; int depth; } names[] = {
-		{ "auto", -1 }, { "none", COLOUR_NONE }, { "0", COLOUR_NONE }, { "8", COLOUR_8 },
-		{ "16", COLOUR_16 }, { "256", COLOUR_256 }, { "true", COLOUR_DIRECT },
-		{ "24bit", COLOUR_DIRECT }, { "truecolor", COLOUR_DIRECT },
-	};
-
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(s, names[i].name) == 0) {
-			*out = names[i].depth;
-			return 0;
-		}
-	return -1;
+	return colour_depth_parse(s, out);
 }
 
 /*

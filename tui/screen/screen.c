@@ -1109,12 +1109,25 @@ static const char *const screen_help_lines[] = {
  */
 static void screen_draw_help(tui_view *v)
 {
-	int n = (int)(sizeof screen_help_lines / sizeof screen_help_lines[0]);
-	int w = 0, h, y0, x0, body;
+	enum { fixed = sizeof screen_help_lines / sizeof screen_help_lines[0] };
+	const char *lines[fixed + 3];
+	char terminal[sizeof v->terminal], *nl;
+	int n = 0, w = 0, h, y0, x0, body;
 
+	for (int i = 0; i < fixed; i++)
+		lines[n++] = screen_help_lines[i];
+	if (v->terminal[0] != '\0') {
+		memcpy(terminal, v->terminal, sizeof terminal);
+		lines[n++] = "";
+		lines[n++] = terminal;
+		if ((nl = strchr(terminal, '\n')) != NULL) {
+			*nl = '\0';
+			lines[n++] = nl + 1;
+		}
+	}
 	for (int i = 0; i < n; i++)
-		if ((int)strlen(screen_help_lines[i]) > w)
-			w = (int)strlen(screen_help_lines[i]);
+		if ((int)strlen(lines[i]) > w)
+			w = (int)strlen(lines[i]);
 	w += 4;
 	h = n + 2;
 	if (w > COLS)
@@ -1142,7 +1155,7 @@ static void screen_draw_help(tui_view *v)
 	for (int i = 0; i < body; i++) {
 		int k = v->help_top + i;
 		screen_style(k == 0 ? A_BOLD : A_NORMAL, 0);
-		mvaddnstr(y0 + 1 + i, x0 + 2, screen_help_lines[k], w - 4);
+		screen_put(v, y0 + 1 + i, x0 + 2, w - 4, lines[k]);
 	}
 	screen_style(A_BOLD, screen_fg(SCREEN_WARN));
 	if (v->help_top > 0 && w > 24)

@@ -933,6 +933,22 @@ static void tui_write_stats(const tui *t)
 	fclose(f);
 }
 
+/*
+ * Whether the environment names a terminal with the kitty graphics
+ * protocol (kitty, Ghostty) when it did not answer the query itself; not
+ * under tmux or screen, which pass the variables on but not the pictures.
+ */
+static int tui_kitty_by_name(void)
+{
+	const char *term = getenv("TERM"), *tmux = getenv("TMUX"), *sty = getenv("STY");
+	const char *kitty = getenv("KITTY_WINDOW_ID"), *prog = getenv("TERM_PROGRAM");
+
+	if ((tmux != NULL && tmux[0] != '\0') || (sty != NULL && sty[0] != '\0'))
+		return 0;
+	return (term != NULL && (strcmp(term, "xterm-kitty") == 0 || strcmp(term, "xterm-ghostty") == 0)) ||
+	    (kitty != NULL && kitty[0] != '\0') || (prog != NULL && strcmp(prog, "ghostty") == 0);
+}
+
 static int tui_pipe_nonblock(int fds[2])
 {
 	if (pipe(fds) == -1)
@@ -950,8 +966,12 @@ int tui_run(const tui_options *o)
 	worker_options wo;
 	image_mode mode;
 	char *history = NULL;
-	int utf8, sig, rc = CLI_EXIT_OK;
+	int utf8, sig, rc = CLI_EXIT_OK, want_colours;
 	const char *env_mark = getenv("CLIPGREP_TUI_MARK");
+	const char *env_colours = getenv("CLIPGREP_COLOURS"), *no_color = getenv("NO_COLOR");
+	const char *term_name;
+	char term_buf[80];
+	SCREEN *scr;
 
 	memset(&t, 0, sizeof t);
 	t.opt = o;
@@ -967,13 +987,28 @@ int tui_run(const tui_options *o)
 		return CLI_EXIT_ERROR;
 	}
 
+	/* The colour depth: --colours, else $CLIPGREP_COLOURS, else detected (NO_COLOR: none). */
+	want_colours = o->colours;
+	if (want_colours < 0 && env_colours != NULL && env_colours[0] != '\0' &&
+	    colour_depth_parse(env_colours, &want_colours) == -1) {
+		cli_error("CLIPGREP_COLOURS: %s is not auto, none, 8, 16, 256 or truecolor",
+		    cli_name(env_colours));
+		return CLI_EXIT_USAGE;
+	}
+	if (want_colours < 0 && no_color != NULL && no_color[0] != '\0')
+		want_colours = COLOUR_NONE;
+
 	/* What the terminal can show, asked before curses owns it. */
 	mode = o->images >= 0 ? (image_mode)o->images : IMAGE_BLOCKS;
 	t.tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (mode != IMAGE_NONE && (o->images < 0 || mode == IMAGE_SIXEL)) {
+	if ((mode != IMAGE_NONE && (o->images < 0 || mode == IMAGE_SIXEL)) || want_colours < 0) {
 		tty_probe(t.tty_fd >= 0 ? t.tty_fd : STDIN_FILENO, 400, &t.caps);
-		if (o->images < 0 && t.caps.sixel)
-			mode = IMAGE_SIXEL;
+		if (o->images < 0 && mode != IMAGE_NONE) {
+			if (t.caps.kitty || tui_kitty_by_name())
+				mode = IMAGE_KITTY;
+			else if (t.caps.sixel)
+				mode = IMAGE_SIXEL;
+		}
 	} else {
 		memset(&t.caps, 0, sizeof t.caps);
 		t.caps.cell_width = TTY_CELL_WIDTH;
@@ -983,6 +1018,19 @@ int tui_run(const tui_options *o)
 	if (t.tty_fd >= 0)
 		close(t.tty_fd);
 	tty_save_modes(STDIN_FILENO);
+	if (want_colours < 0) {
+		colour_facts facts;
+		memset(&facts, 0, sizeof facts);
+		colour_terminfo_colours(NULL, &facts.terminfo_colours, &facts.terminfo_rgb);
+		facts.colorterm = getenv("COLORTERM");
+		facts.tcap_colours = t.caps.tcap_colours;
+		facts.tcap_rgb = t.caps.tcap_rgb;
+		facts.version = t.caps.version;
+		want_colours = (int)colour_detect(&facts);
+	}
+	/* A terminfo entry that can express those colours when $TERM's cannot. */
+	term_name = colour_terminfo_for(getenv("TERM"), (colour_depth)want_colours, term_buf,
+	    sizeof term_buf);
 
 	if (o->history_path == NULL)
 		history = query_default_history_path();
@@ -992,12 +1040,15 @@ int tui_run(const tui_options *o)
 	query_begin(history, o->query);
 
 	tui_signals_install();
-	if (initscr() == NULL) {
+	scr = newterm(term_name, stdout, stdin);
+	if (scr == NULL) {
 		query_end();
 		free(history);
-		cli_error("cannot start the screen (is TERM set?)");
+		cli_error("cannot start the screen on terminal type %s (is TERM set?)",
+		    cli_name(term_name != NULL ? term_name : getenv("TERM") != NULL ? getenv("TERM") : ""));
 		return CLI_EXIT_ERROR;
 	}
+	set_term(scr);
 	raw();
 	noecho();
 	nonl();
@@ -1006,15 +1057,21 @@ int tui_run(const tui_options *o)
 	set_escdelay(25);
 	idlok(stdscr, FALSE);
 	idcok(stdscr, FALSE);
-	colour_setup(o->colours);
+	colour_setup((colour_depth)want_colours);
 	if (o->images < 0 && mode == IMAGE_BLOCKS && colour_get_depth() == COLOUR_NONE)
 		mode = IMAGE_NONE; /* without colours, pictures would be noise */
 	if (mode == IMAGE_SIXEL) {
 		fputs(TUI_SIXEL_BEGIN, stdout);
 		fflush(stdout);
 	}
-	tty_arm_restore(mode == IMAGE_SIXEL ? TUI_SIXEL_END : NULL);
+	tty_arm_restore(mode == IMAGE_SIXEL ? TUI_SIXEL_END : mode == IMAGE_KITTY ? IMAGE_KITTY_END : NULL);
 
+	/* Said in the help, for anyone wondering why there are no pictures or colours. */
+	snprintf(t.v.terminal, sizeof t.v.terminal,
+	    "This terminal: %s pictures, %s\n(TERM=%s%s%s; --images, --colours override).",
+	    image_mode_name(mode), colour_depth_name(colour_get_depth()),
+	    getenv("TERM") != NULL ? getenv("TERM") : "", term_name != NULL ? ", drawn as " : "",
+	    term_name != NULL ? term_name : "");
 	t.v.utf8 = utf8;
 	t.v.images = image_reg_new(mode, STDOUT_FILENO, utf8, t.caps.color_registers);
 	t.thumbs = thumb_cache_new(TUI_THUMB_CACHE);
@@ -1060,10 +1117,14 @@ out:
 	if (mode == IMAGE_SIXEL) {
 		fputs("\033[?1070r", stdout);
 		fflush(stdout);
+	} else if (mode == IMAGE_KITTY) {
+		fputs(IMAGE_KITTY_END, stdout);
+		fflush(stdout);
 	}
 	erase();
 	refresh();
 	endwin();
+	delscreen(scr);
 	tty_disarm_restore();
 	query_history_add(query_text());
 	query_end();

@@ -80,6 +80,8 @@ typedef struct {
 	int message_error;
 	int help;                  /* the help overlay is open */
 	int help_top;              /* its first line shown (when it does not fit) */
+	char terminal[192];        /* what the screen found the terminal can do (help;
+	                              two lines, split at '\n') */
 	int page;                  /* the detail page (the selected clip's picture,
 	                              breakdown and heatmap on the whole screen) is open */
 } tui_view;
