@@ -139,6 +139,7 @@ static void test_labels(void)
 static void test_kitty(void)
 {
 	enum { W = 50, H = 40 };
+	static const char inline_head[] = "\033_Ga=T,f=24,s=50,v=40,q=2,m=1;";
 	uint8_t *rgb = malloc(W * H * 3), *back = malloc(W * H * 3 + 4);
 	char *cause = NULL, *k;
 	size_t len = 0, got = 0;
@@ -184,6 +185,10 @@ static void test_kitty(void)
 	free(k);
 	free(cause);
 	cause = NULL;
+	k = image_kitty_encode(rgb, W, H, 0, &len, &cause);
+	tap_ok(k != NULL && strncmp(k, inline_head, strlen(inline_head)) == 0,
+	    "id 0: transmit and display at the cursor (a=T), no id");
+	free(k);
 	tap_ok(image_kitty_encode(rgb, 0, H, 1, &len, &cause) == NULL && cause != NULL,
 	    "an empty picture is refused with a cause");
 	free(cause);

@@ -356,7 +356,10 @@ char *image_kitty_encode(const uint8_t *rgb, int w, int h, uint32_t id, size_t *
 	while (done < enc) {
 		size_t part = enc - done < IMAGE_KITTY_CHUNK ? enc - done : IMAGE_KITTY_CHUNK;
 		int more = done + part < enc;
-		if (done == 0)
+		if (done == 0 && id == 0)
+			n += (size_t)snprintf(out + n, cap - n, "\033_Ga=T,f=24,s=%d,v=%d,q=2,m=%d;",
+			    w, h, more);
+		else if (done == 0)
 			n += (size_t)snprintf(out + n, cap - n, "\033_Ga=t,i=%u,f=24,s=%d,v=%d,q=2,m=%d;",
 			    id, w, h, more);
 		else

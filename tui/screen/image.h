@@ -110,8 +110,10 @@ void image_scale(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int d
 /*
  * Encode rgb [h, w, 3] for the kitty graphics protocol: a transmission
  * (a=t) of 24-bit RGB (f=24) as image id, quiet (q=2), its base64 in APC
- * chunks of at most 4096 bytes (m=1 on all but the last).  Newly
- * allocated, *len bytes (NUL-terminated); NULL with *cause on failure.
+ * chunks of at most 4096 bytes (m=1 on all but the last).  id 0: transmit
+ * and display at the cursor instead (a=T, no id: inline output, which
+ * leaves the cursor after the picture).  Newly allocated, *len bytes
+ * (NUL-terminated); NULL with *cause on failure.
  */
 char *image_kitty_encode(const uint8_t *rgb, int w, int h, uint32_t id, size_t *len,
     char **cause);
