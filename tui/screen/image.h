@@ -1,6 +1,6 @@
 /*
  * image — pictures on the text screen: the kitty graphics protocol (kitty,
- * Ghostty, WezTerm) or sixel graphics where the terminal has them, colour
+ * Ghostty) or sixel graphics where the terminal has them, colour
  * half-block cells ("▀", foreground the upper pixel, background the lower)
  * where it has neither, nothing with --images=none.
  *

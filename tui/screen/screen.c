@@ -529,7 +529,7 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 	}
 	screen_style(A_NORMAL, 0);
 	snprintf(buf, sizeof buf, "rank %d of %zu", h->rank, v->res->library);
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_format_time(h->best_time, t1, sizeof t1);
 	if (h->best_time >= 0 && !isinf(h->best_time)) {
 		/* To the tenth, as the frame labels may be: frame 2 at 0.5 s is not "0:00". */
@@ -540,13 +540,13 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 	}
 	snprintf(buf, sizeof buf, "best moment %s (frame %d of %d)", t1, h->best_frame + 1,
 	    h->n_frames);
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_format_time(h->duration > 0 ? h->duration : NAN, t2, sizeof t2);
 	snprintf(buf, sizeof buf, "duration %s", t2);
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_style(A_BOLD, screen_fg(SCREEN_ACCENT));
 	snprintf(buf, sizeof buf, "score %.3f (%s)", (double)h->score, screen_mode_label(v->res->mode));
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_style(A_NORMAL, 0);
 	return row;
 }

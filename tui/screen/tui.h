@@ -30,7 +30,8 @@ typedef struct {
 	const char *query;         /* initial query, or NULL */
 	const char *mode;          /* initial mode name, or NULL: the engine's default */
 	int images;                /* -1: detect, else an image_mode */
-	int colours;               /* -1: detect, else a colour_depth cap */
+	int colours;               /* -1: $CLIPGREP_COLOURS, else detect; else the
+	                              colour_depth to use (wins over NO_COLOR) */
 	int top_k;                 /* hits to list (0: 50) */
 	const char *title;         /* shown in the status line, e.g. "demo" */
 	int select_query;          /* open with query selected: the first key typed
