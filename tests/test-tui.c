@@ -110,6 +110,28 @@ static void test_colour_detect(void)
 	tap_ok(colour_detect(&f) == COLOUR_DIRECT, "xterm-direct's entry: direct colour");
 	memset(&f, 0, sizeof f);
 	tap_ok(colour_detect(&f) == COLOUR_NONE, "no colours anywhere: none");
+	{
+		char buf[80];
+		const char *t;
+		int n = 0, rgb = 0;
+		if (colour_terminfo_colours("xterm-256color", &n, &rgb) == 0 && n >= 256 &&
+		    colour_terminfo_colours("xterm", &n, &rgb) == 0 && n == 8) {
+			t = colour_terminfo_for("xterm", COLOUR_256, buf, sizeof buf);
+			tap_ok(t != NULL && strcmp(t, "xterm-256color") == 0,
+			    "TERM=xterm drawn in 256 colours: xterm-256color (%s)", t != NULL ? t : "none");
+			tap_ok(colour_terminfo_for("xterm-256color", COLOUR_256, buf, sizeof buf) == NULL &&
+			    colour_terminfo_for("xterm", COLOUR_8, buf, sizeof buf) == NULL,
+			    "an entry that is enough is kept");
+			t = colour_terminfo_for("vt340", COLOUR_256, buf, sizeof buf);
+			tap_ok(t != NULL && strcmp(t, "xterm-256color") == 0,
+			    "TERM=vt340 (xterm playing one): xterm's entry (%s)", t != NULL ? t : "none");
+			tap_ok(colour_terminfo_for("no-such-terminal", COLOUR_256, buf, sizeof buf) == NULL,
+			    "an unknown family gets no entry");
+		} else {
+			for (int i = 0; i < 4; i++)
+				tap_skip("no xterm / xterm-256color terminfo");
+		}
+	}
 	tap_ok(colour_depth_parse("truecolor", &d) == 0 && d == COLOUR_DIRECT &&
 	    colour_depth_parse("256", &d) == 0 && d == COLOUR_256 &&
 	    colour_depth_parse("auto", &d) == 0 && d == -1 &&

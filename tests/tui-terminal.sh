@@ -75,6 +75,13 @@ env TERM=xterm-256color "$PTY_RUN" -g 120x40 -p 1200x800 -o "$T/k5" -t 30 -a "$D
 grep -q '^p [0-9]* 3 2$' "$T/k5.list" && grep -q '^d i [1-9]' "$T/k5.list"
 ok $? "the detail page: the best frame placed at row 3, column 2, the pane's placements deleted"
 
+# Sixel too: the page's best frame is written at its own cell.
+env TERM=xterm-256color "$PTY_RUN" -g 120x40 -p 1200x800 -o "$T/s1" -t 30 -a '\e[?62;4;22c' \
+	-w "$RESULTS" -d 700 -s '\e' -d 300 -s d -d 900 -s '\e' -d 500 -s q -- "$CLIPGREP" --db "$DB" $M -q "$Q"
+"$PTY_RUN" --sixels "$T/s1" >"$T/s1.list"
+grep -q '^3 51 ' "$T/s1.list" && grep -q '^3 2 ' "$T/s1.list" && [ "$(grep -c '^3 51 ' "$T/s1.list")" -ge 2 ]
+ok $? "sixel: the best frame in the pane (3, 51), on the page (3, 2), in the pane again after Esc"
+
 # --- colour depth ---------------------------------------------------------------------
 sgr256() { grep -c "$(printf '\033')\[48;5;[0-9]*m" "$1"; }
 stipple() { grep -c "$(printf '\342\226\223')" "$1"; }   # ▓, the 8-colour heatmap's shade

@@ -118,7 +118,7 @@ const char *colour_terminfo_for(const char *term, colour_depth d, char *buf, siz
 			    need == COLOUR_DIRECT ? "-direct" : "-256color");
 			if (colour_terminfo_colours(buf, &have, &rgb) == 0 &&
 			    colour_from_count(have, rgb) >= need)
-				return buf;
+				return strcmp(buf, term) != 0 ? buf : NULL; /* term's own: keep it */
 		}
 	}
 	return NULL;
