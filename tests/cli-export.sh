@@ -50,4 +50,13 @@ ok $([ "$rc" -eq 0 ] && [ -f "$T/deep/er/npy/frames.npy" ] && echo 0 || echo 1) 
 : >"$T/plainfile"
 run "$CLIPGREP" export --db "$T/i.db" --model "$M1" --format npy --out "$T/plainfile"
 ok $([ "$rc" -eq 2 ] && contains "$err" "not a directory" && echo 0 || echo 1) "npy: --out naming a file is refused ($err)"
+# Without --model: the index's model (issue 16.8), the others named.
+run "$CLIPGREP" export --db "$T/i.db" --format jsonl --out "$T/d.jsonl"
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$T/d.jsonl")" -eq 2 ] && contains "$err" "also holds" &&
+	contains "$err" "tiny-ea.safetensors"
+ok $? "no --model: the index's first model, a note names the other (rc $rc: $err)"
+run "$CLIPGREP" index "$T/lib" --db "$T/one.db" --model "$M2"
+run "$CLIPGREP" export --db "$T/one.db" --format jsonl --out "$T/one.jsonl"
+[ "$rc" -eq 0 ] && [ -z "$err" ] && grep -q '"cache.ea":\[' "$T/one.jsonl"
+ok $? "an index of one model: exported without --model, no note (rc $rc: $err)"
 done_testing

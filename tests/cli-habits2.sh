@@ -78,9 +78,12 @@ ok $? "--preview=blocks: half-blocks under each of the two hits"
 "$CLIPGREP" $S --preview=sixel -n 2 a dog >"$T/ps"
 [ "$(grep -c "$(printf '\033')Pq\\|$(printf '\033')P[0-9;]*q" "$T/ps")" -ge 2 ]
 ok $? "--preview=sixel: a sixel sequence per hit"
-run "$CLIPGREP" $S --preview=kitty a dog
-[ "$rc" -eq 1 ] && contains "$err" "'kitty'"
-ok $? "--preview=kitty: a usage error naming the value"
+"$CLIPGREP" $S --preview=kitty -n 2 a dog >"$T/pk"
+[ "$(grep -c "$(printf '\033')_Ga=T,f=24,s=[0-9]*,v=[0-9]*,q=2," "$T/pk")" -eq 2 ] && [ "$(grep -c 'mp4$' "$T/pk")" -eq 2 ]
+ok $? "--preview=kitty: a kitty graphics picture (a=T, RGB) under each of the two hits"
+run "$CLIPGREP" $S --preview=iterm a dog
+[ "$rc" -eq 1 ] && contains "$err" "'iterm'"
+ok $? "--preview=iterm: a usage error naming the value"
 
 # clipgrep preview
 F=$T/a/b/clip-01.mp4
@@ -118,6 +121,8 @@ l=$(wc -l <"$T/fzf")
 [ "$l" -le 12 ]; ok $? "and \$FZF_PREVIEW_LINES ($l of 12 lines)"
 run "$CLIPGREP" preview --db "$DB" --images sixel --width 40 "$F"
 contains "$out" "$(printf '\033')P" ; ok $? "--images sixel forces sixel into a pipe"
+run "$CLIPGREP" preview --db "$DB" --images kitty --width 40 "$F"
+contains "$out" "$(printf '\033')_Ga=T,f=24,s=400," ; ok $? "--images kitty: a kitty picture, 40 cells of 10 pixels wide"
 
 # clipgrep similar
 run "$CLIPGREP" similar --db "$DB" "$F"

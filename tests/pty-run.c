@@ -10,6 +10,9 @@
  *   -g   the window size in cells (default 120x40)
  *   -p   the window size in pixels (TIOCGWINSZ ws_xpixel/ws_ypixel; default none)
  *   -a   the answer to DA1 (ESC [ c), e.g. '\e[?62;4;22c' (default: none)
+ *   -R   'QUERY\tREPLY': answer QUERY (bytes the program writes, matched as
+ *        a prefix) with REPLY, e.g. '\e[>0q\t\eP>|XTerm(379)\e\\' (XTVERSION)
+ *        or '\e_Gi=31,\t\e_Gi=31;OK\e\\' (kitty graphics); repeatable
  *   -o   write everything the program wrote to FILE
  *   -t   give up after this many seconds (default 20)
  *   actions, in order: -w wait until TEXT appears in the output (after the
@@ -18,6 +21,13 @@
  *   TEXT takes \e, \r, \n, \t, \\ and \xNN escapes.
  *
  * Exit status: the program's, 124 on a timeout (the output so far is kept).
+ *
+ *   pty-run --kitty FILE
+ * lists the kitty graphics commands in a captured stream, one per line:
+ * "t ID W H BYTES VALID" for a transmission (VALID 1 when its chunks
+ * decode to W*H*3 bytes of base64 and every chunk is at most 4096),
+ * "p ID ROW COL" for a placement (from the cursor position before it),
+ * "d WHAT ID" for a deletion (ID 0 when none).
  *
  *   pty-run --sixels FILE
  * lists the sixel images in a captured stream, one per line:
@@ -139,6 +149,13 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* -R: extra queries and their answers. */
+static struct {
+	char *query, *reply;
+	size_t qlen, rlen;
+} replies[16];
+static int n_replies;
+
 /* Answer the terminal queries in out_buf[*scanned..). */
 static void answer(int master, size_t *scanned, const char *da1)
 {
@@ -147,7 +164,14 @@ static void answer(int master, size_t *scanned, const char *da1)
 	while (*scanned + 2 < out_len) {
 		const char *p = out_buf + *scanned;
 		size_t left = out_len - *scanned;
-		if (left >= 3 && memcmp(p, q_da1, 3) == 0) {
+		int k;
+		for (k = 0; k < n_replies; k++)
+			if (left >= replies[k].qlen && memcmp(p, replies[k].query, replies[k].qlen) == 0)
+				break;
+		if (k < n_replies) {
+			write_all(master, replies[k].reply, replies[k].rlen);
+			*scanned += replies[k].qlen;
+		} else if (left >= 3 && memcmp(p, q_da1, 3) == 0) {
 			if (da1 != NULL)
 				write_all(master, da1, strlen(da1));
 			*scanned += 3;
@@ -182,8 +206,21 @@ static int run(int argc, char **argv)
 
 	out_len = 0;
 	append("", 0); /* out_buf is never NULL */
-	while ((c = getopt(argc, argv, "+g:p:a:o:t:w:s:d:r:k:")) != -1) {
+	while ((c = getopt(argc, argv, "+g:p:a:o:t:w:s:d:r:k:R:")) != -1) {
 		switch (c) {
+		case 'R': {
+			char *q = strdup(optarg), *tab;
+			size_t n = unescape(q);
+			tab = memchr(q, '\t', n);
+			if (tab == NULL || n_replies == 16 || tab == q)
+				return 2;
+			replies[n_replies].query = q;
+			replies[n_replies].qlen = (size_t)(tab - q);
+			replies[n_replies].reply = tab + 1;
+			replies[n_replies].rlen = n - (size_t)(tab - q) - 1;
+			n_replies++;
+			break;
+		}
 		case 'g':
 			if (parse_size(optarg, &cols, &rows) == -1)
 				return 2;
@@ -415,6 +452,107 @@ static int sixels(const char *path)
 	return 0;
 }
 
+/* ---- --kitty ---------------------------------------------------------------- */
+
+/* The value of key k in "k=v,k=v" keys[0..n), or -1. */
+static long kitty_key(const char *keys, size_t n, char k)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if (keys[i] == k && keys[i + 1] == '=' && (i == 0 || keys[i - 1] == ','))
+			return keys[i + 2] >= '0' && keys[i + 2] <= '9' ? atol(keys + i + 2) : keys[i + 2];
+	return -1;
+}
+
+static int kitty(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *d;
+	long n, id = 0, w = 0, h = 0, b64 = 0, bytes = 0;
+	int row = 0, col = 0, valid = 1, open_t = 0;
+
+	if (f == NULL) {
+		perror(path);
+		return 2;
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	d = malloc((size_t)n + 1);
+	if (d == NULL || fread(d, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		return 2;
+	}
+	fclose(f);
+	d[n] = '\0';
+	for (long i = 0; i + 2 < n; i++) {
+		long end, semi;
+		size_t klen;
+		if (d[i] != '\033')
+			continue;
+		if (d[i + 1] == '[') {
+			int r, c2;
+			char fin;
+			if (sscanf(d + i + 2, "%d;%d%c", &r, &c2, &fin) == 3 && fin == 'H') {
+				row = r;
+				col = c2;
+			}
+			continue;
+		}
+		if (d[i + 1] != '_' || d[i + 2] != 'G')
+			continue;
+		for (end = i + 3; end + 1 < n && !(d[end] == '\033' && d[end + 1] == '\\'); end++)
+			;
+		if (end + 1 >= n)
+			break;
+		for (semi = i + 3; semi < end && d[semi] != ';'; semi++)
+			;
+		klen = (size_t)(semi - (i + 3));
+		{
+			const char *keys = d + i + 3;
+			long a = kitty_key(keys, klen, 'a'), m = kitty_key(keys, klen, 'm');
+			long payload = semi < end ? end - semi - 1 : 0;
+			if (a == 't' || (a == -1 && open_t)) {
+				if (a == 't') {
+					id = kitty_key(keys, klen, 'i');
+					w = kitty_key(keys, klen, 's');
+					h = kitty_key(keys, klen, 'v');
+					b64 = 0;
+					bytes = end - i + 2;
+					valid = kitty_key(keys, klen, 'f') == 24;
+					open_t = 1;
+				} else {
+					bytes += end - i + 2;
+				}
+				if (payload > 4096)
+					valid = 0;
+				b64 += payload;
+				for (long k = semi + 1; k < end; k++)
+					if (d[k] == '=')
+						b64--; /* padding: count decoded bytes below */
+				if (m != 1) {
+					long pad = 0;
+					for (long k = end - 1; k > semi && d[k] == '='; k--)
+						pad++;
+					/* b64 counts characters without '=': decoded = chars * 3 / 4 */
+					if ((b64 + pad) % 4 != 0 || b64 * 3 / 4 != w * h * 3)
+						valid = 0;
+					printf("t %ld %ld %ld %ld %d\n", id, w, h, bytes, valid);
+					open_t = 0;
+				}
+			} else if (a == 'p') {
+				printf("p %ld %d %d\n", kitty_key(keys, klen, 'i'), row, col);
+				row = col = 0;
+			} else if (a == 'd') {
+				long what = kitty_key(keys, klen, 'd'), did = kitty_key(keys, klen, 'i');
+				printf("d %c %ld\n", what > 0 ? (char)what : '?', did > 0 ? did : 0);
+			}
+		}
+		i = end;
+	}
+	free(d);
+	return 0;
+}
+
 /* ---- self-test -------------------------------------------------------------- */
 
 static int self_test(void)
@@ -437,5 +575,7 @@ int main(int argc, char **argv)
 		return self_test();
 	if (argc == 3 && strcmp(argv[1], "--sixels") == 0)
 		return sixels(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--kitty") == 0)
+		return kitty(argv[2]);
 	return run(argc, argv);
 }

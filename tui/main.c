@@ -51,7 +51,7 @@ static const cli_command cli_commands[] = {
 	{ "embed", cmd_embed, "embed --model FILE (--text TEXT... | --video FILE... | --frames-npy FILE) "
 	  "[--format json|npy|safetensors] [--out PATH]",
 	  "write a model's text, video or frame embeddings as JSON, .npy or safetensors" },
-	{ "export", cmd_export, "export --db FILE --model FILE --format npy|jsonl --out PATH",
+	{ "export", cmd_export, "export [--db FILE] [--model FILE] --format npy|jsonl --out PATH",
 	  "write every indexed video's path, times and vectors for a vector database" },
 	{ "model", cmd_model, "model list | fetch NAME [--default] | import CHECKPOINT [-o OUT] | "
 	  "check FILE [--json]",
@@ -62,7 +62,8 @@ static const cli_command cli_commands[] = {
 static void cli_usage(FILE *out)
 {
 	fprintf(out,
-	    "Usage: clipgrep [OPTIONS] [DIR]            the interactive search (keys: F1)\n"
+	    "Usage: clipgrep [OPTIONS] [DIR]            the interactive search (keys: F1;\n"
+	    "                                           d or F2: the selected clip's page)\n"
 	    "       clipgrep [OPTIONS] QUERY...         search for QUERY (the screen on a terminal,\n"
 	    "                                           else the ranked list, as 'search' prints it)\n"
 	    "       clipgrep [OPTIONS] COMMAND [ARGS...]\n"
@@ -75,8 +76,8 @@ static void cli_usage(FILE *out)
 	    "                       else the config's, else the bundled demo model)\n"
 	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
 	    "  -q, --query TEXT     start with this query\n"
-	    "      --images MODE    auto, sixel, blocks or none\n"
-	    "      --colours N      auto, none, 8, 16, 256 or true\n"
+	    "      --images MODE    auto, kitty, sixel, blocks or none\n"
+	    "      --colours N      auto, none, 8, 16, 256 or true (or $CLIPGREP_COLOURS)\n"
 	    "  -n, --top K          list the K best clips (default 50)\n"
 	    "      --no-index       do not index DIR, only limit the results to it\n"
 	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"

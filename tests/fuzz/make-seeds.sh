@@ -156,6 +156,13 @@ put('term-reply', 'xterm-sixel', '\033[?1;0;1024S\033[6;20;10t\033[?63;1;2;4;6;9
 put('term-reply', 'da1-only', '\033[?62;22c')
 put('term-reply', 'cut-short', '\033[?1;0;256S\033[6;18')
 put('term-reply', 'noise', 'abc\033[?;;;c\033[6;0;0t\033[?1;3;0S\033[?65;4;c')
+# XTVERSION, XTGETTCAP (Co, RGB; a refusal; BEL as ST) and the kitty graphics reply.
+put('term-reply', 'xterm-tcap', '\033P>|XTerm(379)\033\\\033P1+r436f=323536\033\\\033P1+r524742=38\033\\'
+    '\033[?1;0;1024S\033[?63;1;2;4;6;9;15;16;22;28c')
+put('term-reply', 'kitty', '\033P>|kitty(0.35.2)\033\\\033_Gi=31;OK\033\\\033[?62;c')
+put('term-reply', 'refusals', '\033P0+r436f\033\\\033_Gi=31;ENOTSUPPORTED:x\033\\\033P1+r636f6c6f7273=3136\007'
+    '\033P1+r436f=zz;524742=2d31\033\\\033[?1;2c')
+put('term-reply', 'dcs-cut', '\033P>|WezTerm\033P1+r43')
 
 # --- image, preprocess: sizes in the first bytes, then pixels -------------
 px = bytes((i * 37) & 255 for i in range(96))

@@ -15,13 +15,13 @@
 
 int cli_picture_parse(const char *s, int *out)
 {
-	static const char *const names[] = { "none", "blocks", "sixel" };
+	static const char *const names[] = { "none", "blocks", "sixel", "kitty" };
 
 	if (strcmp(s, "auto") == 0) {
 		*out = -1;
 		return 0;
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*out = i;
 			return 0;
@@ -54,7 +54,7 @@ void cli_picture_detect(int want, int probe, cli_picture_mode fallback, cli_pict
 	if (opened)
 		close(fd);
 	if (want < 0 && asked)
-		caps->mode = tc.sixel ? CLI_PICTURE_SIXEL : CLI_PICTURE_BLOCKS;
+		caps->mode = tc.kitty ? CLI_PICTURE_KITTY : tc.sixel ? CLI_PICTURE_SIXEL : CLI_PICTURE_BLOCKS;
 }
 
 /* The xterm 256-colour cube (16 + 36r + 6g + b) or grey ramp nearest to p. */
@@ -85,8 +85,9 @@ int cli_picture_write(FILE *out, const cli_picture_caps *caps, const uint8_t *rg
 {
 	const char *ct = getenv("COLORTERM");
 	int truecolour = ct != NULL && (strcmp(ct, "truecolor") == 0 || strcmp(ct, "24bit") == 0);
-	int cw = caps->mode == CLI_PICTURE_SIXEL ? caps->cell_width : 1;
-	int ch = caps->mode == CLI_PICTURE_SIXEL ? caps->cell_height : 2;
+	int pixels = caps->mode == CLI_PICTURE_SIXEL || caps->mode == CLI_PICTURE_KITTY;
+	int cw = pixels ? caps->cell_width : 1;
+	int ch = pixels ? caps->cell_height : 2;
 	int dw, dh;
 	uint8_t *px;
 
@@ -110,6 +111,17 @@ int cli_picture_write(FILE *out, const cli_picture_caps *caps, const uint8_t *rg
 		return -1;
 	}
 	image_scale(rgb, w, h, px, dw, dh);
+	if (caps->mode == CLI_PICTURE_KITTY) {
+		size_t len;
+		char *k = image_kitty_encode(px, dw, dh, 0, &len, cause);
+		free(px);
+		if (k == NULL)
+			return -1;
+		fwrite(k, 1, len, out);
+		free(k);
+		fputc('\n', out);
+		return 0;
+	}
 	if (caps->mode == CLI_PICTURE_SIXEL) {
 		size_t len;
 		char *six = image_sixel_encode(px, dw, dh,

@@ -1,7 +1,8 @@
 /*
  * cli-picture — pictures in the command line's output (`search --preview`,
  * `clipgrep preview`): written inline to a stream, not placed on a curses
- * screen.  Sixel through tui/screen/image.c's encoder; colour half-blocks
+ * screen.  Sixel and the kitty graphics protocol through
+ * tui/screen/image.c's encoders; colour half-blocks
  * ("▀": foreground the upper pixel, background the lower) as SGR escapes,
  * 24-bit when $COLORTERM says truecolor/24bit, else the xterm 256-colour
  * cube.  Which one is the caller's policy, decided once with
@@ -13,9 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { CLI_PICTURE_NONE, CLI_PICTURE_BLOCKS, CLI_PICTURE_SIXEL } cli_picture_mode;
+typedef enum { CLI_PICTURE_NONE, CLI_PICTURE_BLOCKS, CLI_PICTURE_SIXEL, CLI_PICTURE_KITTY } cli_picture_mode;
 
-/* "none", "blocks", "sixel" (and "auto" gives -1 in *out); -1 for other names. */
+/* "none", "blocks", "sixel", "kitty" (and "auto" gives -1 in *out); -1 for other names. */
 int cli_picture_parse(const char *s, int *out);
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
  * The mode for want (a CLI_PICTURE_* value, or -1 for auto) with the
  * terminal's cell size.  With probe, the terminal (stdin when it is one,
  * else /dev/tty) is asked whether it has sixel and its cell size
- * (tui/screen/tty.c's DA1 probe): auto is sixel if so, else half-blocks.
+ * (tui/screen/tty.c's probe): auto is kitty when the terminal answers the
+ * kitty graphics query, else sixel if it has that, else half-blocks.
  * Without probe (or with no terminal to ask) auto gives fallback.  Never
  * probe while another program reads the terminal (fzf): the answer would
  * reach it as keystrokes.

@@ -46,7 +46,7 @@ static void demo_usage(FILE *out)
 	    "  -p, --print        print the ranking, do not open the screen\n"
 	    "      --mode MODE    tcmgc, ea or fused\n"
 	    "  -n, --top K        clips to list (default 10 printed, 50 on screen)\n"
-	    "      --images MODE  auto, sixel, blocks or none\n"
+	    "      --images MODE  auto, kitty, sixel, blocks or none\n"
 	    "      --colours N    auto, none, 8, 16, 256 or true\n"
 	    "  -d, --db FILE      the demo index (default $XDG_DATA_HOME/clipgrep/demo.db)\n"
 	    "  -h, --help         show this help\n");
@@ -270,7 +270,7 @@ int cmd_demo(int argc, char **argv)
 			break;
 		case 'I':
 			if (cmd_tui_parse_images(optarg, &o.images) == -1) {
-				cli_error("demo: --images: %s is not auto, sixel, blocks or none", cli_name(optarg));
+				cli_error("demo: --images: %s is not auto, kitty, sixel, blocks or none", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;

@@ -51,14 +51,16 @@ typedef struct {
 static void export_usage(FILE *out)
 {
 	fprintf(out,
-	    "Usage: clipgrep export --db FILE --model FILE --format npy|jsonl --out PATH\n"
+	    "Usage: clipgrep export [--db FILE] [--model FILE] --format npy|jsonl --out PATH\n"
 	    "Write every indexed video's path, frame times and vectors of one model:\n"
 	    "  npy    PATH is a directory: videos.jsonl, frames.npy [n, F, D],\n"
 	    "         cache.ea.npy, cache.tcmgc.npy (rows named in videos.jsonl)\n"
 	    "  jsonl  PATH is a file: one JSON object per video, vectors inline\n"
 	    "(Parquet: no maintained C library for it is packaged in Debian.)\n\n"
 	    "  -d, --db FILE      the index (default: as for search)\n"
-	    "  -m, --model FILE   the model file the videos were indexed with\n"
+	    "  -m, --model FILE   the model file the videos were indexed with (default: the\n"
+	    "                     index's model, the first in the config's order when it\n"
+	    "                     holds several: a note names the others)\n"
 	    "  -f, --format FMT   npy or jsonl\n"
 	    "  -o, --out PATH     where to write\n"
 	    "  -h, --help         show this help\n");
@@ -175,7 +177,8 @@ int cmd_export(int argc, char **argv)
 	heads_set *hs = NULL;
 	heads_file *hf;
 	int64_t model_id;
-	int c, rc = CLI_EXIT_ERROR;
+	int c, rc = CLI_EXIT_ERROR, n_models = 0;
+	char **models = NULL;
 
 	while ((c = cli_getopt(argc, argv, ":d:m:f:o:h", options)) != -1) {
 		switch (c) {
@@ -187,7 +190,7 @@ int cmd_export(int argc, char **argv)
 		default: export_usage(stderr); return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind != argc || model_file == NULL || fmt == NULL || out_path == NULL ||
+	if (optind != argc || fmt == NULL || out_path == NULL ||
 	    (strcmp(fmt, "npy") != 0 && strcmp(fmt, "jsonl") != 0)) {
 		if (fmt != NULL && strcmp(fmt, "parquet") == 0)
 			cli_error("export: parquet is not available (no maintained C library in "
@@ -201,11 +204,25 @@ int cmd_export(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	db = cli_db_path(opt_db, &cfg);
-	cli_config_free(&cfg);
 	if (db == NULL) {
+		cli_config_free(&cfg);
 		cli_error("export: no index path (give --db)");
 		return CLI_EXIT_USAGE;
 	}
+	if (model_file == NULL) {
+		/* As search does: the models the index was built with (the config chooses). */
+		n_models = cli_model_paths(NULL, 0, &cfg, db, &models);
+		if (n_models <= 0) {
+			cli_config_free(&cfg);
+			free(db);
+			return CLI_EXIT_USAGE;
+		}
+		model_file = models[0];
+		for (int i = 1; i < n_models; i++)
+			cli_error("export: exporting the vectors of %s; the index also holds %s "
+			    "(--model chooses)", cli_name(model_file), cli_name(models[i]));
+	}
+	cli_config_free(&cfg);
 	if ((hs = heads_open((const char *const *)&model_file, 1, HEADS_FILES_ONLY, &cause)) == NULL ||
 	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot open the model or the index");
@@ -286,5 +303,6 @@ out:
 	heads_free(hs);
 	free(path);
 	free(db);
+	cli_free_strings(models, n_models);
 	return rc;
 }

@@ -46,8 +46,8 @@ static void preview_usage(FILE *out)
 	    "      --mode MODE        tcmgc, ea or fused (default: fused when both heads exist)\n"
 	    "  -w, --width COLS       the picture's width in columns (default\n"
 	    "                         $FZF_PREVIEW_COLUMNS, else the terminal's, else 80)\n"
-	    "      --images MODE      auto, sixel, blocks or none (auto: ask the terminal; under\n"
-	    "                         fzf, or without a terminal, half-blocks)\n"
+	    "      --images MODE      auto, kitty, sixel, blocks or none (auto: ask the terminal;\n"
+	    "                         under fzf, or without a terminal, half-blocks)\n"
 	    "  -h, --help             show this help\n");
 }
 
@@ -282,7 +282,7 @@ int cmd_preview(int argc, char **argv)
 			break;
 		case 'i':
 			if (cli_picture_parse(optarg, &want) == -1) {
-				cli_error("preview: --images: %s is not auto, sixel, blocks or none",
+				cli_error("preview: --images: %s is not auto, kitty, sixel, blocks or none",
 				    cli_name(optarg));
 				rc = CLI_EXIT_USAGE;
 				goto out;
@@ -342,8 +342,9 @@ int cmd_preview(int argc, char **argv)
 	cli_picture_detect(want, !in_fzf && (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)),
 	    CLI_PICTURE_BLOCKS, &caps);
 	if (caps.mode != CLI_PICTURE_NONE) {
-		int cw = caps.mode == CLI_PICTURE_SIXEL ? caps.cell_width : 1;
-		int ch = caps.mode == CLI_PICTURE_SIXEL ? caps.cell_height : 2;
+		int pixels = caps.mode == CLI_PICTURE_SIXEL || caps.mode == CLI_PICTURE_KITTY;
+		int cw = pixels ? caps.cell_width : 1;
+		int ch = pixels ? caps.cell_height : 2;
 		strip = preview_strip(f, best, cols, rows, cw, ch, &pw, &ph, &pcols);
 		if (strip == NULL)
 			cli_error("warning: preview: %s has no stored thumbnails", cli_name(file));

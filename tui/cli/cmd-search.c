@@ -73,9 +73,9 @@ static void search_usage(FILE *out, int explain)
 		    "                         it); without it the whole index, wherever you are\n"
 		    "  -l, --files            print only the paths, best first, one per line\n"
 		    "  -0                     print only the paths, each ended by a NUL (xargs -0)\n"
-		    "      --preview[=MODE]   the best frame under each hit: auto (sixel or\n"
-		    "                         half-blocks on a terminal, nothing into a pipe),\n"
-		    "                         sixel, blocks or none\n");
+		    "      --preview[=MODE]   the best frame under each hit: auto (kitty, sixel\n"
+		    "                         or half-blocks on a terminal, nothing into a pipe),\n"
+		    "                         kitty, sixel, blocks or none\n");
 	fprintf(out,
 	    "      --json             %s\n"
 	    "  -h, --help             show this help\n",
@@ -304,7 +304,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		case 'P':
 			o->preview = 1;
 			if (optarg != NULL && cli_picture_parse(optarg, &o->preview_want) == -1) {
-				cli_error("search: --preview: %s is not auto, sixel, blocks or none",
+				cli_error("search: --preview: %s is not auto, kitty, sixel, blocks or none",
 				    cli_name(optarg));
 				*rc = CLI_EXIT_USAGE;
 				return -1;

@@ -33,21 +33,25 @@ static void cmd_tui_usage(FILE *out)
 	    "and only videos under DIR are listed.\n\n"
 	    "  -d, --db FILE        the index (default: $CLIPGREP_DB, the config's db,\n"
 	    "                       else $XDG_DATA_HOME/clipgrep/index.db)\n"
-	    "  -m, --model FILE     a model file (repeatable; default: the config's, else\n"
-	    "                       the bundled demo model)\n"
+	    "  -m, --model FILE     a model file (repeatable; default: the index's own, else\n"
+	    "                       the config's, else the bundled demo model)\n"
 	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
 	    "  -q, --query TEXT     start with this query\n"
-	    "      --images MODE    auto, sixel, blocks or none (default auto: sixel when the\n"
-	    "                       terminal answers that it has it, else colour half-blocks)\n"
-	    "      --colours N      auto, none, 8, 16, 256 or true (at most; NO_COLOR is honoured)\n"
+	    "      --images MODE    auto, kitty, sixel, blocks or none (default auto: the kitty\n"
+	    "                       graphics protocol or sixel when the terminal answers that\n"
+	    "                       it has them, else colour half-blocks)\n"
+	    "      --colours N      auto, none, 8, 16, 256 or true (default auto: the most that\n"
+	    "                       terminfo, COLORTERM or the terminal's answers vouch for;\n"
+	    "                       $CLIPGREP_COLOURS too; either wins over NO_COLOR)\n"
 	    "  -n, --top K          list the K best clips (default 50)\n"
 	    "      --no-index       do not index DIR, only limit the results to it\n"
 	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"
 	    "  -j, --jobs N         decode threads for indexing\n"
 	    "  -h, --help           show this help\n\n"
 	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
-	    "Tab switches model; w cycles the heatmap word; / edits the query; F1 (anywhere,\n"
-	    "or ? in the list) shows the keys and the heatmap legend; q quits.\n");
+	    "Tab switches model; w cycles the heatmap word; d (list) or F2 (anywhere) shows\n"
+	    "the selected clip on the whole screen, Enter/Esc back; / edits the query; F1\n"
+	    "(anywhere, or ? in the list) shows the keys and the heatmap legend; q quits.\n");
 }
 
 int cmd_tui_parse_images(const char *s, int *out)
@@ -66,18 +70,7 @@ int cmd_tui_parse_images(const char *s, int *out)
 
 int cmd_tui_parse_colours(const char *s, int *out)
 {
-	static const struct { const char *name; int depth; } names[] = {
-		{ "auto", -1 }, { "none", COLOUR_NONE }, { "0", COLOUR_NONE }, { "8", COLOUR_8 },
-		{ "16", COLOUR_16 }, { "256", COLOUR_256 }, { "true", COLOUR_DIRECT },
-		{ "24bit", COLOUR_DIRECT }, { "truecolor", COLOUR_DIRECT },
-	};
-
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(s, names[i].name) == 0) {
-			*out = names[i].depth;
-			return 0;
-		}
-	return -1;
+	return colour_depth_parse(s, out);
 }
 
 /*
@@ -180,7 +173,7 @@ int cmd_tui(int argc, char **argv)
 			break;
 		case 'I':
 			if (cmd_tui_parse_images(optarg, &o.images) == -1) {
-				cli_error("--images: %s is not auto, sixel, blocks or none", cli_name(optarg));
+				cli_error("--images: %s is not auto, kitty, sixel, blocks or none", cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			break;

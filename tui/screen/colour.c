@@ -4,9 +4,17 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "colour.h"
 #include "provide-curses.h"
+/* setupterm, cur_term: reading a terminfo entry that curses does not run on.
+ * Only here, as term.h's capability macros would shadow names elsewhere. */
+#if __has_include(<ncursesw/term.h>)
+#include <ncursesw/term.h>
+#else
+#include <term.h>
+#endif
 
 static colour_depth colour_depth_now = COLOUR_NONE;
 
@@ -22,30 +30,114 @@ const char *colour_depth_name(colour_depth d)
 	return "?";
 }
 
-colour_depth colour_setup(int force)
+/* The depth n colours give (rgb: the RGB flag or answer). */
+static colour_depth colour_from_count(long n, int rgb)
 {
-	const char *no_color = getenv("NO_COLOR");
+	if (rgb && n >= 0x1000000)
+		return COLOUR_DIRECT;
+	if (n >= 256)
+		return COLOUR_256;
+	if (n >= 16)
+		return COLOUR_16;
+	if (n >= 8)
+		return COLOUR_8;
+	return COLOUR_NONE;
+}
+
+colour_depth colour_detect(const colour_facts *f)
+{
+	colour_depth d = colour_from_count(f->terminfo_colours, f->terminfo_rgb), o;
+
+	if (f->colorterm != NULL &&
+	    (strcmp(f->colorterm, "truecolor") == 0 || strcmp(f->colorterm, "24bit") == 0))
+		d = COLOUR_DIRECT;
+	if (f->tcap_rgb)
+		d = COLOUR_DIRECT;
+	o = colour_from_count(f->tcap_colours, 1);
+	if (o > d)
+		d = o;
+	/* xterm draws 256 colours (and direct ones) whatever TERM says. */
+	if (f->version != NULL && strncmp(f->version, "XTerm(", 6) == 0 && d < COLOUR_256)
+		d = COLOUR_256;
+	return d;
+}
+
+int colour_depth_parse(const char *s, int *out)
+{
+	static const struct { const char *name; int depth; } names[] = {
+		{ "auto", -1 }, { "none", COLOUR_NONE }, { "0", COLOUR_NONE }, { "8", COLOUR_8 },
+		{ "16", COLOUR_16 }, { "256", COLOUR_256 }, { "true", COLOUR_DIRECT },
+		{ "truecolor", COLOUR_DIRECT }, { "24bit", COLOUR_DIRECT },
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*out = names[i].depth;
+			return 0;
+		}
+	return -1;
+}
+
+int colour_terminfo_colours(const char *name, int *colours, int *rgb)
+{
+	TERMINAL *held = cur_term;
+	int err = 0, rc = -1;
+
+	*colours = 0;
+	*rgb = 0;
+	/* setupterm replaces cur_term: read the entry, then put the held one back. */
+	if (setupterm(name, -1, &err) == OK) {
+		int n = tigetnum("colors");
+		*colours = n > 0 ? n : 0;
+		*rgb = tigetflag("RGB") > 0;
+		del_curterm(cur_term);
+		rc = 0;
+	}
+	set_curterm(held);
+	return rc;
+}
+
+const char *colour_terminfo_for(const char *term, colour_depth d, char *buf, size_t size)
+{
+	char base[64];
+	const char *families[2];
+	int have = 0, rgb = 0;
+
+	if (term == NULL || term[0] == '\0' || d < COLOUR_256 || strlen(term) >= sizeof base)
+		return NULL;
+	if (colour_terminfo_colours(term, &have, &rgb) == 0 && colour_from_count(have, rgb) >= d)
+		return NULL;
+	/* The family: "xterm-16color" -> "xterm"; a "vt340" is xterm playing one. */
+	snprintf(base, sizeof base, "%s", term);
+	base[strcspn(base, "-")] = '\0';
+	families[0] = base;
+	families[1] = strncmp(base, "vt", 2) == 0 ? "xterm" : NULL;
+	for (colour_depth need = d; need >= COLOUR_256; need--) {
+		for (int f = 0; f < 2 && families[f] != NULL; f++) {
+			snprintf(buf, size, "%s%s", families[f],
+			    need == COLOUR_DIRECT ? "-direct" : "-256color");
+			if (colour_terminfo_colours(buf, &have, &rgb) == 0 &&
+			    colour_from_count(have, rgb) >= need)
+				return strcmp(buf, term) != 0 ? buf : NULL; /* term's own: keep it */
+		}
+	}
+	return NULL;
+}
+
+colour_depth colour_setup(colour_depth want)
+{
 	colour_depth d;
 
 	colour_depth_now = COLOUR_NONE;
-	if ((no_color != NULL && no_color[0] != '\0') || force == COLOUR_NONE || !has_colors())
+	if (want == COLOUR_NONE || !has_colors())
 		return COLOUR_NONE;
 	if (start_color() == ERR)
 		return COLOUR_NONE;
 	use_default_colors();
 	/* A terminfo entry with the RGB flag (xterm-direct) takes 0xRRGGBB colour numbers. */
-	if (tigetflag("RGB") > 0 && COLORS >= 0x1000000)
-		d = COLOUR_DIRECT;
-	else if (COLORS >= 256)
-		d = COLOUR_256;
-	else if (COLORS >= 16)
-		d = COLOUR_16;
-	else if (COLORS >= 8)
-		d = COLOUR_8;
-	else
-		return COLOUR_NONE;
-	if (force >= 0 && (colour_depth)force < d)
-		d = (colour_depth)force;
+	d = colour_from_count(COLORS, tigetflag("RGB") > 0);
+	if (want < d)
+		d = want;
 	colour_depth_now = d;
 	return d;
 }

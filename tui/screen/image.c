@@ -35,9 +35,11 @@
 typedef struct {
 	uint64_t key;
 	int w, h;          /* pixels */
-	char *data;        /* DCS ... ST */
+	char *data;        /* DCS ... ST (sixel), or the APC transmission (kitty) */
 	size_t len;
 	uint64_t used;     /* LRU clock */
+	uint32_t id;       /* kitty: the image id it is sent as */
+	int sent;          /* kitty: the terminal holds it */
 } image_cached;
 
 typedef struct {
@@ -45,6 +47,9 @@ typedef struct {
 	int y, x, rows, cols; /* cells */
 	int w, h;             /* pixels */
 } image_placed;
+
+/* kitty: a placement's id, from its cell (an image may be placed at two cells). */
+#define IMAGE_KITTY_PLACEMENT(p) ((unsigned)((p)->y * 4096 + (p)->x + 1))
 
 struct image_reg {
 	image_mode mode;
@@ -58,6 +63,7 @@ struct image_reg {
 	int invalid;          /* nothing on screen can be trusted: write every image */
 	double encode_spent;  /* ms spent encoding in this frame */
 	int deferred;         /* pictures left for the next frame */
+	uint32_t next_id;     /* kitty: the next image id */
 	cchar_t *prev;        /* [prev_rows, prev_cols] stdscr as last refreshed */
 	int prev_rows, prev_cols;
 	image_stats stats;
@@ -77,6 +83,7 @@ const char *image_mode_name(image_mode m)
 	case IMAGE_NONE: return "none";
 	case IMAGE_BLOCKS: return "blocks";
 	case IMAGE_SIXEL: return "sixel";
+	case IMAGE_KITTY: return "kitty";
 	}
 	return "?";
 }
@@ -89,6 +96,8 @@ int image_mode_parse(const char *s, image_mode *out)
 		*out = IMAGE_BLOCKS;
 	else if (strcmp(s, "sixel") == 0)
 		*out = IMAGE_SIXEL;
+	else if (strcmp(s, "kitty") == 0)
+		*out = IMAGE_KITTY;
 	else
 		return -1;
 	return 0;
@@ -109,6 +118,7 @@ image_reg *image_reg_new(image_mode mode, int out_fd, int utf8, int colour_regis
 	r->cell_w = 10;
 	r->cell_h = 20;
 	r->invalid = 1;
+	r->next_id = 1;
 	return r;
 }
 
@@ -145,6 +155,9 @@ void image_reg_invalidate(image_reg *r)
 {
 	r->invalid = 1;
 	r->n_shown = 0;
+	/* kitty: the terminal may have dropped the pictures with the screen: send again. */
+	for (int i = 0; i < IMAGE_CACHE_ENTRIES; i++)
+		r->cache[i].sent = 0;
 }
 
 /* ---- pixels ------------------------------------------------------------- */
@@ -300,6 +313,78 @@ fail:
 	return NULL;
 }
 
+/* ---- kitty encoding --------------------------------------------------- */
+
+/* Base64 payload bytes per APC chunk (the protocol's limit). */
+#define IMAGE_KITTY_CHUNK 4096
+
+char *image_kitty_encode(const uint8_t *rgb, int w, int h, uint32_t id, size_t *len,
+    char **cause)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t raw = (size_t)w * h * 3, enc = (raw + 2) / 3 * 4;
+	size_t chunks = (enc + IMAGE_KITTY_CHUNK - 1) / IMAGE_KITTY_CHUNK;
+	/* The first chunk's keys, then per chunk "ESC _ G m=1 ; ... ESC \". */
+	size_t cap = enc + 128 + chunks * 16 + 1, n = 0, done = 0;
+	char *out, *payload;
+
+	if (w <= 0 || h <= 0 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE) {
+		util_set_cause(cause, "kitty: a %dx%d picture cannot be sent", w, h);
+		return NULL;
+	}
+	out = malloc(cap);
+	payload = malloc(enc + 1);
+	if (out == NULL || payload == NULL) {
+		free(out);
+		free(payload);
+		util_set_cause(cause, "kitty: out of memory for a %dx%d picture", w, h);
+		return NULL;
+	}
+	for (size_t i = 0, k = 0; i < raw; i += 3) {
+		uint32_t v = (uint32_t)rgb[i] << 16;
+		size_t have = raw - i;
+		if (have > 1)
+			v |= (uint32_t)rgb[i + 1] << 8;
+		if (have > 2)
+			v |= rgb[i + 2];
+		payload[k++] = b64[v >> 18 & 63];
+		payload[k++] = b64[v >> 12 & 63];
+		payload[k++] = have > 1 ? b64[v >> 6 & 63] : '=';
+		payload[k++] = have > 2 ? b64[v & 63] : '=';
+	}
+	while (done < enc) {
+		size_t part = enc - done < IMAGE_KITTY_CHUNK ? enc - done : IMAGE_KITTY_CHUNK;
+		int more = done + part < enc;
+		if (done == 0 && id == 0)
+			n += (size_t)snprintf(out + n, cap - n, "\033_Ga=T,f=24,s=%d,v=%d,q=2,m=%d;",
+			    w, h, more);
+		else if (done == 0)
+			n += (size_t)snprintf(out + n, cap - n, "\033_Ga=t,i=%u,f=24,s=%d,v=%d,q=2,m=%d;",
+			    id, w, h, more);
+		else
+			n += (size_t)snprintf(out + n, cap - n, "\033_Gm=%d;", more);
+		memcpy(out + n, payload + done, part);
+		n += part;
+		memcpy(out + n, "\033\\", 2);
+		n += 2;
+		done += part;
+	}
+	out[n] = '\0';
+	free(payload);
+	*len = n;
+	return out;
+}
+
+/* kitty: tell the terminal to forget image id (its data and placements). */
+static void image_kitty_forget(image_reg *r, uint32_t id)
+{
+	char cmd[64];
+	int n = snprintf(cmd, sizeof cmd, "\033_Ga=d,d=I,i=%u,q=2\033\\", id);
+
+	(void)util_write_all(r->fd, cmd, (size_t)n);
+}
+
 /* The cached encoding of (key, w, h), encoding rgb on a miss; NULL on failure. */
 static image_cached *image_cache_get(image_reg *r, uint64_t key, int w, int h,
     const uint8_t *rgb, int iw, int ih)
@@ -336,8 +421,11 @@ static image_cached *image_cache_get(image_reg *r, uint64_t key, int w, int h,
 		if (lru == NULL)
 			break;
 		r->cache_bytes -= lru->len;
+		if (lru->sent)
+			image_kitty_forget(r, lru->id);
 		free(lru->data);
 		lru->data = NULL;
+		lru->sent = 0;
 		slot = lru;
 	}
 	if (slot == NULL)
@@ -347,7 +435,15 @@ static image_cached *image_cache_get(image_reg *r, uint64_t key, int w, int h,
 	if (scaled == NULL)
 		return NULL;
 	image_scale(rgb, iw, ih, scaled, w, h);
-	slot->data = image_sixel_encode(scaled, w, h, r->colours, &slot->len, NULL);
+	if (r->mode == IMAGE_KITTY) {
+		slot->id = r->next_id++;
+		if (r->next_id == 0) /* ids are 1 .. 2^32 - 1 */
+			r->next_id = 1;
+		slot->data = image_kitty_encode(scaled, w, h, slot->id, &slot->len, NULL);
+	} else {
+		slot->data = image_sixel_encode(scaled, w, h, r->colours, &slot->len, NULL);
+	}
+	slot->sent = 0;
 	free(scaled);
 	if (slot->data == NULL)
 		return NULL;
@@ -467,7 +563,7 @@ void image_place(image_reg *r, uint64_t key, const uint8_t *rgb, int iw, int ih,
 		image_draw_blocks(r, rgb, iw, ih, y, x, ur, uc);
 		return;
 	}
-	/* Sixel: blank the cells, so curses never has text under the picture. */
+	/* Sixel, kitty: blank the cells, so curses never has text under the picture. */
 	for (int row = 0; row < ur; row++)
 		mvhline(y + row, x, ' ', uc);
 	if (r->n_want < IMAGE_MAX_PLACED) {
@@ -555,12 +651,87 @@ static int image_row_damages(const image_row *row, int x, int right)
 	return row->first >= 0 && row->first <= right && (row->last >= x || row->tail <= right);
 }
 
+/*
+ * kitty: after curses has drawn the frame, delete the placements that went
+ * away or moved, then send (once) and place the new ones.  Text never
+ * erases a kitty picture, so nothing else needs rewriting; a full repaint
+ * deletes every placement first (the terminal may have dropped them with
+ * the screen).
+ */
+static int image_frame_end_kitty(image_reg *r, int full)
+{
+	int written = 0;
+	char cmd[160];
+
+	if (full || r->prev_rows != LINES || r->prev_cols != COLS)
+		r->invalid = 1;
+	if (full)
+		clearok(curscr, TRUE);
+	wnoutrefresh(stdscr);
+	doupdate();
+	if (r->invalid) {
+		static const char all[] = "\033_Ga=d,d=a,q=2\033\\";
+		(void)util_write_all(r->fd, all, sizeof all - 1);
+		r->n_shown = 0;
+	}
+	for (int i = 0; i < r->n_shown; i++) {
+		const image_placed *s = &r->shown[i];
+		image_cached *c;
+		int kept = 0;
+		for (int j = 0; j < r->n_want && !kept; j++)
+			kept = image_same_place(s, &r->want[j]);
+		if (kept || (c = image_cache_get(r, s->key, s->w, s->h, NULL, 0, 0)) == NULL || !c->sent)
+			continue;
+		snprintf(cmd, sizeof cmd, "\033_Ga=d,d=i,i=%u,p=%u,q=2\033\\", c->id,
+		    IMAGE_KITTY_PLACEMENT(s));
+		(void)util_write_all(r->fd, cmd, strlen(cmd));
+	}
+	for (int i = 0; i < r->n_want; i++) {
+		const image_placed *p = &r->want[i];
+		image_cached *c;
+		int found = 0;
+		double t0 = image_now_ms();
+		size_t bytes = 0;
+
+		for (int j = 0; j < r->n_shown && !found; j++)
+			found = image_same_place(p, &r->shown[j]);
+		if (found || (c = image_cache_get(r, p->key, p->w, p->h, NULL, 0, 0)) == NULL)
+			continue;
+		if (!c->sent) {
+			if (util_write_all(r->fd, c->data, c->len) != 0)
+				continue;
+			c->sent = 1;
+			bytes += c->len;
+		}
+		/* At its cell, the cursor saved and restored around it (C=1: not moved). */
+		snprintf(cmd, sizeof cmd, "\0337\033[%d;%dH\033_Ga=p,i=%u,p=%u,C=1,q=2\033\\\0338",
+		    p->y + 1, p->x + 1, c->id, IMAGE_KITTY_PLACEMENT(p));
+		if (util_write_all(r->fd, cmd, strlen(cmd)) == 0) {
+			double ms = image_now_ms() - t0;
+			written++;
+			r->stats.emits++;
+			r->stats.emit_ms += ms;
+			r->stats.emit_bytes += bytes + strlen(cmd);
+			if (ms > r->stats.emit_max_ms)
+				r->stats.emit_max_ms = ms;
+		}
+	}
+	memcpy(r->shown, r->want, sizeof r->want[0] * (size_t)r->n_want);
+	r->n_shown = r->n_want;
+	r->prev_rows = LINES;
+	r->prev_cols = COLS;
+	r->invalid = 0;
+	return written;
+}
+
 int image_frame_end(image_reg *r, int full)
 {
 	int rows = LINES, cols = COLS, cy, cx, written = 0;
 	image_row *dmg = NULL; /* [rows] */
 	cchar_t *now = NULL;
 
+	if (r->mode == IMAGE_KITTY)
+		return image_frame_end_kitty(r, full);
 	if (r->mode != IMAGE_SIXEL) {
 		if (full)
 			clearok(curscr, TRUE);

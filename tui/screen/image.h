@@ -1,7 +1,14 @@
 /*
- * image — pictures on the text screen: sixel graphics where the terminal
- * has them, colour half-block cells ("▀", foreground the upper pixel,
- * background the lower) where it does not, nothing with --images=none.
+ * image — pictures on the text screen: the kitty graphics protocol (kitty,
+ * Ghostty) or sixel graphics where the terminal has them, colour
+ * half-block cells ("▀", foreground the upper pixel, background the lower)
+ * where it has neither, nothing with --images=none.
+ *
+ * Kitty pictures are not text cells: the terminal keeps them by id, above
+ * the text, until told to delete them.  So each encoding (picture, pixel
+ * size) is sent once with its own id, shown with a placement at its cell,
+ * and the placement is deleted when the frame no longer has it; a full
+ * repaint deletes every placement and places again.
  *
  * curses knows nothing of sixel.  As in tmux's image.c, the registry keeps
  * a bounded list of the images on screen with their cells; each frame the
@@ -23,9 +30,9 @@
 
 #include "provide-curses.h"
 
-typedef enum { IMAGE_NONE, IMAGE_BLOCKS, IMAGE_SIXEL } image_mode;
+typedef enum { IMAGE_NONE, IMAGE_BLOCKS, IMAGE_SIXEL, IMAGE_KITTY } image_mode;
 
-/* "none", "blocks", "sixel"; image_mode_parse returns -1 for others. */
+/* "none", "blocks", "sixel", "kitty"; image_mode_parse returns -1 for others. */
 const char *image_mode_name(image_mode m);
 int image_mode_parse(const char *s, image_mode *out);
 
@@ -99,6 +106,20 @@ void image_reg_invalidate(image_reg *r);
  * shrinking, bilinear when growing.
  */
 void image_scale(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+
+/*
+ * Encode rgb [h, w, 3] for the kitty graphics protocol: a transmission
+ * (a=t) of 24-bit RGB (f=24) as image id, quiet (q=2), its base64 in APC
+ * chunks of at most 4096 bytes (m=1 on all but the last).  id 0: transmit
+ * and display at the cursor instead (a=T, no id: inline output, which
+ * leaves the cursor after the picture).  Newly allocated, *len bytes
+ * (NUL-terminated); NULL with *cause on failure.
+ */
+char *image_kitty_encode(const uint8_t *rgb, int w, int h, uint32_t id, size_t *len,
+    char **cause);
+
+/* What ends kitty pictures on exit (and on a fatal signal): delete them all. */
+#define IMAGE_KITTY_END "\033_Ga=d,d=A,q=2\033\\"
 
 /*
  * Encode rgb [h, w, 3] as a sixel sequence (DCS ... ST) with at most

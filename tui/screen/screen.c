@@ -7,11 +7,16 @@
  * Layout (the detail pane only when the screen is wide enough):
  *
  *   row 0        query line                               mode tabs
- *   row 1        list header            │ detail header
+ *   row 1        list header, range     │ detail header
  *   rows 2..H-2  ranked list            │ best frame   file, rank, moment
- *                                       │ breakdown bars (z, ω, ω·z)
+ *                                       │ breakdown bars (ω·z, ω; z)
  *                                       │ frame strip, token × frame heatmap
  *   row H-1      status line
+ *
+ * The detail page (d, F2) draws the detail pane over rows 1..H-2 at the
+ * whole width instead of the list: on a narrow screen it is the only way to
+ * the picture, the breakdown and the heatmap.  Nothing is drawn over
+ * anything else: each part gets its columns and truncates within them.
  */
 #include "config.h"
 
@@ -104,6 +109,57 @@ void screen_format_time(double t, char *buf, size_t size)
 		snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 	else
 		snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+}
+
+/* Tenths of a second: "0.5s" under a minute, "m:ss.d" (or "h:mm:ss.d") above. */
+static void screen_format_tenths(double t, char *buf, size_t size)
+{
+	long d;
+
+	if (!(t >= 0) || isinf(t)) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	d = (long)(t * 10 + 0.5);
+	if (d < 600)
+		snprintf(buf, size, "%ld.%lds", d / 10, d % 10);
+	else if (d < 36000)
+		snprintf(buf, size, "%ld:%02ld.%ld", d / 600, d / 10 % 60, d % 10);
+	else
+		snprintf(buf, size, "%ld:%02ld:%02ld.%ld", d / 36000, d / 600 % 60, d / 10 % 60, d % 10);
+}
+
+/* Whether labels fit width and no two neighbours read the same. */
+static int screen_labels_ok(int F, int width, char (*labels)[16])
+{
+	/* "-" (padding, no time) may repeat: it reads as "no frame" anyway. */
+	for (int f = 0; f < F; f++) {
+		if ((int)strlen(labels[f]) > width)
+			return 0;
+		if (f > 0 && strcmp(labels[f], "-") != 0 && strcmp(labels[f], labels[f - 1]) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+int screen_frame_labels(const double *t, int F, int width, char (*labels)[16])
+{
+	if (t != NULL) {
+		for (int f = 0; f < F; f++)
+			screen_format_time(t[f], labels[f], sizeof labels[f]);
+		if (screen_labels_ok(F, width, labels))
+			return 1;
+		for (int f = 0; f < F; f++) {
+			char tmp[64];
+			screen_format_tenths(t[f], tmp, sizeof tmp);
+			snprintf(labels[f], sizeof labels[f], "%.15s", tmp);
+		}
+		if (screen_labels_ok(F, width, labels))
+			return 10;
+	}
+	for (int f = 0; f < F; f++)
+		snprintf(labels[f], sizeof labels[f], "%d", f + 1);
+	return 0;
 }
 
 /* Set the attributes and a colour pair (0: none) for what follows. */
@@ -349,6 +405,8 @@ static void screen_draw_list(tui_view *v, int y0, int rows, int width)
 	float lo = 0, hi = 0;
 	int barw = width >= 56 ? 8 : (width >= 46 ? 5 : 0);
 
+	int head_end = 17 + (barw > 0 ? barw + 1 : 0); /* "   #  " bar "score  file" */
+
 	screen_style(A_BOLD | A_UNDERLINE, 0);
 	mvhline(1, 0, ' ', width);
 	mvprintw(1, 0, "   #  %*sscore  file", barw > 0 ? barw + 1 : 0, "");
@@ -418,9 +476,15 @@ static void screen_draw_list(tui_view *v, int y0, int rows, int width)
 	}
 	screen_style(A_NORMAL, 0);
 	if (r->nhits > rows) {
-		screen_style(A_DIM, 0);
-		mvprintw(y0 + rows - 1 + (rows < 1), width - 12, " %d-%d/%d ", v->top + 1,
+		/* Which hits show: in the header, between "file" and "best" (on a
+		 * hit's row it would cover its length), left out when no room. */
+		char range[48];
+		int n = snprintf(range, sizeof range, " %d-%d/%d ", v->top + 1,
 		    v->top + rows < r->nhits ? v->top + rows : r->nhits, r->nhits);
+		if (width - 14 - n >= head_end + 1) {
+			screen_style(A_BOLD | A_UNDERLINE, 0);
+			mvaddstr(1, width - 14 - n, range);
+		}
 		screen_style(A_NORMAL, 0);
 	}
 }
@@ -465,17 +529,24 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 	}
 	screen_style(A_NORMAL, 0);
 	snprintf(buf, sizeof buf, "rank %d of %zu", h->rank, v->res->library);
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_format_time(h->best_time, t1, sizeof t1);
+	if (h->best_time >= 0 && !isinf(h->best_time)) {
+		/* To the tenth, as the frame labels may be: frame 2 at 0.5 s is not "0:00". */
+		long d = (long)(h->best_time * 10 + 0.5);
+		screen_format_time((double)(d / 10), t1, sizeof t1);
+		if (d % 10 != 0)
+			snprintf(t1 + strlen(t1), sizeof t1 - strlen(t1), ".%ld", d % 10);
+	}
 	snprintf(buf, sizeof buf, "best moment %s (frame %d of %d)", t1, h->best_frame + 1,
 	    h->n_frames);
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_format_time(h->duration > 0 ? h->duration : NAN, t2, sizeof t2);
 	snprintf(buf, sizeof buf, "duration %s", t2);
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_style(A_BOLD, screen_fg(SCREEN_ACCENT));
 	snprintf(buf, sizeof buf, "score %.3f (%s)", (double)h->score, screen_mode_label(v->res->mode));
-	mvaddnstr(y + row++, x, buf, w);
+	screen_put(v, y + row++, x, w, buf);
 	screen_style(A_NORMAL, 0);
 	return row;
 }
@@ -484,6 +555,24 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 static const char *screen_unused(const char *head_file)
 {
 	return head_file != NULL ? "not used in this mode (Tab switches)" : "this model has no such head";
+}
+
+/*
+ * A column heading at (y, x) in at most cols columns, none past right:
+ * long (UTF-8 or ASCII form) when it fits, else short, else nothing.
+ */
+static void screen_heading(const tui_view *v, int y, int x, int cols, int right,
+    const char *long_utf8, const char *long_ascii, const char *short_utf8, const char *short_ascii)
+{
+	const char *l = screen_glyph(v, long_utf8, long_ascii);
+	const char *sh = screen_glyph(v, short_utf8, short_ascii);
+
+	if (x + cols > right)
+		cols = right - x;
+	if (screen_text_width(l) <= cols)
+		mvaddstr(y, x, l);
+	else if (screen_text_width(sh) <= cols)
+		mvaddstr(y, x, sh);
 }
 
 /*
@@ -521,13 +610,12 @@ static int screen_draw_breakdown(const tui_view *v, const engine_hit *h, int y, 
 		move(y + row, x);
 		hline(' ', w);
 		mvaddnstr(y + row, x, "granularity", w);
-		mvaddnstr(y + row, x + 15, v->utf8 ? "contribution \xcf\x89\xc2\xb7z" : "contribution w*z",
-		    w - 15);
-		if (spare > 0) {
-			mvaddnstr(y + row, x + 15 + cb + 9, v->utf8 ? "weight \xcf\x89" : "weight w",
-			    w - 15 - cb - 9);
-			mvaddstr(y + row, x + w - 12, "similarity z");
-		}
+		/* Each heading within its columns: the long name, else the symbol. */
+		screen_heading(v, y + row, x + 15, cb + 8, x + w, "contribution \xcf\x89\xc2\xb7z",
+		    "contribution w*z", "\xcf\x89\xc2\xb7z", "w*z");
+		screen_heading(v, y + row, x + 15 + cb + 9, wb + 6, x + w, "weight \xcf\x89", "weight w",
+		    "\xcf\x89", "w");
+		screen_heading(v, y + row, x + w - 12, 12, x + w, "similarity z", "similarity z", "z", "z");
 		row++;
 		screen_style(A_NORMAL, 0);
 		for (int g = 0; g < 4 && row < max_rows; g++) {
@@ -658,13 +746,50 @@ static void screen_draw_legend(const tui_view *v, int y, int x, int w)
 	screen_style(A_NORMAL, 0);
 }
 
+/*
+ * The heatmap's title row; when the token rows do not all fit, a mark at
+ * its right says how many are above and below the ones shown (w/W scroll).
+ */
+static void screen_draw_heat_title(const tui_view *v, int y, int x, int w, int ntok, int first,
+    int shown)
+{
+	char mark[64] = "";
+	int above = first, below = ntok - first - shown, mw;
+
+	if (below < 0)
+		below = 0;
+	if (ntok > 0 && (above > 0 || below > 0)) {
+		int n = 0;
+		if (above > 0)
+			n += snprintf(mark + n, sizeof mark - (size_t)n, "%s%d ",
+			    screen_glyph(v, "\xe2\x86\x91", "^"), above);
+		if (below > 0)
+			n += snprintf(mark + n, sizeof mark - (size_t)n, "%s%d ",
+			    screen_glyph(v, "\xe2\x86\x93", "v"), below);
+		snprintf(mark + n, sizeof mark - (size_t)n, "more (w/W)");
+	}
+	mw = screen_text_width(mark);
+	if (mw > w)
+		mw = 0;
+	screen_style(A_DIM | A_UNDERLINE, 0);
+	mvhline(y, x, ' ', w - mw);
+	if (w - mw - 1 > 0)
+		mvaddnstr(y, x, w - mw >= 42 ? "word x frame attention  (w/W: next word)"
+		    : "word x frame attention", w - mw - 1);
+	if (mw > 0) {
+		screen_style(A_BOLD | A_UNDERLINE, screen_fg(SCREEN_WARN));
+		mvaddstr(y, x + w - mw, mark);
+	}
+	screen_style(A_NORMAL, 0);
+}
+
 static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, int w, int rows)
 {
 	const engine_result *r = v->res;
 	int F = h->n_frames, lab = 10, cw, strip_rows = 0, row = 0, ntok = r->n_tokens;
 	int extra = (h->sent_attn != NULL) + (h->ea_exc != NULL) + (h->ea_agg != NULL);
-	int tok_rows, first_tok = 0, word_frame = -1;
-	char buf[96];
+	int tok_rows, first_tok = 0, word_frame = -1, title_y;
+	char buf[96], (*labels)[16];
 
 	if (F <= 0 || rows < 3)
 		return;
@@ -690,9 +815,8 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 	if (h->word_best != NULL && ntok > 0)
 		word_frame = h->word_best[v->word];
 
-	screen_style(A_DIM | A_UNDERLINE, 0);
-	mvaddnstr(y + row++, x, "word x frame attention  (w: next word)", w);
-	screen_style(A_NORMAL, 0);
+	/* The title, once it is known whether all the tokens fit (below). */
+	title_y = y + row++;
 	if (rows >= 6)
 		screen_draw_legend(v, y + row++, x, w);
 
@@ -719,18 +843,20 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 		}
 		row += strip_rows;
 	}
-	/* Frame labels: times when they fit, the best moment and the word's frame marked. */
-	for (int f = 0; f < F; f++) {
-		char t[16];
-		int real = h->frame_times != NULL && !isnan(h->frame_times[f]);
-		if (cw >= 6 && real)
-			screen_format_time(h->frame_times[f], t, sizeof t);
-		else
-			snprintf(t, sizeof t, "%d", f + 1);
+	/*
+	 * Frame labels: times, as fine as it takes for neighbours to differ
+	 * (frames half a second apart would read 0:00 0:00 0:01), else frame
+	 * numbers; the best moment and the word's frame marked.
+	 */
+	labels = malloc(sizeof *labels * (size_t)F);
+	if (labels != NULL)
+		screen_frame_labels(h->frame_times, F, cw - 1, labels);
+	for (int f = 0; f < F && labels != NULL; f++) {
 		screen_style((f == h->best_frame ? A_BOLD : A_DIM) | (f == word_frame ? A_REVERSE : 0),
 		    f == h->best_frame ? screen_fg(SCREEN_WARN) : 0);
-		mvaddnstr(y + row, x + lab + f * cw, t, cw - 1);
+		mvaddnstr(y + row, x + lab + f * cw, labels[f], cw - 1);
 	}
+	free(labels);
 	screen_style(A_DIM, 0);
 	mvaddnstr(y + row, x, "frame", lab - 1);
 	screen_style(A_NORMAL, 0);
@@ -739,6 +865,11 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 	tok_rows = rows - row - extra;
 	if (tok_rows < 1)
 		tok_rows = 1;
+	/* Keep the highlighted word in view; w/W scroll. */
+	if (v->word >= tok_rows)
+		first_tok = v->word - tok_rows + 1;
+	screen_draw_heat_title(v, title_y, x, w, h->word_attn != NULL ? ntok : 0, first_tok,
+	    tok_rows);
 	if (h->word_attn == NULL || ntok == 0) {
 		screen_style(A_DIM, 0);
 		snprintf(buf, sizeof buf, "word attention: TC-MGC %s", v->info.tcmgc_model != NULL ?
@@ -746,9 +877,6 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 		mvaddnstr(y + row++, x, buf, w);
 		screen_style(A_NORMAL, 0);
 	} else {
-		/* Keep the highlighted word in view. */
-		if (v->word >= tok_rows)
-			first_tok = v->word - tok_rows + 1;
 		for (int t = first_tok; t < ntok && t < first_tok + tok_rows; t++) {
 			int selrow = t == v->word;
 			engine_token_label(r->tokens[t], buf, sizeof buf);
@@ -777,23 +905,41 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 	}
 }
 
+/*
+ * The selected clip in (y, x, rows, w): its best frame beside the file,
+ * the breakdown, the heatmap; the heading on row 1.  The same drawing
+ * serves the pane beside the list and the detail page.
+ */
 static void screen_draw_detail(tui_view *v, int y, int x, int w, int rows)
 {
 	const engine_hit *h;
 	int top_rows = 0, used = 0, iw, ih, ur = 0, uc = 0, textx = x;
 	const uint8_t *rgb;
-	int thumb_rows, bd;
+	/* Short screens give the blank rows between the parts to the heatmap. */
+	int thumb_rows, bd, gap = rows >= 26 ? 1 : 0;
 
 	screen_style(A_BOLD | A_UNDERLINE, 0);
 	mvhline(1, x, ' ', w);
 	mvaddnstr(1, x, "selected clip", w);
+	if (v->page) {
+		const char *back = "Enter/Esc: back to the list   j/k: next/previous clip";
+		int bw = (int)strlen(back);
+		if (bw > w - 15)
+			back = "Enter/Esc: back", bw = (int)strlen(back);
+		if (bw <= w - 15)
+			mvaddstr(1, x + w - bw, back);
+	}
 	screen_style(A_NORMAL, 0);
 	if (v->res == NULL || v->res->nhits == 0 || v->sel < 0 || v->sel >= v->res->nhits)
 		return;
 	h = &v->res->hits[v->sel];
 
-	/* The best frame, as large as a third of the pane allows. */
-	thumb_rows = rows / 3;
+	/*
+	 * The best frame, as large as a third of the pane allows; on short
+	 * screens only as tall as the file block beside it, so that the
+	 * heatmap keeps some token rows.
+	 */
+	thumb_rows = rows < 30 ? 6 : rows / 3;
 	if (thumb_rows > 12)
 		thumb_rows = 12;
 	if (thumb_rows < 6)
@@ -815,27 +961,61 @@ static void screen_draw_detail(tui_view *v, int y, int x, int w, int rows)
 	}
 	used = screen_draw_file(v, h, y, textx, x + w - textx);
 	top_rows = ur > used ? ur : used;
-	y += top_rows + 1;
-	rows -= top_rows + 1;
+	y += top_rows + gap;
+	rows -= top_rows + gap;
 	bd = screen_draw_breakdown(v, h, y, x, w, rows);
-	y += bd + 1;
-	rows -= bd + 1;
+	y += bd + gap;
+	rows -= bd + gap;
 	if (rows > 2)
 		screen_draw_heatmap(v, h, y, x, w, rows);
 }
 
 /* ---- status line and help ----------------------------------------------- */
 
+/*
+ * The status line's right part: the hit count, the key for the detail page
+ * (the only way to the picture, breakdown and heatmap when the screen is
+ * too narrow for the pane beside the list: d in the list, F2 from the
+ * query line; on the page, the way back) and F1.  Pieces are dropped,
+ * timing first, until it takes at most max columns.
+ */
+static void screen_status_right(const tui_view *v, char *right, size_t size, int max)
+{
+	const char *key = v->page ? "Enter/Esc back | "
+	    : v->res != NULL && v->res->nhits > 0
+	    ? (v->focus == TUI_FOCUS_LIST ? "d detail | " : "F2 detail | ") : "";
+	char hits[64] = "";
+
+	if (v->searching)
+		snprintf(hits, sizeof hits, "searching... | ");
+	else if (v->res != NULL)
+		snprintf(hits, sizeof hits, "%d hits %.1f ms | ", v->res->nhits, v->last_ms);
+	snprintf(right, size, " %s%sF1 help ", hits, key);
+	if ((int)strlen(right) > max && v->res != NULL && !v->searching) {
+		snprintf(hits, sizeof hits, "%d hits | ", v->res->nhits);
+		snprintf(right, size, " %s%sF1 help ", hits, key);
+	}
+	if ((int)strlen(right) > max)
+		snprintf(right, size, " %sF1 help ", key);
+	if ((int)strlen(right) > max)
+		snprintf(right, size, " F1 help ");
+	if ((int)strlen(right) > max)
+		right[0] = '\0';
+}
+
 static void screen_draw_status(tui_view *v)
 {
 	char left[512], right[160];
-	int y = LINES - 1, x = 0;
+	int y = LINES - 1, x = 0, end;
 
+	/* The right part first: what is left of the line is the left part's. */
+	screen_status_right(v, right, sizeof right, COLS * 3 / 5);
+	end = COLS - (int)strlen(right);
 	screen_style(A_REVERSE, 0);
 	mvhline(y, 0, ' ', COLS);
 	if (v->message[0] != '\0') {
 		screen_style(A_REVERSE | A_BOLD, v->message_error ? colour_pair(0xffffffu, 0xaf0000u) : 0);
-		x += screen_put(v, y, 1, COLS - 2, v->message) + 2;
+		x += screen_put(v, y, 1, end - 2, v->message) + 2;
 		screen_style(A_REVERSE, 0);
 	}
 	if (v->open_failed)
@@ -867,36 +1047,30 @@ static void screen_draw_status(tui_view *v)
 		    v->progress.failed > 0 ? ", some files failed" : "",
 		    v->progress.stopped ? " (stopped)" : "");
 	}
-	if (v->message[0] == '\0' || x < COLS / 2) {
+	if ((v->message[0] == '\0' || x < COLS / 2) && end - x - 2 > 0) {
 		int lw;
 		if (v->title != NULL) {
 			screen_style(A_REVERSE | A_BOLD, 0);
 			x += screen_put(v, y, x + 1, COLS / 3, v->title) + 2;
 			screen_style(A_REVERSE, 0);
 		}
-		lw = screen_put(v, y, x + 1, COLS - x - 2, left);
+		lw = end - x - 2 > 0 ? screen_put(v, y, x + 1, end - x - 2, left) : 0;
 		/* An indexing bar and the file in hand. */
 		if (v->progress.indexing && v->progress.walked && v->progress.files_total > 0) {
 			int bx = x + 2 + lw, bw = 12;
-			if (bx + bw + 20 < COLS - 30) {
+			if (bx + bw + 20 < end - 2) {
 				screen_bar(v, y, bx, bw,
 				    (double)v->progress.files_done / (double)v->progress.files_total,
 				    SCREEN_ACCENT);
 				screen_style(A_REVERSE | A_DIM, 0);
-				screen_put(v, y, bx + bw + 1, COLS - 30 - (bx + bw + 1),
+				screen_put(v, y, bx + bw + 1, end - 2 - (bx + bw + 1),
 				    screen_basename(v->progress.current));
 			}
 		}
 	}
 	screen_style(A_REVERSE, 0);
-	if (v->searching)
-		snprintf(right, sizeof right, " searching... | F1 help ");
-	else if (v->res != NULL)
-		snprintf(right, sizeof right, " %d hits %.1f ms | F1 help ", v->res->nhits, v->last_ms);
-	else
-		snprintf(right, sizeof right, " F1 help ");
-	if ((int)strlen(right) < COLS / 2)
-		mvaddstr(y, COLS - (int)strlen(right), right);
+	if (right[0] != '\0')
+		mvaddstr(y, end, right);
 	screen_style(A_NORMAL, 0);
 }
 
@@ -909,7 +1083,11 @@ static const char *const screen_help_lines[] = {
 	"                  in the list: play the clip at its best moment",
 	"                  (mpv --start=..., else xdg-open; $CLIPGREP_PLAYER)",
 	"Tab, Shift-Tab    switch model: TC-MGC / EA / fused",
+	"d, F2             the selected clip on the whole screen: picture,",
+	"                  breakdown, heatmap (the only way to them on a",
+	"                  narrow terminal); Enter/Esc/d go back, j/k change clip",
 	"w, W              next / previous word in the attention heatmap",
+	"                  (scrolls it: a mark says how many rows are hidden)",
 	"/                 edit the query;  Esc leaves it",
 	"Ctrl-R            search the query history (readline keys work)",
 	"Ctrl-L            redraw the screen",
@@ -925,23 +1103,46 @@ static const char *const screen_help_lines[] = {
 	"  .  each word's best frame     <>  the selected word's best frame",
 	"  *  the best moment (sentence row; also the bold frame label)",
 	"  reverse video: the selected word's row and its frame's label",
-	"Press any key to close.",
+	"j/k or Up/Down scroll this help; any other key closes it.",
 };
 
-static void screen_draw_help(void)
+/*
+ * The help box, centred; on a screen too short for all of it, the lines
+ * from v->help_top (clamped here) with marks on the frame saying there is
+ * more above or below (j/k, arrows scroll it).
+ */
+static void screen_draw_help(tui_view *v)
 {
-	int n = (int)(sizeof screen_help_lines / sizeof screen_help_lines[0]);
-	int w = 0, h, y0, x0;
+	enum { fixed = sizeof screen_help_lines / sizeof screen_help_lines[0] };
+	const char *lines[fixed + 3];
+	char terminal[sizeof v->terminal], *nl;
+	int n = 0, w = 0, h, y0, x0, body;
 
+	for (int i = 0; i < fixed; i++)
+		lines[n++] = screen_help_lines[i];
+	if (v->terminal[0] != '\0') {
+		memcpy(terminal, v->terminal, sizeof terminal);
+		lines[n++] = "";
+		lines[n++] = terminal;
+		if ((nl = strchr(terminal, '\n')) != NULL) {
+			*nl = '\0';
+			lines[n++] = nl + 1;
+		}
+	}
 	for (int i = 0; i < n; i++)
-		if ((int)strlen(screen_help_lines[i]) > w)
-			w = (int)strlen(screen_help_lines[i]);
+		if ((int)strlen(lines[i]) > w)
+			w = (int)strlen(lines[i]);
 	w += 4;
 	h = n + 2;
 	if (w > COLS)
 		w = COLS;
 	if (h > LINES)
 		h = LINES;
+	body = h - 2;
+	if (v->help_top > n - body)
+		v->help_top = n - body;
+	if (v->help_top < 0)
+		v->help_top = 0;
 	y0 = (LINES - h) / 2;
 	x0 = (COLS - w) / 2;
 	screen_style(A_NORMAL, 0);
@@ -955,10 +1156,17 @@ static void screen_draw_help(void)
 	mvaddch(y0, x0 + w - 1, ACS_URCORNER);
 	mvaddch(y0 + h - 1, x0, ACS_LLCORNER);
 	mvaddch(y0 + h - 1, x0 + w - 1, ACS_LRCORNER);
-	for (int i = 0; i < n && i + 1 < h - 1; i++) {
-		screen_style(i == 0 ? A_BOLD : A_NORMAL, 0);
-		mvaddnstr(y0 + 1 + i, x0 + 2, screen_help_lines[i], w - 4);
+	for (int i = 0; i < body; i++) {
+		int k = v->help_top + i;
+		screen_style(k == 0 ? A_BOLD : A_NORMAL, 0);
+		screen_put(v, y0 + 1 + i, x0 + 2, w - 4, lines[k]);
 	}
+	screen_style(A_BOLD, screen_fg(SCREEN_WARN));
+	if (v->help_top > 0 && w > 24)
+		mvaddstr(y0, x0 + w - 22, screen_glyph(v, " \xe2\x86\x91 more (k, Up) ", " ^ more (k, Up) "));
+	if (v->help_top + body < n && w > 24)
+		mvaddstr(y0 + h - 1, x0 + w - 22,
+		    screen_glyph(v, " \xe2\x86\x93 more (j, Down) ", " v more (j, Down) "));
 	screen_style(A_NORMAL, 0);
 }
 
@@ -982,9 +1190,16 @@ void screen_draw(tui_view *v)
 		return;
 	}
 	screen_draw_query(v, &cy, &cx);
+	if (v->page && (v->res == NULL || v->res->nhits == 0))
+		v->page = 0; /* nothing selected any more */
 	lw = screen_list_width();
-	screen_draw_list(v, 2, screen_list_rows(), lw);
-	if (lw < COLS) {
+	if (v->page) {
+		/* The detail page: the selected clip on the whole screen. */
+		screen_draw_detail(v, 2, 1, COLS - 2, LINES - 3);
+	} else {
+		screen_draw_list(v, 2, screen_list_rows(), lw);
+	}
+	if (lw < COLS && !v->page) {
 		screen_style(A_DIM, 0);
 		mvvline(1, lw, ACS_VLINE, LINES - 2);
 		screen_style(A_NORMAL, 0);
@@ -992,7 +1207,7 @@ void screen_draw(tui_view *v)
 	}
 	screen_draw_status(v);
 	if (v->help)
-		screen_draw_help();
+		screen_draw_help(v);
 	if (v->focus == TUI_FOCUS_QUERY && !v->help) {
 		move(cy, cx);
 		curs_set(1);

@@ -49,6 +49,90 @@ static int tty_csi_params(const char *p, const char *end, int *out, int max)
 	return n;
 }
 
+/* The value of hex digit c, or -1. */
+static int tty_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode the hex text p[0..n) into out (at most size - 1 bytes); -1 if not hex or too long. */
+static int tty_unhex(const char *p, size_t n, char *out, size_t size)
+{
+	size_t k = 0;
+
+	if (n % 2 != 0 || n / 2 >= size)
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = tty_hex_digit(p[i]), lo = tty_hex_digit(p[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[k++] = (char)(hi << 4 | lo);
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+/* XTGETTCAP's answer body after "1+r": NAME=VALUE pairs in hex, ';' between. */
+static void tty_parse_tcap(const char *p, const char *end, tty_caps *caps)
+{
+	while (p < end) {
+		const char *semi = memchr(p, ';', (size_t)(end - p)), *eq;
+		char name[16], value[32];
+
+		if (semi == NULL)
+			semi = end;
+		eq = memchr(p, '=', (size_t)(semi - p));
+		if (eq != NULL && tty_unhex(p, (size_t)(eq - p), name, sizeof name) == 0 &&
+		    tty_unhex(eq + 1, (size_t)(semi - eq - 1), value, sizeof value) == 0) {
+			if (strcmp(name, "Co") == 0 || strcmp(name, "colors") == 0) {
+				long v = 0;
+				int digits = 0;
+				for (const char *d = value; *d >= '0' && *d <= '9' && digits < 9; d++, digits++)
+					v = v * 10 + (*d - '0');
+				if (digits > 0 && value[digits] == '\0')
+					caps->tcap_colours = v > (1L << 24) ? 1 << 24 : (int)v;
+			} else if (strcmp(name, "RGB") == 0) {
+				/* "8" or "8/8/8": bits per channel; "-1": none */
+				caps->tcap_rgb = value[0] >= '1' && value[0] <= '9';
+			}
+		}
+		p = semi + 1;
+	}
+}
+
+/*
+ * The string ESC c2 ... ST starting at buf[i] (c2 is P for DCS, _ for
+ * APC): its body's end (*body_end) and the index of its last byte; 0 when
+ * the string is not complete yet.
+ */
+static size_t tty_string_end(const char *buf, size_t len, size_t i, size_t *body_end)
+{
+	for (size_t k = i + 2; k < len; k++) {
+		if (buf[k] == '\007') {
+			*body_end = k;
+			return k;
+		}
+		if (buf[k] == '\033') {
+			if (k + 1 >= len)
+				return 0;
+			if (buf[k + 1] == '\\') {
+				*body_end = k;
+				return k + 1;
+			}
+			/* Another sequence starts: this one was cut off; skip it. */
+			*body_end = k;
+			return k - 1;
+		}
+	}
+	return 0;
+}
+
 int tty_parse_replies(const char *buf, size_t len, tty_caps *caps)
 {
 	int da1 = 0;
@@ -57,6 +141,29 @@ int tty_parse_replies(const char *buf, size_t len, tty_caps *caps)
 		size_t j;
 		int priv, params[16], n;
 
+		if (buf[i] == '\033' && (buf[i + 1] == 'P' || buf[i + 1] == '_')) {
+			size_t body_end = 0, last = tty_string_end(buf, len, i, &body_end);
+			const char *b = buf + i + 2, *e = buf + body_end;
+
+			if (last == 0)
+				break; /* incomplete: wait for more */
+			if (buf[i + 1] == 'P' && e - b >= 2 && b[0] == '>' && b[1] == '|') {
+				/* XTVERSION: DCS > | name(version) ST */
+				size_t k = 0;
+				for (const char *c = b + 2; c < e && k + 1 < sizeof caps->version; c++)
+					if (*c >= 0x20 && *c < 0x7f)
+						caps->version[k++] = *c;
+				caps->version[k] = '\0';
+			} else if (buf[i + 1] == 'P' && e - b >= 3 && memcmp(b, "1+r", 3) == 0) {
+				tty_parse_tcap(b + 3, e, caps);
+			} else if (buf[i + 1] == '_' && e - b >= 8 && memcmp(b, "Gi=31;", 6) == 0 &&
+			    e - b == 8 && memcmp(b + 6, "OK", 2) == 0) {
+				/* The kitty graphics protocol: our query's id, and OK. */
+				caps->kitty = 1;
+			}
+			i = last;
+			continue;
+		}
 		if (buf[i] != '\033' || buf[i + 1] != '[')
 			continue;
 		j = i + 2;
@@ -109,11 +216,17 @@ void tty_update_cell_size(int fd, tty_caps *caps)
 
 int tty_probe(int fd, int timeout_ms, tty_caps *caps)
 {
-	static const char query[] = "\033[?1;1;0S\033[16t\033[c";
+	static const char basic[] = "\033[?1;1;0S\033[16t";
+	/* XTVERSION; XTGETTCAP Co, RGB; kitty graphics: a 1x1 RGB picture, query only. */
+	static const char extended[] = "\033[>0q\033P+q436f\033\\\033P+q524742\033\\"
+	    "\033_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\033\\";
+	const char *term = getenv("TERM");
+	char query[160];
 	struct termios saved, raw;
-	char buf[512];
+	char buf[1024];
 	size_t len = 0;
 	double deadline;
+	int n;
 
 	memset(caps, 0, sizeof *caps);
 	caps->cell_width = TTY_CELL_WIDTH;
@@ -127,7 +240,9 @@ int tty_probe(int fd, int timeout_ms, tty_caps *caps)
 	raw.c_cc[VTIME] = 0;
 	if (tcsetattr(fd, TCSANOW, &raw) == -1)
 		return -1;
-	if (util_write_all(fd, query, sizeof query - 1) == 0) {
+	n = snprintf(query, sizeof query, "%s%s\033[c", basic,
+	    term != NULL && strncmp(term, "linux", 5) == 0 ? "" : extended);
+	if (util_write_all(fd, query, (size_t)n) == 0) {
 		deadline = tty_now_ms() + timeout_ms;
 		for (;;) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -514,6 +514,49 @@ static unsigned tui_cycle_word(tui *t, int dir)
 	return TUI_REDRAW;
 }
 
+/*
+ * Open or close the detail page (the selected clip on the whole screen);
+ * the list keeps the keyboard, so j/k change the clip shown.
+ */
+static unsigned tui_toggle_page(tui *t)
+{
+	if (!t->v.page && (t->res == NULL || t->res->nhits == 0)) {
+		tui_message(t, 0, "no clip to show: type a query first");
+		return TUI_REDRAW;
+	}
+	t->v.page = !t->v.page;
+	t->v.focus = TUI_FOCUS_LIST;
+	return TUI_REDRAW;
+}
+
+/* Keys of the detail page; 0 for those it leaves to the list's handlers. */
+static unsigned tui_key_page(tui *t, int is_key, wint_t c)
+{
+	if (is_key) {
+		switch (c) {
+		case KEY_ENTER:
+		case KEY_LEFT:
+		case KEY_BACKSPACE: return tui_toggle_page(t);
+		default: return 0;
+		}
+	}
+	switch (c) {
+	case '\r':
+	case '\n':
+	case 27:
+	case 'q':
+	case 'd':
+	case 'h':
+	case 0x7f: return tui_toggle_page(t);
+	case '/':
+	case 'i':
+		t->v.page = 0;
+		t->v.focus = TUI_FOCUS_QUERY;
+		return TUI_REDRAW;
+	default: return 0;
+	}
+}
+
 /* Keys that do the same whichever part has the focus; 0 when not one of them. */
 static unsigned tui_key_global(tui *t, int is_key, wint_t c)
 {
@@ -526,7 +569,9 @@ static unsigned tui_key_global(tui *t, int is_key, wint_t c)
 		case KEY_BTAB: return tui_cycle_mode(t, -1);
 		case KEY_F(1):
 			t->v.help = !t->v.help;
+			t->v.help_top = 0;
 			return TUI_REDRAW;
+		case KEY_F(2): return tui_toggle_page(t);
 		case KEY_RESIZE: return TUI_HANDLED; /* SIGWINCH is ours */
 		default: return 0;
 		}
@@ -561,12 +606,14 @@ static unsigned tui_key_list(tui *t, int is_key, wint_t c)
 	case '\n': return tui_open_selected(t);
 	case 'w': return tui_cycle_word(t, 1);
 	case 'W': return tui_cycle_word(t, -1);
+	case 'd': return tui_toggle_page(t);
 	case '/':
 	case 'i':
 		t->v.focus = TUI_FOCUS_QUERY;
 		return TUI_REDRAW;
 	case '?':
 		t->v.help = 1;
+		t->v.help_top = 0;
 		return TUI_REDRAW;
 	case 'q':
 	case 'Q': return TUI_QUIT;
@@ -636,6 +683,7 @@ static unsigned tui_key_query(tui *t, int is_key, wint_t c, int alt)
 	/* Help from the query line: ? when there is nothing to type it into. */
 	if (c == '?' && !alt && query_text()[0] == '\0' && !query_busy()) {
 		t->v.help = 1;
+		t->v.help_top = 0;
 		return TUI_REDRAW;
 	}
 	if (c == 27 && !alt && !query_busy()) {
@@ -668,8 +716,22 @@ static unsigned tui_key(tui *t, int is_key, wint_t c, int alt)
 			return TUI_QUIT;
 		if (is_key && c == KEY_RESIZE)
 			return TUI_HANDLED;
+		/* A help taller than the screen scrolls; any other key closes it. */
+		if ((is_key && (c == KEY_DOWN || c == KEY_NPAGE)) || (!is_key && !alt && c == 'j')) {
+			t->v.help_top += is_key && c == KEY_NPAGE ? LINES / 2 : 1;
+			return TUI_REDRAW;
+		}
+		if ((is_key && (c == KEY_UP || c == KEY_PPAGE)) || (!is_key && !alt && c == 'k')) {
+			t->v.help_top -= is_key && c == KEY_PPAGE ? LINES / 2 : 1;
+			return TUI_REDRAW;
+		}
 		t->v.help = 0;
 		return TUI_REDRAW;
+	}
+	if (t->v.page && !alt) {
+		f = tui_key_page(t, is_key, c);
+		if (f != 0)
+			return f;
 	}
 	if (!alt && (t->v.focus == TUI_FOCUS_LIST || !query_busy())) {
 		f = tui_key_global(t, is_key, c);
@@ -871,6 +933,22 @@ static void tui_write_stats(const tui *t)
 	fclose(f);
 }
 
+/*
+ * Whether the environment names a terminal with the kitty graphics
+ * protocol (kitty, Ghostty) when it did not answer the query itself; not
+ * under tmux or screen, which pass the variables on but not the pictures.
+ */
+static int tui_kitty_by_name(void)
+{
+	const char *term = getenv("TERM"), *tmux = getenv("TMUX"), *sty = getenv("STY");
+	const char *kitty = getenv("KITTY_WINDOW_ID"), *prog = getenv("TERM_PROGRAM");
+
+	if ((tmux != NULL && tmux[0] != '\0') || (sty != NULL && sty[0] != '\0'))
+		return 0;
+	return (term != NULL && (strcmp(term, "xterm-kitty") == 0 || strcmp(term, "xterm-ghostty") == 0)) ||
+	    (kitty != NULL && kitty[0] != '\0') || (prog != NULL && strcmp(prog, "ghostty") == 0);
+}
+
 static int tui_pipe_nonblock(int fds[2])
 {
 	if (pipe(fds) == -1)
@@ -888,8 +966,12 @@ int tui_run(const tui_options *o)
 	worker_options wo;
 	image_mode mode;
 	char *history = NULL;
-	int utf8, sig, rc = CLI_EXIT_OK;
+	int utf8, sig, rc = CLI_EXIT_OK, want_colours;
 	const char *env_mark = getenv("CLIPGREP_TUI_MARK");
+	const char *env_colours = getenv("CLIPGREP_COLOURS"), *no_color = getenv("NO_COLOR");
+	const char *term_name;
+	char term_buf[80];
+	SCREEN *scr;
 
 	memset(&t, 0, sizeof t);
 	t.opt = o;
@@ -905,13 +987,28 @@ int tui_run(const tui_options *o)
 		return CLI_EXIT_ERROR;
 	}
 
+	/* The colour depth: --colours, else $CLIPGREP_COLOURS, else detected (NO_COLOR: none). */
+	want_colours = o->colours;
+	if (want_colours < 0 && env_colours != NULL && env_colours[0] != '\0' &&
+	    colour_depth_parse(env_colours, &want_colours) == -1) {
+		cli_error("CLIPGREP_COLOURS: %s is not auto, none, 8, 16, 256 or truecolor",
+		    cli_name(env_colours));
+		return CLI_EXIT_USAGE;
+	}
+	if (want_colours < 0 && no_color != NULL && no_color[0] != '\0')
+		want_colours = COLOUR_NONE;
+
 	/* What the terminal can show, asked before curses owns it. */
 	mode = o->images >= 0 ? (image_mode)o->images : IMAGE_BLOCKS;
 	t.tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (mode != IMAGE_NONE && (o->images < 0 || mode == IMAGE_SIXEL)) {
+	if ((mode != IMAGE_NONE && (o->images < 0 || mode == IMAGE_SIXEL)) || want_colours < 0) {
 		tty_probe(t.tty_fd >= 0 ? t.tty_fd : STDIN_FILENO, 400, &t.caps);
-		if (o->images < 0 && t.caps.sixel)
-			mode = IMAGE_SIXEL;
+		if (o->images < 0 && mode != IMAGE_NONE) {
+			if (t.caps.kitty || tui_kitty_by_name())
+				mode = IMAGE_KITTY;
+			else if (t.caps.sixel)
+				mode = IMAGE_SIXEL;
+		}
 	} else {
 		memset(&t.caps, 0, sizeof t.caps);
 		t.caps.cell_width = TTY_CELL_WIDTH;
@@ -921,6 +1018,19 @@ int tui_run(const tui_options *o)
 	if (t.tty_fd >= 0)
 		close(t.tty_fd);
 	tty_save_modes(STDIN_FILENO);
+	if (want_colours < 0) {
+		colour_facts facts;
+		memset(&facts, 0, sizeof facts);
+		colour_terminfo_colours(NULL, &facts.terminfo_colours, &facts.terminfo_rgb);
+		facts.colorterm = getenv("COLORTERM");
+		facts.tcap_colours = t.caps.tcap_colours;
+		facts.tcap_rgb = t.caps.tcap_rgb;
+		facts.version = t.caps.version;
+		want_colours = (int)colour_detect(&facts);
+	}
+	/* A terminfo entry that can express those colours when $TERM's cannot. */
+	term_name = colour_terminfo_for(getenv("TERM"), (colour_depth)want_colours, term_buf,
+	    sizeof term_buf);
 
 	if (o->history_path == NULL)
 		history = query_default_history_path();
@@ -930,12 +1040,15 @@ int tui_run(const tui_options *o)
 	query_begin(history, o->query);
 
 	tui_signals_install();
-	if (initscr() == NULL) {
+	scr = newterm(term_name, stdout, stdin);
+	if (scr == NULL) {
 		query_end();
 		free(history);
-		cli_error("cannot start the screen (is TERM set?)");
+		cli_error("cannot start the screen on terminal type %s (is TERM set?)",
+		    cli_name(term_name != NULL ? term_name : getenv("TERM") != NULL ? getenv("TERM") : ""));
 		return CLI_EXIT_ERROR;
 	}
+	set_term(scr);
 	raw();
 	noecho();
 	nonl();
@@ -944,15 +1057,21 @@ int tui_run(const tui_options *o)
 	set_escdelay(25);
 	idlok(stdscr, FALSE);
 	idcok(stdscr, FALSE);
-	colour_setup(o->colours);
+	colour_setup((colour_depth)want_colours);
 	if (o->images < 0 && mode == IMAGE_BLOCKS && colour_get_depth() == COLOUR_NONE)
 		mode = IMAGE_NONE; /* without colours, pictures would be noise */
 	if (mode == IMAGE_SIXEL) {
 		fputs(TUI_SIXEL_BEGIN, stdout);
 		fflush(stdout);
 	}
-	tty_arm_restore(mode == IMAGE_SIXEL ? TUI_SIXEL_END : NULL);
+	tty_arm_restore(mode == IMAGE_SIXEL ? TUI_SIXEL_END : mode == IMAGE_KITTY ? IMAGE_KITTY_END : NULL);
 
+	/* Said in the help, for anyone wondering why there are no pictures or colours. */
+	snprintf(t.v.terminal, sizeof t.v.terminal,
+	    "This terminal: %s pictures, %s\n(TERM=%s%s%s; --images, --colours override).",
+	    image_mode_name(mode), colour_depth_name(colour_get_depth()),
+	    getenv("TERM") != NULL ? getenv("TERM") : "", term_name != NULL ? ", drawn as " : "",
+	    term_name != NULL ? term_name : "");
 	t.v.utf8 = utf8;
 	t.v.images = image_reg_new(mode, STDOUT_FILENO, utf8, t.caps.color_registers);
 	t.thumbs = thumb_cache_new(TUI_THUMB_CACHE);
@@ -998,10 +1117,14 @@ out:
 	if (mode == IMAGE_SIXEL) {
 		fputs("\033[?1070r", stdout);
 		fflush(stdout);
+	} else if (mode == IMAGE_KITTY) {
+		fputs(IMAGE_KITTY_END, stdout);
+		fflush(stdout);
 	}
 	erase();
 	refresh();
 	endwin();
+	delscreen(scr);
 	tty_disarm_restore();
 	query_history_add(query_text());
 	query_end();

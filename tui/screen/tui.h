@@ -30,7 +30,8 @@ typedef struct {
 	const char *query;         /* initial query, or NULL */
 	const char *mode;          /* initial mode name, or NULL: the engine's default */
 	int images;                /* -1: detect, else an image_mode */
-	int colours;               /* -1: detect, else a colour_depth cap */
+	int colours;               /* -1: $CLIPGREP_COLOURS, else detect; else the
+	                              colour_depth to use (wins over NO_COLOR) */
 	int top_k;                 /* hits to list (0: 50) */
 	const char *title;         /* shown in the status line, e.g. "demo" */
 	int select_query;          /* open with query selected: the first key typed
@@ -79,6 +80,11 @@ typedef struct {
 	char message[256];         /* a transient message (errors, "opened in mpv") */
 	int message_error;
 	int help;                  /* the help overlay is open */
+	int help_top;              /* its first line shown (when it does not fit) */
+	char terminal[192];        /* what the screen found the terminal can do (help;
+	                              two lines, split at '\n') */
+	int page;                  /* the detail page (the selected clip's picture,
+	                              breakdown and heatmap on the whole screen) is open */
 } tui_view;
 
 /* Rows the result list shows at the current size (for paging). */
@@ -99,5 +105,14 @@ wchar_t *screen_safe_text(const char *s, int *width);
 
 /* "m:ss" or "h:mm:ss"; "-" for NAN/negative. */
 void screen_format_time(double seconds, char *buf, size_t size);
+
+/*
+ * Labels for the F frame times t[F] (NAN: padding, labelled "-"; t may be
+ * NULL), each at most width columns, into labels[F][16]: "m:ss" when no
+ * two neighbours would read the same, else tenths ("0.5s" under a minute,
+ * "m:ss.d" above), else the frame numbers 1..F.  Returns the resolution used: 1 (seconds), 10
+ * (tenths) or 0 (numbers).
+ */
+int screen_frame_labels(const double *t, int F, int width, char (*labels)[16]);
 
 #endif
