@@ -125,7 +125,7 @@ static int preview_best(const char *db, char **models_opt, int n_models_opt, con
 	}
 	if (mode_name == NULL)
 		mode = engine_default_mode(e);
-	else if (engine_mode_parse(mode_name, &mode) == -1 || !engine_has_mode(e, mode)) {
+	else if (engine_mode_find(e, mode_name, &mode) == -1 || !engine_has_mode(e, mode)) {
 		cli_error("preview: --mode %s cannot run with these models", cli_name(mode_name));
 		goto out;
 	}

@@ -35,7 +35,8 @@ static void cmd_tui_usage(FILE *out)
 	    "                       else $XDG_DATA_HOME/clipgrep/index.db)\n"
 	    "  -m, --model FILE     a model file (repeatable; default: the config's, else\n"
 	    "                       the bundled demo model)\n"
-	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
+	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist),\n"
+	    "                       or another head of a multi-head model file\n"
 	    "  -q, --query TEXT     start with this query\n"
 	    "      --images MODE    auto, sixel, blocks or none (default auto: sixel when the\n"
 	    "                       terminal answers that it has it, else colour half-blocks)\n"
@@ -152,7 +153,6 @@ int cmd_tui(int argc, char **argv)
 	const char *roots[1];
 	char *query_arg = NULL;
 	int n_models = 0, top_given = 0;
-	search_model mode_check;
 
 	tui_options_init(&o);
 	memset(&cfg, 0, sizeof cfg);
@@ -169,8 +169,9 @@ int cmd_tui(int argc, char **argv)
 			opt_models[n_opt_models++] = optarg;
 			break;
 		case 'M':
-			if (engine_mode_parse(optarg, &mode_check) == -1) {
-				cli_error("--mode: %s is not tcmgc, ea or fused", cli_name(optarg));
+			if (!cli_mode_name_ok(optarg)) {
+				cli_error("--mode: %s is not tcmgc, ea, fused or a head's name",
+				    cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			o.mode = optarg;
