@@ -38,7 +38,7 @@ contains "$out" "\"hash\":\"$hash\""; ok $? "--json carries the same hash"
 contains "$out" '"dtypes":{"F32":35,"F16":27}' || contains "$out" '"dtypes":{"F16":27,"F32":35}'
 ok $? "--json dtypes ($out)"
 contains "$out" '"config":{"vision_width":32,'; ok $? "--json config"
-run "$CLIPGREP" model check "$top_srcdir/assets/demo/demo-tcmgc.safetensors"
+run "$CLIPGREP" model check "$top_srcdir/assets/demo/demo.safetensors"
 contains "$out" "tokenizer      stored"; ok $? "the demo model stores its tokenizer"
 ok $(contains "$out" "unexpected     0" && contains "$out" "ignored        8" && echo 0 || echo 1) \
 	"TC-MGC's unused LVA cross-attention (MODELS.md 3.2) is ignored, not unexpected"
