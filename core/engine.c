@@ -970,6 +970,47 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
 	return 0;
 }
 
+int engine_score_all(engine *e, const char *query, search_model mode, int64_t *ids,
+    float *scores, size_t cap, size_t *n, char **cause)
+{
+	size_t count;
+	double enc;
+
+	*n = 0;
+	if ((int)mode >= ENGINE_MODE_EXTRA) {
+		search_model inner;
+		engine *x = engine_extra(e, mode, &inner, cause);
+		return x == NULL ? -1 : engine_score_all(x, query, inner, ids, scores, cap, n, cause);
+	}
+	if (engine_encode(e, query, mode, &enc, cause) == -1)
+		return -1;
+	if (mode != SEARCH_TCMGC && ea_is_tight(e->ea)) {
+		util_set_cause(cause, "mode '%s': the tight EA type ranks only its pre-selection",
+		    engine_mode_name(mode));
+		return -1;
+	}
+	count = search_lib_count(e->lib);
+	if (count > cap) {
+		util_set_cause(cause, "%zu videos, room for %zu", count, cap);
+		return -1;
+	}
+	if (search_score_all(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, mode, e->threads,
+	    scores, cause) == -1)
+		return -1;
+	for (size_t i = 0; i < count; i++)
+		ids[i] = search_lib_id(e->lib, i);
+	*n = count;
+	return 0;
+}
+
+const char *engine_video_path(engine *e, int64_t id)
+{
+	engine_video *v = engine_video_find(e, id);
+
+	return v != NULL ? v->path : NULL;
+}
+
 int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
 {
 	(void)cause;

@@ -245,6 +245,20 @@ void engine_token_label(const char *token, char *out, size_t size);
 int engine_result_keep_under(engine_result *r, const char *dir, int keep);
 
 /*
+ * Every searchable video's score for query in mode, the score engine_search
+ * ranks by (fused: normalised over the whole library), without building
+ * hits or their breakdowns: ids[i], scores[i] for i < *n, in library order.
+ * For evaluations (`clipgrep bench eval`), where breakdowns of every video
+ * would cost more than the scores.  cap: room in ids and scores (at least
+ * engine_info.videos).  0, or -1 with *cause (also for the tight EA type,
+ * which scores only a pre-selection).
+ */
+int engine_score_all(engine *e, const char *query, search_model mode, int64_t *ids,
+    float *scores, size_t cap, size_t *n, char **cause);
+/* The stored path of video id (raw bytes; owned by e, valid until the next refresh), or NULL. */
+const char *engine_video_path(engine *e, int64_t id);
+
+/*
  * The searchable video stored at path (bytes compared exactly): 0 and *id,
  * 2 and *id when the video at path was left out because its stored record
  * is damaged, 1 when no searchable video has that path, -1 on error.

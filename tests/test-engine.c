@@ -517,6 +517,36 @@ static void test_multi(engine *e, const char *multi)
 	} else {
 		tap_ok(0, "explain in mode meanp: no second hit");
 	}
+	{
+		/* engine_score_all: the scores engine_search ranks by, for every video. */
+		static const search_model all[] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED,
+			(search_model)ENGINE_MODE_EXTRA };
+		int64_t ids[16];
+		float sc[16];
+		size_t n = 0;
+		int agree = 1;
+
+		for (size_t k = 0; k < sizeof all / sizeof all[0] && agree; k++) {
+			engine_result *r = NULL;
+			agree = engine_score_all(em, "red", all[k], ids, sc, 16, &n, &cause) == 0 && n == 4 &&
+			    engine_search(em, "red", all[k], 10, &r, &cause) == 0 && r->nhits == 4;
+			for (int h = 0; agree && h < r->nhits; h++) {
+				int found = 0;
+				for (size_t i = 0; i < n; i++)
+					found |= ids[i] == r->hits[h].video_id && sc[i] == r->hits[h].score &&
+					    strcmp(engine_video_path(em, ids[i]), r->hits[h].path) == 0;
+				agree = found;
+			}
+			engine_result_free(r);
+		}
+		tap_ok(agree, "engine_score_all gives every hit's score, in every mode (%s)",
+		    cause != NULL ? cause : "ok");
+		agree = engine_score_all(em, "red", SEARCH_EA, ids, sc, 2, &n, &cause) == -1;
+		tap_ok(agree && cause != NULL && strstr(cause, "4 videos, room for 2") != NULL,
+		    "engine_score_all refuses too small arrays: %s", cause != NULL ? cause : "?");
+		free(cause);
+		cause = NULL;
+	}
 	tap_ok(engine_refresh(em, NULL, &cause) == 0, "refresh with the extra mode open (%s)",
 	    cause != NULL ? cause : "ok");
 	engine_result_free(r1);

@@ -203,36 +203,55 @@ static const char *be_stem(const char *path, char *buf, size_t size)
 static int be_run_mode(engine *e, be_state *s, search_model mode, float *scores, int *ranks)
 {
 	char *cause = NULL, stem[256];
-	size_t n = s->nq;
+	size_t n = s->nq, got, cap = n + 1024;
+	int64_t *ids = malloc(cap * sizeof *ids);
+	float *row = malloc(cap * sizeof *row);
+	int *col = NULL; /* [got] the query index of each library video, or -1 */
+	int rc = -1;
 
+	if (ids == NULL || row == NULL) {
+		cli_error("bench eval: out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < n * n; i++)
 		scores[i] = NAN;
 	for (size_t q = 0; q < n; q++) {
-		engine_result *r = NULL;
-		float *row = scores + q * n;
+		float *dst = scores + q * n;
 		int rank = 1;
 
-		if (engine_search(e, s->q[q].caption, mode, (int)(n < 100000 ? n + 16 : n), &r,
-		    &cause) == -1) {
+		if (engine_score_all(e, s->q[q].caption, mode, ids, row, cap, &got, &cause) == -1) {
 			util_prefix_cause(&cause, "query %s", s->q[q].id);
 			cli_error_cause(&cause, "bench eval");
-			return -1;
+			goto out;
 		}
-		for (int h = 0; h < r->nhits; h++) {
-			int v = be_find(s, be_stem(r->hits[h].path, stem, sizeof stem));
-			if (v >= 0)
-				row[v] = r->hits[h].score;
+		if (col == NULL) {
+			/* The library's order does not change between queries: map it once. */
+			if ((col = malloc((got > 0 ? got : 1) * sizeof *col)) == NULL) {
+				cli_error("bench eval: out of memory");
+				goto out;
+			}
+			for (size_t v = 0; v < got; v++) {
+				const char *p = engine_video_path(e, ids[v]);
+				col[v] = p != NULL ? be_find(s, be_stem(p, stem, sizeof stem)) : -1;
+			}
 		}
-		engine_result_free(r);
-		if (isnan(row[q])) {
+		for (size_t v = 0; v < got; v++)
+			if (col[v] >= 0)
+				dst[col[v]] = row[v];
+		if (isnan(dst[q])) {
 			rank = (int)n + 1; /* not in the index: ranked last */
 		} else {
-			for (size_t v = 0; v < n; v++)
-				rank += !isnan(row[v]) && row[v] > row[q];
+			for (size_t v = 0; v < got; v++)
+				rank += row[v] > dst[q];
 		}
 		ranks[q] = rank;
 	}
-	return 0;
+	rc = 0;
+out:
+	free(ids);
+	free(row);
+	free(col);
+	return rc;
 }
 
 static void be_json_string(FILE *f, const char *s)
