@@ -38,6 +38,15 @@ run "$CLIPGREP" search --db "$work/demo.db" --mode nope "$(caption_of 22)"
 [ $rc -eq 1 ] && contains "$err" "'nope' is not tcmgc, ea, fused or a head of the model file: ea-seq, meanp"
 ok $? "an unknown mode names the file's heads ($rc: $err)"
 
+# export and embed take one head of the file.
+run "$CLIPGREP" export --db "$work/demo.db" $models --head ea-seq --format jsonl --out "$work/x.jsonl"
+[ $rc -eq 0 ] && [ "$(wc -l < "$work/x.jsonl")" -eq 36 ]; ok $? "export --head ea-seq: 36 videos ($err)"
+run "$CLIPGREP" embed $models --head meanp --text "a red ball"
+[ $rc -eq 0 ] && contains "$out" '"architecture":"ea"'; ok $? "embed --head meanp"
+run "$CLIPGREP" export --db "$work/demo.db" $models --head nope --format jsonl --out "$work/y.jsonl"
+[ $rc -ne 0 ] && contains "$err" "no head 'nope' (the file's heads: tcmgc,ea,ea-seq,meanp)"
+ok $? "an unknown head is named with the file's heads ($err)"
+
 run env XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state" "$CLIPGREP" demo --print
 [ $rc -eq 0 ] && contains "$out" "clip-"; ok $? "clipgrep demo --print prints a ranking"
 run env XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state" "$CLIPGREP" demo --print \

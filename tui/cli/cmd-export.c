@@ -59,6 +59,7 @@ static void export_usage(FILE *out)
 	    "(Parquet: no maintained C library for it is packaged in Debian.)\n\n"
 	    "  -d, --db FILE      the index (default: as for search)\n"
 	    "  -m, --model FILE   the model file the videos were indexed with\n"
+	    "      --head NAME    which head of a multi-head model file (default: its first)\n"
 	    "  -f, --format FMT   npy or jsonl\n"
 	    "  -o, --out PATH     where to write\n"
 	    "  -h, --help         show this help\n");
@@ -163,12 +164,13 @@ int cmd_export(int argc, char **argv)
 	static const struct option options[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "model", required_argument, NULL, 'm' },
+		{ "head", required_argument, NULL, 'H' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *opt_db = NULL, *model_file = NULL, *fmt = NULL, *out_path = NULL;
+	const char *opt_db = NULL, *model_file = NULL, *fmt = NULL, *out_path = NULL, *head = NULL;
 	export_state st = { 0 };
 	cli_config cfg;
 	char *db = NULL, *cause = NULL, *path = NULL;
@@ -181,6 +183,7 @@ int cmd_export(int argc, char **argv)
 		switch (c) {
 		case 'd': opt_db = optarg; break;
 		case 'm': model_file = optarg; break;
+		case 'H': head = optarg; break;
 		case 'f': fmt = optarg; break;
 		case 'o': out_path = optarg; break;
 		case 'h': export_usage(stdout); return CLI_EXIT_OK;
@@ -206,7 +209,9 @@ int cmd_export(int argc, char **argv)
 		cli_error("export: no index path (give --db)");
 		return CLI_EXIT_USAGE;
 	}
-	if ((hs = heads_open((const char *const *)&model_file, 1, HEADS_FILES_ONLY, &cause)) == NULL ||
+	/* A multi-head file: each head is a model of its own in the index. */
+	if ((hs = heads_open_head((const char *const *)&model_file, 1, HEADS_FILES_ONLY, head,
+	    &cause)) == NULL ||
 	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot open the model or the index");
 		goto out;
