@@ -477,13 +477,14 @@ static int64_t similar_model(index_db *ix, char **models, int n_models, int64_t 
 	char *cause = NULL;
 
 	if (n_models > 0) {
+		/* One entry per file, or per head of a multi-head file. */
 		if ((hs = heads_open((const char *const *)models, n_models, HEADS_FILES_ONLY,
-		    &cause)) == NULL || (ids = calloc((size_t)n_models, sizeof *ids)) == NULL) {
+		    &cause)) == NULL || (ids = calloc((size_t)heads_count(hs), sizeof *ids)) == NULL) {
 			cli_error_cause(&cause, "cannot open the model");
 			found = -1;
 			goto out;
 		}
-		for (int i = 0; i < n_models; i++)
+		for (int i = 0; i < heads_count(hs); i++)
 			if ((ids[n] = index_find_model(ix, heads_file_at(hs, i)->hash, NULL)) > 0)
 				n++;
 	} else {
