@@ -66,7 +66,6 @@ struct engine {
 	heads_file **extra_file;  /* [n_extra] owned by hs */
 	const char **extra_names; /* [n_extra] their head names (owned by hs) */
 	engine **extra;           /* [n_extra] or NULL until first used */
-	int threads_opt;
 };
 
 /* The result with the memory its hits point into. */
@@ -469,7 +468,6 @@ engine *engine_open(const engine_options *opt, char **cause)
 	if ((e->hs = heads_open_head(opt->model_paths, opt->n_models, HEADS_FOR_SEARCH, opt->head,
 	    cause)) == NULL)
 		goto fail;
-	e->threads_opt = opt->threads;
 	if ((e->n_extra = heads_extra_count(e->hs)) > 0) {
 		e->extra_file = calloc((size_t)e->n_extra, sizeof *e->extra_file);
 		e->extra_names = calloc((size_t)e->n_extra, sizeof *e->extra_names);
@@ -923,7 +921,7 @@ static engine *engine_extra(engine *e, search_model mode, search_model *inner, c
 		o.db_path = e->db_path;
 		o.model_paths = &path;
 		o.n_models = 1;
-		o.threads = e->threads_opt;
+		o.threads = e->threads;
 		o.head = e->extra_file[j]->head;
 		if ((e->extra[j] = engine_open(&o, cause)) == NULL)
 			return NULL;

@@ -62,7 +62,7 @@ static void be_usage(FILE *out)
 {
 	fprintf(out,
 	    "Usage: clipgrep bench eval --db DB --model FILE... --queries TSV [--pairs TSV]\n"
-	    "                           [--modes LIST] [--bootstrap B] [--seed S] [--json OUT]\n"
+	    "           [--modes LIST] [--bootstrap B] [--seed S] [--json OUT]\n"
 	    "Retrieval quality of every search mode on a labelled test set (make eval).\n"
 	    "  --queries TSV   id<TAB>path<TAB>caption: the caption finds the video named id\n"
 	    "  --pairs TSV     kind<TAB>query<TAB>right<TAB>wrong: hard-negative pairs\n"

@@ -66,7 +66,7 @@ static void embed_usage(FILE *out)
 	    "                      [--format json|npy|safetensors] [--out PATH]\n"
 	    "Write the model's embeddings of queries, videos or preprocessed frames.\n\n"
 	    "  -m, --model FILE      a clipgrep model file (.safetensors)\n"
-	    "      --head NAME       which head of a multi-head model file (default: its first)\n"
+	    "      --head NAME       a head of a multi-head model file (default: the first)\n"
 	    "      --text            the arguments are query texts: token ids, sentence [D]\n"
 	    "                        and word [L, D] features (raw tower outputs, and\n"
 	    "                        L2-normalised copies *_norm)\n"

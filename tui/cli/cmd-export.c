@@ -59,7 +59,7 @@ static void export_usage(FILE *out)
 	    "(Parquet: no maintained C library for it is packaged in Debian.)\n\n"
 	    "  -d, --db FILE      the index (default: as for search)\n"
 	    "  -m, --model FILE   the model file the videos were indexed with\n"
-	    "      --head NAME    which head of a multi-head model file (default: its first)\n"
+	    "      --head NAME    a head of a multi-head model file (default: the first)\n"
 	    "  -f, --format FMT   npy or jsonl\n"
 	    "  -o, --out PATH     where to write\n"
 	    "  -h, --help         show this help\n");

@@ -65,7 +65,7 @@ static void search_usage(FILE *out, int explain)
 	    "                         $XDG_DATA_HOME/clipgrep/index.db)\n"
 	    "  -m, --model FILE       a model file (repeatable; default: the config's, else the\n"
 	    "                         bundled demo model)\n"
-	    "      --mode MODE        tcmgc, ea or fused (default: fused when both heads exist),\n"
+	    "      --mode MODE        tcmgc, ea, fused (default: fused when both heads exist)\n"
 	    "                         or the name of another head of a multi-head model file\n");
 	if (!explain)
 		fprintf(out,
