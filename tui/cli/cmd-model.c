@@ -271,6 +271,19 @@ static void model_print_json(model_report *r)
 
 		printf(",\"architecture\":");
 		cli_json_string(stdout, c->architecture);
+		if (r->h != NULL && heads_file_at(r->h, 0)->head != NULL) {
+			/* A multi-head file: architecture is its first head's; each head here. */
+			printf(",\"heads\":[");
+			for (int k = 0; k < heads_count(r->h); k++) {
+				heads_file *f = heads_file_at(r->h, k);
+				printf("%s{\"name\":", k ? "," : "");
+				cli_json_string(stdout, f->head);
+				printf(",\"architecture\":");
+				cli_json_string(stdout, model_get_config(f->m)->architecture);
+				printf(",\"hash\":\"%s\"}", f->hex);
+			}
+			printf("]");
+		}
 		printf(",\"config\":{\"vision_width\":%d,\"vision_layers\":%d,\"vision_heads\":%d,"
 		    "\"vision_patch\":%d,\"image_size\":%d,\"text_width\":%d,\"text_layers\":%d,"
 		    "\"text_heads\":%d,\"context_length\":%d,\"vocab_size\":%d,\"embed_dim\":%d,"
