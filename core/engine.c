@@ -110,6 +110,10 @@ const char *engine_mode_label(const engine *e, search_model mode)
 
 int engine_mode_find(const engine *e, const char *name, search_model *out)
 {
+	/* The built-in names win: with several files, a head named "tcmgc" may
+	 * be an extra while another file's TC-MGC head is the mode "tcmgc". */
+	if (engine_mode_parse(name, out) == 0)
+		return 0;
 	for (int j = 0; j < e->n_extra; j++) {
 		if (strcmp(name, e->extra_names[j]) == 0) {
 			*out = (search_model)(ENGINE_MODE_EXTRA + j);

@@ -266,9 +266,11 @@ static unsigned tui_take(tui *t)
 		t->v.mode_ok[SEARCH_EA] = out.info.ea_model != NULL;
 		t->v.mode_ok[SEARCH_FUSED] = t->v.mode_ok[SEARCH_TCMGC] && t->v.mode_ok[SEARCH_EA];
 		for (int j = 0; j < out.info.extra_modes && ENGINE_MODE_EXTRA + j < TUI_MODES; j++) {
+			search_model builtin;
 			t->v.mode_ok[ENGINE_MODE_EXTRA + j] = 1;
-			/* --mode naming an extra head: known only now. */
-			if (t->opt->mode != NULL && strcmp(t->opt->mode, out.info.extra_names[j]) == 0)
+			/* --mode naming an extra head: known only now (a built-in name wins). */
+			if (t->opt->mode != NULL && strcmp(t->opt->mode, out.info.extra_names[j]) == 0 &&
+			    engine_mode_parse(t->opt->mode, &builtin) == -1)
 				t->v.mode = (search_model)(ENGINE_MODE_EXTRA + j);
 		}
 		if ((int)t->v.mode >= TUI_MODES || !t->v.mode_ok[t->v.mode]) {
