@@ -111,7 +111,7 @@ def main(argv=None):
     for p in args.models:
         tensors, meta = tc.st.load_view(p)
         sizes.add((tc.config_from_file(tensors, meta)["image_size"], int(meta.get("clipgrep.frames", 12))))
-        heads = tc.st.heads(meta)
+        heads = tc.st.heads(tc.st.load(p)[1])  # the view drops clipgrep.heads: ask the file
         runs += [(p, h, h) for h in heads] if heads else [(p, None, None)]
     if len(sizes) != 1:
         raise SystemExit("eval_ref: the models disagree on image size or frames")
