@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,13 @@ struct engine {
 	const char **damaged;   /* [n_damaged] paths of the damaged videos (owned by
 	                           videos[]), rebuilt after each load and refresh */
 	size_t n_damaged;
+	/* The extra heads of multi-head files (heads_extra_at): mode
+	 * ENGINE_MODE_EXTRA + j is served by an engine of its own on head j
+	 * alone, opened on first use and refreshed with this one. */
+	int n_extra;
+	heads_file **extra_file;  /* [n_extra] owned by hs */
+	const char **extra_names; /* [n_extra] their head names (owned by hs) */
+	engine **extra;           /* [n_extra] or NULL until first used */
 };
 
 /* The result with the memory its hits point into. */
@@ -84,6 +92,35 @@ const char *engine_mode_name(search_model mode)
 		return "fused";
 	}
 	return "?";
+}
+
+int engine_mode_count(const engine *e)
+{
+	return ENGINE_MODE_EXTRA + e->n_extra;
+}
+
+const char *engine_mode_label(const engine *e, search_model mode)
+{
+	int j = (int)mode - ENGINE_MODE_EXTRA;
+
+	if (j >= 0 && j < e->n_extra)
+		return e->extra_names[j];
+	return engine_mode_name(mode);
+}
+
+int engine_mode_find(const engine *e, const char *name, search_model *out)
+{
+	/* The built-in names win: with several files, a head named "tcmgc" may
+	 * be an extra while another file's TC-MGC head is the mode "tcmgc". */
+	if (engine_mode_parse(name, out) == 0)
+		return 0;
+	for (int j = 0; j < e->n_extra; j++) {
+		if (strcmp(name, e->extra_names[j]) == 0) {
+			*out = (search_model)(ENGINE_MODE_EXTRA + j);
+			return 0;
+		}
+	}
+	return engine_mode_parse(name, out);
 }
 
 int engine_mode_parse(const char *name, search_model *out)
@@ -432,8 +469,22 @@ engine *engine_open(const engine_options *opt, char **cause)
 		goto fail;
 	}
 	e->threads = opt->threads;
-	if ((e->hs = heads_open(opt->model_paths, opt->n_models, HEADS_FOR_SEARCH, cause)) == NULL)
+	if ((e->hs = heads_open_head(opt->model_paths, opt->n_models, HEADS_FOR_SEARCH, opt->head,
+	    cause)) == NULL)
 		goto fail;
+	if ((e->n_extra = heads_extra_count(e->hs)) > 0) {
+		e->extra_file = calloc((size_t)e->n_extra, sizeof *e->extra_file);
+		e->extra_names = calloc((size_t)e->n_extra, sizeof *e->extra_names);
+		e->extra = calloc((size_t)e->n_extra, sizeof *e->extra);
+		if (e->extra_file == NULL || e->extra_names == NULL || e->extra == NULL) {
+			util_set_cause(cause, "out of memory");
+			goto fail;
+		}
+		for (int j = 0; j < e->n_extra; j++) {
+			e->extra_file[j] = heads_extra_at(e->hs, j);
+			e->extra_names[j] = e->extra_file[j]->head;
+		}
+	}
 	tf = heads_supplier(e->hs, HEADS_TCMGC);
 	ef = heads_supplier(e->hs, HEADS_EA);
 	if (tf != NULL) {
@@ -500,6 +551,11 @@ void engine_close(engine *e)
 {
 	if (e == NULL)
 		return;
+	for (int j = 0; e->extra != NULL && j < e->n_extra; j++)
+		engine_close(e->extra[j]);
+	free(e->extra);
+	free(e->extra_file);
+	free(e->extra_names);
 	tcmgc_query_free(e->tq);
 	search_lib_free(e->lib);
 	heads_text_free(e->tmm.text);
@@ -539,10 +595,14 @@ void engine_get_info(const engine *e, engine_info *out)
 	out->damaged = e->n_damaged;
 	out->damaged_paths = e->damaged;
 	out->unindexed = e->n_videos - out->videos - out->damaged;
+	out->extra_modes = e->n_extra;
+	out->extra_names = e->extra_names;
 }
 
 int engine_has_mode(const engine *e, search_model mode)
 {
+	if ((int)mode >= ENGINE_MODE_EXTRA)
+		return (int)mode - ENGINE_MODE_EXTRA < e->n_extra;
 	switch (mode) {
 	case SEARCH_TCMGC:
 		return e->tc != NULL;
@@ -844,6 +904,42 @@ nomem:
 	return NULL;
 }
 
+/*
+ * The engine serving extra mode `mode` (opened now on first use), and in
+ * *inner the mode to ask it for: its default (the one head it has, or
+ * fused for a "clip" head).  NULL with *cause.
+ */
+static engine *engine_extra(engine *e, search_model mode, search_model *inner, char **cause)
+{
+	int j = (int)mode - ENGINE_MODE_EXTRA;
+
+	if (j < 0 || j >= e->n_extra) {
+		util_set_cause(cause, "no search mode %d", (int)mode);
+		return NULL;
+	}
+	if (e->extra[j] == NULL) {
+		engine_options o;
+		const char *path = e->extra_file[j]->path;
+
+		engine_options_init(&o);
+		o.db_path = e->db_path;
+		o.model_paths = &path;
+		o.n_models = 1;
+		o.threads = e->threads;
+		o.head = e->extra_file[j]->head;
+		if ((e->extra[j] = engine_open(&o, cause)) == NULL)
+			return NULL;
+	}
+	*inner = engine_default_mode(e->extra[j]);
+	return e->extra[j];
+}
+
+/* The mode asked for, by name, into the result. */
+static void engine_result_name(const engine *e, engine_result *r, search_model mode)
+{
+	snprintf(r->mode_name, sizeof r->mode_name, "%s", engine_mode_label(e, mode));
+}
+
 int engine_search(engine *e, const char *query, search_model mode, int top_k,
     engine_result **out, char **cause)
 {
@@ -852,6 +948,14 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
 	double enc;
 
 	*out = NULL;
+	if ((int)mode >= ENGINE_MODE_EXTRA) {
+		search_model inner;
+		engine *x = engine_extra(e, mode, &inner, cause);
+		if (x == NULL || engine_search(x, query, inner, top_k, out, cause) == -1)
+			return -1;
+		engine_result_name(e, *out, mode);
+		return 0;
+	}
 	if (engine_encode(e, query, mode, &enc, cause) == -1)
 		return -1;
 	search_opts_init(&opts);
@@ -864,7 +968,49 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
 	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
 		return -1;
 	(*out)->encode_seconds = enc;
+	engine_result_name(e, *out, mode);
 	return 0;
+}
+
+int engine_score_all(engine *e, const char *query, search_model mode, int64_t *ids,
+    float *scores, size_t cap, size_t *n, char **cause)
+{
+	size_t count;
+	double enc;
+
+	*n = 0;
+	if ((int)mode >= ENGINE_MODE_EXTRA) {
+		search_model inner;
+		engine *x = engine_extra(e, mode, &inner, cause);
+		return x == NULL ? -1 : engine_score_all(x, query, inner, ids, scores, cap, n, cause);
+	}
+	if (engine_encode(e, query, mode, &enc, cause) == -1)
+		return -1;
+	if (mode != SEARCH_TCMGC && ea_is_tight(e->ea)) {
+		util_set_cause(cause, "mode '%s': the tight EA type ranks only its pre-selection",
+		    engine_mode_name(mode));
+		return -1;
+	}
+	count = search_lib_count(e->lib);
+	if (count > cap) {
+		util_set_cause(cause, "%zu videos, room for %zu", count, cap);
+		return -1;
+	}
+	if (search_score_all(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, mode, e->threads,
+	    scores, cause) == -1)
+		return -1;
+	for (size_t i = 0; i < count; i++)
+		ids[i] = search_lib_id(e->lib, i);
+	*n = count;
+	return 0;
+}
+
+const char *engine_video_path(engine *e, int64_t id)
+{
+	engine_video *v = engine_video_find(e, id);
+
+	return v != NULL ? v->path : NULL;
 }
 
 int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
@@ -893,6 +1039,15 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 	int rank = 0, rc = -1, r;
 
 	*out = NULL;
+	if ((int)mode >= ENGINE_MODE_EXTRA) {
+		search_model inner;
+		engine *x = engine_extra(e, mode, &inner, cause);
+		if (x == NULL || (r = engine_explain(x, query, inner, video_id, out, cause)) == -1)
+			return -1;
+		if (r == 0)
+			engine_result_name(e, *out, mode);
+		return r;
+	}
 	if (v == NULL || !v->searchable)
 		return 1;
 	if (engine_encode(e, query, mode, &enc, cause) == -1)
@@ -944,6 +1099,7 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
 		goto out;
 	(*out)->encode_seconds = enc;
+	engine_result_name(e, *out, mode);
 	(*out)->search_seconds = util_now() - t0;
 	(*out)->library = n;
 	(*out)->scored = rank > 0 ? n : 1;
@@ -1019,6 +1175,9 @@ int engine_refresh(engine *e, int *changed, char **cause)
 
 	if (changed != NULL)
 		*changed = 0;
+	for (int j = 0; j < e->n_extra; j++)
+		if (e->extra[j] != NULL && engine_refresh(e->extra[j], NULL, cause) == -1)
+			return -1;
 	for (size_t i = 0; i < e->n_videos; i++)
 		e->videos[i].seen = false;
 	if (index_list_videos(e->ix, NULL, engine_refresh_fn, &st, cause) != 0)

@@ -61,6 +61,8 @@ typedef struct {
 	int create;                     /* 0: the index must exist (opened read-only);
 	                                   1: create an empty one when missing (the TUI
 	                                   about to index a new folder) */
+	const char *head;               /* only this head of multi-head files (NULL:
+	                                   all; heads_open_head) */
 } engine_options;
 
 /* Zeroes, threads 0, create 0. */
@@ -100,6 +102,8 @@ typedef struct {
 	                               damaged (index_list_damaged, or a row the load
 	                               could not use); `clipgrep index` re-encodes them */
 	const char *const *damaged_paths; /* [damaged] their paths (raw bytes), by id */
+	int extra_modes;            /* modes past SEARCH_FUSED: ENGINE_MODE_EXTRA + j */
+	const char *const *extra_names; /* [extra_modes] their names, the heads' names */
 } engine_info;
 
 /*
@@ -118,6 +122,24 @@ search_model engine_default_mode(const engine *e);
 /* "tcmgc", "ea", "fused"; and back (-1 for an unknown name). */
 const char *engine_mode_name(search_model mode);
 int engine_mode_parse(const char *name, search_model *out);
+
+/*
+ * Modes past the three built-in ones.  A multi-head file (core/model.h)
+ * gives the engine's TC-MGC and EA heads from its first heads of those
+ * kinds; each further head (e.g. the demo's "ea-seq" and "meanp") is a
+ * mode of its own, ENGINE_MODE_EXTRA + j in the file's order, named by the
+ * head.  engine_search and engine_explain serve such a mode with an engine
+ * opened on that head alone (its default mode), on first use; the result's
+ * mode is then that engine's (how to read the hit: SEARCH_EA or
+ * SEARCH_TCMGC) and its mode_name the head's name.
+ */
+#define ENGINE_MODE_EXTRA ((int)SEARCH_FUSED + 1)
+/* Modes there are: ENGINE_MODE_EXTRA + the extra heads. */
+int engine_mode_count(const engine *e);
+/* The name of any mode of e: engine_mode_name's, or the head's name. */
+const char *engine_mode_label(const engine *e, search_model mode);
+/* engine_mode_parse, and the extra heads' names; -1 for an unknown name. */
+int engine_mode_find(const engine *e, const char *name, search_model *out);
 
 /* One hit.  Pointers are owned by the engine_result holding the hit. */
 typedef struct {
@@ -146,7 +168,8 @@ typedef struct {
 } engine_hit;
 
 typedef struct {
-	search_model mode;
+	search_model mode;        /* how to read the hits (SEARCH_TCMGC, _EA, _FUSED) */
+	char mode_name[32];       /* the mode asked for, by name ("ea-seq", "fused") */
 	int nhits;
 	engine_hit *hits;         /* [nhits] best first */
 	int frames;               /* F */
@@ -220,6 +243,20 @@ void engine_token_label(const char *token, char *out, size_t size);
  * searches scoped to a folder: search deep enough, then keep.
  */
 int engine_result_keep_under(engine_result *r, const char *dir, int keep);
+
+/*
+ * Every searchable video's score for query in mode, the score engine_search
+ * ranks by (fused: normalised over the whole library), without building
+ * hits or their breakdowns: ids[i], scores[i] for i < *n, in library order.
+ * For evaluations (`clipgrep bench eval`), where breakdowns of every video
+ * would cost more than the scores.  cap: room in ids and scores (at least
+ * engine_info.videos).  0, or -1 with *cause (also for the tight EA type,
+ * which scores only a pre-selection).
+ */
+int engine_score_all(engine *e, const char *query, search_model mode, int64_t *ids,
+    float *scores, size_t cap, size_t *n, char **cause);
+/* The stored path of video id (raw bytes; owned by e, valid until the next refresh), or NULL. */
+const char *engine_video_path(engine *e, int64_t id);
 
 /*
  * The searchable video stored at path (bytes compared exactly): 0 and *id,

@@ -13,8 +13,9 @@
 #include "util.h"
 
 struct heads_set {
-	heads_file *files;  /* [n] */
-	int n;
+	heads_file *files;  /* [n]: one per single-model file, one per head of a
+	                       multi-head file, in the order given */
+	int n, cap;
 	int supplier[HEADS_KINDS]; /* HEADS_FOR_SEARCH: file index per head, or -1 */
 	int F, S;
 };
@@ -180,7 +181,117 @@ out:
 	return rc;
 }
 
+/*
+ * Load one entry: f->path, f->head (NULL: the whole file) and f->m, f->hash
+ * (the file's hash, or for a head of a multi-head file a hash of the file's
+ * hash and the head's name, so each head is a model of its own in the index).
+ */
+static int heads_load_entry(heads_set *h, int i, const char *path, const char *head,
+    const uint8_t fhash[HASH_SIZE], heads_use use, char **cause)
+{
+	heads_file *f = &h->files[i];
+	const model_config *c;
+
+	f->tower = i;
+	if ((f->path = util_strdup(path)) == NULL ||
+	    (head != NULL && (f->head = util_strdup(head)) == NULL)) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+	if ((f->m = model_load_head(f->path, head, 0, cause)) == NULL)
+		return -1;
+	if (head == NULL) {
+		memcpy(f->hash, fhash, HASH_SIZE);
+	} else {
+		uint8_t buf[HASH_SIZE + 6 + MODEL_HEAD_NAME_MAX];
+		size_t len = strlen(head);
+		memcpy(buf, fhash, HASH_SIZE);
+		memcpy(buf + HASH_SIZE, "head:", 5);
+		memcpy(buf + HASH_SIZE + 5, head, len);
+		hash_bytes(buf, HASH_SIZE + 5 + len, f->hash);
+	}
+	hash_hex(f->hash, f->hex);
+	c = model_get_config(f->m);
+	f->F = c->frames;
+	f->D = c->embed_dim;
+	if (i == 0) {
+		h->F = c->frames;
+		h->S = c->image_size;
+	}
+	if (use == HEADS_FOR_INDEX && heads_open_index(h, i, cause) == -1)
+		return -1;
+	return 0;
+}
+
+/* Grow h->files to hold n entries (zeroed). */
+static int heads_grow(heads_set *h, int n, char **cause)
+{
+	heads_file *nf;
+
+	if (n <= h->cap)
+		return 0;
+	if ((nf = realloc(h->files, (size_t)n * sizeof *nf)) == NULL) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+	memset(nf + h->cap, 0, (size_t)(n - h->cap) * sizeof *nf);
+	h->files = nf;
+	h->cap = n;
+	return 0;
+}
+
+/* Path i: one entry, or one per head of a multi-head file (only: that head). */
+static int heads_add_path(heads_set *h, const char *path, const char *only, heads_use use,
+    char **cause)
+{
+	uint8_t fhash[HASH_SIZE];
+	model *whole;
+	const char *list, *p;
+	char name[MODEL_HEAD_NAME_MAX + 1];
+	int r, rc = -1, before = h->n;
+
+	if ((whole = model_load_flags(path, MODEL_LOAD_NO_TOWERS, cause)) == NULL ||
+	    hash_file(path, fhash, NULL, cause) == -1)
+		goto out;
+	if ((list = model_heads(whole)) == NULL) {
+		if (heads_grow(h, h->n + 1, cause) == -1)
+			goto out;
+		h->n++;
+		rc = heads_load_entry(h, h->n - 1, path, NULL, fhash, use, cause);
+		goto out;
+	}
+	for (p = list; (r = model_heads_next(&p, name, sizeof name)) != 0;) {
+		if (r == -1) {
+			util_set_cause(cause, "%s: metadata clipgrep.heads: '%s' is not a list of head "
+			    "names", UTIL_NAME(path), list);
+			goto out;
+		}
+		if (only != NULL && strcmp(only, name) != 0)
+			continue;
+		if (heads_grow(h, h->n + 1, cause) == -1)
+			goto out;
+		h->n++;
+		if (heads_load_entry(h, h->n - 1, path, name, fhash, use, cause) == -1)
+			goto out;
+	}
+	if (h->n == before && only != NULL) {
+		util_set_cause(cause, "%s: no head '%s' (the file's heads: %s)", UTIL_NAME(path), only,
+		    list);
+		goto out;
+	}
+	rc = 0;
+out:
+	model_free(whole);
+	return rc;
+}
+
 heads_set *heads_open(const char *const *paths, int n, heads_use use, char **cause)
+{
+	return heads_open_head(paths, n, use, NULL, cause);
+}
+
+heads_set *heads_open_head(const char *const *paths, int n, heads_use use, const char *only,
+    char **cause)
 {
 	heads_set *h;
 
@@ -188,41 +299,18 @@ heads_set *heads_open(const char *const *paths, int n, heads_use use, char **cau
 		util_set_cause(cause, "no model file given");
 		return NULL;
 	}
-	if ((h = calloc(1, sizeof *h)) == NULL ||
-	    (h->files = calloc((size_t)n, sizeof *h->files)) == NULL) {
+	if ((h = calloc(1, sizeof *h)) == NULL) {
 		util_set_cause(cause, "out of memory");
-		free(h);
 		return NULL;
 	}
-	h->n = n;
 	for (int k = 0; k < HEADS_KINDS; k++)
 		h->supplier[k] = -1;
-	for (int i = 0; i < n; i++) {
-		heads_file *f = &h->files[i];
-		const model_config *c;
-
-		f->tower = i;
-		if ((f->path = util_strdup(paths[i])) == NULL) {
-			util_set_cause(cause, "out of memory");
+	for (int i = 0; i < n; i++)
+		if (heads_add_path(h, paths[i], only, use, cause) == -1)
 			goto fail;
-		}
-		if ((f->m = model_load(f->path, cause)) == NULL ||
-		    hash_file(f->path, f->hash, NULL, cause) == -1)
-			goto fail;
-		hash_hex(f->hash, f->hex);
-		c = model_get_config(f->m);
-		f->F = c->frames;
-		f->D = c->embed_dim;
-		if (i == 0) {
-			h->F = c->frames;
-			h->S = c->image_size;
-		}
-		if (use == HEADS_FOR_INDEX && heads_open_index(h, i, cause) == -1)
-			goto fail;
-	}
 	if (use == HEADS_FOR_SEARCH && heads_open_search(h, cause) == -1)
 		goto fail;
-	if (use == HEADS_FOR_INDEX && n > 1 && heads_share_towers(h, cause) == -1)
+	if (use == HEADS_FOR_INDEX && h->n > 1 && heads_share_towers(h, cause) == -1)
 		goto fail;
 	return h;
 fail:
@@ -240,9 +328,27 @@ void heads_free(heads_set *h)
 		ea_free(f->ea);
 		model_free(f->m);
 		free(f->path);
+		free(f->head);
 	}
 	free(h->files);
 	free(h);
+}
+
+/* HEADS_FOR_SEARCH: entry i is a head of a multi-head file not chosen to
+ * supply the engine's TC-MGC or EA head, yet one that gives a head. */
+static int heads_is_extra(const heads_set *h, int i)
+{
+	const char *arch = model_get_config(h->files[i].m)->architecture;
+	int gives = 0;
+
+	if (h->files[i].head == NULL)
+		return 0;
+	for (int k = 0; k < HEADS_KINDS; k++) {
+		if (h->supplier[k] == i)
+			return 0;
+		gives |= heads_arch_gives(arch, (heads_kind)k);
+	}
+	return gives;
 }
 
 int heads_count(const heads_set *h)
@@ -253,6 +359,23 @@ int heads_count(const heads_set *h)
 heads_file *heads_file_at(heads_set *h, int i)
 {
 	return &h->files[i];
+}
+
+int heads_extra_count(const heads_set *h)
+{
+	int n = 0;
+
+	for (int i = 0; i < h->n; i++)
+		n += heads_is_extra(h, i);
+	return n;
+}
+
+heads_file *heads_extra_at(heads_set *h, int j)
+{
+	for (int i = 0; i < h->n; i++)
+		if (heads_is_extra(h, i) && j-- == 0)
+			return &h->files[i];
+	return NULL;
 }
 
 heads_file *heads_supplier(heads_set *h, heads_kind k)

@@ -8,7 +8,15 @@
  * through here; adding a head touches this file and the head's own
  * (doc/adding-a-head.md).
  *
- * Models.  Each model file is arch "clip", "ea" or "tcmgc" (core/model.h):
+ * Entries.  A set has one entry (heads_file) per model file given, except
+ * that a multi-head file (clipgrep.heads, core/model.h) gives one entry per
+ * head, each a view of the file with its own architecture, text tower and
+ * head, and its own identity in the index (a hash of the file's hash and
+ * the head's name), so each head stores its own record, caches included,
+ * exactly as separate files would.  Views that share the image tower
+ * share its frame encoding at index time (heads_vision_hash).
+ *
+ * Models.  Each entry is arch "clip", "ea" or "tcmgc" (core/model.h):
  *   "tcmgc"  gives a TC-MGC head (and its own text tower)
  *   "ea"     gives an EA head (and its own text tower)
  *   "clip"   gives both heads in their training-free form
@@ -81,6 +89,7 @@ int heads_choose(const char *const *archs, const char *const *names, int n,
 typedef struct {
 	model *m;
 	char *path;
+	char *head;  /* the head of a multi-head file this entry is, or NULL */
 	uint8_t hash[HASH_SIZE];      /* hash_file of the file */
 	char hex[2 * HASH_SIZE + 1];  /* the same, hex */
 	tcmgc *tc;   /* its TC-MGC head when loaded for this use, or NULL */
@@ -101,6 +110,14 @@ typedef struct heads_set heads_set;
  * width", ...).  Free with heads_free.
  */
 heads_set *heads_open(const char *const *paths, int n, heads_use use, char **cause);
+/*
+ * heads_open, where a multi-head file gives only its head named only (NULL:
+ * every head): "<path>: no head 'x' (the file's heads: ...)" when a file
+ * given lists heads but not that one.  The engine opens one head of a file
+ * this way for a mode that names it.
+ */
+heads_set *heads_open_head(const char *const *paths, int n, heads_use use, const char *only,
+    char **cause);
 /* NULL is a no-op; safe on a half-built set. */
 void heads_free(heads_set *h);
 
@@ -109,6 +126,14 @@ int heads_count(const heads_set *h);
 heads_file *heads_file_at(heads_set *h, int i);
 /* HEADS_FOR_SEARCH: the file supplying head k, or NULL. */
 heads_file *heads_supplier(heads_set *h, heads_kind k);
+/*
+ * HEADS_FOR_SEARCH: the heads of multi-head files that supply neither
+ * engine head (the second EA variant, the meanP baseline, ...), in file
+ * order: each is a search mode of its own, named by its head (core/engine).
+ * Their heads are not loaded here (heads_open_head loads one).
+ */
+int heads_extra_count(const heads_set *h);
+heads_file *heads_extra_at(heads_set *h, int j);
 /* F and the image size every file agrees on (HEADS_FOR_INDEX), else file 0's. */
 int heads_frames(const heads_set *h);
 int heads_image_size(const heads_set *h);

@@ -837,12 +837,13 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 		return -1;
 	s->F = heads_frames(s->hs);
 	s->S = heads_image_size(s->hs);
-	if ((s->models = calloc((size_t)opt->n_models, sizeof *s->models)) == NULL ||
-	    (s->towers = calloc((size_t)opt->n_models, sizeof *s->towers)) == NULL) {
+	/* One entry per file, or per head of a multi-head file (core/heads.h). */
+	s->n_models = heads_count(s->hs);
+	if ((s->models = calloc((size_t)s->n_models, sizeof *s->models)) == NULL ||
+	    (s->towers = calloc((size_t)s->n_models, sizeof *s->towers)) == NULL) {
 		util_set_cause(cause, "out of memory");
 		return -1;
 	}
-	s->n_models = opt->n_models;
 	for (int i = 0; i < s->n_models; i++) {
 		indexer_model *m = &s->models[i];
 		heads_file *f = heads_file_at(s->hs, i);

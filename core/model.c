@@ -44,6 +44,7 @@ typedef struct {
 
 struct model {
 	char *path;
+	char *head;    /* the head this view shows of a multi-head file, or NULL */
 	st_file *file;
 	model_config config;
 	model_entry *entries;
@@ -63,6 +64,11 @@ typedef struct {
 	const st_tensor *parts[3]; /* one tensor, or q/k/v to concatenate */
 	int nparts;
 	int transpose; /* the file stores the 2-D transpose */
+	/* A table stored as its non-zero rows: parts[0] [n, W] holds rows
+	 * rows[n] (I32 token ids) of the [full_rows, W] table, the others are
+	 * zero.  full_rows is clipgrep.text.vocab_size, -1 when the file lacks it. */
+	const st_tensor *rows;
+	int64_t full_rows;
 } model_source;
 
 /*
@@ -161,7 +167,7 @@ static int model_find_hf(const st_file *f, const char *name, model_source *src)
 	return 0;
 }
 
-static int model_find(const st_file *f, const char *name, model_source *src)
+static int model_find_file(const st_file *f, const char *name, model_source *src)
 {
 	memset(src, 0, sizeof *src);
 	if ((src->parts[0] = st_find(f, name)) != NULL) {
@@ -176,6 +182,37 @@ static int model_find(const st_file *f, const char *name, model_source *src)
 	return model_find_hf(f, name, src);
 }
 
+/*
+ * Resolve an upstream name: in a head's view of a multi-head file its own
+ * "head.<name>.X" first, then the shared X.  A "X.weight" with a sibling
+ * "X.rows" is a sparse table (model_source.rows).
+ */
+static int model_find(const model *m, const char *name, model_source *src)
+{
+	char own[512], rows[512];
+	size_t n;
+
+	memset(src, 0, sizeof *src);
+	if (m->head != NULL &&
+	    (size_t)snprintf(own, sizeof own, "head.%s.%s", m->head, name) < sizeof own &&
+	    (src->parts[0] = st_find(m->file, own)) != NULL)
+		src->nparts = 1;
+	else if (model_find_file(m->file, name, src) == -1)
+		return -1;
+	n = strlen(src->parts[0]->name);
+	if (src->nparts == 1 && n > 7 && n < sizeof rows &&
+	    strcmp(src->parts[0]->name + n - 7, ".weight") == 0) {
+		snprintf(rows, sizeof rows, "%.*s.rows", (int)(n - 7), src->parts[0]->name);
+		if ((src->rows = st_find(m->file, rows)) != NULL) {
+			int v = -1;
+			if (model_meta_int(m, "clipgrep.text.vocab_size", -1, &v, NULL) == -1)
+				v = -1;
+			src->full_rows = v;
+		}
+	}
+	return 0;
+}
+
 /* Record that a lookup found src's file tensors (see model.used). */
 static void model_mark(model *m, const model_source *src)
 {
@@ -183,6 +220,8 @@ static void model_mark(model *m, const model_source *src)
 
 	for (int i = 0; m->used != NULL && i < src->nparts; i++)
 		m->used[src->parts[i] - first] = 1;
+	if (m->used != NULL && src->rows != NULL)
+		m->used[src->rows - first] = 1;
 }
 
 /* "[a, b, c]"; buf holds ST_MAX_DIMS 19-digit dims with room (>= 200). */
@@ -201,7 +240,7 @@ static void model_format_shape(char *buf, size_t size, int ndim, const int64_t *
 /*
  * The logical (upstream) shape of a resolved source, or -1 when q/k/v
  * parts do not stack (different ranks or trailing dims, or rows whose sum
- * overflows).  Dims are non-negative: st_open checked them.
+ * overflows) or a sparse table is malformed (model_sparse_why says how).  Dims are non-negative: st_open checked them.
  */
 static int model_source_shape(const model_source *src, int64_t *shape)
 {
@@ -225,7 +264,29 @@ static int model_source_shape(const model_source *src, int64_t *shape)
 		shape[0] = t->shape[1];
 		shape[1] = t->shape[0];
 	}
+	if (src->rows != NULL) {
+		if (ndim != 2 || src->rows->ndim != 1 || src->rows->shape[0] != t->shape[0] ||
+		    src->rows->dtype != ST_I32 || src->full_rows <= 0)
+			return -1;
+		shape[0] = src->full_rows;
+	}
 	return ndim;
+}
+
+/* Why model_source_shape refused src (named name), into *cause. */
+static void model_source_why(const model *m, const model_source *src, const char *name,
+    char **cause)
+{
+	if (src->rows == NULL)
+		util_set_cause(cause, "%s: %s: q/k/v parts do not fit together", UTIL_NAME(m->path),
+		    name);
+	else if (src->full_rows <= 0)
+		util_set_cause(cause, "%s: %s is stored as rows (%s) but clipgrep.text.vocab_size "
+		    "does not say how many the table has", UTIL_NAME(m->path), name, src->rows->name);
+	else
+		util_set_cause(cause, "%s: %s: %s must be I32 [%lld], one token id per row of %s",
+		    UTIL_NAME(m->path), name, src->rows->name, (long long)src->parts[0]->shape[0],
+		    src->parts[0]->name);
 }
 
 /* The product of the dims in *numel; -1 when it overflows a size_t. */
@@ -287,10 +348,52 @@ int model_has(model *m, const char *name)
 
 	if (model_lookup_entry(m, name) != NULL)
 		return 1;
-	if (model_find(m->file, name, &src) == -1)
+	if (model_find(m, name, &src) == -1)
 		return 0;
 	model_mark(m, &src);
 	return 1;
+}
+
+/*
+ * A sparse table (model_source.rows) into out [full_rows, W] (numel
+ * floats, zeroed here): row rows[i] gets stored row i.  Takes out over
+ * (freed on failure).  A row id outside the table is an error naming it.
+ */
+static float *model_sparse_read(model *m, const model_source *src, const char *name,
+    float *out, size_t numel, char **cause)
+{
+	const st_tensor *t = src->parts[0];
+	const unsigned char *ids = src->rows->data; /* [n] I32 little-endian */
+	size_t W = (size_t)t->shape[1], n = (size_t)t->shape[0];
+	float *part = tensor_alloc(t->numel > 0 ? t->numel : 1);
+
+	if (part == NULL) {
+		util_set_cause(cause, "%s: %s: out of memory", UTIL_NAME(m->path), name);
+		goto fail;
+	}
+	if (st_read_f32(m->file, t, part, cause) == -1) {
+		util_prefix_cause(cause, "%s", UTIL_NAME(m->path));
+		goto fail;
+	}
+	memset(out, 0, numel * sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *b = ids + 4 * i;
+		int32_t id = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+		    (uint32_t)b[3] << 24);
+		if (id < 0 || (int64_t)id >= src->full_rows) {
+			util_set_cause(cause, "%s: %s: row %zu is token id %d, outside the table of "
+			    "%lld", UTIL_NAME(m->path), src->rows->name, i, (int)id,
+			    (long long)src->full_rows);
+			goto fail;
+		}
+		memcpy(out + (size_t)id * W, part + i * W, W * sizeof *out);
+	}
+	tensor_free(part);
+	return out;
+fail:
+	tensor_free(part);
+	tensor_free(out);
+	return NULL;
 }
 
 /* Materialise a resolved source as fp32 in upstream layout. */
@@ -304,6 +407,8 @@ static float *model_source_read(model *m, const model_source *src, const char *n
 		util_set_cause(cause, "%s: %s: out of memory", UTIL_NAME(m->path), name);
 		return NULL;
 	}
+	if (src->rows != NULL)
+		return model_sparse_read(m, src, name, out, numel, cause);
 	for (int i = 0; i < src->nparts; i++) {
 		const st_tensor *t = src->parts[i];
 		if (t->numel > numel - done ||
@@ -351,7 +456,7 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 	char want_s[200], have_s[200];
 
 	if (e == NULL) {
-		if (model_find(m->file, name, &src) == -1) {
+		if (model_find(m, name, &src) == -1) {
 			util_set_cause(cause, "%s: tensor %s is missing", UTIL_NAME(m->path), name);
 			return NULL;
 		}
@@ -359,8 +464,7 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 		size_t numel;
 		if ((have_ndim = model_source_shape(&src, have)) == -1 ||
 		    model_shape_numel(have_ndim, have, &numel) == -1) {
-			util_set_cause(cause, "%s: %s: q/k/v parts do not fit together",
-			    UTIL_NAME(m->path), name);
+			model_source_why(m, &src, name, cause);
 			return NULL;
 		}
 		if (m->nentries == m->cap) {
@@ -426,7 +530,50 @@ const float *model_tensor_2d(model *m, int64_t d0, int64_t d1, char **cause,
 
 const char *model_meta(const model *m, const char *key)
 {
+	char own[512];
+	const char *v;
+
+	/* A head's view: "clipgrep.head.<name>.K" overrides "clipgrep.K". */
+	if (m->head != NULL && strncmp(key, "clipgrep.", 9) == 0 &&
+	    (size_t)snprintf(own, sizeof own, "clipgrep.head.%s.%s", m->head, key + 9) < sizeof own &&
+	    (v = st_metadata(m->file, own)) != NULL)
+		return v;
 	return st_metadata(m->file, key);
+}
+
+const char *model_heads(const model *m)
+{
+	return st_metadata(m->file, "clipgrep.heads");
+}
+
+const char *model_head(const model *m)
+{
+	return m->head;
+}
+
+int model_heads_next(const char **list, char *name, size_t size)
+{
+	const char *p = *list, *end;
+	size_t n;
+
+	while (*p == ',' || *p == ' ')
+		p++;
+	if (*p == '\0')
+		return 0;
+	for (end = p; *end != '\0' && *end != ','; end++)
+		;
+	*list = end;
+	for (n = (size_t)(end - p); n > 0 && p[n - 1] == ' '; n--)
+		;
+	if (n == 0 || n >= size || n > MODEL_HEAD_NAME_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+		    p[i] == '_'))
+			return -1;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	return 1;
 }
 
 int model_meta_int(const model *m, const char *key, int fallback, int *out, char **cause)
@@ -484,7 +631,7 @@ static int model_peek(model *m, const char *name, int64_t *shape, char **cause)
 	char what[400], s[3][200];
 	int ndim;
 
-	if (model_find(m->file, name, &src) == -1)
+	if (model_find(m, name, &src) == -1)
 		return -1;
 	model_mark(m, &src);
 	for (int i = 0; i < src.nparts; i++) {
@@ -496,7 +643,11 @@ static int model_peek(model *m, const char *name, int64_t *shape, char **cause)
 		if (model_shape_sane(m, what, t->ndim, t->shape, cause) == -1)
 			return -2;
 	}
-	if ((ndim = model_source_shape(&src, shape)) == -1) {
+	if ((ndim = model_source_shape(&src, shape)) == -1 && src.rows != NULL) {
+		model_source_why(m, &src, name, cause);
+		return -2;
+	}
+	if (ndim == -1) {
 		for (int i = 0; i < 3; i++)
 			model_format_shape(s[i], sizeof s[i], src.parts[i]->ndim, src.parts[i]->shape);
 		util_set_cause(cause, "%s: %s: q/k/v parts %s, %s and %s do not stack",
@@ -826,14 +977,45 @@ model *model_load(const char *path, char **cause)
 
 model *model_load_flags(const char *path, int flags, char **cause)
 {
+	return model_load_head(path, NULL, flags, cause);
+}
+
+/* Whether head is one of the names in m's clipgrep.heads; -1 with *cause if not. */
+static int model_check_head(const model *m, const char *head, char **cause)
+{
+	const char *list = model_heads(m), *p = list;
+	char name[MODEL_HEAD_NAME_MAX + 1];
+	int r;
+
+	while (list != NULL && (r = model_heads_next(&p, name, sizeof name)) != 0) {
+		if (r == -1) {
+			util_set_cause(cause, "%s: metadata clipgrep.heads: '%s' is not a list of head "
+			    "names (a-z, 0-9, '-', '_', at most %d characters each, separated by ',')",
+			    UTIL_NAME(m->path), list, MODEL_HEAD_NAME_MAX);
+			return -1;
+		}
+		if (strcmp(name, head) == 0)
+			return 0;
+	}
+	util_set_cause(cause, "%s: no head '%s' (the file's heads: %s)", UTIL_NAME(m->path), head,
+	    list != NULL ? list : "none, it is a single model");
+	return -1;
+}
+
+model *model_load_head(const char *path, const char *head, int flags, char **cause)
+{
 	model *m = calloc(1, sizeof *m);
 
-	if (m == NULL || (m->path = util_strdup(path)) == NULL) {
+	if (m == NULL || (m->path = util_strdup(path)) == NULL ||
+	    (head != NULL && (m->head = util_strdup(head)) == NULL)) {
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
+		if (m != NULL)
+			free(m->path);
 		free(m);
 		return NULL;
 	}
 	if ((m->file = st_open(path, cause)) == NULL ||
+	    (head != NULL && model_check_head(m, head, cause) == -1) ||
 	    (m->used = calloc(st_count(m->file) + 1, 1)) == NULL ||
 	    model_read_config(m, cause) == -1 ||
 	    (!(flags & MODEL_LOAD_NO_TOWERS) && model_check_towers(m, cause) == -1)) {
@@ -856,6 +1038,7 @@ void model_free(model *m)
 	tokenizer_free(m->tok);
 	st_close(m->file);
 	free(m->path);
+	free(m->head);
 	free(m);
 }
 

@@ -29,6 +29,24 @@
  *   clipgrep.tcmgc.keep_rate    k = max(1, int(L * keep_rate)) (default 0.1; core/tcmgc.h)
  *   clipgrep.tcmgc.k            explicit k (overrides keep_rate)
  *   clipgrep.tcmgc.softmax_lambda  λ of the ISA softmaxes (default 100)
+ *   clipgrep.heads              a multi-head file: its heads' names, ','-separated
+ *
+ * Multi-head files.  One file may hold the CLIP towers once and several
+ * heads (doc/models.md, "One file, several heads").  clipgrep.heads lists
+ * them ("tcmgc,ea,ea-seq,meanp"); model_load_head(path, name) gives head
+ * name's view of the file, a model in its own right: a tensor X resolves
+ * to "head.<name>.X" when the file has it, else to the shared X (so a head
+ * may carry its own text tower, or a part of it, over the shared towers),
+ * and a metadata key "clipgrep.K" to "clipgrep.head.<name>.K" when present,
+ * else "clipgrep.K" (each head's architecture, name and settings).  Loaded
+ * whole (model_load), the file is what its shared tensors and keys say:
+ * writers make that the CLIP stage (architecture "clip"), so a program
+ * that knows nothing of heads still reads it as a CLIP model.
+ *
+ * Sparse tables.  A tensor "X.weight" [n, W] with a sibling "X.rows" (I32
+ * [n]) stores only rows rows[i] of the [clipgrep.text.vocab_size, W] table
+ * X.weight; the other rows are zero.  Made for the token embedding of a
+ * model trained on a small vocabulary (the demo model's 202 of 49408).
  */
 #ifndef CLIPGREP_MODEL_H
 #define CLIPGREP_MODEL_H
@@ -66,6 +84,24 @@ model *model_load(const char *path, char **cause);
  */
 #define MODEL_LOAD_NO_TOWERS 0x1
 model *model_load_flags(const char *path, int flags, char **cause);
+/*
+ * Head head's view of a multi-head file (head NULL: model_load_flags):
+ * refused with "<path>: no head 'x' (the file's heads: a,b)" when the file
+ * does not list it.  The view is checked as model_load_flags checks a file.
+ */
+model *model_load_head(const char *path, const char *head, int flags, char **cause);
+/* The clipgrep.heads list of m's file, or NULL for a single model. */
+const char *model_heads(const model *m);
+/* The head m is a view of, or NULL. */
+const char *model_head(const model *m);
+/* Longest head name. */
+#define MODEL_HEAD_NAME_MAX 31
+/*
+ * Walk a clipgrep.heads list: the next name into name[size] and *list past
+ * it; 1, 0 at the end, -1 for a malformed name (characters outside a-z,
+ * 0-9, '-', '_', empty, or longer than MODEL_HEAD_NAME_MAX).
+ */
+int model_heads_next(const char **list, char *name, size_t size);
 void model_free(model *m);
 
 const char *model_path(const model *m);

@@ -14,7 +14,7 @@ unset CLIPGREP_DB CLIPGREP_CONFIG
 export HOME="$T/home" XDG_CONFIG_HOME="$T/cfg" XDG_DATA_HOME="$T/data" XDG_STATE_HOME="$T/state"
 mkdir -p "$HOME" "$T/lib" "$T/dir"
 M=$top_srcdir/tests/golden/tiny-tcmgc.safetensors
-DEMO=$top_srcdir/assets/demo/demo-tcmgc.safetensors
+DEMO=$top_srcdir/assets/demo/demo.safetensors
 CLIP=$top_srcdir/assets/demo/clips/clip-01.mp4
 cp "$CLIP" "$T/lib/"
 DB=$T/index.db

@@ -32,7 +32,7 @@ ok $? "and lists both clips"
 run "$CLIPGREP" explain --db "$DB" "a dog" "$T/lib/clip-01.mp4"
 ok $rc "explain without --model too"
 # The demo model asked for: the message names the model the index holds.
-run "$CLIPGREP" search --db "$DB" --model "$top_srcdir/assets/demo/demo-tcmgc.safetensors" a dog
+run "$CLIPGREP" search --db "$DB" --model "$top_srcdir/assets/demo/demo.safetensors" a dog
 contains "$err" "tiny.safetensors"
 ok $? "a search with another model names the index's model"
 diag "$err"

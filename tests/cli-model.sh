@@ -38,10 +38,15 @@ contains "$out" "\"hash\":\"$hash\""; ok $? "--json carries the same hash"
 contains "$out" '"dtypes":{"F32":35,"F16":27}' || contains "$out" '"dtypes":{"F16":27,"F32":35}'
 ok $? "--json dtypes ($out)"
 contains "$out" '"config":{"vision_width":32,'; ok $? "--json config"
-run "$CLIPGREP" model check "$top_srcdir/assets/demo/demo-tcmgc.safetensors"
+run "$CLIPGREP" model check "$top_srcdir/assets/demo/demo.safetensors"
 contains "$out" "tokenizer      stored"; ok $? "the demo model stores its tokenizer"
 ok $(contains "$out" "unexpected     0" && contains "$out" "ignored        8" && echo 0 || echo 1) \
 	"TC-MGC's unused LVA cross-attention (MODELS.md 3.2) is ignored, not unexpected"
+contains "$out" "heads          4 in one file: tcmgc (TC-MGC), ea (EA), ea-seq (EA), meanp (EA)"
+ok $? "the demo model's four heads are listed ($out)"
+run "$CLIPGREP" model check --json "$top_srcdir/assets/demo/demo.safetensors"
+contains "$out" '"heads":[{"name":"tcmgc","architecture":"tcmgc","hash":"'
+ok $? "--json lists the heads with their identities"
 
 # Broken variants: exit 2 and the reason on standard error.
 broken() { # broken FILE WHAT NEEDLE

@@ -441,6 +441,120 @@ static void test_best_moment(engine *e, const char *name)
 	}
 }
 
+/*
+ * Issue 15: the same library indexed with tiny-multi.safetensors (the two
+ * tiny models joined in one file, plus a "meanp" head) searches exactly as
+ * with the two files, and the extra head is a mode of its own.
+ */
+static void test_multi(engine *e, const char *multi)
+{
+	static const search_model modes[] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED };
+	char db[400], *cause = NULL;
+	const char *roots[1] = { libdir }, *paths[1] = { multi };
+	indexer_options o;
+	engine_options eo;
+	engine_info info;
+	engine_result *r1 = NULL, *r2 = NULL;
+	search_model m;
+	engine *em;
+	int64_t id;
+	int same;
+
+	snprintf(db, sizeof db, "%s/multi.db", tmpdir);
+	indexer_options_init(&o);
+	o.roots = roots;
+	o.n_roots = 1;
+	o.models = paths;
+	o.n_models = 1;
+	o.batch = 8;
+	indexer_run(db, &o, NULL, NULL);
+	engine_options_init(&eo);
+	eo.db_path = db;
+	eo.model_paths = paths;
+	eo.n_models = 1;
+	eo.threads = 2;
+	em = engine_open(&eo, &cause);
+	if (em != NULL)
+		engine_get_info(em, &info);
+	if (!tap_ok(em != NULL && info.videos == 4 && info.extra_modes == 1 &&
+	    strcmp(info.extra_names[0], "meanp") == 0 && engine_mode_count(em) == 4,
+	    "a multi-head file: 4 videos, modes tcmgc, ea, fused and meanp (%s)",
+	    cause != NULL ? cause : "ok")) {
+		free(cause);
+		engine_close(em);
+		return;
+	}
+	for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+		same = engine_search(e, "red", modes[k], 10, &r1, NULL) == 0 &&
+		    engine_search(em, "red", modes[k], 10, &r2, NULL) == 0 && r1->nhits == r2->nhits &&
+		    strcmp(r2->mode_name, engine_mode_name(modes[k])) == 0;
+		for (int h = 0; same && h < r1->nhits; h++)
+			same = strcmp(r1->hits[h].path, r2->hits[h].path) == 0 &&
+			    r1->hits[h].score == r2->hits[h].score;
+		tap_ok(same, "mode %s: the same hits and scores as the two files",
+		    engine_mode_name(modes[k]));
+		engine_result_free(r1);
+		engine_result_free(r2);
+		r1 = r2 = NULL;
+	}
+	tap_ok(engine_mode_find(em, "meanp", &m) == 0 && (int)m == ENGINE_MODE_EXTRA &&
+	    engine_has_mode(em, m) && strcmp(engine_mode_label(em, m), "meanp") == 0 &&
+	    engine_mode_find(em, "ea", &m) == 0 && m == SEARCH_EA &&
+	    engine_mode_find(em, "nope", &m) == -1 && !engine_has_mode(e, ENGINE_MODE_EXTRA),
+	    "mode names: the head's, the built-in ones, none other");
+	m = (search_model)ENGINE_MODE_EXTRA;
+	same = engine_search(em, "red", m, 10, &r1, &cause) == 0;
+	tap_ok(same && r1->nhits == 4 && r1->mode == SEARCH_EA && strcmp(r1->mode_name, "meanp") == 0 &&
+	    isfinite(r1->hits[0].ea) && r1->hits[0].best_frame >= 0,
+	    "mode meanp searches with its head: EA hits, named meanp (%s)",
+	    cause != NULL ? cause : "ok");
+	if (same && engine_find_video(em, r1->hits[1].path, &id, NULL) == 0) {
+		tap_ok(engine_explain(em, "red", m, id, &r2, &cause) == 0 && r2->nhits == 1 &&
+		    r2->hits[0].rank == 2 && r2->hits[0].score == r1->hits[1].score &&
+		    strcmp(r2->mode_name, "meanp") == 0,
+		    "explain in mode meanp: rank 2 and the same score (%s)",
+		    cause != NULL ? cause : "ok");
+	} else {
+		tap_ok(0, "explain in mode meanp: no second hit");
+	}
+	{
+		/* engine_score_all: the scores engine_search ranks by, for every video. */
+		static const search_model all[] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED,
+			(search_model)ENGINE_MODE_EXTRA };
+		int64_t ids[16];
+		float sc[16];
+		size_t n = 0;
+		int agree = 1;
+
+		for (size_t k = 0; k < sizeof all / sizeof all[0] && agree; k++) {
+			engine_result *r = NULL;
+			agree = engine_score_all(em, "red", all[k], ids, sc, 16, &n, &cause) == 0 && n == 4 &&
+			    engine_search(em, "red", all[k], 10, &r, &cause) == 0 && r->nhits == 4;
+			for (int h = 0; agree && h < r->nhits; h++) {
+				int found = 0;
+				for (size_t i = 0; i < n; i++)
+					found |= ids[i] == r->hits[h].video_id && sc[i] == r->hits[h].score &&
+					    strcmp(engine_video_path(em, ids[i]), r->hits[h].path) == 0;
+				agree = found;
+			}
+			engine_result_free(r);
+		}
+		tap_ok(agree, "engine_score_all gives every hit's score, in every mode (%s)",
+		    cause != NULL ? cause : "ok");
+		agree = engine_score_all(em, "red", SEARCH_EA, ids, sc, 2, &n, &cause) == -1;
+		tap_ok(agree && cause != NULL && strstr(cause, "4 videos, room for 2") != NULL,
+		    "engine_score_all refuses too small arrays: %s", cause != NULL ? cause : "?");
+		free(cause);
+		cause = NULL;
+	}
+	tap_ok(engine_refresh(em, NULL, &cause) == 0, "refresh with the extra mode open (%s)",
+	    cause != NULL ? cause : "ok");
+	engine_result_free(r1);
+	engine_result_free(r2);
+	engine_close(em);
+	free(cause);
+}
+
 int main(int argc, char **argv)
 {
 	indexer_stats st;
@@ -559,6 +673,11 @@ int main(int argc, char **argv)
 	test_search(e, 4);
 	test_best_moment(e, "d-noise.mp4");
 	test_best_moment(e, "a-red.mp4");
+	{
+		static char m4[512];
+		snprintf(m4, sizeof m4, "%s/tests/golden/tiny-multi.safetensors", srcdir ? srcdir : ".");
+		test_multi(e, m4);
+	}
 	engine_search(e, "green circle", SEARCH_EA, 2, &kept, NULL);
 
 	/* Re-index: a move (no re-encode), a change, a deletion, an addition. */

@@ -20,7 +20,7 @@
 #include "tensor.h"
 #include "vit.h"
 
-static char p_tc[512], p_ea[512], p_clip[512];
+static char p_tc[512], p_ea[512], p_clip[512], p_multi[512];
 
 /* heads_choose on architecture names alone. */
 static void test_choose(void)
@@ -297,6 +297,125 @@ out:
 	heads_free(h);
 }
 
+/*
+ * Issue 15: one file, several heads.  tests/golden/tiny-multi.safetensors
+ * (tools/reference/gen_multi_golden.py) joins tiny-tcmgc and tiny-ea (one
+ * image tower, a text tower each) and adds "meanp" (EA meanP, no block):
+ * each head is an entry of its own that computes exactly what its single
+ * file does, with its own identity.
+ */
+static int same_record(heads_file *a, heads_file *b, const float *rows, const float *pad)
+{
+	heads_record *ra = heads_record_new(a, NULL), *rb = heads_record_new(b, NULL);
+	index_tensor ta[HEADS_MAX_TENSORS], tb[HEADS_MAX_TENSORS];
+	int na, nb, same = 0;
+
+	if (ra != NULL && rb != NULL && heads_record_prepare(ra, rows, 2, pad, NULL) == 0 &&
+	    heads_record_prepare(rb, rows, 2, pad, NULL) == 0) {
+		na = heads_record_tensors(ra, 1, ta);
+		nb = heads_record_tensors(rb, 1, tb);
+		same = na == nb;
+		for (int i = 0; same && i < na; i++)
+			same = strcmp(ta[i].kind, tb[i].kind) == 0 && ta[i].count == tb[i].count &&
+			    memcmp(ta[i].data, tb[i].data, sizeof(float) * (size_t)ta[i].count) == 0;
+	}
+	heads_record_free(ra);
+	heads_record_free(rb);
+	return same;
+}
+
+static int same_text(heads_file *a, heads_file *b, const char *query)
+{
+	heads_text *x = heads_text_new(a, 0, NULL), *y = heads_text_new(b, 0, NULL);
+	int same = 0;
+
+	if (x != NULL && y != NULL && heads_text_encode(x, query, NULL, NULL) == 0 &&
+	    heads_text_encode(y, query, NULL, NULL) == 0) {
+		const heads_encoding *ex = heads_text_get(x), *ey = heads_text_get(y);
+		same = ex->L == ey->L && ex->D == ey->D && ex->n_tokens == ey->n_tokens &&
+		    memcmp(ex->sentence, ey->sentence, sizeof(float) * (size_t)ex->D) == 0 &&
+		    memcmp(ex->words, ey->words, sizeof(float) * (size_t)ex->L * (size_t)ex->D) == 0;
+	}
+	heads_text_free(x);
+	heads_text_free(y);
+	return same;
+}
+
+static void test_multi(void)
+{
+	const char *multi[1] = { p_multi }, *two[2] = { p_tc, p_ea };
+	float rows[2 * 16], pad[16];
+	uint8_t fh[HASH_SIZE];
+	char *cause = NULL;
+	heads_set *m = heads_open(multi, 1, HEADS_FOR_INDEX, &cause), *s = NULL;
+	heads_file *f0, *f1, *f2;
+
+	if (!tap_ok(m != NULL && heads_count(m) == 3, "a multi-head file gives one entry per head "
+	    "(%s)", cause ? cause : "ok")) {
+		free(cause);
+		heads_free(m);
+		return;
+	}
+	f0 = heads_file_at(m, 0);
+	f1 = heads_file_at(m, 1);
+	f2 = heads_file_at(m, 2);
+	tap_ok(strcmp(f0->head, "tcmgc") == 0 && strcmp(f1->head, "ea") == 0 &&
+	    strcmp(f2->head, "meanp") == 0 && strcmp(f0->path, p_multi) == 0 &&
+	    strcmp(model_get_config(f0->m)->architecture, "tcmgc") == 0 &&
+	    strcmp(model_get_config(f2->m)->architecture, "ea") == 0 &&
+	    f0->tc != NULL && f0->ea == NULL && f1->ea != NULL && f2->ea != NULL,
+	    "heads tcmgc, ea, meanp in file order, each with its architecture and head");
+	tap_ok(hash_file(p_multi, fh, NULL, NULL) == 0 && memcmp(f0->hash, fh, HASH_SIZE) != 0 &&
+	    memcmp(f0->hash, f1->hash, HASH_SIZE) != 0 && memcmp(f1->hash, f2->hash, HASH_SIZE) != 0,
+	    "each head has an identity of its own (not the file's hash)");
+	tap_ok(f1->tower == 0 && f2->tower == 0, "the heads share the file's image tower");
+	tap_ok(strstr(ea_describe(f2->ea), "no block") != NULL, "meanp: %s", ea_describe(f2->ea));
+
+	for (int i = 0; i < 2 * 16; i++)
+		rows[i] = sinf((float)i * 0.7f);
+	for (int i = 0; i < 16; i++)
+		pad[i] = cosf((float)i * 0.3f);
+	s = heads_open(two, 2, HEADS_FOR_INDEX, &cause);
+	if (tap_ok(s != NULL, "the single files (%s)", cause ? cause : "ok")) {
+		tap_ok(same_record(f0, heads_file_at(s, 0), rows, pad) &&
+		    same_record(f1, heads_file_at(s, 1), rows, pad),
+		    "each head's record is bit for bit its single file's");
+		tap_ok(same_text(f0, heads_file_at(s, 0), "a red car") &&
+		    same_text(f1, heads_file_at(s, 1), "a red car") &&
+		    same_text(f2, heads_file_at(s, 1), "blue"),
+		    "each head encodes queries with its own text tower (sparse token table included)");
+	}
+	heads_free(s);
+	heads_free(m);
+
+	m = heads_open(multi, 1, HEADS_FOR_SEARCH, &cause);
+	tap_ok(m != NULL && heads_supplier(m, HEADS_TCMGC) == heads_file_at(m, 0) &&
+	    heads_supplier(m, HEADS_EA) == heads_file_at(m, 1) && heads_extra_count(m) == 1 &&
+	    heads_extra_at(m, 0) == heads_file_at(m, 2) && heads_extra_at(m, 1) == NULL &&
+	    heads_file_at(m, 2)->ea == NULL,
+	    "search: TC-MGC and EA from the first heads of their kinds, meanp an extra mode");
+	heads_free(m);
+	m = heads_open_head(multi, 1, HEADS_FOR_SEARCH, "meanp", &cause);
+	tap_ok(m != NULL && heads_count(m) == 1 && heads_supplier(m, HEADS_EA) == heads_file_at(m, 0) &&
+	    heads_supplier(m, HEADS_TCMGC) == NULL && heads_extra_count(m) == 0,
+	    "one head of the file alone (%s)", cause ? cause : "ok");
+	heads_free(m);
+	m = heads_open_head(multi, 1, HEADS_FOR_SEARCH, "nope", &cause);
+	tap_ok(m == NULL && cause != NULL && strstr(cause, "tiny-multi.safetensors") != NULL &&
+	    strstr(cause, "no head 'nope' (the file's heads: tcmgc,ea,meanp)") != NULL,
+	    "an unknown head is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	{
+		model *v = model_load_head(p_tc, "tcmgc", 0, &cause);
+		tap_ok(v == NULL && cause != NULL && strstr(cause, "no head 'tcmgc' (the file's heads: "
+		    "none, it is a single model)") != NULL, "a head of a single model file: %s",
+		    cause ? cause : "(none)");
+		model_free(v);
+		free(cause);
+	}
+}
+
 int main(void)
 {
 	const char *srcdir = getenv("top_srcdir");
@@ -304,11 +423,14 @@ int main(void)
 	snprintf(p_tc, sizeof p_tc, "%s/tests/golden/tiny-tcmgc.safetensors", srcdir ? srcdir : ".");
 	snprintf(p_ea, sizeof p_ea, "%s/tests/golden/tiny-ea.safetensors", srcdir ? srcdir : ".");
 	snprintf(p_clip, sizeof p_clip, "%s/tests/golden/tiny-clip.safetensors", srcdir ? srcdir : ".");
+	snprintf(p_multi, sizeof p_multi, "%s/tests/golden/tiny-multi.safetensors",
+	    srcdir ? srcdir : ".");
 	test_choose();
 	test_search_sets();
 	test_identity();
 	test_records();
 	test_text();
 	test_padded_clip();
+	test_multi();
 	return tap_done();
 }

@@ -443,6 +443,62 @@ int main(void)
 	    "clip.token_embedding.weight has shape [9, 8]",
 	    "a vocabulary shorter than the metadata names the tensor and its shape");
 
+	/* Issue 15: a token table stored as its non-zero rows (core/model.h). */
+	{
+		int64_t rshape[2] = { 2, TW }, ishape[1] = { 2 };
+		float part[2 * TW];
+		int32_t rows_ok[2] = { 7, 3 }, bad[2] = { 7, 10 };
+		const float *full;
+		int zero = 1;
+
+		free(cause);
+		cause = NULL;
+		for (int i = 0; i < 2 * TW; i++)
+			part[i] = 0.5f + (float)i;
+		w = clip_writer(UPSTREAM, "clip.token_embedding.weight");
+		st_writer_add_f32(w, "clip.token_embedding.weight", 2, rshape, part, NULL);
+		st_writer_add(w, "clip.token_embedding.rows", ST_I32, 1, ishape, rows_ok, NULL);
+		st_writer_set_metadata(w, "clipgrep.text.vocab_size", "10", NULL);
+		path = save(w, "sparse.safetensors");
+		m = model_load(path, &cause);
+		full = m != NULL ? model_tensor_2d(m, VOCAB, TW, &cause, "clip.token_embedding.weight")
+		    : NULL;
+		for (int r = 0; full != NULL && r < VOCAB; r++)
+			for (int i = 0; i < TW && r != 7 && r != 3; i++)
+				zero = zero && full[r * TW + i] == 0;
+		tap_ok(full != NULL && model_get_config(m)->vocab_size == VOCAB && zero &&
+		    memcmp(full + 7 * TW, part, sizeof(float) * TW) == 0 &&
+		    memcmp(full + 3 * TW, part + TW, sizeof(float) * TW) == 0,
+		    "a sparse token table reads as the [10, 8] table, zero but for its rows (%s)",
+		    cause != NULL ? cause : "ok");
+		model_free(m);
+		free(cause);
+		cause = NULL;
+
+		w = clip_writer(UPSTREAM, "clip.token_embedding.weight");
+		st_writer_add_f32(w, "clip.token_embedding.weight", 2, rshape, part, NULL);
+		st_writer_add(w, "clip.token_embedding.rows", ST_I32, 1, ishape, rows_ok, NULL);
+		path = save(w, "sparse-novocab.safetensors");
+		expect_load_error(path, "clip.token_embedding.weight is stored as rows",
+		    "clipgrep.text.vocab_size does not say",
+		    "a sparse table without the vocabulary size is refused");
+
+		w = clip_writer(UPSTREAM, "clip.token_embedding.weight");
+		st_writer_add_f32(w, "clip.token_embedding.weight", 2, rshape, part, NULL);
+		st_writer_add(w, "clip.token_embedding.rows", ST_I32, 1, ishape, bad, NULL);
+		st_writer_set_metadata(w, "clipgrep.text.vocab_size", "10", NULL);
+		path = save(w, "sparse-bad.safetensors");
+		m = model_load(path, &cause);
+		full = m != NULL ? model_tensor_2d(m, VOCAB, TW, &cause, "clip.token_embedding.weight")
+		    : NULL;
+		tap_ok(m != NULL && full == NULL && has_text(cause, "clip.token_embedding.rows",
+		    "row 1 is token id 10, outside the table of 10"),
+		    "a row id outside the table is named: %s", cause != NULL ? cause : "(none)");
+		model_free(m);
+		free(cause);
+		cause = NULL;
+	}
+
 	w = clip_writer(UPSTREAM, NULL);
 	st_writer_set_metadata(w, "clipgrep.vision.layers", "3", NULL);
 	path = save(w, "layers.safetensors");

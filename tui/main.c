@@ -33,7 +33,7 @@ static const cli_command cli_commands[] = {
 	{ "index", cmd_index, "index DIR... [--db FILE] [--model FILE]... [--jobs N] [--exclude GLOB]... "
 	  "[--include-hidden] [--shard I/N] [--wait]",
 	  "index new and changed videos under each DIR; drop deleted ones, recognise moved ones" },
-	{ "search", cmd_search, "search QUERY [--db FILE] [--model FILE]... [--mode tcmgc|ea|fused] [-n K] [--in DIR] "
+	{ "search", cmd_search, "search QUERY [--db FILE] [--model FILE]... [--mode tcmgc|ea|fused|HEAD] [-n K] [--in DIR] "
 	  "[-l | -0 | --json | --preview[=MODE]]",
 	  "rank the indexed videos for a text query" },
 	{ "explain", cmd_explain, "explain QUERY FILE [--db FILE] [--model FILE]... [--mode MODE] [--json]",
@@ -74,7 +74,8 @@ static void cli_usage(FILE *out)
 	    "                       else $XDG_DATA_HOME/clipgrep/index.db)\n"
 	    "  -m, --model FILE     a model file (repeatable; default: the index's own,\n"
 	    "                       else the config's, else the bundled demo model)\n"
-	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
+	    "      --mode MODE      tcmgc, ea, fused (default: fused when both heads exist)\n"
+	    "                       or another head of a multi-head model file by name\n"
 	    "  -q, --query TEXT     start with this query\n"
 	    "      --images MODE    auto, kitty, sixel, blocks or none\n"
 	    "      --colours N      auto, none, 8, 16, 256 or true (or $CLIPGREP_COLOURS)\n"

@@ -1,23 +1,31 @@
 #!/bin/sh
 # eval_c.sh — text-to-video retrieval on the held-out synthetic test split,
 # computed by the C engine: `clipgrep index` indexes the test clips with the
-# three demo model files, then one `clipgrep search --json` per query and
-# model ranks every clip; R@1/5/10, MdR and MnR come from those ranks.
+# demo model (one file, every head), then `clipgrep bench eval` ranks every
+# clip for every query in every mode and prints R@1/5/10, MdR and MnR with
+# 95 % bootstrap intervals, and each hard-negative kind's pairwise accuracy.
 #
 #   tools/train/eval_c.sh [--clipgrep PROG] [--data DIR] [--work DIR]
-#                         [--models DIR] [--ref FILE.json] [--limit N]
+#                         [--model FILE]... [--models DIR] [--ref FILE.json]
+#                         [--limit N] [--test N] [--bootstrap B]
 #
 #   --data DIR    a tools/synth dataset with a test split; generated when it
-#                 has no captions.jsonl (500 test clips, seed 0: the split
-#                 the demo model was never trained on)
+#                 has no captions.jsonl (--test clips, default 1000, seed 0:
+#                 a split the demo model was never trained on; about 2 min)
 #   --work DIR    index and outputs (default eval-work)
-#   --models DIR  where demo-{clip,ea,tcmgc}.safetensors are (default assets/demo,
-#                 then assets/eval for the meanP baseline)
-#   --ref FILE    eval_ref.py --json output: compare every query's rank
+#   --model FILE  the model file(s) (default: demo.safetensors in --models)
+#   --models DIR  where demo.safetensors is (default assets/demo)
+#   --ref FILE    eval_ref.py --json output: compare every query's rank, the
+#                 metrics and the hard-negative accuracies, head by head
 #   --limit N     only the first N test clips (a quick check)
+#   --bootstrap B resamples for the intervals (default 1000)
 #
-# One query per clip (its first caption); rank = position of the clip in
-# the engine's full ranking.  Needs python3 for JSON and the metrics.
+# One query per clip (its first caption); rank = 1 + clips scored strictly
+# higher.  Hard negatives (tools/synth): a clip and its copy with one change
+# (direction: left/right or up/down swapped; motion: another motion
+# change; order: two events swapped; colour, count, size, shape, texture),
+# each clip's caption against the pair, both ways.  Needs python3 for the
+# JSON.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,8 +34,11 @@ CLIPGREP=${CLIPGREP:-./clipgrep}
 DATA=
 WORK=eval-work
 MODELS=
+MODEL_ARGS=
 REF=
 LIMIT=0
+TEST=1000
+BOOT=1000
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 while [ $# -gt 0 ]; do
@@ -35,10 +46,13 @@ while [ $# -gt 0 ]; do
 	--clipgrep) CLIPGREP=$2; shift 2 ;;
 	--data) DATA=$2; shift 2 ;;
 	--work) WORK=$2; shift 2 ;;
+	--model) MODEL_ARGS="$MODEL_ARGS --model $2"; shift 2 ;;
 	--models) MODELS=$2; shift 2 ;;
 	--ref) REF=$2; shift 2 ;;
 	--limit) LIMIT=$2; shift 2 ;;
-	-h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--test) TEST=$2; shift 2 ;;
+	--bootstrap) BOOT=$2; shift 2 ;;
+	-h|--help) sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "eval_c.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -49,35 +63,44 @@ mkdir -p "$WORK"
 cp "$CLIPGREP" "$WORK/clipgrep.bin" || exit 2
 CLIPGREP=$WORK/clipgrep.bin
 
-find_model() {
-	for d in ${MODELS:+"$MODELS"} "$TOP/assets/demo" "$TOP/assets/eval"; do
-		if [ -f "$d/demo-$1.safetensors" ]; then echo "$d/demo-$1.safetensors"; return 0; fi
-	done
-	echo "eval_c.sh: demo-$1.safetensors not found (train it with tools/train/train.py)" >&2
-	exit 2
-}
-M_CLIP=$(find_model clip)
-M_EA=$(find_model ea)
-M_TC=$(find_model tcmgc)
-
-if [ ! -f "$DATA/captions.jsonl" ]; then
-	echo "eval_c.sh: generating the test split in $DATA" >&2
-	"$PYTHON" "$TOP/tools/synth/synth.py" --out "$DATA" --test 500
+if [ -z "$MODEL_ARGS" ]; then
+	M=${MODELS:-$TOP/assets/demo}/demo.safetensors
+	[ -f "$M" ] || { echo "eval_c.sh: $M not found (tools/train/README.md builds it)" >&2; exit 2; }
+	MODEL_ARGS="--model $M"
 fi
 
-# id <TAB> path <TAB> caption, test split, in file order
-"$PYTHON" - "$DATA" "$LIMIT" > "$WORK/queries.tsv" <<'EOF'
+if [ ! -f "$DATA/captions.jsonl" ]; then
+	echo "eval_c.sh: generating the test split ($TEST clips) in $DATA" >&2
+	"$PYTHON" "$TOP/tools/synth/synth.py" --out "$DATA" --test "$TEST"
+fi
+
+# queries.tsv: id <TAB> path <TAB> caption (test split, file order);
+# pairs.tsv: kind <TAB> query <TAB> right <TAB> wrong.
+"$PYTHON" - "$DATA" "$LIMIT" "$WORK" <<'EOF'
 import json, os, sys
-root, limit = sys.argv[1], int(sys.argv[2])
-n = 0
+root, limit, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+OPPOSITE = {("left", "right"), ("right", "left"), ("up", "down"), ("down", "up")}
+recs = []
 for line in open(os.path.join(root, "captions.jsonl")):
     r = json.loads(line)
-    if r["split"] != "test":
-        continue
-    print(f"{r['id']}\t{os.path.abspath(os.path.join(root, r['path']))}\t{r['caption']}")
-    n += 1
-    if limit and n >= limit:
-        break
+    if r["split"] == "test":
+        recs.append(r)
+if limit:
+    recs = recs[:limit]
+ids = {r["id"] for r in recs}
+base = {r["group"]: r["id"] for r in recs if r.get("variant") == "base"}
+with open(os.path.join(work, "queries.tsv"), "w") as q, open(os.path.join(work, "pairs.tsv"), "w") as p:
+    for r in recs:
+        caption = " ".join(r["caption"].split())
+        q.write(f"{r['id']}\t{os.path.abspath(os.path.join(root, r['path']))}\t{caption}\n")
+        ch, b = r.get("change"), base.get(r.get("group"))
+        if not ch or b is None or b not in ids:
+            continue
+        kind = ch["kind"]
+        if kind == "motion":
+            kind = "direction" if (ch.get("from"), ch.get("to")) in OPPOSITE else "motion"
+        kind = {"color": "colour"}.get(kind, kind)
+        p.write(f"{kind}\t{b}\t{b}\t{r['id']}\n{kind}\t{r['id']}\t{r['id']}\t{b}\n")
 EOF
 N=$(wc -l < "$WORK/queries.tsv")
 [ "$N" -gt 0 ] || { echo "eval_c.sh: no test clips in $DATA" >&2; exit 2; }
@@ -87,83 +110,48 @@ rm -rf "$WORK/clips" "$WORK/index.db" "$WORK/index.db-wal" "$WORK/index.db-shm"
 mkdir -p "$WORK/clips"
 cut -f2 "$WORK/queries.tsv" | while IFS= read -r p; do ln -s "$p" "$WORK/clips/"; done
 start=$(date +%s)
-"$CLIPGREP" index --db "$WORK/index.db" --model "$M_CLIP" --model "$M_EA" --model "$M_TC" "$WORK/clips" >&2
+# shellcheck disable=SC2086 # MODEL_ARGS is a list of options
+"$CLIPGREP" index --db "$WORK/index.db" $MODEL_ARGS "$WORK/clips" >&2
 echo "eval_c.sh: indexed $N clips in $(( $(date +%s) - start )) s" >&2
 
-# One search per query; of each JSON hit only rank, file and score are kept:
-# "query_id <TAB> rank <TAB> file <TAB> score" lines (the full JSON is ~1.4 KB a hit).
-TAB=$(printf '\t')
-run() { # name model mode
-	out=$WORK/$1.tsv
-	: > "$out"
-	while IFS=$TAB read -r id path caption; do
-		"$CLIPGREP" search --db "$WORK/index.db" --model "$2" --mode "$3" -n "$N" --json -- "$caption" \
-			< /dev/null |
-		sed -n 's|^{"rank":\([0-9]*\),"path":"\([^"]*/\)\{0,1\}\([^"/]*\)\.[A-Za-z0-9]*","score":\([^,]*\),.*|'"$id$TAB"'\1'"$TAB"'\3'"$TAB"'\4|p' >> "$out"
-	done < "$WORK/queries.tsv"
-}
 start=$(date +%s)
-run meanp "$M_CLIP" ea
-run ea "$M_EA" ea
-run tcmgc "$M_TC" tcmgc
-echo "eval_c.sh: $((3 * N)) searches in $(( $(date +%s) - start )) s" >&2
+# shellcheck disable=SC2086
+"$CLIPGREP" bench eval --db "$WORK/index.db" $MODEL_ARGS --queries "$WORK/queries.tsv" \
+	--pairs "$WORK/pairs.tsv" --bootstrap "$BOOT" --json "$WORK/eval_c.json"
+echo "eval_c.sh: every mode ranked in $(( $(date +%s) - start )) s" >&2
 
-"$PYTHON" - "$WORK" "$HERE" "${REF:-}" "$M_EA" <<'EOF'
+[ -n "$REF" ] || exit 0
+"$PYTHON" - "$WORK" "$REF" <<'EOF'
 import json, os, sys
 import numpy as np
-work, here, ref = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.path.insert(0, here)
-queries = [ln.split("\t")[0] for ln in open(os.path.join(work, "queries.tsv"))]
-import metrics
-rows, out = [], {"models": {}}
-def ea_name(path):  # the EA variant, from the file's safetensors header
-    import struct
-    with open(path, "rb") as f:
-        meta = json.loads(f.read(struct.unpack("<Q", f.read(8))[0])).get("__metadata__", {})
-    return (f"EA ({meta.get('clipgrep.ea.sim_header', 'meanP')} + "
-            f"{meta.get('clipgrep.ea.se_type', 'excitation_aggregation')})")
-names = {"meanp": ("clip", "meanP (CLIP4Clip)"), "ea": ("ea", ea_name(sys.argv[4])), "tcmgc": ("tcmgc", "TC-MGC")}
-for key in ("meanp", "ea", "tcmgc"):
-    arch, name = names[key]
-    ranks, scores, order = {}, {}, []
-    for line in open(os.path.join(work, key + ".tsv")):
-        qid, rank, vid, score = line.rstrip("\n").split("\t")
-        if qid not in scores:
-            order.append(qid)
-            scores[qid] = {}
-        scores[qid][vid] = float(score)
-        if vid == qid:
-            ranks[qid] = int(rank)
-    order = [q for q in queries if q in scores] + [q for q in queries if q not in scores]
-    for q in queries:
-        scores.setdefault(q, {})
-    r = [ranks.get(q, len(scores[q]) + 1) for q in order]
-    m = metrics.compute(r)
-    rows.append((name, m))
-    out["models"][arch] = {"name": name, "metrics": m, "ranks": r, "queries": order}
-    out.setdefault("scores", {})[arch] = scores
-print(f"Text-to-video retrieval, {len(order)} test clips, C engine (clipgrep index + search):")
-print(metrics.table(rows))
-json.dump({k: v for k, v in out.items() if k != "scores"}, open(os.path.join(work, "eval_c.json"), "w"), indent=1)
-if ref:
-    R = json.load(open(ref))
-    npz = os.path.splitext(ref)[0] + "-scores.npz"
-    S = dict(np.load(npz)) if os.path.exists(npz) else {}
-    print("\nAgainst the PyTorch reference (eval_ref.py):")
-    for arch, c in out["models"].items():
-        if arch not in R["models"]:
-            continue
-        rq = dict(zip(R["queries"], R["models"][arch]["ranks"]))
-        diff = [q for q, r in zip(c["queries"], c["ranks"]) if rq.get(q) != r]
-        rm = R["models"][arch]["metrics"]
-        same = all(abs(round(rm[k], 1) - round(c["metrics"][k], 1)) < 1e-9 for k in ("R@1", "R@5", "R@10", "MdR", "MnR"))
-        err = ""
-        if arch in S:
-            col = {q: i for i, q in enumerate(R["queries"])}
-            d = [abs(v - S[arch][col[q], col[vid]]) / max(1e-6, abs(S[arch][col[q]]).max())
-                 for q, hv in out["scores"][arch].items() for vid, v in hv.items() if q in col and vid in col]
-            err = f"; scores: max |C - ref| / max|ref| = {max(d):.1e} over {len(d)} pairs"
-        print(f"  {c['name']}: {len(diff)} of {len(c['queries'])} queries ranked differently; "
-              f"metrics {'equal' if same else 'differ'} at one decimal{err}"
-              + (f" (e.g. {diff[0]}: C {c['ranks'][c['queries'].index(diff[0])]}, ref {rq.get(diff[0])})" if diff else ""))
+work, ref = sys.argv[1], sys.argv[2]
+C = json.load(open(os.path.join(work, "eval_c.json")))
+R = json.load(open(ref))
+npz = os.path.splitext(ref)[0] + "-scores.npz"
+S = dict(np.load(npz)) if os.path.exists(npz) else {}
+pairs = [ln.rstrip("\n").split("\t") for ln in open(os.path.join(work, "pairs.tsv"))]
+print("\nAgainst the PyTorch reference (eval_ref.py):")
+for head, c in C["modes"].items():
+    if head not in R["models"]:
+        print(f"  {head}: no reference (the reference runs each head; fused is the engine's own)")
+        continue
+    rq = dict(zip(R["queries"], R["models"][head]["ranks"]))
+    diff = [q for q, r in zip(C["queries"], c["ranks"]) if rq.get(q) != r]
+    rm = R["models"][head]["metrics"]
+    same = all(abs(rm[k] - c["metrics"][k]) < 1e-6 for k in ("R@1", "R@5", "R@10", "MdR", "MnR"))
+    acc = ""
+    if head in S:
+        col = {q: i for i, q in enumerate(R["queries"])}
+        sc, bad = S[head], 0
+        for kind, stats in c["pairs"].items():
+            won = [1.0 if sc[col[q], col[a]] > sc[col[q], col[b]] else
+                   0.5 if sc[col[q], col[a]] == sc[col[q], col[b]] else 0.0
+                   for k, q, a, b in pairs if k == kind and q in col and a in col and b in col]
+            if won and abs(100 * np.mean(won) - stats.get("accuracy", -1)) > 1e-6:
+                bad += 1
+        acc = f"; hard-negative accuracies {'equal' if bad == 0 else f'differ in {bad} kinds'}"
+    print(f"  {head}: {len(diff)} of {len(C['queries'])} queries ranked differently; "
+          f"metrics {'equal' if same else 'differ'}{acc}"
+          + (f" (e.g. {diff[0]}: C {c['ranks'][C['queries'].index(diff[0])]}, ref {rq.get(diff[0])})"
+             if diff else ""))
 EOF

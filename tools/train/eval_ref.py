@@ -4,14 +4,15 @@ float64, on frames decoded the way the C engine samples them
 (tools/synth load_clip_frames: t_i = start + (i + 0.5) duration / F).
 
     /usr/bin/python3 tools/train/eval_ref.py --data /tmp/clipgrep-synth \\
-        [--split test] [--models assets/demo/demo-{clip,ea,tcmgc}.safetensors] [--json OUT]
+        [--split test] [--models assets/demo/demo.safetensors] [--json OUT]
 
 One query per clip (its first caption, "caption") against every clip of the
-split.  Rows:
-  meanP   the "clip" file: CLIP4Clip meanP (mean of normalised frame
+split.  Rows: every head of a multi-head file, named as the engine's modes
+(tcmgc, ea, ea-seq, meanp for the demo model), or per single file:
+  meanP   a "clip" file: CLIP4Clip meanP (mean of normalised frame
           embeddings), which is what the engine runs for a CLIP-only file
-  EA      the "ea" file's head
-  TC-MGC  the "tcmgc" file's head
+  EA      an "ea" file's head
+  TC-MGC  a "tcmgc" file's head
 Ranks: 1 + videos scored strictly higher than the true one.  --json writes
 the metrics and every query's rank (and FILE-scores.npz, the score
 matrices), for tools/train/eval_c.sh to compare.
@@ -54,8 +55,8 @@ def label(arch, meta):
 
 
 @torch.no_grad()
-def evaluate(path, clips, frames, masks, cache, chunk):
-    clip, head, arch, meta, t32, cfg = tc.load_file(path)
+def evaluate(path, clips, frames, masks, cache, chunk, head_name=None):
+    clip, head, arch, meta, t32, cfg = tc.load_file(path, head_name)
     clip = clip.double().eval()
     key = vision_key(t32)
     if key not in cache:
@@ -66,7 +67,7 @@ def evaluate(path, clips, frames, masks, cache, chunk):
               f"in {time.time() - t0:.0f} s", file=sys.stderr)
     v = cache[key]
     m = torch.as_tensor(masks, dtype=torch.float64)
-    ids = tc.tokenize([c.captions[0] for c in clips], cfg["max_words"], model=path)
+    ids = tc.tokenize([" ".join(c.captions[0].split()) for c in clips], cfg["max_words"], model=path)
     s, w = clip.encode_text(torch.as_tensor(ids))
     ls = float(np.exp(float(t32["clip.logit_scale"]))) if "clip.logit_scale" in t32 else 100.0
     if arch == "clip":  # scaled as the engine's training-free EA score is
@@ -88,8 +89,8 @@ def main(argv=None):
     ap.add_argument("--data", required=True, metavar="DIR", help="a tools/synth dataset")
     ap.add_argument("--split", default="test")
     ap.add_argument("--models", nargs="+", metavar="FILE",
-                    default=[os.path.join(tc.REPO, "assets", "demo", f"demo-{k}.safetensors")
-                             for k in ("clip", "ea", "tcmgc")])
+                    default=[os.path.join(tc.REPO, "assets", "demo", "demo.safetensors")],
+                    help="model files (default: the demo's); every head of a multi-head file is run")
     ap.add_argument("--frames", choices=("decoded", "npy"), default="decoded",
                     help="decoded mp4 as the engine sees it (default), or the rendered .npy frames")
     ap.add_argument("--cache", default="/tmp/clipgrep-eval-frames", help="decoded frames cache")
@@ -106,9 +107,12 @@ def main(argv=None):
     if not clips:
         raise SystemExit(f"eval_ref: no {args.split} clips in {args.data}")
     sizes = set()
+    runs = []  # (file, head or None, key): every head of a multi-head file
     for p in args.models:
-        tensors, meta = tc.st.load(p)
+        tensors, meta = tc.st.load_view(p)
         sizes.add((tc.config_from_file(tensors, meta)["image_size"], int(meta.get("clipgrep.frames", 12))))
+        heads = tc.st.heads(tc.st.load(p)[1])  # the view drops clipgrep.heads: ask the file
+        runs += [(p, h, h) for h in heads] if heads else [(p, None, None)]
     if len(sizes) != 1:
         raise SystemExit("eval_ref: the models disagree on image size or frames")
     size, nf = sizes.pop()
@@ -118,13 +122,14 @@ def main(argv=None):
           file=sys.stderr)
     cache, rows, out = {}, [], {"split": args.split, "queries": [c.id for c in clips], "models": {}}
     all_scores = {}
-    for p in args.models:
-        name, arch, ranks, scores = evaluate(p, clips, frames, masks, cache, args.chunk)
-        all_scores[arch] = scores
+    for p, head, key in runs:
+        name, arch, ranks, scores = evaluate(p, clips, frames, masks, cache, args.chunk, head)
+        key = key or arch  # a head's name (the engine's mode), or a single file's architecture
+        all_scores[key] = scores
         m = metrics.compute(ranks)
-        rows.append((name, m))
-        out["models"][arch] = {"file": os.path.basename(p), "name": name, "metrics": m,
-                               "ranks": [int(r) for r in ranks]}
+        rows.append((f"{key}: {name}" if head else name, m))
+        out["models"][key] = {"file": os.path.basename(p), "head": head, "name": name, "metrics": m,
+                              "ranks": [int(r) for r in ranks]}
     print(f"Text-to-video retrieval, {len(clips)} {args.split} clips, PyTorch reference (float64):")
     print(metrics.table(rows))
     if args.json:

@@ -345,6 +345,8 @@ class EA(nn.Module):
             self.se_block.aggregate = SEBlock(frames, agg_r, agg_act == "relu6")
         elif se_type == "aggregation":
             self.se_block = SEBlock(frames, reduction_ratio, agg_act == "relu6")
+        elif se_type == "none":
+            pass  # the header alone: a masked mean of the (unnormalised) frames, as core/ea.c
         else:
             raise ValueError(f"EA trainer: se_type {se_type} not supported")
 
@@ -354,6 +356,10 @@ class EA(nn.Module):
         if self.sim_header == "seqTransf":
             x = self.seq(x, mask)
         e = torch.ones_like(x[..., 0])
+        if self.se_type == "none":
+            g = mask / mask.sum(dim=-1, keepdim=True).clamp(min=1)
+            vec = (g[..., None] * x).sum(dim=-2)
+            return F.normalize(vec, dim=-1), e, g
         if self.se_type == "excitation_aggregation":
             e = torch.sigmoid(self.se_block.scale.logits(x))
             x = x * e[..., None]
@@ -491,10 +497,13 @@ def config_from_file(tensors, meta):
     }
 
 
-def load_file(path):
+def load_file(path, head=None):
     """A model file -> (CLIP module, head module or None, arch, metadata,
-    tensors).  Weights are the file's values widened to float32."""
-    tensors, meta = st.load(path)
+    tensors).  Weights are the file's values widened to float32.  head: one
+    head of a multi-head file (st.view: its own tensors and keys over the
+    shared ones); None for a single model (or a multi-head file's shared
+    CLIP)."""
+    tensors, meta = st.load_view(path, head)
     t32 = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items()}
     cfg = config_from_file(tensors, meta)
     clip = CLIP(cfg)

@@ -63,11 +63,11 @@ def log(*a):
 # --- data ----------------------------------------------------------------------
 
 class Clip:
-    __slots__ = ("id", "split", "video", "captions", "group", "npy")
+    __slots__ = ("id", "split", "video", "captions", "group", "npy", "attrs")
 
-    def __init__(self, id, split, video, captions, group, npy=None):
+    def __init__(self, id, split, video, captions, group, npy=None, attrs=None):
         self.id, self.split, self.video, self.captions = id, split, video, captions
-        self.group, self.npy = group, npy
+        self.group, self.npy, self.attrs = group, npy, attrs
 
 
 def read_synth(root):
@@ -77,8 +77,73 @@ def read_synth(root):
             r = json.loads(line)
             npy = os.path.join(root, r["frames_path"]) if r.get("frames_path") else None
             clips.append(Clip(r["id"], r["split"], os.path.join(root, r["path"]), r["captions"],
-                              r.get("group", r["id"]), npy))
+                              r.get("group", r["id"]), npy, r.get("attributes")))
     return clips
+
+
+# --- per-frame supervision (--frame-aux) -----------------------------------------------
+#
+# What each sampled frame shows, from the synthetic scene's attributes
+# (tools/synth: positions and sizes in units of the action square, the
+# centre crop the engine keeps; times as fractions of the clip): for the
+# objects the captions talk about (slot 0: the first event's object; slot
+# 1: the second event's, when another), where it is (5 x 5 bins), how big
+# (3 bins), whether it is visible, its colour, shape and count.  A linear
+# classifier per slot and attribute reads them from the frame embedding; its
+# loss, added to the contrastive one, makes the image tower encode position
+# (and so motion, across frames) as well as what is there.
+
+FRAME_ATTRS = (("x", 5), ("y", 5), ("size", 3), ("visible", 2), ("colour", 8), ("shape", 7), ("count", 3))
+FRAME_SLOTS = 2
+
+
+def frame_targets(attrs, F_):
+    """int64 [F, FRAME_SLOTS, len(FRAME_ATTRS)] class indices, -1 where
+    unknown (no such object, or an attribute of an invisible one)."""
+    import synth
+    out = np.full((F_, FRAME_SLOTS, len(FRAME_ATTRS)), -1, np.int64)
+    if not attrs:
+        return out
+    u = (np.arange(F_) + 0.5) / F_  # the engine's sampling times (tools/synth)
+    slots = []
+    for e in attrs["events"]:
+        if e["object"] not in slots:
+            slots.append(e["object"])
+    colours, shapes = list(synth.COLORS), synth.SHAPE_NAMES
+    for si, gi in enumerate(slots[:FRAME_SLOTS]):
+        obj = attrs["objects"][gi]
+        dx, dy, sc, _, alpha = synth.group_state(obj, synth.events_of(attrs, gi), u)
+        px = np.mean([p[0] for p in obj["positions"]]) + dx
+        py = np.mean([p[1] for p in obj["positions"]]) + dy
+        r = obj["radius"] * sc
+        vis = alpha > 0.5
+        cols = [np.clip((px * 5).astype(int), 0, 4), np.clip((py * 5).astype(int), 0, 4),
+                np.digitize(r, [0.1, 0.135]), vis.astype(int),
+                np.full(F_, colours.index(obj["color"])), np.full(F_, shapes.index(obj["shape"])),
+                np.full(F_, int(obj["count"]) - 1)]
+        for a, c in enumerate(cols):
+            out[:, si, a] = np.where(vis | (a == 3), c, -1)
+    return out
+
+
+class FrameAux(torch.nn.Module):
+    """Linear read-outs of the frame attributes from a frame embedding [.., D]."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(d, n) for _ in range(FRAME_SLOTS)
+                                          for _, n in FRAME_ATTRS])
+
+    def loss(self, emb, targets):
+        """emb [N, D], targets [N, FRAME_SLOTS, A] -> mean cross-entropy over known targets."""
+        total, count = emb.new_zeros(()), 0
+        for k, head in enumerate(self.heads):
+            t = targets[:, k // len(FRAME_ATTRS), k % len(FRAME_ATTRS)]
+            keep = t >= 0
+            if keep.any():
+                total = total + F.cross_entropy(head(emb[keep]), t[keep], reduction="sum")
+                count += int(keep.sum())
+        return total / max(count, 1)
 
 
 def read_captions(videos, path, val_fraction, seed):
@@ -270,7 +335,12 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
         keep = torch.zeros(tc.VOCAB, dtype=torch.bool)
         keep[torch.as_tensor(tok["used"])] = True
         clip.token_embedding.weight[~keep] = 0
-    opt = make_optimizer([(list(clip.named_parameters()), args.clip_lr)], args.wd)
+    aux, targets = None, None
+    if args.frame_aux > 0:
+        aux = FrameAux(cfg["embed_dim"]).to(device)
+        targets = {i: torch.as_tensor(frame_targets(clips[i].attrs, cfg["frames"])) for i in train_idx}
+    params = list(clip.named_parameters()) + (list(aux.named_parameters()) if aux is not None else [])
+    opt = make_optimizer([(params, args.clip_lr)], args.wd)
     steps_per_epoch = len(group_batches(clips, train_idx, args.batch, prng))
     total = steps_per_epoch * args.clip_epochs
     step, t0 = 0, time.time()
@@ -288,9 +358,12 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
             s, _ = clip.encode_text(ids)
             logits = clip.logit_scale.exp() * F.normalize(s, dim=-1) @ v.T
             loss = contrastive(logits)
+            if aux is not None:
+                t = torch.stack([targets[i][fi[k]] for k, i in enumerate(b)]).view(len(b) * nf, FRAME_SLOTS, -1)
+                loss = loss + args.frame_aux * aux.loss(emb.reshape(len(b) * nf, -1), t.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(clip.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
             opt.step()
             clamp_scale(clip)
             losses.append(loss.item())
@@ -462,6 +535,10 @@ def main(argv=None):
     m.add_argument("--clip-epochs", type=int, default=8)
     m.add_argument("--clip-frames", type=int, default=3, help="frames per clip in a clip-stage step")
     m.add_argument("--clip-lr", type=float, default=1e-3)
+    m.add_argument("--frame-aux", type=float, default=0.0, metavar="W",
+                   help="weight of the per-frame attribute loss (position, size, visibility, colour, "
+                        "shape, count of the captioned objects in each frame; synthetic data only; "
+                        "the recipe of make demo-model uses 1.0)")
     m.add_argument("--batch", type=int, default=64)
     h = ap.add_argument_group("heads")
     h.add_argument("--head-epochs", type=int, default=15, help="EA epochs")

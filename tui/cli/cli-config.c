@@ -384,7 +384,16 @@ static int config_index_models(const char *db, const cli_config *c, char ***out)
 			const char *path = st.models[i].path;
 			int in_config = 0;
 
+			int seen = 0;
+
 			if (path == NULL || st.models[i].videos == 0)
+				continue;
+			/* The heads of one multi-head file are models of their own
+			 * with one path: the file once gives them all. */
+			for (int j = 0; j < i; j++)
+				seen |= st.models[j].path != NULL && st.models[j].videos > 0 &&
+				    strcmp(st.models[j].path, path) == 0;
+			if (seen)
 				continue;
 			if (access(path, R_OK) != 0) {
 				if (pass == 0)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "model.h"
 #include "util.h"
 #include "video.h"
 
@@ -266,4 +267,32 @@ int cli_append_arg(char ***v, int *n, char *s)
 	grown[(*n)++] = s;
 	grown[*n] = NULL;
 	return 0;
+}
+
+int cli_mode_name_ok(const char *name)
+{
+	search_model m;
+	size_t n = strlen(name);
+
+	if (engine_mode_parse(name, &m) == 0)
+		return 1;
+	if (n == 0 || n > MODEL_HEAD_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '-' || name[i] == '_'))
+			return 0;
+	return 1;
+}
+
+const char *cli_mode_list(const engine_info *info)
+{
+	static char buf[512];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int j = 0; j < info->extra_modes && used < sizeof buf; j++)
+		used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", j ? ", " : "",
+		    info->extra_names[j]);
+	return buf;
 }

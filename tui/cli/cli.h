@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 
+#include "engine.h"
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_USAGE 1
 #define CLI_EXIT_ERROR 2
@@ -90,6 +92,15 @@ void cli_warn_damaged(const char *path);
  * memory, with *v and *n unchanged.
  */
 int cli_append_arg(char ***v, int *n, char *s);
+
+/*
+ * Whether name can be a search mode before the models are open: tcmgc, ea,
+ * fused, or a head name of a multi-head file (a-z, 0-9, '-', '_', at most
+ * MODEL_HEAD_NAME_MAX); engine_mode_find decides once they are.
+ */
+int cli_mode_name_ok(const char *name);
+/* The extra modes of an open engine, ", "-separated (a static buffer). */
+const char *cli_mode_list(const engine_info *info);
 
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);

@@ -44,7 +44,8 @@ static void demo_usage(FILE *out)
 	    "terminal (or with --print) the ranking for the query is printed instead.\n\n"
 	    "  -q, --query TEXT   the query (default: a suggested one)\n"
 	    "  -p, --print        print the ranking, do not open the screen\n"
-	    "      --mode MODE    tcmgc, ea or fused\n"
+	    "      --mode MODE    tcmgc, ea, fused, or another head of the model: ea-seq,\n"
+	    "                     meanp\n"
 	    "  -n, --top K        clips to list (default 10 printed, 50 on screen)\n"
 	    "      --images MODE  auto, kitty, sixel, blocks or none\n"
 	    "      --colours N    auto, none, 8, 16, 256 or true\n"
@@ -198,8 +199,11 @@ static int demo_print(const char *db, char **models, int n_models, const char *c
 		return CLI_EXIT_ERROR;
 	}
 	mode = engine_default_mode(e);
-	if (mode_name != NULL && engine_mode_parse(mode_name, &mode) == -1) {
-		cli_error("demo: --mode: %s is not tcmgc, ea or fused", cli_name(mode_name));
+	if (mode_name != NULL && engine_mode_find(e, mode_name, &mode) == -1) {
+		engine_info info;
+		engine_get_info(e, &info);
+		cli_error("demo: --mode: %s is not tcmgc, ea, fused%s%s", cli_name(mode_name),
+		    info.extra_modes > 0 ? " or " : "", cli_mode_list(&info));
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -209,7 +213,7 @@ static int demo_print(const char *db, char **models, int n_models, const char *c
 	}
 	printf("# query: ");
 	cli_text_escaped(stdout, query);
-	printf("  (mode %s, %zu clips)\n", engine_mode_name(mode), r->library);
+	printf("  (mode %s, %zu clips)\n", r->mode_name, r->library);
 	for (int i = 0; i < r->nhits; i++) {
 		const engine_hit *h = &r->hits[i];
 		char best[32];
@@ -244,7 +248,6 @@ int cmd_demo(int argc, char **argv)
 	const char *dir, *query = NULL, *mode = NULL, *opt_db = NULL;
 	char clips[4096], *db = NULL, **models = NULL, *suggested = NULL;
 	int n_models = 0, print = 0, top_k = 0, c, rc = CLI_EXIT_ERROR;
-	search_model check;
 
 	tui_options_init(&o);
 	while ((c = cli_getopt(argc, argv, ":q:pn:d:h", options)) != -1) {
@@ -256,8 +259,9 @@ int cmd_demo(int argc, char **argv)
 			print = 1;
 			break;
 		case 'M':
-			if (engine_mode_parse(optarg, &check) == -1) {
-				cli_error("demo: --mode: %s is not tcmgc, ea or fused", cli_name(optarg));
+			if (!cli_mode_name_ok(optarg)) {
+				cli_error("demo: --mode: %s is not tcmgc, ea, fused or a head's name",
+				    cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			mode = optarg;

@@ -66,6 +66,7 @@ static void embed_usage(FILE *out)
 	    "                      [--format json|npy|safetensors] [--out PATH]\n"
 	    "Write the model's embeddings of queries, videos or preprocessed frames.\n\n"
 	    "  -m, --model FILE      a clipgrep model file (.safetensors)\n"
+	    "      --head NAME       a head of a multi-head model file (default: the first)\n"
 	    "      --text            the arguments are query texts: token ids, sentence [D]\n"
 	    "                        and word [L, D] features (raw tower outputs, and\n"
 	    "                        L2-normalised copies *_norm)\n"
@@ -535,6 +536,7 @@ int cmd_embed(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "model", required_argument, NULL, 'm' },
+		{ "head", required_argument, NULL, 'H' },
 		{ "text", no_argument, NULL, 'T' },
 		{ "video", no_argument, NULL, 'V' },
 		{ "frames-npy", required_argument, NULL, 'N' },
@@ -543,7 +545,7 @@ int cmd_embed(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *model_file = NULL, *out_path = NULL, *npy_in = NULL;
+	const char *model_file = NULL, *out_path = NULL, *npy_in = NULL, *head = NULL;
 	embed_format fmt = EMBED_JSON;
 	embed_input in = EMBED_NONE;
 	embed_set set = { 0 };
@@ -570,6 +572,9 @@ int cmd_embed(int argc, char **argv)
 		switch (c) {
 		case 'm':
 			model_file = optarg;
+			break;
+		case 'H':
+			head = optarg;
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0)
@@ -618,8 +623,8 @@ int cmd_embed(int argc, char **argv)
 		n_inputs = 1;
 	}
 	/* A video's record holds every head the file gives, as the indexer's. */
-	if ((hs = heads_open((const char *const *)&model_file, 1,
-	    in == EMBED_VIDEO ? HEADS_FOR_INDEX : HEADS_FILES_ONLY, &cause)) == NULL) {
+	if ((hs = heads_open_head((const char *const *)&model_file, 1,
+	    in == EMBED_VIDEO ? HEADS_FOR_INDEX : HEADS_FILES_ONLY, head, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot load the model");
 		return CLI_EXIT_ERROR;
 	}

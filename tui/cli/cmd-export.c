@@ -61,6 +61,7 @@ static void export_usage(FILE *out)
 	    "  -m, --model FILE   the model file the videos were indexed with (default: the\n"
 	    "                     index's model, the first in the config's order when it\n"
 	    "                     holds several: a note names the others)\n"
+	    "      --head NAME    a head of a multi-head model file (default: the first)\n"
 	    "  -f, --format FMT   npy or jsonl\n"
 	    "  -o, --out PATH     where to write\n"
 	    "  -h, --help         show this help\n");
@@ -165,12 +166,13 @@ int cmd_export(int argc, char **argv)
 	static const struct option options[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "model", required_argument, NULL, 'm' },
+		{ "head", required_argument, NULL, 'H' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *opt_db = NULL, *model_file = NULL, *fmt = NULL, *out_path = NULL;
+	const char *opt_db = NULL, *model_file = NULL, *fmt = NULL, *out_path = NULL, *head = NULL;
 	export_state st = { 0 };
 	cli_config cfg;
 	char *db = NULL, *cause = NULL, *path = NULL;
@@ -184,6 +186,7 @@ int cmd_export(int argc, char **argv)
 		switch (c) {
 		case 'd': opt_db = optarg; break;
 		case 'm': model_file = optarg; break;
+		case 'H': head = optarg; break;
 		case 'f': fmt = optarg; break;
 		case 'o': out_path = optarg; break;
 		case 'h': export_usage(stdout); return CLI_EXIT_OK;
@@ -223,7 +226,9 @@ int cmd_export(int argc, char **argv)
 			    "(--model chooses)", cli_name(model_file), cli_name(models[i]));
 	}
 	cli_config_free(&cfg);
-	if ((hs = heads_open((const char *const *)&model_file, 1, HEADS_FILES_ONLY, &cause)) == NULL ||
+	/* A multi-head file: each head is a model of its own in the index. */
+	if ((hs = heads_open_head((const char *const *)&model_file, 1, HEADS_FILES_ONLY, head,
+	    &cause)) == NULL ||
 	    (st.ix = index_open(db, INDEX_READONLY, &cause)) == NULL) {
 		cli_error_cause(&cause, "cannot open the model or the index");
 		goto out;

@@ -126,6 +126,9 @@ static void model_on_missing(void *arg, const char *name, const char *why)
 
 static int model_is_ignored(const char *name)
 {
+	/* A head's own tensor in a multi-head file: "head.<name>.X". */
+	if (strncmp(name, "head.", 5) == 0 && strchr(name + 5, '.') != NULL)
+		name = strchr(name + 5, '.') + 1;
 	if (strncmp(name, model_ignored_prefix, sizeof model_ignored_prefix - 1) == 0)
 		return 1;
 	for (size_t i = 0; i < sizeof model_ignored / sizeof model_ignored[0]; i++)
@@ -169,10 +172,32 @@ static void model_check_file(model_report *r)
 	}
 	memcpy(r->hex, heads_file_at(r->h, 0)->hex, sizeof r->hex);
 	r->has_hash = 1;
+	/* A multi-head file: the file's hash, not its first head's identity. */
+	if (heads_file_at(r->h, 0)->head != NULL) {
+		if (hash_file(r->path, hash, NULL, &cause) == -1) {
+			r->error = cause;
+			return;
+		}
+		hash_hex(hash, r->hex);
+	}
 	/* A stored tokenizer must parse; a file without one still encodes video. */
 	if (model_meta(r->m, "clipgrep.tokenizer.merges") != NULL &&
 	    model_tokenizer(model_report_model(r), &cause) == NULL)
 		r->error = cause;
+}
+
+/*
+ * File tensor i and whether any loader read it: in a multi-head file each
+ * head is its own view of the file (core/model.h), so a tensor is used when
+ * one of the views read it.
+ */
+static const char *model_report_tensor(model_report *r, size_t i, int *used)
+{
+	const char *name = model_file_tensor(model_report_model(r), i, NULL, used);
+
+	for (int k = 1; r->h != NULL && k < heads_count(r->h) && !*used; k++)
+		model_file_tensor(heads_file_at(r->h, k)->m, i, NULL, used);
+	return name;
 }
 
 static const char *model_heads_text(const char *arch)
@@ -193,7 +218,18 @@ static void model_print_text(model_report *r)
 	int counts[8], nd = 0, unexpected = 0, ignored = 0;
 
 	printf("file           %s\n", cli_name(r->path));
-	printf("architecture   %s (heads: %s)\n", c->architecture, model_heads_text(c->architecture));
+	if (r->h != NULL && heads_file_at(r->h, 0)->head != NULL) {
+		printf("heads          %d in one file:", heads_count(r->h));
+		for (int k = 0; k < heads_count(r->h); k++) {
+			heads_file *f = heads_file_at(r->h, k);
+			printf("%s %s (%s)", k ? "," : "", f->head,
+			    model_heads_text(model_get_config(f->m)->architecture));
+		}
+		printf("\n");
+	} else {
+		printf("architecture   %s (heads: %s)\n", c->architecture,
+		    model_heads_text(c->architecture));
+	}
 	printf("vision         width %d, %d layers, %d heads, patch %d, image %d\n", c->vision_width,
 	    c->vision_layers, c->vision_heads, c->vision_patch, c->image_size);
 	printf("text           width %d, %d layers, %d heads, context %d, vocabulary %d\n",
@@ -225,7 +261,7 @@ static void model_print_text(model_report *r)
 	if (r->h != NULL) {
 		for (size_t i = 0; i < n; i++) {
 			int used;
-			const char *name = model_file_tensor(m, i, NULL, &used);
+			const char *name = model_report_tensor(r, i, &used);
 			if (!used && model_is_ignored(name))
 				ignored++;
 			else if (!used)
@@ -234,7 +270,7 @@ static void model_print_text(model_report *r)
 		printf("unexpected     %d\n", unexpected);
 		for (size_t i = 0; i < n; i++) {
 			int used;
-			const char *name = model_file_tensor(m, i, NULL, &used);
+			const char *name = model_report_tensor(r, i, &used);
 			if (!used && !model_is_ignored(name))
 				printf("  %s\n", cli_name(name));
 		}
@@ -266,6 +302,19 @@ static void model_print_json(model_report *r)
 
 		printf(",\"architecture\":");
 		cli_json_string(stdout, c->architecture);
+		if (r->h != NULL && heads_file_at(r->h, 0)->head != NULL) {
+			/* A multi-head file: architecture is its first head's; each head here. */
+			printf(",\"heads\":[");
+			for (int k = 0; k < heads_count(r->h); k++) {
+				heads_file *f = heads_file_at(r->h, k);
+				printf("%s{\"name\":", k ? "," : "");
+				cli_json_string(stdout, f->head);
+				printf(",\"architecture\":");
+				cli_json_string(stdout, model_get_config(f->m)->architecture);
+				printf(",\"hash\":\"%s\"}", f->hex);
+			}
+			printf("]");
+		}
 		printf(",\"config\":{\"vision_width\":%d,\"vision_layers\":%d,\"vision_heads\":%d,"
 		    "\"vision_patch\":%d,\"image_size\":%d,\"text_width\":%d,\"text_layers\":%d,"
 		    "\"text_heads\":%d,\"context_length\":%d,\"vocab_size\":%d,\"embed_dim\":%d,"
@@ -306,7 +355,7 @@ static void model_print_json(model_report *r)
 				first = 1;
 				for (size_t i = 0; i < n; i++) {
 					int used;
-					const char *name = model_file_tensor(m, i, NULL, &used);
+					const char *name = model_report_tensor(r, i, &used);
 					if (used || model_is_ignored(name) != pass)
 						continue;
 					printf("%s", first ? "" : ",");

@@ -43,7 +43,8 @@ static void preview_usage(FILE *out)
 	    "  -q, --query TEXT       mark the best moment for TEXT\n"
 	    "  -m, --model FILE       a model file for --query (repeatable; default: the\n"
 	    "                         index's own)\n"
-	    "      --mode MODE        tcmgc, ea or fused (default: fused when both heads exist)\n"
+	    "      --mode MODE        tcmgc, ea, fused (default: fused when both heads exist)\n"
+	    "                         or another head of a multi-head model file by name\n"
 	    "  -w, --width COLS       the picture's width in columns (default\n"
 	    "                         $FZF_PREVIEW_COLUMNS, else the terminal's, else 80)\n"
 	    "      --images MODE      auto, kitty, sixel, blocks or none (auto: ask the terminal;\n"
@@ -125,7 +126,7 @@ static int preview_best(const char *db, char **models_opt, int n_models_opt, con
 	}
 	if (mode_name == NULL)
 		mode = engine_default_mode(e);
-	else if (engine_mode_parse(mode_name, &mode) == -1 || !engine_has_mode(e, mode)) {
+	else if (engine_mode_find(e, mode_name, &mode) == -1 || !engine_has_mode(e, mode)) {
 		cli_error("preview: --mode %s cannot run with these models", cli_name(mode_name));
 		goto out;
 	}
@@ -478,13 +479,14 @@ static int64_t similar_model(index_db *ix, char **models, int n_models, int64_t 
 	char *cause = NULL;
 
 	if (n_models > 0) {
+		/* One entry per file, or per head of a multi-head file. */
 		if ((hs = heads_open((const char *const *)models, n_models, HEADS_FILES_ONLY,
-		    &cause)) == NULL || (ids = calloc((size_t)n_models, sizeof *ids)) == NULL) {
+		    &cause)) == NULL || (ids = calloc((size_t)heads_count(hs), sizeof *ids)) == NULL) {
 			cli_error_cause(&cause, "cannot open the model");
 			found = -1;
 			goto out;
 		}
-		for (int i = 0; i < n_models; i++)
+		for (int i = 0; i < heads_count(hs); i++)
 			if ((ids[n] = index_find_model(ix, heads_file_at(hs, i)->hash, NULL)) > 0)
 				n++;
 	} else {

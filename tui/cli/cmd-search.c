@@ -65,7 +65,8 @@ static void search_usage(FILE *out, int explain)
 	    "                         $XDG_DATA_HOME/clipgrep/index.db)\n"
 	    "  -m, --model FILE       a model file (repeatable; default: the config's, else the\n"
 	    "                         bundled demo model)\n"
-	    "      --mode MODE        tcmgc, ea or fused (default: fused when both heads exist)\n");
+	    "      --mode MODE        tcmgc, ea, fused (default: fused when both heads exist)\n"
+	    "                         or the name of another head of a multi-head model file\n");
 	if (!explain)
 		fprintf(out,
 		    "  -n, --count K          show the K best (default 10)\n"
@@ -149,7 +150,7 @@ static void search_json_hit(FILE *out, const engine_info *info, const engine_res
 	search_json_num(out, h->best_time);
 	fprintf(out, ",\"best_frame\":%d,\"duration\":", h->best_frame);
 	search_json_num(out, h->duration);
-	fprintf(out, ",\"mode\":\"%s\",\"tcmgc_score\":", engine_mode_name(r->mode));
+	fprintf(out, ",\"mode\":\"%s\",\"tcmgc_score\":", r->mode_name);
 	search_json_num(out, h->tcmgc);
 	fputs(",\"granularity\":{", out);
 	for (int g = 0; g < 4; g++) {
@@ -359,8 +360,12 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	/* Scoring threads do the parallel work: keep the BLAS from competing. */
 	if ((e = engine_open(&eo, &cause)) == NULL)
 		cli_error_cause(&cause, "cannot open the index");
-	else if (mode_name != NULL && engine_mode_parse(mode_name, mode) == -1) {
-		cli_error("--mode: %s is not tcmgc, ea or fused", cli_name(mode_name));
+	else if (mode_name != NULL && engine_mode_find(e, mode_name, mode) == -1) {
+		engine_info info;
+		engine_get_info(e, &info);
+		cli_error("--mode: %s is not tcmgc, ea, fused%s%s", cli_name(mode_name),
+		    info.extra_modes > 0 ? " or a head of the model file: " : "",
+		    info.extra_modes > 0 ? cli_mode_list(&info) : "");
 		*rc = CLI_EXIT_USAGE;
 		engine_close(e);
 		e = NULL;
@@ -668,7 +673,7 @@ int cmd_explain(int argc, char **argv)
 	cli_text_escaped(stdout, h->path);
 	printf("\nquery:       ");
 	cli_text_escaped(stdout, argv[first]);
-	printf("\nmode:        %s\n", engine_mode_name(r->mode));
+	printf("\nmode:        %s\n", r->mode_name);
 	if (h->rank > 0)
 		printf("rank:        %d of %zu\n", h->rank, r->library);
 	printf("score:       %.4f\n", h->score);

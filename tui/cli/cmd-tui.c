@@ -35,7 +35,8 @@ static void cmd_tui_usage(FILE *out)
 	    "                       else $XDG_DATA_HOME/clipgrep/index.db)\n"
 	    "  -m, --model FILE     a model file (repeatable; default: the index's own, else\n"
 	    "                       the config's, else the bundled demo model)\n"
-	    "      --mode MODE      tcmgc, ea or fused (default: fused when both heads exist)\n"
+	    "      --mode MODE      tcmgc, ea, fused (default: fused when both heads exist)\n"
+	    "                       or another head of a multi-head model file by name\n"
 	    "  -q, --query TEXT     start with this query\n"
 	    "      --images MODE    auto, kitty, sixel, blocks or none (default auto: the kitty\n"
 	    "                       graphics protocol or sixel when the terminal answers that\n"
@@ -145,7 +146,6 @@ int cmd_tui(int argc, char **argv)
 	const char *roots[1];
 	char *query_arg = NULL;
 	int n_models = 0, top_given = 0;
-	search_model mode_check;
 
 	tui_options_init(&o);
 	memset(&cfg, 0, sizeof cfg);
@@ -162,8 +162,9 @@ int cmd_tui(int argc, char **argv)
 			opt_models[n_opt_models++] = optarg;
 			break;
 		case 'M':
-			if (engine_mode_parse(optarg, &mode_check) == -1) {
-				cli_error("--mode: %s is not tcmgc, ea or fused", cli_name(optarg));
+			if (!cli_mode_name_ok(optarg)) {
+				cli_error("--mode: %s is not tcmgc, ea, fused or a head's name",
+				    cli_name(optarg));
 				return CLI_EXIT_USAGE;
 			}
 			o.mode = optarg;

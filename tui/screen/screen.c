@@ -271,24 +271,38 @@ static void screen_bar(const tui_view *v, int y, int x, int width, double frac, 
 
 /* ---- query line and header ---------------------------------------------- */
 
-static const char *screen_mode_label(search_model m)
+const char *screen_mode_label(const tui_view *v, search_model m)
 {
+	int j = (int)m - ENGINE_MODE_EXTRA;
+
 	switch (m) {
 	case SEARCH_TCMGC: return "TC-MGC";
 	case SEARCH_EA: return "EA";
 	case SEARCH_FUSED: return "fused";
 	}
-	return "?";
+	return j >= 0 && j < v->info.extra_modes ? v->info.extra_names[j] : "?";
+}
+
+int screen_mode_order(const tui_view *v, search_model out[TUI_MODES])
+{
+	int n = 0;
+
+	out[n++] = SEARCH_TCMGC;
+	out[n++] = SEARCH_EA;
+	for (int j = 0; j < v->info.extra_modes && n < TUI_MODES - 1; j++)
+		out[n++] = (search_model)(ENGINE_MODE_EXTRA + j);
+	out[n++] = SEARCH_FUSED;
+	return n;
 }
 
 /* The mode tabs at the right of row 0; returns their first column. */
 static int screen_draw_modes(const tui_view *v)
 {
-	static const search_model order[3] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED };
-	int w = 0, x;
+	search_model order[TUI_MODES];
+	int n = screen_mode_order(v, order), w = 0, x;
 
-	for (int i = 0; i < 3; i++)
-		w += (int)strlen(screen_mode_label(order[i])) + 3;
+	for (int i = 0; i < n; i++)
+		w += (int)strlen(screen_mode_label(v, order[i])) + 3;
 	w += 4; /* "Tab " */
 	x = COLS - w;
 	if (x < COLS / 2)
@@ -296,9 +310,9 @@ static int screen_draw_modes(const tui_view *v)
 	screen_style(A_DIM, 0);
 	mvaddstr(0, x, "Tab ");
 	x += 4;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < n; i++) {
 		search_model m = order[i];
-		const char *l = screen_mode_label(m);
+		const char *l = screen_mode_label(v, m);
 		if (m == v->mode) {
 			screen_style(A_BOLD | A_REVERSE, screen_fg(SCREEN_ACCENT));
 			mvprintw(0, x, "[%s]", l);
@@ -545,7 +559,8 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 	snprintf(buf, sizeof buf, "duration %s", t2);
 	screen_put(v, y + row++, x, w, buf);
 	screen_style(A_BOLD, screen_fg(SCREEN_ACCENT));
-	snprintf(buf, sizeof buf, "score %.3f (%s)", (double)h->score, screen_mode_label(v->res->mode));
+	snprintf(buf, sizeof buf, "score %.3f (%s)", (double)h->score, (int)v->mode >= ENGINE_MODE_EXTRA ?
+	    v->res->mode_name : screen_mode_label(v, v->res->mode));
 	screen_put(v, y + row++, x, w, buf);
 	screen_style(A_NORMAL, 0);
 	return row;

@@ -260,12 +260,20 @@ static unsigned tui_take(tui *t)
 	if (out.opened) {
 		t->v.opened = 1;
 		t->v.info = out.info;
-		for (int m = 0; m < 3; m++)
+		for (int m = 0; m < TUI_MODES; m++)
 			t->v.mode_ok[m] = 0;
 		t->v.mode_ok[SEARCH_TCMGC] = out.info.tcmgc_model != NULL;
 		t->v.mode_ok[SEARCH_EA] = out.info.ea_model != NULL;
 		t->v.mode_ok[SEARCH_FUSED] = t->v.mode_ok[SEARCH_TCMGC] && t->v.mode_ok[SEARCH_EA];
-		if (!t->v.mode_ok[t->v.mode]) {
+		for (int j = 0; j < out.info.extra_modes && ENGINE_MODE_EXTRA + j < TUI_MODES; j++) {
+			search_model builtin;
+			t->v.mode_ok[ENGINE_MODE_EXTRA + j] = 1;
+			/* --mode naming an extra head: known only now (a built-in name wins). */
+			if (t->opt->mode != NULL && strcmp(t->opt->mode, out.info.extra_names[j]) == 0 &&
+			    engine_mode_parse(t->opt->mode, &builtin) == -1)
+				t->v.mode = (search_model)(ENGINE_MODE_EXTRA + j);
+		}
+		if ((int)t->v.mode >= TUI_MODES || !t->v.mode_ok[t->v.mode]) {
 			t->v.mode = t->v.mode_ok[SEARCH_FUSED] ? SEARCH_FUSED
 			    : t->v.mode_ok[SEARCH_TCMGC] ? SEARCH_TCMGC : SEARCH_EA;
 		}
@@ -487,15 +495,20 @@ static unsigned tui_move(tui *t, int delta, int absolute)
 
 static unsigned tui_cycle_mode(tui *t, int dir)
 {
-	search_model m = t->v.mode;
+	search_model order[TUI_MODES], m = t->v.mode;
+	int n = screen_mode_order(&t->v, order), at = 0;
 
-	for (int i = 0; i < 3; i++) {
-		m = (search_model)(((int)m + dir + 3) % 3);
+	for (int i = 0; i < n; i++)
+		if (order[i] == m)
+			at = i;
+	for (int i = 0; i < n; i++) {
+		at = (at + dir + n) % n;
+		m = order[at];
 		if (t->v.mode_ok[m])
 			break;
 	}
 	if (m == t->v.mode) {
-		tui_message(t, 0, "this model offers only %s", engine_mode_name(m));
+		tui_message(t, 0, "this model offers only %s", screen_mode_label(&t->v, m));
 		return TUI_REDRAW;
 	}
 	t->v.mode = m;

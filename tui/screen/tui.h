@@ -17,6 +17,9 @@
 #include "worker.h"
 
 /* How the TUI is started (cmd_tui, cmd_demo). */
+/* Search modes the screen offers: tcmgc, ea, fused and up to 13 extra heads. */
+#define TUI_MODES 16
+
 typedef struct {
 	const char *db_path;
 	const char *const *models; /* [n_models] */
@@ -65,7 +68,8 @@ typedef struct {
 	const char *res_query;     /* the query res answers */
 	int sel, top;              /* selected hit, first hit shown */
 	search_model mode;
-	int mode_ok[3];            /* engine_has_mode per search_model */
+	int mode_ok[TUI_MODES];    /* engine_has_mode per mode (extra heads past
+	                              SEARCH_FUSED, engine.h) */
 	int word;                  /* highlighted token row in the heatmap */
 	const thumb_set *thumbs;   /* the selected hit's frames, or NULL (loading) */
 
@@ -86,6 +90,14 @@ typedef struct {
 	int page;                  /* the detail page (the selected clip's picture,
 	                              breakdown and heatmap on the whole screen) is open */
 } tui_view;
+
+/*
+ * The modes in the order Tab visits them and the header lists them:
+ * TC-MGC, EA, the extra heads (v->info.extra_names), fused; returns the count.
+ */
+int screen_mode_order(const tui_view *v, search_model out[TUI_MODES]);
+/* A mode's name on screen: "TC-MGC", "EA", "fused", or the head's name. */
+const char *screen_mode_label(const tui_view *v, search_model m);
 
 /* Rows the result list shows at the current size (for paging). */
 int screen_list_rows(void);

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""probe.py — what the image tower's frame embeddings know: a linear probe
+on the F frame embeddings of one-event synthetic clips, fitted on training
+clips and scored on held-out ones.
+
+    /usr/bin/python3 tools/train/probe.py --data /tmp/clipgrep-synth \\
+        [--model assets/demo/demo.safetensors] [--fit train] [--test val] [--json OUT]
+
+Targets (from tools/synth's attributes): the clip's motion (ten classes:
+left, right, up, down, grow, shrink, spin, appear, disappear, bounce), read
+from the F concatenated, L2-normalised frame embeddings [F x D] (the motion
+shows only across frames, so this is what the heads' temporal modelling
+can build on); and per frame, the subject's position (5 x 5 bins) from one
+frame embedding.  The issue 15 target: >= 80 % on the ten motions.
+Multinomial logistic regression (L-BFGS, a little L2), float64, seed 0.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import tinyclip as tc  # noqa: E402
+import train  # noqa: E402
+
+MOTIONS = ("left", "right", "up", "down", "grow", "shrink", "spin", "appear", "disappear", "bounce")
+
+
+def fit(x, y, n_classes, l2=1e-3, steps=200):
+    """Multinomial logistic regression; returns the predict function."""
+    torch.manual_seed(0)
+    mu, sd = x.mean(0, keepdim=True), x.std(0, keepdim=True).clamp(min=1e-6)
+    xs = (x - mu) / sd
+    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xs @ w + b, y) + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return lambda z: (((z - mu) / sd) @ w + b).argmax(1)
+
+
+@torch.no_grad()
+def embed(clip, clips, F_, size, cache):
+    frames, masks = train.load_frames(clips, F_, size, cache, prefer_npy=True)
+    return train.encode_frames(clip, frames, masks, "cpu", batch=128).double()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="a tools/synth dataset (with --frames-npy, or decoded)")
+    ap.add_argument("--model", default=os.path.join(tc.REPO, "assets", "demo", "demo.safetensors"))
+    ap.add_argument("--fit", default="train", help="the split the probe is fitted on")
+    ap.add_argument("--test", default="val", help="the held-out split it is scored on")
+    ap.add_argument("--limit", type=int, default=1500, help="at most N one-event clips to fit on")
+    ap.add_argument("--cache", default="/tmp/clipgrep-probe-frames")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    clip, _, _, meta, _, cfg = tc.load_file(args.model)  # the shared towers: one image tower for all heads
+    clip = clip.double().eval()
+    F_, size = cfg["frames"], cfg["image_size"]
+    out = {"model": os.path.basename(args.model)}
+    data = {}
+    for split in (args.fit, args.test):
+        cs = [c for c in train.read_synth(args.data) if c.split == split and c.attrs
+              and len(c.attrs["events"]) == 1]
+        cs = cs[:args.limit] if split == args.fit else cs
+        v = F.normalize(embed(clip, cs, F_, size, args.cache), dim=-1)  # [N, F, D]
+        y = torch.tensor([MOTIONS.index(c.attrs["events"][0]["motion"]) for c in cs])
+        t = torch.as_tensor(np.stack([train.frame_targets(c.attrs, F_) for c in cs]))  # [N, F, S, A]
+        data[split] = (v, y, t)
+    (vf, yf, tf), (vt, yt, tt) = data[args.fit], data[args.test]
+    pred = fit(vf.reshape(len(vf), -1), yf, len(MOTIONS))(vt.reshape(len(vt), -1))
+    out["motion"] = {"accuracy": 100.0 * float((pred == yt).double().mean()), "fit": len(vf), "test": len(vt)}
+    # position of the subject in one frame: 25 cells, frames where it is visible
+    def cells(v, t):
+        cell = t[:, :, 0, 0] * 5 + t[:, :, 0, 1]
+        keep = (t[:, :, 0, 0] >= 0).reshape(-1)
+        return v.reshape(-1, v.shape[-1])[keep], cell.reshape(-1)[keep]
+    xf, cf = cells(vf, tf)
+    xt, ct = cells(vt, tt)
+    pred = fit(xf, cf, 25)(xt)
+    out["position"] = {"accuracy": 100.0 * float((pred == ct).double().mean()), "fit": len(xf), "test": len(xt)}
+    print(f"probe.py: {out['model']}: the ten motions from {F_} frame embeddings: "
+          f"{out['motion']['accuracy']:.1f} % ({out['motion']['test']} held-out clips); "
+          f"the subject's position (5 x 5 cells) from one frame: {out['position']['accuracy']:.1f} % "
+          f"({out['position']['test']} frames)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
