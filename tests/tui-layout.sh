@@ -14,7 +14,7 @@
 TMUX_PROG=${TMUX_PROG:-$(command -v tmux)}
 [ -n "$TMUX_PROG" ] && [ -x "$TMUX_PROG" ] || skip_all "no tmux program"
 DEMO=$top_srcdir/assets/demo
-[ -r "$DEMO/demo-tcmgc.safetensors" ] && [ -r "$DEMO/query.txt" ] || skip_all "no demo model"
+[ -r "$DEMO/demo.safetensors" ] && [ -r "$DEMO/query.txt" ] || skip_all "no demo model"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/clipgrep-tui-layout.XXXXXX") || exit 1
 SOCK=clipgrep-layout-$$
@@ -22,7 +22,7 @@ tm() { "$TMUX_PROG" -L "$SOCK" -f /dev/null "$@"; }
 trap 'tm kill-server 2>/dev/null; rm -rf "$T"' EXIT
 export XDG_CONFIG_HOME=$T/cfg XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
 unset CLIPGREP_DB CLIPGREP_CONFIG NO_COLOR TMUX CLIPGREP_COLOURS
-M="--model $DEMO/demo-tcmgc.safetensors --model $DEMO/demo-ea.safetensors"
+M="--model $DEMO/demo.safetensors"
 DB=$T/demo.db
 run "$CLIPGREP" index --db "$DB" $M "$DEMO/clips"
 [ "$rc" -eq 0 ] || { diag "$err"; skip_all "clipgrep index failed"; }

@@ -17,14 +17,14 @@
 PTY_RUN=${PTY_RUN:-$top_builddir/tests/pty-run}
 [ -x "$PTY_RUN" ] || skip_all "no tests/pty-run"
 DEMO=$top_srcdir/assets/demo
-[ -r "$DEMO/demo-tcmgc.safetensors" ] || skip_all "no demo model"
+[ -r "$DEMO/demo.safetensors" ] || skip_all "no demo model"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/clipgrep-tui-terminal.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 export XDG_CONFIG_HOME=$T/cfg XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
 export CLIPGREP_TUI_MARK=1
 unset CLIPGREP_DB CLIPGREP_CONFIG NO_COLOR CLIPGREP_COLOURS COLORTERM KITTY_WINDOW_ID TMUX STY TERM_PROGRAM
-M="--model $DEMO/demo-tcmgc.safetensors --model $DEMO/demo-ea.safetensors"
+M="--model $DEMO/demo.safetensors"
 DB=$T/demo.db
 run "$CLIPGREP" index --db "$DB" $M "$DEMO/clips"
 [ "$rc" -eq 0 ] || { diag "$err"; skip_all "clipgrep index failed"; }
