@@ -506,7 +506,7 @@ int cli_mkdirs(const char *path)
 	return 0;
 }
 
-int cli_config_set_model(const char *model)
+int cli_config_set_model(const char *model_path)
 {
 	char *path = cli_config_path(), *tmp = NULL, *line = NULL, *slash;
 	size_t cap = 0;
@@ -558,7 +558,7 @@ int cli_config_set_model(const char *model)
 		cli_error("%s: %s", cli_name(path), strerror(errno));
 		goto out;
 	}
-	fprintf(out, "model = %s\n", model);
+	fprintf(out, "model = %s\n", model_path);
 	ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
 	ok &= fclose(out) == 0;
 	out = NULL;

@@ -95,7 +95,7 @@ int cli_mkdirs(const char *path);
  * lines stay as written; the file is replaced atomically (and created, with
  * its folder, when missing).  0, or -1 after printing why.
  */
-int cli_config_set_model(const char *model);
+int cli_config_set_model(const char *model_path);
 /* 1 when one of the n model files lies in the bundled demo folder (cli_demo_dir). */
 int cli_models_are_demo(char *const *models, int n);
 /* 1 when path (a file or folder) lies in the demo clips folder (cli_demo_dir()/clips). */
@@ -133,7 +133,7 @@ int cli_mkdirs(const char *path);
  * lines stay as written; the file is replaced atomically (and created, with
  * its folder, when missing).  0, or -1 after printing why.
  */
-int cli_config_set_model(const char *model);
+int cli_config_set_model(const char *model_path);
 /* 1 when one of the n model files lies in the bundled demo folder (cli_demo_dir). */
 int cli_models_are_demo(char *const *models, int n);
 /* 1 when path (a file or folder) lies in the demo clips folder (cli_demo_dir()/clips). */
