@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "index.h"
+#include "linear.h"
 #include "search.h"
 
 typedef struct engine engine;
@@ -61,6 +62,12 @@ typedef struct {
 	int create;                     /* 0: the index must exist (opened read-only);
 	                                   1: create an empty one when missing (the TUI
 	                                   about to index a new folder) */
+	linear_precision precision;     /* the text towers' GEMMs (default fp32; bf16
+	                                   runs in fp32 on a CPU without AVX512_BF16:
+	                                   engine_info.precision says which ran).  A
+	                                   bf16 query against fp32 video vectors (or the
+	                                   reverse) is allowed: only the index refuses
+	                                   to mix */
 } engine_options;
 
 /* Zeroes, threads 0, create 0. */
@@ -100,6 +107,7 @@ typedef struct {
 	                               damaged (index_list_damaged, or a row the load
 	                               could not use); `clipgrep index` re-encodes them */
 	const char *const *damaged_paths; /* [damaged] their paths (raw bytes), by id */
+	linear_precision precision; /* what the text towers run in */
 } engine_info;
 
 /*

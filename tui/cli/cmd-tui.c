@@ -44,6 +44,8 @@ static void cmd_tui_usage(FILE *out)
 	    "      --no-index       do not index DIR, only limit the results to it\n"
 	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"
 	    "  -j, --jobs N         decode threads for indexing\n"
+	    "      --precision P    the towers' precision, fp32 (default) or bf16 (see\n"
+	    "                       'clipgrep index --help')\n"
 	    "  -h, --help           show this help\n\n"
 	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
 	    "Tab switches model; w cycles the heatmap word; / edits the query; F1 (anywhere,\n"
@@ -139,6 +141,7 @@ int cmd_tui(int argc, char **argv)
 		{ "no-index", no_argument, NULL, 'N' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "precision", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -147,7 +150,7 @@ int cmd_tui(int argc, char **argv)
 	char *opt_models[CMD_TUI_MAX_MODELS];
 	const char *exclude[CMD_TUI_MAX_EXCLUDE + 1];
 	int n_opt_models = 0, n_exclude = 0, no_index = 0, c, rc = CLI_EXIT_ERROR;
-	const char *opt_db = NULL, *dir = NULL;
+	const char *opt_db = NULL, *dir = NULL, *precision_opt = NULL;
 	char *db = NULL, **models = NULL, *root = NULL, *prefix = NULL;
 	const char *roots[1];
 	char *query_arg = NULL;
@@ -213,6 +216,9 @@ int cmd_tui(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case 'p':
+			precision_opt = optarg;
+			break;
 		case 'h':
 			cmd_tui_usage(stdout);
 			return CLI_EXIT_OK;
@@ -270,6 +276,11 @@ int cmd_tui(int argc, char **argv)
 		goto out;
 	if ((n_models = cli_model_paths(opt_models, n_opt_models, &cfg, db, &models)) < 0)
 		goto out;
+	if (cli_precision(precision_opt, &cfg, &o.precision) == -1) {
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	cli_precision_notice(o.precision, "the towers");
 	if (o.mode == NULL && cfg.mode != NULL)
 		o.mode = cfg.mode;
 	o.threads = cfg.threads;
