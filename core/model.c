@@ -386,6 +386,9 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 			return NULL;
 		}
 		m->nentries++;
+		/* The fp32 copy is what is used from now on: the file's pages need not stay. */
+		for (int i = 0; i < src.nparts; i++)
+			st_release(m->file, src.parts[i]);
 	}
 	int same = e->ndim == ndim;
 	for (int i = 0; same && i < ndim; i++)
@@ -398,6 +401,18 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 		return NULL;
 	}
 	return e->data;
+}
+
+void model_tensor_release(model *m, const char *name)
+{
+	model_entry *e = model_lookup_entry(m, name);
+
+	if (e == NULL)
+		return;
+	tensor_free(e->data);
+	free(e->name);
+	/* Entries are found by name, never held: the last one can take this slot. */
+	*e = m->entries[--m->nentries];
 }
 
 const float *model_tensor_1d(model *m, int64_t d0, char **cause, const char *fmt, ...)

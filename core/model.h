@@ -82,6 +82,16 @@ int model_has(model *m, const char *name);
  */
 const float *model_tensor(model *m, const char *name, int ndim, const int64_t *shape,
     char **cause);
+/*
+ * Free model_tensor's fp32 copy of name: every pointer to it becomes
+ * invalid, and a later model_tensor reads it from the file again.  For
+ * weights that a tower has packed into its own layout (core/linear), so
+ * that a model is not resident twice; the caller must know that nothing
+ * else holds the pointer (towers built on m one at a time, or reading
+ * other tensors).  Unknown or never-read names are a no-op.
+ */
+void model_tensor_release(model *m, const char *name);
+
 /* Shorthands; name is a printf format. */
 const float *model_tensor_1d(model *m, int64_t d0, char **cause, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -499,6 +499,21 @@ st_file *st_open(const char *path, char **cause)
 	return f;
 }
 
+void st_release(const st_file *f, const st_tensor *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a, b;
+
+	if (f->map == NULL || page <= 0 || t->numel == 0)
+		return;
+	a = (uintptr_t)t->data;
+	b = a + t->numel * st_dtype_size(t->dtype);
+	a = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	b &= ~((uintptr_t)page - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void st_close(st_file *f)
 {
 	if (f == NULL)

@@ -43,12 +43,21 @@ textenc *textenc_new(model *m, int L, char **cause)
 	return textenc_new_kernel(m, L, LINEAR_AUTO, cause);
 }
 
-/* Repack block l's projections for kernel k and point the block at them. */
-static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
+/*
+ * Repack block l's projections for kernel k and point the block at them.
+ * The model's fp32 copies are released once packed (model_tensor_release):
+ * the packed kernels never read them, and a copy of 151 MB (ViT-B/32)
+ * would otherwise stay resident next to the panels.
+ */
+static int textenc_pack_block(textenc *t, model *m, int l, linear_kernel k, char **cause)
 {
+	static const char *const names[4] = {
+		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
+	};
 	ops_block_weights *w = &t->blocks[l];
 	linear **p = t->packed + (size_t)l * 4;
 	int D = t->width;
+	char name[128];
 
 	if ((p[0] = linear_new(w->attn.in_proj_weight, 3 * D, D, k, cause)) == NULL ||
 	    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
@@ -59,6 +68,12 @@ static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
 	w->attn.out_proj_packed = p[1];
 	w->c_fc_packed = p[2];
 	w->c_proj_packed = p[3];
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "clip.transformer.resblocks.%d.%s", l, names[i]);
+		model_tensor_release(m, name);
+	}
+	w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
+	w->c_fc_weight = w->c_proj_weight = NULL;
 	return 0;
 }
 
@@ -68,7 +83,7 @@ static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
  * BLAS's worker threads, which spin for a while after each such call, do
  * not compete with ours.
  */
-static int textenc_pack_projection(textenc *t, linear_kernel k, char **cause)
+static int textenc_pack_projection(textenc *t, model *m, linear_kernel k, char **cause)
 {
 	float *wt = tensor_alloc((size_t)t->embed * t->width);
 
@@ -81,7 +96,11 @@ static int textenc_pack_projection(textenc *t, linear_kernel k, char **cause)
 			wt[(size_t)o * t->width + i] = t->text_projection[(size_t)i * t->embed + o];
 	t->projection = linear_new(wt, t->embed, t->width, k, cause);
 	tensor_free(wt);
-	return t->projection != NULL ? 0 : -1;
+	if (t->projection == NULL)
+		return -1;
+	model_tensor_release(m, "clip.text_projection");
+	t->text_projection = NULL;
+	return 0;
 }
 
 textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
@@ -126,10 +145,10 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 		if (block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1)
 			goto fail;
 		/* The BLAS needs no repacked copy: the blocks keep the model's weights. */
-		if (kernel != LINEAR_BLAS && textenc_pack_block(t, l, kernel, cause) == -1)
+		if (kernel != LINEAR_BLAS && textenc_pack_block(t, m, l, kernel, cause) == -1)
 			goto fail;
 	}
-	if (kernel != LINEAR_BLAS && textenc_pack_projection(t, kernel, cause) == -1)
+	if (kernel != LINEAR_BLAS && textenc_pack_projection(t, m, kernel, cause) == -1)
 		goto fail;
 
 	t->x = tensor_alloc((size_t)L * t->width);

@@ -148,10 +148,18 @@ static linear *vit_pack_transposed(const float *w, int rows, int cols, linear_ke
 	return l;
 }
 
-/* Pack every GEMM weight for the bf16 kernel k and point the blocks at them. */
-static int vit_pack(vit *v, linear_kernel k, char **cause)
+/*
+ * Pack every GEMM weight for the bf16 kernel k and point the blocks at them;
+ * the model's fp32 copies of those weights are released as soon as they are
+ * packed (model_tensor_release), so the tower is resident once, in bf16.
+ */
+static int vit_pack(vit *v, model *m, linear_kernel k, char **cause)
 {
+	static const char *const packed_names[4] = {
+		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
+	};
 	int D = v->width;
+	char name[128];
 
 	if ((v->packed = calloc((size_t)v->layers * 4, sizeof *v->packed)) == NULL) {
 		util_set_cause(cause, "vit_new: out of memory");
@@ -160,6 +168,9 @@ static int vit_pack(vit *v, linear_kernel k, char **cause)
 	if ((v->conv1_packed = linear_new(v->conv1, D, 3 * v->patch * v->patch, k, cause)) == NULL ||
 	    (v->proj_packed = vit_pack_transposed(v->proj, D, v->embed, k, cause)) == NULL)
 		return -1;
+	model_tensor_release(m, "clip.visual.conv1.weight");
+	model_tensor_release(m, "clip.visual.proj");
+	v->conv1 = v->proj = NULL;
 	for (int l = 0; l < v->layers; l++) {
 		ops_block_weights *w = &v->blocks[l];
 		linear **p = v->packed + (size_t)l * 4;
@@ -178,6 +189,13 @@ static int vit_pack(vit *v, linear_kernel k, char **cause)
 		w->attn.out_proj_packed = p[1];
 		w->c_fc_packed = p[2];
 		w->c_proj_packed = p[3];
+		for (int i = 0; i < 4; i++) {
+			snprintf(name, sizeof name, "clip.visual.transformer.resblocks.%d.%s", l,
+			    packed_names[i]);
+			model_tensor_release(m, name);
+		}
+		w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
+		w->c_fc_weight = w->c_proj_weight = NULL;
 	}
 	return 0;
 }
@@ -236,7 +254,7 @@ vit *vit_new_kernel(model *m, int max_batch, linear_kernel kernel, char **cause)
 		if (block_load(m, prefix, v->width, v->hidden, &v->blocks[l], cause) == -1)
 			goto fail;
 	}
-	if (v->kernel != LINEAR_BLAS && vit_pack(v, v->kernel, cause) == -1) {
+	if (v->kernel != LINEAR_BLAS && vit_pack(v, m, v->kernel, cause) == -1) {
 		util_prefix_cause(cause, "%s", UTIL_NAME(path));
 		goto fail;
 	}

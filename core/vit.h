@@ -23,10 +23,12 @@ typedef struct vit vit;
 vit *vit_new(model *m, int max_batch, char **cause);
 /*
  * The same with the GEMMs' kernel chosen: a bf16 kernel (LINEAR_BF16,
- * LINEAR_BF16_REF; see linear_precision_kernel) packs every GEMM weight as
- * bf16 panels (about 170 MB at ViT-B/32, held by the result) and runs the
- * tower in bf16 precision; any other kernel runs it in fp32 on the BLAS,
- * as vit_new does.
+ * LINEAR_BF16_FMA, LINEAR_BF16_REF; see linear_precision_kernel) packs
+ * every GEMM weight as bf16 panels (about 170 MB at ViT-B/32, held by the
+ * result) and runs the tower in bf16 precision; any other kernel runs it
+ * in fp32 on the BLAS, as vit_new does.  A bf16 tower releases m's fp32
+ * copies of the weights it packed (model_tensor_release): build no fp32
+ * image tower on m while it exists.
  */
 vit *vit_new_kernel(model *m, int max_batch, linear_kernel kernel, char **cause);
 /* Safe on NULL and on a half-built tower. */

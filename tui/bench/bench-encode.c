@@ -37,6 +37,8 @@
 #include "vit.h"
 
 #define BENCH_MAX_BATCHES 8
+/* Queries whose sentence features bf16 and fp32 are compared on. */
+#define BENCH_QUERIES 32
 
 typedef struct {
 	const char *model_path; /* NULL: random ViT-B/32 */
@@ -126,7 +128,7 @@ typedef struct {
 	int queries;
 	/* bf16 against fp32 (the first run): cosines of the frames' and the
 	 * query's features; -1 when not compared */
-	double cos_image_min, cos_image_median, cos_text;
+	double cos_image_min, cos_image_median, cos_text_min, cos_text_median;
 } bench_run;
 
 /* --precision: a comma-separated list of fp32 and bf16. */
@@ -166,10 +168,11 @@ static double bench_cosine(const float *a, const float *b, int n)
 typedef struct {
 	const model_config *cfg;
 	const float *frames; /* [maxb, 3, S, S] */
-	const int32_t *ids;  /* [L] */
+	const int32_t *ids;  /* [L] the timed query */
+	const int32_t *qids; /* [BENCH_QUERIES, L] the compared queries */
 	int maxb, L;
 	float *ref_emb;      /* [maxb, embed] the first run's, for the comparison */
-	float *ref_words;    /* [L, embed] */
+	float *ref_sent;     /* [BENCH_QUERIES, embed] */
 	int have_ref;
 } bench_inputs;
 
@@ -185,14 +188,17 @@ static int bench_measure(model *m, const bench_options *o, linear_precision p, b
 	linear_kernel k = linear_precision_kernel(p);
 	double t0 = util_now(), image_flops = bench_image_flops(cfg), *lat = NULL;
 	float *emb = tensor_alloc((size_t)in->maxb * cfg->embed_dim);
-	float *words = tensor_alloc((size_t)in->L * cfg->embed_dim);
+	/* [L, embed] for the timing, then [BENCH_QUERIES, embed] sentences */
+	float *words = tensor_alloc((size_t)(in->L > BENCH_QUERIES ? in->L : BENCH_QUERIES) *
+	    cfg->embed_dim);
 	vit *v = NULL;
 	textenc *t = NULL;
 	int rc = -1, nlat = 0, L = in->L;
 
 	memset(run, 0, sizeof *run);
 	run->precision = p;
-	run->cos_image_min = run->cos_image_median = run->cos_text = -1;
+	run->cos_image_min = run->cos_image_median = -1;
+	run->cos_text_min = run->cos_text_median = -1;
 	if (emb == NULL || words == NULL || (lat = malloc(sizeof *lat * 100000)) == NULL) {
 		util_set_cause(cause, "out of memory");
 		goto out;
@@ -243,28 +249,31 @@ static int bench_measure(model *m, const bench_options *o, linear_precision p, b
 	run->text_min_ms = lat[0] * 1e3;
 	run->queries = nlat;
 
-	/* Features of the whole largest batch, against the first run's. */
-	if (vit_encode(v, in->frames, in->maxb, emb, cause) == -1 ||
-	    textenc_encode(t, in->ids, NULL, words, cause) == -1)
+	/* Features of the whole largest batch and of the queries, against the first run's. */
+	if (vit_encode(v, in->frames, in->maxb, emb, cause) == -1)
 		goto out;
+	for (int q = 0; q < BENCH_QUERIES; q++)
+		if (textenc_encode(t, in->qids + (size_t)q * L, words + (size_t)q * cfg->embed_dim, NULL,
+		    cause) == -1)
+			goto out;
 	if (!in->have_ref) {
 		memcpy(in->ref_emb, emb, sizeof(float) * (size_t)in->maxb * cfg->embed_dim);
-		memcpy(in->ref_words, words, sizeof(float) * (size_t)L * cfg->embed_dim);
+		memcpy(in->ref_sent, words, sizeof(float) * BENCH_QUERIES * cfg->embed_dim);
 		in->have_ref = 1;
 	} else {
 		double *c = (double *)lat; /* the latencies are read: reuse */
-		int eot = 0;
 		for (int i = 0; i < in->maxb; i++)
 			c[i] = bench_cosine(emb + (size_t)i * cfg->embed_dim,
 			    in->ref_emb + (size_t)i * cfg->embed_dim, cfg->embed_dim);
 		qsort(c, (size_t)in->maxb, sizeof *c, bench_cmp_double);
 		run->cos_image_min = c[0];
 		run->cos_image_median = c[in->maxb / 2];
-		for (int i = 0; i < L; i++)
-			if (in->ids[i] > in->ids[eot])
-				eot = i;
-		run->cos_text = bench_cosine(words + (size_t)eot * cfg->embed_dim,
-		    in->ref_words + (size_t)eot * cfg->embed_dim, cfg->embed_dim);
+		for (int q = 0; q < BENCH_QUERIES; q++)
+			c[q] = bench_cosine(words + (size_t)q * cfg->embed_dim,
+			    in->ref_sent + (size_t)q * cfg->embed_dim, cfg->embed_dim);
+		qsort(c, BENCH_QUERIES, sizeof *c, bench_cmp_double);
+		run->cos_text_min = c[0];
+		run->cos_text_median = c[BENCH_QUERIES / 2];
 	}
 	if (!o->json) {
 		double text_flops = bench_text_flops(cfg, L);
@@ -273,9 +282,9 @@ static int bench_measure(model *m, const bench_options *o, linear_precision p, b
 		    text_flops / 1e9 / (run->text_ms / 1e3), linear_kernel_name(run->text_kernel));
 		if (run->cos_image_min >= 0)
 			printf("%s against %s: cosine of %d frames' features min %.6f median %.6f;"
-			    " of the sentence feature %.6f\n", linear_precision_name(p),
+			    " of %d sentence features min %.6f median %.6f\n", linear_precision_name(p),
 			    linear_precision_name(o->precisions[0]), in->maxb, run->cos_image_min,
-			    run->cos_image_median, run->cos_text);
+			    run->cos_image_median, BENCH_QUERIES, run->cos_text_min, run->cos_text_median);
 	}
 	rc = 0;
 out:
@@ -329,7 +338,7 @@ int bench_encode(int argc, char **argv)
 	model *m = NULL;
 	const model_config *cfg;
 	float *frames = NULL;
-	int32_t *ids = NULL;
+	int32_t *ids = NULL, *qids = NULL;
 	size_t frame;
 	int c, rc = CLI_EXIT_ERROR, maxb = 0, L, nruns = 0;
 
@@ -410,8 +419,10 @@ int bench_encode(int argc, char **argv)
 	frames = tensor_alloc((size_t)maxb * frame);
 	ids = calloc((size_t)L, sizeof *ids);
 	in.ref_emb = tensor_alloc((size_t)maxb * cfg->embed_dim);
-	in.ref_words = tensor_alloc((size_t)L * cfg->embed_dim);
-	if (frames == NULL || ids == NULL || in.ref_emb == NULL || in.ref_words == NULL) {
+	in.ref_sent = tensor_alloc((size_t)BENCH_QUERIES * cfg->embed_dim);
+	qids = calloc((size_t)BENCH_QUERIES * L, sizeof *qids);
+	if (frames == NULL || ids == NULL || in.ref_emb == NULL || in.ref_sent == NULL ||
+	    qids == NULL) {
 		cli_error("out of memory");
 		goto out;
 	}
@@ -432,9 +443,20 @@ int bench_encode(int argc, char **argv)
 	for (int i = 1; i < L - 1 && i <= 10; i++)
 		ids[i] = (int32_t)((uint32_t)(i * 2654435761u) % (uint32_t)(cfg->vocab_size - 2));
 	ids[L - 1 < 11 ? L - 1 : 11] = eot;
+	/* Compared queries: SOT, 1 to L - 2 pseudo-random words, EOT. */
+	for (int q = 0; q < BENCH_QUERIES; q++) {
+		int32_t *qi = qids + (size_t)q * L;
+		int n = 1 + (int)((uint32_t)(q * 2654435761u) % (uint32_t)(L - 2 > 1 ? L - 2 : 1));
+		qi[0] = sot;
+		for (int i = 1; i <= n && i < L - 1; i++)
+			qi[i] = (int32_t)((uint32_t)((q * 97 + i) * 2654435761u) %
+			    (uint32_t)(cfg->vocab_size - 2));
+		qi[n + 1 < L ? n + 1 : L - 1] = eot;
+	}
 	in.cfg = cfg;
 	in.frames = frames;
 	in.ids = ids;
+	in.qids = qids;
 	in.maxb = maxb;
 	in.L = L;
 
@@ -488,9 +510,11 @@ int bench_encode(int argc, char **argv)
 			    r->text_ms, r->text_min_ms, text_flops / 1e9 / (r->text_ms / 1e3), r->queries);
 			if (r->cos_image_min >= 0)
 				printf(",\"against\":\"%s\",\"cosine_image_min\":%.6f,"
-				    "\"cosine_image_median\":%.6f,\"cosine_sentence\":%.6f",
-				    linear_precision_name(runs[0].precision), r->cos_image_min,
-				    r->cos_image_median, r->cos_text);
+				    "\"cosine_image_median\":%.6f,\"cosine_sentence_min\":%.6f,"
+				    "\"cosine_sentence_median\":%.6f,\"frames_compared\":%d,"
+				    "\"queries_compared\":%d", linear_precision_name(runs[0].precision),
+				    r->cos_image_min, r->cos_image_median, r->cos_text_min,
+				    r->cos_text_median, maxb, BENCH_QUERIES);
 			if (k > 0)
 				for (int i = 0; i < o.nbatches; i++)
 					printf("%s%.3f%s", i ? "," : ",\"speedup\":[",
@@ -519,7 +543,8 @@ out:
 	model_free(m);
 	tensor_free(frames);
 	tensor_free(in.ref_emb);
-	tensor_free(in.ref_words);
+	tensor_free(in.ref_sent);
+	free(qids);
 	free(ids);
 	free(tmp_path);
 	return rc;
