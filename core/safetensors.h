@@ -71,6 +71,13 @@ const char *st_dtype_name(st_dtype t);
 int st_read_f32(const st_file *f, const st_tensor *t, float *dst, char **cause);
 
 /*
+ * Elements [first, first + n) of a float tensor (F32, F16 or BF16), widened
+ * into dst[n]; first + n <= t->numel.  -1 for other dtypes.  For reading a
+ * few rows of a large tensor straight from the mapping.
+ */
+int st_widen(const st_tensor *t, size_t first, size_t n, float *dst);
+
+/*
  * t's bytes are not needed for now: drop the mapping's pages that lie
  * wholly inside them from memory (madvise MADV_DONTNEED on the read-only
  * private mapping).  They leave the resident set and come back from the

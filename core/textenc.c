@@ -24,7 +24,11 @@ struct textenc {
 	int vocab, embed;
 
 	/* weights, owned by the model */
-	const float *token_embedding;      /* [vocab, width] */
+	/* [vocab, width]: the file's tensor, a query's rows widened as they are read
+	 * (no 100 MB fp32 copy at ViT-B/32); or, when the file stores it otherwise,
+	 * model_tensor's fp32 copy */
+	const st_tensor *token_file;
+	const float *token_embedding;
 	const float *positional_embedding; /* [context_length, width]; rows 0..L-1 used */
 	ops_block_weights *blocks;         /* [layers] */
 	linear **packed;                   /* [layers, 4]: in_proj, out_proj, c_fc, c_proj; owned */
@@ -125,8 +129,11 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 		    "(the context length)", UTIL_NAME(model_path(m)), L, c->context_length);
 		goto fail;
 	}
-	if ((t->token_embedding = model_tensor_2d(m, t->vocab, t->width, cause,
-		"clip.token_embedding.weight")) == NULL ||
+	int64_t tok_shape[2] = { t->vocab, t->width };
+	int in_file = model_tensor_in_file(m, "clip.token_embedding.weight", 2, tok_shape,
+	    &t->token_file, cause);
+	if (in_file == -1 || (in_file == 1 && (t->token_embedding = model_tensor_2d(m, t->vocab,
+		t->width, cause, "clip.token_embedding.weight")) == NULL) ||
 	    (t->positional_embedding = model_tensor_2d(m, c->context_length, t->width, cause,
 		"clip.positional_embedding")) == NULL ||
 	    (t->ln_final_weight = model_tensor_1d(m, t->width, cause, "clip.ln_final.weight")) == NULL ||
@@ -213,11 +220,14 @@ int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words
 	int n = words != NULL ? L : eot + 1;
 
 	for (int i = 0; i < n; i++) {
-		const float *e = t->token_embedding + (size_t)ids[i] * D;
 		const float *pos = t->positional_embedding + (size_t)i * D;
 		float *xi = t->x + (size_t)i * D;
+		if (t->token_file != NULL)
+			st_widen(t->token_file, (size_t)ids[i] * D, (size_t)D, xi); /* a float dtype */
+		else
+			memcpy(xi, t->token_embedding + (size_t)ids[i] * D, sizeof(float) * (size_t)D);
 		for (int j = 0; j < D; j++)
-			xi[j] = e[j] + pos[j];
+			xi[j] += pos[j];
 	}
 	for (int l = 0; l < t->layers; l++)
 		ops_block_forward(t->x, 1, n, D, t->heads, t->hidden, &t->blocks[l],

@@ -149,17 +149,14 @@ static linear *vit_pack_transposed(const float *w, int rows, int cols, linear_ke
 }
 
 /*
- * Pack every GEMM weight for the bf16 kernel k and point the blocks at them;
- * the model's fp32 copies of those weights are released as soon as they are
- * packed (model_tensor_release), so the tower is resident once, in bf16.
+ * bf16: pack the patch embedding and proj for kernel k (vit_pack_block does
+ * the blocks, each as soon as it is read).  The model's fp32 copies of
+ * packed weights are released at once (model_tensor_release), so the tower
+ * is resident once, in bf16, and loading never holds the whole fp32 tower.
  */
 static int vit_pack(vit *v, model *m, linear_kernel k, char **cause)
 {
-	static const char *const packed_names[4] = {
-		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
-	};
 	int D = v->width;
-	char name[128];
 
 	if ((v->packed = calloc((size_t)v->layers * 4, sizeof *v->packed)) == NULL) {
 		util_set_cause(cause, "vit_new: out of memory");
@@ -171,32 +168,41 @@ static int vit_pack(vit *v, model *m, linear_kernel k, char **cause)
 	model_tensor_release(m, "clip.visual.conv1.weight");
 	model_tensor_release(m, "clip.visual.proj");
 	v->conv1 = v->proj = NULL;
-	for (int l = 0; l < v->layers; l++) {
-		ops_block_weights *w = &v->blocks[l];
-		linear **p = v->packed + (size_t)l * 4;
-		bool last = l + 1 == v->layers;
+	return 0;
+}
 
-		/* The last block projects queries for the CLS token alone: q and kv apart. */
-		if ((p[0] = linear_new(w->attn.in_proj_weight, last ? D : 3 * D, D, k, cause)) == NULL ||
-		    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
-		    (p[2] = linear_new(w->c_fc_weight, v->hidden, D, k, cause)) == NULL ||
-		    (p[3] = linear_new(w->c_proj_weight, D, v->hidden, k, cause)) == NULL ||
-		    (last && (v->last_kv = linear_new(w->attn.in_proj_weight + (size_t)D * D, 2 * D, D,
-			k, cause)) == NULL))
-			return -1;
-		if (!last)
-			w->attn.in_proj_packed = p[0];
-		w->attn.out_proj_packed = p[1];
-		w->c_fc_packed = p[2];
-		w->c_proj_packed = p[3];
-		for (int i = 0; i < 4; i++) {
-			snprintf(name, sizeof name, "clip.visual.transformer.resblocks.%d.%s", l,
-			    packed_names[i]);
-			model_tensor_release(m, name);
-		}
-		w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
-		w->c_fc_weight = w->c_proj_weight = NULL;
+/* bf16: pack block l's four projections and point the block at them. */
+static int vit_pack_block(vit *v, model *m, int l, linear_kernel k, char **cause)
+{
+	static const char *const packed_names[4] = {
+		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
+	};
+	ops_block_weights *w = &v->blocks[l];
+	linear **p = v->packed + (size_t)l * 4;
+	bool last = l + 1 == v->layers;
+	int D = v->width;
+	char name[128];
+
+	/* The last block projects queries for the CLS token alone: q and kv apart. */
+	if ((p[0] = linear_new(w->attn.in_proj_weight, last ? D : 3 * D, D, k, cause)) == NULL ||
+	    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
+	    (p[2] = linear_new(w->c_fc_weight, v->hidden, D, k, cause)) == NULL ||
+	    (p[3] = linear_new(w->c_proj_weight, D, v->hidden, k, cause)) == NULL ||
+	    (last && (v->last_kv = linear_new(w->attn.in_proj_weight + (size_t)D * D, 2 * D, D,
+		k, cause)) == NULL))
+		return -1;
+	if (!last)
+		w->attn.in_proj_packed = p[0];
+	w->attn.out_proj_packed = p[1];
+	w->c_fc_packed = p[2];
+	w->c_proj_packed = p[3];
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "clip.visual.transformer.resblocks.%d.%s", l,
+		    packed_names[i]);
+		model_tensor_release(m, name);
 	}
+	w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
+	w->c_fc_weight = w->c_proj_weight = NULL;
 	return 0;
 }
 
@@ -249,14 +255,18 @@ vit *vit_new_kernel(model *m, int max_batch, linear_kernel kernel, char **cause)
 		util_set_cause(cause, "vit_new: out of memory");
 		goto fail;
 	}
+	if (v->kernel != LINEAR_BLAS && vit_pack(v, m, v->kernel, cause) == -1) {
+		util_prefix_cause(cause, "%s", UTIL_NAME(path));
+		goto fail;
+	}
 	for (int l = 0; l < v->layers; l++) {
 		snprintf(prefix, sizeof prefix, "clip.visual.transformer.resblocks.%d.", l);
 		if (block_load(m, prefix, v->width, v->hidden, &v->blocks[l], cause) == -1)
 			goto fail;
-	}
-	if (v->kernel != LINEAR_BLAS && vit_pack(v, m, v->kernel, cause) == -1) {
-		util_prefix_cause(cause, "%s", UTIL_NAME(path));
-		goto fail;
+		if (v->kernel != LINEAR_BLAS && vit_pack_block(v, m, l, v->kernel, cause) == -1) {
+			util_prefix_cause(cause, "%s", UTIL_NAME(path));
+			goto fail;
+		}
 	}
 
 	v->x = tensor_alloc((size_t)max_batch * v->tokens * v->width);
