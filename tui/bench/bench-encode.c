@@ -116,7 +116,18 @@ static int bench_cmp_double(const void *a, const void *b)
 typedef struct {
 	int batch;
 	double fps, best_fps;
+	double cpu_ms; /* process CPU time per frame: steadier than fps on a busy machine */
 } bench_image_result;
+
+/* User + system CPU seconds of the process so far. */
+static double bench_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 /* One precision's figures. */
 typedef struct {
@@ -217,6 +228,7 @@ static int bench_measure(model *m, const bench_options *o, linear_precision p, b
 
 		if (vit_encode(v, in->frames, b, emb, cause) == -1) /* warm-up */
 			goto out;
+		double cpu0 = bench_cpu_s();
 		start = now = util_now();
 		while (calls < 2 || now - start < o->seconds) {
 			double c0 = now;
@@ -229,10 +241,11 @@ static int bench_measure(model *m, const bench_options *o, linear_precision p, b
 		run->image[i].batch = b;
 		run->image[i].fps = b * calls / (now - start);
 		run->image[i].best_fps = b / best;
+		run->image[i].cpu_ms = (bench_cpu_s() - cpu0) * 1e3 / ((double)b * calls);
 		if (!o->json)
-			printf("%s image tower  batch %-3d %7.2f frames/s (best call %.2f)  %6.1f GFLOP/s"
-			    "  [%s]\n", linear_precision_name(p), b, run->image[i].fps,
-			    run->image[i].best_fps, run->image[i].fps * image_flops / 1e9,
+			printf("%s image tower  batch %-3d %7.2f frames/s (best call %.2f, %.0f ms CPU a "
+			    "frame)  %6.1f GFLOP/s  [%s]\n", linear_precision_name(p), b, run->image[i].fps,
+			    run->image[i].best_fps, run->image[i].cpu_ms, run->image[i].fps * image_flops / 1e9,
 			    run->image_kernel == LINEAR_BLAS ? "OpenBLAS" : linear_kernel_name(run->image_kernel));
 	}
 
@@ -503,8 +516,9 @@ int bench_encode(int argc, char **argv)
 			    linear_kernel_name(r->image_kernel), r->load_s);
 			for (int i = 0; i < o.nbatches; i++)
 				printf("%s{\"batch\":%d,\"frames_per_s\":%.3f,\"best_frames_per_s\":%.3f,"
-				    "\"gflops\":%.2f}", i ? "," : "", r->image[i].batch, r->image[i].fps,
-				    r->image[i].best_fps, r->image[i].fps * image_flops / 1e9);
+				    "\"cpu_ms_per_frame\":%.2f,\"gflops\":%.2f}", i ? "," : "",
+				    r->image[i].batch, r->image[i].fps, r->image[i].best_fps,
+				    r->image[i].cpu_ms, r->image[i].fps * image_flops / 1e9);
 			printf("]},\"text\":{\"kernel\":\"%s\",\"L\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
 			    "\"gflops\":%.2f,\"queries\":%d}", linear_kernel_name(r->text_kernel), L,
 			    r->text_ms, r->text_min_ms, text_flops / 1e9 / (r->text_ms / 1e3), r->queries);
