@@ -149,8 +149,8 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	 * of the model's identity (its hash): a model has one set of vectors
 	 * per video, and search finds them whatever precision made them.
 	 */
-	"ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'"
-	"  CHECK (precision IN ('fp32', 'bf16'));",
+	("ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'"
+	"  CHECK (precision IN ('fp32', 'bf16'));"),
 };
 
 /* The first schema with models.precision (read-only handles on older ones read "fp32"). */

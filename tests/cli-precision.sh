@@ -93,6 +93,9 @@ diag "$err"
 CLIPGREP_LINEAR_KERNEL=blas run "$CLIPGREP" search --db "$DB" -m "$M1" --precision bf16 -l red
 ok $([ "$rc" -eq 0 ] && contains "$err" "notice: this CPU has no AVX512_BF16: the text tower runs in fp32" &&
 	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && echo 0 || echo 1) "search says so in one line"
+CLIPGREP_LINEAR_KERNEL=blas run "$CLIPGREP" --db "$DB" -m "$M1" --precision bf16 red
+ok $([ "$rc" -eq 0 ] && contains "$err" "the text tower runs in fp32" && contains "$out" "red.mp4" &&
+	echo 0 || echo 1) "clipgrep --precision bf16 QUERY into a pipe passes --precision on to search"
 
 # Merge: a bf16 shard into an fp32 index is refused, naming the shard.
 CLIPGREP_LINEAR_KERNEL=bf16ref run "$CLIPGREP" index --db "$T/shard.db" -m "$M1" --precision bf16 "$LIB"

@@ -93,12 +93,12 @@ static int cmd_tui_looks_like_path(const char *s)
 
 /*
  * `clipgrep QUERY` with stdout not a terminal: what `clipgrep search QUERY`
- * prints, with the screen's --db, --model, --mode and --top passed on.
+ * prints, with the screen's --db, --model, --mode, --top and --precision passed on.
  */
 static int cmd_tui_search(const char *db, char **models, int n_models, const char *mode,
-    int top_k, const char *query)
+    int top_k, const char *precision, const char *query)
 {
-	char *sub[8 + 2 * CMD_TUI_MAX_MODELS], top[16];
+	char *sub[10 + 2 * CMD_TUI_MAX_MODELS], top[16];
 	int n = 0, rc;
 
 	sub[n++] = "search";
@@ -118,6 +118,10 @@ static int cmd_tui_search(const char *db, char **models, int n_models, const cha
 		snprintf(top, sizeof top, "%d", top_k);
 		sub[n++] = "-n";
 		sub[n++] = top;
+	}
+	if (precision != NULL) {
+		sub[n++] = "--precision";
+		sub[n++] = (char *)precision;
 	}
 	sub[n++] = "--";
 	sub[n++] = (char *)query;
@@ -260,7 +264,7 @@ int cmd_tui(int argc, char **argv)
 	}
 	if (query_arg != NULL && !isatty(STDOUT_FILENO)) {
 		rc = cmd_tui_search(opt_db, opt_models, n_opt_models, o.mode,
-		    top_given ? o.top_k : 0, query_arg);
+		    top_given ? o.top_k : 0, precision_opt, query_arg);
 		free(query_arg);
 		return rc;
 	}
