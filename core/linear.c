@@ -593,7 +593,7 @@ static void linear_round_rows_bf16(uint32_t *xb, int pairs, const float *x, int 
  * in fp32, so fma(x1, w1, acc) then fma(x0, w0, acc) round exactly as
  * vdpbf16ps's two steps do; the results differ only where vdpbf16ps
  * flushes a denormal (a product or partial sum below FLT_MIN).  x comes
- * rounded to bf16 and widened back to fp32 (linear_round_rows_f32), w is
+ * rounded to bf16 and widened back to fp32 (linear_round_rows_f32_avx512), w is
  * widened in registers: the odd element is the pair's high half, the even
  * one the low half shifted up.
  *   x [rows, 2 · pairs] with row stride ldx (floats)
@@ -674,14 +674,40 @@ static void linear_tile_bf16fma(const float *x, int ldx, int rows, const uint16_
 	}
 }
 
-/* xf [n, 2 · pairs] = x [n, in] rounded to bf16 and widened back, zero past in. */
-static void linear_round_rows_f32(float *xf, int pairs, const float *x, int in, int n)
+/*
+ * xf [n, 2 · pairs] = x [n, in] rounded to bf16 and widened back, zero past
+ * in: 16 values at a time, the same integer steps as
+ * linear_to_bf16 (NaNs quieted, denormals to signed zero, round to nearest
+ * even), then widened back by keeping the high half.  In C it cost a few
+ * ms per query of the text tower and about 7 % of the image tower.
+ */
+__attribute__((target("avx512f")))
+static void linear_round_rows_f32_avx512(float *xf, int pairs, const float *x, int in, int n)
 {
+	const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+	const __m512i hi = _mm512_set1_epi32((int)0xffff0000u), one = _mm512_set1_epi32(1);
+	const __m512i bias = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x00400000);
+	const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+
 	for (int r = 0; r < n; r++) {
 		const float *xr = x + (size_t)r * in;
 		float *fr = xf + (size_t)r * 2 * pairs;
-		for (int k = 0; k < 2 * pairs; k++)
-			fr[k] = k < in ? linear_from_bf16(linear_to_bf16(xr[k])) : 0.0f;
+
+		for (int k = 0; k < 2 * pairs; k += 16) {
+			int left = in - k;
+			__mmask16 m = (__mmask16)(left >= 16 ? 0xffff : left > 0 ? (1u << left) - 1 : 0);
+			int store = 2 * pairs - k < 16 ? 2 * pairs - k : 16;
+			__m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, xr + k));
+			__mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs_mask), inf);
+			__mmask16 den = _mm512_testn_epi32_mask(u, inf);
+			__m512i rnd = _mm512_add_epi32(u, _mm512_add_epi32(bias,
+			    _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+			rnd = _mm512_and_si512(rnd, hi);
+			rnd = _mm512_mask_mov_epi32(rnd, nan, _mm512_or_si512(_mm512_and_si512(u, hi), quiet));
+			rnd = _mm512_mask_mov_epi32(rnd, den, _mm512_and_si512(u, sign));
+			_mm512_mask_storeu_ps(fr + k, (__mmask16)((1u << store) - 1),
+			    _mm512_castsi512_ps(rnd));
+		}
 	}
 }
 
@@ -838,7 +864,7 @@ static void linear_part_bf16(void *ctx, int part, int parts)
 
 #ifdef LINEAR_X86
 		if (fma)
-			linear_round_rows_f32(xf, l->pairs, x, l->in, nb);
+			linear_round_rows_f32_avx512(xf, l->pairs, x, l->in, nb);
 		else if (!ref)
 			linear_round_rows_bf16(xb, l->pairs, x, l->in, nb);
 		else

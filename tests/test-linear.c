@@ -118,6 +118,11 @@ static void check_bf16_same(linear_kernel k, int rows, int out, int in)
 		w[i] = rnd();
 	for (size_t i = 0; i < (size_t)rows * in; i++)
 		x[i] = rnd() * 10;
+	/* The rounding's corners among the inputs: ties both ways, a denormal, zeros. */
+	static const uint32_t corners[] = { 0x3f808000, 0xbf818000, 0x00400000, 0x80000000,
+		0x3f807fff, 0x4b3f8000 };
+	for (size_t i = 0; i < sizeof corners / sizeof corners[0] && i < (size_t)rows * in; i++)
+		memcpy(&x[i * 7 % ((size_t)rows * in)], &corners[i], sizeof(float));
 	for (int i = 0; i < out; i++)
 		bias[i] = rnd();
 	a = linear_new(w, out, in, k, NULL);
