@@ -852,6 +852,10 @@ static void linear_part_bf16(void *ctx, int part, int parts)
 	int block = (int)(LINEAR_BF16_STACK / sizeof(uint32_t) / (size_t)l->pairs / (fma ? 2 : 1));
 	float acc[8 * 32];
 
+#ifndef LINEAR_X86
+	(void)ref; /* only the reference runs here */
+	(void)xf;
+#endif
 	if (block > LINEAR_BF16_BLOCK)
 		block = LINEAR_BF16_BLOCK;
 	else if (block > 8)
