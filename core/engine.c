@@ -44,6 +44,7 @@ struct engine {
 	char *db_path;
 	heads_set *hs;
 	int threads;
+	linear_kernel text_kernel; /* linear_precision_kernel(options.precision) */
 	engine_model tmm, emm; /* the files giving the TC-MGC and EA heads */
 	engine_model *tm, *em; /* &tmm / &emm, or NULL without that head; one file
 	                          giving both is one engine_model (em == tm) */
@@ -450,10 +451,11 @@ static void *engine_text_thread(void *arg)
 
 	/* Each tower reads as many tokens as its file's heads do (heads_text_new). */
 	job->rc = 0;
-	if (e->tm != NULL && (e->tm->text = heads_text_new(e->tm->f, 0, &job->cause)) == NULL)
+	if (e->tm != NULL && (e->tm->text = heads_text_new_kernel(e->tm->f, 0, e->text_kernel,
+	    &job->cause)) == NULL)
 		job->rc = -1;
 	else if (e->em != NULL && e->em != e->tm &&
-	    (e->em->text = heads_text_new(e->em->f, 0, &job->cause)) == NULL)
+	    (e->em->text = heads_text_new_kernel(e->em->f, 0, e->text_kernel, &job->cause)) == NULL)
 		job->rc = -1;
 	return NULL;
 }
@@ -469,6 +471,7 @@ engine *engine_open(const engine_options *opt, char **cause)
 		goto fail;
 	}
 	e->threads = opt->threads;
+	e->text_kernel = linear_precision_kernel(opt->precision);
 	if ((e->hs = heads_open_head(opt->model_paths, opt->n_models, HEADS_FOR_SEARCH, opt->head,
 	    cause)) == NULL)
 		goto fail;
@@ -591,6 +594,7 @@ void engine_get_info(const engine *e, engine_info *out)
 	out->frames = e->F;
 	out->words = e->tc != NULL ? e->L : 0;
 	out->dim = e->D;
+	out->precision = linear_kernel_precision(e->text_kernel);
 	out->videos = search_lib_count(e->lib);
 	out->damaged = e->n_damaged;
 	out->damaged_paths = e->damaged;

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "index.h"
+#include "linear.h"
 #include "search.h"
 
 typedef struct engine engine;
@@ -63,6 +64,12 @@ typedef struct {
 	                                   about to index a new folder) */
 	const char *head;               /* only this head of multi-head files (NULL:
 	                                   all; heads_open_head) */
+	linear_precision precision;     /* the text towers' GEMMs (default fp32; bf16
+	                                   runs in fp32 on a CPU without AVX512_BF16:
+	                                   engine_info.precision says which ran).  A
+	                                   bf16 query against fp32 video vectors (or the
+	                                   reverse) is allowed: only the index refuses
+	                                   to mix */
 } engine_options;
 
 /* Zeroes, threads 0, create 0. */
@@ -104,6 +111,7 @@ typedef struct {
 	const char *const *damaged_paths; /* [damaged] their paths (raw bytes), by id */
 	int extra_modes;            /* modes past SEARCH_FUSED: ENGINE_MODE_EXTRA + j */
 	const char *const *extra_names; /* [extra_modes] their names, the heads' names */
+	linear_precision precision; /* what the text towers run in */
 } engine_info;
 
 /*

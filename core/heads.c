@@ -563,6 +563,11 @@ const float *heads_record_mask(const heads_record *r)
 
 heads_text *heads_text_new(heads_file *f, int L, char **cause)
 {
+	return heads_text_new_kernel(f, L, LINEAR_AUTO, cause);
+}
+
+heads_text *heads_text_new_kernel(heads_file *f, int L, linear_kernel kernel, char **cause)
+{
 	const model_config *c = model_get_config(f->m);
 	heads_text *t = calloc(1, sizeof *t);
 
@@ -575,7 +580,7 @@ heads_text *heads_text_new(heads_file *f, int L, char **cause)
 	}
 	t->f = f;
 	if ((t->tok = model_tokenizer(f->m, cause)) == NULL ||
-	    (t->te = textenc_new(f->m, L, cause)) == NULL)
+	    (t->te = textenc_new_kernel(f->m, L, kernel, cause)) == NULL)
 		goto fail;
 	t->enc.L = L;
 	t->enc.D = textenc_embed_dim(t->te);

@@ -54,6 +54,7 @@
 #include "ea.h"
 #include "hash.h"
 #include "index.h"
+#include "linear.h"
 #include "model.h"
 #include "tcmgc.h"
 #include "tokenizer.h"
@@ -195,6 +196,8 @@ typedef struct {
  * max_words, else the context length).
  */
 heads_text *heads_text_new(heads_file *f, int L, char **cause);
+/* The same with the text tower's kernel chosen (textenc_new_kernel; a bf16 kernel: bf16). */
+heads_text *heads_text_new_kernel(heads_file *f, int L, linear_kernel kernel, char **cause);
 void heads_text_free(heads_text *t);
 /*
  * Encode query unless it is the text encoded last; *fresh (may be NULL)

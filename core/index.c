@@ -2,14 +2,17 @@
  * index — the SQLite index.  See index.h for the contract; this comment is
  * the storage design.
  *
- * Schema (version 2, PRAGMA user_version = 2, PRAGMA application_id =
+ * Schema (version 3, PRAGMA user_version = 3, PRAGMA application_id =
  * INDEX_APP_ID):
  *
  *   videos(id, path BLOB UNIQUE, size, mtime_ns, hash BLOB[16], duration,
  *          frames, status, error, indexed_at)          + index on hash
  *   models(id, hash BLOB[16] UNIQUE, name, architecture, config, added_at,
- *          path BLOB)  path: the model file last indexed with (version 2),
- *          so that search defaults to the index's own models
+ *          path BLOB, precision TEXT)  path: the model file last indexed
+ *          with (version 2), so that search defaults to the index's own
+ *          models; precision: "fp32" or "bf16", the towers' precision its
+ *          vectors were made in (version 3; provenance, like the padding
+ *          rule: an index never mixes both for one model)
  *   frames(video_id, idx, time, thumb_width, thumb_height, thumb BLOB)
  *          WITHOUT ROWID, primary key (video_id, idx): a video's frames are
  *          stored together
@@ -140,7 +143,18 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	") WITHOUT ROWID;"
 	"INSERT INTO tensors_zero_padded(video_id, model_id)"
 	"  SELECT DISTINCT video_id, model_id FROM video_tensors;",
+	/*
+	 * 2 -> 3 (bf16 towers, issue 13): the precision each model's vectors
+	 * were made in; everything stored so far was fp32.  A column, not part
+	 * of the model's identity (its hash): a model has one set of vectors
+	 * per video, and search finds them whatever precision made them.
+	 */
+	("ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'"
+	"  CHECK (precision IN ('fp32', 'bf16'));"),
 };
+
+/* The first schema with models.precision (read-only handles on older ones read "fp32"). */
+#define INDEX_SCHEMA_PRECISION 3
 
 /*
  * The oldest schema a read-only handle reads as it is (it cannot migrate):
@@ -176,6 +190,9 @@ enum {
 	ST_MODEL_BY_HASH,
 	ST_MODEL_SET_PATH,
 	ST_MODEL_INSERT,
+	ST_MODEL_PRECISION,
+	ST_MODEL_SET_PRECISION,
+	ST_MODEL_DROP_TENSORS,
 	ST_LOAD_COUNT,
 	ST_LOAD_ROWS,
 	ST_COUNT
@@ -246,8 +263,11 @@ static const char *const index_sql[ST_COUNT] = {
 	[ST_MODEL_BY_HASH] = "SELECT id FROM models WHERE hash = ?1",
 	[ST_MODEL_SET_PATH] = "UPDATE models SET path = ?2 WHERE id = ?1 AND path IS NOT ?2",
 	[ST_MODEL_INSERT] =
-	    "INSERT INTO models(hash, name, architecture, config, added_at, path)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	    "INSERT INTO models(hash, name, architecture, config, added_at, path, precision)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_MODEL_PRECISION] = "SELECT precision FROM models WHERE id = ?1",
+	[ST_MODEL_SET_PRECISION] = "UPDATE models SET precision = ?2 WHERE id = ?1",
+	[ST_MODEL_DROP_TENSORS] = "DELETE FROM video_tensors WHERE model_id = ?1",
 	[ST_LOAD_COUNT] =
 	    "SELECT count(*), sum(length(v.path)) FROM video_tensors t"
 	    " JOIN videos v ON v.id = t.video_id WHERE t.model_id = ?1 AND t.kind = ?2",
@@ -978,6 +998,8 @@ int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause)
 			sqlite3_bind_blob(st, 6, info->path, (int)strlen(info->path), SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, 6);
+		sqlite3_bind_text(st, 7, info->precision != NULL ? info->precision : "fp32", -1,
+		    SQLITE_STATIC);
 		if (index_step_done(ix, st, "adding a model", cause) == 0)
 			id = sqlite3_last_insert_rowid(ix->db);
 		else
@@ -988,6 +1010,55 @@ int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause)
 	if (index_tx_end(ix, tx, id > 0, cause) != 0)
 		return -1;
 	return id;
+}
+
+int index_model_precision(index_db *ix, int64_t model_id, char out[8], char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(out, 8, "fp32");
+	if (ix->version < INDEX_SCHEMA_PRECISION)
+		return 0;
+	if ((st = index_stmt(ix, ST_MODEL_PRECISION, cause)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, model_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(out, 8, "%s", (const char *)sqlite3_column_text(st, 0));
+	else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		index_sql_error(ix, cause, "reading a model's precision");
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int index_set_model_precision(index_db *ix, int64_t model_id, const char *precision,
+    int drop_tensors, char **cause)
+{
+	sqlite3_stmt *st;
+	index_tx tx;
+	int rc = -1;
+
+	if ((tx = index_tx_begin(ix, cause)) == TX_NONE)
+		return -1;
+	if (drop_tensors) {
+		if ((st = index_stmt(ix, ST_MODEL_DROP_TENSORS, cause)) == NULL)
+			goto out;
+		sqlite3_bind_int64(st, 1, model_id);
+		if (index_step_done(ix, st, "dropping a model's vectors", cause) != 0)
+			goto out;
+	}
+	if ((st = index_stmt(ix, ST_MODEL_SET_PRECISION, cause)) == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, model_id);
+	sqlite3_bind_text(st, 2, precision, -1, SQLITE_STATIC);
+	if (index_step_done(ix, st, "recording a model's precision", cause) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (index_tx_end(ix, tx, rc == 0, cause) != 0)
+		return -1;
+	return rc;
 }
 
 /* ---- writing videos --------------------------------------------------------- */
@@ -1861,7 +1932,7 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		"SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
 		" (SELECT count(DISTINCT t.video_id) FROM video_tensors t WHERE t.model_id = m.id),"
 		" (SELECT coalesce(sum(length(t.data)), 0) FROM video_tensors t"
-		"  WHERE t.model_id = m.id), m.path"
+		"  WHERE t.model_id = m.id), m.path, m.precision"
 		" FROM models m ORDER BY m.id",
 		"SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
 	};
@@ -1869,7 +1940,13 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 	    "SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
 	    " (SELECT count(DISTINCT t.video_id) FROM video_tensors t WHERE t.model_id = m.id),"
 	    " (SELECT coalesce(sum(length(t.data)), 0) FROM video_tensors t"
-	    "  WHERE t.model_id = m.id), NULL"
+	    "  WHERE t.model_id = m.id), NULL, 'fp32'"
+	    " FROM models m ORDER BY m.id";
+	static const char models_v2[] =
+	    "SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
+	    " (SELECT count(DISTINCT t.video_id) FROM video_tensors t WHERE t.model_id = m.id),"
+	    " (SELECT coalesce(sum(length(t.data)), 0) FROM video_tensors t"
+	    "  WHERE t.model_id = m.id), m.path, 'fp32'"
 	    " FROM models m ORDER BY m.id";
 	int cap = 0;
 
@@ -1881,6 +1958,8 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		/* models.path is there from schema 2 on; a read-only v1 has none. */
 		if (q == 2 && ix->version < 2)
 			text = models_v1;
+		else if (q == 2 && ix->version < INDEX_SCHEMA_PRECISION)
+			text = models_v2;
 		if (sqlite3_prepare_v2(ix->db, text, -1, &st, NULL) != SQLITE_OK) {
 			index_sql_error(ix, cause, "reading statistics");
 			return -1;
@@ -1921,6 +2000,9 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 				m->videos = sqlite3_column_int64(st, 5);
 				m->tensor_bytes = sqlite3_column_int64(st, 6);
 				m->path = index_column_string(st, 7);
+				snprintf(m->precision, sizeof m->precision, "%s",
+				    sqlite3_column_text(st, 8) != NULL ?
+				    (const char *)sqlite3_column_text(st, 8) : "fp32");
 				out->n_models++;
 				if (m->name == NULL || m->architecture == NULL)
 					break;
@@ -2092,6 +2174,59 @@ static int index_merge_check(index_db *out, const char *shard, char **cause)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * Precision provenance across a merge: refuse a shard whose vectors of a
+ * model were made in another precision than out's vectors of it (before
+ * anything is copied); with fix set (after the copy), record the shard's
+ * precision for every model it brought vectors of.  A shard older than
+ * schema 3 is fp32.
+ */
+static int index_merge_precision(index_db *out, const char *shard, int fix, char **cause)
+{
+	sqlite3_stmt *st;
+	char sql[1024];
+	const char *sp = "'fp32'";
+	int rc;
+
+	if (sqlite3_prepare_v2(out->db, "SELECT precision FROM shard.models LIMIT 0", -1, &st,
+	    NULL) == SQLITE_OK)
+		sp = "(SELECT s2.precision FROM shard.models s2 WHERE s2.hash = s.hash)";
+	sqlite3_finalize(st);
+	if (fix)
+		snprintf(sql, sizeof sql,
+		    "UPDATE main.models SET precision = (SELECT %s FROM shard.models s"
+		    " WHERE s.hash = models.hash) WHERE hash IN (SELECT s.hash FROM shard.models s"
+		    " WHERE EXISTS (SELECT 1 FROM shard.video_tensors t WHERE t.model_id = s.id))", sp);
+	else
+		snprintf(sql, sizeof sql,
+		    "SELECT m.name, m.precision, %s FROM shard.models s"
+		    " JOIN main.models m ON m.hash = s.hash WHERE m.precision <> %s"
+		    " AND EXISTS (SELECT 1 FROM main.video_tensors t WHERE t.model_id = m.id)"
+		    " AND EXISTS (SELECT 1 FROM shard.video_tensors t WHERE t.model_id = s.id)"
+		    " LIMIT 1", sp, sp);
+	if (sqlite3_prepare_v2(out->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		util_set_cause(cause, "%s: cannot read: %s", UTIL_NAME(shard),
+		    sqlite3_errmsg(out->db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		util_set_cause(cause, "%s: its vectors of model '%s' were made in %s, those of %s in %s: "
+		    "an index holds one precision per model; index the shard again with "
+		    "--precision %s (or %s with --precision %s --reencode)", UTIL_NAME(shard),
+		    name != NULL && *name ? name : "?", (const char *)sqlite3_column_text(st, 2),
+		    UTIL_NAME(out->path), (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 1), UTIL_NAME(out->path),
+		    (const char *)sqlite3_column_text(st, 2));
+	} else if (rc != SQLITE_DONE) {
+		util_set_cause(cause, "%s: merging %s: %s", UTIL_NAME(out->path), UTIL_NAME(shard),
+		    sqlite3_errmsg(out->db));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int index_merge_one(index_db *out, const char *shard, char **cause)
 {
 	int rc;
@@ -2105,7 +2240,8 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 		return -1;
 	}
 	rc = index_exec(out, "BEGIN IMMEDIATE", NULL, cause);
-	if (rc == 0 && index_merge_check(out, shard, cause) != 0) {
+	if (rc == 0 && (index_merge_check(out, shard, cause) != 0 ||
+	    index_merge_precision(out, shard, 0, cause) != 0)) {
 		sqlite3_exec(out->db, "ROLLBACK", NULL, NULL, NULL);
 		rc = -1;
 	} else if (rc == 0) {
@@ -2113,6 +2249,9 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 			util_set_cause(cause, "%s: merging %s: %s", UTIL_NAME(out->path),
 			    UTIL_NAME(shard),
 			    sqlite3_errmsg(out->db));
+			sqlite3_exec(out->db, "ROLLBACK", NULL, NULL, NULL);
+			rc = -1;
+		} else if (index_merge_precision(out, shard, 1, cause) != 0) {
 			sqlite3_exec(out->db, "ROLLBACK", NULL, NULL, NULL);
 			rc = -1;
 		} else {

@@ -34,7 +34,7 @@
 #include "hash.h"
 
 /* The schema version this clipgrep writes (PRAGMA user_version). */
-#define INDEX_SCHEMA_VERSION 2
+#define INDEX_SCHEMA_VERSION 3
 
 /* index_open flags. */
 #define INDEX_READONLY 1u /* never write; works on read-only files and media */
@@ -99,6 +99,9 @@ typedef struct {
 	const char *architecture;      /* "clip", "ea", "tcmgc" */
 	const char *config_json;       /* the model's configuration as JSON, "{}" when none */
 	const char *path;              /* the model file, absolute; NULL: not known */
+	const char *precision;         /* the towers' precision its vectors are made in,
+	                                  "fp32" or "bf16" (linear_precision_name); NULL:
+	                                  "fp32".  Stored on insert only */
 } index_model_info;
 
 /*
@@ -110,6 +113,25 @@ typedef struct {
 int64_t index_model_id(index_db *ix, const index_model_info *info, char **cause);
 /* The id of the model with this hash; 0 when absent; -1 on error. */
 int64_t index_find_model(index_db *ix, const uint8_t hash[HASH_SIZE], char **cause);
+
+/*
+ * Precision provenance: the precision ("fp32", "bf16") of the tower that
+ * made model_id's stored vectors.  One per model, so that no index mixes
+ * vectors of both (a bf16 video vector is within about 1e-3 of its fp32
+ * one: close, but a ranking should not depend on which run stored which
+ * video).  Rows from before schema 3 are fp32.  0 and out filled, -1 on
+ * error.
+ */
+int index_model_precision(index_db *ix, int64_t model_id, char out[8], char **cause);
+/*
+ * Record precision for model_id; with drop_tensors, first delete every
+ * stored tensor of the model (its videos then count as not yet encoded for
+ * it, and the indexer encodes them again), in one transaction.  The caller
+ * checks that the model has no tensors of another precision left
+ * otherwise.  0 or -1.
+ */
+int index_set_model_precision(index_db *ix, int64_t model_id, const char *precision,
+    int drop_tensors, char **cause);
 
 /* ---- writing videos -------------------------------------------------- */
 
@@ -291,6 +313,7 @@ typedef struct {
 	int64_t added_at_ns;
 	int64_t videos;       /* videos with at least one tensor of this model */
 	int64_t tensor_bytes; /* bytes of those tensors */
+	char precision[8];    /* index_model_precision's */
 } index_model_stats;
 
 typedef struct {

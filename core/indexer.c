@@ -113,6 +113,7 @@ struct indexer_run_state {
 	indexer_tower *towers;
 	int n_towers;
 	int F, S, batch;
+	linear_kernel kernel;     /* the towers' (linear_precision_kernel) */
 	bool all_covered;         /* every indexed video has every model's tensors */
 	int64_t *damaged;         /* [n_damaged] ascending ids of videos whose record for
 	                             a selected model is damaged (index_list_damaged) */
@@ -837,6 +838,12 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 		return -1;
 	s->F = heads_frames(s->hs);
 	s->S = heads_image_size(s->hs);
+	s->kernel = linear_precision_kernel(opt->precision);
+	s->st.precision = linear_kernel_precision(s->kernel);
+	if (s->st.precision != opt->precision)
+		indexer_emit(s, INDEXER_EV_WARNING, NULL, INDEXER_UNCHANGED,
+		    "this CPU has no AVX512_BF16 (or CLIPGREP_LINEAR_KERNEL names an fp32 kernel): "
+		    "encoding in fp32, not bf16");
 	/* One entry per file, or per head of a multi-head file (core/heads.h). */
 	s->n_models = heads_count(s->hs);
 	if ((s->models = calloc((size_t)s->n_models, sizeof *s->models)) == NULL ||
@@ -856,7 +863,7 @@ static int indexer_load_models(indexer_run_state *s, char **cause)
 			m->tower = s->models[f->tower].tower;
 		} else {
 			indexer_tower *t = &s->towers[s->n_towers];
-			if ((t->v = vit_new(f->m, s->batch, cause)) == NULL ||
+			if ((t->v = vit_new_kernel(f->m, s->batch, s->kernel, cause)) == NULL ||
 			    (t->emb = tensor_alloc((size_t)s->batch * (size_t)vit_embed_dim(t->v))) == NULL ||
 			    (t->pad = tensor_alloc((size_t)vit_embed_dim(t->v))) == NULL) {
 				if (t->v != NULL)
@@ -920,6 +927,56 @@ static int indexer_add_zero_padded(void *arg, int64_t id)
 	return 0;
 }
 
+/*
+ * Precision provenance: each selected model's stored vectors must be of
+ * this run's precision.  A model without vectors takes it; one with vectors
+ * of the other precision is refused, or with options.reencode has them
+ * dropped so that every video is encoded again (as for a model added
+ * later).
+ */
+static int indexer_check_precision(indexer_run_state *s, char **cause)
+{
+	const char *want = linear_precision_name(s->st.precision);
+	index_stats stats;
+	int rc = -1;
+
+	if (index_get_stats(s->ix, &stats, cause) == -1)
+		return -1;
+	for (int i = 0; i < s->n_models; i++) {
+		indexer_model *m = &s->models[i];
+		int64_t videos = 0;
+		char have[8], msg[512];
+
+		if (index_model_precision(s->ix, m->model_id, have, cause) == -1)
+			goto out;
+		if (strcmp(have, want) == 0)
+			continue;
+		for (int k = 0; k < stats.n_models; k++)
+			if (stats.models[k].id == m->model_id)
+				videos = stats.models[k].videos;
+		if (videos > 0 && !s->opt->reencode) {
+			util_set_cause(cause, "%s holds %lld videos' vectors of model %s made in %s, and "
+			    "this run would make %s ones: an index holds one precision per model. "
+			    "Index with --precision %s, or add --reencode to encode them all again in %s",
+			    UTIL_NAME(s->db_path), (long long)videos, UTIL_NAME(m->f->path), have, want,
+			    have, want);
+			goto out;
+		}
+		if (index_set_model_precision(s->ix, m->model_id, want, videos > 0, cause) == -1)
+			goto out;
+		if (videos > 0) {
+			snprintf(msg, sizeof msg, "--reencode: dropped %lld videos' %s vectors of model %s; "
+			    "encoding them again in %s", (long long)videos, have,
+			    UTIL_NAME(m->f->path), want);
+			indexer_emit(s, INDEXER_EV_WARNING, NULL, INDEXER_UNCHANGED, msg);
+		}
+	}
+	rc = 0;
+out:
+	index_stats_clear(&stats);
+	return rc;
+}
+
 static int indexer_register_models(indexer_run_state *s, char **cause)
 {
 	index_stats stats;
@@ -933,6 +990,7 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 		char *real;
 
 		heads_model_info(m->f, &info, json, sizeof json);
+		info.precision = linear_precision_name(s->st.precision);
 		/* Where the file is, for search to default to this index's models. */
 		real = realpath(m->f->path, NULL);
 		info.path = real;
@@ -941,6 +999,8 @@ static int indexer_register_models(indexer_run_state *s, char **cause)
 		if (m->model_id < 0)
 			return -1;
 	}
+	if (indexer_check_precision(s, cause) == -1)
+		return -1;
 	/* Short clips stored under the old padding rule, for any model: re-encode them. */
 	for (int i = 0; i < s->n_models; i++)
 		if (index_list_zero_padded(s->ix, s->models[i].model_id, s->F, indexer_add_zero_padded,

@@ -51,6 +51,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "linear.h"
+
 /* What happened to one file (indexer_event.action). */
 typedef enum {
 	INDEXER_UNCHANGED, /* skipped */
@@ -91,6 +93,8 @@ typedef struct {
 	int64_t warnings;
 	double seconds;             /* since the start */
 	double encode_seconds;      /* in vit_encode */
+	linear_precision precision; /* what the towers ran in: options.precision, or fp32
+	                               when the CPU has no AVX512_BF16 (a warning says so) */
 	int stopped;                /* the stop flag ended the run early */
 } indexer_stats;
 
@@ -120,6 +124,14 @@ typedef struct {
 	int wait_lock;              /* another indexer on the db: wait (1) or fail (0) */
 	int no_delete;              /* keep rows of files that are gone (the TUI indexing
 	                               one folder of a larger index may set it) */
+	linear_precision precision; /* the image tower's GEMMs (default fp32; bf16 falls
+	                               back to fp32 with a warning on a CPU without
+	                               AVX512_BF16).  An index records the precision of
+	                               each model's vectors and never mixes them: a run
+	                               in another precision than the stored vectors'
+	                               fails, naming both, unless reencode is set */
+	int reencode;               /* the stored vectors of a model are of another
+	                               precision: drop them and encode every video again */
 	atomic_int *stop;           /* when it becomes non-zero, stop after the video in
 	                               flight (signal-safe to set); may be NULL */
 	indexer_progress_fn progress; /* may be NULL */

@@ -8,9 +8,20 @@
  * registers and walks k, loading one panel row and broadcasting one x
  * value per row: the weight streams through once per row tile, the x tile
  * stays in L1.  Threads take disjoint ranges of panels.
+ *
+ * bf16 panels: W[16p + lane][k] at p · kp · 32 + (k / 2) · 32 + lane · 2 +
+ * k % 2 (kp = ceil(in / 2) k-pairs, zero past in and past out), so one
+ * 64-byte row of a panel is the 16 lanes' pairs vdpbf16ps multiplies with
+ * a broadcast pair of x.  The bf16 kernel keeps 8 rows × 2 panels in
+ * registers like the fp32 one.  Each part rounds blocks of
+ * LINEAR_BF16_BLOCK rows of x to bf16 pairs once and walks its panel pairs
+ * over the block, so a panel pair is read from memory once per block and
+ * the block's rows stay in L2.
  */
 #include "config.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,36 +33,75 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define LINEAR_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
 #define LINEAR_PANEL 16
+/* Rows of x one part rounds to bf16 at a time (in = 3072: 384 KB, in L2). */
+#define LINEAR_BF16_BLOCK 64
+/* Bytes of stack a part rounds rows into: 16 rows of in = 3072 as floats. */
+#define LINEAR_BF16_STACK (192 * 1024)
 
 struct linear {
 	linear_kernel kernel;
 	int out, in, panels;
-	const float *w; /* [out, in], the caller's (BLAS kernel) */
-	float *packed;  /* [panels, in, 16], owned (SIMD kernels) */
+	int pairs;         /* bf16 kernels: ceil(in / 2) */
+	const float *w;    /* [out, in], the caller's (BLAS kernel) */
+	float *packed;     /* [panels, in, 16], owned (fp32 SIMD kernels) */
+	uint16_t *packed16; /* [panels, pairs, 16, 2] bf16, owned (bf16 kernels) */
 };
+
+#ifdef LINEAR_X86
+/*
+ * AVX512_BF16 is CPUID leaf 7, sub-leaf 1, EAX bit 5; checked by hand
+ * because not every compiler's __builtin_cpu_supports knows the name.
+ * The kernel also uses AVX-512F/BW/VL, whose checks include the OS saving
+ * the zmm registers.
+ */
+static bool linear_cpu_bf16(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+	    !__builtin_cpu_supports("avx512vl"))
+		return false;
+	if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid_count(7, 1, &a, &b, &c, &d))
+		return false;
+	return (a >> 5) & 1;
+}
+#endif
 
 bool linear_kernel_supported(linear_kernel k)
 {
 	switch (k) {
 	case LINEAR_AUTO:
 	case LINEAR_BLAS:
+	case LINEAR_BF16_REF:
 		return true;
 #ifdef LINEAR_X86
 	case LINEAR_AVX2:
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 	case LINEAR_AVX512:
 		return __builtin_cpu_supports("avx512f");
+	case LINEAR_BF16:
+		return linear_cpu_bf16();
+	case LINEAR_BF16_FMA:
+		return __builtin_cpu_supports("avx512f");
 #else
 	case LINEAR_AVX2:
 	case LINEAR_AVX512:
+	case LINEAR_BF16:
+	case LINEAR_BF16_FMA:
 		return false;
 #endif
 	}
 	return false;
+}
+
+bool linear_kernel_is_bf16(linear_kernel k)
+{
+	return k == LINEAR_BF16 || k == LINEAR_BF16_FMA || k == LINEAR_BF16_REF;
 }
 
 /*
@@ -88,6 +138,12 @@ const char *linear_kernel_name(linear_kernel k)
 {
 	k = linear_kernel_resolve(k);
 	switch (k) {
+	case LINEAR_BF16:
+		return "bf16";
+	case LINEAR_BF16_FMA:
+		return "bf16fma";
+	case LINEAR_BF16_REF:
+		return "bf16ref";
 	case LINEAR_AVX512:
 		return "avx512";
 	case LINEAR_AVX2:
@@ -95,6 +151,100 @@ const char *linear_kernel_name(linear_kernel k)
 	default:
 		return "blas";
 	}
+}
+
+const char *linear_precision_name(linear_precision p)
+{
+	return p == LINEAR_PREC_BF16 ? "bf16" : "fp32";
+}
+
+int linear_precision_parse(const char *s, linear_precision *out)
+{
+	if (strcmp(s, "fp32") == 0)
+		*out = LINEAR_PREC_FP32;
+	else if (strcmp(s, "bf16") == 0)
+		*out = LINEAR_PREC_BF16;
+	else
+		return -1;
+	return 0;
+}
+
+static linear_kernel linear_bf16_fastest(void);
+
+linear_kernel linear_precision_kernel(linear_precision p)
+{
+	const char *forced = getenv("CLIPGREP_LINEAR_KERNEL");
+
+	if (p != LINEAR_PREC_BF16)
+		return LINEAR_AUTO;
+	if (forced != NULL && strcmp(forced, "bf16ref") == 0)
+		return LINEAR_BF16_REF;
+	if (!linear_kernel_supported(LINEAR_BF16))
+		return LINEAR_AUTO;
+	if (forced != NULL && strcmp(forced, "bf16") == 0)
+		return LINEAR_BF16;
+	if (forced != NULL && strcmp(forced, "bf16fma") == 0)
+		return LINEAR_BF16_FMA;
+	/* An fp32 kernel forced: behave as a CPU without AVX512_BF16 would. */
+	if (forced != NULL && *forced != '\0')
+		return LINEAR_AUTO;
+	return linear_bf16_fastest();
+}
+
+linear_precision linear_kernel_precision(linear_kernel k)
+{
+	return linear_kernel_is_bf16(k) ? LINEAR_PREC_BF16 : LINEAR_PREC_FP32;
+}
+
+/*
+ * Round to nearest even by adding 0x7fff plus the lowest kept bit and
+ * truncating: a carry out of the mantissa bumps the exponent, up to
+ * infinity, as the hardware does.  Denormals read as zero (DAZ), as
+ * vcvtne2ps2bf16 and vdpbf16ps read them.
+ */
+static uint16_t linear_to_bf16(float x)
+{
+	uint32_t u;
+
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40); /* quiet the NaN */
+	if ((u & 0x7f800000u) == 0)
+		return (uint16_t)((u >> 16) & 0x8000);
+	u += 0x7fffu + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+static float linear_from_bf16(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float x;
+
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
+
+float linear_round_bf16(float x)
+{
+	return linear_from_bf16(linear_to_bf16(x));
+}
+
+/* w [out, in] as bf16 panels (see the top of the file). */
+static int linear_pack_bf16(linear *l, const float *w)
+{
+	size_t n = (size_t)l->panels * l->pairs * LINEAR_PANEL * 2;
+
+	if ((l->packed16 = aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63)) == NULL)
+		return -1;
+	memset(l->packed16, 0, n * sizeof(uint16_t));
+	for (int o = 0; o < l->out; o++) {
+		uint16_t *panel = l->packed16 + (size_t)(o / LINEAR_PANEL) * l->pairs * 32 +
+		    (size_t)(o % LINEAR_PANEL) * 2;
+		const float *row = w + (size_t)o * l->in;
+		for (int k = 0; k < l->in; k++)
+			panel[(size_t)(k / 2) * 32 + k % 2] = linear_to_bf16(row[k]);
+	}
+	return 0;
 }
 
 linear *linear_new(const float *w, int out, int in, linear_kernel k, char **cause)
@@ -121,8 +271,23 @@ linear *linear_new(const float *w, int out, int in, linear_kernel k, char **caus
 	l->in = in;
 	l->w = w;
 	l->panels = (out + LINEAR_PANEL - 1) / LINEAR_PANEL;
+	l->pairs = (in + 1) / 2;
 	if (k == LINEAR_BLAS)
 		return l;
+	if (linear_kernel_is_bf16(k)) {
+		if ((size_t)l->pairs * 2 * sizeof(uint32_t) > LINEAR_BF16_STACK) {
+			util_set_cause(cause, "linear_new: %d inputs is too wide for the %s kernel",
+			    in, linear_kernel_name(k));
+			free(l);
+			return NULL;
+		}
+		if (linear_pack_bf16(l, w) == -1) {
+			util_set_cause(cause, "linear_new: out of memory for a [%d,%d] weight", out, in);
+			free(l);
+			return NULL;
+		}
+		return l;
+	}
 
 	size_t n = (size_t)l->panels * in * LINEAR_PANEL;
 	if ((l->packed = tensor_zalloc(n)) == NULL) {
@@ -144,6 +309,7 @@ void linear_free(linear *l)
 	if (l == NULL)
 		return;
 	tensor_free(l->packed);
+	free(l->packed16);
 	free(l);
 }
 
@@ -154,6 +320,8 @@ linear_kernel linear_get_kernel(const linear *l)
 
 size_t linear_bytes(const linear *l)
 {
+	if (l->packed16 != NULL)
+		return sizeof(uint16_t) * (size_t)l->panels * l->pairs * LINEAR_PANEL * 2;
 	return l->packed != NULL ? sizeof(float) * (size_t)l->panels * l->in * LINEAR_PANEL : 0;
 }
 
@@ -344,6 +512,270 @@ static void linear_tile_avx2(const float *x, int ldx, int rows, const float *pan
 }
 #endif
 
+/*
+ * The bf16 tiles: acc[r][0..32) = Σ_j x[r] pair j · (panel p0 | panel p1)
+ * pair j, summed in fp32 pair by pair, the odd element first.
+ *   x [rows, pairs] bf16 pairs with row stride ldx; p0, p1 [pairs, 16, 2];
+ *   acc [rows, 32]
+ */
+static float linear_ftz(float v)
+{
+	/* vdpbf16ps flushes a denormal sum to zero (and reads one as zero). */
+	return fabsf(v) < FLT_MIN ? copysignf(0.0f, v) : v;
+}
+
+static void linear_tile_bf16_ref(const uint32_t *x, int ldx, int rows, const uint16_t *p0,
+    const uint16_t *p1, int pairs, float *acc)
+{
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < 32; c++) {
+			const uint16_t *w = (c < 16 ? p0 : p1) + (c % 16) * 2;
+			const uint32_t *xr = x + (size_t)r * ldx;
+			float a = 0;
+
+			for (int j = 0; j < pairs; j++) {
+				float x0 = linear_from_bf16((uint16_t)(xr[j] & 0xffff));
+				float x1 = linear_from_bf16((uint16_t)(xr[j] >> 16));
+				a = linear_ftz(a + x1 * linear_from_bf16(w[(size_t)j * 32 + 1]));
+				a = linear_ftz(a + x0 * linear_from_bf16(w[(size_t)j * 32]));
+			}
+			acc[r * 32 + c] = a;
+		}
+}
+
+/* xb [n, pairs] = x [n, in] as bf16 pairs, zero past in. */
+static void linear_round_rows_ref(uint32_t *xb, int pairs, const float *x, int in, int n)
+{
+	for (int r = 0; r < n; r++) {
+		const float *xr = x + (size_t)r * in;
+		uint32_t *br = xb + (size_t)r * pairs;
+		for (int j = 0; j < pairs; j++) {
+			uint32_t lo = linear_to_bf16(xr[2 * j]);
+			uint32_t hi = 2 * j + 1 < in ? linear_to_bf16(xr[2 * j + 1]) : 0;
+			br[j] = lo | hi << 16;
+		}
+	}
+}
+
+#ifdef LINEAR_X86
+#define LINEAR_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+
+/* linear_round_rows_ref with vcvtne2ps2bf16, 32 values at a time. */
+LINEAR_BF16_TARGET
+static void linear_round_rows_bf16(uint32_t *xb, int pairs, const float *x, int in, int n)
+{
+	for (int r = 0; r < n; r++) {
+		const float *xr = x + (size_t)r * in;
+		uint16_t *br = (uint16_t *)(xb + (size_t)r * pairs);
+		int k = 0;
+
+		for (; k + 32 <= in; k += 32) {
+			__m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + k + 16),
+			    _mm512_loadu_ps(xr + k));
+			_mm512_storeu_si512(br + k, (__m512i)h);
+		}
+		if (k < 2 * pairs) {
+			int left = in - k, store = 2 * pairs - k; /* store = left rounded up to even */
+			__mmask16 lo = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
+			__mmask16 hi = (__mmask16)(left <= 16 ? 0 : (1u << (left - 16)) - 1);
+			__m512bh h = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, xr + k + 16),
+			    _mm512_maskz_loadu_ps(lo, xr + k));
+			_mm512_mask_storeu_epi16(br + k, (__mmask32)(((uint64_t)1 << store) - 1),
+			    (__m512i)h);
+		}
+	}
+}
+
+/*
+ * The same sums on AVX-512F FMAs, for CPUs whose vdpbf16ps is slow: on the
+ * Xeon (Emerald Rapids) development VM it retires a third as often as an
+ * FMA, so two FMAs per pair beat it.  A product of two bf16 values is exact
+ * in fp32, so fma(x1, w1, acc) then fma(x0, w0, acc) round exactly as
+ * vdpbf16ps's two steps do; the results differ only where vdpbf16ps
+ * flushes a denormal (a product or partial sum below FLT_MIN).  x comes
+ * rounded to bf16 and widened back to fp32 (linear_round_rows_f32_avx512), w is
+ * widened in registers: the odd element is the pair's high half, the even
+ * one the low half shifted up.
+ *   x [rows, 2 · pairs] with row stride ldx (floats)
+ */
+#define LINEAR_FMA_BF16(r) \
+	do { \
+		const float *xr = x + (size_t)(r) * ldx + 2 * j; \
+		__m512 x1 = _mm512_set1_ps(xr[1]), x0 = _mm512_set1_ps(xr[0]); \
+		a##r##0 = _mm512_fmadd_ps(x0, w0e, _mm512_fmadd_ps(x1, w0o, a##r##0)); \
+		a##r##1 = _mm512_fmadd_ps(x0, w1e, _mm512_fmadd_ps(x1, w1o, a##r##1)); \
+	} while (0)
+
+__attribute__((target("avx512f")))
+static void linear_tile8_bf16fma(const float *x, int ldx, const uint16_t *p0, const uint16_t *p1,
+    int pairs, float *acc)
+{
+	__m512 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
+	const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+
+	a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = _mm512_setzero_ps();
+	a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = _mm512_setzero_ps();
+	for (int j = 0; j < pairs; j++) {
+		__m512i v0 = _mm512_load_si512(p0 + (size_t)j * 32);
+		__m512i v1 = _mm512_load_si512(p1 + (size_t)j * 32);
+		__m512 w0o = _mm512_castsi512_ps(_mm512_and_si512(v0, hi));
+		__m512 w0e = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16));
+		__m512 w1o = _mm512_castsi512_ps(_mm512_and_si512(v1, hi));
+		__m512 w1e = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16));
+		LINEAR_FMA_BF16(0);
+		LINEAR_FMA_BF16(1);
+		LINEAR_FMA_BF16(2);
+		LINEAR_FMA_BF16(3);
+		LINEAR_FMA_BF16(4);
+		LINEAR_FMA_BF16(5);
+		LINEAR_FMA_BF16(6);
+		LINEAR_FMA_BF16(7);
+	}
+	LINEAR_STORE512(0);
+	LINEAR_STORE512(1);
+	LINEAR_STORE512(2);
+	LINEAR_STORE512(3);
+	LINEAR_STORE512(4);
+	LINEAR_STORE512(5);
+	LINEAR_STORE512(6);
+	LINEAR_STORE512(7);
+}
+
+__attribute__((target("avx512f")))
+static void linear_tile_bf16fma(const float *x, int ldx, int rows, const uint16_t *p0,
+    const uint16_t *p1, int pairs, float *acc)
+{
+	const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+	__m512 a[8][2];
+
+	if (rows == 8) {
+		linear_tile8_bf16fma(x, ldx, p0, p1, pairs, acc);
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		a[r][0] = a[r][1] = _mm512_setzero_ps();
+	for (int j = 0; j < pairs; j++) {
+		__m512i v0 = _mm512_load_si512(p0 + (size_t)j * 32);
+		__m512i v1 = _mm512_load_si512(p1 + (size_t)j * 32);
+		__m512 w0o = _mm512_castsi512_ps(_mm512_and_si512(v0, hi));
+		__m512 w0e = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16));
+		__m512 w1o = _mm512_castsi512_ps(_mm512_and_si512(v1, hi));
+		__m512 w1e = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16));
+		for (int r = 0; r < rows; r++) {
+			const float *xr = x + (size_t)r * ldx + 2 * j;
+			__m512 x1 = _mm512_set1_ps(xr[1]), x0 = _mm512_set1_ps(xr[0]);
+			a[r][0] = _mm512_fmadd_ps(x0, w0e, _mm512_fmadd_ps(x1, w0o, a[r][0]));
+			a[r][1] = _mm512_fmadd_ps(x0, w1e, _mm512_fmadd_ps(x1, w1o, a[r][1]));
+		}
+	}
+	for (int r = 0; r < rows; r++) {
+		_mm512_storeu_ps(acc + r * 32, a[r][0]);
+		_mm512_storeu_ps(acc + r * 32 + 16, a[r][1]);
+	}
+}
+
+/*
+ * xf [n, 2 · pairs] = x [n, in] rounded to bf16 and widened back, zero past
+ * in: 16 values at a time, the same integer steps as
+ * linear_to_bf16 (NaNs quieted, denormals to signed zero, round to nearest
+ * even), then widened back by keeping the high half.  In C it cost a few
+ * ms per query of the text tower and about 7 % of the image tower.
+ */
+__attribute__((target("avx512f")))
+static void linear_round_rows_f32_avx512(float *xf, int pairs, const float *x, int in, int n)
+{
+	const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+	const __m512i hi = _mm512_set1_epi32((int)0xffff0000u), one = _mm512_set1_epi32(1);
+	const __m512i bias = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x00400000);
+	const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+
+	for (int r = 0; r < n; r++) {
+		const float *xr = x + (size_t)r * in;
+		float *fr = xf + (size_t)r * 2 * pairs;
+
+		for (int k = 0; k < 2 * pairs; k += 16) {
+			int left = in - k;
+			__mmask16 m = (__mmask16)(left >= 16 ? 0xffff : left > 0 ? (1u << left) - 1 : 0);
+			int store = 2 * pairs - k < 16 ? 2 * pairs - k : 16;
+			__m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, xr + k));
+			__mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs_mask), inf);
+			__mmask16 den = _mm512_testn_epi32_mask(u, inf);
+			__m512i rnd = _mm512_add_epi32(u, _mm512_add_epi32(bias,
+			    _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+			rnd = _mm512_and_si512(rnd, hi);
+			rnd = _mm512_mask_mov_epi32(rnd, nan, _mm512_or_si512(_mm512_and_si512(u, hi), quiet));
+			rnd = _mm512_mask_mov_epi32(rnd, den, _mm512_and_si512(u, sign));
+			_mm512_mask_storeu_ps(fr + k, (__mmask16)((1u << store) - 1),
+			    _mm512_castsi512_ps(rnd));
+		}
+	}
+}
+
+#define LINEAR_DP(r) \
+	do { \
+		__m512bh xb = (__m512bh)_mm512_set1_epi32((int)x[(size_t)(r) * ldx + j]); \
+		a##r##0 = _mm512_dpbf16_ps(a##r##0, xb, w0); \
+		a##r##1 = _mm512_dpbf16_ps(a##r##1, xb, w1); \
+	} while (0)
+
+LINEAR_BF16_TARGET
+static void linear_tile8_bf16(const uint32_t *x, int ldx, const uint16_t *p0, const uint16_t *p1,
+    int pairs, float *acc)
+{
+	__m512 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
+
+	a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = _mm512_setzero_ps();
+	a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = _mm512_setzero_ps();
+	for (int j = 0; j < pairs; j++) {
+		__m512bh w0 = (__m512bh)_mm512_load_si512(p0 + (size_t)j * 32);
+		__m512bh w1 = (__m512bh)_mm512_load_si512(p1 + (size_t)j * 32);
+		LINEAR_DP(0);
+		LINEAR_DP(1);
+		LINEAR_DP(2);
+		LINEAR_DP(3);
+		LINEAR_DP(4);
+		LINEAR_DP(5);
+		LINEAR_DP(6);
+		LINEAR_DP(7);
+	}
+	LINEAR_STORE512(0);
+	LINEAR_STORE512(1);
+	LINEAR_STORE512(2);
+	LINEAR_STORE512(3);
+	LINEAR_STORE512(4);
+	LINEAR_STORE512(5);
+	LINEAR_STORE512(6);
+	LINEAR_STORE512(7);
+}
+
+LINEAR_BF16_TARGET
+static void linear_tile_bf16(const uint32_t *x, int ldx, int rows, const uint16_t *p0,
+    const uint16_t *p1, int pairs, float *acc)
+{
+	__m512 a[8][2];
+
+	if (rows == 8) {
+		linear_tile8_bf16(x, ldx, p0, p1, pairs, acc);
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		a[r][0] = a[r][1] = _mm512_setzero_ps();
+	for (int j = 0; j < pairs; j++) {
+		__m512bh w0 = (__m512bh)_mm512_load_si512(p0 + (size_t)j * 32);
+		__m512bh w1 = (__m512bh)_mm512_load_si512(p1 + (size_t)j * 32);
+		for (int r = 0; r < rows; r++) {
+			__m512bh xb = (__m512bh)_mm512_set1_epi32((int)x[(size_t)r * ldx + j]);
+			a[r][0] = _mm512_dpbf16_ps(a[r][0], xb, w0);
+			a[r][1] = _mm512_dpbf16_ps(a[r][1], xb, w1);
+		}
+	}
+	for (int r = 0; r < rows; r++) {
+		_mm512_storeu_ps(acc + r * 32, a[r][0]);
+		_mm512_storeu_ps(acc + r * 32 + 16, a[r][1]);
+	}
+}
+#endif
+
 typedef struct {
 	const linear *l;
 	float *y;
@@ -398,6 +830,131 @@ static void linear_part(void *ctx, int part, int parts)
 	}
 }
 
+/*
+ * One bf16 part: its range of panel pairs, over blocks of rows rounded to
+ * bf16 into a stack buffer of LINEAR_BF16_STACK bytes (a thread's stack
+ * has megabytes; linear_new keeps pairs small enough for a row to fit).
+ */
+static void linear_part_bf16(void *ctx, int part, int parts)
+{
+	const linear_job *j = ctx;
+	const linear *l = j->l;
+	int groups = (l->panels + 1) / 2;
+	int g0 = (int)((int64_t)groups * part / parts), g1 = (int)((int64_t)groups * (part + 1) / parts);
+	union {
+		uint32_t pairs[LINEAR_BF16_STACK / sizeof(uint32_t)];
+		float f32[LINEAR_BF16_STACK / sizeof(float)];
+	} buf;
+	uint32_t *xb = buf.pairs;
+	float *xf = buf.f32;
+	bool ref = l->kernel == LINEAR_BF16_REF, fma = l->kernel == LINEAR_BF16_FMA;
+	/* The FMA kernel takes x widened back to fp32: two words a pair. */
+	int block = (int)(LINEAR_BF16_STACK / sizeof(uint32_t) / (size_t)l->pairs / (fma ? 2 : 1));
+	float acc[8 * 32];
+
+#ifndef LINEAR_X86
+	(void)ref; /* only the reference runs here */
+	(void)xf;
+#endif
+	if (block > LINEAR_BF16_BLOCK)
+		block = LINEAR_BF16_BLOCK;
+	else if (block > 8)
+		block -= block % 8; /* whole 8-row tiles */
+	if (g0 >= g1)
+		return;
+	for (int r0 = 0; r0 < j->rows; r0 += block) {
+		int nb = j->rows - r0 < block ? j->rows - r0 : block;
+		const float *x = j->x + (size_t)r0 * l->in;
+
+#ifdef LINEAR_X86
+		if (fma)
+			linear_round_rows_f32_avx512(xf, l->pairs, x, l->in, nb);
+		else if (!ref)
+			linear_round_rows_bf16(xb, l->pairs, x, l->in, nb);
+		else
+#endif
+			linear_round_rows_ref(xb, l->pairs, x, l->in, nb);
+		for (int g = g0; g < g1; g++) {
+			int p = 2 * g, col = p * LINEAR_PANEL;
+			int cols = l->out - col < 2 * LINEAR_PANEL ? l->out - col : 2 * LINEAR_PANEL;
+			const uint16_t *p0 = l->packed16 + (size_t)p * l->pairs * 32;
+			const uint16_t *p1 = p + 1 < l->panels ? p0 + (size_t)l->pairs * 32 : p0;
+
+			for (int r = 0; r < nb; r += 8) {
+				int nr = nb - r < 8 ? nb - r : 8;
+				float *y = j->y + (size_t)(r0 + r) * l->out + col;
+				const float *bias = j->bias != NULL ? j->bias + col : NULL;
+#ifdef LINEAR_X86
+				if (fma) {
+					linear_tile_bf16fma(xf + (size_t)r * 2 * l->pairs,
+					    2 * l->pairs, nr, p0, p1, l->pairs, acc);
+					linear_store_avx512(y, l->out, acc, nr, cols, bias, j->accumulate);
+					continue;
+				}
+				if (!ref) {
+					linear_tile_bf16(xb + (size_t)r * l->pairs, l->pairs, nr, p0, p1,
+					    l->pairs, acc);
+					linear_store_avx512(y, l->out, acc, nr, cols, bias, j->accumulate);
+					continue;
+				}
+#endif
+				linear_tile_bf16_ref(xb + (size_t)r * l->pairs, l->pairs, nr, p0, p1,
+				    l->pairs, acc);
+				linear_store(y, l->out, acc, nr, cols, bias, j->accumulate);
+			}
+		}
+	}
+}
+
+/*
+ * Which bf16 kernel is faster here, timed once per process on a small
+ * product (about 10 ms): vdpbf16ps does a pair per lane at the
+ * FMA's rate on AMD Zen 4 (twice the FMA kernel's speed) but at a third of
+ * it on Intel's Sapphire and Emerald Rapids (measured: the FMA kernel is
+ * about 2.3x faster there).  Both give the same numbers (see
+ * linear_tile8_bf16fma), so the choice never changes a result.  Racing
+ * threads may both time it; they store the same kind of answer.
+ */
+static linear_kernel linear_bf16_fastest(void)
+{
+	static _Atomic int chosen; /* 0: not timed yet, else a linear_kernel + 1 */
+	static const linear_kernel ks[2] = { LINEAR_BF16, LINEAR_BF16_FMA };
+	enum { ROWS = 64, IN = 768, OUT = 256 };
+	double best[2] = { INFINITY, INFINITY };
+	float *w, *x, *y;
+	int c = chosen;
+
+	if (c != 0)
+		return (linear_kernel)(c - 1);
+	w = tensor_zalloc((size_t)OUT * IN);
+	x = tensor_zalloc((size_t)ROWS * IN);
+	y = tensor_alloc((size_t)ROWS * OUT);
+	linear *l[2] = { NULL, NULL };
+	if (w != NULL && x != NULL && y != NULL) {
+		l[0] = linear_new(w, OUT, IN, ks[0], NULL);
+		l[1] = linear_new(w, OUT, IN, ks[1], NULL);
+	}
+	/* Alternating, best of several: a busy machine slows both alike. */
+	for (int rep = 0; l[0] != NULL && l[1] != NULL && rep < 2 * 12; rep++) {
+		linear_job j = { l[rep % 2], y, x, NULL, ROWS, false };
+		double t0 = util_now();
+		linear_part_bf16(&j, 0, 1); /* one thread: the kernels, not the sharing */
+		double dt = util_now() - t0;
+		if (rep >= 2 && dt < best[rep % 2]) /* the first of each is a warm-up */
+			best[rep % 2] = dt;
+	}
+	linear_free(l[0]);
+	linear_free(l[1]);
+	tensor_free(w);
+	tensor_free(x);
+	tensor_free(y);
+	/* vdpbf16ps only when clearly faster: a time slice lost to another process can
+	 * make one kernel look slower in every try on a busy 2-core machine. */
+	c = (best[0] * 1.25 < best[1] ? LINEAR_BF16 : LINEAR_BF16_FMA) + 1;
+	chosen = c;
+	return (linear_kernel)(c - 1);
+}
+
 void linear_forward(const linear *l, float *y, const float *x, const float *bias, int rows,
     bool accumulate)
 {
@@ -416,7 +973,13 @@ void linear_forward(const linear *l, float *y, const float *x, const float *bias
 		return;
 	}
 	linear_job j = { l, y, x, bias, rows, accumulate };
-	int per = l->kernel == LINEAR_AVX512 ? 2 : 1;
+	int per = l->kernel == LINEAR_AVX2 ? 1 : 2;
+
+	if (linear_kernel_is_bf16(l->kernel)) {
+		parallel_run(linear_part_bf16, &j, (size_t)rows * l->out * l->in, (size_t)1 << 18,
+		    (l->panels + 1) / 2);
+		return;
+	}
 	/* A thread is worth it above about a quarter million multiply-adds. */
 	parallel_run(linear_part, &j, (size_t)rows * l->out * l->in, (size_t)1 << 18,
 	    (l->panels + per - 1) / per);

@@ -5,6 +5,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -490,6 +493,9 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 			return NULL;
 		}
 		m->nentries++;
+		/* The fp32 copy is what is used from now on: the file's pages need not stay. */
+		for (int i = 0; i < src.nparts; i++)
+			st_release(m->file, src.parts[i]);
 	}
 	int same = e->ndim == ndim;
 	for (int i = 0; same && i < ndim; i++)
@@ -502,6 +508,57 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
 		return NULL;
 	}
 	return e->data;
+}
+
+int model_tensor_in_file(model *m, const char *name, int ndim, const int64_t *shape,
+    const st_tensor **out, char **cause)
+{
+	model_source src;
+	const st_tensor *t;
+	int same;
+
+	if (model_find(m->file, name, &src) == -1) {
+		util_set_cause(cause, "%s: tensor %s is missing", UTIL_NAME(m->path), name);
+		return -1;
+	}
+	model_mark(m, &src);
+	t = src.parts[0];
+	if (src.nparts != 1 || src.transpose ||
+	    (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16))
+		return 1;
+	same = t->ndim == ndim;
+	for (int i = 0; same && i < ndim; i++)
+		same = t->shape[i] == shape[i];
+	if (!same) {
+		char want_s[200], have_s[200];
+		model_format_shape(want_s, sizeof want_s, ndim, shape);
+		model_format_shape(have_s, sizeof have_s, t->ndim, t->shape);
+		util_set_cause(cause, "%s: %s: expected %s, file has %s", UTIL_NAME(m->path), name,
+		    want_s, have_s);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+void model_tensor_release(model *m, const char *name)
+{
+	model_entry *e = model_lookup_entry(m, name);
+
+	if (e == NULL)
+		return;
+	tensor_free(e->data);
+	free(e->name);
+	/* Entries are found by name, never held: the last one can take this slot. */
+	*e = m->entries[--m->nentries];
+#ifdef __GLIBC__
+	/*
+	 * glibc serves blocks below its mmap threshold, which rises to the size of
+	 * the last large block freed, from the heap, and keeps a freed one there:
+	 * without a trim the copies a tower packed stay resident after all.
+	 */
+	malloc_trim(0);
+#endif
 }
 
 const float *model_tensor_1d(model *m, int64_t d0, char **cause, const char *fmt, ...)

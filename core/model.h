@@ -53,6 +53,7 @@
 
 #include <stdint.h>
 
+#include "safetensors.h"
 #include "tokenizer.h"
 
 typedef struct {
@@ -118,6 +119,28 @@ int model_has(model *m, const char *name);
  */
 const float *model_tensor(model *m, const char *name, int ndim, const int64_t *shape,
     char **cause);
+/*
+ * The file's own tensor for upstream name, shape-checked as model_tensor
+ * does, when the file stores it as one float tensor in upstream layout:
+ * 0 and *out (owned by m, valid until model_free; read it with st_widen).
+ * 1 when the file stores it otherwise (q/k/v parts, transposed, not a
+ * float): use model_tensor.  -1 with *cause when missing or mis-shaped.
+ * For tensors read a few rows at a time (the token embedding), which then
+ * need no fp32 copy; reading *out needs no lock on m.
+ */
+int model_tensor_in_file(model *m, const char *name, int ndim, const int64_t *shape,
+    const st_tensor **out, char **cause);
+
+/*
+ * Free model_tensor's fp32 copy of name: every pointer to it becomes
+ * invalid, and a later model_tensor reads it from the file again.  For
+ * weights that a tower has packed into its own layout (core/linear), so
+ * that a model is not resident twice; the caller must know that nothing
+ * else holds the pointer (towers built on m one at a time, or reading
+ * other tensors).  Unknown or never-read names are a no-op.
+ */
+void model_tensor_release(model *m, const char *name);
+
 /* Shorthands; name is a printf format. */
 const float *model_tensor_1d(model *m, int64_t d0, char **cause, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

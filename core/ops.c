@@ -407,22 +407,23 @@ void ops_block_forward_groups(float *x, int batch, int tokens, int dim, int head
 	int r = (int)rows;
 
 	ops_layer_norm(normed, x, w->ln_1_weight, w->ln_1_bias, r, dim, ln_eps);
-	if (group_rows != NULL) {
+	/* Packed weights first: linear_forward's rows are independent, as groups want. */
+	if (w->attn.in_proj_packed != NULL)
+		linear_forward(w->attn.in_proj_packed, qkv, normed, w->attn.in_proj_bias, r, false);
+	else if (group_rows != NULL) {
 		ops_copy_rows(qkv, w->attn.in_proj_bias, rows, 3 * dim);
 		tensor_gemm_groups(true, group_rows, n_groups, 3 * dim, dim, normed, dim,
 		    w->attn.in_proj_weight, dim, 1, qkv, 3 * dim);
-	} else if (w->attn.in_proj_packed != NULL)
-		linear_forward(w->attn.in_proj_packed, qkv, normed, w->attn.in_proj_bias, r, false);
-	else
+	} else
 		tensor_linear(qkv, normed, w->attn.in_proj_weight, w->attn.in_proj_bias, r, dim,
 		    3 * dim);
 	ops_attention(context, qkv, batch, tokens, dim, heads, key_bias, causal, scores);
-	if (group_rows != NULL) {
+	if (w->attn.out_proj_packed != NULL) {
+		linear_forward(w->attn.out_proj_packed, x, context, w->attn.out_proj_bias, r, true);
+	} else if (group_rows != NULL) {
 		ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
 		tensor_gemm_groups(true, group_rows, n_groups, dim, dim, context, dim,
 		    w->attn.out_proj_weight, dim, 1, x, dim);
-	} else if (w->attn.out_proj_packed != NULL) {
-		linear_forward(w->attn.out_proj_packed, x, context, w->attn.out_proj_bias, r, true);
 	} else {
 		ops_add_rows(x, w->attn.out_proj_bias, rows, dim);
 		tensor_gemm(false, true, r, dim, dim, 1, context, dim, w->attn.out_proj_weight, dim,
@@ -430,21 +431,21 @@ void ops_block_forward_groups(float *x, int batch, int tokens, int dim, int head
 	}
 
 	ops_layer_norm(normed, x, w->ln_2_weight, w->ln_2_bias, r, dim, ln_eps);
-	if (group_rows != NULL)
+	if (w->c_fc_packed != NULL)
+		linear_forward(w->c_fc_packed, mlp, normed, NULL, r, false);
+	else if (group_rows != NULL)
 		tensor_gemm_groups(true, group_rows, n_groups, hidden, dim, normed, dim,
 		    w->c_fc_weight, dim, 0, mlp, hidden);
-	else if (w->c_fc_packed != NULL)
-		linear_forward(w->c_fc_packed, mlp, normed, NULL, r, false);
 	else
 		tensor_gemm(false, true, r, hidden, dim, 1, normed, dim, w->c_fc_weight, dim, 0,
 		    mlp, hidden);
 	ops_bias_quick_gelu(mlp, w->c_fc_bias, rows, hidden);
-	if (group_rows != NULL) {
+	if (w->c_proj_packed != NULL) {
+		linear_forward(w->c_proj_packed, x, mlp, w->c_proj_bias, r, true);
+	} else if (group_rows != NULL) {
 		ops_add_rows(x, w->c_proj_bias, rows, dim);
 		tensor_gemm_groups(true, group_rows, n_groups, dim, hidden, mlp, hidden,
 		    w->c_proj_weight, hidden, 1, x, dim);
-	} else if (w->c_proj_packed != NULL) {
-		linear_forward(w->c_proj_packed, x, mlp, w->c_proj_bias, r, true);
 	} else {
 		ops_add_rows(x, w->c_proj_bias, rows, dim);
 		tensor_gemm(false, true, r, dim, hidden, 1, mlp, hidden, w->c_proj_weight, hidden,

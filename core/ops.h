@@ -96,7 +96,8 @@ void ops_block_forward(float *x, int batch, int tokens, int dim, int heads, int 
  * (tensor_gemm_groups): group g is group_rows[g] consecutive rows of x (a
  * whole number of sequences; the groups cover all batch · tokens rows), so
  * a sequence's result depends only on its own group, not on the rest of
- * the batch or the thread count.  The packed projections are not used.
+ * the batch or the thread count.  Packed projections, when set, are used
+ * instead (linear_forward computes each row from that row alone).
  */
 void ops_block_forward_groups(float *x, int batch, int tokens, int dim, int heads, int hidden,
     const ops_block_weights *w, float ln_eps, const float *key_bias, bool causal,

@@ -499,6 +499,21 @@ st_file *st_open(const char *path, char **cause)
 	return f;
 }
 
+void st_release(const st_file *f, const st_tensor *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a, b;
+
+	if (f->map == NULL || page <= 0 || t->numel == 0)
+		return;
+	a = (uintptr_t)t->data;
+	b = a + t->numel * st_dtype_size(t->dtype);
+	a = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	b &= ~((uintptr_t)page - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void st_close(st_file *f)
 {
 	if (f == NULL)
@@ -589,32 +604,41 @@ static float st_bf16_to_float(uint16_t h)
 	return f;
 }
 
-int st_read_f32(const st_file *f, const st_tensor *t, float *dst, char **cause)
+int st_widen(const st_tensor *t, size_t first, size_t n, float *dst)
 {
-	const unsigned char *src = t->data;
-	char q[256];
+	const unsigned char *src = (const unsigned char *)t->data + first * st_dtype_size(t->dtype);
 	size_t i;
 
 	switch (t->dtype) {
 	case ST_F32:
 		/* The mapping gives no alignment promise; memcpy needs none. */
-		if (t->numel > 0)
-			memcpy(dst, src, t->numel * sizeof *dst);
+		if (n > 0)
+			memcpy(dst, src, n * sizeof *dst);
 		return 0;
 	case ST_F16:
-		for (i = 0; i < t->numel; i++)
+		for (i = 0; i < n; i++)
 			dst[i] = st_half_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
 		return 0;
 	case ST_BF16:
-		for (i = 0; i < t->numel; i++)
+		for (i = 0; i < n; i++)
 			dst[i] = st_bf16_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
 		return 0;
 	default:
+		return -1;
+	}
+}
+
+int st_read_f32(const st_file *f, const st_tensor *t, float *dst, char **cause)
+{
+	char q[256];
+
+	if (st_widen(t, 0, t->numel, dst) == -1) {
 		util_set_cause(cause, "%s: tensor '%s': dtype %s is not a float type",
 		    f != NULL ? f->label : "?", st_quote(q, sizeof q, t->name),
 		    st_dtype_name(t->dtype));
 		return -1;
 	}
+	return 0;
 }
 
 /* --- writer ---------------------------------------------------------- */

@@ -70,6 +70,23 @@ const char *st_dtype_name(st_dtype t);
  */
 int st_read_f32(const st_file *f, const st_tensor *t, float *dst, char **cause);
 
+/*
+ * Elements [first, first + n) of a float tensor (F32, F16 or BF16), widened
+ * into dst[n]; first + n <= t->numel.  -1 for other dtypes.  For reading a
+ * few rows of a large tensor straight from the mapping.
+ */
+int st_widen(const st_tensor *t, size_t first, size_t n, float *dst);
+
+/*
+ * t's bytes are not needed for now: drop the mapping's pages that lie
+ * wholly inside them from memory (madvise MADV_DONTNEED on the read-only
+ * private mapping).  They leave the resident set and come back from the
+ * file on the next access; t->data stays valid.  A no-op for memory
+ * images.  For callers that keep their own copy (core/model widens every
+ * tensor), so that a model is not resident twice.
+ */
+void st_release(const st_file *f, const st_tensor *t);
+
 /* --- writer ---------------------------------------------------------- */
 
 typedef struct st_writer st_writer;

@@ -164,6 +164,13 @@ void tensor_init_threads(void)
 	tensor_set_threads(n);
 }
 
+const char *tensor_blas_core(void)
+{
+	const char *name = openblas_get_corename();
+
+	return name != NULL ? name : "unknown";
+}
+
 int tensor_threads(void)
 {
 	return tensor_thread_count > 0 ? tensor_thread_count : openblas_get_num_threads();

@@ -75,6 +75,13 @@ void tensor_init_threads(void);
 void tensor_set_threads(int n);
 int tensor_threads(void);
 
+/*
+ * The BLAS kernel in use (OpenBLAS's core name, e.g. "Haswell",
+ * "SkylakeX", "Cooperlake"; it follows OPENBLAS_CORETYPE when that is
+ * set), for benchmarks to say what they ran.  A static string.
+ */
+const char *tensor_blas_core(void);
+
 /* 64-byte aligned float buffers (n may be 0); NULL on failure or overflow. */
 float *tensor_alloc(size_t n);
 float *tensor_zalloc(size_t n);

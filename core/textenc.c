@@ -24,7 +24,11 @@ struct textenc {
 	int vocab, embed;
 
 	/* weights, owned by the model */
-	const float *token_embedding;      /* [vocab, width] */
+	/* [vocab, width]: the file's tensor, a query's rows widened as they are read
+	 * (no 100 MB fp32 copy at ViT-B/32); or, when the file stores it otherwise,
+	 * model_tensor's fp32 copy */
+	const st_tensor *token_file;
+	const float *token_embedding;
 	const float *positional_embedding; /* [context_length, width]; rows 0..L-1 used */
 	ops_block_weights *blocks;         /* [layers] */
 	linear **packed;                   /* [layers, 4]: in_proj, out_proj, c_fc, c_proj; owned */
@@ -43,12 +47,21 @@ textenc *textenc_new(model *m, int L, char **cause)
 	return textenc_new_kernel(m, L, LINEAR_AUTO, cause);
 }
 
-/* Repack block l's projections for kernel k and point the block at them. */
-static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
+/*
+ * Repack block l's projections for kernel k and point the block at them.
+ * The model's fp32 copies are released once packed (model_tensor_release):
+ * the packed kernels never read them, and a copy of 151 MB (ViT-B/32)
+ * would otherwise stay resident next to the panels.
+ */
+static int textenc_pack_block(textenc *t, model *m, int l, linear_kernel k, char **cause)
 {
+	static const char *const names[4] = {
+		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
+	};
 	ops_block_weights *w = &t->blocks[l];
 	linear **p = t->packed + (size_t)l * 4;
 	int D = t->width;
+	char name[128];
 
 	if ((p[0] = linear_new(w->attn.in_proj_weight, 3 * D, D, k, cause)) == NULL ||
 	    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
@@ -59,6 +72,12 @@ static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
 	w->attn.out_proj_packed = p[1];
 	w->c_fc_packed = p[2];
 	w->c_proj_packed = p[3];
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "clip.transformer.resblocks.%d.%s", l, names[i]);
+		model_tensor_release(m, name);
+	}
+	w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
+	w->c_fc_weight = w->c_proj_weight = NULL;
 	return 0;
 }
 
@@ -68,7 +87,7 @@ static int textenc_pack_block(textenc *t, int l, linear_kernel k, char **cause)
  * BLAS's worker threads, which spin for a while after each such call, do
  * not compete with ours.
  */
-static int textenc_pack_projection(textenc *t, linear_kernel k, char **cause)
+static int textenc_pack_projection(textenc *t, model *m, linear_kernel k, char **cause)
 {
 	float *wt = tensor_alloc((size_t)t->embed * t->width);
 
@@ -81,7 +100,11 @@ static int textenc_pack_projection(textenc *t, linear_kernel k, char **cause)
 			wt[(size_t)o * t->width + i] = t->text_projection[(size_t)i * t->embed + o];
 	t->projection = linear_new(wt, t->embed, t->width, k, cause);
 	tensor_free(wt);
-	return t->projection != NULL ? 0 : -1;
+	if (t->projection == NULL)
+		return -1;
+	model_tensor_release(m, "clip.text_projection");
+	t->text_projection = NULL;
+	return 0;
 }
 
 textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
@@ -106,8 +129,11 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 		    "(the context length)", UTIL_NAME(model_path(m)), L, c->context_length);
 		goto fail;
 	}
-	if ((t->token_embedding = model_tensor_2d(m, t->vocab, t->width, cause,
-		"clip.token_embedding.weight")) == NULL ||
+	int64_t tok_shape[2] = { t->vocab, t->width };
+	int in_file = model_tensor_in_file(m, "clip.token_embedding.weight", 2, tok_shape,
+	    &t->token_file, cause);
+	if (in_file == -1 || (in_file == 1 && (t->token_embedding = model_tensor_2d(m, t->vocab,
+		t->width, cause, "clip.token_embedding.weight")) == NULL) ||
 	    (t->positional_embedding = model_tensor_2d(m, c->context_length, t->width, cause,
 		"clip.positional_embedding")) == NULL ||
 	    (t->ln_final_weight = model_tensor_1d(m, t->width, cause, "clip.ln_final.weight")) == NULL ||
@@ -126,10 +152,10 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 		if (block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1)
 			goto fail;
 		/* The BLAS needs no repacked copy: the blocks keep the model's weights. */
-		if (kernel != LINEAR_BLAS && textenc_pack_block(t, l, kernel, cause) == -1)
+		if (kernel != LINEAR_BLAS && textenc_pack_block(t, m, l, kernel, cause) == -1)
 			goto fail;
 	}
-	if (kernel != LINEAR_BLAS && textenc_pack_projection(t, kernel, cause) == -1)
+	if (kernel != LINEAR_BLAS && textenc_pack_projection(t, m, kernel, cause) == -1)
 		goto fail;
 
 	t->x = tensor_alloc((size_t)L * t->width);
@@ -194,11 +220,14 @@ int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words
 	int n = words != NULL ? L : eot + 1;
 
 	for (int i = 0; i < n; i++) {
-		const float *e = t->token_embedding + (size_t)ids[i] * D;
 		const float *pos = t->positional_embedding + (size_t)i * D;
 		float *xi = t->x + (size_t)i * D;
+		if (t->token_file != NULL)
+			st_widen(t->token_file, (size_t)ids[i] * D, (size_t)D, xi); /* a float dtype */
+		else
+			memcpy(xi, t->token_embedding + (size_t)ids[i] * D, sizeof(float) * (size_t)D);
 		for (int j = 0; j < D; j++)
-			xi[j] = e[j] + pos[j];
+			xi[j] += pos[j];
 	}
 	for (int l = 0; l < t->layers; l++)
 		ops_block_forward(t->x, 1, n, D, t->heads, t->hidden, &t->blocks[l],

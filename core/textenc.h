@@ -26,7 +26,11 @@ textenc *textenc_new(model *m, int L, char **cause);
  * The same with the kernel for the blocks' projections chosen: with 32
  * rows the repacked kernels of core/linear run about twice as fast as the
  * BLAS, for a copy of the block weights (151 MB at ViT-B/32).
- * textenc_new uses LINEAR_AUTO; LINEAR_BLAS keeps no copy.
+ * textenc_new uses LINEAR_AUTO; LINEAR_BLAS keeps no copy.  A bf16 kernel
+ * (LINEAR_BF16, LINEAR_BF16_FMA, LINEAR_BF16_REF) runs the tower in bf16
+ * (half the copy).  The repacking kernels release m's fp32 copies of the
+ * weights they packed (model_tensor_release): build no BLAS text tower on
+ * m while such a tower exists.
  */
 textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause);
 /* Safe on NULL and on a half-built tower. */

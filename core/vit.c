@@ -12,6 +12,13 @@
  * after the last attention is per token, so the last block computes keys
  * and values for every token but queries, the MLP and ln_post for the CLS
  * token alone: the same numbers for about 7% fewer FLOPs at ViT-B/32.
+ *
+ * Precision: fp32 runs every GEMM per group on the BLAS
+ * (tensor_gemm_groups).  bf16 (vit_new_kernel with a bf16 kernel) runs the
+ * patch embedding, the blocks' four projections and proj on core/linear's
+ * bf16 panels, packed once here; everything else (LayerNorm, attention
+ * scores and softmax, QuickGELU, residuals) stays fp32.  linear_forward
+ * computes each row from that row alone, so groups stay independent.
  */
 #include "config.h"
 
@@ -35,6 +42,8 @@ struct vit {
 	int embed, max_batch;
 	int group;                        /* vit_encode's frames per group: F, at most max_batch */
 
+	linear_kernel kernel; /* LINEAR_BLAS, or a bf16 kernel */
+
 	/* weights, owned by the model */
 	const float *conv1;                /* [width, 3 · patch · patch] */
 	const float *class_embedding;      /* [width] */
@@ -43,6 +52,13 @@ struct vit {
 	ops_block_weights *blocks;                  /* [layers] */
 	const float *ln_post_weight, *ln_post_bias; /* [width] */
 	const float *proj;                          /* [width, embed] */
+
+	/* bf16: the GEMM weights packed (core/linear), owned; NULL for fp32 */
+	linear *conv1_packed;  /* conv1 as [width, 3 · patch · patch] */
+	linear *proj_packed;   /* projᵀ [embed, width] */
+	linear **packed;       /* [layers, 4]: in_proj, out_proj, c_fc, c_proj; the last
+	                          layer's in_proj is split: [0] q rows, [4] k and v rows */
+	linear *last_kv;
 
 	/* scratch, owned */
 	float *x;       /* [max_batch · tokens, width], the residual stream */
@@ -60,11 +76,22 @@ static const int *vit_group_rows(vit *v, const int *counts, int n, int mult)
 	return v->rows;
 }
 
-/* tensor_linear per row group: y = x wᵀ + bias, y [Σ rows, out], x [Σ rows, in], w [out, in]. */
-static void vit_linear(float *y, const float *x, const float *w, const float *bias,
-    const int *rows, int n, int in, int out)
+/*
+ * tensor_linear per row group: y = x wᵀ + bias, y [Σ rows, out], x [Σ rows, in], w [out, in];
+ * on the packed weight p instead when it is given (bf16).
+ */
+static void vit_linear(float *y, const float *x, const float *w, const linear *p,
+    const float *bias, const int *rows, int n, int in, int out)
 {
 	float beta = 0;
+
+	if (p != NULL) {
+		int total = 0;
+		for (int g = 0; g < n; g++)
+			total += rows[g];
+		linear_forward(p, y, x, bias, total, false);
+		return;
+	}
 
 	if (bias != NULL) {
 		size_t total = 0;
@@ -99,6 +126,88 @@ static size_t vit_scratch_floats(const vit *v, int batch)
 
 vit *vit_new(model *m, int max_batch, char **cause)
 {
+	return vit_new_kernel(m, max_batch, LINEAR_BLAS, cause);
+}
+
+/* w [rows, cols] transposed into a new [cols, rows] and packed for k. */
+static linear *vit_pack_transposed(const float *w, int rows, int cols, linear_kernel k,
+    char **cause)
+{
+	float *wt = tensor_alloc((size_t)rows * cols);
+	linear *l;
+
+	if (wt == NULL) {
+		util_set_cause(cause, "vit_new: out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < rows; i++)
+		for (int o = 0; o < cols; o++)
+			wt[(size_t)o * rows + i] = w[(size_t)i * cols + o];
+	l = linear_new(wt, cols, rows, k, cause);
+	tensor_free(wt);
+	return l;
+}
+
+/*
+ * bf16: pack the patch embedding and proj for kernel k (vit_pack_block does
+ * the blocks, each as soon as it is read).  The model's fp32 copies of
+ * packed weights are released at once (model_tensor_release), so the tower
+ * is resident once, in bf16, and loading never holds the whole fp32 tower.
+ */
+static int vit_pack(vit *v, model *m, linear_kernel k, char **cause)
+{
+	int D = v->width;
+
+	if ((v->packed = calloc((size_t)v->layers * 4, sizeof *v->packed)) == NULL) {
+		util_set_cause(cause, "vit_new: out of memory");
+		return -1;
+	}
+	if ((v->conv1_packed = linear_new(v->conv1, D, 3 * v->patch * v->patch, k, cause)) == NULL ||
+	    (v->proj_packed = vit_pack_transposed(v->proj, D, v->embed, k, cause)) == NULL)
+		return -1;
+	model_tensor_release(m, "clip.visual.conv1.weight");
+	model_tensor_release(m, "clip.visual.proj");
+	v->conv1 = v->proj = NULL;
+	return 0;
+}
+
+/* bf16: pack block l's four projections and point the block at them. */
+static int vit_pack_block(vit *v, model *m, int l, linear_kernel k, char **cause)
+{
+	static const char *const packed_names[4] = {
+		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
+	};
+	ops_block_weights *w = &v->blocks[l];
+	linear **p = v->packed + (size_t)l * 4;
+	bool last = l + 1 == v->layers;
+	int D = v->width;
+	char name[128];
+
+	/* The last block projects queries for the CLS token alone: q and kv apart. */
+	if ((p[0] = linear_new(w->attn.in_proj_weight, last ? D : 3 * D, D, k, cause)) == NULL ||
+	    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
+	    (p[2] = linear_new(w->c_fc_weight, v->hidden, D, k, cause)) == NULL ||
+	    (p[3] = linear_new(w->c_proj_weight, D, v->hidden, k, cause)) == NULL ||
+	    (last && (v->last_kv = linear_new(w->attn.in_proj_weight + (size_t)D * D, 2 * D, D,
+		k, cause)) == NULL))
+		return -1;
+	if (!last)
+		w->attn.in_proj_packed = p[0];
+	w->attn.out_proj_packed = p[1];
+	w->c_fc_packed = p[2];
+	w->c_proj_packed = p[3];
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "clip.visual.transformer.resblocks.%d.%s", l,
+		    packed_names[i]);
+		model_tensor_release(m, name);
+	}
+	w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
+	w->c_fc_weight = w->c_proj_weight = NULL;
+	return 0;
+}
+
+vit *vit_new_kernel(model *m, int max_batch, linear_kernel kernel, char **cause)
+{
 	const model_config *c = model_get_config(m);
 	const char *path = model_path(m);
 	vit *v = calloc(1, sizeof *v);
@@ -119,6 +228,7 @@ vit *vit_new(model *m, int max_batch, char **cause)
 	v->tokens = v->grid * v->grid + 1;
 	v->embed = c->embed_dim;
 	v->max_batch = max_batch;
+	v->kernel = linear_kernel_is_bf16(kernel) ? kernel : LINEAR_BLAS;
 	v->group = c->frames < 1 ? 1 : c->frames > max_batch ? max_batch : c->frames;
 	/* ops_* index rows with int: keep batch · tokens · hidden far from overflow. */
 	if (max_batch < 1 || (int64_t)max_batch * v->tokens * v->hidden > INT_MAX / 4) {
@@ -145,10 +255,18 @@ vit *vit_new(model *m, int max_batch, char **cause)
 		util_set_cause(cause, "vit_new: out of memory");
 		goto fail;
 	}
+	if (v->kernel != LINEAR_BLAS && vit_pack(v, m, v->kernel, cause) == -1) {
+		util_prefix_cause(cause, "%s", UTIL_NAME(path));
+		goto fail;
+	}
 	for (int l = 0; l < v->layers; l++) {
 		snprintf(prefix, sizeof prefix, "clip.visual.transformer.resblocks.%d.", l);
 		if (block_load(m, prefix, v->width, v->hidden, &v->blocks[l], cause) == -1)
 			goto fail;
+		if (v->kernel != LINEAR_BLAS && vit_pack_block(v, m, l, v->kernel, cause) == -1) {
+			util_prefix_cause(cause, "%s", UTIL_NAME(path));
+			goto fail;
+		}
 	}
 
 	v->x = tensor_alloc((size_t)max_batch * v->tokens * v->width);
@@ -171,6 +289,12 @@ void vit_free(vit *v)
 {
 	if (v == NULL)
 		return;
+	for (int i = 0; v->packed != NULL && i < v->layers * 4; i++)
+		linear_free(v->packed[i]);
+	free(v->packed);
+	linear_free(v->last_kv);
+	linear_free(v->conv1_packed);
+	linear_free(v->proj_packed);
 	free(v->blocks);
 	tensor_free(v->x);
 	tensor_free(v->cls);
@@ -193,6 +317,11 @@ int vit_embed_dim(const vit *v)
 int vit_max_batch(const vit *v)
 {
 	return v->max_batch;
+}
+
+linear_kernel vit_kernel(const vit *v)
+{
+	return v->kernel;
 }
 
 /*
@@ -219,7 +348,8 @@ static void vit_embed(vit *v, const float *frames, int batch, const int *counts,
 					    src + (size_t)gx * P, sizeof(float) * (size_t)P);
 				}
 			}
-	vit_linear(emb, patches, v->conv1, NULL, vit_group_rows(v, counts, ng, G * G), ng, cols, D);
+	vit_linear(emb, patches, v->conv1, v->conv1_packed, NULL, vit_group_rows(v, counts, ng, G * G),
+	    ng, cols, D);
 
 	for (int b = 0; b < batch; b++) {
 		float *xb = v->x + (size_t)b * T * D;
@@ -256,11 +386,12 @@ static void vit_last_block(vit *v, const ops_block_weights *w, int batch, const 
 
 	ops_layer_norm(normed, v->x, w->ln_1_weight, w->ln_1_bias, rows, D, OPS_LN_EPS_CLIP);
 	/* Rows D..3D of the packed in_proj are the key and value projections. */
-	vit_linear(kv, normed, w->attn.in_proj_weight + (size_t)D * D, w->attn.in_proj_bias + D,
-	    vit_group_rows(v, counts, ng, T), ng, D, 2 * D);
+	vit_linear(kv, normed, w->attn.in_proj_weight + (size_t)D * D, v->last_kv,
+	    w->attn.in_proj_bias + D, vit_group_rows(v, counts, ng, T), ng, D, 2 * D);
 	for (int b = 0; b < batch; b++)
 		memcpy(t + (size_t)b * D, normed + (size_t)b * T * D, sizeof(float) * (size_t)D);
-	vit_linear(q, t, w->attn.in_proj_weight, w->attn.in_proj_bias, counts, ng, D, D);
+	vit_linear(q, t, w->attn.in_proj_weight, v->packed != NULL ? v->packed[(size_t)(v->layers - 1) * 4] :
+	    NULL, w->attn.in_proj_bias, counts, ng, D, D);
 	/* torch scales q before the product with k, and so do we. */
 	for (size_t i = 0; i < (size_t)batch * D; i++)
 		q[i] *= scale;
@@ -288,7 +419,8 @@ static void vit_last_block(vit *v, const ops_block_weights *w, int batch, const 
 			}
 		}
 	}
-	vit_linear(t, ctx, w->attn.out_proj_weight, w->attn.out_proj_bias, counts, ng, D, D);
+	vit_linear(t, ctx, w->attn.out_proj_weight, w->attn.out_proj_packed, w->attn.out_proj_bias,
+	    counts, ng, D, D);
 	for (int b = 0; b < batch; b++) {
 		const float *x0 = v->x + (size_t)b * T * D;
 		float *c = v->cls + (size_t)b * D;
@@ -297,9 +429,9 @@ static void vit_last_block(vit *v, const ops_block_weights *w, int batch, const 
 	}
 
 	ops_layer_norm(t, v->cls, w->ln_2_weight, w->ln_2_bias, batch, D, OPS_LN_EPS_CLIP);
-	vit_linear(mlp, t, w->c_fc_weight, w->c_fc_bias, counts, ng, D, hidden);
+	vit_linear(mlp, t, w->c_fc_weight, w->c_fc_packed, w->c_fc_bias, counts, ng, D, hidden);
 	ops_quick_gelu(mlp, (size_t)batch * hidden);
-	vit_linear(t, mlp, w->c_proj_weight, w->c_proj_bias, counts, ng, hidden, D);
+	vit_linear(t, mlp, w->c_proj_weight, w->c_proj_packed, w->c_proj_bias, counts, ng, hidden, D);
 	for (size_t i = 0; i < (size_t)batch * D; i++)
 		v->cls[i] += t[i];
 }
@@ -324,8 +456,11 @@ static void vit_encode_chunk(vit *v, const float *frames, int batch, const int *
 
 	/* ln_post is per token: on the CLS rows alone it is exact. */
 	ops_layer_norm(normed, v->cls, v->ln_post_weight, v->ln_post_bias, batch, D, OPS_LN_EPS_CLIP);
-	tensor_gemm_groups(false, counts, ng, v->embed, D, normed, D, v->proj, v->embed, 0, out,
-	    v->embed);
+	if (v->proj_packed != NULL)
+		linear_forward(v->proj_packed, out, normed, NULL, batch, false);
+	else
+		tensor_gemm_groups(false, counts, ng, v->embed, D, normed, D, v->proj, v->embed, 0,
+		    out, v->embed);
 }
 
 int vit_encode_groups(vit *v, const float *frames, const int *counts, int n, float *out,

@@ -10,6 +10,7 @@
 #ifndef CLIPGREP_VIT_H
 #define CLIPGREP_VIT_H
 
+#include "linear.h"
 #include "model.h"
 
 typedef struct vit vit;
@@ -20,6 +21,16 @@ typedef struct vit vit;
  * pass.  m must outlive the result: the weights stay owned by m.
  */
 vit *vit_new(model *m, int max_batch, char **cause);
+/*
+ * The same with the GEMMs' kernel chosen: a bf16 kernel (LINEAR_BF16,
+ * LINEAR_BF16_FMA, LINEAR_BF16_REF; see linear_precision_kernel) packs
+ * every GEMM weight as bf16 panels (about 170 MB at ViT-B/32, held by the
+ * result) and runs the tower in bf16 precision; any other kernel runs it
+ * in fp32 on the BLAS, as vit_new does.  A bf16 tower releases m's fp32
+ * copies of the weights it packed (model_tensor_release): build no fp32
+ * image tower on m while it exists.
+ */
+vit *vit_new_kernel(model *m, int max_batch, linear_kernel kernel, char **cause);
 /* Safe on NULL and on a half-built tower. */
 void vit_free(vit *v);
 
@@ -57,5 +68,7 @@ int vit_group(const vit *v);
 int vit_image_size(const vit *v); /* S */
 int vit_embed_dim(const vit *v);
 int vit_max_batch(const vit *v);
+/* LINEAR_BLAS (fp32) or the bf16 kernel the tower runs on. */
+linear_kernel vit_kernel(const vit *v);
 
 #endif

@@ -75,8 +75,8 @@ static void fuzz_make_seed(void)
 	static const uint8_t thumb[] = { 0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9 };
 	const char *tmp = getenv("TMPDIR");
 	float frames[2][8], cache[4] = { 1, 2, 3, 4 };
-	index_model_info mi[2] = { { { 1 }, "fuzz-a", "tcmgc", "{}", NULL },
-				   { { 2 }, "fuzz-b", "ea", "{\"frames\":2}", NULL } };
+	index_model_info mi[2] = { { { 1 }, "fuzz-a", "tcmgc", "{}", NULL, NULL },
+				   { { 2 }, "fuzz-b", "ea", "{\"frames\":2}", NULL, NULL } };
 	index_frame fr[2] = { { 0.5, thumb, sizeof thumb, 2, 1 }, { 1.5, NULL, 0, 0, 0 } };
 	index_tensor t[4];
 	index_video v;

@@ -286,6 +286,16 @@ int main(void)
 	tap_ok(t != NULL && t[0] == 5.0f && t[1] == 5.001f, "tensor read by upstream name");
 	tap_ok(model_tensor_2d(m, VW, EMBED, NULL, "clip.visual.proj") == t,
 	    "a second lookup returns the same cached tensor");
+	/* Released (a tower packed it): read again from the file, the other tensors untouched. */
+	const float *pre = model_tensor_1d(m, VW, NULL, "clip.visual.ln_pre.weight");
+	float pre0 = pre != NULL ? pre[0] : -1;
+	model_tensor_release(m, "clip.visual.proj");
+	model_tensor_release(m, "clip.visual.proj"); /* twice: a no-op */
+	model_tensor_release(m, "no.such.tensor");
+	t = model_tensor_2d(m, VW, EMBED, &cause, "clip.visual.proj");
+	tap_ok(t != NULL && t[0] == 5.0f && t[1] == 5.001f && pre != NULL &&
+	    model_tensor_1d(m, VW, NULL, "clip.visual.ln_pre.weight") == pre && pre[0] == pre0,
+	    "a released tensor is read from the file again, the others stay as they were");
 	t = model_tensor_2d(m, EMBED, VW, &cause, "clip.visual.proj");
 	tap_ok(t == NULL && has_text(cause, path, "clip.visual.proj: expected [6, 8], file has [8, 6]"),
 	    "shape mismatch names file, tensor and both shapes: %s", cause);

@@ -45,6 +45,7 @@ typedef struct {
 	int library;
 	int json;
 	int skip_index, skip_search;
+	linear_precision precision; /* --precision: the towers' */
 } bench_index_options;
 
 static void bench_index_usage(FILE *out)
@@ -52,7 +53,7 @@ static void bench_index_usage(FILE *out)
 	fprintf(out,
 	    "Usage: clipgrep bench index [--model FILE] [--videos N] [--seconds S] [--size WxH]\n"
 	    "                            [--jobs N] [--batch N] [--library N] [--no-index]\n"
-	    "                            [--no-search] [--json]\n"
+	    "                            [--no-search] [--precision P] [--json]\n"
 	    "Index a generated library end to end (videos/min, frames/s, against the pure\n"
 	    "image-tower frames/s) and time search start-up on a synthetic index.\n\n"
 	    "  -m, --model FILE   use this model (default: random ViT-B/32 weights)\n"
@@ -64,6 +65,7 @@ static void bench_index_usage(FILE *out)
 	    "      --library N    videos in the search start-up index (default 10000)\n"
 	    "      --no-index     skip the indexing run\n"
 	    "      --no-search    skip the start-up measurement\n"
+	    "      --precision P  fp32 (default) or bf16, for indexing and the pure encoder\n"
 	    "      --json         print one JSON object\n"
 	    "  -h, --help         show this help\n");
 }
@@ -167,11 +169,12 @@ fail:
 }
 
 /* Pure image-tower frames/s at batch b for about `seconds`. */
-static double bench_index_encoder_fps(const char *model_path, int b, double seconds)
+static double bench_index_encoder_fps(const char *model_path, int b, double seconds,
+    linear_precision p)
 {
 	char *cause = NULL;
 	model *m = model_load(model_path, &cause);
-	vit *v = m != NULL ? vit_new(m, b, &cause) : NULL;
+	vit *v = m != NULL ? vit_new_kernel(m, b, linear_precision_kernel(p), &cause) : NULL;
 	float *frames = NULL, *out = NULL;
 	double fps = 0, t0;
 	int S, runs = 0;
@@ -221,6 +224,7 @@ int bench_index(int argc, char **argv)
 		{ "no-index", no_argument, NULL, 'I' },
 		{ "no-search", no_argument, NULL, 'Q' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "precision", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -268,6 +272,12 @@ int bench_index(int argc, char **argv)
 		case 'Q':
 			o.skip_search = 1;
 			break;
+		case 'P':
+			if (linear_precision_parse(optarg, &o.precision) == -1) {
+				cli_error("bench index: --precision wants fp32 or bf16");
+				goto usage;
+			}
+			break;
 		case 'J':
 			o.json = 1;
 			break;
@@ -303,13 +313,14 @@ int bench_index(int argc, char **argv)
 		io.n_models = 1;
 		io.jobs = o.jobs;
 		io.batch = batch;
+		io.precision = o.precision;
 		double t0 = util_now();
 		if (indexer_run(db, &io, &st, &cause) != 0) {
 			cli_error_cause(&cause, "bench index: indexing failed");
 			goto out;
 		}
 		wall = util_now() - t0;
-		enc_fps = bench_index_encoder_fps(model_path, batch, 5);
+		enc_fps = bench_index_encoder_fps(model_path, batch, 5, o.precision);
 	}
 	if (!o.skip_search) {
 		engine_options eo;
@@ -384,14 +395,18 @@ int bench_index(int argc, char **argv)
 		    "\"batch\":%d,\"wall_s\":%.3f,\"videos_per_min\":%.2f,\"frames\":%lld,"
 		    "\"frames_per_s\":%.2f,\"encode_s\":%.3f,\"encoder_frames_per_s\":%.2f,"
 		    "\"ratio\":%.3f,\"library\":%d,\"search_open_s\":%.4f,\"cache_load_s\":%.4f,"
-		    "\"empty_open_s\":%.4f,"
+		    "\"empty_open_s\":%.4f,\"precision\":\"%s\",\"blas_core\":\"%s\","
 		    "\"threads\":%d}\n",
 		    (long long)st.files_total, o.seconds, o.width, o.height, batch, wall, vpm,
 		    (long long)st.frames, fps, st.encode_seconds, enc_fps,
-		    enc_fps > 0 ? fps / enc_fps : 0, o.library, open_s, load_s, model_s, tensor_threads());
+		    enc_fps > 0 ? fps / enc_fps : 0, o.library, open_s, load_s, model_s,
+		    linear_precision_name(o.skip_index ? o.precision : st.precision), tensor_blas_core(),
+		    tensor_threads());
 	} else {
-		printf("bench index (%d threads, %s)\n", tensor_threads(),
-		    o.model_path != NULL ? o.model_path : "random ViT-B/32 weights");
+		printf("bench index (%d threads, %s, %s, OpenBLAS kernel %s)\n", tensor_threads(),
+		    o.model_path != NULL ? o.model_path : "random ViT-B/32 weights",
+		    linear_precision_name(o.skip_index ? o.precision : st.precision),
+		    tensor_blas_core());
 		if (!o.skip_index) {
 			printf("  library          %lld clips of %d s at %dx%d\n", (long long)st.files_total,
 			    o.seconds, o.width, o.height);

@@ -146,6 +146,13 @@ int cli_config_load(cli_config *c)
 		} else if (strcmp(key, "mode") == 0) {
 			free(c->mode);
 			rc = (c->mode = util_strdup(value)) == NULL ? -1 : 0;
+		} else if (strcmp(key, "precision") == 0) {
+			if (linear_precision_parse(value, &c->precision) == -1) {
+				cli_error("%s:%d: precision: %s is not fp32 or bf16", cli_name(path), lineno,
+				    cli_name(value));
+				rc = -1;
+			}
+			c->has_precision = 1;
 		} else if (strcmp(key, "threads") == 0 || strcmp(key, "jobs") == 0) {
 			int *dst = key[0] == 't' ? &c->threads : &c->jobs;
 			if (cli_parse_int(value, 1, 1024, dst) == -1) {
@@ -154,7 +161,8 @@ int cli_config_load(cli_config *c)
 				rc = -1;
 			}
 		} else {
-			cli_error("%s:%d: unknown key %s (model, exclude, db, mode, threads, jobs)",
+			cli_error("%s:%d: unknown key %s (model, exclude, db, mode, threads, jobs, "
+			    "precision)",
 			    cli_name(path), lineno, cli_name(key));
 			rc = -1;
 		}
@@ -174,6 +182,23 @@ void cli_free_strings(char **v, int n)
 	for (int i = 0; v != NULL && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+int cli_precision(const char *opt, const cli_config *c, linear_precision *out)
+{
+	*out = c->has_precision ? c->precision : LINEAR_PREC_FP32;
+	if (opt != NULL && linear_precision_parse(opt, out) == -1) {
+		cli_error("--precision: %s is not fp32 or bf16", cli_name(opt));
+		return -1;
+	}
+	return 0;
+}
+
+void cli_precision_notice(linear_precision asked, const char *what)
+{
+	if (asked == LINEAR_PREC_BF16 &&
+	    !linear_kernel_is_bf16(linear_precision_kernel(LINEAR_PREC_BF16)))
+		cli_error("notice: this CPU has no AVX512_BF16: %s runs in fp32, not bf16", what);
 }
 
 void cli_config_free(cli_config *c)

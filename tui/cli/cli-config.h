@@ -13,6 +13,7 @@
  *           threads = N       compute threads (like -t)
  *           jobs = N          decode threads for `clipgrep index`
  *           mode = tcmgc|ea|fused   the default search mode
+ *           precision = fp32|bf16   the towers' precision (like --precision)
  *           db = PATH         the index (below --db and $CLIPGREP_DB)
  *         A relative PATH is relative to the config file's directory; "~/"
  *         is the home directory.  Unknown keys are an error naming the file
@@ -25,6 +26,8 @@
 #ifndef CLIPGREP_CLI_CONFIG_H
 #define CLIPGREP_CLI_CONFIG_H
 
+#include "linear.h"
+
 typedef struct {
 	char *path;       /* the config file read, or NULL when there was none */
 	char *db;         /* db = (already expanded), or NULL */
@@ -35,6 +38,8 @@ typedef struct {
 	int threads;      /* 0: not set */
 	int jobs;         /* 0: not set */
 	char *mode;       /* NULL: not set */
+	int has_precision;          /* precision = was given */
+	linear_precision precision; /* its value */
 } cli_config;
 
 /*
@@ -78,6 +83,19 @@ int cli_model_paths(char *const *opt_models, int n_opt, const cli_config *c, con
  */
 char *cli_index_models_text(const char *db);
 void cli_free_strings(char **v, int n);
+
+/*
+ * The towers' precision: --precision's value opt when given (NULL: not),
+ * else the config's, else fp32.  -1 after printing why opt is not fp32 or
+ * bf16 (a usage error).
+ */
+int cli_precision(const char *opt, const cli_config *c, linear_precision *out);
+/*
+ * The one-line notice for bf16 asked on a CPU that runs it in fp32
+ * (linear_precision_kernel); nothing otherwise.  what: "indexing",
+ * "the text tower", ...
+ */
+void cli_precision_notice(linear_precision asked, const char *what);
 
 /* The demo model directory that exists (build tree or installed), or NULL. */
 const char *cli_demo_dir(void);

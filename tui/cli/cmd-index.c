@@ -56,6 +56,12 @@ static void index_usage(FILE *out)
 	    "      --shard I/N      index only slice I of N (0 <= I < N); join with 'clipgrep merge'\n"
 	    "      --wait           wait for another indexer on the same index instead of failing\n"
 	    "      --batch N        frames per image-tower call (default 48)\n"
+	    "      --precision P    the image tower's precision: fp32 (default) or bf16\n"
+	    "                       (needs AVX512_BF16, else fp32 with a notice; vectors\n"
+	    "                       within cosine 0.9999 of fp32; the config's precision =\n"
+	    "                       sets the default).  An index keeps one per model\n"
+	    "      --reencode       the index holds a model's vectors in the other precision:\n"
+	    "                       drop them and encode every video again (else refused)\n"
 	    "  -q, --quiet          no progress, only errors and the summary\n"
 	    "  -h, --help           show this help\n");
 }
@@ -175,8 +181,8 @@ static void index_summary(const indexer_stats *st)
 	if (st->actions[INDEXER_REENCODED] > 0)
 		fprintf(stderr, ", %lld re-encoded (damaged record)",
 		    (long long)st->actions[INDEXER_REENCODED]);
-	fprintf(stderr, "; %lld frames encoded in %.1f s (%.1f frames/s)\n", (long long)st->frames,
-	    st->seconds, fps);
+	fprintf(stderr, "; %lld frames encoded in %.1f s (%.1f frames/s, %s)\n",
+	    (long long)st->frames, st->seconds, fps, linear_precision_name(st->precision));
 }
 
 int cmd_index(int argc, char **argv)
@@ -190,6 +196,8 @@ int cmd_index(int argc, char **argv)
 		{ "shard", required_argument, NULL, 'S' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "precision", required_argument, NULL, 'p' },
+		{ "reencode", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -198,7 +206,7 @@ int cmd_index(int argc, char **argv)
 	indexer_options opt;
 	indexer_stats st;
 	index_view view = { 0 };
-	const char *db_opt = NULL;
+	const char *db_opt = NULL, *precision_opt = NULL;
 	char **models_opt = NULL, **models = NULL, **exclude = NULL, *db = NULL, *cause = NULL;
 	int n_models_opt = 0, n_models = 0, n_exclude = 0, c, rc = CLI_EXIT_ERROR, r;
 	struct sigaction sa, old_sa;
@@ -239,6 +247,12 @@ int cmd_index(int argc, char **argv)
 		case 'H':
 			opt.include_hidden = 1;
 			break;
+		case 'p':
+			precision_opt = optarg;
+			break;
+		case 'R':
+			opt.reencode = 1;
+			break;
 		case 'S':
 			if (index_parse_shard(optarg, &opt.shard_index, &opt.shard_count) == -1) {
 				cli_error("index: --shard: %s is not I/N with 0 <= I < N", cli_name(optarg));
@@ -265,6 +279,10 @@ int cmd_index(int argc, char **argv)
 	if (optind >= argc) {
 		cli_error("index: no folder given");
 		index_usage(stderr);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (cli_precision(precision_opt, &cfg, &opt.precision) == -1) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}

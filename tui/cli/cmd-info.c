@@ -222,8 +222,9 @@ int cmd_info(int argc, char **argv)
 			fputs(",\"architecture\":", stdout);
 			cli_json_string(stdout, st.models[i].architecture != NULL ?
 			    st.models[i].architecture : "");
-			printf(",\"videos\":%lld,\"tensor_bytes\":%lld}", (long long)st.models[i].videos,
-			    (long long)st.models[i].tensor_bytes);
+			printf(",\"videos\":%lld,\"tensor_bytes\":%lld,\"precision\":\"%s\"}",
+			    (long long)st.models[i].videos, (long long)st.models[i].tensor_bytes,
+			    st.models[i].precision);
 		}
 		fputs("],\"problems\":[", stdout);
 	} else {
@@ -276,7 +277,7 @@ int cmd_info(int argc, char **argv)
 			    st.models[i].architecture != NULL ? st.models[i].architecture : "?", hex,
 			    (long long)st.models[i].videos);
 			info_mb(stdout, st.models[i].tensor_bytes);
-			printf(", added %s  ", when);
+			printf(" %s, added %s  ", st.models[i].precision, when);
 			cli_text_escaped(stdout, st.models[i].name != NULL ? st.models[i].name : "");
 			putchar('\n');
 		}

@@ -42,6 +42,7 @@ typedef struct {
 	char files_end;
 	int preview;      /* --preview given */
 	int preview_want; /* its CLI_PICTURE_* value, -1 auto */
+	const char *precision; /* --precision, as given; NULL: the config's */
 } search_cli;
 
 static const char *const search_granularity[4] = {
@@ -66,7 +67,9 @@ static void search_usage(FILE *out, int explain)
 	    "  -m, --model FILE       a model file (repeatable; default: the config's, else the\n"
 	    "                         bundled demo model)\n"
 	    "      --mode MODE        tcmgc, ea, fused (default: fused when both heads exist)\n"
-	    "                         or the name of another head of a multi-head model file\n");
+	    "                         or the name of another head of a multi-head model file\n"
+	    "      --precision P      the text tower's precision: fp32 (default) or bf16\n"
+	    "                         (AVX512_BF16; the config's precision = sets the default)\n");
 	if (!explain)
 		fprintf(out,
 		    "  -n, --count K          show the K best (default 10)\n"
@@ -254,6 +257,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "in", required_argument, NULL, 'I' },
 		{ "files", no_argument, NULL, 'l' },
 		{ "preview", optional_argument, NULL, 'P' },
+		{ "precision", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* explain shares the table but not the search-only options. */
@@ -263,6 +267,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "mode", required_argument, NULL, 'M' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "precision", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -283,6 +288,9 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 			break;
 		case 'M':
 			o->mode = optarg;
+			break;
+		case 'p':
+			o->precision = optarg;
 			break;
 		case 'n':
 			if (explain || cli_parse_int(optarg, 1, 100000, &o->top_k) == -1) {
@@ -357,6 +365,13 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	eo.model_paths = (const char *const *)models;
 	eo.n_models = n_models;
 	eo.threads = cfg->threads;
+	if (cli_precision(o->precision, cfg, &eo.precision) == -1) {
+		*rc = CLI_EXIT_USAGE;
+		cli_free_strings(models, n_models);
+		free(db);
+		return NULL;
+	}
+	cli_precision_notice(eo.precision, "the text tower");
 	/* Scoring threads do the parallel work: keep the BLAS from competing. */
 	if ((e = engine_open(&eo, &cause)) == NULL)
 		cli_error_cause(&cause, "cannot open the index");

@@ -48,6 +48,8 @@ static void cmd_tui_usage(FILE *out)
 	    "      --no-index       do not index DIR, only limit the results to it\n"
 	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"
 	    "  -j, --jobs N         decode threads for indexing\n"
+	    "      --precision P    the towers' precision, fp32 (default) or bf16 (see\n"
+	    "                       'clipgrep index --help')\n"
 	    "  -h, --help           show this help\n\n"
 	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
 	    "Tab switches model; w cycles the heatmap word; d (list) or F2 (anywhere) shows\n"
@@ -85,12 +87,12 @@ static int cmd_tui_looks_like_path(const char *s)
 
 /*
  * `clipgrep QUERY` with stdout not a terminal: what `clipgrep search QUERY`
- * prints, with the screen's --db, --model, --mode and --top passed on.
+ * prints, with the screen's --db, --model, --mode, --top and --precision passed on.
  */
 static int cmd_tui_search(const char *db, char **models, int n_models, const char *mode,
-    int top_k, const char *query)
+    int top_k, const char *precision, const char *query)
 {
-	char *sub[8 + 2 * CMD_TUI_MAX_MODELS], top[16];
+	char *sub[10 + 2 * CMD_TUI_MAX_MODELS], top[16];
 	int n = 0, rc;
 
 	sub[n++] = "search";
@@ -110,6 +112,10 @@ static int cmd_tui_search(const char *db, char **models, int n_models, const cha
 		snprintf(top, sizeof top, "%d", top_k);
 		sub[n++] = "-n";
 		sub[n++] = top;
+	}
+	if (precision != NULL) {
+		sub[n++] = "--precision";
+		sub[n++] = (char *)precision;
 	}
 	sub[n++] = "--";
 	sub[n++] = (char *)query;
@@ -133,6 +139,7 @@ int cmd_tui(int argc, char **argv)
 		{ "no-index", no_argument, NULL, 'N' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "precision", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -141,7 +148,7 @@ int cmd_tui(int argc, char **argv)
 	char *opt_models[CMD_TUI_MAX_MODELS];
 	const char *exclude[CMD_TUI_MAX_EXCLUDE + 1];
 	int n_opt_models = 0, n_exclude = 0, no_index = 0, c, rc = CLI_EXIT_ERROR;
-	const char *opt_db = NULL, *dir = NULL;
+	const char *opt_db = NULL, *dir = NULL, *precision_opt = NULL;
 	char *db = NULL, **models = NULL, *root = NULL, *prefix = NULL;
 	const char *roots[1];
 	char *query_arg = NULL;
@@ -207,6 +214,9 @@ int cmd_tui(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case 'p':
+			precision_opt = optarg;
+			break;
 		case 'h':
 			cmd_tui_usage(stdout);
 			return CLI_EXIT_OK;
@@ -248,7 +258,7 @@ int cmd_tui(int argc, char **argv)
 	}
 	if (query_arg != NULL && !isatty(STDOUT_FILENO)) {
 		rc = cmd_tui_search(opt_db, opt_models, n_opt_models, o.mode,
-		    top_given ? o.top_k : 0, query_arg);
+		    top_given ? o.top_k : 0, precision_opt, query_arg);
 		free(query_arg);
 		return rc;
 	}
@@ -264,6 +274,11 @@ int cmd_tui(int argc, char **argv)
 		goto out;
 	if ((n_models = cli_model_paths(opt_models, n_opt_models, &cfg, db, &models)) < 0)
 		goto out;
+	if (cli_precision(precision_opt, &cfg, &o.precision) == -1) {
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	cli_precision_notice(o.precision, "the towers");
 	if (o.mode == NULL && cfg.mode != NULL)
 		o.mode = cfg.mode;
 	o.threads = cfg.threads;

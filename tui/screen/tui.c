@@ -1111,6 +1111,7 @@ int tui_run(const tui_options *o)
 	wo.n_roots = o->n_roots;
 	wo.exclude = o->exclude;
 	wo.jobs = o->jobs;
+	wo.precision = o->precision;
 	wo.filter_prefix = o->filter_prefix;
 	wo.wake_fd = tui_wake[1];
 	t.w = worker_new(&wo);

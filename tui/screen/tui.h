@@ -30,6 +30,7 @@ typedef struct {
 	const char *filter_prefix; /* only hits under this path prefix, or NULL */
 	int create;                /* create the index when missing */
 	int threads, jobs;
+	linear_precision precision; /* the towers' (--precision, the config's) */
 	const char *query;         /* initial query, or NULL */
 	const char *mode;          /* initial mode name, or NULL: the engine's default */
 	int images;                /* -1: detect, else an image_mode */

@@ -146,6 +146,7 @@ static void *worker_search_main(void *arg)
 	eo.n_models = w->opt.n_models;
 	eo.threads = w->opt.threads;
 	eo.create = w->opt.create;
+	eo.precision = w->opt.precision;
 	w->eng = engine_open(&eo, &cause);
 	pthread_mutex_lock(&w->lock);
 	if (w->eng == NULL) {
@@ -343,6 +344,7 @@ static void *worker_index_main(void *arg)
 	io.n_models = w->opt.n_models;
 	io.exclude = (const char *const *)w->exclude;
 	io.jobs = w->opt.jobs;
+	io.precision = w->opt.precision;
 	io.wait_lock = 0;
 	io.stop = &w->stop_index;
 	io.progress = worker_index_progress;

@@ -35,6 +35,7 @@ typedef struct {
 	int n_roots;
 	const char *const *exclude;/* NULL-terminated, or NULL */
 	int jobs;                  /* indexer decode threads (0: its default) */
+	linear_precision precision; /* the towers' (indexing and the text tower) */
 	const char *filter_prefix; /* show only hits whose path starts with this (NULL: all) */
 	int wake_fd;               /* written one byte per event */
 } worker_options;
