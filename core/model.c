@@ -517,7 +517,7 @@ int model_tensor_in_file(model *m, const char *name, int ndim, const int64_t *sh
 	const st_tensor *t;
 	int same;
 
-	if (model_find(m->file, name, &src) == -1) {
+	if (model_find(m, name, &src) == -1) {
 		util_set_cause(cause, "%s: tensor %s is missing", UTIL_NAME(m->path), name);
 		return -1;
 	}
