@@ -523,7 +523,8 @@ int model_tensor_in_file(model *m, const char *name, int ndim, const int64_t *sh
 	}
 	model_mark(m, &src);
 	t = src.parts[0];
-	if (src.nparts != 1 || src.transpose ||
+	/* q/k/v parts, a transpose and a sparse table all need the dense copy */
+	if (src.nparts != 1 || src.transpose || src.rows != NULL ||
 	    (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16))
 		return 1;
 	same = t->ndim == ndim;

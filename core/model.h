@@ -123,7 +123,7 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
  * The file's own tensor for upstream name, shape-checked as model_tensor
  * does, when the file stores it as one float tensor in upstream layout:
  * 0 and *out (owned by m, valid until model_free; read it with st_widen).
- * 1 when the file stores it otherwise (q/k/v parts, transposed, not a
+ * 1 when the file stores it otherwise (q/k/v parts, transposed, a sparse table, not a
  * float): use model_tensor.  -1 with *cause when missing or mis-shaped.
  * For tensors read a few rows at a time (the token embedding), which then
  * need no fp32 copy; reading *out needs no lock on m.
