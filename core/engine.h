@@ -94,6 +94,8 @@ typedef struct {
 	int words;                  /* L of the TC-MGC head (rows of word_attn), 0 without it */
 	int dim;                    /* D */
 	size_t videos;              /* searchable videos */
+	size_t segments;            /* their segments: the records search ranks (a
+	                               clip is one; a long video one per window) */
 	size_t unindexed;           /* videos in the index without these models' caches
 	                               (error status, or indexed with other models) */
 	size_t damaged;             /* videos left out because their stored record is
@@ -122,6 +124,9 @@ int engine_mode_parse(const char *name, search_model *out);
 /* One hit.  Pointers are owned by the engine_result holding the hit. */
 typedef struct {
 	int64_t video_id;         /* index row id */
+	int segment;              /* the segment of the video this hit is (0-based) */
+	int segments;             /* the video's segments (1 for a clip) */
+	double seg_start, seg_end;/* the segment's span in seconds from the file's start */
 	const char *path;         /* the file, as stored (raw bytes: print escaped) */
 	double duration;          /* seconds, 0 when unknown */
 	int rank;                 /* 1-based rank in the whole library */
@@ -134,8 +139,9 @@ typedef struct {
 	int n_frames;             /* F (rows of frame_times; frames past the video's
 	                             real ones are padding, time NAN) */
 	const double *frame_times;/* [F] each sampled frame's time in seconds */
-	int best_frame;           /* the best moment: a real frame index (0 .. F-1) chosen
-	                             for this query in every mode (doc/models.md) */
+	int best_frame;           /* the best moment: a real frame index (0 .. F-1) of the
+	                             segment, chosen for this query in every mode
+	                             (doc/models.md) */
 	double best_time;         /* its time in seconds (mpv --start=), NAN if unknown */
 	const float *word_attn;   /* [L, F] attention of each token position over the
 	                             frames (rows >= n_tokens are padding), or NULL */
@@ -156,8 +162,8 @@ typedef struct {
 	                             partial UTF-8: print with an escaping printer) */
 	int32_t *token_ids;       /* [n_tokens] */
 	int truncated;            /* the query had more than L - 2 word tokens */
-	size_t scored;            /* videos scored by the full model(s) */
-	size_t library;           /* searchable videos */
+	size_t scored;            /* segments scored by the full model(s) */
+	size_t library;           /* searchable segments (a clip is one) */
 	double encode_seconds;    /* text encoding (0 when the cached encoding was reused) */
 	double search_seconds;    /* search_run, explanation included */
 } engine_result;
@@ -180,6 +186,13 @@ int engine_query_is_empty(const char *query);
  */
 int engine_search(engine *e, const char *query, search_model mode, int top_k,
     engine_result **out, char **cause);
+/*
+ * The same over segments: all_segments == 0 keeps each video's best
+ * segment (engine_search: top_k videos, exact), else the top_k segments,
+ * several of one video when they rank so.
+ */
+int engine_search_segments(engine *e, const char *query, search_model mode, int top_k,
+    int all_segments, engine_result **out, char **cause);
 
 /*
  * Explain one video for query: *out gets a result with exactly one hit,
@@ -190,6 +203,14 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
  */
 int engine_explain(engine *e, const char *query, search_model mode, int64_t video_id,
     engine_result **out, char **cause);
+/*
+ * The same for one segment: the one holding at_time (seconds from the
+ * file's start; past the end: the last), or with at_time NAN the video's
+ * best segment for the query (what engine_explain explains).  The rank is
+ * the video's place in the list were this segment its best.
+ */
+int engine_explain_at(engine *e, const char *query, search_model mode, int64_t video_id,
+    double at_time, engine_result **out, char **cause);
 
 void engine_result_free(engine_result *r);
 

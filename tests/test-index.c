@@ -283,8 +283,8 @@ static void test_create(void)
 		diag_cause("open", cause);
 	tap_ok(stat(tp("new/deeper"), &st) == 0 && S_ISDIR(st.st_mode) &&
 	    (st.st_mode & 0777) == 0700, "parent directories made with mode 0700");
-	tap_ok(ix != NULL && index_get_stats(ix, &s, &cause) == 0 && s.schema_version == 2 &&
-	    s.videos == 0 && s.n_models == 0 && s.db_bytes > 0, "a new index is empty, schema 2");
+	tap_ok(ix != NULL && index_get_stats(ix, &s, &cause) == 0 && s.schema_version == 3 &&
+	    s.videos == 0 && s.n_models == 0 && s.db_bytes > 0, "a new index is empty, schema 3");
 	index_stats_clear(&s);
 	tap_ok(ix != NULL && index_check(ix, &cause) == 0, "a new index passes index_check");
 	index_close(ix);
@@ -292,8 +292,8 @@ static void test_create(void)
 	hdr = read_file(db, &len);
 	tap_ok(hdr != NULL && len >= 100 && memcmp(hdr, "SQLite format 3", 16) == 0 &&
 	    hdr[18] == 2 && hdr[19] == 2, "the file is SQLite in WAL mode");
-	tap_ok(hdr != NULL && len >= 100 && hdr[60] == 0 && hdr[63] == 2 &&
-	    memcmp(hdr + 68, "CGIX", 4) == 0, "user_version 2 and application id \"CGIX\"");
+	tap_ok(hdr != NULL && len >= 100 && hdr[60] == 0 && hdr[63] == 3 &&
+	    memcmp(hdr + 68, "CGIX", 4) == 0, "user_version 3 and application id \"CGIX\"");
 	free(hdr);
 	tap_ok(!exists(tp("new/deeper/index.db-wal")), "a clean close leaves no WAL behind");
 
@@ -636,10 +636,10 @@ static void test_refusals(void)
 	uint32_t x = 99;
 
 	make_small_index(db);
-	patch_u32(db, 60, 3);
+	patch_u32(db, 60, 4);
 	before = read_file(db, &n1);
 	ix = index_open(db, 0, &cause);
-	snprintf(want, sizeof want, "'%s' was written by a newer clipgrep (schema 3 > 2)", db);
+	snprintf(want, sizeof want, "'%s' was written by a newer clipgrep (schema 4 > 3)", db);
 	if (!tap_ok(ix == NULL && cause != NULL && strcmp(cause, want) == 0,
 	    "a newer schema is refused"))
 		diag_cause("got", cause);

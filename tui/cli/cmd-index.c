@@ -56,6 +56,11 @@ static void index_usage(FILE *out)
 	    "      --shard I/N      index only slice I of N (0 <= I < N); join with 'clipgrep merge'\n"
 	    "      --wait           wait for another indexer on the same index instead of failing\n"
 	    "      --batch N        frames per image-tower call (default 48)\n"
+	    "      --window S       index a video longer than S seconds as segments of at most\n"
+	    "                       S seconds, each searched as a clip (default 30, or the\n"
+	    "                       config's window; 0: whole files).  Another window than a\n"
+	    "                       video was indexed with encodes it again\n"
+	    "      --shots          move segment boundaries to nearby shot changes\n"
 	    "  -q, --quiet          no progress, only errors and the summary\n"
 	    "  -h, --help           show this help\n");
 }
@@ -190,6 +195,8 @@ int cmd_index(int argc, char **argv)
 		{ "shard", required_argument, NULL, 'S' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "shots", no_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -209,6 +216,8 @@ int cmd_index(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	opt.jobs = cfg.jobs;
+	if (cfg.window >= 0)
+		opt.window = cfg.window;
 	while ((c = cli_getopt(argc, argv, ":d:m:j:x:qh", options)) != -1) {
 		switch (c) {
 		case 'd':
@@ -235,6 +244,17 @@ int cmd_index(int argc, char **argv)
 				rc = CLI_EXIT_USAGE;
 				goto out;
 			}
+			break;
+		case 'W':
+			if (cli_parse_window(optarg, &opt.window) == -1) {
+				cli_error("index: --window: %s is not a number of seconds from 0 to 86400",
+				    cli_name(optarg));
+				rc = CLI_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'T':
+			opt.shots = 1;
 			break;
 		case 'H':
 			opt.include_hidden = 1;
