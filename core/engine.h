@@ -258,6 +258,16 @@ int engine_find_video(engine *e, const char *path, int64_t *id, char **cause);
 index_frames *engine_get_frames(engine *e, int64_t video_id, int with_thumbs, char **cause);
 
 /*
+ * One segment of one video as a single key (e.g. for a cache of what the
+ * screen shows per hit), and that segment's stored frames in time order,
+ * frames[0] being the hit's frame 0 (engine_hit.frame_times).  A clip has
+ * one segment, 0, holding all its frames.  NULL with *cause on error.
+ */
+int64_t engine_segment_key(int64_t video_id, int segment);
+index_frames *engine_get_segment_frames(engine *e, int64_t segment_key, int with_thumbs,
+    char **cause);
+
+/*
  * Pick up what changed in the index since open or the last refresh (an
  * indexer running in another thread or process): videos added or
  * re-indexed are (re)loaded, deleted ones dropped, moved ones renamed.

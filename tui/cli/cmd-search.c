@@ -540,7 +540,8 @@ static void search_preview(engine *e, const cli_picture_caps *caps, const engine
 	uint8_t *rgb = NULL;
 	int w = 0, hh = 0, at = h->best_frame;
 
-	if ((f = engine_get_frames(e, h->video_id, 1, &cause)) == NULL) {
+	f = engine_get_segment_frames(e, engine_segment_key(h->video_id, h->segment), 1, &cause);
+	if (f == NULL) {
 		cli_error_cause(&cause, "cannot read the stored frames");
 		return;
 	}

@@ -27,6 +27,9 @@ typedef struct {
 	const char *filter_prefix; /* only hits under this path prefix, or NULL */
 	int create;                /* create the index when missing */
 	int threads, jobs;
+	int window_set;            /* window holds the indexer's segment window */
+	double window;             /* seconds (0: whole files); else INDEXER_DEFAULT_WINDOW */
+	int shots;                 /* segment boundaries at shot changes */
 	const char *query;         /* initial query, or NULL */
 	const char *mode;          /* initial mode name, or NULL: the engine's default */
 	int images;                /* -1: detect, else an image_mode */
