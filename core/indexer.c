@@ -186,7 +186,7 @@ void indexer_options_init(indexer_options *opt)
 /* Whether a video of duration d cut with window w is one segment. */
 static bool indexer_one_segment(double w, double d)
 {
-	return w <= 0 || !(d > w);
+	return w <= 0 || !(d > w * VIDEO_SEGMENT_SLACK);
 }
 
 /* Whether k was cut otherwise than this run would cut it. */

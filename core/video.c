@@ -1968,8 +1968,9 @@ int video_plan_segments(double start, double duration, double window, const doub
 		duration = 0;
 	if (max < 1)
 		return 0;
-	if (window > 0 && duration > window) {
-		double want = ceil(duration / window - 1e-9);
+	if (window > 0 && duration > window * VIDEO_SEGMENT_SLACK) {
+		/* A span a little longer than n windows stays n segments. */
+		double want = ceil(duration / window - (VIDEO_SEGMENT_SLACK - 1));
 		n = want > max ? max : (int)want;
 	}
 	for (int s = 0; s < n; s++) {

@@ -146,10 +146,17 @@ typedef struct {
 } video_segment;
 
 /*
- * Cut the span [start, start + duration) into segments of at most window
- * seconds, all of one length (n = ceil(duration / window); window <= 0 or
- * a span no longer than it: one segment), at most max of them (a longer
- * span gets longer segments).  With cuts (shot changes in seconds, from
+ * Segments run to this much over the window, so that a clip of 30.03 s is
+ * not cut in two by a 30 s window.
+ */
+#define VIDEO_SEGMENT_SLACK 1.05
+
+/*
+ * Cut the span [start, start + duration) into n segments of one length,
+ * n = ceil(duration / window - (VIDEO_SEGMENT_SLACK - 1)): a 600 s span in
+ * 20 of 30 s, a 31 s span in one (window <= 0 or a span no longer than
+ * window * VIDEO_SEGMENT_SLACK: one segment), at most max of them (a
+ * longer span gets longer segments).  With cuts (shot changes in seconds, from
  * video_find_cuts; may be NULL), each inner boundary moves to the nearest
  * cut within a third of a segment's length, no segment shorter than a
  * quarter of one.  Fills out[max]; returns the count (>= 1 when max >= 1).
