@@ -121,6 +121,13 @@ run "$CLIPGREP" search $DB $M --json -n 1 "a big green square"
 ok $(contains "$out" "moved.mp4" && [ "$(json_num segment_start)" = 4500 ] && echo 0 || echo 1) \
 	"the moved video keeps its segments"
 
+# export: one line (and array row) per segment.
+run "$CLIPGREP" export $DB --model "$demo/demo-tcmgc.safetensors" --format npy --out "$T/exp"
+ok $([ "$rc" -eq 0 ] && [ "$(wc -l <"$T/exp/videos.jsonl")" -eq 280 ] &&
+	grep -q '"segment":10,"segments":20,"segment_start":300.000000,"segment_end":330.000000,"times":\[30[0-9]' \
+		"$T/exp/videos.jsonl" && echo 0 || echo 1) \
+	"export writes each segment on its own line with its span and times (280)"
+
 # A new window re-encodes (provenance); the same one again changes nothing.
 run "$CLIPGREP" index $DB $M --window 60 "$LIB"
 ok $([ "$rc" -eq 0 ] && contains "$err" "3 updated" && echo 0 || echo 1) \
