@@ -74,7 +74,6 @@ struct engine {
 	engine_video *videos; /* [n_videos] sorted by id */
 	size_t n_videos, cap_videos;
 	tcmgc_query *tq;      /* the cached TC-MGC query, for tm->text */
-	float *tc_buf, *ea_buf; /* one video's caches, for refresh and explain */
 	const char **damaged;   /* [n_damaged] paths of the damaged videos (owned by
 	                           videos[]), rebuilt after each load and refresh */
 	size_t n_damaged;
@@ -537,11 +536,6 @@ engine *engine_open(const engine_options *opt, char **cause)
 	}
 	if ((e->lib = search_lib_new(e->tc, e->ea, cause)) == NULL)
 		goto fail;
-	if ((e->tc_floats > 0 && (e->tc_buf = tensor_alloc(e->tc_floats)) == NULL) ||
-	    (e->ea_floats > 0 && (e->ea_buf = tensor_alloc(e->ea_floats)) == NULL)) {
-		util_set_cause(cause, "out of memory");
-		goto fail;
-	}
 
 	/*
 	 * The text towers (widening their weights takes a while) are built on
@@ -591,8 +585,6 @@ void engine_close(engine *e)
 		engine_video_clear(&e->videos[i]);
 	free(e->videos);
 	index_close(e->ix);
-	tensor_free(e->tc_buf);
-	tensor_free(e->ea_buf);
 	free(e->damaged);
 	free(e->db_path);
 	free(e);

@@ -33,7 +33,14 @@
  * (engine_result) own all their memory and stay valid after later calls and
  * after engine_close, so a UI may keep showing them while it searches again.
  *
- * Cost: engine_open reads the caches once (about 27 KB per video per head
+ * Segments.  A long video is stored as consecutive segments (core/index.h,
+ * index_segment), each with the caches of a clip; the search library holds
+ * one record per segment, and a hit is a segment (engine_hit.segment,
+ * seg_start, seg_end; frame_times and the attention are the segment's).
+ * engine_search keeps each video's best segment; engine_search_segments
+ * can list every one.
+ *
+ * Cost: engine_open reads the caches once (about 27 KB per segment per head
  * for ViT-B/32, F = 12).  A repeated query text reuses its encoding (the
  * TUI re-runs the same text when switching mode or after a refresh).
  * engine_search allocates only the result (a handful of blocks).
