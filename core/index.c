@@ -2045,6 +2045,10 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		"  WHERE t.model_id = m.id), m.path"
 		" FROM models m ORDER BY m.id",
 		"SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+		/* Segments of the indexed videos: a video without rows is one. */
+		"SELECT (SELECT count(*) FROM videos WHERE status <> 2)"
+		" - (SELECT count(DISTINCT video_id) FROM segments)"
+		" + (SELECT count(*) FROM segments)",
 	};
 	static const char models_v1[] =
 	    "SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
@@ -2062,6 +2066,8 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		/* models.path is there from schema 2 on; a read-only v1 has none. */
 		if (q == 2 && ix->version < 2)
 			text = models_v1;
+		if (q == 4 && ix->version < 3)
+			text = "SELECT count(*) FROM videos WHERE status <> 2";
 		if (sqlite3_prepare_v2(ix->db, text, -1, &st, NULL) != SQLITE_OK) {
 			index_sql_error(ix, cause, "reading statistics");
 			return -1;
@@ -2105,8 +2111,10 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 				out->n_models++;
 				if (m->name == NULL || m->architecture == NULL)
 					break;
-			} else {
+			} else if (q == 3) {
 				out->db_bytes = sqlite3_column_int64(st, 0);
+			} else {
+				out->segments = sqlite3_column_int64(st, 0);
 			}
 		}
 		if (rc == SQLITE_ROW) {

@@ -336,6 +336,8 @@ typedef struct {
 	int64_t videos;
 	int64_t by_status[3];  /* [index_status] */
 	int64_t frames;
+	int64_t segments;      /* of the indexed videos (status ok or partial): what search
+	                          ranks; a clip is one, a long video one per window */
 	int64_t thumb_bytes;
 	int64_t db_bytes;      /* the main file */
 	int64_t wal_bytes;     /* the write-ahead log, 0 when none */

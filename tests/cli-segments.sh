@@ -58,6 +58,9 @@ run "$CLIPGREP" index $DB $M "$LIB"
 ok $([ "$rc" -eq 0 ] && contains "$err" "2 added" && echo 0 || echo 1) "index both (exit $rc)"
 diag "$err"
 
+run "$CLIPGREP" info $DB --json
+ok $(contains "$out" '"segments":260,' && echo 0 || echo 1) "info counts 260 segments (20 + 240)"
+
 # json_num KEY: the number after "KEY": in $out (the first line).
 json_num() { printf '%s\n' "$out" | head -1 | sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 # within X LO HI: LO <= X < HI
