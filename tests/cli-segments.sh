@@ -124,6 +124,16 @@ run "$CLIPGREP" search $DB $M --json -n 1 "a big green square"
 ok $(contains "$out" "moved.mp4" && [ "$(json_num segment_start)" = 4500 ] && echo 0 || echo 1) \
 	"the moved video keeps its segments"
 
+# similar: the copy first (its whole video is FILE's); preview --query: the best segment's strip.
+run "$CLIPGREP" similar $DB "$LIB/ten.mp4"
+ok $([ "$rc" -eq 0 ] && printf '%s\n' "$out" | head -1 | grep -q '1\.0000  .*copy\.mp4$' &&
+	echo 0 || echo 1) "similar ranks the copy of a long video first"
+diag "$out"
+run "$CLIPGREP" preview $DB --images none --query "a big red square" "$LIB/ten.mp4"
+ok $([ "$rc" -eq 0 ] && contains "$out" "best 5:0" && contains "$out" "of 12)" &&
+	echo 0 || echo 1) "preview --query marks the best moment in the best segment's frames"
+diag "$out"
+
 # export: one line (and array row) per segment.
 run "$CLIPGREP" export $DB --model "$demo/demo-tcmgc.safetensors" --format npy --out "$T/exp"
 ok $([ "$rc" -eq 0 ] && [ "$(wc -l <"$T/exp/videos.jsonl")" -eq 280 ] &&

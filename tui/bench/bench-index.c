@@ -62,7 +62,7 @@ static void bench_index_usage(FILE *out)
 	    "Usage: clipgrep bench index [--model FILE] [--videos N] [--seconds S] [--size WxH]\n"
 	    "                            [--jobs N] [--batch N] [--library N] [--no-index]\n"
 	    "                            [--no-search] [--fps N] [--window S] [--shots]\n"
-	    "                            [--long] [--json]\n"
+	    "                            [--long] [--decode-alone] [--json]\n"
 	    "Index a generated library end to end (videos/min, frames/s, against the pure\n"
 	    "image-tower frames/s) and time search start-up on a synthetic index.\n\n"
 	    "  -m, --model FILE   use this model (default: random ViT-B/32 weights)\n"
@@ -74,6 +74,7 @@ static void bench_index_usage(FILE *out)
 	    "      --shots        segment boundaries at shot changes\n"
 	    "      --long         long files: 4 of 20 min at 1280x720, 10 frames/s, and the\n"
 	    "                     time to decode their segments' targets alone\n"
+	    "      --decode-alone also time decoding the segments' targets without encoding\n"
 	    "  -j, --jobs N       decode threads (default: the indexer's)\n"
 	    "  -b, --batch N      frames per image-tower call (default: the indexer's, 48)\n"
 	    "      --library N    videos in the search start-up index (default 10000)\n"
@@ -338,6 +339,7 @@ int bench_index(int argc, char **argv)
 		{ "window", required_argument, NULL, 'W' },
 		{ "shots", no_argument, NULL, 'T' },
 		{ "long", no_argument, NULL, 'L' },
+		{ "decode-alone", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -400,6 +402,9 @@ int bench_index(int argc, char **argv)
 			break;
 		case 'T':
 			o.shots = 1;
+			break;
+		case 'D':
+			o.decode_only = 1;
 			break;
 		case 'L':
 			o.videos = 4, o.seconds = 1200, o.width = 1280, o.height = 720, o.fps = 10;

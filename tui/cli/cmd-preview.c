@@ -99,10 +99,11 @@ static int preview_lookup(index_db *ix, const char *cmd, const char *file, const
 
 /*
  * The best frame of the video for query, from the engine on the index's
- * models: the frame index, or -1 after a warning (the strip is still shown).
+ * models: the frame index within the best segment (*segment; a clip has
+ * one, 0), or -1 after a warning (the strip is still shown).
  */
 static int preview_best(const char *db, char **models_opt, int n_models_opt, const cli_config *cfg,
-    const char *mode_name, const char *path, const char *query)
+    const char *mode_name, const char *path, const char *query, int *segment)
 {
 	engine_options eo;
 	engine *e = NULL;
@@ -140,6 +141,7 @@ static int preview_best(const char *db, char **models_opt, int n_models_opt, con
 		goto out;
 	}
 	best = r->hits[0].best_frame;
+	*segment = r->hits[0].segment;
 out:
 	free(cause);
 	engine_result_free(r);
@@ -324,8 +326,23 @@ int cmd_preview(int argc, char **argv)
 		cli_error_cause(&cause, "cannot read the stored frames");
 		goto out;
 	}
-	if (query != NULL)
-		best = preview_best(db, models, n_models, &cfg, mode, row.path, query);
+	if (query != NULL) {
+		int seg = 0, n_segs = 0;
+		index_segment *segs = NULL;
+
+		best = preview_best(db, models, n_models, &cfg, mode, row.path, query, &seg);
+		/* A long video: the strip is the best segment's frames. */
+		if (best >= 0 && index_get_segments(ix, row.id, &segs, &n_segs, NULL) == 0 &&
+		    n_segs > 1 && seg < n_segs && segs[seg].frame0 + segs[seg].frames <= f->n) {
+			int first = segs[seg].frame0, n = segs[seg].frames;
+			for (int i = 0; i < f->n; i++)
+				if (i < first || i >= first + n)
+					free((void *)f->frames[i].thumb);
+			memmove(f->frames, f->frames + first, (size_t)n * sizeof *f->frames);
+			f->n = n;
+		}
+		free(segs);
+	}
 
 	/* The size: fzf's preview window, else the terminal's, else 80 columns. */
 	cols = width > 0 ? width : preview_env_int("FZF_PREVIEW_COLUMNS");
@@ -542,7 +559,7 @@ int cmd_similar(int argc, char **argv)
 	similar_row *rows = NULL;
 	similar_hit *hits = NULL;
 	size_t n_rows = 0, cap_rows = 0;
-	float *target = NULL, *vec = NULL, *mine = NULL;
+	float *target = NULL, *vec = NULL, *mine = NULL, *whole = NULL;
 	int64_t model_id, count, n_hits = 0;
 	index_segment *segs = NULL;
 	int n_segs = 0;
@@ -639,6 +656,7 @@ int cmd_similar(int argc, char **argv)
 			goto out;
 		}
 		if ((target = calloc((size_t)D, sizeof *target)) == NULL ||
+		    (whole = malloc((size_t)D * sizeof *whole)) == NULL ||
 		    (vec = malloc((size_t)D * sizeof *vec)) == NULL ||
 		    (hits = malloc((size_t)(set->n > 0 ? set->n : 1) * sizeof *hits)) == NULL) {
 			cli_error("out of memory");
@@ -664,15 +682,27 @@ int cmd_similar(int argc, char **argv)
 			r = bsearch(&key, rows, n_rows, sizeof *rows, similar_row_cmp);
 			if (k - i > 1 && index_get_segments(ix, set->ids[i], &g, &ng, NULL) != 0)
 				ng = 0;
+			memset(whole, 0, (size_t)D * sizeof *whole);
 			for (int64_t q = i; q < k; q++) {
 				double sc = 0;
 				int n = k - i > 1 ? (q - i < ng ? g[q - i].frames : F) :
 				    r != NULL ? r->frames : F;
 				similar_vector(set->data + (size_t)q * (size_t)unit, F, D, n, vec);
+				for (int d = 0; d < D; d++) {
+					sc += (double)vec[d] * target[d];
+					whole[d] += vec[d];
+				}
+				if (sc > best)
+					best = sc, best_at = q;
+			}
+			/* The whole video as FILE is taken, so that a copy comes first. */
+			if (k - i > 1) {
+				double sc = 0;
+				similar_vector(whole, 1, D, 1, vec);
 				for (int d = 0; d < D; d++)
 					sc += (double)vec[d] * target[d];
 				if (sc > best)
-					best = sc, best_at = q;
+					best = sc, best_at = i;
 			}
 			free(g);
 			hits[n_hits++] = (similar_hit){ (float)best, best_at };
@@ -704,6 +734,7 @@ out:
 	}
 	free(target);
 	free(vec);
+	free(whole);
 	free(mine);
 	free(segs);
 	free(hits);
