@@ -2368,6 +2368,9 @@ int index_check(index_db *ix, char **cause)
 		" || (SELECT count(*) FROM frames f WHERE f.video_id = v.id) || ' stored'"
 		" FROM videos v WHERE frames <> (SELECT count(*) FROM frames f"
 		" WHERE f.video_id = v.id) LIMIT 5",
+		"SELECT 'video ' || g.video_id || ': segment ' || g.idx || ' past its '"
+		" || v.frames || ' frames' FROM segments g JOIN videos v ON v.id = g.video_id"
+		" WHERE g.frame0 + g.frames > v.frames LIMIT 5",
 	};
 	char problems[1024] = "";
 	size_t used = 0;
@@ -2379,6 +2382,8 @@ int index_check(index_db *ix, char **cause)
 		sqlite3_stmt *st;
 		int rc;
 
+		if (q == 3 && ix->version < 3)
+			continue; /* a read-only older index has no segments */
 		if (sqlite3_prepare_v2(ix->db, sql[q], -1, &st, NULL) != SQLITE_OK) {
 			index_sql_error(ix, cause, "checking");
 			goto fail;

@@ -175,6 +175,13 @@ run "$CLIPGREP" index --db "$T/shots.db" $M "$T/shots"
 ok $([ "$rc" -eq 0 ] && contains "$err" "1 updated" && echo 0 || echo 1) \
 	"without --shots it is cut again (provenance)"
 
+# merge keeps the segments of each shard.
+run "$CLIPGREP" merge "$T/merged.db" "$T/shots.db" "$T/index.db"
+run "$CLIPGREP" info --db "$T/merged.db" --json
+ok $([ "$rc" -eq 0 ] && contains "$out" '"videos":4,' && contains "$out" '"segments":7,' &&
+	contains "$out" '"integrity":"ok"' && echo 0 || echo 1) \
+	"merge keeps the segments (4 of the --shots video, one each for 3 whole files)"
+
 # An index of schema 2 (before segments) still opens, read-only, and migrates
 # without re-encoding its clips.
 if command -v sqlite3 >/dev/null; then
