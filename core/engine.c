@@ -933,20 +933,31 @@ nomem:
 
 /*
  * Keep each video's first (best) hit of sr, at most want of them; the
- * hits' arrays stay in sr's memory.  Returns the videos kept.
+ * hits' arrays stay in sr's memory.  Returns the videos kept, -1 out of
+ * memory.
  */
 static int engine_best_per_video(search_result *sr, int want)
 {
+	size_t slots = 16;
+	int64_t *seen;
 	int kept = 0;
 
+	while (slots < 2 * (size_t)sr->nhits)
+		slots *= 2;
+	/* A set of the videos kept (ids are > 0; 0 marks a free slot). */
+	if ((seen = calloc(slots, sizeof *seen)) == NULL)
+		return -1;
 	for (int h = 0; h < sr->nhits && kept < want; h++) {
 		int64_t vid = engine_key_video(sr->hits[h].id);
-		bool dup = false;
-		for (int k = 0; k < kept && !dup; k++)
-			dup = engine_key_video(sr->hits[k].id) == vid;
-		if (!dup)
-			sr->hits[kept++] = sr->hits[h];
+		size_t i = (size_t)((uint64_t)vid * 0x9e3779b97f4a7c15ull >> 7) & (slots - 1);
+		while (seen[i] != 0 && seen[i] != vid)
+			i = (i + 1) & (slots - 1);
+		if (seen[i] == vid)
+			continue;
+		seen[i] = vid;
+		sr->hits[kept++] = sr->hits[h];
 	}
+	free(seen);
 	sr->nhits = kept;
 	return kept;
 }
@@ -979,8 +990,13 @@ int engine_search_segments(engine *e, const char *query, search_model mode, int 
 		    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr,
 		    cause) == -1)
 			return -1;
-		if (all_segments || engine_best_per_video(&sr, want) >= want ||
-		    (size_t)opts.top_k >= records)
+		int kept = all_segments ? want : engine_best_per_video(&sr, want);
+		if (kept < 0) {
+			search_result_free(&sr);
+			util_set_cause(cause, "out of memory");
+			return -1;
+		}
+		if (kept >= want || (size_t)opts.top_k >= records)
 			break;
 		search_result_free(&sr);
 		opts.top_k = (size_t)opts.top_k * 4 < records ? opts.top_k * 4 : (int)records;
@@ -1008,6 +1024,51 @@ int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
 		}
 	}
 	return 1;
+}
+
+/* A record's score, for ranking videos by their best segment. */
+typedef struct {
+	int64_t video;
+	float score;
+	size_t at;
+} engine_scored;
+
+static int engine_scored_cmp(const void *a, const void *b)
+{
+	const engine_scored *x = a, *y = b;
+
+	if (x->video != y->video)
+		return x->video < y->video ? -1 : 1;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * The rank the list would give video_id were record `at` its best: 1 +
+ * the other videos whose best record beats it (a tie goes to the earlier
+ * record).  O(n log n) over the library's records; -1 out of memory.
+ */
+static int engine_rank_videos(const search_lib *lib, const float *scores, size_t n,
+    int64_t video_id, size_t at)
+{
+	engine_scored *v = malloc((n > 0 ? n : 1) * sizeof *v);
+	int rank = 1;
+
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (engine_scored){ engine_key_video(search_lib_id(lib, i)), scores[i], i };
+	qsort(v, n, sizeof *v, engine_scored_cmp);
+	for (size_t i = 0; i < n; i++) {
+		/* The first record of each video is its best. */
+		if ((i > 0 && v[i].video == v[i - 1].video) || v[i].video == video_id)
+			continue;
+		if (v[i].score > scores[at] || (v[i].score == scores[at] && v[i].at < at))
+			rank++;
+	}
+	free(v);
+	return rank;
 }
 
 int engine_explain(engine *e, const char *query, search_model mode, int64_t video_id,
@@ -1062,19 +1123,9 @@ int engine_explain_at(engine *e, const char *query, search_model mode, int64_t v
 		if (at == n)
 			goto gone;
 		mine = scores[at];
-		/* Ranked as the list ranks: each other video by its best segment. */
-		rank = 1;
-		for (size_t i = 0; i < n; i++) {
-			int64_t vid = engine_key_video(search_lib_id(e->lib, i));
-			bool best = true;
-			if (vid == video_id || !(scores[i] > mine || (scores[i] == mine && i < at)))
-				continue;
-			/* Count a video once: at its best segment only. */
-			for (size_t k = 0; k < n && best; k++)
-				if (k != i && engine_key_video(search_lib_id(e->lib, k)) == vid &&
-				    (scores[k] > scores[i] || (scores[k] == scores[i] && k < i)))
-					best = false;
-			rank += best;
+		if ((rank = engine_rank_videos(e->lib, scores, n, video_id, at)) < 0) {
+			util_set_cause(cause, "out of memory");
+			goto out;
 		}
 		seg = engine_key_seg(search_lib_id(e->lib, at));
 	} else if (seg < 0) {

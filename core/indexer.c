@@ -100,6 +100,7 @@ typedef struct {
 	video_frames **chunks;            /* [chunks_cap] decoded, not yet taken */
 	int chunks_cap, chunks_done, chunks_taken;
 	bool streaming;                   /* chunks are coming: the writer may start */
+	bool abandoned;                   /* the writer stopped: decode no further */
 	bool chunk_partial;               /* a chunk had decoding problems */
 	char *chunk_note;                 /* the first chunk's note, or NULL */
 } indexer_job;
@@ -467,9 +468,10 @@ static bool indexer_put_chunk(indexer_run_state *s, indexer_job *j, video_frames
 	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	while (wait && !s->quit && j->chunks_done - j->chunks_taken >= INDEXER_CHUNKS_AHEAD)
+	while (wait && !s->quit && !j->abandoned &&
+	    j->chunks_done - j->chunks_taken >= INDEXER_CHUNKS_AHEAD)
 		pthread_cond_wait(&s->space_cv, &s->mu);
-	ok = !s->quit;
+	ok = !s->quit && !j->abandoned;
 	if (ok) {
 		j->chunks[j->chunks_done++] = vf;
 		j->streaming = true;
@@ -905,8 +907,9 @@ nomem:
 
 /*
  * A long video: encode its chunks as they are decoded, then commit the
- * stacked record.  0, or -1 on a write error (a failed decode is stored as
- * a failed file).
+ * stacked record.  0, 1 when the stop flag ended it (nothing of it
+ * stored), or -1 on a write error (a failed decode is stored as a failed
+ * file).
  */
 static int indexer_commit_streamed(indexer_run_state *s, indexer_job *j)
 {
@@ -923,7 +926,19 @@ static int indexer_commit_streamed(indexer_run_state *s, indexer_job *j)
 		return -1;
 	}
 	while ((vf = indexer_take_chunk(s, j)) != NULL) {
-		int r = indexer_stack_chunk(s, j, vf, chunk * j->per_chunk, &k);
+		int r;
+
+		if (indexer_stopping(s)) {
+			/* Stop now, losing only this video: the decoder is told to give up. */
+			video_frames_free(vf);
+			pthread_mutex_lock(&s->mu);
+			j->abandoned = true;
+			pthread_cond_broadcast(&s->space_cv);
+			pthread_mutex_unlock(&s->mu);
+			rc = 1;
+			goto out;
+		}
+		r = indexer_stack_chunk(s, j, vf, chunk * j->per_chunk, &k);
 		if (vf->partial) {
 			j->chunk_partial = true;
 		}
@@ -1101,7 +1116,7 @@ static int indexer_process_jobs(indexer_run_state *s)
 		if (s->jobs[c].streaming) {
 			rc = indexer_commit_streamed(s, &s->jobs[c]);
 			indexer_wait_ready_done(s, c);
-			s->st.decoded++;
+			s->st.decoded += rc != 1;
 			indexer_job_release(&s->jobs[c]);
 			c++;
 			indexer_consumed(s, c);

@@ -61,6 +61,19 @@ diag "$err"
 run "$CLIPGREP" info $DB --json
 ok $(contains "$out" '"segments":260,' && echo 0 || echo 1) "info counts 260 segments (20 + 240)"
 
+# Ctrl-C in the middle of a long video stops at once and loses only that video.
+mkdir -p "$T/int"
+cp "$LIB/two-hours.mp4" "$T/int/"
+"$CLIPGREP" index --db "$T/int.db" $M "$T/int" >"$T/int.out" 2>"$T/int.err" &
+pid=$!
+i=0; while [ $i -lt 100 ] && ! [ -s "$T/int.db" ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
+kill -INT $pid 2>/dev/null
+wait $pid
+ok $(grep -q "interrupted: 0 of 1 files done" "$T/int.err" && echo 0 || echo 1) \
+	"interrupted in the middle of a long video: it is not stored, the run ends"
+diag "$(cat "$T/int.err")"
+
 # json_num KEY: the number after "KEY": in $out (the first line).
 json_num() { printf '%s\n' "$out" | head -1 | sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 # within X LO HI: LO <= X < HI
