@@ -187,6 +187,10 @@ diag "$(printf '%s\n' "$out" | grep -o '"segment_start":[0-9.]*,"segment_end":[0
 run "$CLIPGREP" index --db "$T/shots.db" $M "$T/shots"
 ok $([ "$rc" -eq 0 ] && contains "$err" "1 updated" && echo 0 || echo 1) \
 	"without --shots it is cut again (provenance)"
+run "$CLIPGREP" frames --window 30 --shots "$T/shots/cut.mp4"
+ok $([ "$rc" -eq 0 ] && contains "$out" "# segment 2 of 4: 70.000-90.000 s" &&
+	[ "$(printf '%s\n' "$out" | grep -vc '^#')" -eq 48 ] && echo 0 || echo 1) \
+	"frames --window --shots shows the segments index makes, 12 frames each"
 
 # merge keeps the segments of each shard.
 run "$CLIPGREP" merge "$T/merged.db" "$T/shots.db" "$T/index.db"
