@@ -37,7 +37,27 @@ typedef struct {
 	bool damaged;        /* its stored record is damaged: left out of lib */
 	bool seen;           /* refresh mark */
 	double *times;       /* [frames], fetched on first use, or NULL */
+	int n_segs;          /* segments in lib (1 for a clip) */
+	index_segment *segs; /* [n_segs] when more than one, else NULL */
 } engine_video;
+
+/*
+ * The search library holds one record per segment; its id packs the
+ * video's id and the segment's index (INDEXER_MAX_SEGMENTS < 65536).
+ */
+#define ENGINE_SEG_BITS 16
+static int64_t engine_key(int64_t video_id, int seg)
+{
+	return video_id * ((int64_t)1 << ENGINE_SEG_BITS) + seg;
+}
+static int64_t engine_key_video(int64_t key)
+{
+	return key >> ENGINE_SEG_BITS;
+}
+static int engine_key_seg(int64_t key)
+{
+	return (int)(key & (((int64_t)1 << ENGINE_SEG_BITS) - 1));
+}
 
 struct engine {
 	index_db *ix;
@@ -56,7 +76,6 @@ struct engine {
 	engine_video *videos; /* [n_videos] sorted by id */
 	size_t n_videos, cap_videos;
 	tcmgc_query *tq;      /* the cached TC-MGC query, for tm->text */
-	float *tc_buf, *ea_buf; /* one video's caches, for refresh and explain */
 	const char **damaged;   /* [n_damaged] paths of the damaged videos (owned by
 	                           videos[]), rebuilt after each load and refresh */
 	size_t n_damaged;
@@ -159,6 +178,7 @@ static void engine_video_clear(engine_video *v)
 {
 	free(v->path);
 	free(v->times);
+	free(v->segs);
 	memset(v, 0, sizeof *v);
 }
 
@@ -213,7 +233,8 @@ static void engine_video_drop(engine *e, engine_video *v)
 	size_t at = (size_t)(v - e->videos);
 
 	if (v->searchable)
-		search_lib_remove(e->lib, v->id);
+		for (int g = 0; g < v->n_segs; g++)
+			search_lib_remove(e->lib, engine_key(v->id, g));
 	engine_video_clear(v);
 	memmove(e->videos + at, e->videos + at + 1, (e->n_videos - at - 1) * sizeof *v);
 	e->n_videos--;
@@ -235,6 +256,43 @@ static const double *engine_video_times(engine *e, engine_video *v)
 	}
 	index_frames_free(f);
 	return v->times;
+}
+
+/*
+ * Give v its n segments (n > 1: read from the index; the records' count
+ * must match the stored rows).  0, 2 when they disagree (damaged), -1.
+ */
+static int engine_video_segments(engine *e, engine_video *v, int n, char **cause)
+{
+	index_segment *g = NULL;
+	int have = 0, r;
+
+	free(v->segs);
+	v->segs = NULL;
+	v->n_segs = n;
+	if (n <= 1)
+		return 0;
+	if ((r = index_get_segments(e->ix, v->id, &g, &have, cause)) == -1)
+		return -1;
+	if (r != 0 || have != n) {
+		free(g);
+		return 2;
+	}
+	for (int i = 0; i < n; i++)
+		if (g[i].frame0 + g[i].frames > v->frames || g[i].frames > e->F) {
+			free(g);
+			return 2;
+		}
+	v->segs = g;
+	return 0;
+}
+
+/* Segment g of v: its start, end and first frame. */
+static index_segment engine_video_seg(const engine_video *v, int g)
+{
+	index_segment one = { 0, v->duration, 0, v->frames };
+
+	return v->segs != NULL && g >= 0 && g < v->n_segs ? v->segs[g] : one;
 }
 
 /* ---- models -------------------------------------------------------------- */
@@ -272,21 +330,26 @@ static bool engine_models_known(const engine *e)
 }
 
 /*
- * Read one video's caches into tc_buf / ea_buf: 0, 1 when one is missing,
- * 2 when one is damaged (index_get_tensor), -1 on error.
+ * Read one video's caches (every segment's, stacked) into *tc and *ea
+ * (free(); NULL without that head), *nseg the segments: 0, 1 when one is
+ * missing, 2 when one is damaged (index_get_tensor, or the heads disagree
+ * on the segments), -1 on error.
  */
-static int engine_read_caches(engine *e, int64_t id, char **cause)
+static int engine_read_caches(engine *e, int64_t id, float **tc, float **eac, int *nseg,
+    char **cause)
 {
 	struct {
 		engine_model *m;
 		const char *kind;
 		size_t floats;
-		float *dst;
+		float **dst;
 	} want[2] = {
-		{ e->tm, HEADS_KIND_TCMGC, e->tc_floats, e->tc_buf },
-		{ e->em, HEADS_KIND_EA, e->ea_floats, e->ea_buf },
+		{ e->tm, HEADS_KIND_TCMGC, e->tc_floats, tc },
+		{ e->em, HEADS_KIND_EA, e->ea_floats, eac },
 	};
 
+	*tc = *eac = NULL;
+	*nseg = 0;
 	for (int i = 0; i < 2; i++) {
 		float *data;
 		int64_t count;
@@ -300,15 +363,19 @@ static int engine_read_caches(engine *e, int64_t id, char **cause)
 		    cause);
 		if (r != 0)
 			return r;
-		if ((size_t)count != want[i].floats) {
-			util_set_cause(cause, "%s: video %lld: %s cache of %lld floats, expected %zu",
-			    UTIL_NAME(e->db_path), (long long)id, want[i].kind, (long long)count,
-			    want[i].floats);
+		if (count < 1 || (size_t)count % want[i].floats != 0 ||
+		    (*nseg != 0 && (size_t)count / want[i].floats != (size_t)*nseg)) {
+			util_set_cause(cause, "%s: video %lld: %s cache of %lld floats, expected "
+			    "a multiple of %zu", UTIL_NAME(e->db_path), (long long)id, want[i].kind,
+			    (long long)count, want[i].floats);
 			free(data);
+			free(*tc);
+			free(*eac);
+			*tc = *eac = NULL;
 			return 2;
 		}
-		memcpy(want[i].dst, data, want[i].floats * sizeof(float));
-		free(data);
+		*nseg = (int)((size_t)count / want[i].floats);
+		*want[i].dst = data;
 	}
 	return 0;
 }
@@ -377,23 +444,24 @@ static int engine_load(engine *e, char **cause)
 		return 0;
 	if (index_list_damaged(e->ix, engine_damage_fn, e, cause) != 0)
 		return -1;
-	if (e->tm != NULL && (ts = index_load_tensors(e->ix, e->tm->model_id, HEADS_KIND_TCMGC,
-	    (int64_t)e->tc_floats, cause)) == NULL)
+	if (e->tm != NULL && (ts = index_load_segment_tensors(e->ix, e->tm->model_id,
+	    HEADS_KIND_TCMGC, (int64_t)e->tc_floats, cause)) == NULL)
 		goto out;
-	if (e->em != NULL && (es = index_load_tensors(e->ix, e->em->model_id, HEADS_KIND_EA,
-	    (int64_t)e->ea_floats, cause)) == NULL)
+	if (e->em != NULL && (es = index_load_segment_tensors(e->ix, e->em->model_id,
+	    HEADS_KIND_EA, (int64_t)e->ea_floats, cause)) == NULL)
 		goto out;
 	engine_mark_damaged(e, ts);
 	engine_mark_damaged(e, es);
 	if (search_lib_reserve(e->lib, (size_t)(ts != NULL ? ts->n : es->n), cause) == -1)
 		goto out;
-	/* Both sets are sorted by id: walk them together. */
+	/* Both sets are sorted by (id, segment): walk them together, a video at a time. */
 	for (i = 0, j = 0; ts != NULL ? i < (size_t)ts->n : j < (size_t)es->n;) {
 		int64_t id = ts != NULL ? ts->ids[i] : es->ids[j];
-		const float *tcd = ts != NULL ? ts->data + i * (size_t)ts->count : NULL;
-		const float *ead = NULL;
+		size_t ni = 0, nj = 0;
 		engine_video *v;
 
+		while (ts != NULL && i + ni < (size_t)ts->n && ts->ids[i + ni] == id)
+			ni++;
 		if (es != NULL) {
 			while (j < (size_t)es->n && es->ids[j] < id)
 				j++;
@@ -403,10 +471,11 @@ static int engine_load(engine *e, char **cause)
 				if (ts == NULL)
 					j++;
 				else
-					i++;
+					i += ni;
 				continue;
 			}
-			ead = es->data + j * (size_t)es->count;
+			while (j + nj < (size_t)es->n && es->ids[j + nj] == id)
+				nj++;
 		}
 		if ((v = engine_video_find(e, id)) == NULL) {
 			/* Indexed after the listing: fetch its row. */
@@ -420,14 +489,26 @@ static int engine_load(engine *e, char **cause)
 				goto out;
 		}
 		if (v != NULL && v->status != INDEX_ERROR && !v->damaged) {
-			if (search_lib_add(e->lib, id, tcd, ead, cause) == -1)
+			size_t nseg = ts != NULL ? ni : nj;
+			int r = ts != NULL && es != NULL && ni != nj ? 2 :
+			    engine_video_segments(e, v, (int)nseg, cause);
+			if (r == -1)
 				goto out;
-			v->searchable = true;
+			if (r == 2)
+				v->damaged = true;
+			for (size_t g = 0; r == 0 && g < nseg; g++) {
+				if (search_lib_add(e->lib, engine_key(id, (int)g),
+				    ts != NULL ? ts->data + (i + g) * (size_t)ts->count : NULL,
+				    es != NULL ? es->data + (j + g) * (size_t)es->count : NULL,
+				    cause) == -1)
+					goto out;
+				v->searchable = true;
+			}
 		}
 		if (ts != NULL)
-			i++;
+			i += ni;
 		if (es != NULL)
-			j++;
+			j += nj;
 	}
 	rc = engine_list_damaged(e, cause);
 out:
@@ -509,11 +590,6 @@ engine *engine_open(const engine_options *opt, char **cause)
 	}
 	if ((e->lib = search_lib_new(e->tc, e->ea, cause)) == NULL)
 		goto fail;
-	if ((e->tc_floats > 0 && (e->tc_buf = tensor_alloc(e->tc_floats)) == NULL) ||
-	    (e->ea_floats > 0 && (e->ea_buf = tensor_alloc(e->ea_floats)) == NULL)) {
-		util_set_cause(cause, "out of memory");
-		goto fail;
-	}
 
 	/*
 	 * The text towers (widening their weights takes a while) are built on
@@ -568,8 +644,6 @@ void engine_close(engine *e)
 		engine_video_clear(&e->videos[i]);
 	free(e->videos);
 	index_close(e->ix);
-	tensor_free(e->tc_buf);
-	tensor_free(e->ea_buf);
 	free(e->damaged);
 	free(e->db_path);
 	free(e);
@@ -595,7 +669,9 @@ void engine_get_info(const engine *e, engine_info *out)
 	out->words = e->tc != NULL ? e->L : 0;
 	out->dim = e->D;
 	out->precision = linear_kernel_precision(e->text_kernel);
-	out->videos = search_lib_count(e->lib);
+	out->segments = search_lib_count(e->lib);
+	for (size_t i = 0; i < e->n_videos; i++)
+		out->videos += e->videos[i].searchable;
 	out->damaged = e->n_damaged;
 	out->damaged_paths = e->damaged;
 	out->unindexed = e->n_videos - out->videos - out->damaged;
@@ -785,7 +861,9 @@ static void engine_best_moment(engine *e, search_model mode, engine_hit *hit)
 	    index_get_tensor(e->ix, hit->video_id, e->em->model_id, HEADS_KIND_FRAMES, &fr, &count,
 	    NULL) != 0)
 		return;
-	if (count != (int64_t)F * e->D || (share = calloc((size_t)F, sizeof *share)) == NULL) {
+	/* The stacked [S * F, D] rows: this segment's F. */
+	if (count < (int64_t)(hit->segment + 1) * F * e->D ||
+	    (share = calloc((size_t)F, sizeof *share)) == NULL) {
 		free(fr);
 		return;
 	}
@@ -793,7 +871,8 @@ static void engine_best_moment(engine *e, search_model mode, engine_hit *hit)
 		double w = (double)hit->ea_exc[i] * (hit->ea_agg != NULL ? hit->ea_agg[i] : 1.0);
 		if (isnan(hit->frame_times[i]))
 			continue;
-		share[i] = w * tensor_dot(s, fr + (size_t)i * e->D, e->D);
+		share[i] = w * tensor_dot(s,
+		    fr + ((size_t)hit->segment * (size_t)F + (size_t)i) * e->D, e->D);
 		sum_ea += share[i] > 0 ? share[i] : 0;
 		sum_tc += fused ? hit->sent_attn[i] : 0;
 	}
@@ -840,7 +919,7 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
 	f->pub.truncated = tm->truncated;
 
 	for (int h = 0; h < n; h++) {
-		engine_video *v = engine_video_find(e, f->sr.hits[h].id);
+		engine_video *v = engine_video_find(e, engine_key_video(f->sr.hits[h].id));
 		bytes += (v != NULL ? strlen(v->path) : 0) + 1;
 	}
 	for (int t = 0; t < tm->n_tokens; t++) {
@@ -868,12 +947,19 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
 	for (int h = 0; h < n; h++) {
 		const search_hit *sh = &f->sr.hits[h];
 		engine_hit *hit = &f->pub.hits[h];
-		engine_video *v = engine_video_find(e, sh->id);
+		engine_video *v = engine_video_find(e, engine_key_video(sh->id));
 		const double *times = v != NULL ? engine_video_times(e, v) : NULL;
 		double *dst = f->times + (size_t)h * (size_t)F;
 		size_t len = v != NULL ? strlen(v->path) : 0;
+		int g = engine_key_seg(sh->id);
+		index_segment seg = v != NULL ? engine_video_seg(v, g) :
+		    (index_segment){ 0, 0, 0, 0 };
 
-		hit->video_id = sh->id;
+		hit->video_id = engine_key_video(sh->id);
+		hit->segment = g;
+		hit->segments = v != NULL ? v->n_segs : 1;
+		hit->seg_start = seg.start;
+		hit->seg_end = seg.end;
 		hit->path = f->strings + off;
 		memcpy(f->strings + off, v != NULL ? v->path : "", len + 1);
 		off += len + 1;
@@ -886,7 +972,8 @@ static engine_result *engine_result_build(engine *e, search_model mode, search_r
 		hit->ea = sh->ea;
 		hit->n_frames = F;
 		for (int i = 0; i < F; i++)
-			dst[i] = times != NULL && i < v->frames ? times[i] : NAN;
+			dst[i] = times != NULL && i < seg.frames && seg.frame0 + i < v->frames ?
+			    times[seg.frame0 + i] : NAN;
 		hit->frame_times = dst;
 		hit->best_frame = sh->best_frame;
 		hit->best_time = sh->best_frame >= 0 && sh->best_frame < F ? dst[sh->best_frame] : NAN;
@@ -944,18 +1031,51 @@ static void engine_result_name(const engine *e, engine_result *r, search_model m
 	snprintf(r->mode_name, sizeof r->mode_name, "%s", engine_mode_label(e, mode));
 }
 
-int engine_search(engine *e, const char *query, search_model mode, int top_k,
-    engine_result **out, char **cause)
+/*
+ * Keep each video's first (best) hit of sr, at most want of them; the
+ * hits' arrays stay in sr's memory.  Returns the videos kept, -1 out of
+ * memory.
+ */
+static int engine_best_per_video(search_result *sr, int want)
+{
+	size_t slots = 16;
+	int64_t *seen;
+	int kept = 0;
+
+	while (slots < 2 * (size_t)sr->nhits)
+		slots *= 2;
+	/* A set of the videos kept (ids are > 0; 0 marks a free slot). */
+	if ((seen = calloc(slots, sizeof *seen)) == NULL)
+		return -1;
+	for (int h = 0; h < sr->nhits && kept < want; h++) {
+		int64_t vid = engine_key_video(sr->hits[h].id);
+		size_t i = (size_t)((uint64_t)vid * 0x9e3779b97f4a7c15ull >> 7) & (slots - 1);
+		while (seen[i] != 0 && seen[i] != vid)
+			i = (i + 1) & (slots - 1);
+		if (seen[i] == vid)
+			continue;
+		seen[i] = vid;
+		sr->hits[kept++] = sr->hits[h];
+	}
+	free(seen);
+	sr->nhits = kept;
+	return kept;
+}
+
+int engine_search_segments(engine *e, const char *query, search_model mode, int top_k,
+    int all_segments, engine_result **out, char **cause)
 {
 	search_opts opts;
 	search_result sr;
+	size_t records = search_lib_count(e->lib);
 	double enc;
+	int want = top_k > 0 ? top_k : 10;
 
 	*out = NULL;
 	if ((int)mode >= ENGINE_MODE_EXTRA) {
 		search_model inner;
 		engine *x = engine_extra(e, mode, &inner, cause);
-		if (x == NULL || engine_search(x, query, inner, top_k, out, cause) == -1)
+		if (x == NULL || engine_search_segments(x, query, inner, top_k, all_segments, out, cause) == -1)
 			return -1;
 		engine_result_name(e, *out, mode);
 		return 0;
@@ -964,11 +1084,31 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
 		return -1;
 	search_opts_init(&opts);
 	opts.model = mode;
-	opts.top_k = top_k > 0 ? top_k : 10;
+	opts.top_k = want;
 	opts.threads = e->threads;
-	if (search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
-	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr, cause) == -1)
-		return -1;
+	/*
+	 * Best segment per video: the top segments deduplicated by video are
+	 * exact as long as want videos remain; else ask for more and rerun.
+	 * Videos of one segment (every clip) never need the rerun.
+	 */
+	if (!all_segments && records > e->n_videos)
+		opts.top_k = want * 2;
+	for (;;) {
+		if (search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+		    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr,
+		    cause) == -1)
+			return -1;
+		int kept = all_segments ? want : engine_best_per_video(&sr, want);
+		if (kept < 0) {
+			search_result_free(&sr);
+			util_set_cause(cause, "out of memory");
+			return -1;
+		}
+		if (kept >= want || (size_t)opts.top_k >= records)
+			break;
+		search_result_free(&sr);
+		opts.top_k = (size_t)opts.top_k * 4 < records ? opts.top_k * 4 : (int)records;
+	}
 	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
 		return -1;
 	(*out)->encode_seconds = enc;
@@ -1005,7 +1145,7 @@ int engine_score_all(engine *e, const char *query, search_model mode, int64_t *i
 	    scores, cause) == -1)
 		return -1;
 	for (size_t i = 0; i < count; i++)
-		ids[i] = search_lib_id(e->lib, i);
+		ids[i] = engine_key_video(search_lib_id(e->lib, i));
 	*n = count;
 	return 0;
 }
@@ -1015,6 +1155,12 @@ const char *engine_video_path(engine *e, int64_t id)
 	engine_video *v = engine_video_find(e, id);
 
 	return v != NULL ? v->path : NULL;
+}
+
+int engine_search(engine *e, const char *query, search_model mode, int top_k,
+    engine_result **out, char **cause)
+{
+	return engine_search_segments(e, query, mode, top_k, 0, out, cause);
 }
 
 int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
@@ -1030,17 +1176,68 @@ int engine_find_video(engine *e, const char *path, int64_t *id, char **cause)
 	return 1;
 }
 
+/* A record's score, for ranking videos by their best segment. */
+typedef struct {
+	int64_t video;
+	float score;
+	size_t at;
+} engine_scored;
+
+static int engine_scored_cmp(const void *a, const void *b)
+{
+	const engine_scored *x = a, *y = b;
+
+	if (x->video != y->video)
+		return x->video < y->video ? -1 : 1;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * The rank the list would give video_id were record `at` its best: 1 +
+ * the other videos whose best record beats it (a tie goes to the earlier
+ * record).  O(n log n) over the library's records; -1 out of memory.
+ */
+static int engine_rank_videos(const search_lib *lib, const float *scores, size_t n,
+    int64_t video_id, size_t at)
+{
+	engine_scored *v = malloc((n > 0 ? n : 1) * sizeof *v);
+	int rank = 1;
+
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (engine_scored){ engine_key_video(search_lib_id(lib, i)), scores[i], i };
+	qsort(v, n, sizeof *v, engine_scored_cmp);
+	for (size_t i = 0; i < n; i++) {
+		/* The first record of each video is its best. */
+		if ((i > 0 && v[i].video == v[i - 1].video) || v[i].video == video_id)
+			continue;
+		if (v[i].score > scores[at] || (v[i].score == scores[at] && v[i].at < at))
+			rank++;
+	}
+	free(v);
+	return rank;
+}
+
 int engine_explain(engine *e, const char *query, search_model mode, int64_t video_id,
     engine_result **out, char **cause)
+{
+	return engine_explain_at(e, query, mode, video_id, NAN, out, cause);
+}
+
+int engine_explain_at(engine *e, const char *query, search_model mode, int64_t video_id,
+    double at_time, engine_result **out, char **cause)
 {
 	engine_video *v = engine_video_find(e, video_id);
 	search_lib *one = NULL;
 	search_opts opts;
 	search_result sr;
-	float *scores = NULL, mine = NAN;
+	float *scores = NULL, mine = NAN, *tc = NULL, *eac = NULL;
 	size_t n = search_lib_count(e->lib), at = n;
 	double enc, t0;
-	int rank = 0, rc = -1, r;
+	int rank = 0, rc = -1, r, seg = -1, nseg = 0;
 
 	*out = NULL;
 	if ((int)mode >= ENGINE_MODE_EXTRA) {
@@ -1057,11 +1254,13 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 	if (engine_encode(e, query, mode, &enc, cause) == -1)
 		return -1;
 	t0 = util_now();
-	for (size_t i = 0; i < n; i++)
-		if (search_lib_id(e->lib, i) == video_id)
-			at = i;
-	if (at == n)
-		return 1;
+	/* The segment asked for: the one holding at_time (the last one past the end). */
+	if (!isnan(at_time)) {
+		seg = 0;
+		for (int g = 1; g < v->n_segs; g++)
+			if (at_time >= engine_video_seg(v, g).start)
+				seg = g;
+	}
 	/* The rank against the whole library (the tight EA type is not scored
 	 * for every video: its rank stays 0, unknown). */
 	if (!(mode != SEARCH_TCMGC && ea_is_tight(e->ea))) {
@@ -1073,23 +1272,38 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 		    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, mode, e->threads, scores,
 		    cause) == -1)
 			goto out;
+		for (size_t i = 0; i < n; i++) {
+			int64_t key = search_lib_id(e->lib, i);
+			if (engine_key_video(key) != video_id)
+				continue;
+			if (seg >= 0 ? engine_key_seg(key) == seg : (at == n || scores[i] > scores[at]))
+				at = i;
+		}
+		if (at == n)
+			goto gone;
 		mine = scores[at];
-		rank = 1;
-		for (size_t i = 0; i < n; i++)
-			if (scores[i] > mine || (scores[i] == mine && i < at))
-				rank++;
+		if ((rank = engine_rank_videos(e->lib, scores, n, video_id, at)) < 0) {
+			util_set_cause(cause, "out of memory");
+			goto out;
+		}
+		seg = engine_key_seg(search_lib_id(e->lib, at));
+	} else if (seg < 0) {
+		seg = 0; /* tight EA: without every score, the first segment */
 	}
-	/* The breakdown: the video alone in a library. */
-	if ((r = engine_read_caches(e, video_id, cause)) != 0) {
+	/* The breakdown: the segment alone in a library. */
+	if ((r = engine_read_caches(e, video_id, &tc, &eac, &nseg, cause)) != 0) {
 		if (r == 1)
 			util_set_cause(cause, "%s: video %lld lost its caches",
 			    UTIL_NAME(e->db_path),
 			    (long long)video_id);
 		goto out;
 	}
+	if (seg >= nseg)
+		goto gone;
 	if ((one = search_lib_new(e->tc, e->ea, cause)) == NULL ||
-	    search_lib_add(one, video_id, e->tc != NULL ? e->tc_buf : NULL,
-	    e->ea != NULL ? e->ea_buf : NULL, cause) == -1)
+	    search_lib_add(one, engine_key(video_id, seg),
+	    tc != NULL ? tc + (size_t)seg * e->tc_floats : NULL,
+	    eac != NULL ? eac + (size_t)seg * e->ea_floats : NULL, cause) == -1)
 		goto out;
 	search_opts_init(&opts);
 	opts.model = mode;
@@ -1110,8 +1324,13 @@ int engine_explain(engine *e, const char *query, search_model mode, int64_t vide
 	if ((*out)->nhits == 1)
 		(*out)->hits[0].rank = rank;
 	rc = 0;
+	goto out;
+gone:
+	rc = 1;
 out:
 	tensor_free(scores);
+	free(tc);
+	free(eac);
 	search_lib_free(one);
 	return rc;
 }
@@ -1126,6 +1345,34 @@ index_frames *engine_get_frames(engine *e, int64_t video_id, int with_thumbs, ch
 		    (long long)video_id);
 		return NULL;
 	}
+	return f;
+}
+
+int64_t engine_segment_key(int64_t video_id, int segment)
+{
+	return engine_key(video_id, segment);
+}
+
+index_frames *engine_get_segment_frames(engine *e, int64_t segment_key, int with_thumbs,
+    char **cause)
+{
+	int64_t id = engine_key_video(segment_key);
+	engine_video *v = engine_video_find(e, id);
+	index_frames *f = engine_get_frames(e, id, with_thumbs, cause);
+	index_segment seg;
+	int first, n;
+
+	if (f == NULL || v == NULL || v->n_segs <= 1)
+		return f;
+	seg = engine_video_seg(v, engine_key_seg(segment_key));
+	first = seg.frame0 < f->n ? seg.frame0 : f->n;
+	n = seg.frames < f->n - first ? seg.frames : f->n - first;
+	/* Keep the segment's frames: free the thumbnails of the others, then slide. */
+	for (int i = 0; i < f->n; i++)
+		if (i < first || i >= first + n)
+			free((void *)f->frames[i].thumb);
+	memmove(f->frames, f->frames + first, (size_t)n * sizeof *f->frames);
+	f->n = n;
 	return f;
 }
 
@@ -1220,7 +1467,8 @@ int engine_refresh(engine *e, int *changed, char **cause)
 		if (v == NULL)
 			continue;
 		if (v->searchable) {
-			search_lib_remove(e->lib, v->id);
+			for (int g = 0; g < v->n_segs; g++)
+				search_lib_remove(e->lib, engine_key(v->id, g));
 			v->searchable = false;
 		}
 		v->damaged = false;
@@ -1228,9 +1476,15 @@ int engine_refresh(engine *e, int *changed, char **cause)
 		if (v->status == INDEX_ERROR || !engine_models_known(e))
 			continue;
 		char *why = NULL;
+		float *tc, *eac;
+		int nseg;
 
-		r = engine_read_caches(e, v->id, &why);
+		r = engine_read_caches(e, v->id, &tc, &eac, &nseg, &why);
+		if (r == 0)
+			r = engine_video_segments(e, v, nseg, &why);
 		if (r == -1) {
+			free(tc);
+			free(eac);
 			if (cause != NULL)
 				*cause = why;
 			else
@@ -1240,12 +1494,18 @@ int engine_refresh(engine *e, int *changed, char **cause)
 		free(why); /* damaged: the warning names the video, not the row */
 		if (r == 2)
 			v->damaged = true;
-		if (r != 0)
-			continue; /* not (yet) indexed with these models, or damaged */
-		if (search_lib_add(e->lib, v->id, e->tc != NULL ? e->tc_buf : NULL,
-		    e->ea != NULL ? e->ea_buf : NULL, cause) == -1)
-			goto out;
-		v->searchable = true;
+		for (int g = 0; r == 0 && g < nseg; g++) {
+			if (search_lib_add(e->lib, engine_key(v->id, g),
+			    tc != NULL ? tc + (size_t)g * e->tc_floats : NULL,
+			    eac != NULL ? eac + (size_t)g * e->ea_floats : NULL, cause) == -1) {
+				free(tc);
+				free(eac);
+				goto out;
+			}
+			v->searchable = true;
+		}
+		free(tc);
+		free(eac);
 	}
 	rc = 0;
 out:

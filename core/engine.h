@@ -33,7 +33,14 @@
  * (engine_result) own all their memory and stay valid after later calls and
  * after engine_close, so a UI may keep showing them while it searches again.
  *
- * Cost: engine_open reads the caches once (about 27 KB per video per head
+ * Segments.  A long video is stored as consecutive segments (core/index.h,
+ * index_segment), each with the caches of a clip; the search library holds
+ * one record per segment, and a hit is a segment (engine_hit.segment,
+ * seg_start, seg_end; frame_times and the attention are the segment's).
+ * engine_search keeps each video's best segment; engine_search_segments
+ * can list every one.
+ *
+ * Cost: engine_open reads the caches once (about 27 KB per segment per head
  * for ViT-B/32, F = 12).  A repeated query text reuses its encoding (the
  * TUI re-runs the same text when switching mode or after a refresh).
  * engine_search allocates only the result (a handful of blocks).
@@ -103,6 +110,8 @@ typedef struct {
 	int words;                  /* L of the TC-MGC head (rows of word_attn), 0 without it */
 	int dim;                    /* D */
 	size_t videos;              /* searchable videos */
+	size_t segments;            /* their segments: the records search ranks (a
+	                               clip is one; a long video one per window) */
 	size_t unindexed;           /* videos in the index without these models' caches
 	                               (error status, or indexed with other models) */
 	size_t damaged;             /* videos left out because their stored record is
@@ -152,6 +161,9 @@ int engine_mode_find(const engine *e, const char *name, search_model *out);
 /* One hit.  Pointers are owned by the engine_result holding the hit. */
 typedef struct {
 	int64_t video_id;         /* index row id */
+	int segment;              /* the segment of the video this hit is (0-based) */
+	int segments;             /* the video's segments (1 for a clip) */
+	double seg_start, seg_end;/* the segment's span in seconds from the file's start */
 	const char *path;         /* the file, as stored (raw bytes: print escaped) */
 	double duration;          /* seconds, 0 when unknown */
 	int rank;                 /* 1-based rank in the whole library */
@@ -164,8 +176,9 @@ typedef struct {
 	int n_frames;             /* F (rows of frame_times; frames past the video's
 	                             real ones are padding, time NAN) */
 	const double *frame_times;/* [F] each sampled frame's time in seconds */
-	int best_frame;           /* the best moment: a real frame index (0 .. F-1) chosen
-	                             for this query in every mode (doc/models.md) */
+	int best_frame;           /* the best moment: a real frame index (0 .. F-1) of the
+	                             segment, chosen for this query in every mode
+	                             (doc/models.md) */
 	double best_time;         /* its time in seconds (mpv --start=), NAN if unknown */
 	const float *word_attn;   /* [L, F] attention of each token position over the
 	                             frames (rows >= n_tokens are padding), or NULL */
@@ -187,8 +200,8 @@ typedef struct {
 	                             partial UTF-8: print with an escaping printer) */
 	int32_t *token_ids;       /* [n_tokens] */
 	int truncated;            /* the query had more than L - 2 word tokens */
-	size_t scored;            /* videos scored by the full model(s) */
-	size_t library;           /* searchable videos */
+	size_t scored;            /* segments scored by the full model(s) */
+	size_t library;           /* searchable segments (a clip is one) */
 	double encode_seconds;    /* text encoding (0 when the cached encoding was reused) */
 	double search_seconds;    /* search_run, explanation included */
 } engine_result;
@@ -211,6 +224,13 @@ int engine_query_is_empty(const char *query);
  */
 int engine_search(engine *e, const char *query, search_model mode, int top_k,
     engine_result **out, char **cause);
+/*
+ * The same over segments: all_segments == 0 keeps each video's best
+ * segment (engine_search: top_k videos, exact), else the top_k segments,
+ * several of one video when they rank so.
+ */
+int engine_search_segments(engine *e, const char *query, search_model mode, int top_k,
+    int all_segments, engine_result **out, char **cause);
 
 /*
  * Explain one video for query: *out gets a result with exactly one hit,
@@ -221,6 +241,14 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
  */
 int engine_explain(engine *e, const char *query, search_model mode, int64_t video_id,
     engine_result **out, char **cause);
+/*
+ * The same for one segment: the one holding at_time (seconds from the
+ * file's start; past the end: the last), or with at_time NAN the video's
+ * best segment for the query (what engine_explain explains).  The rank is
+ * the video's place in the list were this segment its best.
+ */
+int engine_explain_at(engine *e, const char *query, search_model mode, int64_t video_id,
+    double at_time, engine_result **out, char **cause);
 
 void engine_result_free(engine_result *r);
 
@@ -253,12 +281,14 @@ void engine_token_label(const char *token, char *out, size_t size);
 int engine_result_keep_under(engine_result *r, const char *dir, int keep);
 
 /*
- * Every searchable video's score for query in mode, the score engine_search
- * ranks by (fused: normalised over the whole library), without building
- * hits or their breakdowns: ids[i], scores[i] for i < *n, in library order.
+ * Every searchable segment's score for query in mode, the score
+ * engine_search ranks by (fused: normalised over the whole library),
+ * without building hits or their breakdowns: ids[i] (the segment's video,
+ * repeated for each segment of a long video), scores[i] for i < *n, in
+ * library order.
  * For evaluations (`clipgrep bench eval`), where breakdowns of every video
  * would cost more than the scores.  cap: room in ids and scores (at least
- * engine_info.videos).  0, or -1 with *cause (also for the tight EA type,
+ * engine_info.segments).  0, or -1 with *cause (also for the tight EA type,
  * which scores only a pre-selection).
  */
 int engine_score_all(engine *e, const char *query, search_model mode, int64_t *ids,
@@ -280,6 +310,16 @@ int engine_find_video(engine *e, const char *path, int64_t *id, char **cause);
  * *cause on error (a video deleted since: "video N is not in the index").
  */
 index_frames *engine_get_frames(engine *e, int64_t video_id, int with_thumbs, char **cause);
+
+/*
+ * One segment of one video as a single key (e.g. for a cache of what the
+ * screen shows per hit), and that segment's stored frames in time order,
+ * frames[0] being the hit's frame 0 (engine_hit.frame_times).  A clip has
+ * one segment, 0, holding all its frames.  NULL with *cause on error.
+ */
+int64_t engine_segment_key(int64_t video_id, int segment);
+index_frames *engine_get_segment_frames(engine *e, int64_t segment_key, int with_thumbs,
+    char **cause);
 
 /*
  * Pick up what changed in the index since open or the last refresh (an

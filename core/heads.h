@@ -37,6 +37,10 @@
  *                              index_list_zero_padded finds those.
  *   HEADS_KIND_TCMGC   [tcmgc_video_cache_floats]  (files giving TC-MGC)
  *   HEADS_KIND_EA      [ea_video_cache_floats]     (files giving EA)
+ * A long video (schema 3, core/index.h index_segment) is S segments, each
+ * a record as above; its tensors hold them stacked segment by segment:
+ * "frames" [S * F, D], each cache [S * floats].  heads_record_prepare
+ * makes one segment's record; the indexer stacks them.
  * The strings are stored in existing indexes: never change them.  Models
  * are identified in the index by the content hash of their file
  * (hash_file), so a renamed model file keeps its caches.

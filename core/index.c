@@ -151,10 +151,30 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	 */
 	("ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'"
 	"  CHECK (precision IN ('fp32', 'bf16'));"),
+	/*
+	 * 3 -> 4, segments (long videos): the window and shot rule each video
+	 * was cut with (0, 0: whole files, what every earlier video is), and
+	 * the segments of videos cut into more than one.  A video without
+	 * segment rows is one segment over all its frames.
+	 */
+	"ALTER TABLE videos ADD COLUMN seg_window REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE videos ADD COLUMN seg_shots INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE segments ("
+	"  video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  start REAL NOT NULL,"
+	"  end REAL NOT NULL,"
+	"  frame0 INTEGER NOT NULL CHECK (frame0 >= 0),"
+	"  frames INTEGER NOT NULL CHECK (frames >= 1),"
+	"  PRIMARY KEY (video_id, idx)"
+	") WITHOUT ROWID;",
 };
 
 /* The first schema with models.precision (read-only handles on older ones read "fp32"). */
 #define INDEX_SCHEMA_PRECISION 3
+
+/* The first schema with segments and videos.seg_window/seg_shots. */
+#define INDEX_SCHEMA_SEGMENTS 4
 
 /*
  * The oldest schema a read-only handle reads as it is (it cannot migrate):
@@ -195,21 +215,31 @@ enum {
 	ST_MODEL_DROP_TENSORS,
 	ST_LOAD_COUNT,
 	ST_LOAD_ROWS,
+	ST_SEGMENTS_DELETE,
+	ST_SEGMENT_INSERT,
+	ST_SEGMENTS_COPY,
+	ST_SEGMENTS_GET,
 	ST_COUNT
 };
 
+/* The last two are schema 3's: index_stmt reads them as 0 from an older file. */
 #define INDEX_ROW_COLUMNS \
-	"id, path, size, mtime_ns, hash, duration, frames, status, error, indexed_at"
+	"id, path, size, mtime_ns, hash, duration, frames, status, error, indexed_at," \
+	" seg_window, seg_shots"
+#define INDEX_SEG_COLUMNS " seg_window, seg_shots"
+#define INDEX_SEG_COLUMNS_OLD " 0.0, 0"
 
 static const char *const index_sql[ST_COUNT] = {
 	[ST_VIDEO_UPSERT] =
 	    "INSERT INTO videos(path, size, mtime_ns, hash, duration, frames, status,"
-	    " error, indexed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " error, indexed_at, seg_window, seg_shots)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 	    " ON CONFLICT(path) DO UPDATE SET size = excluded.size,"
 	    " mtime_ns = excluded.mtime_ns, hash = excluded.hash,"
 	    " duration = excluded.duration, frames = excluded.frames,"
 	    " status = excluded.status, error = excluded.error,"
-	    " indexed_at = excluded.indexed_at",
+	    " indexed_at = excluded.indexed_at, seg_window = excluded.seg_window,"
+	    " seg_shots = excluded.seg_shots",
 	[ST_VIDEO_ID_BY_PATH] = "SELECT id FROM videos WHERE path = ?1",
 	[ST_VIDEO_EXISTS] = "SELECT 1 FROM videos WHERE id = ?1",
 	[ST_FRAMES_DELETE] = "DELETE FROM frames WHERE video_id = ?1",
@@ -227,8 +257,8 @@ static const char *const index_sql[ST_COUNT] = {
 	[ST_VIDEO_MOVE] = "UPDATE videos SET path = ?2, mtime_ns = ?3 WHERE id = ?1",
 	[ST_VIDEO_COPY] =
 	    "INSERT INTO videos(path, size, mtime_ns, hash, duration, frames, status,"
-	    " error, indexed_at) SELECT ?2, size, ?3, hash, duration, frames, status,"
-	    " error, ?4 FROM videos WHERE id = ?1",
+	    " error, indexed_at, seg_window, seg_shots) SELECT ?2, size, ?3, hash, duration,"
+	    " frames, status, error, ?4, seg_window, seg_shots FROM videos WHERE id = ?1",
 	[ST_FRAMES_COPY] =
 	    "INSERT INTO frames(video_id, idx, time, thumb_width, thumb_height, thumb)"
 	    " SELECT ?2, idx, time, thumb_width, thumb_height, thumb FROM frames"
@@ -269,12 +299,22 @@ static const char *const index_sql[ST_COUNT] = {
 	[ST_MODEL_SET_PRECISION] = "UPDATE models SET precision = ?2 WHERE id = ?1",
 	[ST_MODEL_DROP_TENSORS] = "DELETE FROM video_tensors WHERE model_id = ?1",
 	[ST_LOAD_COUNT] =
-	    "SELECT count(*), sum(length(v.path)) FROM video_tensors t"
+	    "SELECT count(*), sum(length(v.path)), sum(max(t.count, 0)) FROM video_tensors t"
 	    " JOIN videos v ON v.id = t.video_id WHERE t.model_id = ?1 AND t.kind = ?2",
 	[ST_LOAD_ROWS] =
 	    "SELECT t.video_id, v.path, t.dtype, t.count, t.data FROM video_tensors t"
 	    " JOIN videos v ON v.id = t.video_id WHERE t.model_id = ?1 AND t.kind = ?2"
 	    " ORDER BY t.video_id",
+	[ST_SEGMENTS_DELETE] = "DELETE FROM segments WHERE video_id = ?1",
+	[ST_SEGMENT_INSERT] =
+	    "INSERT INTO segments(video_id, idx, start, end, frame0, frames)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_SEGMENTS_COPY] =
+	    "INSERT INTO segments(video_id, idx, start, end, frame0, frames)"
+	    " SELECT ?2, idx, start, end, frame0, frames FROM segments WHERE video_id = ?1",
+	[ST_SEGMENTS_GET] =
+	    "SELECT idx, start, end, frame0, frames FROM segments WHERE video_id = ?1"
+	    " ORDER BY idx",
 };
 
 struct index_db {
@@ -344,8 +384,18 @@ static sqlite3_stmt *index_stmt(index_db *ix, int which, char **cause)
 	sqlite3_stmt *st = ix->st[which];
 
 	if (st == NULL) {
-		if (sqlite3_prepare_v3(ix->db, index_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
-		    &st, NULL) != SQLITE_OK) {
+		const char *sql = index_sql[which], *seg = strstr(sql, INDEX_SEG_COLUMNS);
+		char old[1024];
+		int rc;
+
+		/* A read-only handle on an older file: no segment columns yet. */
+		if (ix->version < INDEX_SCHEMA_SEGMENTS && seg != NULL && strlen(sql) < sizeof old) {
+			snprintf(old, sizeof old, "%.*s%s%s", (int)(seg - sql), sql,
+			    INDEX_SEG_COLUMNS_OLD, seg + strlen(INDEX_SEG_COLUMNS));
+			sql = old;
+		}
+		rc = sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK) {
 			index_sql_error(ix, cause, "preparing a query");
 			return NULL;
 		}
@@ -1088,6 +1138,23 @@ static int index_write_children(index_db *ix, int64_t id, const index_video *v, 
 			return -1;
 		}
 	}
+	/* One segment needs no rows: it is the whole video. */
+	for (int i = 0; v != NULL && v->n_segments > 1 && i < v->n_segments; i++) {
+		const index_segment *g = &v->segments[i];
+
+		if ((st = index_stmt(ix, ST_SEGMENT_INSERT, cause)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, i);
+		sqlite3_bind_double(st, 3, g->start);
+		sqlite3_bind_double(st, 4, g->end);
+		sqlite3_bind_int(st, 5, g->frame0);
+		sqlite3_bind_int(st, 6, g->frames);
+		if (index_step_done(ix, st, "storing segments", cause) != 0) {
+			util_prefix_cause(cause, "%s", label);
+			return -1;
+		}
+	}
 	for (int i = 0; i < n_tensors; i++) {
 		const index_tensor *t = &tensors[i];
 
@@ -1165,7 +1232,11 @@ static int index_delete_children(index_db *ix, int64_t id, char **cause)
 	    (st = index_stmt(ix, ST_PADDING_DELETE, cause)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	return index_step_done(ix, st, "deleting tensors", cause);
+	if (index_step_done(ix, st, "deleting tensors", cause) != 0 ||
+	    (st = index_stmt(ix, ST_SEGMENTS_DELETE, cause)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return index_step_done(ix, st, "deleting segments", cause);
 }
 
 /* The id of the video at path: > 0, 0 when none, -1 on error. */
@@ -1226,6 +1297,15 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 	}
 	if (index_check_tensors(ix, v->n_tensors, v->tensors, v->path, cause) != 0)
 		return -1;
+	for (int i = 0; i < v->n_segments; i++) {
+		const index_segment *g = &v->segments[i];
+		if (g->frame0 < 0 || g->frames < 1 || g->frame0 > v->n_frames - g->frames ||
+		    !(g->end >= g->start)) {
+			util_set_cause(cause, "%s: %s: segment %d is out of range",
+			    UTIL_NAME(ix->path), UTIL_NAME(v->path), i);
+			return -1;
+		}
+	}
 	if ((tx = index_tx_begin(ix, cause)) == TX_NONE)
 		return -1;
 
@@ -1241,6 +1321,8 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 	if (v->error != NULL)
 		sqlite3_bind_text(st, 8, v->error, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, v->indexed_at_ns != 0 ? v->indexed_at_ns : index_now_ns());
+	sqlite3_bind_double(st, 10, v->window > 0 ? v->window : 0);
+	sqlite3_bind_int(st, 11, v->shots != 0);
 	if (index_step_done(ix, st, "storing a video", cause) != 0)
 		goto out;
 	if ((id = index_id_by_path(ix, v->path, cause)) <= 0) {
@@ -1373,6 +1455,12 @@ int64_t index_copy_video(index_db *ix, int64_t src_id, const char *new_path, int
 		if (index_step_done(ix, st, "copying a video", cause) != 0)
 			goto fail;
 	}
+	if ((st = index_stmt(ix, ST_SEGMENTS_COPY, cause)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, src_id);
+	sqlite3_bind_int64(st, 2, id);
+	if (index_step_done(ix, st, "copying a video", cause) != 0)
+		goto fail;
 	goto out;
 fail:
 	id = -1;
@@ -1447,6 +1535,8 @@ static int index_row_read(sqlite3_stmt *st, index_video_row *row)
 	row->status = (index_status)sqlite3_column_int(st, 7);
 	row->error = index_column_string(st, 8);
 	row->indexed_at_ns = sqlite3_column_int64(st, 9);
+	row->window = sqlite3_column_double(st, 10);
+	row->shots = sqlite3_column_int(st, 11);
 	if (row->path == NULL || (row->error == NULL && sqlite3_column_type(st, 8) != SQLITE_NULL)) {
 		index_row_clear(row);
 		return -1;
@@ -1764,6 +1854,7 @@ void index_tensor_set_free(index_tensor_set *set)
 	else
 		free(s->pub.data);
 	free(s->pub.ids);
+	free(s->pub.segment);
 	free(s->pub.damaged_ids);
 	free(s->pub.paths);
 	free(s->path_block);
@@ -1790,7 +1881,7 @@ static int index_tensor_alloc(index_tensor_block *b, int64_t n, int64_t count)
  * re-indexed by the next `clipgrep index`, the others stay searchable.
  */
 static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id,
-    const char *kind, size_t path_bytes, char **cause)
+    const char *kind, size_t path_bytes, int per_segment, int64_t cap, char **cause)
 {
 	sqlite3_stmt *st = index_stmt(ix, ST_LOAD_ROWS, cause);
 	index_tensor_set *s = &b->pub;
@@ -1809,8 +1900,10 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 		const void *data;
 		int bytes;
 
+		int64_t k = 1;
+
 		/* Cannot happen within one snapshot; guards the buffers anyway. */
-		if (i + s->n_damaged == s->n || po + plen + 1 > path_bytes) {
+		if (i + s->n_damaged == cap || po + plen + 1 > path_bytes) {
 			util_set_cause(cause, "%s: the index changed while loading",
 			    UTIL_NAME(ix->path));
 			goto out;
@@ -1818,25 +1911,29 @@ static int index_load_rows(index_db *ix, index_tensor_block *b, int64_t model_id
 		/* The row is checked before the first one sizes the [n, count] array. */
 		data = sqlite3_column_blob(st, 4);
 		bytes = sqlite3_column_bytes(st, 4);
+		if (per_segment && s->data != NULL && count > s->count && count % s->count == 0)
+			k = count / s->count;
 		if (index_check_blob(ix, id, kind, sqlite3_column_int64(st, 2), count, bytes,
-		    NULL) != 0 || (s->data != NULL && count != s->count)) {
+		    NULL) != 0 || (s->data != NULL && count != k * s->count) || i + k > cap) {
 			s->damaged_ids[s->n_damaged++] = id;
 			continue;
 		}
-		if (s->data == NULL && index_tensor_alloc(b, s->n, count) != 0) {
+		if (s->data == NULL && index_tensor_alloc(b, cap, count) != 0) {
 			util_set_cause(cause, "%s: video %lld: tensor \"%s\": cannot hold %lld x %lld "
-			    "floats", UTIL_NAME(ix->path), (long long)id, kind, (long long)s->n,
+			    "floats", UTIL_NAME(ix->path), (long long)id, kind, (long long)cap,
 			    (long long)count);
 			goto out;
 		}
 		memcpy(s->data + (size_t)i * (size_t)s->count, data, (size_t)bytes);
-		s->ids[i] = id;
 		if (plen > 0)
 			memcpy(b->path_block + po, path, plen);
 		b->path_block[po + plen] = '\0';
-		s->paths[i] = b->path_block + po;
+		for (int64_t r = 0; r < k; r++, i++) {
+			s->ids[i] = id;
+			s->segment[i] = (int)r;
+			s->paths[i] = b->path_block + po;
+		}
 		po += plen + 1;
-		i++;
 	}
 	if (rc != SQLITE_DONE) {
 		index_sql_error(ix, cause, "loading tensors");
@@ -1849,13 +1946,13 @@ out:
 	return ret;
 }
 
-index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char *kind,
-    int64_t count, char **cause)
+static index_tensor_set *index_load(index_db *ix, int64_t model_id, const char *kind,
+    int64_t count, int per_segment, char **cause)
 {
 	index_tensor_block *b = NULL;
 	sqlite3_stmt *st;
 	int own_tx = sqlite3_get_autocommit(ix->db);
-	int64_t n = 0, path_bytes = 0;
+	int64_t n = 0, path_bytes = 0, floats = 0, cap;
 	int rc, ok = 0;
 
 	if (count < 0) {
@@ -1874,27 +1971,37 @@ index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char 
 	if (rc == SQLITE_ROW) {
 		n = sqlite3_column_int64(st, 0);
 		path_bytes = sqlite3_column_int64(st, 1);
+		floats = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW) {
 		index_sql_error(ix, cause, "loading tensors");
 		goto out;
 	}
+	/* Records: one per row, or per segment (at most the floats over count). */
+	cap = per_segment && count > 0 && floats / count > n ? floats / count : n;
+	if (cap > INT_MAX) {
+		util_set_cause(cause, "%s: too many tensors to load", UTIL_NAME(ix->path));
+		goto out;
+	}
 	if ((b = calloc(1, sizeof *b)) == NULL)
 		goto nomem;
-	b->pub.n = n;
+	b->pub.n = cap;
 	b->pub.count = count;
-	b->pub.ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->pub.ids);
+	b->pub.ids = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *b->pub.ids);
+	b->pub.segment = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *b->pub.segment);
 	b->pub.damaged_ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->pub.damaged_ids);
-	b->pub.paths = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->pub.paths);
+	b->pub.paths = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *b->pub.paths);
 	b->path_block = malloc((size_t)(path_bytes + n + 1));
 	if (b->pub.ids == NULL || b->pub.damaged_ids == NULL || b->pub.paths == NULL ||
-	    b->path_block == NULL)
+	    b->pub.segment == NULL || b->path_block == NULL)
 		goto nomem;
-	if (count > 0 && index_tensor_alloc(b, n, count) != 0)
+	if (count > 0 && index_tensor_alloc(b, cap, count) != 0)
 		goto nomem;
-	ok = n == 0 ||
-	    index_load_rows(ix, b, model_id, kind, (size_t)(path_bytes + n + 1), cause) == 0;
+	ok = n == 0 || index_load_rows(ix, b, model_id, kind, (size_t)(path_bytes + n + 1),
+	    per_segment, cap, cause) == 0;
+	if (n == 0)
+		b->pub.n = 0;
 	goto out;
 nomem:
 	util_set_cause(cause, "%s: out of memory loading %lld tensors", UTIL_NAME(ix->path),
@@ -1907,6 +2014,83 @@ out:
 		return NULL;
 	}
 	return &b->pub;
+}
+
+index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char *kind,
+    int64_t count, char **cause)
+{
+	return index_load(ix, model_id, kind, count, 0, cause);
+}
+
+index_tensor_set *index_load_segment_tensors(index_db *ix, int64_t model_id, const char *kind,
+    int64_t count, char **cause)
+{
+	if (count < 1) {
+		util_set_cause(cause, "%s: bad tensor size %lld", UTIL_NAME(ix->path),
+		    (long long)count);
+		return NULL;
+	}
+	return index_load(ix, model_id, kind, count, 1, cause);
+}
+
+int index_get_segments(index_db *ix, int64_t video_id, index_segment **out, int *n,
+    char **cause)
+{
+	index_video_row row;
+	index_segment *g = NULL;
+	sqlite3_stmt *st;
+	int r, count = 0, cap = 0, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = index_lookup_id(ix, video_id, &row, cause)) != 0)
+		return r;
+	if (ix->version >= INDEX_SCHEMA_SEGMENTS) {
+		if ((st = index_stmt(ix, ST_SEGMENTS_GET, cause)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, video_id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (count == cap) {
+				int nc = cap ? 2 * cap : 16;
+				index_segment *ng = realloc(g, (size_t)nc * sizeof *ng);
+				if (ng == NULL) {
+					sqlite3_reset(st);
+					util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
+					goto fail;
+				}
+				g = ng, cap = nc;
+			}
+			g[count].start = sqlite3_column_double(st, 1);
+			g[count].end = sqlite3_column_double(st, 2);
+			g[count].frame0 = sqlite3_column_int(st, 3);
+			g[count].frames = sqlite3_column_int(st, 4);
+			count++;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			index_sql_error(ix, cause, "reading segments");
+			goto fail;
+		}
+	}
+	if (count == 0) {
+		if ((g = malloc(sizeof *g)) == NULL) {
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
+			goto fail;
+		}
+		g->start = 0;
+		g->end = row.duration;
+		g->frame0 = 0;
+		g->frames = row.frames;
+		count = 1;
+	}
+	index_row_clear(&row);
+	*out = g;
+	*n = count;
+	return 0;
+fail:
+	index_row_clear(&row);
+	free(g);
+	return -1;
 }
 
 /* ---- clipgrep info ------------------------------------------------------------- */
@@ -1935,6 +2119,10 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 		"  WHERE t.model_id = m.id), m.path, m.precision"
 		" FROM models m ORDER BY m.id",
 		"SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+		/* Segments of the indexed videos: a video without rows is one. */
+		"SELECT (SELECT count(*) FROM videos WHERE status <> 2)"
+		" - (SELECT count(DISTINCT video_id) FROM segments)"
+		" + (SELECT count(*) FROM segments)",
 	};
 	static const char models_v1[] =
 	    "SELECT m.id, m.hash, m.name, m.architecture, m.added_at,"
@@ -1960,6 +2148,8 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 			text = models_v1;
 		else if (q == 2 && ix->version < INDEX_SCHEMA_PRECISION)
 			text = models_v2;
+		else if (q == 4 && ix->version < INDEX_SCHEMA_SEGMENTS)
+			text = "SELECT count(*) FROM videos WHERE status <> 2";
 		if (sqlite3_prepare_v2(ix->db, text, -1, &st, NULL) != SQLITE_OK) {
 			index_sql_error(ix, cause, "reading statistics");
 			return -1;
@@ -2006,8 +2196,10 @@ static int index_stats_read(index_db *ix, index_stats *out, char **cause)
 				out->n_models++;
 				if (m->name == NULL || m->architecture == NULL)
 					break;
-			} else {
+			} else if (q == 3) {
 				out->db_bytes = sqlite3_column_int64(st, 0);
+			} else {
+				out->segments = sqlite3_column_int64(st, 0);
 			}
 		}
 		if (rc == SQLITE_ROW) {
@@ -2078,20 +2270,27 @@ static const char index_merge_sql[] =
 	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"DELETE FROM main.tensors_zero_padded WHERE video_id IN"
 	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
+	"DELETE FROM main.segments WHERE video_id IN"
+	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"UPDATE main.videos SET (size, mtime_ns, hash, duration, frames, status, error,"
-	" indexed_at) = (SELECT s.size, s.mtime_ns, s.hash, s.duration, s.frames, s.status,"
-	" s.error, s.indexed_at FROM temp.merge_videos mv JOIN shard.videos s ON s.id = mv.src"
+	" indexed_at, seg_window, seg_shots) = (SELECT s.size, s.mtime_ns, s.hash, s.duration,"
+	" s.frames, s.status, s.error, s.indexed_at, s.seg_window, s.seg_shots"
+	" FROM temp.merge_videos mv JOIN shard.videos s ON s.id = mv.src"
 	" WHERE mv.dst = videos.id)"
 	" WHERE id IN (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"INSERT INTO main.videos(path, size, mtime_ns, hash, duration, frames, status, error,"
-	" indexed_at) SELECT s.path, s.size, s.mtime_ns, s.hash, s.duration, s.frames,"
-	" s.status, s.error, s.indexed_at FROM temp.merge_videos mv"
+	" indexed_at, seg_window, seg_shots) SELECT s.path, s.size, s.mtime_ns, s.hash,"
+	" s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window, s.seg_shots"
+	" FROM temp.merge_videos mv"
 	" JOIN shard.videos s ON s.id = mv.src WHERE mv.dst IS NULL ORDER BY s.id;"
 	"UPDATE temp.merge_videos SET dst = (SELECT v.id FROM main.videos v"
 	" WHERE v.path = merge_videos.path) WHERE dst IS NULL;"
 	"INSERT INTO main.frames(video_id, idx, time, thumb_width, thumb_height, thumb)"
 	" SELECT mv.dst, f.idx, f.time, f.thumb_width, f.thumb_height, f.thumb"
 	" FROM temp.merge_videos mv JOIN shard.frames f ON f.video_id = mv.src;"
+	"INSERT INTO main.segments(video_id, idx, start, end, frame0, frames)"
+	" SELECT mv.dst, g.idx, g.start, g.end, g.frame0, g.frames"
+	" FROM temp.merge_videos mv JOIN shard.segments g ON g.video_id = mv.src;"
 	"INSERT INTO main.video_tensors(video_id, model_id, kind, dtype, count, data)"
 	" SELECT mv.dst, mm.dst, t.kind, t.dtype, t.count, t.data FROM temp.merge_videos mv"
 	" JOIN shard.video_tensors t ON t.video_id = mv.src"
@@ -2311,6 +2510,9 @@ int index_check(index_db *ix, char **cause)
 		" || (SELECT count(*) FROM frames f WHERE f.video_id = v.id) || ' stored'"
 		" FROM videos v WHERE frames <> (SELECT count(*) FROM frames f"
 		" WHERE f.video_id = v.id) LIMIT 5",
+		"SELECT 'video ' || g.video_id || ': segment ' || g.idx || ' past its '"
+		" || v.frames || ' frames' FROM segments g JOIN videos v ON v.id = g.video_id"
+		" WHERE g.frame0 + g.frames > v.frames LIMIT 5",
 	};
 	char problems[1024] = "";
 	size_t used = 0;
@@ -2322,6 +2524,8 @@ int index_check(index_db *ix, char **cause)
 		sqlite3_stmt *st;
 		int rc;
 
+		if (q == 3 && ix->version < INDEX_SCHEMA_SEGMENTS)
+			continue; /* a read-only older index has no segments */
 		if (sqlite3_prepare_v2(ix->db, sql[q], -1, &st, NULL) != SQLITE_OK) {
 			index_sql_error(ix, cause, "checking");
 			goto fail;

@@ -34,7 +34,7 @@
 #include "hash.h"
 
 /* The schema version this clipgrep writes (PRAGMA user_version). */
-#define INDEX_SCHEMA_VERSION 3
+#define INDEX_SCHEMA_VERSION 4
 
 /* index_open flags. */
 #define INDEX_READONLY 1u /* never write; works on read-only files and media */
@@ -157,6 +157,19 @@ typedef struct {
 	int64_t count;     /* >= 1 */
 } index_tensor;
 
+/*
+ * One segment of a long video (schema 3): [start, end) in seconds, sampled
+ * as frames [frame0, frame0 + frames) of the video's stored frames.  A
+ * video's per-model tensors hold its segments' records stacked, segment
+ * by segment (kind "frames" [S * F, D], each cache [S * floats]).  A video
+ * with no segment rows (every video of an older index, every short clip)
+ * is one segment over all its frames.
+ */
+typedef struct {
+	double start, end;
+	int frame0, frames;
+} index_segment;
+
 /* Everything about one video, written by index_put_video in one go. */
 typedef struct {
 	const char *path;              /* as the walk found it; stored as bytes */
@@ -171,6 +184,11 @@ typedef struct {
 	const index_frame *frames;     /* [n_frames] in time order */
 	int n_tensors;
 	const index_tensor *tensors;   /* [n_tensors]: every model's kinds */
+	double window;                 /* seconds of the segment window it was cut with,
+	                                  0: whole file (provenance: a new window re-cuts) */
+	int shots;                     /* boundaries were snapped to shot changes */
+	int n_segments;                /* 0 or 1: the whole video, no segment rows */
+	const index_segment *segments; /* [n_segments] in time order */
 } index_video;
 
 /*
@@ -225,6 +243,8 @@ typedef struct {
 	index_status status;
 	char *error;           /* NULL when none */
 	int64_t indexed_at_ns;
+	double window;         /* segment window it was cut with (0 before schema 3) */
+	int shots;             /* boundaries snapped to shot changes */
 } index_video_row;
 
 /* Free a row's strings (rows filled by index_lookup_*); NULL-safe. */
@@ -263,6 +283,15 @@ int index_list_videos(index_db *ix, const char *prefix, index_video_fn fn, void 
 int index_list_zero_padded(index_db *ix, int64_t model_id, int frames,
     int (*fn)(void *arg, int64_t video_id), void *arg, char **cause);
 
+/*
+ * A video's segments: 0 and *out (free()) with *n >= 1 of them; a video
+ * with no segment rows (a short clip, an older index) gets one segment
+ * [0, duration) over all its frames.  1 when there is no such video, -1 on
+ * error.
+ */
+int index_get_segments(index_db *ix, int64_t video_id, index_segment **out, int *n,
+    char **cause);
+
 /* A video's frames in time order; thumbnails only when with_thumbs. */
 typedef struct {
 	int n;
@@ -298,8 +327,17 @@ typedef struct {
 	float *data;   /* [n, count] */
 	int64_t n_damaged;    /* videos skipped because their row is damaged */
 	int64_t *damaged_ids; /* [n_damaged] ascending */
+	int *segment;         /* [n] the record's segment within its video (0 in
+	                         index_load_tensors, one record per video) */
 } index_tensor_set;
 index_tensor_set *index_load_tensors(index_db *ix, int64_t model_id, const char *kind,
+    int64_t count, char **cause);
+/*
+ * The same, one record per segment (count >= 1 floats each: a video whose
+ * row holds k * count floats gives k records, ids repeated, segment 0 ..
+ * k-1; paths shared): what search loads.  n counts records.
+ */
+index_tensor_set *index_load_segment_tensors(index_db *ix, int64_t model_id, const char *kind,
     int64_t count, char **cause);
 void index_tensor_set_free(index_tensor_set *s);
 
@@ -321,6 +359,8 @@ typedef struct {
 	int64_t videos;
 	int64_t by_status[3];  /* [index_status] */
 	int64_t frames;
+	int64_t segments;      /* of the indexed videos (status ok or partial): what search
+	                          ranks; a clip is one, a long video one per window */
 	int64_t thumb_bytes;
 	int64_t db_bytes;      /* the main file */
 	int64_t wal_bytes;     /* the write-ahead log, 0 when none */

@@ -87,7 +87,28 @@ typedef struct {
 	double duration;
 	char *error;
 	bool ready;
+	bool recut;                       /* the window changed: decode and store anew */
+	/*
+	 * A long video (more than one segment) is decoded in chunks of
+	 * segments handed over one by one (guarded by the run's mutex): the
+	 * writer encodes a chunk while the next is decoded, and at most
+	 * INDEXER_CHUNKS_AHEAD chunks of pixels exist at once.
+	 */
+	video_segment *segs;              /* [n_segs] */
+	int n_segs;                       /* segments decoded (final once ready) */
+	int per_chunk;                    /* segments per chunk */
+	video_frames **chunks;            /* [chunks_cap] decoded, not yet taken */
+	int chunks_cap, chunks_done, chunks_taken;
+	bool streaming;                   /* chunks are coming: the writer may start */
+	bool abandoned;                   /* the writer stopped: decode no further */
+	bool chunk_partial;               /* a chunk had decoding problems */
+	char *chunk_note;                 /* the first chunk's note, or NULL */
 } indexer_job;
+
+/* Chunks a decode thread may hold before the writer takes them. */
+#define INDEXER_CHUNKS_AHEAD 2
+/* Segments one video may have; a longer video gets longer segments. */
+#define INDEXER_MAX_SEGMENTS 4096
 
 /* A stored row under a walked root, by path. */
 typedef struct {
@@ -95,6 +116,8 @@ typedef struct {
 	int64_t id, size, mtime_ns;
 	uint8_t hash[HASH_SIZE];
 	index_status status;
+	double duration, window;
+	int shots;
 	bool walked;
 } indexer_known;
 
@@ -159,6 +182,22 @@ const char *indexer_action_name(indexer_action a)
 void indexer_options_init(indexer_options *opt)
 {
 	memset(opt, 0, sizeof *opt);
+	opt->window = INDEXER_DEFAULT_WINDOW;
+}
+
+/* Whether a video of duration d cut with window w is one segment. */
+static bool indexer_one_segment(double w, double d)
+{
+	return w <= 0 || !(d > w * VIDEO_SEGMENT_SLACK);
+}
+
+/* Whether k was cut otherwise than this run would cut it. */
+static bool indexer_recut(const indexer_run_state *s, const indexer_known *k)
+{
+	if (indexer_one_segment(k->window, k->duration) &&
+	    indexer_one_segment(s->opt->window, k->duration))
+		return false;
+	return k->window != s->opt->window || (k->shots != 0) != (s->opt->shots != 0);
 }
 
 static bool indexer_stopping(const indexer_run_state *s)
@@ -264,6 +303,9 @@ static int indexer_list_fn(void *arg, const index_video_row *row)
 	k->mtime_ns = row->mtime_ns;
 	memcpy(k->hash, row->hash, sizeof k->hash);
 	k->status = row->status;
+	k->duration = row->duration;
+	k->window = row->window;
+	k->shots = row->shots;
 	s->n_known++;
 	if (2 * s->n_known > s->nslots) {
 		if (indexer_known_rehash(s, s->nslots ? 2 * s->nslots : 1024) == -1)
@@ -394,6 +436,12 @@ static int indexer_walk_fn(void *arg, const char *path, const char *rel,
 		if (k->size == (int64_t)st->st_size && k->mtime_ns == mtime_ns) {
 			if (k->status == INDEX_ERROR)
 				return 0; /* a bad file is retried when it changes */
+			if (indexer_recut(s, k)) {
+				if (indexer_add_job(s, path, st, JOB_CHANGED, k) != 0)
+					return -3;
+				s->jobs[s->n_jobs - 1].recut = true;
+				return 0;
+			}
 			if (indexer_is_zero_padded(s, k->id))
 				return indexer_add_job(s, path, st, JOB_MISSING, k) == 0 ? 0 : -3;
 			if ((r = indexer_covered(s, s->ix, k->id, s->cause)) == -1)
@@ -412,11 +460,113 @@ static int indexer_walk_fn(void *arg, const char *path, const char *rel,
 
 /* ---- decode threads -------------------------------------------------------- */
 
+/*
+ * Hand a decoded chunk to the writer; with wait, first wait until it has
+ * taken all but INDEXER_CHUNKS_AHEAD - 1.  false when the run is quitting.
+ */
+static bool indexer_put_chunk(indexer_run_state *s, indexer_job *j, video_frames *vf, bool wait)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->mu);
+	while (wait && !s->quit && !j->abandoned &&
+	    j->chunks_done - j->chunks_taken >= INDEXER_CHUNKS_AHEAD)
+		pthread_cond_wait(&s->space_cv, &s->mu);
+	ok = !s->quit && !j->abandoned;
+	if (ok) {
+		j->chunks[j->chunks_done++] = vf;
+		j->streaming = true;
+		pthread_cond_broadcast(&s->ready_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!ok)
+		video_frames_free(vf);
+	return ok;
+}
+
+/*
+ * Decode a job's file: F frames when it is one segment (j->vf), else its
+ * segments in chunks (j->chunks), one pass over the file.  wait: a decode
+ * thread, which waits for the writer to take chunks; else (the writer
+ * itself) every chunk is kept.
+ */
+static void indexer_decode(indexer_run_state *s, indexer_job *j, bool wait)
+{
+	char *cause = NULL;
+	video_reader *r;
+	const video_info *info;
+	double *cuts = NULL;
+	int n_cuts = 0, n;
+
+	j->outcome = OUT_FAILED;
+	if ((r = video_open(j->path, &s->vopt, &cause)) == NULL)
+		goto fail;
+	info = video_get_info(r);
+	j->duration = info->duration;
+	if (indexer_one_segment(s->opt->window, info->duration)) {
+		if ((j->vf = video_read_frames(r, s->F, &cause)) == NULL)
+			goto fail;
+		j->duration = video_get_info(r)->duration;
+		video_close(r);
+		j->outcome = OUT_DECODED;
+		return;
+	}
+	if (s->opt->shots && video_find_cuts(r, &cuts, &n_cuts, &cause) == -1)
+		goto fail;
+	if ((j->segs = calloc(INDEXER_MAX_SEGMENTS, sizeof *j->segs)) == NULL) {
+		cause = util_strdup("out of memory");
+		goto fail;
+	}
+	n = video_plan_segments(info->start, info->duration, s->opt->window, cuts, n_cuts,
+	    j->segs, INDEXER_MAX_SEGMENTS);
+	free(cuts);
+	j->per_chunk = s->batch / s->F;
+	j->chunks_cap = (n + j->per_chunk - 1) / j->per_chunk;
+	if ((j->chunks = calloc((size_t)j->chunks_cap, sizeof *j->chunks)) == NULL) {
+		cause = util_strdup("out of memory");
+		goto fail;
+	}
+	for (int c = 0; c < j->chunks_cap; c++) {
+		int first = c * j->per_chunk;
+		int k = n - first < j->per_chunk ? n - first : j->per_chunk;
+		double next = first + k < n ? j->segs[first + k].start : NAN;
+		video_frames *vf = video_read_segments(r, s->F, j->segs + first, k, c > 0, next,
+		    &cause);
+
+		if (vf == NULL) {
+			if (c == 0)
+				goto fail;
+			/* What was read stays: the video is partial. */
+			j->chunk_partial = true;
+			if (j->chunk_note == NULL)
+				j->chunk_note = cause;
+			else
+				free(cause);
+			cause = NULL;
+			break;
+		}
+		if (vf->partial) {
+			j->chunk_partial = true;
+			if (j->chunk_note == NULL && vf->note != NULL)
+				j->chunk_note = util_strdup(vf->note);
+		}
+		if (!indexer_put_chunk(s, j, vf, wait))
+			break;
+		j->n_segs = first + k;
+	}
+	video_close(r);
+	j->outcome = OUT_DECODED;
+	return;
+fail:
+	free(cuts);
+	video_close(r);
+	j->error = cause != NULL ? cause : util_strdup("cannot decode");
+}
+
 /* Decide a job without decoding when its hash allows; otherwise decode. */
 static void indexer_job_work(indexer_run_state *s, indexer_job *j, index_db *rix)
 {
 	char *cause = NULL;
-	video_reader *r;
 
 	if (j->kind != JOB_MISSING) {
 		if (hash_file(j->path, j->hash, NULL, &cause) == -1) {
@@ -424,7 +574,8 @@ static void indexer_job_work(indexer_run_state *s, indexer_job *j, index_db *rix
 			j->error = cause;
 			return;
 		}
-		if (j->kind == JOB_CHANGED && memcmp(j->hash, j->old_hash, sizeof j->hash) == 0 &&
+		if (j->kind == JOB_CHANGED && !j->recut &&
+		    memcmp(j->hash, j->old_hash, sizeof j->hash) == 0 &&
 		    rix != NULL && indexer_covered(s, rix, j->old_id, NULL) == 1) {
 			j->outcome = OUT_TOUCH;
 			return;
@@ -444,16 +595,7 @@ static void indexer_job_work(indexer_run_state *s, indexer_job *j, index_db *rix
 			}
 		}
 	}
-	if ((r = video_open(j->path, &s->vopt, &cause)) == NULL ||
-	    (j->vf = video_read_frames(r, s->F, &cause)) == NULL) {
-		j->outcome = OUT_FAILED;
-		j->error = cause != NULL ? cause : util_strdup("cannot decode");
-		video_close(r);
-		return;
-	}
-	j->duration = video_get_info(r)->duration;
-	video_close(r);
-	j->outcome = OUT_DECODED;
+	indexer_decode(s, j, true);
 }
 
 static void *indexer_thread(void *arg)
@@ -489,6 +631,15 @@ static void indexer_job_release(indexer_job *j)
 {
 	video_frames_free(j->vf);
 	j->vf = NULL;
+	for (int c = j->chunks_taken; c < j->chunks_done; c++)
+		video_frames_free(j->chunks[c]);
+	free(j->chunks);
+	j->chunks = NULL;
+	j->chunks_cap = j->chunks_done = j->chunks_taken = 0;
+	free(j->segs);
+	j->segs = NULL;
+	free(j->chunk_note);
+	j->chunk_note = NULL;
 	free(j->error);
 	j->error = NULL;
 }
@@ -574,6 +725,7 @@ static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
 		.status = vf->partial ? INDEX_PARTIAL : INDEX_OK,
 		.error = vf->partial ? (vf->note != NULL ? vf->note : "decoding problems") : NULL,
 		.n_frames = n, .frames = frames, .n_tensors = nt, .tensors = tensors,
+		.window = s->opt->window, .shots = s->opt->shots != 0,
 	};
 	memcpy(v.hash, j->hash, sizeof v.hash);
 	if (index_put_video(s->ix, &v, s->cause) < 0)
@@ -613,12 +765,226 @@ static int indexer_store_moved(indexer_run_state *s, indexer_job *j)
 
 /* ---- the writer loop --------------------------------------------------------- */
 
+/* Wait until job idx is decoded, or its first chunks are. */
 static void indexer_wait_ready(indexer_run_state *s, size_t idx)
 {
 	pthread_mutex_lock(&s->mu);
-	while (!s->jobs[idx].ready)
+	while (!s->jobs[idx].ready && !s->jobs[idx].streaming)
 		pthread_cond_wait(&s->ready_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* Wait until the decode thread is done with job idx (it may still hold its reader). */
+static void indexer_wait_ready_done(indexer_run_state *s, size_t idx)
+{
+	pthread_mutex_lock(&s->mu);
+	while (!s->jobs[idx].ready && !s->quit)
+		pthread_cond_wait(&s->ready_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* The next chunk of a streaming job, or NULL when none will come. */
+static video_frames *indexer_take_chunk(indexer_run_state *s, indexer_job *j)
+{
+	video_frames *vf = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	while (j->chunks_taken == j->chunks_done && !j->ready)
+		pthread_cond_wait(&s->ready_cv, &s->mu);
+	if (j->chunks_taken < j->chunks_done) {
+		vf = j->chunks[j->chunks_taken];
+		j->chunks[j->chunks_taken++] = NULL;
+		pthread_cond_broadcast(&s->space_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return vf;
+}
+
+/* A long video's record, built segment by segment. */
+typedef struct {
+	float *data[16][HEADS_MAX_TENSORS]; /* per model and tensor: [S * count] */
+	int64_t count[16][HEADS_MAX_TENSORS];
+	const char *kind[16][HEADS_MAX_TENSORS];
+	int nt[16];
+	index_frame *frames;  /* [n_frames], thumbs owned */
+	int n_frames, cap_frames;
+	index_segment *segs;  /* [n_segs] */
+	int n_segs;
+} indexer_stack;
+
+static void indexer_stack_free(indexer_stack *k)
+{
+	for (int m = 0; m < 16; m++)
+		for (int t = 0; t < HEADS_MAX_TENSORS; t++)
+			free(k->data[m][t]);
+	for (int i = 0; i < k->n_frames; i++)
+		free((void *)k->frames[i].thumb);
+	free(k->frames);
+	free(k->segs);
+}
+
+/*
+ * Encode one chunk (segments seg0 .. of j) and append its segments'
+ * records and frames to k.  0 or -1.
+ */
+static int indexer_stack_chunk(indexer_run_state *s, indexer_job *j, video_frames *vf, int seg0,
+    indexer_stack *k)
+{
+	size_t plane = (size_t)3 * s->S * s->S;
+	int nseg = vf->requested / s->F, counts[INDEXER_MAX_SEGMENTS], first[INDEXER_MAX_SEGMENTS];
+	double t0 = util_now();
+
+	if (k->n_frames + vf->count > k->cap_frames) {
+		int cap = (k->n_frames + vf->count) * 2;
+		index_frame *nf = realloc(k->frames, (size_t)cap * sizeof *nf);
+		if (nf == NULL)
+			goto nomem;
+		k->frames = nf, k->cap_frames = cap;
+	}
+	for (int g = 0; g < nseg; g++) {
+		first[g] = vf->frame_of[g * s->F];
+		counts[g] = vf->frame_of[g * s->F + s->F - 1] - first[g] + 1;
+	}
+	memcpy(s->pixels, vf->pixels, sizeof(float) * plane * (size_t)vf->count);
+	for (int t = 0; t < s->n_towers; t++)
+		if (vit_encode_groups(s->towers[t].v, s->pixels, counts, nseg, s->towers[t].emb,
+		    s->cause) == -1)
+			return -1;
+	s->st.encode_seconds += util_now() - t0;
+	s->st.frames += vf->count;
+	for (int g = 0; g < nseg; g++) {
+		index_segment *seg = &k->segs[k->n_segs];
+
+		for (int i = 0; i < s->n_models; i++) {
+			indexer_model *m = &s->models[i];
+			indexer_tower *t = &s->towers[m->tower];
+			index_tensor tens[HEADS_MAX_TENSORS];
+			int D = vit_embed_dim(t->v), nt;
+
+			if (heads_record_prepare(m->rec, t->emb + (size_t)first[g] * D, counts[g],
+			    t->pad, s->cause) == -1) {
+				util_prefix_cause(s->cause, "%s", UTIL_NAME(j->path));
+				return -1;
+			}
+			nt = heads_record_tensors(m->rec, m->model_id, tens);
+			k->nt[i] = nt;
+			for (int q = 0; q < nt; q++) {
+				if (k->data[i][q] == NULL) {
+					k->count[i][q] = tens[q].count;
+					k->kind[i][q] = tens[q].kind;
+					k->data[i][q] = malloc((size_t)tens[q].count * sizeof(float) *
+					    (size_t)j->chunks_cap * (size_t)j->per_chunk);
+					if (k->data[i][q] == NULL)
+						goto nomem;
+				}
+				memcpy(k->data[i][q] + (size_t)k->n_segs * (size_t)k->count[i][q],
+				    tens[q].data, (size_t)tens[q].count * sizeof(float));
+			}
+		}
+		seg->start = j->segs[seg0 + g].start;
+		seg->end = j->segs[seg0 + g].end;
+		seg->frame0 = k->n_frames;
+		seg->frames = counts[g];
+		for (int f = 0; f < counts[g]; f++) {
+			index_frame *fr = &k->frames[k->n_frames++];
+			int at = first[g] + f;
+			memset(fr, 0, sizeof *fr);
+			fr->time = vf->times[at];
+			if (vf->thumbs != NULL && vf->thumbs[at] != NULL) {
+				fr->thumb = vf->thumbs[at];
+				fr->thumb_size = vf->thumb_sizes[at];
+				fr->thumb_width = vf->thumb_width;
+				fr->thumb_height = vf->thumb_height;
+				vf->thumbs[at] = NULL; /* the stack owns it now */
+			}
+		}
+		k->n_segs++;
+	}
+	return 0;
+nomem:
+	util_set_cause(s->cause, "out of memory");
+	return -1;
+}
+
+/*
+ * A long video: encode its chunks as they are decoded, then commit the
+ * stacked record.  0, 1 when the stop flag ended it (nothing of it
+ * stored), or -1 on a write error (a failed decode is stored as a failed
+ * file).
+ */
+static int indexer_commit_streamed(indexer_run_state *s, indexer_job *j)
+{
+	indexer_stack k;
+	index_tensor tensors[16 * HEADS_MAX_TENSORS];
+	video_frames *vf;
+	int nt = 0, rc = -1, chunk = 0;
+	bool partial;
+	indexer_action action;
+
+	memset(&k, 0, sizeof k);
+	if ((k.segs = calloc((size_t)j->chunks_cap * (size_t)j->per_chunk, sizeof *k.segs)) == NULL) {
+		util_set_cause(s->cause, "out of memory");
+		return -1;
+	}
+	while ((vf = indexer_take_chunk(s, j)) != NULL) {
+		int r;
+
+		if (indexer_stopping(s)) {
+			/* Stop now, losing only this video: the decoder is told to give up. */
+			video_frames_free(vf);
+			pthread_mutex_lock(&s->mu);
+			j->abandoned = true;
+			pthread_cond_broadcast(&s->space_cv);
+			pthread_mutex_unlock(&s->mu);
+			rc = 1;
+			goto out;
+		}
+		r = indexer_stack_chunk(s, j, vf, chunk * j->per_chunk, &k);
+		if (vf->partial) {
+			j->chunk_partial = true;
+		}
+		video_frames_free(vf);
+		chunk++;
+		if (r == -1)
+			goto out;
+	}
+	if (k.n_segs == 0) {
+		/* Quitting, or nothing decoded. */
+		rc = j->outcome == OUT_FAILED ? indexer_store_failed(s, j) : 0;
+		goto out;
+	}
+	for (int i = 0; i < s->n_models; i++)
+		for (int q = 0; q < k.nt[i]; q++)
+			tensors[nt++] = (index_tensor){ s->models[i].model_id, k.kind[i][q],
+			    k.data[i][q], k.count[i][q] * k.n_segs };
+	partial = j->chunk_partial;
+	if (j->kind == JOB_MISSING) {
+		if (index_put_tensors(s->ix, j->old_id, nt, tensors, s->cause) == -1)
+			goto out;
+		indexer_file_done(s, j->path, j->damaged ? INDEXER_REENCODED : INDEXER_EXTENDED,
+		    NULL);
+		rc = 0;
+		goto out;
+	}
+	index_video v = {
+		.path = j->path, .size = j->size, .mtime_ns = j->mtime_ns,
+		.duration = isfinite(j->duration) && j->duration > 0 ? j->duration : 0,
+		.status = partial ? INDEX_PARTIAL : INDEX_OK,
+		.error = partial ? (j->chunk_note != NULL ? j->chunk_note : "decoding problems") :
+		    NULL,
+		.n_frames = k.n_frames, .frames = k.frames, .n_tensors = nt, .tensors = tensors,
+		.window = s->opt->window, .shots = s->opt->shots != 0,
+		.n_segments = k.n_segs, .segments = k.segs,
+	};
+	memcpy(v.hash, j->hash, sizeof v.hash);
+	if (index_put_video(s->ix, &v, s->cause) < 0)
+		goto out;
+	action = partial ? INDEXER_PARTIAL : j->kind == JOB_NEW ? INDEXER_ADDED : INDEXER_UPDATED;
+	indexer_file_done(s, j->path, action, partial ? v.error : NULL);
+	rc = 0;
+out:
+	indexer_stack_free(&k);
+	return rc;
 }
 
 static bool indexer_is_ready(indexer_run_state *s, size_t idx)
@@ -642,16 +1008,8 @@ static void indexer_consumed(indexer_run_state *s, size_t upto)
 /* Decode a job here (a move whose source vanished meanwhile). */
 static void indexer_decode_here(indexer_run_state *s, indexer_job *j)
 {
-	char *cause = NULL;
-	video_reader *r = video_open(j->path, &s->vopt, &cause);
-
-	j->outcome = OUT_FAILED;
-	if (r != NULL && (j->vf = video_read_frames(r, s->F, &cause)) != NULL) {
-		j->duration = video_get_info(r)->duration;
-		j->outcome = OUT_DECODED;
-	} else
-		j->error = cause;
-	video_close(r);
+	indexer_decode(s, j, false);
+	j->ready = true; /* every chunk is there: no thread is decoding it */
 }
 
 /*
@@ -732,7 +1090,8 @@ static int indexer_commit_range(indexer_run_state *s, size_t first, size_t end)
 		int r;
 
 		indexer_decode_here(s, j);
-		r = j->outcome == OUT_DECODED ? indexer_commit_range(s, redo[i], redo[i] + 1) :
+		r = j->streaming ? indexer_commit_streamed(s, j) :
+		    j->outcome == OUT_DECODED ? indexer_commit_range(s, redo[i], redo[i] + 1) :
 		    indexer_store_failed(s, j);
 		indexer_job_release(j);
 		if (r != 0)
@@ -755,11 +1114,25 @@ static int indexer_process_jobs(indexer_run_state *s)
 			break;
 		}
 		indexer_wait_ready(s, c);
+		if (s->jobs[c].streaming) {
+			rc = indexer_commit_streamed(s, &s->jobs[c]);
+			indexer_wait_ready_done(s, c);
+			s->st.decoded += rc != 1;
+			indexer_job_release(&s->jobs[c]);
+			c++;
+			indexer_consumed(s, c);
+			if (rc != 0)
+				break;
+			continue;
+		}
 		/* Gather consecutive ready jobs while their frames fit one batch. */
 		frames = s->jobs[c].outcome == OUT_DECODED ? s->jobs[c].vf->count : 0;
 		for (end = c + 1; end < s->n_jobs && end - c < 256 && indexer_is_ready(s, end); end++) {
 			indexer_job *j = &s->jobs[end];
-			int f = j->outcome == OUT_DECODED ? j->vf->count : 0;
+			int f;
+			if (j->streaming)
+				break; /* a long video: on its own */
+			f = j->outcome == OUT_DECODED ? j->vf->count : 0;
 			if (frames + f > s->batch)
 				break;
 			frames += f;

@@ -122,6 +122,12 @@ typedef struct {
 	int batch;                  /* max frames per vit_encode call; 0: 48 */
 	int thumb_width;            /* thumbnail width in pixels; 0: 192 */
 	int wait_lock;              /* another indexer on the db: wait (1) or fail (0) */
+	double window;              /* seconds per segment of a long video (init:
+	                               INDEXER_DEFAULT_WINDOW); 0: every file is one
+	                               segment.  A video indexed with another window is
+	                               cut and encoded again (unless both give it one
+	                               segment) */
+	int shots;                  /* snap segment boundaries to shot changes */
 	int no_delete;              /* keep rows of files that are gone (the TUI indexing
 	                               one folder of a larger index may set it) */
 	linear_precision precision; /* the image tower's GEMMs (default fp32; bf16 falls
@@ -138,7 +144,10 @@ typedef struct {
 	void *progress_arg;
 } indexer_options;
 
-/* Zeroes: defaults everywhere, no roots, no models. */
+/* The segment window when none is given, in seconds. */
+#define INDEXER_DEFAULT_WINDOW 30.0
+
+/* Zeroes (window INDEXER_DEFAULT_WINDOW): defaults everywhere, no roots, no models. */
 void indexer_options_init(indexer_options *opt);
 
 /*

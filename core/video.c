@@ -64,6 +64,8 @@
 #define VIDEO_MAX_ERRORS 500
 /* Extra seeks when a seek lands after its target (B-frame delay, open GOP). */
 #define VIDEO_SEEK_RETRIES 4
+/* video_find_cuts: mean change of a 4 x 4 grid's luma and chroma (0..255) that makes a cut. */
+#define VIDEO_CUT_THRESHOLD 24.0
 /* Look-ahead bounds: past them a packet is simply decoded. */
 #define VIDEO_QUEUE_MAX 1024
 #define VIDEO_QUEUE_BYTES ((int64_t)64 << 20)
@@ -1377,16 +1379,17 @@ static int video_will_seek(const video_reader *r, int64_t from, int64_t to)
  * Decoded frames each strategy costs for targets t[0..n-1]; 1 when one
  * sequential pass is no dearer than seeking.
  */
-static int video_plan_sequential(const video_reader *r, const int64_t *t, int n)
+static int video_plan_sequential_from(const video_reader *r, int64_t from, const int64_t *t,
+    int n)
 {
 	double ft = r->frame_ticks, penalty = video_seek_penalty(r);
-	double seq = (double)(t[n - 1] - r->start) / ft + 1, seek = 0;
+	double seq = (double)(t[n - 1] - from) / ft + 1, seek = 0;
 
 	if (r->no_timestamps)
 		return 1;
 
 	if (r->n_kf > 0) {
-		int64_t pos = r->start;
+		int64_t pos = from;
 		int seeks = 0;
 		for (int i = 0; i < n; i++) {
 			int64_t k = video_keyframe_before(r, t[i]);
@@ -1404,6 +1407,11 @@ static int video_plan_sequential(const video_reader *r, const int64_t *t, int n)
 		seek = n * (video_gop_guess(r) / 2 / ft + penalty);
 	}
 	return seq <= seek;
+}
+
+static int video_plan_sequential(const video_reader *r, const int64_t *t, int n)
+{
+	return video_plan_sequential_from(r, r->start, t, n);
 }
 
 /* ---- frames out ------------------------------------------------------------------ */
@@ -1708,18 +1716,25 @@ static void video_note(video_frames *out, const char *fmt, ...)
  * returns the number of frames, or -1 with a cause on a hard error.  *late
  * is set when the stream ended well before a target.
  */
-static int video_sample_pass(video_reader *r, const int64_t *t, int F, int sequential,
-    video_frames *out, int *late, char **cause)
+static int video_sample_pass(video_reader *r, const int64_t *t, int F, int group,
+    int sequential, int cont, int64_t next, video_frames *out, int *late, char **cause)
 {
 	int count = 0, eof = 0, stopped = 0;
 	int64_t emitted = 0, cand_pts = 0, ahead_pts = 0;
 	int positioned = r->at_start;
 	double tol = fmax(2 * r->frame_ticks, 0.5 / av_q2d(r->tb));
 
-	video_drop_frames(r);
+	if (cont) {
+		/* Go on from the previous pass: its held frames may be shown at our targets. */
+		positioned = !r->flush_sent && r->pos != AV_NOPTS_VALUE;
+		cand_pts = r->cand_serial != 0 ? r->cand->pts : 0;
+		ahead_pts = r->ahead_serial != 0 ? r->ahead->pts : 0;
+	} else {
+		video_drop_frames(r);
+	}
 	r->targets = t;
 	r->n_targets = F;
-	if (sequential && !r->at_start) {
+	if (sequential && !r->at_start && !cont) {
 		if (video_seek(r, r->start) == -1 && video_seek(r, INT64_MIN) == -1) {
 			util_set_cause(cause, "%s: cannot go back to the start",
 			    UTIL_NAME(r->path));
@@ -1728,6 +1743,9 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int seque
 		positioned = 1;
 	}
 	for (int i = 0; i < F; i++) {
+		/* Each group (segment) gets its own frames, even one shown across its start. */
+		if (i % group == 0)
+			emitted = 0;
 		/* A frame decoded past the previous target may be this one's. */
 		if (r->ahead_serial != 0 && ahead_pts <= t[i]) {
 			av_frame_unref(r->cand);
@@ -1740,8 +1758,9 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int seque
 			int64_t seek_ts = t[i];
 
 			/* When the next target needs a seek, drain rather than decode past this one. */
-			r->drain_at = i == F - 1 || (!sequential && video_will_seek(r, t[i], t[i + 1])) ?
-			    t[i] : AV_NOPTS_VALUE;
+			int64_t after = i < F - 1 ? t[i + 1] : next;
+			r->drain_at = after == AV_NOPTS_VALUE ||
+			    (!sequential && video_will_seek(r, t[i], after)) ? t[i] : AV_NOPTS_VALUE;
 
 			for (int attempt = 0;; attempt++) {
 				if (need_seek) {
@@ -1870,7 +1889,8 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 		}
 		sequential = video_plan_sequential(r, t, nframes);
 		out->strategy = sequential ? "sequential" : "seek";
-		count = video_sample_pass(r, t, nframes, sequential, out, &late, cause);
+		count = video_sample_pass(r, t, nframes, nframes, sequential, 0, AV_NOPTS_VALUE, out,
+		    &late, cause);
 		r->n_targets = 0; /* t is freed below: no dangling skip decisions */
 		r->drain_at = AV_NOPTS_VALUE;
 		if (count < 0)
@@ -1937,6 +1957,230 @@ error:
 	free(t);
 	video_frames_free(out);
 	return NULL;
+}
+
+int video_plan_segments(double start, double duration, double window, const double *cuts,
+    int n_cuts, video_segment *out, int max)
+{
+	int n = 1;
+
+	if (!(duration > 0) || !isfinite(duration))
+		duration = 0;
+	if (max < 1)
+		return 0;
+	if (window > 0 && duration > window * VIDEO_SEGMENT_SLACK) {
+		/* A span a little longer than n windows stays n segments. */
+		double want = ceil(duration / window - (VIDEO_SEGMENT_SLACK - 1));
+		n = want > max ? max : (int)want;
+	}
+	for (int s = 0; s < n; s++) {
+		out[s].start = start + duration * s / n;
+		out[s].end = start + duration * (s + 1) / n;
+	}
+	/*
+	 * Snap each inner boundary to the nearest cut within a third of a
+	 * segment, keeping every segment at least a quarter of one long: a
+	 * boundary in the middle of a shot splits it; one at a cut does not.
+	 */
+	for (int s = 1; s < n && cuts != NULL; s++) {
+		double len = duration / n, b = out[s].start, best = b, lo, hi;
+		lo = out[s - 1].start + len / 4;
+		hi = out[s].end - len / 4;
+		for (int c = 0; c < n_cuts; c++) {
+			if (cuts[c] < lo || cuts[c] > hi || fabs(cuts[c] - b) > len / 3)
+				continue;
+			if (best == b || fabs(cuts[c] - b) < fabs(best - b))
+				best = cuts[c];
+		}
+		out[s - 1].end = out[s].start = best;
+	}
+	return n;
+}
+
+video_frames *video_read_segments(video_reader *r, int nframes, const video_segment *segs,
+    int n, int cont, double next_start, char **cause)
+{
+	video_frames *out = NULL;
+	int64_t *t = NULL, next = AV_NOPTS_VALUE;
+	int count, late = 0, sequential, total;
+
+	if (nframes < 1 || n < 1 || nframes > VIDEO_MAX_FRAMES || n > VIDEO_MAX_FRAMES / nframes) {
+		util_set_cause(cause, "%s: %d segments of %d frames: too many at once",
+		    UTIL_NAME(r->path), n, nframes);
+		return NULL;
+	}
+	total = n * nframes;
+	out = video_frames_new(r, total);
+	t = malloc((size_t)total * sizeof *t);
+	if (out == NULL || t == NULL) {
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
+		goto error;
+	}
+	if (out->size > 0 && out->rgb == NULL && r->scratch == NULL) {
+		r->scratch = malloc((size_t)out->size * out->size * 3);
+		if (r->scratch == NULL) {
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
+			goto error;
+		}
+	}
+	r->errors = r->consecutive_errors = 0;
+	r->first_error[0] = r->stop_reason[0] = '\0';
+	r->packets = r->decoded = 0;
+	r->seeks = 0;
+	r->deadline = util_now() + r->opt.time_limit;
+	r->packet_budget = 3 * (int64_t)(r->info.fps > 0 ? r->info.fps : 60) *
+	    (int64_t)ceil(segs[n - 1].end - segs[0].start + 1) + 10000;
+	for (int s = 0; s < n; s++) {
+		double span = segs[s].end - segs[s].start;
+		for (int i = 0; i < nframes; i++) {
+			double ts = segs[s].start + (i + 0.5) * span / nframes;
+			int k = s * nframes + i;
+			t[k] = r->origin + (int64_t)floor(ts / av_q2d(r->tb));
+			if (t[k] < r->start)
+				t[k] = r->start;
+			if (k > 0 && t[k] < t[k - 1])
+				t[k] = t[k - 1];
+			out->targets[k] = (t[k] - r->origin) * av_q2d(r->tb);
+		}
+	}
+	if (isfinite(next_start))
+		next = r->origin + (int64_t)floor(next_start / av_q2d(r->tb));
+	cont = cont && !r->at_start && r->pos != AV_NOPTS_VALUE && r->pos <= t[0];
+	sequential = cont ? !r->flush_sent && video_plan_sequential_from(r, r->pos, t, total) :
+	    video_plan_sequential(r, t, total);
+	out->strategy = sequential ? "sequential" : "seek";
+	count = video_sample_pass(r, t, total, nframes, sequential, cont, next, out, &late, cause);
+	r->n_targets = 0; /* t is freed below */
+	r->drain_at = AV_NOPTS_VALUE;
+	if (count < 0)
+		goto error;
+	if (count == 0) {
+		util_set_cause(cause, "%s: no frame could be decoded%s%s%s", UTIL_NAME(r->path),
+		    r->stop_reason[0] || r->first_error[0] ? " (" : "",
+		    r->stop_reason[0] ? r->stop_reason : r->first_error,
+		    r->stop_reason[0] || r->first_error[0] ? ")" : "");
+		goto error;
+	}
+	out->count = count;
+	out->seeks = r->seeks;
+	out->decoded = r->decoded;
+	out->packets = r->packets;
+	if (late)
+		video_note(out, "the stream ends at %.3f s, before %.3f s",
+		    out->times[count - 1], out->targets[total - 1]);
+	if (r->stop_reason[0] != '\0')
+		video_note(out, "%s", r->stop_reason);
+	if (r->errors > 0)
+		video_note(out, "%d error%s while decoding (first: %s)", r->errors,
+		    r->errors == 1 ? "" : "s", r->first_error);
+	free(t);
+	return out;
+error:
+	free(t);
+	video_frames_free(out);
+	return NULL;
+}
+
+/* A picture's coarse look: mean luma and chroma over a 4 x 4 grid. */
+#define VIDEO_LOOK 48
+static void video_look(const AVFrame *f, float look[VIDEO_LOOK])
+{
+	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+	int planes = d != NULL && !(d->flags & AV_PIX_FMT_FLAG_RGB) &&
+	    (d->flags & AV_PIX_FMT_FLAG_PLANAR) && d->nb_components >= 3 &&
+	    d->comp[1].plane != d->comp[2].plane ? 3 : 1;
+	int wide = d != NULL && d->comp[0].depth > 8;
+
+	memset(look, 0, VIDEO_LOOK * sizeof *look);
+	for (int p = 0; p < planes; p++) {
+		int w = p == 0 ? f->width : AV_CEIL_RSHIFT(f->width, d->log2_chroma_w);
+		int h = p == 0 ? f->height : AV_CEIL_RSHIFT(f->height, d->log2_chroma_h);
+		for (int gy = 0; gy < 4; gy++)
+			for (int gx = 0; gx < 4; gx++) {
+				double sum = 0;
+				int n = 0;
+				/* Every other row and column of the cell is enough. */
+				for (int y = gy * h / 4; y < (gy + 1) * h / 4; y += 2) {
+					const uint8_t *row = f->data[p] + (ptrdiff_t)y * f->linesize[p];
+					for (int x = gx * w / 4; x < (gx + 1) * w / 4; x += 2, n++)
+						sum += wide ? ((const uint16_t *)row)[x] >>
+						    (d->comp[0].depth - 8) : row[x];
+				}
+				look[p * 16 + gy * 4 + gx] = n > 0 ? (float)(sum / n) : 0;
+			}
+	}
+}
+
+int video_find_cuts(video_reader *r, double **cuts, int *n_cuts, char **cause)
+{
+	float prev[VIDEO_LOOK], cur[VIDEO_LOOK];
+	int have_prev = 0, cap = 0, n = 0, ret;
+	double *c = NULL, min_gap = 0.5 / av_q2d(r->tb);
+	int64_t last_sent = INT64_MIN;
+
+	*cuts = NULL;
+	*n_cuts = 0;
+	if (!r->at_start && video_seek(r, r->start) == -1 && video_seek(r, INT64_MIN) == -1) {
+		util_set_cause(cause, "%s: cannot go back to the start", UTIL_NAME(r->path));
+		return -1;
+	}
+	r->deadline = util_now() + r->opt.time_limit;
+	r->dec->skip_frame = AVDISCARD_NONKEY;
+	for (int eof = 0; !eof;) {
+		if ((ret = av_read_frame(r->fmt, r->pkt)) < 0) {
+			eof = 1;
+			avcodec_send_packet(r->dec, NULL);
+		} else if (r->pkt->stream_index != r->st->index ||
+		    !(r->pkt->flags & AV_PKT_FLAG_KEY) || r->pkt->pts == AV_NOPTS_VALUE ||
+		    (last_sent != INT64_MIN && r->pkt->pts - last_sent < min_gap)) {
+			av_packet_unref(r->pkt);
+			continue;
+		} else {
+			last_sent = r->pkt->pts;
+			avcodec_send_packet(r->dec, r->pkt);
+			av_packet_unref(r->pkt);
+		}
+		if (util_now() > r->deadline)
+			break; /* what was found so far still helps */
+		while (avcodec_receive_frame(r->dec, r->frame) >= 0) {
+			int64_t pts = r->frame->best_effort_timestamp;
+			video_look(r->frame, cur);
+			if (have_prev && pts != AV_NOPTS_VALUE) {
+				double diff = 0;
+				for (int i = 0; i < VIDEO_LOOK; i++)
+					diff += fabsf(cur[i] - prev[i]);
+				/* Mean difference per cell over 0..255: a new shot moves it far. */
+				if (diff / VIDEO_LOOK > VIDEO_CUT_THRESHOLD) {
+					if (n == cap) {
+						int nc = cap ? 2 * cap : 64;
+						double *g = realloc(c, (size_t)nc * sizeof *g);
+						if (g == NULL) {
+							av_frame_unref(r->frame);
+							free(c);
+							util_set_cause(cause, "%s: out of memory",
+							    UTIL_NAME(r->path));
+							return -1;
+						}
+						c = g, cap = nc;
+					}
+					c[n++] = (pts - r->origin) * av_q2d(r->tb);
+				}
+			}
+			memcpy(prev, cur, sizeof prev);
+			have_prev = 1;
+			av_frame_unref(r->frame);
+		}
+	}
+	r->dec->skip_frame = AVDISCARD_DEFAULT;
+	avcodec_flush_buffers(r->dec);
+	if (video_seek(r, r->start) == -1 && video_seek(r, INT64_MIN) == -1) {
+		free(c);
+		util_set_cause(cause, "%s: cannot go back to the start", UTIL_NAME(r->path));
+		return -1;
+	}
+	*cuts = c;
+	*n_cuts = n;
+	return 0;
 }
 
 video_frames *video_sample(const char *path, const video_options *opt, int frames, char **cause)

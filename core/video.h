@@ -138,6 +138,58 @@ const char *video_path(const video_reader *r);
 video_frames *video_read_frames(video_reader *r, int frames, char **cause);
 void video_frames_free(video_frames *f);
 
+/* ---- long videos: segments ------------------------------------------------ */
+
+/* One segment of a video, in seconds from the file's start: [start, end). */
+typedef struct {
+	double start, end;
+} video_segment;
+
+/*
+ * Segments run to this much over the window, so that a clip of 30.03 s is
+ * not cut in two by a 30 s window.
+ */
+#define VIDEO_SEGMENT_SLACK 1.05
+
+/*
+ * Cut the span [start, start + duration) into n segments of one length,
+ * n = ceil(duration / window - (VIDEO_SEGMENT_SLACK - 1)): a 600 s span in
+ * 20 of 30 s, a 31 s span in one (window <= 0 or a span no longer than
+ * window * VIDEO_SEGMENT_SLACK: one segment), at most max of them (a
+ * longer span gets longer segments).  With cuts (shot changes in seconds, from
+ * video_find_cuts; may be NULL), each inner boundary moves to the nearest
+ * cut within a third of a segment's length, no segment shorter than a
+ * quarter of one.  Fills out[max]; returns the count (>= 1 when max >= 1).
+ */
+int video_plan_segments(double start, double duration, double window, const double *cuts,
+    int n_cuts, video_segment *out, int max);
+
+/*
+ * Sample F frames from each of segments segs[0..n-1] (in time order), the
+ * targets spread over each segment as video_read_frames spreads them over
+ * a whole file, in one pass: frames of segment s are out->frame_of[s * F ..
+ * s * F + F - 1] (distinct within the segment; a frame shown across a
+ * boundary is returned for each segment).  cont != 0 goes on from the
+ * previous call on r (the following segments of the same file: no seek
+ * back, frames held over are reused), so a long file is read once in
+ * chunks of segments, each chunk's frames freed before the next is read;
+ * next_start is where the following chunk starts (NAN: none), which lets
+ * the decoder keep its state between chunks.  Budgets (packets, time
+ * limit) apply per call.  NULL with a cause when no frame decoded.
+ */
+video_frames *video_read_segments(video_reader *r, int frames, const video_segment *segs,
+    int n, int cont, double next_start, char **cause);
+
+/*
+ * Shot changes: decode only keyframes (at most two a second), compare each
+ * with the previous one by a 4 x 4 grid of mean luma and chroma, and call
+ * a large change a cut.  *cuts (free()) gets their times in seconds,
+ * ascending.  Cheap because encoders put keyframes at scene changes (and
+ * every few seconds): a cut is found at the keyframe that follows it.
+ * Leaves r at the start.  0, or -1 with a cause.
+ */
+int video_find_cuts(video_reader *r, double **cuts, int *n_cuts, char **cause);
+
 /*
  * Route FFmpeg's log through video_set_log's function and quiet its own
  * printing.  Idempotent and thread-safe; every function here that uses

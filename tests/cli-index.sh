@@ -226,7 +226,9 @@ if command -v sqlite3 >/dev/null; then
 	ok $([ "$rc" -eq 0 ] && contains "$err" "2 added" && echo 0 || echo 1) "index a short and a long clip"
 	# What schema 1 was: no provenance tables, no model paths, no precision.
 	sqlite3 "$T/old.db" "DROP TABLE tensors_zero_padded; ALTER TABLE models DROP COLUMN path;
-		ALTER TABLE models DROP COLUMN precision; PRAGMA user_version = 1"
+		ALTER TABLE models DROP COLUMN precision;
+		DROP TABLE segments; ALTER TABLE videos DROP COLUMN seg_window;
+		ALTER TABLE videos DROP COLUMN seg_shots; PRAGMA user_version = 1"
 	run "$CLIPGREP" search --db "$T/old.db" test
 	ok $([ "$rc" -eq 0 ] && contains "$out" "short.mp4" && contains "$out" "long.mp4" &&
 		echo 0 || echo 1) "a schema 1 index is still searched, read-only, as it is (exit $rc)"

@@ -229,6 +229,17 @@ static void fuzz_read(index_db *ix)
 					sink += fr->frames[k].thumb[b];
 			index_frames_free(fr);
 		}
+		{
+			index_segment *g = NULL;
+			int ng = 0;
+			if ((rc = index_get_segments(ix, ids[i], &g, &ng, &cause)) == -1)
+				fuzz_refused(&cause);
+			else if (rc == 0 && (ng < 1 || g == NULL))
+				abort();
+			for (int k = 0; k < ng; k++)
+				sink += (float)(g[k].start + g[k].end + g[k].frame0 + g[k].frames);
+			free(g);
+		}
 		for (int64_t model = 1; model <= 2; model++)
 			for (int k = 0; k < 2; k++) {
 				rc = index_get_tensor(ix, ids[i], model, kinds[k], &t, &count, &cause);
@@ -243,6 +254,23 @@ static void fuzz_read(index_db *ix)
 				}
 			}
 	}
+	/* Per segment: rows of several times 4 floats give several records. */
+	for (int64_t model = 1; model <= 2; model++)
+		for (int k = 0; k < 2; k++) {
+			if ((set = index_load_segment_tensors(ix, model, kinds[k], 4, &cause)) == NULL) {
+				fuzz_refused(&cause);
+				continue;
+			}
+			if (set->n < 0 || (set->n > 0 && set->count != 4))
+				abort();
+			for (int64_t j = 0; j < set->n; j++) {
+				(void)strlen(set->paths[j]);
+				sink += (float)(set->ids[j] + set->segment[j]);
+			}
+			for (int64_t j = 0; j < set->n * set->count; j++)
+				sink += set->data[j];
+			index_tensor_set_free(set);
+		}
 	for (int64_t model = 1; model <= 2; model++)
 		for (int k = 0; k < 2; k++)
 			for (int64_t want = 0; want <= 8; want += 8) {

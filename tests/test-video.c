@@ -279,6 +279,78 @@ static void test_codecs(void)
 	}
 }
 
+/*
+ * Long videos (issue 19): segments planned from the duration and the
+ * window, snapped to cuts; a file read in chunks of segments with cont
+ * gives each target the frame on screen and decodes a one-GOP file once.
+ */
+static void test_segments(void)
+{
+	video_segment g[64];
+	double cuts[] = { 5.0, 70.0, 200.0 };
+	int n, ok;
+
+	n = video_plan_segments(0, 600, 30, NULL, 0, g, 64);
+	ok = n == 20;
+	for (int i = 0; i < n && ok; i++)
+		ok = fabs(g[i].start - 30.0 * i) < 1e-9 && fabs(g[i].end - 30.0 * (i + 1)) < 1e-9;
+	tap_ok(ok, "600 s at a 30 s window: 20 segments of 30 s (%d)", n);
+	tap_ok(video_plan_segments(0, 31, 30, NULL, 0, g, 64) == 1 &&
+	    video_plan_segments(0, 40, 0, NULL, 0, g, 64) == 1 &&
+	    video_plan_segments(0, 32, 30, NULL, 0, g, 64) == 2,
+	    "31 s at 30 s and any span at window 0: one segment; 32 s: two");
+	tap_ok(video_plan_segments(0, 7200, 1, NULL, 0, g, 64) == 64 && fabs(g[63].end - 7200) < 1e-6,
+	    "at most max segments, covering the span");
+	n = video_plan_segments(0, 120, 30, cuts, 3, g, 64);
+	tap_ok(n == 4 && g[1].end == 70 && g[2].start == 70 && g[0].end == 30 && g[3].start == 90,
+	    "a cut at 70 s moves the boundary at 60 s there; boundaries far from cuts stay");
+
+	for (int gop = 0; gop < 2; gop++) {
+		const char *name = gop ? "seg-gop30.mp4" : "seg-one-gop.mp4";
+		video_options o = test_options();
+		video_reader *r;
+		char *cause = NULL;
+		int64_t decoded = 0;
+		int seeks = 0, exact = 1;
+
+		if (gen(name, "%s -c:v libx264 -preset ultrafast -qp 0 -g %d -keyint_min %d "
+		    "-sc_threshold 0", counter_src(64, 48, "30", 40.0), gop ? 30 : 2000,
+		    gop ? 30 : 2000) != 0 || (r = video_open(tmp_path(name), &o,
+		    &cause)) == NULL) {
+			tap_ok(0, "%s (%s)", name, cause ? cause : "ffmpeg failed");
+			free(cause);
+			continue;
+		}
+		n = video_plan_segments(video_get_info(r)->start, video_get_info(r)->duration, 5,
+		    NULL, 0, g, 64);
+		for (int s = 0; s < n; s += 3) {
+			int k = n - s < 3 ? n - s : 3;
+			video_frames *f = video_read_segments(r, 6, g + s, k, s > 0,
+			    s + k < n ? g[s + k].start : NAN, &cause);
+			if (f == NULL) {
+				exact = 0;
+				tap_diag("%s: chunk at segment %d: %s", name, s, cause ? cause : "?");
+				free(cause);
+				cause = NULL;
+				break;
+			}
+			exact = exact && check_exact(f, 1200, pts_cfr, 30.0, name);
+			decoded += f->decoded;
+			seeks += f->seeks;
+			video_frames_free(f);
+		}
+		video_close(r);
+		tap_ok(n == 8 && exact, "%s: 8 segments of 5 s read in chunks of 3: every frame exact",
+		    name);
+		if (!gop)
+			tap_ok(seeks == 0 && decoded <= 1200, "%s: one pass, no seek, no frame decoded "
+			    "twice (%d seeks, %lld decoded)", name, seeks, (long long)decoded);
+		else
+			tap_ok(decoded <= 1200, "%s: no more frames decoded than the file has "
+			    "(%d seeks, %lld decoded)", name, seeks, (long long)decoded);
+	}
+}
+
 /* Longer clips: the seek strategy, forward decoding within a GOP, the sequential choice. */
 static void test_strategies(void)
 {
@@ -1165,6 +1237,7 @@ int main(void)
 	}
 	test_codecs();
 	test_strategies();
+	test_segments();
 	test_vfr();
 	test_rotation();
 	test_aspect_and_colour();

@@ -5,7 +5,10 @@
  *  1. A library of generated clips (default 30 clips of 30 s at 1280x720,
  *     made once with the ffmpeg CLI and cached under $TMPDIR) is indexed
  *     into a fresh database with a ViT-B/32-shaped random model
- *     (bench-model.c) or --model FILE: videos/min and frames/s.
+ *     (bench-model.c) or --model FILE: videos/min, frames/s, hours of
+ *     footage per hour and segments.  --long is a library of long files
+ *     (4 of 20 min at 720p, 10 frames/s): it also times decoding the
+ *     segments' targets alone, which indexing should cost little more than.
  *  2. The pure image-tower rate on the same model at the indexer's batch
  *     size, so the two can be compared (target: end-to-end >= 80%).
  *  3. Search start-up: engine_open on a synthetic index of --library
@@ -26,6 +29,7 @@
 
 #include "bench-library.h"
 #include "bench-model.h"
+#include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
 #include "engine.h"
@@ -36,6 +40,7 @@
 #include "model.h"
 #include "tensor.h"
 #include "util.h"
+#include "video.h"
 #include "vit.h"
 
 typedef struct {
@@ -46,6 +51,10 @@ typedef struct {
 	int json;
 	int skip_index, skip_search;
 	linear_precision precision; /* --precision: the towers' */
+	int fps;            /* frame rate of the generated clips */
+	double window;      /* the indexer's segment window; < 0: its default */
+	int shots;
+	int decode_only;    /* also time decoding the targets alone */
 } bench_index_options;
 
 static void bench_index_usage(FILE *out)
@@ -53,13 +62,20 @@ static void bench_index_usage(FILE *out)
 	fprintf(out,
 	    "Usage: clipgrep bench index [--model FILE] [--videos N] [--seconds S] [--size WxH]\n"
 	    "                            [--jobs N] [--batch N] [--library N] [--no-index]\n"
-	    "                            [--no-search] [--precision P] [--json]\n"
+	    "                            [--no-search] [--precision P] [--fps N] [--window S]\n"
+	    "                            [--shots] [--long] [--decode-alone] [--json]\n"
 	    "Index a generated library end to end (videos/min, frames/s, against the pure\n"
 	    "image-tower frames/s) and time search start-up on a synthetic index.\n\n"
 	    "  -m, --model FILE   use this model (default: random ViT-B/32 weights)\n"
 	    "      --videos N     clips in the library (default 30)\n"
 	    "      --seconds S    length of each clip (default 30)\n"
 	    "      --size WxH     frame size (default 1280x720)\n"
+	    "      --fps N        frame rate of the generated clips (default 30)\n"
+	    "      --window S     the indexer's segment window (default 30; 0: whole files)\n"
+	    "      --shots        segment boundaries at shot changes\n"
+	    "      --long         long files: 4 of 20 min at 1280x720, 10 frames/s, and the\n"
+	    "                     time to decode their segments' targets alone\n"
+	    "      --decode-alone also time decoding the segments' targets without encoding\n"
 	    "  -j, --jobs N       decode threads (default: the indexer's)\n"
 	    "  -b, --batch N      frames per image-tower call (default: the indexer's, 48)\n"
 	    "      --library N    videos in the search start-up index (default 10000)\n"
@@ -104,6 +120,23 @@ static int bench_index_spawn(char *const argv[])
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+static int bench_index_id_fn(void *arg, const index_video_row *row)
+{
+	void **a = arg;
+	int64_t **ids = a[0];
+	size_t *n = a[1], *cap = a[2];
+
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		int64_t *g = realloc(*ids, nc * sizeof *g);
+		if (g == NULL)
+			return -1;
+		*ids = g, *cap = nc;
+	}
+	(*ids)[(*n)++] = row->id;
+	return 0;
+}
+
 /* The cached library directory (generating missing clips); NULL on failure. */
 static char *bench_index_library(const bench_index_options *o)
 {
@@ -118,8 +151,12 @@ static char *bench_index_library(const bench_index_options *o)
 	snprintf(dir, 4096, "%s/clipgrep-bench-index", bench_index_tmp());
 	if (bench_index_mkdir(dir) == -1)
 		goto fail;
-	snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d", o->videos, o->seconds,
-	    o->width, o->height);
+	if (o->fps == 30)
+		snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d", o->videos,
+		    o->seconds, o->width, o->height);
+	else
+		snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d-%dfps", o->videos,
+		    o->seconds, o->width, o->height, o->fps);
 	if (bench_index_mkdir(dir) == -1)
 		goto fail;
 	for (int i = 0; i < o->videos; i++) {
@@ -132,8 +169,8 @@ static char *bench_index_library(const bench_index_options *o)
 			fprintf(stderr, "clipgrep: bench index: generating clip %d of %d in %s\n", i + 1,
 			    o->videos, dir);
 		snprintf(tmp, sizeof tmp, "%s.part.mp4", path);
-		snprintf(src, sizeof src, "testsrc2=size=%dx%d:rate=30:duration=%d", o->width,
-		    o->height, o->seconds);
+		snprintf(src, sizeof src, "testsrc2=size=%dx%d:rate=%d:duration=%d", o->width,
+		    o->height, o->fps, o->seconds);
 		snprintf(vf, sizeof vf, "hue=h=%d:s=%.2f", (i * 37) % 360, 0.5 + (i % 3) * 0.4);
 		argv[n++] = (char *)ffmpeg;
 		argv[n++] = "-nostdin";
@@ -151,7 +188,7 @@ static char *bench_index_library(const bench_index_options *o)
 		argv[n++] = "-preset";
 		argv[n++] = "veryfast";
 		argv[n++] = "-g";
-		argv[n++] = "60";
+		argv[n++] = o->fps == 30 ? "60" : "20";
 		argv[n++] = "-pix_fmt";
 		argv[n++] = "yuv420p";
 		argv[n++] = tmp;
@@ -166,6 +203,83 @@ static char *bench_index_library(const bench_index_options *o)
 fail:
 	free(dir);
 	return NULL;
+}
+
+/* Segments stored in the index at db (a clip counts one); -1 on error. */
+static int64_t bench_index_segments(const char *db)
+{
+	index_db *ix = index_open(db, INDEX_READONLY, NULL);
+	int64_t total = 0;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+
+	if (ix == NULL)
+		return -1;
+	{
+		void *a[3] = { &ids, &n, &cap };
+		if (index_list_videos(ix, NULL, bench_index_id_fn, a, NULL) != 0)
+			total = -1;
+	}
+	for (size_t i = 0; i < n && total >= 0; i++) {
+		index_segment *g = NULL;
+		int k = 0;
+		if (index_get_segments(ix, ids[i], &g, &k, NULL) == 0)
+			total += k;
+		free(g);
+	}
+	free(ids);
+	index_close(ix);
+	return total;
+}
+
+/* Decode every library file's segment targets as the indexer does, without encoding. */
+static double bench_index_decode(const bench_index_options *o, const char *dir,
+    const char *model_path, int batch)
+{
+	char *cause = NULL;
+	model *m = model_load(model_path, &cause);
+	video_options vo;
+	double t0 = util_now();
+	int F;
+
+	if (m == NULL) {
+		cli_error_cause(&cause, "cannot load the model");
+		return NAN;
+	}
+	F = model_get_config(m)->frames;
+	video_options_init(&vo);
+	vo.size = model_get_config(m)->image_size;
+	vo.want_float = 1;
+	vo.thumb_width = 192;
+	model_free(m);
+	for (int i = 0; i < o->videos; i++) {
+		char path[4200];
+		video_reader *r;
+		video_segment *segs = calloc(4096, sizeof *segs);
+		double *cuts = NULL;
+		int n_cuts = 0, n, per = batch / F > 0 ? batch / F : 1;
+
+		snprintf(path, sizeof path, "%s/clip-%03d.mp4", dir, i);
+		if (segs == NULL || (r = video_open(path, &vo, &cause)) == NULL) {
+			free(segs);
+			cli_error_cause(&cause, "cannot open a clip");
+			return NAN;
+		}
+		if (o->shots)
+			video_find_cuts(r, &cuts, &n_cuts, NULL);
+		n = video_plan_segments(video_get_info(r)->start, video_get_info(r)->duration,
+		    o->window >= 0 ? o->window : INDEXER_DEFAULT_WINDOW, cuts, n_cuts, segs, 4096);
+		for (int s = 0; s < n; s += per) {
+			int k = n - s < per ? n - s : per;
+			video_frames *f = video_read_segments(r, F, segs + s, k, s > 0,
+			    s + k < n ? segs[s + k].start : NAN, NULL);
+			video_frames_free(f);
+		}
+		free(cuts);
+		free(segs);
+		video_close(r);
+	}
+	return util_now() - t0;
 }
 
 /* Pure image-tower frames/s at batch b for about `seconds`. */
@@ -225,11 +339,18 @@ int bench_index(int argc, char **argv)
 		{ "no-search", no_argument, NULL, 'Q' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "precision", required_argument, NULL, 'P' },
+		{ "fps", required_argument, NULL, 'F' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "shots", no_argument, NULL, 'T' },
+		{ "long", no_argument, NULL, 'L' },
+		{ "decode-alone", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bench_index_options o = { .videos = 30, .seconds = 30, .width = 1280, .height = 720,
-		.library = 10000 };
+		.library = 10000, .fps = 30, .window = -1 };
+	double decode_s = NAN;
+	int64_t segments = 0;
 	char *tmp_model = NULL, *libdir = NULL, *db = NULL, *search_db = NULL, *cause = NULL;
 	const char *model_path;
 	indexer_stats st = { 0 };
@@ -281,6 +402,24 @@ int bench_index(int argc, char **argv)
 		case 'J':
 			o.json = 1;
 			break;
+		case 'F':
+			if (cli_parse_int(optarg, 1, 240, &o.fps) == -1)
+				goto usage;
+			break;
+		case 'W':
+			if (cli_parse_window(optarg, &o.window) == -1)
+				goto usage;
+			break;
+		case 'T':
+			o.shots = 1;
+			break;
+		case 'D':
+			o.decode_only = 1;
+			break;
+		case 'L':
+			o.videos = 4, o.seconds = 1200, o.width = 1280, o.height = 720, o.fps = 10;
+			o.decode_only = 1;
+			break;
 		case 'h':
 			bench_index_usage(stdout);
 			return CLI_EXIT_OK;
@@ -314,6 +453,9 @@ int bench_index(int argc, char **argv)
 		io.jobs = o.jobs;
 		io.batch = batch;
 		io.precision = o.precision;
+		if (o.window >= 0)
+			io.window = o.window;
+		io.shots = o.shots;
 		double t0 = util_now();
 		if (indexer_run(db, &io, &st, &cause) != 0) {
 			cli_error_cause(&cause, "bench index: indexing failed");
@@ -321,6 +463,9 @@ int bench_index(int argc, char **argv)
 		}
 		wall = util_now() - t0;
 		enc_fps = bench_index_encoder_fps(model_path, batch, 5, o.precision);
+		segments = bench_index_segments(db);
+		if (o.decode_only)
+			decode_s = bench_index_decode(&o, libdir, model_path, batch);
 	}
 	if (!o.skip_search) {
 		engine_options eo;
@@ -390,29 +535,38 @@ int bench_index(int argc, char **argv)
 
 	double vpm = wall > 0 ? (double)(st.files_total) / (wall / 60) : 0;
 	double fps = wall > 0 ? (double)st.frames / wall : 0;
+	/* Hours of footage indexed per hour of wall time. */
+	double hph = wall > 0 ? (double)st.files_total * o.seconds / wall : 0;
 	if (o.json) {
 		printf("{\"benchmark\":\"index\",\"videos\":%lld,\"clip_seconds\":%d,\"size\":\"%dx%d\","
 		    "\"batch\":%d,\"wall_s\":%.3f,\"videos_per_min\":%.2f,\"frames\":%lld,"
 		    "\"frames_per_s\":%.2f,\"encode_s\":%.3f,\"encoder_frames_per_s\":%.2f,"
 		    "\"ratio\":%.3f,\"library\":%d,\"search_open_s\":%.4f,\"cache_load_s\":%.4f,"
 		    "\"empty_open_s\":%.4f,\"precision\":\"%s\",\"blas_core\":\"%s\","
+		    "\"fps\":%d,\"segments\":%lld,"
+		    "\"footage_hours_per_hour\":%.2f,\"decode_targets_s\":%.3f,"
 		    "\"threads\":%d}\n",
 		    (long long)st.files_total, o.seconds, o.width, o.height, batch, wall, vpm,
 		    (long long)st.frames, fps, st.encode_seconds, enc_fps,
 		    enc_fps > 0 ? fps / enc_fps : 0, o.library, open_s, load_s, model_s,
 		    linear_precision_name(o.skip_index ? o.precision : st.precision), tensor_blas_core(),
-		    tensor_threads());
+		    o.fps, (long long)segments, hph, decode_s, tensor_threads());
 	} else {
 		printf("bench index (%d threads, %s, %s, OpenBLAS kernel %s)\n", tensor_threads(),
 		    o.model_path != NULL ? o.model_path : "random ViT-B/32 weights",
 		    linear_precision_name(o.skip_index ? o.precision : st.precision),
 		    tensor_blas_core());
 		if (!o.skip_index) {
-			printf("  library          %lld clips of %d s at %dx%d\n", (long long)st.files_total,
-			    o.seconds, o.width, o.height);
+			printf("  library          %lld clips of %d s at %dx%d, %d frames/s\n",
+			    (long long)st.files_total, o.seconds, o.width, o.height, o.fps);
 			printf("  end to end       %.1f s: %.2f videos/min, %.1f frames/s "
 			    "(%lld frames, %.1f s in the encoder)\n", wall, vpm, fps,
 			    (long long)st.frames, st.encode_seconds);
+			printf("  footage          %.2f hours indexed per hour, %lld segments\n", hph,
+			    (long long)segments);
+			if (!isnan(decode_s))
+				printf("  decoding alone   %.1f s for the same targets: indexing costs "
+				    "%.2fx that\n", decode_s, wall / decode_s);
 			printf("  pure encoder     %.1f frames/s at batch %d\n", enc_fps, batch);
 			printf("  ratio            %.0f%% of the pure encoder rate (target >= 80%%)\n",
 			    enc_fps > 0 ? 100 * fps / enc_fps : 0);

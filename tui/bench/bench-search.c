@@ -476,8 +476,9 @@ int bench_search(int argc, char **argv)
 		goto out;
 	}
 	if (!o.json)
-		printf("bench search: D=%d F=%d L=%d k=%d, %d threads, synthetic caches\n", BS_D, BS_F,
-		    BS_L, tcmgc_topk(tct), o.threads);
+		printf("bench search: D=%d F=%d L=%d k=%d, %d threads, synthetic caches; N counts "
+		    "segments\n(a clip is one; 1,000 files of 10 min are 20,000 at the default "
+		    "30 s window)\n", BS_D, BS_F, BS_L, tcmgc_topk(tct), o.threads);
 	base_t = bs_prepare_base(tct, NULL);
 	base_f = bs_prepare_base(tcf, NULL);
 	base_e = bs_prepare_base(NULL, eaf);

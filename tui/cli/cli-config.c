@@ -84,6 +84,23 @@ static char *config_trim(char *s)
 	return s;
 }
 
+int cli_parse_window(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno != 0 || !(v >= 0 && v <= 86400))
+		return -1;
+	if (*end == 's')
+		end++;
+	if (*end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int cli_config_load(cli_config *c)
 {
 	const char *env = getenv("CLIPGREP_CONFIG");
@@ -93,6 +110,7 @@ int cli_config_load(cli_config *c)
 	int lineno = 0, rc = 0;
 
 	memset(c, 0, sizeof *c);
+	c->window = -1;
 	if (env != NULL && env[0] != '\0')
 		path = util_strdup(env);
 	else {
@@ -153,6 +171,12 @@ int cli_config_load(cli_config *c)
 				rc = -1;
 			}
 			c->has_precision = 1;
+		} else if (strcmp(key, "window") == 0) {
+			if (cli_parse_window(value, &c->window) == -1) {
+				cli_error("%s:%d: window: %s is not a number of seconds from 0 to 86400",
+				    cli_name(path), lineno, cli_name(value));
+				rc = -1;
+			}
 		} else if (strcmp(key, "threads") == 0 || strcmp(key, "jobs") == 0) {
 			int *dst = key[0] == 't' ? &c->threads : &c->jobs;
 			if (cli_parse_int(value, 1, 1024, dst) == -1) {
@@ -162,7 +186,7 @@ int cli_config_load(cli_config *c)
 			}
 		} else {
 			cli_error("%s:%d: unknown key %s (model, exclude, db, mode, threads, jobs, "
-			    "precision)",
+			    "precision, window)",
 			    cli_name(path), lineno, cli_name(key));
 			rc = -1;
 		}

@@ -15,6 +15,8 @@
  *           mode = tcmgc|ea|fused   the default search mode
  *           precision = fp32|bf16   the towers' precision (like --precision)
  *           db = PATH         the index (below --db and $CLIPGREP_DB)
+ *           window = S        seconds per segment of a long video (like
+ *                             --window; 0: whole files)
  *         A relative PATH is relative to the config file's directory; "~/"
  *         is the home directory.  Unknown keys are an error naming the file
  *         and the line.
@@ -40,7 +42,14 @@ typedef struct {
 	char *mode;       /* NULL: not set */
 	int has_precision;          /* precision = was given */
 	linear_precision precision; /* its value */
+	double window;    /* window = seconds per segment of a long video; < 0: not set */
 } cli_config;
+
+/*
+ * A segment window in seconds: a number from 0 (whole files) to 86400,
+ * optionally ending in 's'.  0, or -1 for anything else.
+ */
+int cli_parse_window(const char *s, double *out);
 
 /*
  * Read the user's config file into *c (zeroed first).  0, or -1 after

@@ -5,7 +5,9 @@
  *
  * --format npy: --out is a directory holding
  *   videos.jsonl       one line per video: id, path, duration, times, and
- *                      its row in each array below (null when absent)
+ *                      its row in each array below (null when absent); a
+ *                      long video one line per segment, with segment,
+ *                      segments, segment_start, segment_end
  *   frames.npy         [n_frames, F, D] raw CLIP frame embeddings
  *   cache.ea.npy       [n_ea, C_ea]     EA per-video cache (v̂ first)
  *   cache.tcmgc.npy    [n_tc, C_tc]     TC-MGC per-video cache
@@ -67,22 +69,20 @@ static void export_usage(FILE *out)
 	    "  -h, --help         show this help\n");
 }
 
-/* Row of id in set (ids ascending), -1 when absent. */
+/* The first row of id in set (ids ascending; a long video has one per segment), -1 when absent. */
 static int64_t export_row(const index_tensor_set *s, int64_t id)
 {
-	int64_t lo = 0, hi = s ? s->n - 1 : -1;
+	int64_t lo = 0, hi = s ? s->n : 0;
 
-	while (lo <= hi) {
+	while (lo < hi) {
 		int64_t mid = lo + (hi - lo) / 2;
 
-		if (s->ids[mid] == id)
-			return mid;
 		if (s->ids[mid] < id)
 			lo = mid + 1;
 		else
-			hi = mid - 1;
+			hi = mid;
 	}
-	return -1;
+	return s != NULL && lo < s->n && s->ids[lo] == id ? lo : -1;
 }
 
 static void export_floats(FILE *out, const float *x, int64_t n)
@@ -93,48 +93,78 @@ static void export_floats(FILE *out, const float *x, int64_t n)
 	fputc(']', out);
 }
 
+/* Records of id in set starting at its first row r (0 when r < 0). */
+static int64_t export_records(const index_tensor_set *s, int64_t r, int64_t id)
+{
+	int64_t n = 0;
+
+	while (r >= 0 && r + n < s->n && s->ids[r + n] == id)
+		n++;
+	return n;
+}
+
+/*
+ * One line per record: a clip as before; each segment of a long video on
+ * its own line with its span and its frames' times.
+ */
 static int export_video(void *arg, const index_video_row *row)
 {
 	export_state *st = arg;
-	int64_t r[EXPORT_KINDS];
-	int any = 0;
+	int64_t r[EXPORT_KINDS], nseg = 1;
+	int any = 0, n_segs = 1;
 	index_frames *fr;
+	index_segment *segs = NULL;
 	char *cause = NULL;
 
 	for (int k = 0; k < EXPORT_KINDS; k++) {
 		r[k] = export_row(st->set[k], row->id);
 		any |= r[k] >= 0;
+		if (r[k] >= 0 && export_records(st->set[k], r[k], row->id) > nseg)
+			nseg = export_records(st->set[k], r[k], row->id);
 	}
 	if (!any)
 		return 0;
 	fr = index_get_frames(st->ix, row->id, 0, &cause);
-	if (fr == NULL) {
+	if (fr == NULL || (nseg > 1 &&
+	    index_get_segments(st->ix, row->id, &segs, &n_segs, &cause) != 0)) {
 		cli_error_cause(&cause, "cannot read the frames");
+		index_frames_free(fr);
 		st->failed = 1;
 		return 1;
 	}
-	fprintf(st->out, "{\"id\":%lld,\"path\":", (long long)row->id);
-	cli_json_string(st->out, row->path);
-	if (isfinite(row->duration))
-		fprintf(st->out, ",\"duration\":%.6f", row->duration);
-	fputs(",\"times\":[", st->out);
-	for (int i = 0; i < fr->n; i++)
-		fprintf(st->out, i ? ",%.6f" : "%.6f", fr->frames[i].time);
-	fputc(']', st->out);
-	index_frames_free(fr);
-	for (int k = 0; k < EXPORT_KINDS; k++) {
-		if (!st->jsonl) {
-			if (r[k] >= 0)
-				fprintf(st->out, ",\"%s_row\":%lld", export_kinds[k], (long long)r[k]);
-			else
-				fprintf(st->out, ",\"%s_row\":null", export_kinds[k]);
-		} else if (r[k] >= 0) {
-			fprintf(st->out, ",\"%s\":", export_kinds[k]);
-			export_floats(st->out, st->set[k]->data + r[k] * st->set[k]->count,
-			    st->set[k]->count);
+	for (int g = 0; g < nseg && g < n_segs; g++) {
+		int f0 = segs != NULL ? segs[g].frame0 : 0;
+		int nf = segs != NULL ? segs[g].frames : fr->n;
+
+		fprintf(st->out, "{\"id\":%lld,\"path\":", (long long)row->id);
+		cli_json_string(st->out, row->path);
+		if (isfinite(row->duration))
+			fprintf(st->out, ",\"duration\":%.6f", row->duration);
+		if (segs != NULL)
+			fprintf(st->out, ",\"segment\":%d,\"segments\":%d,\"segment_start\":%.6f,"
+			    "\"segment_end\":%.6f", g, n_segs, segs[g].start, segs[g].end);
+		fputs(",\"times\":[", st->out);
+		for (int i = f0; i < f0 + nf && i < fr->n; i++)
+			fprintf(st->out, i > f0 ? ",%.6f" : "%.6f", fr->frames[i].time);
+		fputc(']', st->out);
+		for (int k = 0; k < EXPORT_KINDS; k++) {
+			int64_t at = r[k] >= 0 && g < export_records(st->set[k], r[k], row->id) ?
+			    r[k] + g : -1;
+			if (!st->jsonl) {
+				if (at >= 0)
+					fprintf(st->out, ",\"%s_row\":%lld", export_kinds[k], (long long)at);
+				else
+					fprintf(st->out, ",\"%s_row\":null", export_kinds[k]);
+			} else if (at >= 0) {
+				fprintf(st->out, ",\"%s\":", export_kinds[k]);
+				export_floats(st->out, st->set[k]->data + at * st->set[k]->count,
+				    st->set[k]->count);
+			}
 		}
+		fputs("}\n", st->out);
 	}
-	fputs("}\n", st->out);
+	index_frames_free(fr);
+	free(segs);
 	st->n++;
 	return 0;
 }
@@ -244,8 +274,26 @@ int cmd_export(int argc, char **argv)
 			cli_error("%s: no video in %s was indexed with this model", cli_name(model_file), cli_name(db));
 		goto out;
 	}
+	/*
+	 * One row per segment (a clip is one): the frames by the model's [F, D],
+	 * each cache by its size per segment, read off the first video.
+	 */
 	for (int k = 0; k < EXPORT_KINDS; k++) {
-		if ((st.set[k] = index_load_tensors(st.ix, model_id, export_kinds[k], 0, &cause)) == NULL) {
+		int64_t unit = (int64_t)st.F * st.D;
+		if (k > 0 && st.set[0]->n > 0) {
+			int64_t id = st.set[0]->ids[0], count = 0;
+			int64_t nseg = export_records(st.set[0], 0, id);
+			float *data = NULL;
+			unit = 0;
+			if (index_get_tensor(st.ix, id, model_id, export_kinds[k], &data, &count,
+			    NULL) == 0 && count % nseg == 0)
+				unit = count / nseg;
+			free(data);
+		}
+		st.set[k] = unit > 0 ?
+		    index_load_segment_tensors(st.ix, model_id, export_kinds[k], unit, &cause) :
+		    index_load_tensors(st.ix, model_id, export_kinds[k], 0, &cause);
+		if (st.set[k] == NULL) {
 			cli_error_cause(&cause, "cannot read the index");
 			goto out;
 		}

@@ -9,11 +9,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
 #include "picture.h"
@@ -36,6 +38,10 @@ static void frames_usage(FILE *out)
 	    "      --thumbs     with --out, also write thumb-II-T.TTTs.jpg (192 pixels wide)\n"
 	    "      --info       first print what the file is, as a line starting with '#'\n"
 	    "      --json       one JSON object: the file, targets, frames, strategy\n"
+	    "      --window S   sample as 'clipgrep index --window S' does: a file longer than S\n"
+	    "                   seconds is cut into segments, N frames each; prints a '# segment'\n"
+	    "                   line before each segment's frames (not with --out or --json)\n"
+	    "      --shots      with --window, boundaries at shot changes, as 'index --shots'\n"
 	    "  -h, --help       show this help\n"
 	    "Exit status: 0 frames were decoded (a partial result says why on stderr), 1 usage,\n"
 	    "2 the file is not a readable video (the message names the file and the reason).\n",
@@ -148,6 +154,67 @@ static int frames_write(const char *dir, const video_frames *f, int i)
 	return rc;
 }
 
+/*
+ * --window: the segments `clipgrep index --window` makes of the file and
+ * each one's frames, read as the indexer reads them (chunks, one pass).
+ * Closes r; returns the exit status.
+ */
+static int frames_segments(const char *path, video_reader *r, int F, double window, int shots,
+    int info)
+{
+	enum { MAX_SEGS = 4096, CHUNK = 4 };
+	video_segment *segs = calloc(MAX_SEGS, sizeof *segs);
+	const video_info *vi = video_get_info(r);
+	double *cuts = NULL;
+	char *cause = NULL;
+	int n, n_cuts = 0, rc = CLI_EXIT_OK;
+
+	if (segs == NULL || (shots && video_find_cuts(r, &cuts, &n_cuts, &cause) == -1)) {
+		cli_error_cause(&cause, "cannot read the video");
+		free(segs);
+		video_close(r);
+		return CLI_EXIT_ERROR;
+	}
+	if (info)
+		frames_print_info(path, vi);
+	n = video_plan_segments(vi->start, vi->duration, window, cuts, n_cuts, segs, MAX_SEGS);
+	for (int s = 0; s < n && rc == CLI_EXIT_OK; s += CHUNK) {
+		int k = n - s < CHUNK ? n - s : CHUNK;
+		video_frames *f = video_read_segments(r, F, segs + s, k, s > 0,
+		    s + k < n ? segs[s + k].start : NAN, &cause);
+
+		if (f == NULL) {
+			cli_error_cause(&cause, "cannot decode the video");
+			rc = CLI_EXIT_ERROR;
+			break;
+		}
+		for (int g = 0; g < k; g++) {
+			int first = f->frame_of[g * F], last = f->frame_of[g * F + F - 1];
+			printf("# segment %d of %d: %.3f-%.3f s\n", s + g, n, segs[s + g].start,
+			    segs[s + g].end);
+			for (int i = first; i <= last; i++) {
+				printf("%d\t%.3f\t", i - first, f->times[i]);
+				frames_flags(stdout, f->flags[i], 0);
+				putchar('\n');
+			}
+		}
+		if (f->partial) {
+			fputs("clipgrep: ", stderr);
+			cli_text_escaped(stderr, path);
+			fprintf(stderr, ": partial: %s\n", f->note != NULL ? f->note : "");
+		}
+		video_frames_free(f);
+	}
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		cli_error("frames: cannot write the output");
+		rc = CLI_EXIT_ERROR;
+	}
+	free(cuts);
+	free(segs);
+	video_close(r);
+	return rc;
+}
+
 int cmd_frames(int argc, char **argv)
 {
 	enum { OPT_THUMBS = 256, OPT_JSON, OPT_INFO };
@@ -158,6 +225,8 @@ int cmd_frames(int argc, char **argv)
 		{ "thumbs", no_argument, NULL, OPT_THUMBS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "info", no_argument, NULL, OPT_INFO },
+		{ "window", required_argument, NULL, 'W' },
+		{ "shots", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -167,6 +236,8 @@ int cmd_frames(int argc, char **argv)
 	const char *out_dir = NULL, *path;
 	char *cause = NULL;
 	int c, nframes = FRAMES_DEFAULT_F, thumbs = 0, json = 0, info = 0, rc = CLI_EXIT_OK;
+	int shots = 0;
+	double window = 0;
 
 	video_options_init(&opt);
 	while ((c = cli_getopt(argc, argv, ":F:s:o:h", options)) != -1) {
@@ -195,6 +266,16 @@ int cmd_frames(int argc, char **argv)
 		case OPT_INFO:
 			info = 1;
 			break;
+		case 'W':
+			if (cli_parse_window(optarg, &window) == -1) {
+				cli_error("frames: --window: %s is not a number of seconds from 0 to 86400",
+				    cli_name(optarg));
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'T':
+			shots = 1;
+			break;
 		case 'h':
 			frames_usage(stdout);
 			return CLI_EXIT_OK;
@@ -205,6 +286,11 @@ int cmd_frames(int argc, char **argv)
 	}
 	if (optind + 1 != argc) {
 		cli_error("frames: give exactly one FILE (see 'clipgrep frames --help')");
+		return CLI_EXIT_USAGE;
+	}
+	if (window > 0 && (out_dir != NULL || json)) {
+		cli_error("frames: --window lists the segments' frames; --out and --json take "
+		    "whole files");
 		return CLI_EXIT_USAGE;
 	}
 	if (thumbs && out_dir == NULL) {
@@ -224,6 +310,8 @@ int cmd_frames(int argc, char **argv)
 		cli_error_cause(&cause, "cannot open the video");
 		return CLI_EXIT_ERROR;
 	}
+	if (window > 0)
+		return frames_segments(path, r, nframes, window, shots, info);
 	f = video_read_frames(r, nframes, &cause);
 	if (f == NULL) {
 		cli_error_cause(&cause, "cannot decode the video");

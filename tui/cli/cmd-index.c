@@ -62,6 +62,11 @@ static void index_usage(FILE *out)
 	    "                       sets the default).  An index keeps one per model\n"
 	    "      --reencode       the index holds a model's vectors in the other precision:\n"
 	    "                       drop them and encode every video again (else refused)\n"
+	    "      --window S       index a video longer than S seconds as segments of at most\n"
+	    "                       S seconds, each searched as a clip (default 30, or the\n"
+	    "                       config's window; 0: whole files).  Another window than a\n"
+	    "                       video was indexed with encodes it again\n"
+	    "      --shots          move segment boundaries to nearby shot changes\n"
 	    "  -q, --quiet          no progress, only errors and the summary\n"
 	    "  -h, --help           show this help\n");
 }
@@ -198,6 +203,8 @@ int cmd_index(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "precision", required_argument, NULL, 'p' },
 		{ "reencode", no_argument, NULL, 'R' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "shots", no_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -217,6 +224,8 @@ int cmd_index(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	opt.jobs = cfg.jobs;
+	if (cfg.window >= 0)
+		opt.window = cfg.window;
 	while ((c = cli_getopt(argc, argv, ":d:m:j:x:qh", options)) != -1) {
 		switch (c) {
 		case 'd':
@@ -243,6 +252,17 @@ int cmd_index(int argc, char **argv)
 				rc = CLI_EXIT_USAGE;
 				goto out;
 			}
+			break;
+		case 'W':
+			if (cli_parse_window(optarg, &opt.window) == -1) {
+				cli_error("index: --window: %s is not a number of seconds from 0 to 86400",
+				    cli_name(optarg));
+				rc = CLI_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'T':
+			opt.shots = 1;
 			break;
 		case 'H':
 			opt.include_hidden = 1;

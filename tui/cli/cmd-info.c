@@ -188,10 +188,11 @@ int cmd_info(int argc, char **argv)
 		fputs("{\"db\":", stdout);
 		cli_json_string(stdout, db);
 		printf(",\"schema\":%d,\"videos\":%lld,\"ok\":%lld,\"partial\":%lld,\"error\":%lld,"
-		    "\"frames\":%lld,\"thumb_bytes\":%lld,\"db_bytes\":%lld,\"wal_bytes\":%lld,"
-		    "\"integrity\":", st.schema_version, (long long)st.videos,
+		    "\"frames\":%lld,\"segments\":%lld,\"thumb_bytes\":%lld,\"db_bytes\":%lld,"
+		    "\"wal_bytes\":%lld,\"integrity\":", st.schema_version, (long long)st.videos,
 		    (long long)st.by_status[INDEX_OK], (long long)st.by_status[INDEX_PARTIAL],
 		    (long long)st.by_status[INDEX_ERROR], (long long)st.frames,
+		    (long long)st.segments,
 		    (long long)st.thumb_bytes, (long long)st.db_bytes, (long long)st.wal_bytes);
 		if (check == 0)
 			fputs("null", stdout);
@@ -234,6 +235,9 @@ int cmd_info(int argc, char **argv)
 		printf("videos:     %lld (%lld ok, %lld partial, %lld error)\n", (long long)st.videos,
 		    (long long)st.by_status[INDEX_OK], (long long)st.by_status[INDEX_PARTIAL],
 		    (long long)st.by_status[INDEX_ERROR]);
+		if (st.segments > st.by_status[INDEX_OK] + st.by_status[INDEX_PARTIAL])
+			printf("segments:   %lld (long videos are searched as segments)\n",
+			    (long long)st.segments);
 		printf("frames:     %lld (thumbnails ", (long long)st.frames);
 		info_mb(stdout, st.thumb_bytes);
 		printf(")\nsize:       ");

@@ -100,10 +100,11 @@ static int preview_lookup(index_db *ix, const char *cmd, const char *file, const
 
 /*
  * The best frame of the video for query, from the engine on the index's
- * models: the frame index, or -1 after a warning (the strip is still shown).
+ * models: the frame index within the best segment (*segment; a clip has
+ * one, 0), or -1 after a warning (the strip is still shown).
  */
 static int preview_best(const char *db, char **models_opt, int n_models_opt, const cli_config *cfg,
-    const char *mode_name, const char *path, const char *query)
+    const char *mode_name, const char *path, const char *query, int *segment)
 {
 	engine_options eo;
 	engine *e = NULL;
@@ -141,6 +142,7 @@ static int preview_best(const char *db, char **models_opt, int n_models_opt, con
 		goto out;
 	}
 	best = r->hits[0].best_frame;
+	*segment = r->hits[0].segment;
 out:
 	free(cause);
 	engine_result_free(r);
@@ -325,8 +327,23 @@ int cmd_preview(int argc, char **argv)
 		cli_error_cause(&cause, "cannot read the stored frames");
 		goto out;
 	}
-	if (query != NULL)
-		best = preview_best(db, models, n_models, &cfg, mode, row.path, query);
+	if (query != NULL) {
+		int seg = 0, n_segs = 0;
+		index_segment *segs = NULL;
+
+		best = preview_best(db, models, n_models, &cfg, mode, row.path, query, &seg);
+		/* A long video: the strip is the best segment's frames. */
+		if (best >= 0 && index_get_segments(ix, row.id, &segs, &n_segs, NULL) == 0 &&
+		    n_segs > 1 && seg < n_segs && segs[seg].frame0 + segs[seg].frames <= f->n) {
+			int first = segs[seg].frame0, n = segs[seg].frames;
+			for (int i = 0; i < f->n; i++)
+				if (i < first || i >= first + n)
+					free((void *)f->frames[i].thumb);
+			memmove(f->frames, f->frames + first, (size_t)n * sizeof *f->frames);
+			f->n = n;
+		}
+		free(segs);
+	}
 
 	/* The size: fzf's preview window, else the terminal's, else 80 columns. */
 	cols = width > 0 ? width : preview_env_int("FZF_PREVIEW_COLUMNS");
@@ -402,6 +419,7 @@ static void similar_usage(FILE *out)
 typedef struct {
 	int64_t id;
 	int frames;
+	int long_video; /* cut into segments: frames counts all of theirs */
 } similar_row;
 
 static int similar_list_fn(void *arg, const index_video_row *row)
@@ -418,7 +436,8 @@ static int similar_list_fn(void *arg, const index_video_row *row)
 		*v = g;
 		*cap = nc;
 	}
-	(*v)[(*n)++] = (similar_row){ row->id, row->frames };
+	(*v)[(*n)++] = (similar_row){ row->id, row->frames,
+	    row->window > 0 && row->duration > row->window };
 	return 0;
 }
 
@@ -543,8 +562,10 @@ int cmd_similar(int argc, char **argv)
 	similar_row *rows = NULL;
 	similar_hit *hits = NULL;
 	size_t n_rows = 0, cap_rows = 0;
-	float *target = NULL, *vec = NULL, *mine = NULL;
-	int64_t model_id, count;
+	float *target = NULL, *vec = NULL, *mine = NULL, *whole = NULL;
+	int64_t model_id, count, n_hits = 0;
+	index_segment *segs = NULL;
+	int n_segs = 0;
 
 	memset(&cfg, 0, sizeof cfg);
 	while ((c = cli_getopt(argc, argv, ":d:m:n:l0h", options)) != -1) {
@@ -604,7 +625,7 @@ int cmd_similar(int argc, char **argv)
 		goto out;
 	}
 	if (index_get_tensor(ix, row.id, model_id, HEADS_KIND_FRAMES, &mine, &count, &cause) != 0 ||
-	    (set = index_load_tensors(ix, model_id, HEADS_KIND_FRAMES, count, &cause)) == NULL) {
+	    index_get_segments(ix, row.id, &segs, &n_segs, &cause) != 0) {
 		cli_error_cause(&cause, "similar: cannot read the stored vectors");
 		goto out;
 	}
@@ -617,36 +638,82 @@ int cmd_similar(int argc, char **argv)
 	}
 	qsort(rows, n_rows, sizeof *rows, similar_row_cmp);
 	{
-		/* The tensor is [F, D] with F the model's frames, which the index does
-		 * not store apart: every video has at most F frames and most have F,
-		 * so F is the smallest divisor of count not below the most frames. */
+		/* The tensor is [S * F, D]: S segments (one for a clip) of F frames, the
+		 * model's, which the index does not store apart: every segment has at
+		 * most F frames and most have F, so F is the smallest divisor of a
+		 * segment's floats not below the most frames a clip or segment has. */
+		int64_t unit = count / n_segs;
 		int F = 1, D;
 		for (size_t i = 0; i < n_rows; i++)
-			if (rows[i].frames > F)
+			if (rows[i].frames > F && !rows[i].long_video)
 				F = rows[i].frames;
-		while (F < count && count % F != 0)
+		for (int k = 0; k < n_segs; k++)
+			if (segs[k].frames > F)
+				F = segs[k].frames;
+		while (F < unit && unit % F != 0)
 			F++;
-		D = (int)(count / F);
-		if ((target = malloc((size_t)D * sizeof *target)) == NULL ||
+		D = (int)(unit / F);
+		if ((set = index_load_segment_tensors(ix, model_id, HEADS_KIND_FRAMES, unit,
+		    &cause)) == NULL) {
+			cli_error_cause(&cause, "similar: cannot read the stored vectors");
+			goto out;
+		}
+		if ((target = calloc((size_t)D, sizeof *target)) == NULL ||
+		    (whole = malloc((size_t)D * sizeof *whole)) == NULL ||
 		    (vec = malloc((size_t)D * sizeof *vec)) == NULL ||
 		    (hits = malloc((size_t)(set->n > 0 ? set->n : 1) * sizeof *hits)) == NULL) {
 			cli_error("out of memory");
 			goto out;
 		}
-		similar_vector(mine, F, D, row.frames, target);
-		for (int64_t i = 0; i < set->n; i++) {
-			similar_row key = { set->ids[i], 0 }, *r;
-			double s = 0;
-			r = bsearch(&key, rows, n_rows, sizeof *rows, similar_row_cmp);
-			similar_vector(set->data + (size_t)i * (size_t)count, F, D,
-			    r != NULL ? r->frames : F, vec);
+		/* FILE: the mean of its segments' vectors. */
+		for (int k = 0; k < n_segs; k++) {
+			similar_vector(mine + (size_t)k * (size_t)unit, F, D, segs[k].frames, vec);
 			for (int d = 0; d < D; d++)
-				s += (double)vec[d] * target[d];
-			hits[i] = (similar_hit){ (float)s, i };
+				target[d] += vec[d];
+		}
+		similar_vector(target, 1, D, 1, vec);
+		memcpy(target, vec, (size_t)D * sizeof *target);
+		/* Each other video by its segment most like FILE. */
+		for (int64_t i = 0; i < set->n;) {
+			similar_row key = { set->ids[i], 0, 0 }, *r;
+			index_segment *g = NULL;
+			int64_t k = i, best_at = i;
+			double best = -2;
+			int ng = 0;
+			while (k < set->n && set->ids[k] == set->ids[i])
+				k++;
+			r = bsearch(&key, rows, n_rows, sizeof *rows, similar_row_cmp);
+			if (k - i > 1 && index_get_segments(ix, set->ids[i], &g, &ng, NULL) != 0)
+				ng = 0;
+			memset(whole, 0, (size_t)D * sizeof *whole);
+			for (int64_t q = i; q < k; q++) {
+				double sc = 0;
+				int n = k - i > 1 ? (q - i < ng ? g[q - i].frames : F) :
+				    r != NULL ? r->frames : F;
+				similar_vector(set->data + (size_t)q * (size_t)unit, F, D, n, vec);
+				for (int d = 0; d < D; d++) {
+					sc += (double)vec[d] * target[d];
+					whole[d] += vec[d];
+				}
+				if (sc > best)
+					best = sc, best_at = q;
+			}
+			/* The whole video as FILE is taken, so that a copy comes first. */
+			if (k - i > 1) {
+				double sc = 0;
+				similar_vector(whole, 1, D, 1, vec);
+				for (int d = 0; d < D; d++)
+					sc += (double)vec[d] * target[d];
+				if (sc > best)
+					best = sc, best_at = i;
+			}
+			free(g);
+			hits[n_hits++] = (similar_hit){ (float)best, best_at };
+			i = k;
 		}
 	}
-	qsort(hits, (size_t)set->n, sizeof *hits, similar_hit_cmp);
-	for (int64_t i = 0; i < set->n && shown < top_k; i++) {
+	qsort(hits, (size_t)n_hits, sizeof *hits, similar_hit_cmp);
+	for (int64_t i = 0; i < n_hits && shown < top_k; i++) {
 		const char *p = set->paths[hits[i].at];
 		if (set->ids[hits[i].at] == row.id)
 			continue;
@@ -670,7 +737,9 @@ out:
 	}
 	free(target);
 	free(vec);
+	free(whole);
 	free(mine);
+	free(segs);
 	free(hits);
 	free(rows);
 	index_tensor_set_free(set);

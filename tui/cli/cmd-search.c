@@ -43,6 +43,8 @@ typedef struct {
 	int preview;      /* --preview given */
 	int preview_want; /* its CLI_PICTURE_* value, -1 auto */
 	const char *precision; /* --precision, as given; NULL: the config's */
+	int all_segments; /* --all-segments: every matching segment, not each video's best */
+	double at;        /* explain --at T: the segment holding T; NAN: the best */
 } search_cli;
 
 static const char *const search_granularity[4] = {
@@ -56,11 +58,13 @@ static void search_usage(FILE *out, int explain)
 		    "Usage: clipgrep explain [OPTIONS] QUERY FILE\n"
 		    "Show how FILE scores for QUERY: its rank, each granularity's similarity z,\n"
 		    "weight and contribution to the TC-MGC score, the EA score and frame weights,\n"
-		    "and the word x frame attention.\n\n");
+		    "and the word x frame attention.  A long video is explained by its best\n"
+		    "segment for QUERY, or with --at by the segment holding a moment.\n\n");
 	else
 		fprintf(out,
 		    "Usage: clipgrep search [OPTIONS] QUERY...\n"
-		    "Rank the indexed videos for QUERY (the words are joined with spaces).\n\n");
+		    "Rank the indexed videos for QUERY (the words are joined with spaces).  A long\n"
+		    "video is ranked by its best segment, shown as its time range.\n\n");
 	fprintf(out,
 	    "      --db FILE          the index (default $CLIPGREP_DB, else\n"
 	    "                         $XDG_DATA_HOME/clipgrep/index.db)\n"
@@ -73,6 +77,8 @@ static void search_usage(FILE *out, int explain)
 	if (!explain)
 		fprintf(out,
 		    "  -n, --count K          show the K best (default 10)\n"
+		    "      --all-segments     rank every segment of a long video on its own (a\n"
+		    "                         video may then appear several times)\n"
 		    "      --in DIR           only videos under the folder DIR (ranks count within\n"
 		    "                         it); without it the whole index, wherever you are\n"
 		    "  -l, --files            print only the paths, best first, one per line\n"
@@ -80,24 +86,54 @@ static void search_usage(FILE *out, int explain)
 		    "      --preview[=MODE]   the best frame under each hit: auto (kitty, sixel\n"
 		    "                         or half-blocks on a terminal, nothing into a pipe),\n"
 		    "                         kitty, sixel, blocks or none\n");
+	if (explain)
+		fprintf(out,
+		    "      --at T             explain the segment holding the moment T (seconds,\n"
+		    "                         mm:ss or h:mm:ss) instead of the best one\n");
 	fprintf(out,
 	    "      --json             %s\n"
 	    "  -h, --help             show this help\n",
 	    explain ? "print one JSON object" : "print one JSON object per hit (JSON Lines)");
 }
 
-/* mm:ss.s (or h:mm:ss.s), "-" when unknown. */
-static void search_time(FILE *out, double t)
+/* mm:ss.s (or h:mm:ss.s), "-" when unknown, into buf. */
+static void search_time_text(double t, char buf[24])
 {
-	if (!isfinite(t) || t < 0) {
-		fputs("    -  ", out);
+	if (!isfinite(t) || t < 0 || t > 1e8) {
+		snprintf(buf, 24, "    -  ");
 		return;
 	}
 	int tenths = (int)(t * 10 + 0.5), s = tenths / 10, h = s / 3600;
 	if (h > 0)
-		fprintf(out, "%d:%02d:%02d.%d", h, s / 60 % 60, s % 60, tenths % 10);
+		snprintf(buf, 24, "%d:%02d:%02d.%d", h, s / 60 % 60, s % 60, tenths % 10);
 	else
-		fprintf(out, "%02d:%02d.%d", s / 60, s % 60, tenths % 10);
+		snprintf(buf, 24, "%02d:%02d.%d", s / 60, s % 60, tenths % 10);
+}
+
+static void search_time(FILE *out, double t)
+{
+	char buf[24];
+
+	search_time_text(t, buf);
+	fputs(buf, out);
+}
+
+/* Columns the widest segment range of r takes, with its two spaces. */
+static int search_range_width(const engine_result *r)
+{
+	int w = 0;
+
+	for (int i = 0; i < r->nhits; i++) {
+		char a[24], b[24];
+		int n;
+		if (r->hits[i].segments <= 1)
+			continue;
+		search_time_text(r->hits[i].seg_start, a);
+		search_time_text(r->hits[i].seg_end, b);
+		n = (int)(strlen(a) + strlen(b)) + 3;
+		w = n > w ? n : w;
+	}
+	return w;
 }
 
 static void search_json_num(FILE *out, double v)
@@ -151,6 +187,11 @@ static void search_json_hit(FILE *out, const engine_info *info, const engine_res
 	search_json_num(out, h->score);
 	fputs(",\"best_moment\":", out);
 	search_json_num(out, h->best_time);
+	fprintf(out, ",\"segment\":%d,\"segments\":%d,\"segment_start\":", h->segment,
+	    h->segments);
+	search_json_num(out, h->seg_start);
+	fputs(",\"segment_end\":", out);
+	search_json_num(out, h->seg_end);
 	fprintf(out, ",\"best_frame\":%d,\"duration\":", h->best_frame);
 	search_json_num(out, h->duration);
 	fprintf(out, ",\"mode\":\"%s\",\"tcmgc_score\":", r->mode_name);
@@ -244,6 +285,33 @@ static void search_json_hit(FILE *out, const engine_info *info, const engine_res
 	fprintf(out, "},\"clipgrep\":\"%s\"}\n", PACKAGE_VERSION);
 }
 
+/* Seconds, mm:ss(.s) or h:mm:ss(.s), into *out; 0 or -1. */
+static int search_parse_time(const char *s, double *out)
+{
+	double t = 0;
+	int parts = 0;
+
+	for (;;) {
+		char *end;
+		double v;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = strtod(s, &end);
+		if (!(v >= 0) || !isfinite(v) || (parts > 0 && v >= 60 && *end != ':'))
+			return -1;
+		t = t * 60 + v;
+		parts++;
+		if (*end == '\0')
+			break;
+		if (*end != ':' || parts == 3 || v != floor(v))
+			return -1;
+		s = end + 1;
+	}
+	*out = t;
+	return 0;
+}
+
 /* Parse the shared options; returns the index of the first operand, or -1 (rc set). */
 static int search_parse(int argc, char **argv, search_cli *o, int explain, int *rc)
 {
@@ -258,6 +326,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "files", no_argument, NULL, 'l' },
 		{ "preview", optional_argument, NULL, 'P' },
 		{ "precision", required_argument, NULL, 'p' },
+		{ "all-segments", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* explain shares the table but not the search-only options. */
@@ -268,11 +337,13 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "precision", required_argument, NULL, 'p' },
+		{ "at", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	o->preview_want = -1;
+	o->at = NAN;
 	while ((c = cli_getopt(argc, argv, explain ? ":d:m:h" : ":d:m:n:l0h",
 	    explain ? explain_options : options)) != -1) {
 		switch (c) {
@@ -301,6 +372,17 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 			break;
 		case 'j':
 			o->json = 1;
+			break;
+		case 'A':
+			o->all_segments = 1;
+			break;
+		case 'a':
+			if (search_parse_time(optarg, &o->at) == -1) {
+				cli_error("explain: --at: %s is not a time (seconds, mm:ss or h:mm:ss)",
+				    cli_name(optarg));
+				*rc = CLI_EXIT_USAGE;
+				return -1;
+			}
 			break;
 		case 'I':
 			o->in = optarg;
@@ -448,17 +530,17 @@ static char *search_in_dir(const char *dir, int *rc)
  * exact top_k under the folder.
  */
 static int search_scoped(engine *e, const char *query, search_model mode, int top_k,
-    const char *in, engine_result **out, char **cause)
+    int all_segments, const char *in, engine_result **out, char **cause)
 {
 	int depth = top_k > SEARCH_IN_DEPTH ? top_k : SEARCH_IN_DEPTH;
 
 	if (in == NULL)
-		return engine_search(e, query, mode, top_k, out, cause);
+		return engine_search_segments(e, query, mode, top_k, all_segments, out, cause);
 	for (;;) {
 		engine_result *r = NULL;
 		int more;
 
-		if (engine_search(e, query, mode, depth, &r, cause) == -1)
+		if (engine_search_segments(e, query, mode, depth, all_segments, &r, cause) == -1)
 			return -1;
 		more = r->nhits == depth && (size_t)depth < r->library;
 		if (engine_result_keep_under(r, in, top_k) >= top_k || !more) {
@@ -480,7 +562,8 @@ static void search_preview(engine *e, const cli_picture_caps *caps, const engine
 	uint8_t *rgb = NULL;
 	int w = 0, hh = 0, at = h->best_frame;
 
-	if ((f = engine_get_frames(e, h->video_id, 1, &cause)) == NULL) {
+	f = engine_get_segment_frames(e, engine_segment_key(h->video_id, h->segment), 1, &cause);
+	if (f == NULL) {
 		cli_error_cause(&cause, "cannot read the stored frames");
 		return;
 	}
@@ -509,7 +592,7 @@ int cmd_search(int argc, char **argv)
 	engine_info info;
 	search_model mode = SEARCH_TCMGC;
 	char *query = NULL, *cause = NULL, *in = NULL;
-	int first, rc = CLI_EXIT_ERROR;
+	int first, rc = CLI_EXIT_ERROR, ranges = 0;
 
 	if (cli_config_load(&cfg) == -1)
 		goto out;
@@ -537,7 +620,8 @@ int cmd_search(int argc, char **argv)
 	search_warn_damaged(e, NULL);
 	tensor_set_threads(1);
 	rc = CLI_EXIT_ERROR;
-	if (search_scoped(e, query, mode, o.top_k > 0 ? o.top_k : 10, in, &r, &cause) == -1) {
+	if (search_scoped(e, query, mode, o.top_k > 0 ? o.top_k : 10, o.all_segments, in, &r,
+	    &cause) == -1) {
 		cli_error_cause(&cause, "search failed");
 		goto out;
 	}
@@ -566,6 +650,8 @@ int cmd_search(int argc, char **argv)
 	/* Pictures only for a terminal unless forced: a pipe gets the plain list. */
 	if (o.preview && (o.preview_want >= 0 || isatty(STDOUT_FILENO)))
 		cli_picture_detect(o.preview_want, isatty(STDOUT_FILENO), CLI_PICTURE_BLOCKS, &caps);
+	for (int i = 0; i < r->nhits; i++)
+		ranges = ranges || r->hits[i].segments > 1;
 	for (int i = 0; i < r->nhits; i++) {
 		const engine_hit *h = &r->hits[i];
 		if (o.json) {
@@ -581,6 +667,17 @@ int cmd_search(int argc, char **argv)
 		printf("%3d  %9.4f  ", h->rank, h->score);
 		search_time(stdout, h->best_time);
 		fputs("  ", stdout);
+		/* The segment's range, when some hit is a segment of a long video. */
+		if (ranges && h->segments > 1) {
+			char a[24], b[24];
+			int w;
+			search_time_text(h->seg_start, a);
+			search_time_text(h->seg_end, b);
+			w = printf("%s-%s  ", a, b);
+			printf("%*s", search_range_width(r) - w, "");
+		} else if (ranges) {
+			printf("%*s", search_range_width(r), "");
+		}
 		cli_text_escaped(stdout, h->path);
 		putchar('\n');
 		if (caps.mode != CLI_PICTURE_NONE)
@@ -669,7 +766,7 @@ int cmd_explain(int argc, char **argv)
 		cli_error("explain: %s is not a searchable video in the index (index it first)", cli_name(file));
 		goto out;
 	}
-	k = engine_explain(e, argv[first], mode, id, &r, &cause);
+	k = engine_explain_at(e, argv[first], mode, id, o.at, &r, &cause);
 	if (k != 0) {
 		if (k == 1)
 			cli_error("explain: %s is not a searchable video in the index", cli_name(file));
@@ -689,9 +786,19 @@ int cmd_explain(int argc, char **argv)
 	printf("\nquery:       ");
 	cli_text_escaped(stdout, argv[first]);
 	printf("\nmode:        %s\n", r->mode_name);
-	if (h->rank > 0)
+	if (h->rank > 0 && info.segments > info.videos)
+		printf("rank:        %d of %zu videos (%zu segments)\n", h->rank, info.videos,
+		    info.segments);
+	else if (h->rank > 0)
 		printf("rank:        %d of %zu\n", h->rank, r->library);
 	printf("score:       %.4f\n", h->score);
+	if (h->segments > 1) {
+		printf("segment:     %d of %d, ", h->segment + 1, h->segments);
+		search_time(stdout, h->seg_start);
+		fputs(" - ", stdout);
+		search_time(stdout, h->seg_end);
+		printf("%s\n", isnan(o.at) ? " (the best for this query)" : "");
+	}
 	printf("best moment: ");
 	search_time(stdout, h->best_time);
 	printf(" (frame %d)\n", h->best_frame);

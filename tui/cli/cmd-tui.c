@@ -50,10 +50,14 @@ static void cmd_tui_usage(FILE *out)
 	    "  -j, --jobs N         decode threads for indexing\n"
 	    "      --precision P    the towers' precision, fp32 (default) or bf16 (see\n"
 	    "                       'clipgrep index --help')\n"
+	    "      --window S       index videos longer than S seconds as segments of at most\n"
+	    "                       S seconds (default 30, or the config's window; 0: whole files)\n"
+	    "      --shots          move segment boundaries to nearby shot changes\n"
 	    "  -h, --help           show this help\n\n"
 	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
-	    "Tab switches model; w cycles the heatmap word; d (list) or F2 (anywhere) shows\n"
-	    "the selected clip on the whole screen, Enter/Esc back; / edits the query; F1\n"
+	    "Tab switches model; w cycles the heatmap word; s lists every matching segment of\n"
+	    "long videos (again: each video's best); d (list) or F2 (anywhere) shows the\n"
+	    "selected clip on the whole screen, Enter/Esc back; / edits the query; F1\n"
 	    "(anywhere, or ? in the list) shows the keys and the heatmap legend; q quits.\n");
 }
 
@@ -140,6 +144,8 @@ int cmd_tui(int argc, char **argv)
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "precision", required_argument, NULL, 'p' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "shots", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -217,6 +223,17 @@ int cmd_tui(int argc, char **argv)
 		case 'p':
 			precision_opt = optarg;
 			break;
+		case 'W':
+			if (cli_parse_window(optarg, &o.window) == -1) {
+				cli_error("--window: %s is not a number of seconds from 0 to 86400",
+				    cli_name(optarg));
+				return CLI_EXIT_USAGE;
+			}
+			o.window_set = 1;
+			break;
+		case 'T':
+			o.shots = 1;
+			break;
 		case 'h':
 			cmd_tui_usage(stdout);
 			return CLI_EXIT_OK;
@@ -284,6 +301,10 @@ int cmd_tui(int argc, char **argv)
 	o.threads = cfg.threads;
 	if (o.jobs == 0)
 		o.jobs = cfg.jobs;
+	if (!o.window_set && cfg.window >= 0) {
+		o.window = cfg.window;
+		o.window_set = 1;
+	}
 	for (int i = 0; i < cfg.n_exclude && n_exclude < CMD_TUI_MAX_EXCLUDE; i++)
 		exclude[n_exclude++] = cfg.exclude[i];
 	exclude[n_exclude] = NULL;

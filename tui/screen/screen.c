@@ -485,7 +485,16 @@ static void screen_draw_list(tui_view *v, int y0, int rows, int width)
 		screen_format_time(h->duration > 0 ? h->duration : NAN, dur, sizeof dur);
 		namew = width - x - 16;
 		screen_style(base, 0);
-		screen_put(v, y, x, namew, screen_basename(h->path));
+		if (h->segments > 1) {
+			/* A long video's segment: its range after the name. */
+			char label[512], a[16], b[16];
+			screen_format_time(h->seg_start, a, sizeof a);
+			screen_format_time(h->seg_end, b, sizeof b);
+			snprintf(label, sizeof label, "%s  %s-%s", screen_basename(h->path), a, b);
+			screen_put(v, y, x, namew, label);
+		} else {
+			screen_put(v, y, x, namew, screen_basename(h->path));
+		}
 		mvprintw(y, width - 15, " %6s %7s", best, dur);
 	}
 	screen_style(A_NORMAL, 0);
@@ -555,6 +564,14 @@ static int screen_draw_file(const tui_view *v, const engine_hit *h, int y, int x
 	snprintf(buf, sizeof buf, "best moment %s (frame %d of %d)", t1, h->best_frame + 1,
 	    h->n_frames);
 	screen_put(v, y + row++, x, w, buf);
+	if (h->segments > 1) {
+		char a[16], b[16];
+		screen_format_time(h->seg_start, a, sizeof a);
+		screen_format_time(h->seg_end, b, sizeof b);
+		snprintf(buf, sizeof buf, "segment %d of %d, %s-%s", h->segment + 1, h->segments,
+		    a, b);
+		screen_put(v, y + row++, x, w, buf);
+	}
 	screen_format_time(h->duration > 0 ? h->duration : NAN, t2, sizeof t2);
 	snprintf(buf, sizeof buf, "duration %s", t2);
 	screen_put(v, y + row++, x, w, buf);
@@ -853,7 +870,8 @@ static void screen_draw_heatmap(tui_view *v, const engine_hit *h, int y, int x, 
 			int iw, ih;
 			const uint8_t *rgb = screen_frame_rgb(v, f, &iw, &ih);
 			if (rgb != NULL)
-				image_place(v->images, screen_frame_key(h->video_id, f), rgb, iw, ih,
+				image_place(v->images, screen_frame_key(engine_segment_key(h->video_id,
+				    h->segment), f), rgb, iw, ih,
 				    y + row, x + lab + f * cw, strip_rows, cw - 1, NULL, NULL);
 		}
 		row += strip_rows;
@@ -963,7 +981,8 @@ static void screen_draw_detail(tui_view *v, int y, int x, int w, int rows)
 	if (image_reg_mode(v->images) != IMAGE_NONE && !v->help) {
 		int tw = w * 2 / 5;
 		if (rgb != NULL) {
-			image_place(v->images, screen_frame_key(h->video_id, h->best_frame), rgb, iw, ih,
+			image_place(v->images, screen_frame_key(engine_segment_key(h->video_id,
+			    h->segment), h->best_frame), rgb, iw, ih,
 			    y, x, thumb_rows, tw, &ur, &uc);
 		} else {
 			screen_style(A_DIM, 0);
@@ -1103,6 +1122,7 @@ static const char *const screen_help_lines[] = {
 	"                  narrow terminal); Enter/Esc/d go back, j/k change clip",
 	"w, W              next / previous word in the attention heatmap",
 	"                  (scrolls it: a mark says how many rows are hidden)",
+	"s                 long videos: every matching segment / each video's best",
 	"/                 edit the query;  Esc leaves it",
 	"Ctrl-R            search the query history (readline keys work)",
 	"Ctrl-L            redraw the screen",

@@ -70,6 +70,7 @@ typedef struct {
 	uint64_t inflight;      /* the search the worker is running (0: none) */
 	int want_search;        /* the query changed while one was in flight */
 	int keep_selection;     /* the next answer keeps the selected video */
+	int all_segments;       /* list every matching segment (key s), not each video's best */
 	int64_t keep_id;
 	double message_until;
 	double last_refresh;
@@ -189,7 +190,13 @@ static int64_t tui_selected_id(const tui *t)
 {
 	if (t->res == NULL || t->v.sel < 0 || t->v.sel >= t->res->nhits)
 		return -1;
-	return t->res->hits[t->v.sel].video_id;
+	return engine_segment_key(t->res->hits[t->v.sel].video_id, t->res->hits[t->v.sel].segment);
+}
+
+/* What the thumbnails of hit i are cached under: its segment. */
+static int64_t tui_hit_key(const tui *t, int i)
+{
+	return engine_segment_key(t->res->hits[i].video_id, t->res->hits[i].segment);
 }
 
 /* Ask for a search of the current text (now if the worker is free). */
@@ -229,11 +236,11 @@ static void tui_want_thumbs(tui *t)
 	if (t->res == NULL || image_reg_mode(t->v.images) == IMAGE_NONE)
 		return;
 	if (t->v.sel >= 0 && t->v.sel < t->res->nhits)
-		ids[n++] = t->res->hits[t->v.sel].video_id;
+		ids[n++] = tui_hit_key(t, t->v.sel);
 	for (int i = t->v.sel + 1; i < t->res->nhits && n < 6; i++)
-		ids[n++] = t->res->hits[i].video_id;
+		ids[n++] = tui_hit_key(t, i);
 	for (int i = t->v.sel - 1; i >= 0 && n < 8; i--)
-		ids[n++] = t->res->hits[i].video_id;
+		ids[n++] = tui_hit_key(t, i);
 	/* Only those not already decoded. */
 	{
 		int m = 0;
@@ -313,7 +320,7 @@ static unsigned tui_take(tui *t)
 		t->v.sel = 0;
 		t->v.top = 0;
 		for (int i = 0; keep >= 0 && i < t->res->nhits; i++)
-			if (t->res->hits[i].video_id == keep)
+			if (tui_hit_key(t, i) == keep)
 				t->v.sel = i;
 		t->keep_selection = 0;
 		if (t->v.word < 1 || t->v.word >= t->res->n_tokens)
@@ -620,6 +627,13 @@ static unsigned tui_key_list(tui *t, int is_key, wint_t c)
 	case 'w': return tui_cycle_word(t, 1);
 	case 'W': return tui_cycle_word(t, -1);
 	case 'd': return tui_toggle_page(t);
+	case 's':
+		/* Long videos: every matching segment, or each video's best. */
+		t->all_segments = !t->all_segments;
+		worker_set_all_segments(t->w, t->all_segments);
+		tui_message(t, 0, t->all_segments ? "every matching segment" :
+		    "each video's best segment");
+		return TUI_REDRAW | TUI_SEARCH;
 	case '/':
 	case 'i':
 		t->v.focus = TUI_FOCUS_QUERY;
@@ -1112,6 +1126,9 @@ int tui_run(const tui_options *o)
 	wo.exclude = o->exclude;
 	wo.jobs = o->jobs;
 	wo.precision = o->precision;
+	wo.window_set = o->window_set;
+	wo.window = o->window;
+	wo.shots = o->shots;
 	wo.filter_prefix = o->filter_prefix;
 	wo.wake_fd = tui_wake[1];
 	t.w = worker_new(&wo);

@@ -31,6 +31,9 @@ typedef struct {
 	int create;                /* create the index when missing */
 	int threads, jobs;
 	linear_precision precision; /* the towers' (--precision, the config's) */
+	int window_set;            /* window holds the indexer's segment window */
+	double window;             /* seconds (0: whole files); else INDEXER_DEFAULT_WINDOW */
+	int shots;                 /* segment boundaries at shot changes */
 	const char *query;         /* initial query, or NULL */
 	const char *mode;          /* initial mode name, or NULL: the engine's default */
 	int images;                /* -1: detect, else an image_mode */

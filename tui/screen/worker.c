@@ -45,6 +45,7 @@ struct worker {
 	char *search_query;
 	search_model search_mode;
 	int search_top_k;
+	int all_segments;          /* engine_search_segments' all_segments */
 	uint64_t search_seq;
 	int64_t wanted[WORKER_MAX_WANTED];
 	int n_wanted;
@@ -180,7 +181,8 @@ static void *worker_search_main(void *arg)
 			if (w->filter_prefix != NULL && depth < WORKER_FILTER_DEPTH)
 				depth = WORKER_FILTER_DEPTH;
 			t0 = worker_now();
-			rc = engine_search(w->eng, q, mode, depth, &res, &cause);
+			rc = engine_search_segments(w->eng, q, mode, depth, w->all_segments, &res,
+			    &cause);
 			if (rc == 0 && w->filter_prefix != NULL)
 				worker_filter(res, w->filter_prefix, top_k);
 			pthread_mutex_lock(&w->lock);
@@ -231,7 +233,7 @@ static void *worker_search_main(void *arg)
 			if (queued)
 				continue;
 			pthread_mutex_unlock(&w->lock);
-			f = engine_get_frames(w->eng, id, 1, &cause);
+			f = engine_get_segment_frames(w->eng, id, 1, &cause);
 			free(cause); /* a video gone since the search: drawn without pictures */
 			cause = NULL;
 			pthread_mutex_lock(&w->lock);
@@ -345,6 +347,9 @@ static void *worker_index_main(void *arg)
 	io.exclude = (const char *const *)w->exclude;
 	io.jobs = w->opt.jobs;
 	io.precision = w->opt.precision;
+	if (w->opt.window_set)
+		io.window = w->opt.window;
+	io.shots = w->opt.shots;
 	io.wait_lock = 0;
 	io.stop = &w->stop_index;
 	io.progress = worker_index_progress;
@@ -490,6 +495,13 @@ void worker_search(worker *w, const char *query, search_model mode, int top_k, u
 	w->search_seq = seq;
 	w->search_pending = 1;
 	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_set_all_segments(worker *w, int all)
+{
+	pthread_mutex_lock(&w->lock);
+	w->all_segments = all;
 	pthread_mutex_unlock(&w->lock);
 }
 

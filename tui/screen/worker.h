@@ -36,6 +36,9 @@ typedef struct {
 	const char *const *exclude;/* NULL-terminated, or NULL */
 	int jobs;                  /* indexer decode threads (0: its default) */
 	linear_precision precision; /* the towers' (indexing and the text tower) */
+	int window_set;            /* window is the indexer's segment window, else its default */
+	double window;
+	int shots;
 	const char *filter_prefix; /* show only hits whose path starts with this (NULL: all) */
 	int wake_fd;               /* written one byte per event */
 } worker_options;
@@ -51,7 +54,13 @@ void worker_free(worker *w, int wait_ms);
 
 /* Ask for a search; replaces a pending one.  seq identifies the answer. */
 void worker_search(worker *w, const char *query, search_model mode, int top_k, uint64_t seq);
-/* The videos whose thumbnails the screen wants, most wanted first (replaces the list). */
+/* Searches from now list every matching segment (1) or each video's best (0). */
+void worker_set_all_segments(worker *w, int all);
+/*
+ * The hits whose thumbnails the screen wants, most wanted first (replaces
+ * the list), each by engine_segment_key: a long video's segment shows its
+ * own frames.
+ */
 void worker_want_thumbs(worker *w, const int64_t *ids, int n);
 /* Pick up what the indexer stored (engine_refresh). */
 void worker_refresh(worker *w);
