@@ -113,7 +113,9 @@ ok $([ "$run2" -eq 0 ] && contains "$out" '"precision":"bf16"' && echo 0 || echo
 # Schema 2 (before precision provenance): read as fp32, upgraded when written.
 if command -v sqlite3 >/dev/null; then
 	cp "$DB" "$T/v2.db"
-	sqlite3 "$T/v2.db" "ALTER TABLE models DROP COLUMN precision; PRAGMA user_version = 2"
+	sqlite3 "$T/v2.db" "ALTER TABLE models DROP COLUMN precision; DROP TABLE segments;
+		ALTER TABLE videos DROP COLUMN seg_window; ALTER TABLE videos DROP COLUMN seg_shots;
+		PRAGMA user_version = 2"
 	chmod a-w "$T/v2.db"
 	run "$CLIPGREP" info --db "$T/v2.db" --json
 	ok $([ "$rc" -eq 0 ] && contains "$out" '"precision":"fp32"' && echo 0 || echo 1) \

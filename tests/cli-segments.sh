@@ -10,7 +10,7 @@
 
 [ -n "$FFMPEG" ] && [ -x "$FFMPEG" ] || skip_all "no ffmpeg program (\$FFMPEG)"
 demo=$top_srcdir/assets/demo
-[ -r "$demo/demo-tcmgc.safetensors" ] || skip_all "no demo model in $demo"
+[ -r "$demo/demo.safetensors" ] || skip_all "no demo model in $demo"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/clipgrep-cli-segments.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -18,7 +18,7 @@ LIB=$T/lib
 mkdir -p "$LIB" "$T/cfg/clipgrep"
 export XDG_CONFIG_HOME=$T/cfg XDG_DATA_HOME=$T/data
 unset CLIPGREP_DB CLIPGREP_CONFIG
-M="--model $demo/demo-tcmgc.safetensors --model $demo/demo-ea.safetensors"
+M="--model $demo/demo.safetensors"
 DB="--db $T/index.db"
 
 # scenes OUT SPEC...: concatenate scenes "SECONDS:BACKGROUND[:BOXCOLOUR]" at
@@ -148,7 +148,7 @@ ok $([ "$rc" -eq 0 ] && contains "$out" "best 5:0" && contains "$out" "of 12)" &
 diag "$out"
 
 # export: one line (and array row) per segment.
-run "$CLIPGREP" export $DB --model "$demo/demo-tcmgc.safetensors" --format npy --out "$T/exp"
+run "$CLIPGREP" export $DB --model "$demo/demo.safetensors" --format npy --out "$T/exp"
 ok $([ "$rc" -eq 0 ] && [ "$(wc -l <"$T/exp/videos.jsonl")" -eq 280 ] &&
 	grep -q '"segment":10,"segments":20,"segment_start":300.000000,"segment_end":330.000000,"times":\[30[0-9]' \
 		"$T/exp/videos.jsonl" && echo 0 || echo 1) \
@@ -207,7 +207,8 @@ if command -v sqlite3 >/dev/null; then
 	scenes "$T/clips/b.mp4" 5:0xe0e8f0:blue
 	run "$CLIPGREP" index --db "$T/old.db" $M "$T/clips"
 	sqlite3 "$T/old.db" "DROP TABLE segments; ALTER TABLE videos DROP COLUMN seg_window;
-		ALTER TABLE videos DROP COLUMN seg_shots; PRAGMA user_version = 2"
+		ALTER TABLE videos DROP COLUMN seg_shots; ALTER TABLE models DROP COLUMN precision;
+		PRAGMA user_version = 2"
 	chmod a-w "$T/old.db"
 	run "$CLIPGREP" search --db "$T/old.db" $M -n 1 "a big red square"
 	ok $([ "$rc" -eq 0 ] && contains "$out" "a.mp4" && echo 0 || echo 1) \
@@ -216,9 +217,9 @@ if command -v sqlite3 >/dev/null; then
 	chmod u+w "$T/old.db"
 	run "$CLIPGREP" index --db "$T/old.db" $M "$T/clips"
 	ok $([ "$rc" -eq 0 ] && contains "$err" "2 unchanged" && echo 0 || echo 1) \
-		"migrated to schema 3, its clips are not encoded again"
+		"migrated to schema 4, its clips are not encoded again"
 	run "$CLIPGREP" info --db "$T/old.db" --json
-	ok $(contains "$out" '"schema":3' && echo 0 || echo 1) "info says schema 3"
+	ok $(contains "$out" '"schema":4' && echo 0 || echo 1) "info says schema 4"
 	diag "$(printf '%s\n' "$out" | head -c 300)"
 fi
 
