@@ -43,6 +43,7 @@ struct engine {
 	char *db_path;
 	heads_set *hs;
 	int threads;
+	atomic_int *cancel;    /* engine_set_cancel's flag, or NULL */
 	engine_model tmm, emm; /* the files giving the TC-MGC and EA heads */
 	engine_model *tm, *em; /* &tmm / &emm, or NULL without that head; one file
 	                          giving both is one engine_model (em == tm) */
@@ -844,6 +845,11 @@ nomem:
 	return NULL;
 }
 
+void engine_set_cancel(engine *e, atomic_int *flag)
+{
+	e->cancel = flag;
+}
+
 int engine_search(engine *e, const char *query, search_model mode, int top_k,
     engine_result **out, char **cause)
 {
@@ -858,9 +864,13 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
 	opts.model = mode;
 	opts.top_k = top_k > 0 ? top_k : 10;
 	opts.threads = e->threads;
-	if (search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
-	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr, cause) == -1)
-		return -1;
+	opts.cancel = e->cancel;
+	if (e->cancel != NULL && atomic_load(e->cancel))
+		return 1; /* superseded while the text was encoded */
+	int rc = search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+	    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr, cause);
+	if (rc != 0)
+		return rc;
 	if ((*out = engine_result_build(e, mode, &sr, cause)) == NULL)
 		return -1;
 	(*out)->encode_seconds = enc;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan.h"
 #include "search.h"
 #include "tensor.h"
 #include "util.h"
@@ -26,6 +27,10 @@ struct search_lib {
 	float *tx;      /* [cap, tx_floats] TC-MGC extras (mK ... coarse) */
 	float *eb;      /* [cap, ea_floats] EA blobs */
 	size_t kc_floats, tx_floats, ea_floats;
+	/* Loose EA only: the first pass's copy of each video vector v̂. */
+	scan_bf16 *e16; /* [cap, D] bf16(eb[i][0..D)) */
+	double e16_vmax;/* an upper bound of every |v̂| added (never lowered) */
+	bool e16_bad;   /* some v̂ was not finite: the bf16 pass is off */
 };
 
 search_lib *search_lib_new(const tcmgc *tc, const ea *e, char **cause)
@@ -63,6 +68,7 @@ void search_lib_free(search_lib *lib)
 	tensor_free(lib->kc);
 	tensor_free(lib->tx);
 	tensor_free(lib->eb);
+	free(lib->e16);
 	free(lib);
 }
 
@@ -95,6 +101,14 @@ int search_lib_reserve(search_lib *lib, size_t n, char **cause)
 	    search_grow(&lib->tx, lib->n, n, lib->tx_floats) == -1 ||
 	    search_grow(&lib->eb, lib->n, n, lib->ea_floats) == -1)
 		goto oom;
+	if (lib->e != NULL && !ea_is_tight(lib->e)) {
+		size_t total;
+		scan_bf16 *h;
+		if (util_mul_size(n, (size_t)ea_dim(lib->e), &total) == -1 ||
+		    (h = realloc(lib->e16, total * sizeof *h)) == NULL)
+			goto oom;
+		lib->e16 = h;
+	}
 	lib->cap = n;
 	return 0;
 oom:
@@ -122,6 +136,17 @@ int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const flo
 	}
 	if (lib->e != NULL)
 		memcpy(lib->eb + i * lib->ea_floats, ea_cache, sizeof(float) * lib->ea_floats);
+	if (lib->e16 != NULL) {
+		int d = ea_dim(lib->e);
+		double nn = 0;
+		scan_to_bf16(ea_cache, (size_t)d, lib->e16 + i * (size_t)d);
+		for (int j = 0; j < d; j++)
+			nn += (double)ea_cache[j] * ea_cache[j];
+		if (!isfinite(nn))
+			lib->e16_bad = true;
+		else if (sqrt(nn) > lib->e16_vmax)
+			lib->e16_vmax = sqrt(nn);
+	}
 	lib->n++;
 	return 0;
 }
@@ -143,6 +168,10 @@ int search_lib_remove(search_lib *lib, int64_t id)
 			if (lib->e != NULL)
 				memcpy(lib->eb + i * lib->ea_floats, lib->eb + last * lib->ea_floats,
 				    sizeof(float) * lib->ea_floats);
+			if (lib->e16 != NULL) {
+				size_t d = (size_t)ea_dim(lib->e);
+				memcpy(lib->e16 + i * d, lib->e16 + last * d, d * sizeof *lib->e16);
+			}
 		}
 		lib->n--;
 		return 0;
@@ -157,7 +186,8 @@ size_t search_lib_count(const search_lib *lib)
 
 size_t search_lib_bytes_per_video(const search_lib *lib)
 {
-	return sizeof(float) * (lib->kc_floats + lib->tx_floats + lib->ea_floats) + sizeof(int64_t);
+	return sizeof(float) * (lib->kc_floats + lib->tx_floats + lib->ea_floats) + sizeof(int64_t) +
+	    (lib->e16 != NULL ? sizeof(scan_bf16) * (size_t)ea_dim(lib->e) : 0);
 }
 
 int64_t search_lib_id(const search_lib *lib, size_t index)
@@ -177,7 +207,8 @@ void search_opts_init(search_opts *opts)
 
 typedef enum {
 	SEARCH_JOB_TCMGC,  /* full TC-MGC */
-	SEARCH_JOB_DOT     /* q · blob[offset .. offset + D) */
+	SEARCH_JOB_DOT,    /* q · blob[offset .. offset + D) */
+	SEARCH_JOB_BF16    /* q · bf16 copy (lib->e16) */
 } search_job_kind;
 
 typedef struct {
@@ -190,8 +221,10 @@ typedef struct {
 	const size_t *cand;     /* video indices, or NULL for 0..n-1 */
 	size_t n;
 	float *out;             /* [n] */
+	atomic_int *cancel;     /* the caller's flag, or NULL */
 	atomic_size_t next;
 	atomic_int failed;
+	atomic_int cancelled;
 } search_job;
 
 static void search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
@@ -236,12 +269,23 @@ static void *search_worker(void *arg)
 		}
 	}
 	for (;;) {
-		size_t lo = atomic_fetch_add(&job->next, SEARCH_CHUNK);
+		/* Between blocks: a block is at most a few milliseconds of work. */
+		if (job->cancel != NULL && atomic_load_explicit(job->cancel, memory_order_relaxed)) {
+			atomic_store(&job->cancelled, 1);
+			break;
+		}
+		size_t chunk = job->kind == SEARCH_JOB_TCMGC ? SEARCH_CHUNK : SEARCH_CHUNK * 64;
+		size_t lo = atomic_fetch_add(&job->next, chunk);
 		if (lo >= job->n)
 			break;
-		size_t hi = lo + SEARCH_CHUNK < job->n ? lo + SEARCH_CHUNK : job->n;
+		size_t hi = lo + chunk < job->n ? lo + chunk : job->n;
 		if (job->kind == SEARCH_JOB_TCMGC) {
 			search_job_tcmgc(job, scratch, gkc, gtx, lo, hi);
+			continue;
+		}
+		if (job->kind == SEARCH_JOB_BF16) {
+			scan_dot_bf16(SCAN_AUTO, job->q, lib->e16 + lo * (size_t)d, (size_t)d, d, hi - lo,
+			    job->out + lo);
 			continue;
 		}
 		for (size_t i = lo; i < hi; i++) {
@@ -266,7 +310,8 @@ static int search_thread_count(int want, size_t n)
 	return t < 1 ? 1 : t > 256 ? 256 : t;
 }
 
-/* Run job over its n videos on `threads` workers (the caller is one). */
+/* Run job over its n videos on `threads` workers (the caller is one);
+ * 0, 1 when cancelled, or -1 with *cause. */
 static int search_job_run(search_job *job, int threads, char **cause)
 {
 	pthread_t tid[256];
@@ -274,6 +319,7 @@ static int search_job_run(search_job *job, int threads, char **cause)
 
 	atomic_store(&job->next, 0);
 	atomic_store(&job->failed, 0);
+	atomic_store(&job->cancelled, 0);
 	for (int i = 1; i < t; i++) {
 		if (pthread_create(&tid[started], NULL, search_worker, job) != 0)
 			break;
@@ -286,24 +332,25 @@ static int search_job_run(search_job *job, int threads, char **cause)
 		util_set_cause(cause, "search: out of memory");
 		return -1;
 	}
-	return 0;
+	return atomic_load(&job->cancelled) ? 1 : 0;
 }
 
 static int search_dot_all(const search_lib *lib, const float *q, const float *base,
-    size_t stride, size_t offset, const size_t *cand, size_t n, int threads, float *out,
-    char **cause)
+    size_t stride, size_t offset, const size_t *cand, size_t n, int threads, atomic_int *cancel,
+    float *out, char **cause)
 {
 	search_job job = { .lib = lib, .kind = SEARCH_JOB_DOT, .q = q, .base = base,
-		.stride = stride, .offset = offset, .cand = cand, .n = n, .out = out };
+		.stride = stride, .offset = offset, .cand = cand, .n = n, .out = out,
+		.cancel = cancel };
 
 	return search_job_run(&job, threads, cause);
 }
 
 static int search_tcmgc_all(const search_lib *lib, const tcmgc_query *tq, const size_t *cand,
-    size_t n, int threads, float *out, char **cause)
+    size_t n, int threads, atomic_int *cancel, float *out, char **cause)
 {
 	search_job job = { .lib = lib, .kind = SEARCH_JOB_TCMGC, .tq = tq, .cand = cand, .n = n,
-		.out = out };
+		.out = out, .cancel = cancel };
 
 	return search_job_run(&job, threads, cause);
 }
@@ -368,6 +415,62 @@ static int search_select(const float *scores, size_t n, int k, search_entry *out
 	return have;
 }
 
+/*
+ * The bf16 first pass of a loose EA search: approx[i] = q · bf16(v̂_i) for
+ * every video, then the candidates cand[0 .. *ncand), ascending: every
+ * video whose fp32 score can still be among the K best.
+ *
+ * Why no top-K video is lost: with b = scan_bf16_bound for this query and
+ * the largest |v̂| of the library (the same for every video), each fp32
+ * score f_i (the exhaustive scan's, search_score_all) is within b of
+ * approx_i.  Let a_K be the K-th largest finite approx.  At least K
+ * videos have f >= a_K - b.  A video with approx_i < a_K - 2b has
+ * f_i <= approx_i + b < a_K - b, so at least K videos score strictly
+ * more: it is not in the top K, whatever the tie-break.  Every other
+ * video, and every one whose approx is not finite (bf16 overflow), is a
+ * candidate; with fewer than K finite approximations, all are.  The
+ * candidates keep their library order, so ties among them break by
+ * index as in the exhaustive ranking.  Returns 0, 1 (cancelled) or -1.
+ */
+static int search_ea_bf16_pass(const search_lib *lib, const float *q, int k, int threads,
+    atomic_int *cancel, float *approx, size_t *cand, size_t *ncand, char **cause)
+{
+	int d = ea_dim(lib->e), have, r;
+	size_t n = lib->n, m = 0;
+	search_job job = { .lib = lib, .kind = SEARCH_JOB_BF16, .q = q, .n = n, .out = approx,
+		.cancel = cancel };
+	double qn = 0, qmax = 0, thresh = -INFINITY;
+	float *fin;
+	search_entry *top;
+
+	if ((r = search_job_run(&job, threads, cause)) != 0)
+		return r;
+	for (int j = 0; j < d; j++) {
+		qn += (double)q[j] * q[j];
+		qmax = fabs((double)q[j]) > qmax ? fabs((double)q[j]) : qmax;
+	}
+	double b = scan_bf16_bound(d, sqrt(qn), lib->e16_vmax, qmax);
+	if ((fin = tensor_alloc(n)) == NULL || (top = calloc((size_t)k, sizeof *top)) == NULL) {
+		tensor_free(fin);
+		util_set_cause(cause, "search: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(approx[i]))
+			fin[m++] = approx[i];
+	have = search_select(fin, m, k, top);
+	if (have == k && isfinite(b))
+		thresh = (double)top[k - 1].score - 2 * b;
+	free(top);
+	tensor_free(fin);
+	m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(approx[i]) || (double)approx[i] >= thresh)
+			cand[m++] = i;
+	*ncand = m;
+	return 0;
+}
+
 static void search_znorm(float *x, size_t n)
 {
 	double mean = 0, var = 0;
@@ -400,7 +503,8 @@ int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *
 		    "interactive; use search_run (it re-ranks a short list)");
 		return -1;
 	}
-	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, scores, cause) == -1)
+	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, NULL, scores,
+	    cause) == -1)
 		return -1;
 	if (which == SEARCH_TCMGC)
 		return 0;
@@ -413,7 +517,8 @@ int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *
 	if ((q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
 		goto oom;
 	ea_query_vector(lib->e, ea_s, q);
-	if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, NULL, n, threads, dst, cause) == -1)
+	if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, NULL, n, threads, NULL, dst,
+	    cause) == -1)
 		goto out;
 	if (which == SEARCH_FUSED) {
 		search_znorm(scores, n);
@@ -516,7 +621,7 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 	float *tcs = NULL, *eas = NULL, *rank = NULL, *q = NULL, *coarse = NULL;
 	search_entry *top = NULL;
 	bool use_tc = opts->model != SEARCH_EA, use_ea = opts->model != SEARCH_TCMGC;
-	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1;
+	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1, r;
 
 	memset(res, 0, sizeof *res);
 	if ((use_tc && (lib->tc == NULL || tq == NULL)) || (use_ea && (lib->e == NULL || ea_s == NULL))) {
@@ -568,19 +673,32 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 			free(best);
 			goto oom;
 		}
-		if (search_dot_all(lib, cq, cbase, cstride, coff, NULL, n, opts->threads, coarse,
-		    cause) == -1) {
+		if ((r = search_dot_all(lib, cq, cbase, cstride, coff, NULL, n, opts->threads,
+		    opts->cancel, coarse, cause)) != 0) {
 			free(best);
-			goto out;
+			goto fail;
 		}
 		ncand = (size_t)search_select(coarse, n, limit, best);
 		for (size_t i = 0; i < ncand; i++)
 			cand[i] = best[i].index;
 		free(best);
+	} else if (opts->model == SEARCH_EA && lib->e16 != NULL && !lib->e16_bad && !opts->no_bf16 &&
+	    n > (size_t)k) {
+		/* The bf16 first pass: the candidates are every video that can
+		 * still reach the top K; they are scored in fp32 below. */
+		if ((q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL ||
+		    (cand = malloc(n * sizeof *cand)) == NULL)
+			goto oom;
+		ea_query_vector(lib->e, ea_s, q);
+		if ((r = search_ea_bf16_pass(lib, q, k, opts->threads, opts->cancel, coarse, cand,
+		    &ncand, cause)) != 0)
+			goto fail;
+		res->rescored = ncand;
 	}
 
-	if (use_tc && search_tcmgc_all(lib, tq, cand, ncand, opts->threads, tcs, cause) == -1)
-		goto out;
+	if (use_tc && (r = search_tcmgc_all(lib, tq, cand, ncand, opts->threads, opts->cancel, tcs,
+	    cause)) != 0)
+		goto fail;
 	if (use_ea) {
 		if (ea_is_tight(lib->e)) {
 			const float **ptrs = malloc(ncand * sizeof *ptrs);
@@ -588,18 +706,22 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 				goto oom;
 			for (size_t i = 0; i < ncand; i++)
 				ptrs[i] = lib->eb + (cand != NULL ? cand[i] : i) * lib->ea_floats;
-			int r = ea_score_many(lib->e, ea_s, ptrs, (int)ncand, eas, cause);
+			int rt = ea_score_many(lib->e, ea_s, ptrs, (int)ncand, eas, cause);
 			free(ptrs);
-			if (r == -1)
+			if (rt == -1)
 				goto out;
 		} else {
 			if (q == NULL && (q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
 				goto oom;
 			ea_query_vector(lib->e, ea_s, q);
-			if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, cand, ncand, opts->threads,
-			    eas, cause) == -1)
-				goto out;
+			if ((r = search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, cand, ncand,
+			    opts->threads, opts->cancel, eas, cause)) != 0)
+				goto fail;
 		}
+	}
+	if (opts->cancel != NULL && atomic_load(opts->cancel)) {
+		r = 1;
+		goto fail;
 	}
 	if (opts->model == SEARCH_FUSED) {
 		memcpy(rank, tcs, sizeof(float) * ncand);
@@ -631,10 +753,13 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 	res->seconds = util_now() - t0;
 	rc = 0;
 	goto out;
+fail:
+	rc = r; /* 1: cancelled, -1: failed (cause set) */
+	goto out;
 oom:
 	util_set_cause(cause, "search: out of memory");
 out:
-	if (rc == -1)
+	if (rc != 0)
 		search_result_free(res);
 	free(cand);
 	free(top);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "scan.h"
 #include "tcmgc.h"
 #include "temporal.h"
 #include "tensor.h"
@@ -53,6 +54,7 @@ struct tcmgc_query {
 	int *col_s;      /* [L+1] O column of each out_s probe (Gᵀ s̄, W̄_w) */
 	int *col_f;      /* [L+1] O column of each out_f probe (s̄, Glᵀ W̄_w) */
 	float *probes_t; /* [D, nr] the probe vectors as columns (B of a plain GEMM) */
+	float *probes_p; /* the same packed in 16-wide panels for scan_block */
 	float *outs_t;   /* [D, np] trained: the out_s probes, dotted with Kcᵀ a_0
 	                    per video instead of riding in the GEMM; NULL otherwise */
 	float *sumq;     /* [np] Σ_d q̂_j (zero padding) */
@@ -347,6 +349,7 @@ void tcmgc_query_free(tcmgc_query *q)
 		return;
 	tensor_free(q->mem);
 	tensor_free(q->probes_t);
+	tensor_free(q->probes_p);
 	tensor_free(q->outs_t);
 	free(q->col_s);
 	free(q);
@@ -511,6 +514,9 @@ tcmgc_query *tcmgc_query_new(const tcmgc *t, const float *s, const float *words,
 	for (int r = 0; r < q->nr; r++)
 		for (int e = 0; e < d; e++)
 			q->probes_t[(size_t)e * q->nr + r] = rows[(size_t)r * d + e];
+	if ((q->probes_p = tensor_alloc(scan_panel_floats(d, q->nr))) == NULL)
+		goto oom;
+	scan_pack(q->probes_t, q->nr, d, q->nr, q->probes_p);
 	q->ldo = TCMGC_PAD(q->o_off + q->nr > q->np ? q->o_off + q->nr : q->np);
 	q->att0_col = q->o_off + phys[0];
 	for (int c = 0; c < n1; c++) {
@@ -972,22 +978,14 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 }
 
 /*
- * Videos per probe GEMM inside a batch: as many as keep the product under
- * 10^6 multiply-adds, below which OpenBLAS (0.3.x, AVX-512 targets) uses
- * its small-matrix kernels that skip packing; packing the probes again
- * for every call otherwise costs more than the arithmetic.  It also keeps
- * the products in L1 for the finishing step right after.  Other BLAS
- * libraries lose nothing by it.
+ * Videos per probe product inside a batch: their products, F ldo floats
+ * each (3.5 kB at ViT-B/32 shapes, trained), stay in L1 for the finishing
+ * step right after.  The product is scan_block's (core/scan): the probes
+ * are packed once per query, so a small block costs no re-packing, and a
+ * video's products are the same bits whichever videos share its block --
+ * search and explain (tcmgc_score) give one video the same score.
  */
 #define TCMGC_SUB_MAX 8
-
-static int tcmgc_sub(const tcmgc *t, const tcmgc_query *q)
-{
-	double per = (double)t->frames * q->nr * t->dim;
-	int m = (int)(1e6 / (per > 1 ? per : 1));
-
-	return m < 1 ? 1 : m > TCMGC_SUB_MAX ? TCMGC_SUB_MAX : m;
-}
 
 size_t tcmgc_batch_scratch_floats(const tcmgc *t, const tcmgc_query *q, int n)
 {
@@ -1000,12 +998,12 @@ void tcmgc_score_batch(const tcmgc *t, const tcmgc_query *q, const float *kc,
 {
 	size_t per = (size_t)t->frames * q->ldo, fd = (size_t)t->frames * t->dim;
 	float *o = scratch, *fin = scratch + TCMGC_SUB_MAX * per;
-	int sub = tcmgc_sub(t, q);
+	const int sub = TCMGC_SUB_MAX;
 
 	for (int v0 = 0; v0 < n; v0 += sub) {
 		int m = n - v0 < sub ? n - v0 : sub;
-		tensor_gemm(false, false, m * t->frames, q->nr, t->dim, 1, kc + (size_t)v0 * fd, t->dim,
-		    q->probes_t, q->nr, 0, o + q->o_off, q->ldo);
+		scan_block(SCAN_AUTO, kc + (size_t)v0 * fd, (size_t)t->dim, m * t->frames, t->dim,
+		    q->probes_p, q->nr, o + q->o_off, (size_t)q->ldo);
 		for (int v = 0; v < m; v++)
 			scores[v0 + v] = tcmgc_finish(t, q, o + (size_t)v * per, kc + (size_t)(v0 + v) * fd,
 			    extras + (size_t)(v0 + v) * extras_stride, NULL, fin);
@@ -1023,8 +1021,8 @@ int tcmgc_score(const tcmgc *t, const tcmgc_query *q, const float *cache, float 
 		util_set_cause(cause, "tcmgc: out of memory");
 		return -1;
 	}
-	tensor_gemm(false, false, t->frames, q->nr, t->dim, 1, cache, t->dim, q->probes_t, q->nr, 0,
-	    scratch + q->o_off, q->ldo);
+	scan_block(SCAN_AUTO, cache, (size_t)t->dim, t->frames, t->dim, q->probes_p, q->nr,
+	    scratch + q->o_off, (size_t)q->ldo);
 	s = tcmgc_finish(t, q, scratch, cache, cache + tcmgc_cache_extras_offset(t), detail,
 	    scratch + (size_t)TCMGC_SUB_MAX * t->frames * q->ldo);
 	tensor_free(scratch);
