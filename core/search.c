@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -768,5 +769,78 @@ out:
 	tensor_free(rank);
 	tensor_free(q);
 	tensor_free(coarse);
+	return rc;
+}
+
+/* --- verification ---------------------------------------------------------- */
+
+static const float *search_verify_scores;
+
+/* Best first: higher score, NaN last, then lower index. */
+static int search_verify_cmp(const void *pa, const void *pb)
+{
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	float x = search_verify_scores[a], y = search_verify_scores[b];
+	float xs = isnan(x) ? -INFINITY : x, ys = isnan(y) ? -INFINITY : y;
+
+	if (xs != ys)
+		return xs > ys ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    const search_opts *opts, int *mismatch, size_t *rescored, char *why, size_t why_size,
+    char **cause)
+{
+	static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+	size_t n = lib->n, *order = NULL;
+	float *scores = NULL;
+	search_result res;
+	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1;
+
+	*mismatch = 0;
+	*rescored = 0;
+	if (why_size > 0)
+		why[0] = '\0';
+	if (search_run(lib, tq, ea_s, opts, &res, cause) != 0) {
+		if (cause != NULL && *cause == NULL)
+			util_set_cause(cause, "search: the search was cancelled");
+		return -1;
+	}
+	*rescored = res.rescored;
+	if ((scores = tensor_alloc(n ? n : 1)) == NULL || (order = malloc((n ? n : 1) * sizeof *order)) == NULL) {
+		util_set_cause(cause, "search: out of memory");
+		goto out;
+	}
+	if (search_score_all(lib, tq, ea_s, opts->model, opts->threads, scores, cause) == -1)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	/* qsort has no context argument: one sort at a time. */
+	pthread_mutex_lock(&sort_lock);
+	search_verify_scores = scores;
+	qsort(order, n, sizeof *order, search_verify_cmp);
+	pthread_mutex_unlock(&sort_lock);
+	size_t want = (size_t)k < n ? (size_t)k : n;
+	if ((size_t)res.nhits != want) {
+		*mismatch = 1;
+		snprintf(why, why_size, "%d hits, the exhaustive scan has %zu", res.nhits, want);
+	}
+	for (size_t h = 0; h < want && !*mismatch; h++) {
+		float got = res.hits[h].score, ref = scores[order[h]];
+		double tol = 1e-5 * fabs((double)ref);
+		if (res.hits[h].index != order[h] || !(fabs((double)got - ref) <= tol ||
+		    (isnan(got) && isnan(ref)))) {
+			*mismatch = 1;
+			snprintf(why, why_size, "hit %zu: video %lld score %.9g, the exhaustive scan has "
+			    "video %lld score %.9g", h + 1, (long long)res.hits[h].id, (double)got,
+			    (long long)lib->ids[order[h]], (double)ref);
+		}
+	}
+	rc = 0;
+out:
+	search_result_free(&res);
+	tensor_free(scores);
+	free(order);
 	return rc;
 }

@@ -140,4 +140,17 @@ void search_result_free(search_result *res);
 int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
     search_model which, int threads, float *scores, char **cause);
 
+/*
+ * The certificate, checked: run search_run(opts) and the exhaustive fp32
+ * scan (search_score_all, then a plain sort by score, ties by library
+ * order) for one query and compare the top K: the same videos in the same
+ * order with scores within 1e-5 relative.  *mismatch gets 0 when they
+ * agree, else 1 and a description in why [why_size]; *rescored gets
+ * search_run's res.rescored.  For the exact modes (opts->prefilter 0;
+ * not the EA tight type).  Returns 0, or -1 with *cause.
+ */
+int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    const search_opts *opts, int *mismatch, size_t *rescored, char *why, size_t why_size,
+    char **cause);
+
 #endif
