@@ -760,6 +760,73 @@ static inline void tcmgc_quad(float *restrict out, const float *restrict g,
 	}
 }
 
+/*
+ * pool[e] = Σ_i a_i kc[i][e] over the f frames, a_i = at[i * np] (the
+ * sentence's attention), summed in frame order from 0 with a multiply and
+ * an add per term.  The sums stay in registers across the frames (the
+ * compiler cannot keep them there itself: pool might alias kc).
+ */
+static inline void tcmgc_pool(float *restrict pool, const float *restrict at, int np,
+    const float *restrict kc, int f, int d)
+{
+	int e = 0;
+
+	for (; e + 8 <= d; e += 8) {
+		tcmgc_v8 acc = TCMGC_SPLAT(0.0f);
+		for (int i = 0; i < f; i++) {
+			tcmgc_v8 k;
+			memcpy(&k, kc + (size_t)i * d + e, sizeof k);
+			acc += at[(size_t)i * np] * k;
+		}
+		memcpy(pool + e, &acc, sizeof acc);
+	}
+	for (; e < d; e++) {
+		float acc = 0.0f;
+		for (int i = 0; i < f; i++)
+			acc += at[(size_t)i * np] * kc[(size_t)i * d + e];
+		pool[e] = acc;
+	}
+}
+
+/*
+ * vacc[j] = Σ_e pool[e] outs_t[e][j] for j < np, in order of e from 0 (as
+ * a vec_axpy per e would), 32 lanes at a time held in registers.
+ */
+static inline void tcmgc_pool_dot(float *restrict vacc, const float *restrict pool, int d,
+    const float *restrict outs_t, int np)
+{
+	int b = 0;
+
+	for (; b + 32 <= np; b += 32) {
+		tcmgc_v8 a0 = TCMGC_SPLAT(0.0f), a1 = a0, a2 = a0, a3 = a0;
+		for (int e = 0; e < d; e++) {
+			const float *row = outs_t + (size_t)e * np + b;
+			tcmgc_v8 x0, x1, x2, x3;
+			memcpy(&x0, row, sizeof x0);
+			memcpy(&x1, row + 8, sizeof x1);
+			memcpy(&x2, row + 16, sizeof x2);
+			memcpy(&x3, row + 24, sizeof x3);
+			a0 += pool[e] * x0;
+			a1 += pool[e] * x1;
+			a2 += pool[e] * x2;
+			a3 += pool[e] * x3;
+		}
+		memcpy(vacc + b, &a0, sizeof a0);
+		memcpy(vacc + b + 8, &a1, sizeof a1);
+		memcpy(vacc + b + 16, &a2, sizeof a2);
+		memcpy(vacc + b + 24, &a3, sizeof a3);
+	}
+	for (; b < np; b += 8) {
+		tcmgc_v8 acc = TCMGC_SPLAT(0.0f);
+		for (int e = 0; e < d; e++) {
+			tcmgc_v8 x;
+			memcpy(&x, outs_t + (size_t)e * np + b, sizeof x);
+			acc += pool[e] * x;
+		}
+		memcpy(vacc + b, &acc, sizeof acc);
+	}
+}
+
 /* Scratch floats for one pair's finishing step. */
 static size_t tcmgc_finish_floats(const tcmgc *t)
 {
@@ -853,19 +920,8 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	/* out_s · r_c (row 0 against the out_s probes). */
 	if (q->outs_t != NULL) {
 		const int d = t->dim;
-		memset(pool, 0, sizeof(float) * (size_t)d);
-		for (int i = 0; i < f; i++) {
-			const float a = at[(size_t)i * np], *ki = kc + (size_t)i * d;
-			int e = 0;
-			for (; e + TCMGC_BLK <= d; e += TCMGC_BLK)
-				for (int u = 0; u < TCMGC_BLK; u++)
-					pool[e + u] += a * ki[e + u];
-			for (; e < d; e++)
-				pool[e] += a * ki[e];
-		}
-		memset(vacc, 0, sizeof(float) * (size_t)np);
-		for (int e = 0; e < d; e++)
-			vec_axpy(vacc, pool[e], q->outs_t + (size_t)e * np, np);
+		tcmgc_pool(pool, at, np, kc, f, d);
+		tcmgc_pool_dot(vacc, pool, d, q->outs_t, np);
 	} else
 		for (int c = 0; c < n1; c++)
 			vacc[c] = valt[(size_t)c * np]; /* training-free: out_s probes = out_f probes */
