@@ -223,22 +223,25 @@ typedef struct {
 	size_t n;
 	float *out;             /* [n] */
 	atomic_int *cancel;     /* the caller's flag, or NULL */
+	int prune_k;            /* TCMGC: > 0 when only the top prune_k matter (see search_worker) */
+	atomic_size_t full;     /* TCMGC: videos scored in full */
 	atomic_size_t next;
 	atomic_int failed;
 	atomic_int cancelled;
 } search_job;
 
-static void search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
-    float *gather_tx, size_t lo, size_t hi)
+/* Scores of videos [lo, hi) that reach at_least (NAN for the others); returns how many were
+ * scored in full. */
+static int search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
+    float *gather_tx, size_t lo, size_t hi, float at_least)
 {
 	const search_lib *lib = job->lib;
 	int count = (int)(hi - lo);
 
-	if (job->cand == NULL) {
-		tcmgc_score_batch(lib->tc, job->tq, lib->kc + lo * lib->kc_floats,
-		    lib->tx + lo * lib->tx_floats, lib->tx_floats, count, job->out + lo, scratch);
-		return;
-	}
+	if (job->cand == NULL)
+		return tcmgc_score_batch_above(lib->tc, job->tq, lib->kc + lo * lib->kc_floats,
+		    lib->tx + lo * lib->tx_floats, lib->tx_floats, count, at_least, job->out + lo,
+		    scratch);
 	for (int i = 0; i < count; i++) {
 		size_t v = job->cand[lo + i];
 		memcpy(gather_kc + (size_t)i * lib->kc_floats, lib->kc + v * lib->kc_floats,
@@ -246,16 +249,48 @@ static void search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
 		memcpy(gather_tx + (size_t)i * lib->tx_floats, lib->tx + v * lib->tx_floats,
 		    sizeof(float) * lib->tx_floats);
 	}
-	tcmgc_score_batch(lib->tc, job->tq, gather_kc, gather_tx, lib->tx_floats, count,
-	    job->out + lo, scratch);
+	return tcmgc_score_batch_above(lib->tc, job->tq, gather_kc, gather_tx, lib->tx_floats, count,
+	    at_least, job->out + lo, scratch);
+}
+
+/* Keep the k best finite scores seen in a min-heap h [k] of *have entries. */
+static void search_floor_add(float *h, int k, int *have, float v)
+{
+	int i;
+
+	if (!isfinite(v))
+		return;
+	if (*have < k) {
+		/* Sift up. */
+		for (i = (*have)++; i > 0 && h[(i - 1) / 2] > v; i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = v;
+		return;
+	}
+	if (v <= h[0])
+		return;
+	/* Replace the minimum, sift down. */
+	for (i = 0;;) {
+		int l = 2 * i + 1, r = l + 1, m = l;
+		if (l >= k)
+			break;
+		if (r < k && h[r] < h[l])
+			m = r;
+		if (h[m] >= v)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = v;
 }
 
 static void *search_worker(void *arg)
 {
 	search_job *job = arg;
 	const search_lib *lib = job->lib;
-	float *scratch = NULL, *gkc = NULL, *gtx = NULL;
-	int d = lib->tc != NULL ? tcmgc_dim(lib->tc) : ea_dim(lib->e);
+	float *scratch = NULL, *gkc = NULL, *gtx = NULL, *best = NULL;
+	int d = lib->tc != NULL ? tcmgc_dim(lib->tc) : ea_dim(lib->e), have = 0;
+	size_t full = 0;
 
 	if (job->kind == SEARCH_JOB_TCMGC) {
 		/* Zeroed once: the padding columns of the probe products are read. */
@@ -264,7 +299,16 @@ static void *search_worker(void *arg)
 			gkc = tensor_alloc(SEARCH_CHUNK * lib->kc_floats);
 			gtx = tensor_alloc(SEARCH_CHUNK * lib->tx_floats);
 		}
-		if (scratch == NULL || (job->cand != NULL && (gkc == NULL || gtx == NULL))) {
+		/*
+		 * With prune_k, this worker keeps the k best scores it has
+		 * computed in full; a video proved to score less than the k-th
+		 * of them has k videos strictly above it, so it cannot be in
+		 * the top k and is left unfinished (NAN, ranked last).
+		 */
+		if (job->prune_k > 0)
+			best = malloc(sizeof *best * (size_t)job->prune_k);
+		if (scratch == NULL || (job->cand != NULL && (gkc == NULL || gtx == NULL)) ||
+		    (job->prune_k > 0 && best == NULL)) {
 			atomic_store(&job->failed, 1);
 			goto out;
 		}
@@ -281,7 +325,10 @@ static void *search_worker(void *arg)
 			break;
 		size_t hi = lo + chunk < job->n ? lo + chunk : job->n;
 		if (job->kind == SEARCH_JOB_TCMGC) {
-			search_job_tcmgc(job, scratch, gkc, gtx, lo, hi);
+			float at_least = job->prune_k > 0 && have == job->prune_k ? best[0] : -INFINITY;
+			full += (size_t)search_job_tcmgc(job, scratch, gkc, gtx, lo, hi, at_least);
+			for (size_t i = lo; job->prune_k > 0 && i < hi; i++)
+				search_floor_add(best, job->prune_k, &have, job->out[i]);
 			continue;
 		}
 		if (job->kind == SEARCH_JOB_BF16) {
@@ -295,6 +342,8 @@ static void *search_worker(void *arg)
 		}
 	}
 out:
+	atomic_fetch_add(&job->full, full);
+	free(best);
 	tensor_free(scratch);
 	tensor_free(gkc);
 	tensor_free(gtx);
@@ -321,6 +370,7 @@ static int search_job_run(search_job *job, int threads, char **cause)
 	atomic_store(&job->next, 0);
 	atomic_store(&job->failed, 0);
 	atomic_store(&job->cancelled, 0);
+	atomic_store(&job->full, 0);
 	for (int i = 1; i < t; i++) {
 		if (pthread_create(&tid[started], NULL, search_worker, job) != 0)
 			break;
@@ -347,13 +397,20 @@ static int search_dot_all(const search_lib *lib, const float *q, const float *ba
 	return search_job_run(&job, threads, cause);
 }
 
+/* TC-MGC scores of n videos; with prune_k > 0 only the top prune_k are
+ * exact, the rest may be NAN (see search_worker).  *full (or NULL) gets
+ * how many were scored in full. */
 static int search_tcmgc_all(const search_lib *lib, const tcmgc_query *tq, const size_t *cand,
-    size_t n, int threads, atomic_int *cancel, float *out, char **cause)
+    size_t n, int threads, atomic_int *cancel, int prune_k, size_t *full, float *out,
+    char **cause)
 {
 	search_job job = { .lib = lib, .kind = SEARCH_JOB_TCMGC, .tq = tq, .cand = cand, .n = n,
-		.out = out, .cancel = cancel };
+		.out = out, .cancel = cancel, .prune_k = prune_k };
+	int r = search_job_run(&job, threads, cause);
 
-	return search_job_run(&job, threads, cause);
+	if (full != NULL)
+		*full = atomic_load(&job.full);
+	return r;
 }
 
 /* --- top K ---------------------------------------------------------------- */
@@ -504,7 +561,7 @@ int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *
 		    "interactive; use search_run (it re-ranks a short list)");
 		return -1;
 	}
-	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, NULL, scores,
+	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, NULL, 0, NULL, scores,
 	    cause) == -1)
 		return -1;
 	if (which == SEARCH_TCMGC)
@@ -697,8 +754,10 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 		res->rescored = ncand;
 	}
 
-	if (use_tc && (r = search_tcmgc_all(lib, tq, cand, ncand, opts->threads, opts->cancel, tcs,
-	    cause)) != 0)
+	/* TC-MGC alone ranks only the top k: the bound may skip the rest. */
+	size_t full = ncand;
+	if (use_tc && (r = search_tcmgc_all(lib, tq, cand, ncand, opts->threads, opts->cancel,
+	    opts->model == SEARCH_TCMGC && !opts->no_bound ? k : 0, &full, tcs, cause)) != 0)
 		goto fail;
 	if (use_ea) {
 		if (ea_is_tight(lib->e)) {
@@ -735,7 +794,7 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 		memcpy(rank, use_tc ? tcs : eas, sizeof(float) * ncand);
 
 	res->nhits = search_select(rank, ncand, k, top);
-	res->scored = ncand;
+	res->scored = use_tc ? full : ncand;
 	if ((res->hits = calloc((size_t)(res->nhits ? res->nhits : 1), sizeof *res->hits)) == NULL)
 		goto oom;
 	for (int h = 0; h < res->nhits; h++) {
@@ -789,7 +848,7 @@ static int search_verify_cmp(const void *pa, const void *pb)
 }
 
 int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
-    const search_opts *opts, int *mismatch, size_t *rescored, char *why, size_t why_size,
+    const search_opts *opts, int *mismatch, size_t *scored, char *why, size_t why_size,
     char **cause)
 {
 	static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -799,7 +858,7 @@ int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_
 	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1;
 
 	*mismatch = 0;
-	*rescored = 0;
+	*scored = 0;
 	if (why_size > 0)
 		why[0] = '\0';
 	if (search_run(lib, tq, ea_s, opts, &res, cause) != 0) {
@@ -807,7 +866,7 @@ int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_
 			util_set_cause(cause, "search: the search was cancelled");
 		return -1;
 	}
-	*rescored = res.rescored;
+	*scored = res.scored;
 	if ((scores = tensor_alloc(n ? n : 1)) == NULL || (order = malloc((n ? n : 1) * sizeof *order)) == NULL) {
 		util_set_cause(cause, "search: out of memory");
 		goto out;

@@ -82,6 +82,7 @@ typedef struct {
 	int prefilter;    /* 0 = exact; M > 0 = TC-MGC on the M best by the coarse score */
 	int tight_rerank; /* EA tight: how many videos get the cross encoder (default 100) */
 	int no_bf16;      /* 1: score every video in fp32 (no bf16 first pass) */
+	int no_bound;     /* 1: finish every TC-MGC score (no bound-based skipping) */
 	atomic_int *cancel; /* or NULL: once nonzero, the scan stops at the next
 	                       block of videos (a few ms at most) and search_run
 	                       returns 1 with no result */
@@ -112,7 +113,8 @@ typedef struct {
 	int nhits;
 	search_hit *hits;  /* best first */
 	int frames, words;
-	size_t scored;     /* videos the full model(s) scored */
+	size_t scored;     /* videos the full model(s) scored (TC-MGC: finished,
+	                      not skipped by the bound) */
 	size_t rescored;   /* of those, videos re-scored in fp32 after the bf16 pass */
 	size_t library;    /* library size */
 	double seconds;    /* wall time of search_run */
@@ -145,12 +147,14 @@ int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *
  * scan (search_score_all, then a plain sort by score, ties by library
  * order) for one query and compare the top K: the same videos in the same
  * order with scores within 1e-5 relative.  *mismatch gets 0 when they
- * agree, else 1 and a description in why [why_size]; *rescored gets
- * search_run's res.rescored.  For the exact modes (opts->prefilter 0;
- * not the EA tight type).  Returns 0, or -1 with *cause.
+ * agree, else 1 and a description in why [why_size]; *scored gets
+ * search_run's res.scored (the videos scored in full in fp32: EA, those
+ * the bf16 pass left; TC-MGC, those the bound did not skip).  For the
+ * exact modes (opts->prefilter 0; not the EA tight type).  Returns 0, or
+ * -1 with *cause.
  */
 int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
-    const search_opts *opts, int *mismatch, size_t *rescored, char *why, size_t why_size,
+    const search_opts *opts, int *mismatch, size_t *scored, char *why, size_t why_size,
     char **cause);
 
 #endif

@@ -834,18 +834,104 @@ static size_t tcmgc_finish_floats(const tcmgc *t)
 	size_t k = (size_t)t->k, l = (size_t)t->words;
 
 	/* AT [F, np]; 9 stats [np]; valT [n1, np]; x [np]; tk [k, np];
-	 * vs, b, rest, restw [n1 each]; m1 [k, L]; m2 [k, k]; pool [D]; vacc [np] */
+	 * vs, b, rest, restw [n1 each]; m1 [k, L]; m2 [k, k]; pool [D]; vacc [np];
+	 * the bound's four rows [4, np] */
 	return f * np + 9 * np + n1 * np + np + k * np + 4 * n1 + k * l + k * k + (size_t)t->dim +
-	    np + 16;
+	    np + 4 * np + 16;
+}
+
+/* The most frames the bound's slack (below) is proved for. */
+#define TCMGC_BOUND_MAX_F 64
+
+/*
+ * An upper bound of the score tcmgc_finish computes in fp32, from what it
+ * has before the out · probe values: the products o [F, ldo], the
+ * normalisers inv2, inv3, invn [np] of every query row j, and (trained)
+ * the exact out_s values vs [n1].  +inf when nothing can be said.
+ *
+ * Proof.  (1) The score is Σ ω_g z_g with ω = softmax(Z P) >= 0 summing
+ * to 1, so it is at most max_g z_g.  Each z_g is ls (> 0) times a convex
+ * combination of out · probe values: z_0 = ls vs[0]; z_1 an ISA (a softmax
+ * -weighted mean) of the top k of vs[1..L]; z_2 an ISA of the top k of
+ * valt[0][1..L] and of rest_c, itself a softmax-weighted mean of the
+ * others; z_3 the mean of two ISAs of ISAs of entries of valt[1..L][1..L].
+ * So score <= ls V, with V the largest of vs[0..L] and valt[c][j] over
+ * c = 0..L, j = 1..L.  In fp32 the weights of each mean sum to 1 within
+ * (n + 2) u (u = 2^-24, n <= L + 1 terms), so each level adds at most
+ * (L + 3) u max |x|; five levels, the ls product and the final rounding
+ * stay below 1e-4 of ls T, T a bound of every |value| involved.
+ * (2) valt[c][j] = ((x sc_c i2_j + r0_c) i3_j + r3_c) in_j (tcmgc_scale)
+ * with x = Σ_i a_ji o[i][col_f(c)], the attention a_j >= 0 summing to
+ * 1 within (F + 2) u; so x <= M_c + ((F + 2) u + γ_F (1 + (F + 2) u)) A_c
+ * <= M_c + 1e-5 A_c for F <= 64, with M_c, A_c the largest value and the
+ * largest magnitude of column col_f(c).  sc_c, i2, i3, in >= 0, so the
+ * chain is non-decreasing in x, in exact arithmetic and in fp32 (each
+ * step multiplies by a non-negative number or adds a constant; rounding
+ * to nearest is monotone): evaluating tcmgc_scale at M_c + 1e-5 A_c gives
+ * an upper bound of valt[c][j]; evaluated on magnitudes (A_c (1 + 1e-5),
+ * |sc|, |r0|, |r3|) it gives T.  Where a compiler contracts the chain into
+ * fused multiply-adds differently at the two call sites, the results
+ * differ by a few u T, inside the 1e-4 slack.  The training-free vs is
+ * the out_f chain of row j = 0 (same probes and constants), so it is
+ * covered by taking j from 0.
+ */
+static float tcmgc_bound(const tcmgc *t, const tcmgc_query *q, const float *o,
+    const float *inv2, const float *inv3, const float *invn, const float *vs, float *rows)
+{
+	const int f = t->frames, n1 = t->words + 1, np = q->np, ldo = q->ldo;
+	float *ub = rows, *ab = rows + np, *vmax = rows + 2 * (size_t)np, *tmax = rows + 3 * (size_t)np;
+	float best = -INFINITY, mag = 0;
+
+	if (f > TCMGC_BOUND_MAX_F)
+		return INFINITY;
+	for (int j = 0; j < np; j++) {
+		vmax[j] = -INFINITY;
+		tmax[j] = 0;
+	}
+	for (int c = 0; c < n1; c++) {
+		const int col = q->col_f[c];
+		float m = -INFINITY, a = 0;
+		for (int i = 0; i < f; i++) {
+			float x = o[(size_t)i * ldo + col];
+			m = x > m ? x : m;
+			a = fabsf(x) > a ? fabsf(x) : a;
+		}
+		if (!isfinite(m) || !isfinite(a))
+			return INFINITY;
+		for (int j = 0; j < np; j++) {
+			ub[j] = m + 1e-5f * a;
+			ab[j] = a * (1 + 1e-5f);
+		}
+		tcmgc_scale(ub, inv2, inv3, invn, q->scale_f[c], q->rc0_f[c], q->rb3_f[c], np);
+		tcmgc_scale(ab, inv2, inv3, invn, fabsf(q->scale_f[c]), fabsf(q->rc0_f[c]),
+		    fabsf(q->rb3_f[c]), np);
+		for (int j = 0; j < np; j++) {
+			vmax[j] = ub[j] > vmax[j] ? ub[j] : vmax[j];
+			tmax[j] = ab[j] > tmax[j] ? ab[j] : tmax[j];
+		}
+	}
+	for (int j = vs != NULL ? 1 : 0; j < n1; j++) {
+		best = vmax[j] > best ? vmax[j] : best;
+		mag = tmax[j] > mag ? tmax[j] : mag;
+	}
+	for (int c = 0; vs != NULL && c < n1; c++) {
+		best = vs[c] > best ? vs[c] : best;
+		mag = fabsf(vs[c]) > mag ? fabsf(vs[c]) : mag;
+	}
+	if (!isfinite(best) || !isfinite(mag) || !(t->logit_scale > 0))
+		return INFINITY;
+	return t->logit_scale * best + 1e-4f * t->logit_scale * mag;
 }
 
 /*
  * Everything after the probe products: o [F, ldo] holds Kc_i · probe_r for
- * this video, ex its cache extras.  Returns the final score.
+ * this video, ex its cache extras.  Returns the final score; or NAN, when
+ * at_least > -inf and the score is proved below at_least (tcmgc_bound) before
+ * the rest of the work.
  */
 TCMGC_CLONES
 static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
-    const float *kc, const float *ex, tcmgc_detail *detail, float *scratch)
+    const float *kc, const float *ex, tcmgc_detail *detail, float at_least, float *scratch)
 {
 	const int f = t->frames, l = t->words, n1 = l + 1, np = q->np, ldo = q->ldo, k = t->k;
 	const float *mk = ex, *msk = ex + f, *kyc = ex + 2 * f, *ky3c = ex + 3 * f, *kyb = ex + 4 * f;
@@ -863,6 +949,7 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	float *m2 = m1 + (size_t)k * l;             /* [k, k] */
 	float *pool = m2 + (size_t)k * k;           /* [D] Kcᵀ a_0 (trained) */
 	float *vacc = pool + t->dim;                /* [np] pool · out_s probes */
+	float *brows = vacc + np;                   /* [4, np] tcmgc_bound's */
 	const float isd = 1.0f / sqrtf((float)t->dim), ls = t->logit_scale, lam = t->lambda;
 	float top[TCMGC_MAX_K + 1], z[4];
 
@@ -911,23 +998,34 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	for (int j = n1; j < np; j++)
 		inv2[j] = inv3[j] = invn[j] = 0;
 
+	/* out_s · r_c (row 0 against the out_s probes), trained: pooled. */
+	if (q->outs_t != NULL) {
+		const int d = t->dim;
+		tcmgc_pool(pool, at, np, kc, f, d);
+		tcmgc_pool_dot(vacc, pool, d, q->outs_t, np);
+		for (int c = 0; c < n1; c++)
+			vs[c] = ((vacc[c] * q->scale_s[c] * inv2[0] + q->rc0_s[c]) * inv3[0] +
+			    q->rb3_s[c]) * invn[0];
+	}
+	/* A video that cannot reach at_least stops here. */
+	if (at_least > -INFINITY && tcmgc_bound(t, q, o, inv2, inv3, invn,
+	    q->outs_t != NULL ? vs : NULL, brows) < at_least)
+		return NAN;
+
 	/* out_j · r_c for the out_f probes (all rows j), normalised. */
 	int c0 = 0;
 	for (; c0 + 4 <= n1; c0 += 4)
 		tcmgc_combine4(valt + (size_t)c0 * np, np, at, f, np, o, ldo, q->col_f + c0);
 	for (; c0 < n1; c0++)
 		tcmgc_combine(valt + (size_t)c0 * np, at, f, np, o, ldo, q->col_f[c0]);
-	/* out_s · r_c (row 0 against the out_s probes). */
-	if (q->outs_t != NULL) {
-		const int d = t->dim;
-		tcmgc_pool(pool, at, np, kc, f, d);
-		tcmgc_pool_dot(vacc, pool, d, q->outs_t, np);
-	} else
+	if (q->outs_t == NULL) {
+		/* Training-free: the out_s probes are the out_f probes. */
 		for (int c = 0; c < n1; c++)
-			vacc[c] = valt[(size_t)c * np]; /* training-free: out_s probes = out_f probes */
-	for (int c = 0; c < n1; c++)
-		vs[c] = ((vacc[c] * q->scale_s[c] * inv2[0] + q->rc0_s[c]) * inv3[0] + q->rb3_s[c]) *
-		    invn[0];
+			vacc[c] = valt[(size_t)c * np];
+		for (int c = 0; c < n1; c++)
+			vs[c] = ((vacc[c] * q->scale_s[c] * inv2[0] + q->rc0_s[c]) * inv3[0] +
+			    q->rb3_s[c]) * invn[0];
+	}
 	for (int c = 0; c < n1; c++) {
 		tcmgc_scale(valt + (size_t)c * np, inv2, inv3, invn, q->scale_f[c], q->rc0_f[c],
 		    q->rb3_f[c], np);
@@ -1052,6 +1150,15 @@ size_t tcmgc_batch_scratch_floats(const tcmgc *t, const tcmgc_query *q, int n)
 void tcmgc_score_batch(const tcmgc *t, const tcmgc_query *q, const float *kc,
     const float *extras, size_t extras_stride, int n, float *scores, float *scratch)
 {
+	tcmgc_score_batch_above(t, q, kc, extras, extras_stride, n, -INFINITY, scores, scratch);
+}
+
+int tcmgc_score_batch_above(const tcmgc *t, const tcmgc_query *q, const float *kc,
+    const float *extras, size_t extras_stride, int n, float at_least, float *scores,
+    float *scratch)
+{
+	int full = 0;
+
 	size_t per = (size_t)t->frames * q->ldo, fd = (size_t)t->frames * t->dim;
 	float *o = scratch, *fin = scratch + TCMGC_SUB_MAX * per;
 	const int sub = TCMGC_SUB_MAX;
@@ -1060,10 +1167,14 @@ void tcmgc_score_batch(const tcmgc *t, const tcmgc_query *q, const float *kc,
 		int m = n - v0 < sub ? n - v0 : sub;
 		scan_block(SCAN_AUTO, kc + (size_t)v0 * fd, (size_t)t->dim, m * t->frames, t->dim,
 		    q->probes_p, q->nr, o + q->o_off, (size_t)q->ldo);
-		for (int v = 0; v < m; v++)
-			scores[v0 + v] = tcmgc_finish(t, q, o + (size_t)v * per, kc + (size_t)(v0 + v) * fd,
-			    extras + (size_t)(v0 + v) * extras_stride, NULL, fin);
+		for (int v = 0; v < m; v++) {
+			scores[v0 + v] = tcmgc_finish(t, q, o + (size_t)v * per,
+			    kc + (size_t)(v0 + v) * fd, extras + (size_t)(v0 + v) * extras_stride, NULL,
+			    at_least, fin);
+			full += !isnan(scores[v0 + v]) || at_least == -INFINITY;
+		}
 	}
+	return full;
 }
 
 int tcmgc_score(const tcmgc *t, const tcmgc_query *q, const float *cache, float *score,
@@ -1080,7 +1191,7 @@ int tcmgc_score(const tcmgc *t, const tcmgc_query *q, const float *cache, float 
 	scan_block(SCAN_AUTO, cache, (size_t)t->dim, t->frames, t->dim, q->probes_p, q->nr,
 	    scratch + q->o_off, (size_t)q->ldo);
 	s = tcmgc_finish(t, q, scratch, cache, cache + tcmgc_cache_extras_offset(t), detail,
-	    scratch + (size_t)TCMGC_SUB_MAX * t->frames * q->ldo);
+	    -INFINITY, scratch + (size_t)TCMGC_SUB_MAX * t->frames * q->ldo);
 	tensor_free(scratch);
 	if (score != NULL)
 		*score = s;

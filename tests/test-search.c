@@ -286,7 +286,7 @@ static void test_verify(const char *variant, const char *lib_name, int n0, int n
 	search_lib *lib = tc != NULL ? search_lib_new(tc, e, NULL) : NULL;
 	uint64_t r = 0x12345678abcdefull;
 	int mismatches = 0, checks = 0;
-	size_t rescored = 0, ea_queries = 0;
+	size_t rescored = 0, ea_queries = 0, tc_scored = 0, tc_queries = 0;
 
 	snprintf(key, sizeof key, "%s.v", lib_name);
 	v = golden_get(key, (size_t)n0 * f * d);
@@ -353,12 +353,19 @@ static void test_verify(const char *variant, const char *lib_name, int n0, int n
 				rescored += rs;
 				ea_queries++;
 			}
+			if (mode == SEARCH_TCMGC) {
+				tc_scored += rs;
+				tc_queries++;
+			}
 		}
 		tcmgc_query_free(q);
 		tensor_free(qs);
 	}
 	tap_ok(checks > 0 && mismatches == 0, "%s, %d videos: %d searches, %d mismatches with the "
 	    "exhaustive fp32 scan", variant, n, checks, mismatches);
+	tap_ok(tc_queries > 0 && tc_scored < tc_queries * (size_t)n,
+	    "TC-MGC: the bound left %.1f of %d videos to finish per query",
+	    (double)tc_scored / (double)(tc_queries ? tc_queries : 1), n);
 	if (e != NULL)
 		tap_ok(ea_queries > 0 && rescored > 0 && rescored < ea_queries * (size_t)n,
 		    "EA: the bf16 pass left %.1f of %d videos to re-score per query",

@@ -658,7 +658,7 @@ int bench_search(int argc, char **argv)
 				    rows[i].p95, rows[i].cpu50, rows[i].bytes, rows[i].rss_mb, rows[i].queries);
 				if (rows[i].verified > 0)
 					printf("  %-14s   verify: %d queries, %d mismatches with the exhaustive fp32 "
-					    "scan, %.1f videos re-scored per query\n", "", rows[i].verified,
+					    "scan, %.1f videos scored in full per query\n", "", rows[i].verified,
 					    rows[i].mismatches, rows[i].rescored);
 			}
 	}
@@ -688,7 +688,7 @@ int bench_search(int argc, char **argv)
 			    rows[i].bytes, rows[i].rss_mb, rows[i].queries);
 			if (rows[i].verified > 0)
 				printf(",\"verify\":{\"queries\":%d,\"mismatches\":%d,"
-				    "\"rescored_per_query\":%.2f}", rows[i].verified, rows[i].mismatches,
+				    "\"scored_in_full_per_query\":%.2f}", rows[i].verified, rows[i].mismatches,
 				    rows[i].rescored);
 			printf("}");
 		}
