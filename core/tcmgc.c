@@ -854,16 +854,19 @@ static size_t tcmgc_finish_floats(const tcmgc *t)
  * combination of out · probe values: z_0 = ls vs[0]; z_1 an ISA (a softmax
  * -weighted mean) of the top k of vs[1..L]; z_2 an ISA of the top k of
  * valt[0][1..L] and of rest_c, itself a softmax-weighted mean of the
- * others; z_3 the mean of two ISAs of ISAs of entries of valt[1..L][1..L].
- * So score <= ls V, with V the largest of vs[0..L] and valt[c][j] over
- * c = 0..L, j = 1..L.  In fp32 the weights of each mean sum to 1 within
+ * others (0 when L = k); z_3 the mean of two ISAs of ISAs of entries of
+ * valt[1..L][1..L] (k <= L: no -inf fill reaches them).  So
+ * score <= ls V, with V the largest of vs[0..L] and valt[c][j] over
+ * c = 0..L, j = 1..L (and 0 when L = k).  In fp32 the weights of each mean sum to 1 within
  * (n + 2) u (u = 2^-24, n <= L + 1 terms), so each level adds at most
  * (L + 3) u max |x|; five levels, the ls product and the final rounding
  * stay below 1e-4 of ls T, T a bound of every |value| involved.
  * (2) valt[c][j] = ((x sc_c i2_j + r0_c) i3_j + r3_c) in_j (tcmgc_scale)
- * with x = Σ_i a_ji o[i][col_f(c)], the attention a_j >= 0 summing to
- * 1 within (F + 2) u; so x <= M_c + ((F + 2) u + γ_F (1 + (F + 2) u)) A_c
- * <= M_c + 1e-5 A_c for F <= 64, with M_c, A_c the largest value and the
+ * with x = Σ_i a_ji o[i][col_f(c)] summed in fp32, the attention
+ * a_j >= 0 summing to 1 within (F + 3) u (an fp32 sum of F exponentials
+ * and a rounded reciprocal); so x <= M_c + ((F + 3) u + γ_F (1 + (F + 3)
+ * u)) A_c <= M_c + 1e-5 A_c for F <= 64 (the float sum M_c + 1e-5 A_c
+ * rounds by less than the margin), with M_c, A_c the largest value and the
  * largest magnitude of column col_f(c).  sc_c, i2, i3, in >= 0, so the
  * chain is non-decreasing in x, in exact arithmetic and in fp32 (each
  * step multiplies by a non-negative number or adds a constant; rounding
@@ -918,6 +921,8 @@ static float tcmgc_bound(const tcmgc *t, const tcmgc_query *q, const float *o,
 		best = vs[c] > best ? vs[c] : best;
 		mag = fabsf(vs[c]) > mag ? fabsf(vs[c]) : mag;
 	}
+	if (t->words <= t->k && best < 0)
+		best = 0; /* z_2's rest_c */
 	if (!isfinite(best) || !isfinite(mag) || !(t->logit_scale > 0))
 		return INFINITY;
 	return t->logit_scale * best + 1e-4f * t->logit_scale * mag;

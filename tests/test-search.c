@@ -306,6 +306,11 @@ static void test_verify(const char *variant, const char *lib_name, int n0, int n
 	    "%s: library of %d videos for the verification", variant, n))
 		goto out;
 	search_lib_reserve(lib, (size_t)n, NULL);
+	/* The bound never skips a video at its own score: a video asked to
+	 * reach exactly its score is always finished, with that score. */
+	tcmgc_query *gq = tcmgc_query_new(tc, s, w, NULL);
+	float *bscratch = gq != NULL ? tensor_zalloc(tcmgc_batch_scratch_floats(tc, gq, 1)) : NULL;
+	int bound_ok = gq != NULL && bscratch != NULL, skipped_high = 0;
 	for (int j = 0; j < n; j++) {
 		const float *src = v + (size_t)(j % n0) * f * d;
 		/* Every third copy exact (ties), the others perturbed. */
@@ -322,7 +327,20 @@ static void test_verify(const char *variant, const char *lib_name, int n0, int n
 			tap_ok(0, "prepare video %d", j);
 			goto out;
 		}
+		if (bound_ok) {
+			const float *ex = tcc + tcmgc_cache_extras_offset(tc);
+			float exact, got, high;
+			tcmgc_score_batch(tc, gq, tcc, ex, 0, 1, &exact, bscratch);
+			bound_ok &= tcmgc_score_batch_above(tc, gq, tcc, ex, 0, 1, exact, &got,
+			    bscratch) == 1 && got == exact;
+			tcmgc_score_batch_above(tc, gq, tcc, ex, 0, 1, exact + 1000, &high, bscratch);
+			skipped_high += isnan(high);
+		}
 	}
+	tap_ok(bound_ok && skipped_high > 0, "%s: the TC-MGC bound holds for all %d videos (and "
+	    "skips %d asked for 1000 more than their score)", variant, n, skipped_high);
+	tcmgc_query_free(gq);
+	tensor_free(bscratch);
 	for (int qi = 0; qi < 6; qi++) {
 		/* The golden query, then word rows mixed into the sentence. */
 		float *qs = tensor_alloc((size_t)d);
