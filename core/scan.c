@@ -31,7 +31,7 @@ bool scan_kernel_supported(scan_kernel k)
 	case SCAN_AVX2:
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 	case SCAN_AVX512:
-		return __builtin_cpu_supports("avx512f");
+		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 #else
 	case SCAN_AVX2:
 	case SCAN_AVX512:
@@ -212,6 +212,58 @@ static void scan_tile8x1_avx512(const float *a, size_t lda, int d, const float *
 	_mm512_mask_storeu_ps(c + 7 * ldc, m0, a7);
 }
 
+/* The first cols (<= 8) lanes of v to c. */
+__attribute__((target("avx2")))
+static inline void scan_store8(float *c, __m256 v, int cols)
+{
+	float tmp[8];
+
+	if (cols >= 8) {
+		_mm256_storeu_ps(c, v);
+		return;
+	}
+	_mm256_storeu_ps(tmp, v);
+	memcpy(c, tmp, sizeof(float) * (size_t)cols);
+}
+
+#define SCAN_FMA256_1(r) \
+	do { \
+		a##r = _mm256_fmadd_ps(_mm256_set1_ps(a[(size_t)(r) * lda + k]), w0, a##r); \
+	} while (0)
+
+/*
+ * 8 rows x the low 8 lanes of one panel: a last panel with at most 8
+ * probes (65 = 4 x 16 + 1 for a trained TC-MGC query) costs half a
+ * 16-lane tile.  Same fma chain per output.
+ */
+__attribute__((target("avx512f,avx2,fma")))
+static void scan_tile8x8_avx512(const float *a, size_t lda, int d, const float *p0, float *c,
+    size_t ldc, int cols)
+{
+	__m256 a0, a1, a2, a3, a4, a5, a6, a7;
+
+	a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm256_setzero_ps();
+	for (int k = 0; k < d; k++) {
+		__m256 w0 = _mm256_loadu_ps(p0 + (size_t)k * 16);
+		SCAN_FMA256_1(0);
+		SCAN_FMA256_1(1);
+		SCAN_FMA256_1(2);
+		SCAN_FMA256_1(3);
+		SCAN_FMA256_1(4);
+		SCAN_FMA256_1(5);
+		SCAN_FMA256_1(6);
+		SCAN_FMA256_1(7);
+	}
+	scan_store8(c, a0, cols);
+	scan_store8(c + ldc, a1, cols);
+	scan_store8(c + 2 * ldc, a2, cols);
+	scan_store8(c + 3 * ldc, a3, cols);
+	scan_store8(c + 4 * ldc, a4, cols);
+	scan_store8(c + 5 * ldc, a5, cols);
+	scan_store8(c + 6 * ldc, a6, cols);
+	scan_store8(c + 7 * ldc, a7, cols);
+}
+
 /* One row x one panel: the rows past the last full tile of 8. */
 __attribute__((target("avx512f")))
 static void scan_row_avx512(const float *a, int d, const float *p0, float *c, __mmask16 m0)
@@ -244,7 +296,10 @@ static void scan_block_avx512(const float *a, size_t lda, int rows, int d, const
 			scan_tile8x2_avx512(ar, lda, d, panels + p * pstride, panels + (p + 1) * pstride,
 			    cr + p * SCAN_PANEL, ldc, scan_mask16(n - p * SCAN_PANEL),
 			    scan_mask16(n - (p + 1) * SCAN_PANEL));
-		if (p < np)
+		if (p < np && n - p * SCAN_PANEL <= 8)
+			scan_tile8x8_avx512(ar, lda, d, panels + p * pstride, cr + p * SCAN_PANEL, ldc,
+			    n - p * SCAN_PANEL);
+		else if (p < np)
 			scan_tile8x1_avx512(ar, lda, d, panels + p * pstride, cr + p * SCAN_PANEL, ldc,
 			    scan_mask16(n - p * SCAN_PANEL));
 	}
