@@ -284,6 +284,13 @@ static void search_floor_add(float *h, int k, int *have, float v)
 	h[i] = v;
 }
 
+/* Videos a worker takes at a time: TC-MGC's block is a few ms of work,
+ * a dot product's is as much with 64 times the videos. */
+static size_t search_chunk(const search_job *job)
+{
+	return job->kind == SEARCH_JOB_TCMGC ? SEARCH_CHUNK : (size_t)SEARCH_CHUNK * 64;
+}
+
 static void *search_worker(void *arg)
 {
 	search_job *job = arg;
@@ -319,7 +326,7 @@ static void *search_worker(void *arg)
 			atomic_store(&job->cancelled, 1);
 			break;
 		}
-		size_t chunk = job->kind == SEARCH_JOB_TCMGC ? SEARCH_CHUNK : SEARCH_CHUNK * 64;
+		size_t chunk = search_chunk(job);
 		size_t lo = atomic_fetch_add(&job->next, chunk);
 		if (lo >= job->n)
 			break;
@@ -350,10 +357,10 @@ out:
 	return NULL;
 }
 
-static int search_thread_count(int want, size_t n)
+static int search_thread_count(int want, size_t n, size_t chunk)
 {
 	int t = want > 0 ? want : util_cpu_count();
-	size_t chunks = (n + SEARCH_CHUNK - 1) / SEARCH_CHUNK;
+	size_t chunks = (n + chunk - 1) / chunk;
 
 	if ((size_t)t > chunks)
 		t = (int)(chunks > 0 ? chunks : 1);
@@ -365,7 +372,7 @@ static int search_thread_count(int want, size_t n)
 static int search_job_run(search_job *job, int threads, char **cause)
 {
 	pthread_t tid[256];
-	int started = 0, t = search_thread_count(threads, job->n);
+	int started = 0, t = search_thread_count(threads, job->n, search_chunk(job));
 
 	atomic_store(&job->next, 0);
 	atomic_store(&job->failed, 0);
