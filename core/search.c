@@ -640,9 +640,9 @@ static int search_explain(const search_lib *lib, const tcmgc_query *tq, bool wit
 			memcpy(cache, lib->kc + v * lib->kc_floats, sizeof(float) * lib->kc_floats);
 			memcpy(cache + lib->kc_floats, lib->tx + v * lib->tx_floats,
 			    sizeof(float) * lib->tx_floats);
-			/* The breakdown is recomputed for this video alone; the
-			 * scores stay the batch's, which ranked it (they can differ
-			 * from a one-video GEMM in the last bits). */
+			/* The breakdown is recomputed for this video alone; its
+			 * score is the batch's bit for bit (scan_block's products
+			 * do not depend on the block). */
 			if (tcmgc_score(lib->tc, tq, cache, NULL, &det, cause) == -1) {
 				tensor_free(cache);
 				return -1;

@@ -339,6 +339,22 @@ static void test_verify(const char *variant, const char *lib_name, int n0, int n
 	}
 	tap_ok(bound_ok && skipped_high > 0, "%s: the TC-MGC bound holds for all %d videos (and "
 	    "skips %d asked for 1000 more than their score)", variant, n, skipped_high);
+	/* A video's score does not depend on the videos sharing its block. */
+	if (gq != NULL) {
+		float *all = tensor_alloc((size_t)n), *one = tensor_alloc(tcmgc_video_cache_floats(tc));
+		int same = all != NULL && one != NULL &&
+		    search_score_all(lib, gq, NULL, SEARCH_TCMGC, 2, all, NULL) == 0;
+		for (int j = 0; same && j < n; j += 7) {
+			float sc;
+			same = tcmgc_prepare_video(tc, v + (size_t)(j % n0) * f * d,
+			    mask + (size_t)(j % n0) * f, one, NULL) == 0 &&
+			    tcmgc_score(tc, gq, one, &sc, NULL, NULL) == 0 &&
+			    (j >= n0 && j % 3 != 0 ? 1 : sc == all[j]);
+		}
+		tap_ok(same, "%s: a video alone scores the same bits as in the library's blocks", variant);
+		tensor_free(all);
+		tensor_free(one);
+	}
 	tcmgc_query_free(gq);
 	tensor_free(bscratch);
 	for (int qi = 0; qi < 6; qi++) {
