@@ -878,19 +878,16 @@ static size_t tcmgc_finish_floats(const tcmgc *t)
  * the out_f chain of row j = 0 (same probes and constants), so it is
  * covered by taking j from 0.
  */
+TCMGC_CLONES
 static float tcmgc_bound(const tcmgc *t, const tcmgc_query *q, const float *o,
     const float *inv2, const float *inv3, const float *invn, const float *vs, float *rows)
 {
 	const int f = t->frames, n1 = t->words + 1, np = q->np, ldo = q->ldo;
-	float *ub = rows, *ab = rows + np, *vmax = rows + 2 * (size_t)np, *tmax = rows + 3 * (size_t)np;
+	float *mc = rows, *ac = rows + np; /* [n1] column maxima and magnitudes, widened */
 	float best = -INFINITY, mag = 0;
 
-	if (f > TCMGC_BOUND_MAX_F)
+	if (f > TCMGC_BOUND_MAX_F || n1 > np)
 		return INFINITY;
-	for (int j = 0; j < np; j++) {
-		vmax[j] = -INFINITY;
-		tmax[j] = 0;
-	}
 	for (int c = 0; c < n1; c++) {
 		const int col = q->col_f[c];
 		float m = -INFINITY, a = 0;
@@ -901,21 +898,40 @@ static float tcmgc_bound(const tcmgc *t, const tcmgc_query *q, const float *o,
 		}
 		if (!isfinite(m) || !isfinite(a))
 			return INFINITY;
-		for (int j = 0; j < np; j++) {
-			ub[j] = m + 1e-5f * a;
-			ab[j] = a * (1 + 1e-5f);
-		}
-		tcmgc_scale(ub, inv2, inv3, invn, q->scale_f[c], q->rc0_f[c], q->rb3_f[c], np);
-		tcmgc_scale(ab, inv2, inv3, invn, fabsf(q->scale_f[c]), fabsf(q->rc0_f[c]),
-		    fabsf(q->rb3_f[c]), np);
-		for (int j = 0; j < np; j++) {
-			vmax[j] = ub[j] > vmax[j] ? ub[j] : vmax[j];
-			tmax[j] = ab[j] > tmax[j] ? ab[j] : tmax[j];
-		}
+		mc[c] = m + 1e-5f * a;
+		ac[c] = a * (1 + 1e-5f);
 	}
-	for (int j = vs != NULL ? 1 : 0; j < n1; j++) {
-		best = vmax[j] > best ? vmax[j] : best;
-		mag = tmax[j] > mag ? tmax[j] : mag;
+	/* Eight query rows j at a time, the maxima over c kept in registers:
+	 * the same chain as tcmgc_scale, at the column bound and on magnitudes. */
+	for (int b = 0; b < np; b += 8) {
+		tcmgc_v8 i2, i3, in, vmax = TCMGC_SPLAT(-INFINITY), tmax = TCMGC_SPLAT(0.0f);
+		tcmgc_v8i bad = TCMGC_SPLAT(0);
+		memcpy(&i2, inv2 + b, sizeof i2);
+		memcpy(&i3, inv3 + b, sizeof i3);
+		memcpy(&in, invn + b, sizeof in);
+		for (int c = 0; c < n1; c++) {
+			const float sc = q->scale_f[c], r0 = q->rc0_f[c], r3 = q->rb3_f[c];
+			tcmgc_v8 ub = ((mc[c] * sc * i2 + r0) * i3 + r3) * in;
+			tcmgc_v8 ab = ((ac[c] * fabsf(sc) * i2 + fabsf(r0)) * i3 + fabsf(r3)) * in;
+			tcmgc_v8i up = ub > vmax, ap = ab > tmax;
+			vmax = (tcmgc_v8)(((tcmgc_v8i)ub & up) | ((tcmgc_v8i)vmax & ~up));
+			tmax = (tcmgc_v8)(((tcmgc_v8i)ab & ap) | ((tcmgc_v8i)tmax & ~ap));
+			bad |= (ub != ub) | (ab != ab); /* NaN: the max would drop it */
+		}
+		float vm[8], tm[8];
+		int nan[8];
+		memcpy(vm, &vmax, sizeof vm);
+		memcpy(tm, &tmax, sizeof tm);
+		memcpy(nan, &bad, sizeof nan);
+		for (int u = 0; u < 8; u++) {
+			int j = b + u;
+			if (j >= n1 || (vs != NULL && j == 0))
+				continue;
+			if (nan[u])
+				return INFINITY;
+			best = vm[u] > best ? vm[u] : best;
+			mag = tm[u] > mag ? tm[u] : mag;
+		}
 	}
 	for (int c = 0; vs != NULL && c < n1; c++) {
 		best = vs[c] > best ? vs[c] : best;
