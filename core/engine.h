@@ -156,7 +156,7 @@ typedef struct {
 	                             partial UTF-8: print with an escaping printer) */
 	int32_t *token_ids;       /* [n_tokens] */
 	int truncated;            /* the query had more than L - 2 word tokens */
-	size_t scored;            /* videos scored by the full model(s) */
+	size_t scored;            /* videos scored in full (search_result.scored) */
 	size_t library;           /* searchable videos */
 	double encode_seconds;    /* text encoding (0 when the cached encoding was reused) */
 	double search_seconds;    /* search_run, explanation included */
