@@ -123,8 +123,8 @@ static void scan_block_scalar(const float *a, size_t lda, int rows, int d, const
 	for (int p = 0; p * SCAN_PANEL < n; p++) {
 		int cols = n - p * SCAN_PANEL < SCAN_PANEL ? n - p * SCAN_PANEL : SCAN_PANEL;
 		for (int r = 0; r < rows; r++)
-			scan_row_scalar(a + (size_t)r * lda, d, panels + (size_t)p * d * SCAN_PANEL, cols,
-			    c + (size_t)r * ldc + (size_t)p * SCAN_PANEL);
+			scan_row_scalar(a + (size_t)r * lda, d, panels + (size_t)p * d * SCAN_PANEL,
+			    cols, c + (size_t)r * ldc + (size_t)p * SCAN_PANEL);
 	}
 }
 
@@ -271,7 +271,8 @@ static void scan_row_avx512(const float *a, int d, const float *p0, float *c, __
 	__m512 acc = _mm512_setzero_ps();
 
 	for (int k = 0; k < d; k++)
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_loadu_ps(p0 + (size_t)k * 16), acc);
+		acc = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_loadu_ps(p0 + (size_t)k * 16),
+		    acc);
 	_mm512_mask_storeu_ps(c, m0, acc);
 }
 
@@ -293,8 +294,8 @@ static void scan_block_avx512(const float *a, size_t lda, int rows, int d, const
 		float *cr = c + (size_t)r * ldc;
 		int p = 0;
 		for (; p + 2 <= np; p += 2)
-			scan_tile8x2_avx512(ar, lda, d, panels + p * pstride, panels + (p + 1) * pstride,
-			    cr + p * SCAN_PANEL, ldc, scan_mask16(n - p * SCAN_PANEL),
+			scan_tile8x2_avx512(ar, lda, d, panels + p * pstride,
+			    panels + (p + 1) * pstride, cr + p * SCAN_PANEL, ldc, scan_mask16(n - p * SCAN_PANEL),
 			    scan_mask16(n - (p + 1) * SCAN_PANEL));
 		if (p < np && n - p * SCAN_PANEL <= 8)
 			scan_tile8x8_avx512(ar, lda, d, panels + p * pstride, cr + p * SCAN_PANEL, ldc,
@@ -527,7 +528,8 @@ static void scan_dot_bf16_avx2(const float *q, const scan_bf16 *v, size_t stride
 		int k = 0;
 		for (; k + 16 <= d8; k += 16) {
 			s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k), scan_load8_bf16(vi + k), s0);
-			s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k + 8), scan_load8_bf16(vi + k + 8), s1);
+			s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k + 8), scan_load8_bf16(vi + k + 8),
+			    s1);
 		}
 		for (; k < d8; k += 8)
 			s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k), scan_load8_bf16(vi + k), s0);

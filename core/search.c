@@ -332,15 +332,16 @@ static void *search_worker(void *arg)
 			break;
 		size_t hi = lo + chunk < job->n ? lo + chunk : job->n;
 		if (job->kind == SEARCH_JOB_TCMGC) {
-			float at_least = job->prune_k > 0 && have == job->prune_k ? best[0] : -INFINITY;
+			float at_least = job->prune_k > 0 && have == job->prune_k ? best[0] :
+			    -INFINITY;
 			full += (size_t)search_job_tcmgc(job, scratch, gkc, gtx, lo, hi, at_least);
 			for (size_t i = lo; job->prune_k > 0 && i < hi; i++)
 				search_floor_add(best, job->prune_k, &have, job->out[i]);
 			continue;
 		}
 		if (job->kind == SEARCH_JOB_BF16) {
-			scan_dot_bf16(SCAN_AUTO, job->q, lib->e16 + lo * (size_t)d, (size_t)d, d, hi - lo,
-			    job->out + lo);
+			scan_dot_bf16(SCAN_AUTO, job->q, lib->e16 + lo * (size_t)d, (size_t)d, d,
+			    hi - lo, job->out + lo);
 			continue;
 		}
 		for (size_t i = lo; i < hi; i++) {
@@ -874,7 +875,8 @@ int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_
 		return -1;
 	}
 	*scored = res.scored;
-	if ((scores = tensor_alloc(n ? n : 1)) == NULL || (order = malloc((n ? n : 1) * sizeof *order)) == NULL) {
+	if ((scores = tensor_alloc(n ? n : 1)) == NULL ||
+	    (order = malloc((n ? n : 1) * sizeof *order)) == NULL) {
 		util_set_cause(cause, "search: out of memory");
 		goto out;
 	}
