@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,11 +49,12 @@ bool scan_kernel_supported(scan_kernel k)
  */
 static scan_kernel scan_best(void)
 {
-	static scan_kernel best = SCAN_AUTO;
+	static atomic_int best = SCAN_AUTO;
 	const char *forced;
+	int known = atomic_load_explicit(&best, memory_order_relaxed);
 
-	if (best != SCAN_AUTO)
-		return best;
+	if (known != SCAN_AUTO)
+		return (scan_kernel)known;
 	forced = getenv("CLIPGREP_SCAN_KERNEL");
 	scan_kernel k = scan_kernel_supported(SCAN_AVX512) ? SCAN_AVX512 :
 	    scan_kernel_supported(SCAN_AVX2) ? SCAN_AVX2 : SCAN_SCALAR;
@@ -64,7 +66,8 @@ static scan_kernel scan_best(void)
 		else if (strcmp(forced, "avx512") == 0 && scan_kernel_supported(SCAN_AVX512))
 			k = SCAN_AVX512;
 	}
-	best = k; /* a benign race: every thread computes the same value */
+	/* Threads racing here all compute the same value. */
+	atomic_store_explicit(&best, (int)k, memory_order_relaxed);
 	return k;
 }
 
