@@ -29,8 +29,10 @@
  * video vector: a first pass ranks on it, and every video whose score
  * could still reach the top K under the proven error bound of
  * scan_bf16_bound is re-scored in fp32 (res->rescored counts them), so
- * the answer is the fp32 scan's bit for bit.  `clipgrep bench search
- * --verify` checks exactly that.  With
+ * the answer is the fp32 scan's bit for bit.  TC-MGC alone (not fused)
+ * leaves a video unfinished once a proven upper bound of its score
+ * (tcmgc_score_batch_above) is below the K-th best score a worker has
+ * finished.  `clipgrep bench search --verify` checks exactly that.  With
  * opts.prefilter = M > 0 and a library larger than M, TC-MGC is run only on
  * the M best videos by a text-agnostic coarse score (cosine of s̄ with the
  * cached coarse vector: the normalised mean of the normalised V' rows);
