@@ -65,6 +65,7 @@ struct engine {
 	heads_set *hs;
 	int threads;
 	linear_kernel text_kernel; /* linear_precision_kernel(options.precision) */
+	atomic_int *cancel;    /* engine_set_cancel's flag, or NULL */
 	engine_model tmm, emm; /* the files giving the TC-MGC and EA heads */
 	engine_model *tm, *em; /* &tmm / &emm, or NULL without that head; one file
 	                          giving both is one engine_model (em == tm) */
@@ -1021,6 +1022,7 @@ static engine *engine_extra(engine *e, search_model mode, search_model *inner, c
 		if ((e->extra[j] = engine_open(&o, cause)) == NULL)
 			return NULL;
 	}
+	e->extra[j]->cancel = e->cancel; /* a newer keystroke stops its scan too */
 	*inner = engine_default_mode(e->extra[j]);
 	return e->extra[j];
 }
@@ -1062,6 +1064,11 @@ static int engine_best_per_video(search_result *sr, int want)
 	return kept;
 }
 
+void engine_set_cancel(engine *e, atomic_int *flag)
+{
+	e->cancel = flag;
+}
+
 int engine_search_segments(engine *e, const char *query, search_model mode, int top_k,
     int all_segments, engine_result **out, char **cause)
 {
@@ -1075,8 +1082,10 @@ int engine_search_segments(engine *e, const char *query, search_model mode, int 
 	if ((int)mode >= ENGINE_MODE_EXTRA) {
 		search_model inner;
 		engine *x = engine_extra(e, mode, &inner, cause);
-		if (x == NULL || engine_search_segments(x, query, inner, top_k, all_segments, out, cause) == -1)
-			return -1;
+		int rc = x == NULL ? -1 :
+		    engine_search_segments(x, query, inner, top_k, all_segments, out, cause);
+		if (rc != 0)
+			return rc;
 		engine_result_name(e, *out, mode);
 		return 0;
 	}
@@ -1086,6 +1095,9 @@ int engine_search_segments(engine *e, const char *query, search_model mode, int 
 	opts.model = mode;
 	opts.top_k = want;
 	opts.threads = e->threads;
+	opts.cancel = e->cancel;
+	if (e->cancel != NULL && atomic_load(e->cancel))
+		return 1; /* superseded while the text was encoded */
 	/*
 	 * Best segment per video: the top segments deduplicated by video are
 	 * exact as long as want videos remain; else ask for more and rerun.
@@ -1094,10 +1106,11 @@ int engine_search_segments(engine *e, const char *query, search_model mode, int 
 	if (!all_segments && records > e->n_videos)
 		opts.top_k = want * 2;
 	for (;;) {
-		if (search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
+		int rc = search_run(e->lib, mode != SEARCH_EA ? e->tq : NULL,
 		    mode != SEARCH_TCMGC ? heads_text_get(e->em->text)->sentence : NULL, &opts, &sr,
-		    cause) == -1)
-			return -1;
+		    cause);
+		if (rc != 0)
+			return rc; /* -1, or 1: cancelled */
 		int kept = all_segments ? want : engine_best_per_video(&sr, want);
 		if (kept < 0) {
 			search_result_free(&sr);

@@ -219,7 +219,9 @@ int engine_query_is_empty(const char *query);
  * Search the library for query in mode, keeping the top_k best (top_k <= 0:
  * 10).  *out gets a result (free with engine_result_free) also when there
  * are no hits.  Returns 0, or -1 with *cause ("mode 'ea' needs an EA model",
- * an empty query, ...).  The query's encoding is kept for the next call with
+ * an empty query, ...); 1, with *out NULL, when the cancel flag
+ * (engine_set_cancel) was nonzero after the text was encoded or became so
+ * during the scan.  The query's encoding is kept for the next call with
  * the same text.
  */
 int engine_search(engine *e, const char *query, search_model mode, int top_k,
@@ -231,6 +233,13 @@ int engine_search(engine *e, const char *query, search_model mode, int top_k,
  */
 int engine_search_segments(engine *e, const char *query, search_model mode, int top_k,
     int all_segments, engine_result **out, char **cause);
+/*
+ * A flag engine_search watches (NULL: none), owned by the caller and
+ * living as long as the engine uses it.  The TUI's search thread sets it
+ * when a newer keystroke supersedes the search in flight: the scan stops
+ * between blocks of videos, within a few milliseconds.
+ */
+void engine_set_cancel(engine *e, atomic_int *flag);
 
 /*
  * Explain one video for query: *out gets a result with exactly one hit,

@@ -7,9 +7,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan.h"
 #include "search.h"
 #include "tensor.h"
 #include "util.h"
@@ -26,6 +28,10 @@ struct search_lib {
 	float *tx;      /* [cap, tx_floats] TC-MGC extras (mK ... coarse) */
 	float *eb;      /* [cap, ea_floats] EA blobs */
 	size_t kc_floats, tx_floats, ea_floats;
+	/* Loose EA only: the first pass's copy of each video vector v̂. */
+	scan_bf16 *e16; /* [cap, D] bf16(eb[i][0..D)) */
+	double e16_vmax;/* an upper bound of every |v̂| added (never lowered) */
+	bool e16_bad;   /* some v̂ was not finite: the bf16 pass is off */
 };
 
 search_lib *search_lib_new(const tcmgc *tc, const ea *e, char **cause)
@@ -63,6 +69,7 @@ void search_lib_free(search_lib *lib)
 	tensor_free(lib->kc);
 	tensor_free(lib->tx);
 	tensor_free(lib->eb);
+	free(lib->e16);
 	free(lib);
 }
 
@@ -95,6 +102,14 @@ int search_lib_reserve(search_lib *lib, size_t n, char **cause)
 	    search_grow(&lib->tx, lib->n, n, lib->tx_floats) == -1 ||
 	    search_grow(&lib->eb, lib->n, n, lib->ea_floats) == -1)
 		goto oom;
+	if (lib->e != NULL && !ea_is_tight(lib->e)) {
+		size_t total;
+		scan_bf16 *h;
+		if (util_mul_size(n, (size_t)ea_dim(lib->e), &total) == -1 ||
+		    (h = realloc(lib->e16, total * sizeof *h)) == NULL)
+			goto oom;
+		lib->e16 = h;
+	}
 	lib->cap = n;
 	return 0;
 oom:
@@ -122,6 +137,17 @@ int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const flo
 	}
 	if (lib->e != NULL)
 		memcpy(lib->eb + i * lib->ea_floats, ea_cache, sizeof(float) * lib->ea_floats);
+	if (lib->e16 != NULL) {
+		int d = ea_dim(lib->e);
+		double nn = 0;
+		scan_to_bf16(ea_cache, (size_t)d, lib->e16 + i * (size_t)d);
+		for (int j = 0; j < d; j++)
+			nn += (double)ea_cache[j] * ea_cache[j];
+		if (!isfinite(nn))
+			lib->e16_bad = true;
+		else if (sqrt(nn) > lib->e16_vmax)
+			lib->e16_vmax = sqrt(nn);
+	}
 	lib->n++;
 	return 0;
 }
@@ -143,6 +169,10 @@ int search_lib_remove(search_lib *lib, int64_t id)
 			if (lib->e != NULL)
 				memcpy(lib->eb + i * lib->ea_floats, lib->eb + last * lib->ea_floats,
 				    sizeof(float) * lib->ea_floats);
+			if (lib->e16 != NULL) {
+				size_t d = (size_t)ea_dim(lib->e);
+				memcpy(lib->e16 + i * d, lib->e16 + last * d, d * sizeof *lib->e16);
+			}
 		}
 		lib->n--;
 		return 0;
@@ -157,7 +187,8 @@ size_t search_lib_count(const search_lib *lib)
 
 size_t search_lib_bytes_per_video(const search_lib *lib)
 {
-	return sizeof(float) * (lib->kc_floats + lib->tx_floats + lib->ea_floats) + sizeof(int64_t);
+	return sizeof(float) * (lib->kc_floats + lib->tx_floats + lib->ea_floats) + sizeof(int64_t) +
+	    (lib->e16 != NULL ? sizeof(scan_bf16) * (size_t)ea_dim(lib->e) : 0);
 }
 
 int64_t search_lib_id(const search_lib *lib, size_t index)
@@ -177,7 +208,8 @@ void search_opts_init(search_opts *opts)
 
 typedef enum {
 	SEARCH_JOB_TCMGC,  /* full TC-MGC */
-	SEARCH_JOB_DOT     /* q · blob[offset .. offset + D) */
+	SEARCH_JOB_DOT,    /* q · blob[offset .. offset + D) */
+	SEARCH_JOB_BF16    /* q · bf16 copy (lib->e16) */
 } search_job_kind;
 
 typedef struct {
@@ -190,21 +222,26 @@ typedef struct {
 	const size_t *cand;     /* video indices, or NULL for 0..n-1 */
 	size_t n;
 	float *out;             /* [n] */
+	atomic_int *cancel;     /* the caller's flag, or NULL */
+	int prune_k;            /* TCMGC: > 0 when only the top prune_k matter (see search_worker) */
+	atomic_size_t full;     /* TCMGC: videos scored in full */
 	atomic_size_t next;
 	atomic_int failed;
+	atomic_int cancelled;
 } search_job;
 
-static void search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
-    float *gather_tx, size_t lo, size_t hi)
+/* Scores of videos [lo, hi) that reach at_least (NAN for the others); returns how many were
+ * scored in full. */
+static int search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
+    float *gather_tx, size_t lo, size_t hi, float at_least)
 {
 	const search_lib *lib = job->lib;
 	int count = (int)(hi - lo);
 
-	if (job->cand == NULL) {
-		tcmgc_score_batch(lib->tc, job->tq, lib->kc + lo * lib->kc_floats,
-		    lib->tx + lo * lib->tx_floats, lib->tx_floats, count, job->out + lo, scratch);
-		return;
-	}
+	if (job->cand == NULL)
+		return tcmgc_score_batch_above(lib->tc, job->tq, lib->kc + lo * lib->kc_floats,
+		    lib->tx + lo * lib->tx_floats, lib->tx_floats, count, at_least, job->out + lo,
+		    scratch);
 	for (int i = 0; i < count; i++) {
 		size_t v = job->cand[lo + i];
 		memcpy(gather_kc + (size_t)i * lib->kc_floats, lib->kc + v * lib->kc_floats,
@@ -212,16 +249,55 @@ static void search_job_tcmgc(search_job *job, float *scratch, float *gather_kc,
 		memcpy(gather_tx + (size_t)i * lib->tx_floats, lib->tx + v * lib->tx_floats,
 		    sizeof(float) * lib->tx_floats);
 	}
-	tcmgc_score_batch(lib->tc, job->tq, gather_kc, gather_tx, lib->tx_floats, count,
-	    job->out + lo, scratch);
+	return tcmgc_score_batch_above(lib->tc, job->tq, gather_kc, gather_tx, lib->tx_floats, count,
+	    at_least, job->out + lo, scratch);
+}
+
+/* Keep the k best finite scores seen in a min-heap h [k] of *have entries. */
+static void search_floor_add(float *h, int k, int *have, float v)
+{
+	int i;
+
+	if (!isfinite(v))
+		return;
+	if (*have < k) {
+		/* Sift up. */
+		for (i = (*have)++; i > 0 && h[(i - 1) / 2] > v; i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = v;
+		return;
+	}
+	if (v <= h[0])
+		return;
+	/* Replace the minimum, sift down. */
+	for (i = 0;;) {
+		int l = 2 * i + 1, r = l + 1, m = l;
+		if (l >= k)
+			break;
+		if (r < k && h[r] < h[l])
+			m = r;
+		if (h[m] >= v)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = v;
+}
+
+/* Videos a worker takes at a time: TC-MGC's block is a few ms of work,
+ * a dot product's is as much with 64 times the videos. */
+static size_t search_chunk(const search_job *job)
+{
+	return job->kind == SEARCH_JOB_TCMGC ? SEARCH_CHUNK : (size_t)SEARCH_CHUNK * 64;
 }
 
 static void *search_worker(void *arg)
 {
 	search_job *job = arg;
 	const search_lib *lib = job->lib;
-	float *scratch = NULL, *gkc = NULL, *gtx = NULL;
-	int d = lib->tc != NULL ? tcmgc_dim(lib->tc) : ea_dim(lib->e);
+	float *scratch = NULL, *gkc = NULL, *gtx = NULL, *best = NULL;
+	int d = lib->tc != NULL ? tcmgc_dim(lib->tc) : ea_dim(lib->e), have = 0;
+	size_t full = 0;
 
 	if (job->kind == SEARCH_JOB_TCMGC) {
 		/* Zeroed once: the padding columns of the probe products are read. */
@@ -230,18 +306,42 @@ static void *search_worker(void *arg)
 			gkc = tensor_alloc(SEARCH_CHUNK * lib->kc_floats);
 			gtx = tensor_alloc(SEARCH_CHUNK * lib->tx_floats);
 		}
-		if (scratch == NULL || (job->cand != NULL && (gkc == NULL || gtx == NULL))) {
+		/*
+		 * With prune_k, this worker keeps the k best scores it has
+		 * computed in full; a video proved to score less than the k-th
+		 * of them has k videos strictly above it, so it cannot be in
+		 * the top k and is left unfinished (NAN, ranked last).
+		 */
+		if (job->prune_k > 0)
+			best = malloc(sizeof *best * (size_t)job->prune_k);
+		if (scratch == NULL || (job->cand != NULL && (gkc == NULL || gtx == NULL)) ||
+		    (job->prune_k > 0 && best == NULL)) {
 			atomic_store(&job->failed, 1);
 			goto out;
 		}
 	}
 	for (;;) {
-		size_t lo = atomic_fetch_add(&job->next, SEARCH_CHUNK);
+		/* Between blocks: a block is at most a few milliseconds of work. */
+		if (job->cancel != NULL && atomic_load_explicit(job->cancel, memory_order_relaxed)) {
+			atomic_store(&job->cancelled, 1);
+			break;
+		}
+		size_t chunk = search_chunk(job);
+		size_t lo = atomic_fetch_add(&job->next, chunk);
 		if (lo >= job->n)
 			break;
-		size_t hi = lo + SEARCH_CHUNK < job->n ? lo + SEARCH_CHUNK : job->n;
+		size_t hi = lo + chunk < job->n ? lo + chunk : job->n;
 		if (job->kind == SEARCH_JOB_TCMGC) {
-			search_job_tcmgc(job, scratch, gkc, gtx, lo, hi);
+			float at_least = job->prune_k > 0 && have == job->prune_k ? best[0] :
+			    -INFINITY;
+			full += (size_t)search_job_tcmgc(job, scratch, gkc, gtx, lo, hi, at_least);
+			for (size_t i = lo; job->prune_k > 0 && i < hi; i++)
+				search_floor_add(best, job->prune_k, &have, job->out[i]);
+			continue;
+		}
+		if (job->kind == SEARCH_JOB_BF16) {
+			scan_dot_bf16(SCAN_AUTO, job->q, lib->e16 + lo * (size_t)d, (size_t)d, d,
+			    hi - lo, job->out + lo);
 			continue;
 		}
 		for (size_t i = lo; i < hi; i++) {
@@ -250,30 +350,35 @@ static void *search_worker(void *arg)
 		}
 	}
 out:
+	atomic_fetch_add(&job->full, full);
+	free(best);
 	tensor_free(scratch);
 	tensor_free(gkc);
 	tensor_free(gtx);
 	return NULL;
 }
 
-static int search_thread_count(int want, size_t n)
+static int search_thread_count(int want, size_t n, size_t chunk)
 {
 	int t = want > 0 ? want : util_cpu_count();
-	size_t chunks = (n + SEARCH_CHUNK - 1) / SEARCH_CHUNK;
+	size_t chunks = (n + chunk - 1) / chunk;
 
 	if ((size_t)t > chunks)
 		t = (int)(chunks > 0 ? chunks : 1);
 	return t < 1 ? 1 : t > 256 ? 256 : t;
 }
 
-/* Run job over its n videos on `threads` workers (the caller is one). */
+/* Run job over its n videos on `threads` workers (the caller is one);
+ * 0, 1 when cancelled, or -1 with *cause. */
 static int search_job_run(search_job *job, int threads, char **cause)
 {
 	pthread_t tid[256];
-	int started = 0, t = search_thread_count(threads, job->n);
+	int started = 0, t = search_thread_count(threads, job->n, search_chunk(job));
 
 	atomic_store(&job->next, 0);
 	atomic_store(&job->failed, 0);
+	atomic_store(&job->cancelled, 0);
+	atomic_store(&job->full, 0);
 	for (int i = 1; i < t; i++) {
 		if (pthread_create(&tid[started], NULL, search_worker, job) != 0)
 			break;
@@ -286,26 +391,34 @@ static int search_job_run(search_job *job, int threads, char **cause)
 		util_set_cause(cause, "search: out of memory");
 		return -1;
 	}
-	return 0;
+	return atomic_load(&job->cancelled) ? 1 : 0;
 }
 
 static int search_dot_all(const search_lib *lib, const float *q, const float *base,
-    size_t stride, size_t offset, const size_t *cand, size_t n, int threads, float *out,
-    char **cause)
+    size_t stride, size_t offset, const size_t *cand, size_t n, int threads, atomic_int *cancel,
+    float *out, char **cause)
 {
 	search_job job = { .lib = lib, .kind = SEARCH_JOB_DOT, .q = q, .base = base,
-		.stride = stride, .offset = offset, .cand = cand, .n = n, .out = out };
+		.stride = stride, .offset = offset, .cand = cand, .n = n, .out = out,
+		.cancel = cancel };
 
 	return search_job_run(&job, threads, cause);
 }
 
+/* TC-MGC scores of n videos; with prune_k > 0 only the top prune_k are
+ * exact, the rest may be NAN (see search_worker).  *full (or NULL) gets
+ * how many were scored in full. */
 static int search_tcmgc_all(const search_lib *lib, const tcmgc_query *tq, const size_t *cand,
-    size_t n, int threads, float *out, char **cause)
+    size_t n, int threads, atomic_int *cancel, int prune_k, size_t *full, float *out,
+    char **cause)
 {
 	search_job job = { .lib = lib, .kind = SEARCH_JOB_TCMGC, .tq = tq, .cand = cand, .n = n,
-		.out = out };
+		.out = out, .cancel = cancel, .prune_k = prune_k };
+	int r = search_job_run(&job, threads, cause);
 
-	return search_job_run(&job, threads, cause);
+	if (full != NULL)
+		*full = atomic_load(&job.full);
+	return r;
 }
 
 /* --- top K ---------------------------------------------------------------- */
@@ -368,6 +481,62 @@ static int search_select(const float *scores, size_t n, int k, search_entry *out
 	return have;
 }
 
+/*
+ * The bf16 first pass of a loose EA search: approx[i] = q · bf16(v̂_i) for
+ * every video, then the candidates cand[0 .. *ncand), ascending: every
+ * video whose fp32 score can still be among the K best.
+ *
+ * Why no top-K video is lost: with b = scan_bf16_bound for this query and
+ * the largest |v̂| of the library (the same for every video), each fp32
+ * score f_i (the exhaustive scan's, search_score_all) is within b of
+ * approx_i.  Let a_K be the K-th largest finite approx.  At least K
+ * videos have f >= a_K - b.  A video with approx_i < a_K - 2b has
+ * f_i <= approx_i + b < a_K - b, so at least K videos score strictly
+ * more: it is not in the top K, whatever the tie-break.  Every other
+ * video, and every one whose approx is not finite (bf16 overflow), is a
+ * candidate; with fewer than K finite approximations, all are.  The
+ * candidates keep their library order, so ties among them break by
+ * index as in the exhaustive ranking.  Returns 0, 1 (cancelled) or -1.
+ */
+static int search_ea_bf16_pass(const search_lib *lib, const float *q, int k, int threads,
+    atomic_int *cancel, float *approx, size_t *cand, size_t *ncand, char **cause)
+{
+	int d = ea_dim(lib->e), have, r;
+	size_t n = lib->n, m = 0;
+	search_job job = { .lib = lib, .kind = SEARCH_JOB_BF16, .q = q, .n = n, .out = approx,
+		.cancel = cancel };
+	double qn = 0, qmax = 0, thresh = -INFINITY;
+	float *fin;
+	search_entry *top;
+
+	if ((r = search_job_run(&job, threads, cause)) != 0)
+		return r;
+	for (int j = 0; j < d; j++) {
+		qn += (double)q[j] * q[j];
+		qmax = fabs((double)q[j]) > qmax ? fabs((double)q[j]) : qmax;
+	}
+	double b = scan_bf16_bound(d, sqrt(qn), lib->e16_vmax, qmax);
+	if ((fin = tensor_alloc(n)) == NULL || (top = calloc((size_t)k, sizeof *top)) == NULL) {
+		tensor_free(fin);
+		util_set_cause(cause, "search: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(approx[i]))
+			fin[m++] = approx[i];
+	have = search_select(fin, m, k, top);
+	if (have == k && isfinite(b))
+		thresh = (double)top[k - 1].score - 2 * b;
+	free(top);
+	tensor_free(fin);
+	m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(approx[i]) || (double)approx[i] >= thresh)
+			cand[m++] = i;
+	*ncand = m;
+	return 0;
+}
+
 static void search_znorm(float *x, size_t n)
 {
 	double mean = 0, var = 0;
@@ -400,7 +569,8 @@ int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *
 		    "interactive; use search_run (it re-ranks a short list)");
 		return -1;
 	}
-	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, scores, cause) == -1)
+	if (which != SEARCH_EA && search_tcmgc_all(lib, tq, NULL, n, threads, NULL, 0, NULL, scores,
+	    cause) == -1)
 		return -1;
 	if (which == SEARCH_TCMGC)
 		return 0;
@@ -413,7 +583,8 @@ int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *
 	if ((q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
 		goto oom;
 	ea_query_vector(lib->e, ea_s, q);
-	if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, NULL, n, threads, dst, cause) == -1)
+	if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, NULL, n, threads, NULL, dst,
+	    cause) == -1)
 		goto out;
 	if (which == SEARCH_FUSED) {
 		search_znorm(scores, n);
@@ -470,9 +641,9 @@ static int search_explain(const search_lib *lib, const tcmgc_query *tq, bool wit
 			memcpy(cache, lib->kc + v * lib->kc_floats, sizeof(float) * lib->kc_floats);
 			memcpy(cache + lib->kc_floats, lib->tx + v * lib->tx_floats,
 			    sizeof(float) * lib->tx_floats);
-			/* The breakdown is recomputed for this video alone; the
-			 * scores stay the batch's, which ranked it (they can differ
-			 * from a one-video GEMM in the last bits). */
+			/* The breakdown is recomputed for this video alone; its
+			 * score is the batch's bit for bit (scan_block's products
+			 * do not depend on the block). */
 			if (tcmgc_score(lib->tc, tq, cache, NULL, &det, cause) == -1) {
 				tensor_free(cache);
 				return -1;
@@ -516,7 +687,7 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 	float *tcs = NULL, *eas = NULL, *rank = NULL, *q = NULL, *coarse = NULL;
 	search_entry *top = NULL;
 	bool use_tc = opts->model != SEARCH_EA, use_ea = opts->model != SEARCH_TCMGC;
-	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1;
+	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1, r;
 
 	memset(res, 0, sizeof *res);
 	if ((use_tc && (lib->tc == NULL || tq == NULL)) || (use_ea && (lib->e == NULL || ea_s == NULL))) {
@@ -568,19 +739,34 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 			free(best);
 			goto oom;
 		}
-		if (search_dot_all(lib, cq, cbase, cstride, coff, NULL, n, opts->threads, coarse,
-		    cause) == -1) {
+		if ((r = search_dot_all(lib, cq, cbase, cstride, coff, NULL, n, opts->threads,
+		    opts->cancel, coarse, cause)) != 0) {
 			free(best);
-			goto out;
+			goto fail;
 		}
 		ncand = (size_t)search_select(coarse, n, limit, best);
 		for (size_t i = 0; i < ncand; i++)
 			cand[i] = best[i].index;
 		free(best);
+	} else if (opts->model == SEARCH_EA && lib->e16 != NULL && !lib->e16_bad && !opts->no_bf16 &&
+	    n > (size_t)k) {
+		/* The bf16 first pass: the candidates are every video that can
+		 * still reach the top K; they are scored in fp32 below. */
+		if ((q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL ||
+		    (cand = malloc(n * sizeof *cand)) == NULL)
+			goto oom;
+		ea_query_vector(lib->e, ea_s, q);
+		if ((r = search_ea_bf16_pass(lib, q, k, opts->threads, opts->cancel, coarse, cand,
+		    &ncand, cause)) != 0)
+			goto fail;
+		res->rescored = ncand;
 	}
 
-	if (use_tc && search_tcmgc_all(lib, tq, cand, ncand, opts->threads, tcs, cause) == -1)
-		goto out;
+	/* TC-MGC alone ranks only the top k: the bound may skip the rest. */
+	size_t full = ncand;
+	if (use_tc && (r = search_tcmgc_all(lib, tq, cand, ncand, opts->threads, opts->cancel,
+	    opts->model == SEARCH_TCMGC && !opts->no_bound ? k : 0, &full, tcs, cause)) != 0)
+		goto fail;
 	if (use_ea) {
 		if (ea_is_tight(lib->e)) {
 			const float **ptrs = malloc(ncand * sizeof *ptrs);
@@ -588,18 +774,22 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 				goto oom;
 			for (size_t i = 0; i < ncand; i++)
 				ptrs[i] = lib->eb + (cand != NULL ? cand[i] : i) * lib->ea_floats;
-			int r = ea_score_many(lib->e, ea_s, ptrs, (int)ncand, eas, cause);
+			int rt = ea_score_many(lib->e, ea_s, ptrs, (int)ncand, eas, cause);
 			free(ptrs);
-			if (r == -1)
+			if (rt == -1)
 				goto out;
 		} else {
 			if (q == NULL && (q = tensor_alloc((size_t)ea_dim(lib->e))) == NULL)
 				goto oom;
 			ea_query_vector(lib->e, ea_s, q);
-			if (search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, cand, ncand, opts->threads,
-			    eas, cause) == -1)
-				goto out;
+			if ((r = search_dot_all(lib, q, lib->eb, lib->ea_floats, 0, cand, ncand,
+			    opts->threads, opts->cancel, eas, cause)) != 0)
+				goto fail;
 		}
+	}
+	if (opts->cancel != NULL && atomic_load(opts->cancel)) {
+		r = 1;
+		goto fail;
 	}
 	if (opts->model == SEARCH_FUSED) {
 		memcpy(rank, tcs, sizeof(float) * ncand);
@@ -612,7 +802,7 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 		memcpy(rank, use_tc ? tcs : eas, sizeof(float) * ncand);
 
 	res->nhits = search_select(rank, ncand, k, top);
-	res->scored = ncand;
+	res->scored = use_tc ? full : ncand;
 	if ((res->hits = calloc((size_t)(res->nhits ? res->nhits : 1), sizeof *res->hits)) == NULL)
 		goto oom;
 	for (int h = 0; h < res->nhits; h++) {
@@ -631,10 +821,13 @@ int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
 	res->seconds = util_now() - t0;
 	rc = 0;
 	goto out;
+fail:
+	rc = r; /* 1: cancelled, -1: failed (cause set) */
+	goto out;
 oom:
 	util_set_cause(cause, "search: out of memory");
 out:
-	if (rc == -1)
+	if (rc != 0)
 		search_result_free(res);
 	free(cand);
 	free(top);
@@ -643,5 +836,79 @@ out:
 	tensor_free(rank);
 	tensor_free(q);
 	tensor_free(coarse);
+	return rc;
+}
+
+/* --- verification ---------------------------------------------------------- */
+
+static const float *search_verify_scores;
+
+/* Best first: higher score, NaN last, then lower index. */
+static int search_verify_cmp(const void *pa, const void *pb)
+{
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	float x = search_verify_scores[a], y = search_verify_scores[b];
+	float xs = isnan(x) ? -INFINITY : x, ys = isnan(y) ? -INFINITY : y;
+
+	if (xs != ys)
+		return xs > ys ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    const search_opts *opts, int *mismatch, size_t *scored, char *why, size_t why_size,
+    char **cause)
+{
+	static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+	size_t n = lib->n, *order = NULL;
+	float *scores = NULL;
+	search_result res;
+	int k = opts->top_k > 0 ? opts->top_k : 10, rc = -1;
+
+	*mismatch = 0;
+	*scored = 0;
+	if (why_size > 0)
+		why[0] = '\0';
+	if (search_run(lib, tq, ea_s, opts, &res, cause) != 0) {
+		if (cause != NULL && *cause == NULL)
+			util_set_cause(cause, "search: the search was cancelled");
+		return -1;
+	}
+	*scored = res.scored;
+	if ((scores = tensor_alloc(n ? n : 1)) == NULL ||
+	    (order = malloc((n ? n : 1) * sizeof *order)) == NULL) {
+		util_set_cause(cause, "search: out of memory");
+		goto out;
+	}
+	if (search_score_all(lib, tq, ea_s, opts->model, opts->threads, scores, cause) == -1)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	/* qsort has no context argument: one sort at a time. */
+	pthread_mutex_lock(&sort_lock);
+	search_verify_scores = scores;
+	qsort(order, n, sizeof *order, search_verify_cmp);
+	pthread_mutex_unlock(&sort_lock);
+	size_t want = (size_t)k < n ? (size_t)k : n;
+	if ((size_t)res.nhits != want) {
+		*mismatch = 1;
+		snprintf(why, why_size, "%d hits, the exhaustive scan has %zu", res.nhits, want);
+	}
+	for (size_t h = 0; h < want && !*mismatch; h++) {
+		float got = res.hits[h].score, ref = scores[order[h]];
+		double tol = 1e-5 * fabs((double)ref);
+		if (res.hits[h].index != order[h] || !(fabs((double)got - ref) <= tol ||
+		    (isnan(got) && isnan(ref)))) {
+			*mismatch = 1;
+			snprintf(why, why_size, "hit %zu: video %lld score %.9g, the exhaustive scan has "
+			    "video %lld score %.9g", h + 1, (long long)res.hits[h].id, (double)got,
+			    (long long)lib->ids[order[h]], (double)ref);
+		}
+	}
+	rc = 0;
+out:
+	search_result_free(&res);
+	tensor_free(scores);
+	free(order);
 	return rc;
 }

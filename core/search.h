@@ -23,7 +23,16 @@
  *                 EA's scaled cosine on one footing; rank fusion was not
  *                 chosen because it throws the score margins away.
  *
- * Exact by default: every video is scored with the full model.  With
+ * Exact by default: the hits, their order and their scores are those of
+ * scoring every video with the full model in fp32 (search_score_all).
+ * For a loose EA head the library also keeps a bfloat16 copy of each
+ * video vector: a first pass ranks on it, and every video whose score
+ * could still reach the top K under the proven error bound of
+ * scan_bf16_bound is re-scored in fp32 (res->rescored counts them), so
+ * the answer is the fp32 scan's bit for bit.  TC-MGC alone (not fused)
+ * leaves a video unfinished once a proven upper bound of its score
+ * (tcmgc_score_batch_above) is below the K-th best score a worker has
+ * finished.  `clipgrep bench search --verify` checks exactly that.  With
  * opts.prefilter = M > 0 and a library larger than M, TC-MGC is run only on
  * the M best videos by a text-agnostic coarse score (cosine of s̄ with the
  * cached coarse vector: the normalised mean of the normalised V' rows);
@@ -37,6 +46,7 @@
 #ifndef CLIPGREP_SEARCH_H
 #define CLIPGREP_SEARCH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +83,11 @@ typedef struct {
 	int threads;      /* workers; 0 = one per online CPU */
 	int prefilter;    /* 0 = exact; M > 0 = TC-MGC on the M best by the coarse score */
 	int tight_rerank; /* EA tight: how many videos get the cross encoder (default 100) */
+	int no_bf16;      /* 1: score every video in fp32 (no bf16 first pass) */
+	int no_bound;     /* 1: finish every TC-MGC score (no bound-based skipping) */
+	atomic_int *cancel; /* or NULL: once nonzero, the scan stops at the next
+	                       block of videos (a few ms at most) and search_run
+	                       returns 1 with no result */
 } search_opts;
 
 void search_opts_init(search_opts *opts);
@@ -100,7 +115,9 @@ typedef struct {
 	int nhits;
 	search_hit *hits;  /* best first */
 	int frames, words;
-	size_t scored;     /* videos the full model(s) scored */
+	size_t scored;     /* videos the full model(s) scored (TC-MGC: finished,
+	                      not skipped by the bound) */
+	size_t rescored;   /* of those, videos re-scored in fp32 after the bf16 pass */
 	size_t library;    /* library size */
 	double seconds;    /* wall time of search_run */
 	float *mem;        /* owns the hits' arrays */
@@ -111,8 +128,9 @@ typedef struct {
  * Score the library.  tq is the TC-MGC query (needed for SEARCH_TCMGC and
  * SEARCH_FUSED), ea_s the raw sentence feature [D] for the EA head (needed
  * for SEARCH_EA and SEARCH_FUSED).  res is filled (search_result_free
- * releases it).  The library must not change during the call.  Returns 0,
- * or -1 with *cause.
+ * releases it).  The library must not change during the call.  Returns 0;
+ * 1 when opts->cancel was set during the call (res is left empty: no hits
+ * of a stale query escape); or -1 with *cause.
  */
 int search_run(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
     const search_opts *opts, search_result *res, char **cause);
@@ -125,5 +143,20 @@ void search_result_free(search_result *res);
  */
 int search_score_all(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
     search_model which, int threads, float *scores, char **cause);
+
+/*
+ * The certificate, checked: run search_run(opts) and the exhaustive fp32
+ * scan (search_score_all, then a plain sort by score, ties by library
+ * order) for one query and compare the top K: the same videos in the same
+ * order with scores within 1e-5 relative.  *mismatch gets 0 when they
+ * agree, else 1 and a description in why [why_size]; *scored gets
+ * search_run's res.scored (the videos scored in full in fp32: EA, those
+ * the bf16 pass left; TC-MGC, those the bound did not skip).  For the
+ * exact modes (opts->prefilter 0; not the EA tight type).  Returns 0, or
+ * -1 with *cause.
+ */
+int search_verify(const search_lib *lib, const tcmgc_query *tq, const float *ea_s,
+    const search_opts *opts, int *mismatch, size_t *scored, char *why, size_t why_size,
+    char **cause);
 
 #endif

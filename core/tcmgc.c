@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "scan.h"
 #include "tcmgc.h"
 #include "temporal.h"
 #include "tensor.h"
@@ -53,6 +54,7 @@ struct tcmgc_query {
 	int *col_s;      /* [L+1] O column of each out_s probe (Gᵀ s̄, W̄_w) */
 	int *col_f;      /* [L+1] O column of each out_f probe (s̄, Glᵀ W̄_w) */
 	float *probes_t; /* [D, nr] the probe vectors as columns (B of a plain GEMM) */
+	float *probes_p; /* the same packed in 16-wide panels for scan_block */
 	float *outs_t;   /* [D, np] trained: the out_s probes, dotted with Kcᵀ a_0
 	                    per video instead of riding in the GEMM; NULL otherwise */
 	float *sumq;     /* [np] Σ_d q̂_j (zero padding) */
@@ -347,6 +349,7 @@ void tcmgc_query_free(tcmgc_query *q)
 		return;
 	tensor_free(q->mem);
 	tensor_free(q->probes_t);
+	tensor_free(q->probes_p);
 	tensor_free(q->outs_t);
 	free(q->col_s);
 	free(q);
@@ -511,6 +514,9 @@ tcmgc_query *tcmgc_query_new(const tcmgc *t, const float *s, const float *words,
 	for (int r = 0; r < q->nr; r++)
 		for (int e = 0; e < d; e++)
 			q->probes_t[(size_t)e * q->nr + r] = rows[(size_t)r * d + e];
+	if ((q->probes_p = tensor_alloc(scan_panel_floats(d, q->nr))) == NULL)
+		goto oom;
+	scan_pack(q->probes_t, q->nr, d, q->nr, q->probes_p);
 	q->ldo = TCMGC_PAD(q->o_off + q->nr > q->np ? q->o_off + q->nr : q->np);
 	q->att0_col = q->o_off + phys[0];
 	for (int c = 0; c < n1; c++) {
@@ -754,6 +760,73 @@ static inline void tcmgc_quad(float *restrict out, const float *restrict g,
 	}
 }
 
+/*
+ * pool[e] = Σ_i a_i kc[i][e] over the f frames, a_i = at[i * np] (the
+ * sentence's attention), summed in frame order from 0 with a multiply and
+ * an add per term.  The sums stay in registers across the frames (the
+ * compiler cannot keep them there itself: pool might alias kc).
+ */
+static inline void tcmgc_pool(float *restrict pool, const float *restrict at, int np,
+    const float *restrict kc, int f, int d)
+{
+	int e = 0;
+
+	for (; e + 8 <= d; e += 8) {
+		tcmgc_v8 acc = TCMGC_SPLAT(0.0f);
+		for (int i = 0; i < f; i++) {
+			tcmgc_v8 k;
+			memcpy(&k, kc + (size_t)i * d + e, sizeof k);
+			acc += at[(size_t)i * np] * k;
+		}
+		memcpy(pool + e, &acc, sizeof acc);
+	}
+	for (; e < d; e++) {
+		float acc = 0.0f;
+		for (int i = 0; i < f; i++)
+			acc += at[(size_t)i * np] * kc[(size_t)i * d + e];
+		pool[e] = acc;
+	}
+}
+
+/*
+ * vacc[j] = Σ_e pool[e] outs_t[e][j] for j < np, in order of e from 0 (as
+ * a vec_axpy per e would), 32 lanes at a time held in registers.
+ */
+static inline void tcmgc_pool_dot(float *restrict vacc, const float *restrict pool, int d,
+    const float *restrict outs_t, int np)
+{
+	int b = 0;
+
+	for (; b + 32 <= np; b += 32) {
+		tcmgc_v8 a0 = TCMGC_SPLAT(0.0f), a1 = a0, a2 = a0, a3 = a0;
+		for (int e = 0; e < d; e++) {
+			const float *row = outs_t + (size_t)e * np + b;
+			tcmgc_v8 x0, x1, x2, x3;
+			memcpy(&x0, row, sizeof x0);
+			memcpy(&x1, row + 8, sizeof x1);
+			memcpy(&x2, row + 16, sizeof x2);
+			memcpy(&x3, row + 24, sizeof x3);
+			a0 += pool[e] * x0;
+			a1 += pool[e] * x1;
+			a2 += pool[e] * x2;
+			a3 += pool[e] * x3;
+		}
+		memcpy(vacc + b, &a0, sizeof a0);
+		memcpy(vacc + b + 8, &a1, sizeof a1);
+		memcpy(vacc + b + 16, &a2, sizeof a2);
+		memcpy(vacc + b + 24, &a3, sizeof a3);
+	}
+	for (; b < np; b += 8) {
+		tcmgc_v8 acc = TCMGC_SPLAT(0.0f);
+		for (int e = 0; e < d; e++) {
+			tcmgc_v8 x;
+			memcpy(&x, outs_t + (size_t)e * np + b, sizeof x);
+			acc += pool[e] * x;
+		}
+		memcpy(vacc + b, &acc, sizeof acc);
+	}
+}
+
 /* Scratch floats for one pair's finishing step. */
 static size_t tcmgc_finish_floats(const tcmgc *t)
 {
@@ -761,18 +834,125 @@ static size_t tcmgc_finish_floats(const tcmgc *t)
 	size_t k = (size_t)t->k, l = (size_t)t->words;
 
 	/* AT [F, np]; 9 stats [np]; valT [n1, np]; x [np]; tk [k, np];
-	 * vs, b, rest, restw [n1 each]; m1 [k, L]; m2 [k, k]; pool [D]; vacc [np] */
+	 * vs, b, rest, restw [n1 each]; m1 [k, L]; m2 [k, k]; pool [D]; vacc [np];
+	 * the bound's four rows [4, np] */
 	return f * np + 9 * np + n1 * np + np + k * np + 4 * n1 + k * l + k * k + (size_t)t->dim +
-	    np + 16;
+	    np + 4 * np + 16;
+}
+
+/* The most frames the bound's slack (below) is proved for. */
+#define TCMGC_BOUND_MAX_F 64
+
+/*
+ * An upper bound of the score tcmgc_finish computes in fp32, from what it
+ * has before the out · probe values: the products o [F, ldo], the
+ * normalisers inv2, inv3, invn [np] of every query row j, and (trained)
+ * the exact out_s values vs [n1].  +inf when nothing can be said.
+ *
+ * Proof.  (1) The score is Σ ω_g z_g with ω = softmax(Z P) >= 0 summing
+ * to 1, so it is at most max_g z_g.  Each z_g is ls (> 0) times a convex
+ * combination of out · probe values: z_0 = ls vs[0]; z_1 an ISA (a softmax
+ * -weighted mean) of the top k of vs[1..L]; z_2 an ISA of the top k of
+ * valt[0][1..L] and of rest_c, itself a softmax-weighted mean of the
+ * others (0 when L = k); z_3 the mean of two ISAs of ISAs of entries of
+ * valt[1..L][1..L] (k <= L: no -inf fill reaches them).  So
+ * score <= ls V, with V the largest of vs[0..L] and valt[c][j] over
+ * c = 0..L, j = 1..L (and 0 when L = k).  In fp32 the weights of each mean sum to 1 within
+ * (n + 2) u (u = 2^-24, n <= L + 1 terms), so each level adds at most
+ * (L + 3) u max |x|; five levels, the ls product and the final rounding
+ * stay below 1e-4 of ls T, T a bound of every |value| involved.
+ * (2) valt[c][j] = ((x sc_c i2_j + r0_c) i3_j + r3_c) in_j (tcmgc_scale)
+ * with x = Σ_i a_ji o[i][col_f(c)] summed in fp32, the attention
+ * a_j >= 0 summing to 1 within (F + 3) u (an fp32 sum of F exponentials
+ * and a rounded reciprocal); so x <= M_c + ((F + 3) u + γ_F (1 + (F + 3)
+ * u)) A_c <= M_c + 1e-5 A_c for F <= 64 (the float sum M_c + 1e-5 A_c
+ * rounds by less than the margin), with M_c, A_c the largest value and the
+ * largest magnitude of column col_f(c).  sc_c, i2, i3, in >= 0, so the
+ * chain is non-decreasing in x, in exact arithmetic and in fp32 (each
+ * step multiplies by a non-negative number or adds a constant; rounding
+ * to nearest is monotone): evaluating tcmgc_scale at M_c + 1e-5 A_c gives
+ * an upper bound of valt[c][j]; evaluated on magnitudes (A_c (1 + 1e-5),
+ * |sc|, |r0|, |r3|) it gives T.  Where a compiler contracts the chain into
+ * fused multiply-adds differently at the two call sites, the results
+ * differ by a few u T, inside the 1e-4 slack.  The training-free vs is
+ * the out_f chain of row j = 0 (same probes and constants), so it is
+ * covered by taking j from 0.
+ */
+TCMGC_CLONES
+static float tcmgc_bound(const tcmgc *t, const tcmgc_query *q, const float *o,
+    const float *inv2, const float *inv3, const float *invn, const float *vs, float *rows)
+{
+	const int f = t->frames, n1 = t->words + 1, np = q->np, ldo = q->ldo;
+	float *mc = rows, *ac = rows + np; /* [n1] column maxima and magnitudes, widened */
+	float best = -INFINITY, mag = 0;
+
+	if (f > TCMGC_BOUND_MAX_F || n1 > np)
+		return INFINITY;
+	for (int c = 0; c < n1; c++) {
+		const int col = q->col_f[c];
+		float m = -INFINITY, a = 0;
+		for (int i = 0; i < f; i++) {
+			float x = o[(size_t)i * ldo + col];
+			m = x > m ? x : m;
+			a = fabsf(x) > a ? fabsf(x) : a;
+		}
+		if (!isfinite(m) || !isfinite(a))
+			return INFINITY;
+		mc[c] = m + 1e-5f * a;
+		ac[c] = a * (1 + 1e-5f);
+	}
+	/* Eight query rows j at a time, the maxima over c kept in registers:
+	 * the same chain as tcmgc_scale, at the column bound and on magnitudes. */
+	for (int b = 0; b < np; b += 8) {
+		tcmgc_v8 i2, i3, in, vmax = TCMGC_SPLAT(-INFINITY), tmax = TCMGC_SPLAT(0.0f);
+		tcmgc_v8i bad = TCMGC_SPLAT(0);
+		memcpy(&i2, inv2 + b, sizeof i2);
+		memcpy(&i3, inv3 + b, sizeof i3);
+		memcpy(&in, invn + b, sizeof in);
+		for (int c = 0; c < n1; c++) {
+			const float sc = q->scale_f[c], r0 = q->rc0_f[c], r3 = q->rb3_f[c];
+			tcmgc_v8 ub = ((mc[c] * sc * i2 + r0) * i3 + r3) * in;
+			tcmgc_v8 ab = ((ac[c] * fabsf(sc) * i2 + fabsf(r0)) * i3 + fabsf(r3)) * in;
+			tcmgc_v8i up = ub > vmax, ap = ab > tmax;
+			vmax = (tcmgc_v8)(((tcmgc_v8i)ub & up) | ((tcmgc_v8i)vmax & ~up));
+			tmax = (tcmgc_v8)(((tcmgc_v8i)ab & ap) | ((tcmgc_v8i)tmax & ~ap));
+			bad |= (ub != ub) | (ab != ab); /* NaN: the max would drop it */
+		}
+		float vm[8], tm[8];
+		int nan[8];
+		memcpy(vm, &vmax, sizeof vm);
+		memcpy(tm, &tmax, sizeof tm);
+		memcpy(nan, &bad, sizeof nan);
+		for (int u = 0; u < 8; u++) {
+			int j = b + u;
+			if (j >= n1 || (vs != NULL && j == 0))
+				continue;
+			if (nan[u])
+				return INFINITY;
+			best = vm[u] > best ? vm[u] : best;
+			mag = tm[u] > mag ? tm[u] : mag;
+		}
+	}
+	for (int c = 0; vs != NULL && c < n1; c++) {
+		best = vs[c] > best ? vs[c] : best;
+		mag = fabsf(vs[c]) > mag ? fabsf(vs[c]) : mag;
+	}
+	if (t->words <= t->k && best < 0)
+		best = 0; /* z_2's rest_c */
+	if (!isfinite(best) || !isfinite(mag) || !(t->logit_scale > 0))
+		return INFINITY;
+	return t->logit_scale * best + 1e-4f * t->logit_scale * mag;
 }
 
 /*
  * Everything after the probe products: o [F, ldo] holds Kc_i · probe_r for
- * this video, ex its cache extras.  Returns the final score.
+ * this video, ex its cache extras.  Returns the final score; or NAN, when
+ * at_least > -inf and the score is proved below at_least (tcmgc_bound) before
+ * the rest of the work.
  */
 TCMGC_CLONES
 static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
-    const float *kc, const float *ex, tcmgc_detail *detail, float *scratch)
+    const float *kc, const float *ex, tcmgc_detail *detail, float at_least, float *scratch)
 {
 	const int f = t->frames, l = t->words, n1 = l + 1, np = q->np, ldo = q->ldo, k = t->k;
 	const float *mk = ex, *msk = ex + f, *kyc = ex + 2 * f, *ky3c = ex + 3 * f, *kyb = ex + 4 * f;
@@ -790,6 +970,7 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	float *m2 = m1 + (size_t)k * l;             /* [k, k] */
 	float *pool = m2 + (size_t)k * k;           /* [D] Kcᵀ a_0 (trained) */
 	float *vacc = pool + t->dim;                /* [np] pool · out_s probes */
+	float *brows = vacc + np;                   /* [4, np] tcmgc_bound's */
 	const float isd = 1.0f / sqrtf((float)t->dim), ls = t->logit_scale, lam = t->lambda;
 	float top[TCMGC_MAX_K + 1], z[4];
 
@@ -838,34 +1019,34 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 	for (int j = n1; j < np; j++)
 		inv2[j] = inv3[j] = invn[j] = 0;
 
+	/* out_s · r_c (row 0 against the out_s probes), trained: pooled. */
+	if (q->outs_t != NULL) {
+		const int d = t->dim;
+		tcmgc_pool(pool, at, np, kc, f, d);
+		tcmgc_pool_dot(vacc, pool, d, q->outs_t, np);
+		for (int c = 0; c < n1; c++)
+			vs[c] = ((vacc[c] * q->scale_s[c] * inv2[0] + q->rc0_s[c]) * inv3[0] +
+			    q->rb3_s[c]) * invn[0];
+	}
+	/* A video that cannot reach at_least stops here. */
+	if (at_least > -INFINITY && tcmgc_bound(t, q, o, inv2, inv3, invn,
+	    q->outs_t != NULL ? vs : NULL, brows) < at_least)
+		return NAN;
+
 	/* out_j · r_c for the out_f probes (all rows j), normalised. */
 	int c0 = 0;
 	for (; c0 + 4 <= n1; c0 += 4)
 		tcmgc_combine4(valt + (size_t)c0 * np, np, at, f, np, o, ldo, q->col_f + c0);
 	for (; c0 < n1; c0++)
 		tcmgc_combine(valt + (size_t)c0 * np, at, f, np, o, ldo, q->col_f[c0]);
-	/* out_s · r_c (row 0 against the out_s probes). */
-	if (q->outs_t != NULL) {
-		const int d = t->dim;
-		memset(pool, 0, sizeof(float) * (size_t)d);
-		for (int i = 0; i < f; i++) {
-			const float a = at[(size_t)i * np], *ki = kc + (size_t)i * d;
-			int e = 0;
-			for (; e + TCMGC_BLK <= d; e += TCMGC_BLK)
-				for (int u = 0; u < TCMGC_BLK; u++)
-					pool[e + u] += a * ki[e + u];
-			for (; e < d; e++)
-				pool[e] += a * ki[e];
-		}
-		memset(vacc, 0, sizeof(float) * (size_t)np);
-		for (int e = 0; e < d; e++)
-			vec_axpy(vacc, pool[e], q->outs_t + (size_t)e * np, np);
-	} else
+	if (q->outs_t == NULL) {
+		/* Training-free: the out_s probes are the out_f probes. */
 		for (int c = 0; c < n1; c++)
-			vacc[c] = valt[(size_t)c * np]; /* training-free: out_s probes = out_f probes */
-	for (int c = 0; c < n1; c++)
-		vs[c] = ((vacc[c] * q->scale_s[c] * inv2[0] + q->rc0_s[c]) * inv3[0] + q->rb3_s[c]) *
-		    invn[0];
+			vacc[c] = valt[(size_t)c * np];
+		for (int c = 0; c < n1; c++)
+			vs[c] = ((vacc[c] * q->scale_s[c] * inv2[0] + q->rc0_s[c]) * inv3[0] +
+			    q->rb3_s[c]) * invn[0];
+	}
 	for (int c = 0; c < n1; c++) {
 		tcmgc_scale(valt + (size_t)c * np, inv2, inv3, invn, q->scale_f[c], q->rc0_f[c],
 		    q->rb3_f[c], np);
@@ -972,22 +1153,14 @@ static float tcmgc_finish(const tcmgc *t, const tcmgc_query *q, const float *o,
 }
 
 /*
- * Videos per probe GEMM inside a batch: as many as keep the product under
- * 10^6 multiply-adds, below which OpenBLAS (0.3.x, AVX-512 targets) uses
- * its small-matrix kernels that skip packing; packing the probes again
- * for every call otherwise costs more than the arithmetic.  It also keeps
- * the products in L1 for the finishing step right after.  Other BLAS
- * libraries lose nothing by it.
+ * Videos per probe product inside a batch: their products, F ldo floats
+ * each (3.5 kB at ViT-B/32 shapes, trained), stay in L1 for the finishing
+ * step right after.  The product is scan_block's (core/scan): the probes
+ * are packed once per query, so a small block costs no re-packing, and a
+ * video's products are the same bits whichever videos share its block --
+ * search and explain (tcmgc_score) give one video the same score.
  */
 #define TCMGC_SUB_MAX 8
-
-static int tcmgc_sub(const tcmgc *t, const tcmgc_query *q)
-{
-	double per = (double)t->frames * q->nr * t->dim;
-	int m = (int)(1e6 / (per > 1 ? per : 1));
-
-	return m < 1 ? 1 : m > TCMGC_SUB_MAX ? TCMGC_SUB_MAX : m;
-}
 
 size_t tcmgc_batch_scratch_floats(const tcmgc *t, const tcmgc_query *q, int n)
 {
@@ -998,18 +1171,31 @@ size_t tcmgc_batch_scratch_floats(const tcmgc *t, const tcmgc_query *q, int n)
 void tcmgc_score_batch(const tcmgc *t, const tcmgc_query *q, const float *kc,
     const float *extras, size_t extras_stride, int n, float *scores, float *scratch)
 {
+	tcmgc_score_batch_above(t, q, kc, extras, extras_stride, n, -INFINITY, scores, scratch);
+}
+
+int tcmgc_score_batch_above(const tcmgc *t, const tcmgc_query *q, const float *kc,
+    const float *extras, size_t extras_stride, int n, float at_least, float *scores,
+    float *scratch)
+{
+	int full = 0;
+
 	size_t per = (size_t)t->frames * q->ldo, fd = (size_t)t->frames * t->dim;
 	float *o = scratch, *fin = scratch + TCMGC_SUB_MAX * per;
-	int sub = tcmgc_sub(t, q);
+	const int sub = TCMGC_SUB_MAX;
 
 	for (int v0 = 0; v0 < n; v0 += sub) {
 		int m = n - v0 < sub ? n - v0 : sub;
-		tensor_gemm(false, false, m * t->frames, q->nr, t->dim, 1, kc + (size_t)v0 * fd, t->dim,
-		    q->probes_t, q->nr, 0, o + q->o_off, q->ldo);
-		for (int v = 0; v < m; v++)
-			scores[v0 + v] = tcmgc_finish(t, q, o + (size_t)v * per, kc + (size_t)(v0 + v) * fd,
-			    extras + (size_t)(v0 + v) * extras_stride, NULL, fin);
+		scan_block(SCAN_AUTO, kc + (size_t)v0 * fd, (size_t)t->dim, m * t->frames, t->dim,
+		    q->probes_p, q->nr, o + q->o_off, (size_t)q->ldo);
+		for (int v = 0; v < m; v++) {
+			scores[v0 + v] = tcmgc_finish(t, q, o + (size_t)v * per,
+			    kc + (size_t)(v0 + v) * fd, extras + (size_t)(v0 + v) * extras_stride, NULL,
+			    at_least, fin);
+			full += !isnan(scores[v0 + v]) || at_least == -INFINITY;
+		}
 	}
+	return full;
 }
 
 int tcmgc_score(const tcmgc *t, const tcmgc_query *q, const float *cache, float *score,
@@ -1023,10 +1209,10 @@ int tcmgc_score(const tcmgc *t, const tcmgc_query *q, const float *cache, float 
 		util_set_cause(cause, "tcmgc: out of memory");
 		return -1;
 	}
-	tensor_gemm(false, false, t->frames, q->nr, t->dim, 1, cache, t->dim, q->probes_t, q->nr, 0,
-	    scratch + q->o_off, q->ldo);
+	scan_block(SCAN_AUTO, cache, (size_t)t->dim, t->frames, t->dim, q->probes_p, q->nr,
+	    scratch + q->o_off, (size_t)q->ldo);
 	s = tcmgc_finish(t, q, scratch, cache, cache + tcmgc_cache_extras_offset(t), detail,
-	    scratch + (size_t)TCMGC_SUB_MAX * t->frames * q->ldo);
+	    -INFINITY, scratch + (size_t)TCMGC_SUB_MAX * t->frames * q->ldo);
 	tensor_free(scratch);
 	if (score != NULL)
 		*score = s;

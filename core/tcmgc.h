@@ -134,10 +134,22 @@ int tcmgc_score(const tcmgc *t, const tcmgc_query *q, const float *cache, float 
  * extras + i * extras_stride.  scores [n].  scratch holds
  * tcmgc_batch_scratch_floats(t, q, n) floats and must have been zeroed
  * once (tensor_zalloc) before its first use with this query shape.  Thread-safe (one scratch per
- * thread); one GEMM over the n F frame rows and all probes.
+ * thread); the probe products of 8 videos at a time are one block product
+ * (core/scan: scan_block) of their 8 F frame rows against all probes.
  */
 size_t tcmgc_batch_scratch_floats(const tcmgc *t, const tcmgc_query *q, int n);
 void tcmgc_score_batch(const tcmgc *t, const tcmgc_query *q, const float *kc,
     const float *extras, size_t extras_stride, int n, float *scores, float *scratch);
+/*
+ * tcmgc_score_batch for a search that only needs the videos scoring at
+ * least at_least: a video whose score is proved below it (an upper bound
+ * from its probe products and normalisers, proved in tcmgc.c's
+ * tcmgc_bound, taken before the out · probe values and the granularity
+ * scores) gets NAN instead; every other one gets exactly the score
+ * tcmgc_score_batch gives.  Returns how many were scored in full.
+ */
+int tcmgc_score_batch_above(const tcmgc *t, const tcmgc_query *q, const float *kc,
+    const float *extras, size_t extras_stride, int n, float at_least, float *scores,
+    float *scratch);
 
 #endif

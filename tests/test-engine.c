@@ -358,6 +358,20 @@ static void test_search(engine *e, size_t videos)
 	r2 = NULL;
 	engine_result_free(ex);
 	ex = NULL;
+	/* A superseded search (the TUI's keystroke): status 1, nothing built. */
+	{
+		atomic_int flag = 1;
+		engine_set_cancel(e, &flag);
+		ok = engine_search(e, "a new query", SEARCH_FUSED, 3, &r2, &cause) == 1 && r2 == NULL &&
+		    cause == NULL;
+		atomic_store(&flag, 0);
+		ok = ok && engine_search(e, "a new query", SEARCH_FUSED, 3, &r2, &cause) == 0 &&
+		    r2 != NULL && r2->nhits == 3;
+		engine_set_cancel(e, NULL);
+		tap_ok(ok, "a cancelled search returns 1 and no result; cleared, it runs");
+		engine_result_free(r2);
+		r2 = NULL;
+	}
 	ok = engine_search(e, "", SEARCH_EA, 3, &r2, &cause) == -1 && r2 == NULL;
 	tap_ok(ok && cause != NULL, "an empty query is an error");
 	free(cause);

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,181 @@ out:
 	tensor_free(ref);
 }
 
+/*
+ * The certificate at 2000 videos: the golden videos, exact copies (ties
+ * broken by library order) and perturbed copies; for several queries the
+ * bf16 first pass plus fp32 re-scoring (EA) and the block scan (TC-MGC,
+ * fused) give exactly the exhaustive fp32 scan's top 10.  Then a scan
+ * asked to cancel returns 1 and no hits.
+ */
+static void test_verify(const char *variant, const char *lib_name, int n0, int n)
+{
+	model *m = load_model(variant);
+	tcmgc *tc = m != NULL ? tcmgc_load(m, NULL) : NULL;
+	ea *e = m != NULL && strcmp(variant, "clip") == 0 ? ea_load(m, NULL) : NULL;
+	int f = tc ? tcmgc_frames(tc) : 0, d = tc ? tcmgc_dim(tc) : 0, l = tc ? tcmgc_words(tc) : 0;
+	char key[256];
+	float *v, *mask, *tcc = NULL, *eac = NULL, *s = NULL, *w = NULL, *vj = NULL;
+	search_lib *lib = tc != NULL ? search_lib_new(tc, e, NULL) : NULL;
+	uint64_t r = 0x12345678abcdefull;
+	int mismatches = 0, checks = 0;
+	size_t rescored = 0, ea_queries = 0, tc_scored = 0, tc_queries = 0;
+
+	snprintf(key, sizeof key, "%s.v", lib_name);
+	v = golden_get(key, (size_t)n0 * f * d);
+	snprintf(key, sizeof key, "%s.mask", lib_name);
+	mask = golden_get(key, (size_t)n0 * f);
+	snprintf(key, sizeof key, "%s.s", lib_name);
+	s = golden_get(key, (size_t)d);
+	snprintf(key, sizeof key, "%s.words", lib_name);
+	w = golden_get(key, (size_t)l * d);
+	if (tc != NULL) {
+		tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
+		vj = tensor_alloc((size_t)f * d);
+	}
+	if (e != NULL)
+		eac = tensor_alloc(ea_video_cache_floats(e));
+	if (!tap_ok(lib != NULL && v != NULL && mask != NULL && s != NULL && w != NULL && vj != NULL,
+	    "%s: library of %d videos for the verification", variant, n))
+		goto out;
+	search_lib_reserve(lib, (size_t)n, NULL);
+	/* The bound never skips a video at its own score: a video asked to
+	 * reach exactly its score is always finished, with that score. */
+	tcmgc_query *gq = tcmgc_query_new(tc, s, w, NULL);
+	float *bscratch = gq != NULL ? tensor_zalloc(tcmgc_batch_scratch_floats(tc, gq, 1)) : NULL;
+	int bound_ok = gq != NULL && bscratch != NULL, skipped_high = 0;
+	for (int j = 0; j < n; j++) {
+		const float *src = v + (size_t)(j % n0) * f * d;
+		/* Every third copy exact (ties), the others perturbed. */
+		for (size_t i = 0; i < (size_t)f * d; i++) {
+			r ^= r << 13;
+			r ^= r >> 7;
+			r ^= r << 17;
+			float noise = (float)((double)(r >> 11) / 9007199254740992.0 - 0.5);
+			vj[i] = src[i] + (j >= n0 && j % 3 != 0 ? 0.2f * noise : 0.0f);
+		}
+		if (tcmgc_prepare_video(tc, vj, mask + (size_t)(j % n0) * f, tcc, NULL) == -1 ||
+		    (e != NULL && ea_prepare_video(e, vj, mask + (size_t)(j % n0) * f, eac, NULL) == -1) ||
+		    search_lib_add(lib, j, tcc, eac, NULL) == -1) {
+			tap_ok(0, "prepare video %d", j);
+			goto out;
+		}
+		if (bound_ok) {
+			const float *ex = tcc + tcmgc_cache_extras_offset(tc);
+			float exact, got, high;
+			tcmgc_score_batch(tc, gq, tcc, ex, 0, 1, &exact, bscratch);
+			bound_ok &= tcmgc_score_batch_above(tc, gq, tcc, ex, 0, 1, exact, &got,
+			    bscratch) == 1 && got == exact;
+			tcmgc_score_batch_above(tc, gq, tcc, ex, 0, 1, exact + 1000, &high, bscratch);
+			skipped_high += isnan(high);
+		}
+	}
+	tap_ok(bound_ok && skipped_high > 0, "%s: the TC-MGC bound holds for all %d videos (and "
+	    "skips %d asked for 1000 more than their score)", variant, n, skipped_high);
+	/* A video's score does not depend on the videos sharing its block. */
+	if (gq != NULL) {
+		float *all = tensor_alloc((size_t)n), *one = tensor_alloc(tcmgc_video_cache_floats(tc));
+		int same = all != NULL && one != NULL &&
+		    search_score_all(lib, gq, NULL, SEARCH_TCMGC, 2, all, NULL) == 0;
+		for (int j = 0; same && j < n; j += 7) {
+			float sc;
+			same = tcmgc_prepare_video(tc, v + (size_t)(j % n0) * f * d,
+			    mask + (size_t)(j % n0) * f, one, NULL) == 0 &&
+			    tcmgc_score(tc, gq, one, &sc, NULL, NULL) == 0 &&
+			    (j >= n0 && j % 3 != 0 ? 1 : sc == all[j]);
+		}
+		tap_ok(same, "%s: a video alone scores the same bits as in the library's blocks", variant);
+		tensor_free(all);
+		tensor_free(one);
+	}
+	tcmgc_query_free(gq);
+	tensor_free(bscratch);
+	for (int qi = 0; qi < 6; qi++) {
+		/* The golden query, then word rows mixed into the sentence. */
+		float *qs = tensor_alloc((size_t)d);
+		for (int i = 0; i < d; i++)
+			qs[i] = qi == 0 ? s[i] : s[i] + 0.3f * (float)qi * w[(size_t)(qi % l) * d + i];
+		tcmgc_query *q = tcmgc_query_new(tc, qs, w, NULL);
+		for (int mode = 0; mode < 3 && q != NULL; mode++) {
+			search_opts o;
+			int mm = 0;
+			size_t rs = 0;
+			char why[256], *cause = NULL;
+			if (mode != SEARCH_TCMGC && e == NULL)
+				continue;
+			search_opts_init(&o);
+			o.model = (search_model)mode;
+			o.threads = 2;
+			o.top_k = qi % 2 ? 10 : 25;
+			if (search_verify(lib, q, qs, &o, &mm, &rs, why, sizeof why, &cause) == -1) {
+				tap_diag("search_verify: %s", cause);
+				free(cause);
+				mm = 1;
+			}
+			if (mm)
+				tap_diag("query %d mode %d: %s", qi, mode, why);
+			mismatches += mm;
+			checks++;
+			if (mode == SEARCH_EA) {
+				rescored += rs;
+				ea_queries++;
+			}
+			if (mode == SEARCH_TCMGC) {
+				tc_scored += rs;
+				tc_queries++;
+			}
+		}
+		tcmgc_query_free(q);
+		tensor_free(qs);
+	}
+	tap_ok(checks > 0 && mismatches == 0, "%s, %d videos: %d searches, %d mismatches with the "
+	    "exhaustive fp32 scan", variant, n, checks, mismatches);
+	tap_ok(tc_queries > 0 && tc_scored < tc_queries * (size_t)n,
+	    "TC-MGC: the bound left %.1f of %d videos to finish per query",
+	    (double)tc_scored / (double)(tc_queries ? tc_queries : 1), n);
+	if (e != NULL)
+		tap_ok(ea_queries > 0 && rescored > 0 && rescored < ea_queries * (size_t)n,
+		    "EA: the bf16 pass left %.1f of %d videos to re-score per query",
+		    (double)rescored / (double)ea_queries, n);
+
+	/* Cancelled before the scan: status 1, no hits escape. */
+	{
+		atomic_int flag = 1;
+		search_opts o;
+		search_result res;
+		tcmgc_query *q = tcmgc_query_new(tc, s, w, NULL);
+		int ok = q != NULL;
+		for (int mode = 0; mode < 3 && ok; mode++) {
+			if (mode != SEARCH_TCMGC && e == NULL)
+				continue;
+			search_opts_init(&o);
+			o.model = (search_model)mode;
+			o.cancel = &flag;
+			res.nhits = 7;
+			ok = search_run(lib, q, s, &o, &res, NULL) == 1 && res.nhits == 0 &&
+			    res.hits == NULL;
+			atomic_store(&flag, 0);
+			ok = ok && search_run(lib, q, s, &o, &res, NULL) == 0 && res.nhits == 10;
+			search_result_free(&res);
+			atomic_store(&flag, 1);
+		}
+		tap_ok(ok, "%s: a cancelled scan returns 1 and no hits; cleared, it runs", variant);
+		tcmgc_query_free(q);
+	}
+out:
+	search_lib_free(lib);
+	tcmgc_free(tc);
+	ea_free(e);
+	model_free(m);
+	tensor_free(v);
+	tensor_free(mask);
+	tensor_free(s);
+	tensor_free(w);
+	tensor_free(vj);
+	tensor_free(tcc);
+	tensor_free(eac);
+}
+
 /* The tight type re-ranks a short list with the cross encoder. */
 static void test_tight(void)
 {
@@ -319,6 +495,8 @@ int main(void)
 	if (tap_ok(n >= 20, "golden library of %d videos", n)) {
 		test_tcmgc_library(n);
 		test_fused_library(n);
+		test_verify("clip", "lib-clip", n, 2000);
+		test_verify("tcmgc-k1", "lib-tcmgc", n, 2000);
 	}
 	test_tight();
 	st_close(golden);

@@ -1,7 +1,7 @@
 /*
  * bench-search — `clipgrep bench search`: per-query latency of scoring a
  * whole library, on synthetic cached tensors at ViT-B/32 shapes (D = 512,
- * F = 12, L = 32, k = 3).  Reports p50/p90 of search_run (full scoring,
+ * F = 12, L = 32, k = 3).  Reports p50/p95 of search_run (full scoring,
  * top K, the hits' breakdowns) for:
  *   tcmgc        a trained-shaped TC-MGC file (random weights; 99 probes)
  *   tcmgc-free   the training-free form on a CLIP-only file (33 probes)
@@ -18,11 +18,23 @@
  *
  * The library of N videos cycles through 512 distinct prepared videos
  * (preparing 100k videos would take minutes and changes no timing); the
- * recall library has distinct videos.  The model files are random and
- * written to a temporary file that is unlinked once mapped.
+ * recall library has distinct videos: the cycling also makes many exact
+ * ties, which --verify checks are broken as the exhaustive scan breaks
+ * them.  The model files are random and written to a temporary file that
+ * is unlinked once mapped.
+ *
+ * --verify: after timing an exact model, every query is run again through
+ * search_verify against the exhaustive fp32 scan; the mismatches (must be
+ * 0) and the videos re-scored in fp32 after the bf16 pass are reported.
+ *
+ * A size whose library would not fit in 80% of the memory available
+ * (MemAvailable) is skipped for that model with a note; at 1M videos that
+ * is TC-MGC (28.6 GB in fp32) on a 24 GB machine, while EA (3.2 GB with
+ * its bf16 copy) runs.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdint.h>
@@ -37,6 +49,7 @@
 #include "ea.h"
 #include "model.h"
 #include "safetensors.h"
+#include "scan.h"
 #include "search.h"
 #include "tcmgc.h"
 #include "tensor.h"
@@ -52,6 +65,7 @@ typedef struct {
 	double max_seconds; /* per measurement */
 	const char *models; /* comma-separated subset, or NULL for all */
 	int json;
+	int verify;
 } bench_search_options;
 
 static int bs_want(const bench_search_options *o, const char *name)
@@ -228,11 +242,47 @@ static void bs_query(float *s, float *words, int topic)
 typedef struct {
 	const char *name;
 	int n;
-	double p50, p90;
+	double p50, p95;
 	size_t bytes;
 	int queries;
 	double cpu50; /* CPU time per query, all threads (robust on a busy machine) */
+	double rss_mb; /* the process's resident memory with this library loaded */
+	int verified, mismatches; /* --verify: queries checked, and how many differed */
+	double rescored;          /* mean videos re-scored in fp32 per query */
+	int skipped;              /* the library would not fit in memory */
 } bs_row;
+
+/* Resident memory (VmRSS) in MB, or -1. */
+static double bs_rss_mb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	double kb = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = atof(line + 6);
+	fclose(f);
+	return kb < 0 ? -1 : kb / 1024;
+}
+
+/* Whether bytes fit in 80% of MemAvailable (true when unknown). */
+static int bs_fits(double bytes)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	double kb = -1;
+
+	if (f == NULL)
+		return 1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "MemAvailable:", 13) == 0)
+			kb = atof(line + 13);
+	fclose(f);
+	return kb < 0 || bytes <= 0.8 * kb * 1024;
+}
 
 static double bs_cpu(void)
 {
@@ -256,6 +306,7 @@ static void bs_time(bs_row *row, const search_lib *lib, tcmgc *tc, search_opts *
 	double *cpu = t != NULL ? t + opt->queries : NULL;
 	float *s = malloc(sizeof(float) * BS_D), *w = malloc(sizeof(float) * BS_L * BS_D);
 	int done = 0;
+	uint64_t seed = bs_rng;
 
 	for (; done < opt->queries && t != NULL && s != NULL && w != NULL; done++) {
 		search_result r;
@@ -279,9 +330,36 @@ static void bs_time(bs_row *row, const search_lib *lib, tcmgc *tc, search_opts *
 		qsort(cpu, (size_t)done, sizeof *cpu, bs_cmp_double);
 		row->cpu50 = cpu[done / 2] * 1e3;
 		row->p50 = t[done / 2] * 1e3;
-		row->p90 = t[(done * 9) / 10 < done ? (done * 9) / 10 : done - 1] * 1e3;
+		row->p95 = t[(done * 19) / 20 < done ? (done * 19) / 20 : done - 1] * 1e3;
 	}
 	row->queries = done;
+	row->rss_mb = bs_rss_mb();
+	if (opt->verify && o->prefilter == 0) {
+		/* The same query stream again, each checked against the exhaustive scan. */
+		uint64_t saved = bs_rng;
+		bs_rng = seed;
+		for (int i = 0; i < done && s != NULL && w != NULL; i++) {
+			tcmgc_query *q;
+			int mm = 1;
+			size_t rs = 0;
+			char why[256] = "", *cause = NULL;
+			bs_query(s, w, (int)((bs_rng >> 33) % BS_TOPICS));
+			q = tc != NULL ? tcmgc_query_new(tc, s, w, NULL) : NULL;
+			if (search_verify(lib, q, s, o, &mm, &rs, why, sizeof why, &cause) == -1) {
+				snprintf(why, sizeof why, "%s", cause != NULL ? cause : "failed");
+				free(cause);
+				mm = 1;
+			}
+			if (mm)
+				cli_error("bench search: %s N=%d query %d differs from the exhaustive fp32 "
+				    "scan: %s", row->name, row->n, i + 1, why);
+			row->mismatches += mm;
+			row->rescored += (double)rs / done;
+			row->verified++;
+			tcmgc_query_free(q);
+		}
+		bs_rng = saved;
+	}
 	free(t);
 	free(s);
 	free(w);
@@ -376,7 +454,8 @@ static void bs_usage(FILE *out)
 {
 	fprintf(out,
 	    "Usage: clipgrep bench search [--sizes N[,N...]] [--queries Q] [--threads T]\n"
-	    "                             [--recall-videos N] [--seconds S] [--models LIST] [--json]\n"
+	    "                             [--recall-videos N] [--seconds S] [--models LIST]\n"
+	    "                             [--verify] [--json]\n"
 	    "Per-query latency of scoring a whole library (EA, TC-MGC, fused) on synthetic\n"
 	    "cached tensors at ViT-B/32 shapes (D=512, F=12, L=32, k=3).\n\n"
 	    "  -n, --sizes LIST       library sizes (default 1000,10000,100000)\n"
@@ -385,6 +464,9 @@ static void bs_usage(FILE *out)
 	    "  -r, --recall-videos N  distinct videos for the pre-filter recall (default 10000; 0 skips)\n"
 	    "  -s, --seconds S        stop a measurement after S seconds (default 10, at least 3 queries)\n"
 	    "  -m, --models LIST      a subset of tcmgc,tcmgc-pre1000,tcmgc-free,ea,fused\n"
+	    "      --verify           check every query against the exhaustive fp32 scan (the\n"
+	    "                         same top K, order and scores; reports mismatches, which\n"
+	    "                         must be 0, and the videos re-scored after the bf16 pass)\n"
 	    "      --json             print one JSON object\n"
 	    "  -h, --help             show this help\n");
 }
@@ -399,6 +481,7 @@ int bench_search(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ "models", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -451,6 +534,9 @@ int bench_search(int argc, char **argv)
 		case 'j':
 			o.json = 1;
 			break;
+		case 'V':
+			o.verify = 1;
+			break;
 		case 'h':
 			bs_usage(stdout);
 			return CLI_EXIT_OK;
@@ -476,9 +562,10 @@ int bench_search(int argc, char **argv)
 		goto out;
 	}
 	if (!o.json)
-		printf("bench search: D=%d F=%d L=%d k=%d, %d threads, synthetic caches; N counts "
-		    "segments\n(a clip is one; 1,000 files of 10 min are 20,000 at the default "
-		    "30 s window)\n", BS_D, BS_F, BS_L, tcmgc_topk(tct), o.threads);
+		printf("bench search: D=%d F=%d L=%d k=%d, %d threads, synthetic caches, scan kernel %s;\n"
+		    "N counts segments (a clip is one; 1,000 files of 10 min are 20,000 at the default "
+		    "30 s window)\n", BS_D, BS_F, BS_L, tcmgc_topk(tct), o.threads,
+		    scan_kernel_name(SCAN_AUTO));
 	base_t = bs_prepare_base(tct, NULL);
 	base_f = bs_prepare_base(tcf, NULL);
 	base_e = bs_prepare_base(NULL, eaf);
@@ -488,56 +575,94 @@ int bench_search(int argc, char **argv)
 	for (int si = 0; si < o.nsizes; si++) {
 		int n = o.sizes[si];
 		search_opts so;
-		search_lib *lib;
-
+		search_lib *lib = NULL;
+		size_t tc_bytes = sizeof(float) * tcmgc_video_cache_floats(tct) + sizeof(int64_t);
+		size_t ea_bytes = sizeof(float) * ea_video_cache_floats(eaf) + sizeof(int64_t) +
+		    sizeof(uint16_t) * BS_D; /* with the bf16 copy */
 		int first = nrows;
 
 		search_opts_init(&so);
 		so.threads = o.threads;
 		/* Trained-shaped TC-MGC, exact and with the pre-filter. */
-		if ((lib = bs_library(tct, NULL, base_t, NULL, n)) == NULL) {
+		int want_t = bs_want(&o, "tcmgc"), want_p = n > 1000 && bs_want(&o, "tcmgc-pre1000");
+		if ((want_t || want_p) && !bs_fits((double)n * tc_bytes)) {
+			rows[nrows++] = (bs_row){ .name = "tcmgc", .n = n, .bytes = tc_bytes, .skipped = 1 };
+			want_t = want_p = 0;
+		}
+		if ((want_t || want_p) && (lib = bs_library(tct, NULL, base_t, NULL, n)) == NULL) {
 			cli_error("bench search: out of memory for %d videos", n);
 			goto out;
 		}
-		if (bs_want(&o, "tcmgc")) {
-			rows[nrows] = (bs_row){ "tcmgc", n, 0, 0, search_lib_bytes_per_video(lib), 0, 0 };
+		if (want_t) {
+			rows[nrows] = (bs_row){ .name = "tcmgc", .n = n,
+				.bytes = search_lib_bytes_per_video(lib) };
 			bs_time(&rows[nrows++], lib, tct, &so, &o);
 		}
-		if (n > 1000 && bs_want(&o, "tcmgc-pre1000")) {
+		if (want_p) {
 			so.prefilter = 1000;
-			rows[nrows] = (bs_row){ "tcmgc-pre1000", n, 0, 0, search_lib_bytes_per_video(lib), 0, 0 };
+			rows[nrows] = (bs_row){ .name = "tcmgc-pre1000", .n = n,
+				.bytes = search_lib_bytes_per_video(lib) };
 			bs_time(&rows[nrows++], lib, tct, &so, &o);
 			so.prefilter = 0;
 		}
 		search_lib_free(lib);
-		/* Training-free TC-MGC, EA and fused on one library. */
-		if ((lib = bs_library(tcf, eaf, base_f, base_e, n)) == NULL) {
-			cli_error("bench search: out of memory for %d videos", n);
-			goto out;
+		lib = NULL;
+		/* Training-free TC-MGC, EA and fused on one library (EA alone when
+		 * only it fits). */
+		int want_f = bs_want(&o, "tcmgc-free"), want_fu = bs_want(&o, "fused");
+		int want_e = bs_want(&o, "ea");
+		if ((want_f || want_fu) && !bs_fits((double)n * (tc_bytes + ea_bytes))) {
+			if (want_f)
+				rows[nrows++] = (bs_row){ .name = "tcmgc-free", .n = n, .bytes = tc_bytes,
+					.skipped = 1 };
+			if (want_fu)
+				rows[nrows++] = (bs_row){ .name = "fused", .n = n,
+					.bytes = tc_bytes + ea_bytes, .skipped = 1 };
+			want_f = want_fu = 0;
 		}
-		size_t both = search_lib_bytes_per_video(lib);
-		size_t ea_bytes = sizeof(float) * ea_video_cache_floats(eaf) + sizeof(int64_t);
+		if (want_e && !bs_fits((double)n * ea_bytes)) {
+			rows[nrows++] = (bs_row){ .name = "ea", .n = n, .bytes = ea_bytes, .skipped = 1 };
+			want_e = 0;
+		}
+		if (want_f || want_fu || want_e) {
+			int both = want_f || want_fu;
+			if ((lib = bs_library(both ? tcf : NULL, eaf, both ? base_f : NULL, base_e, n)) == NULL) {
+				cli_error("bench search: out of memory for %d videos", n);
+				goto out;
+			}
+		}
 		so.model = SEARCH_TCMGC;
-		if (bs_want(&o, "tcmgc-free")) {
-			rows[nrows] = (bs_row){ "tcmgc-free", n, 0, 0, both - ea_bytes + sizeof(int64_t), 0, 0 };
+		if (want_f) {
+			rows[nrows] = (bs_row){ .name = "tcmgc-free", .n = n, .bytes = tc_bytes };
 			bs_time(&rows[nrows++], lib, tcf, &so, &o);
 		}
 		so.model = SEARCH_EA;
-		if (bs_want(&o, "ea")) {
-			rows[nrows] = (bs_row){ "ea", n, 0, 0, ea_bytes, 0, 0 };
+		if (want_e) {
+			rows[nrows] = (bs_row){ .name = "ea", .n = n, .bytes = ea_bytes };
 			bs_time(&rows[nrows++], lib, NULL, &so, &o);
 		}
 		so.model = SEARCH_FUSED;
-		if (bs_want(&o, "fused")) {
-			rows[nrows] = (bs_row){ "fused", n, 0, 0, both, 0, 0 };
+		if (want_fu) {
+			rows[nrows] = (bs_row){ .name = "fused", .n = n, .bytes = tc_bytes + ea_bytes };
 			bs_time(&rows[nrows++], lib, tcf, &so, &o);
 		}
 		search_lib_free(lib);
 		if (!o.json)
-			for (int i = first; i < nrows; i++)
-				printf("  %-14s N=%-7d p50 %9.2f ms  p90 %9.2f ms  cpu %9.2f ms  %6zu bytes/video  (%d queries)\n",
-				    rows[i].name, rows[i].n, rows[i].p50, rows[i].p90, rows[i].cpu50,
-				    rows[i].bytes, rows[i].queries);
+			for (int i = first; i < nrows; i++) {
+				if (rows[i].skipped) {
+					printf("  %-14s N=%-7d skipped: its library needs %.1f GB, more than 80%% "
+					    "of the memory available\n", rows[i].name, rows[i].n,
+					    (double)rows[i].n * rows[i].bytes / 1e9);
+					continue;
+				}
+				printf("  %-14s N=%-7d p50 %9.2f ms  p95 %9.2f ms  cpu %9.2f ms  %6zu bytes/video"
+				    "  RSS %6.0f MB  (%d queries)\n", rows[i].name, rows[i].n, rows[i].p50,
+				    rows[i].p95, rows[i].cpu50, rows[i].bytes, rows[i].rss_mb, rows[i].queries);
+				if (rows[i].verified > 0)
+					printf("  %-14s   verify: %d queries, %d mismatches with the exhaustive fp32 "
+					    "scan, %.1f videos scored in full per query\n", "", rows[i].verified,
+					    rows[i].mismatches, rows[i].rescored);
+			}
 	}
 	if (o.recall_n > 0) {
 		bs_recall(tcf, o.recall_n, recall_m, 3, recall, 20, o.threads, 1);
@@ -550,12 +675,25 @@ int bench_search(int argc, char **argv)
 	}
 	if (o.json) {
 		printf("{\"bench\":\"search\",\"dim\":%d,\"frames\":%d,\"words\":%d,\"k\":%d,"
-		    "\"threads\":%d,\"results\":[", BS_D, BS_F, BS_L, tcmgc_topk(tct), o.threads);
-		for (int i = 0; i < nrows; i++)
-			printf("%s{\"model\":\"%s\",\"n\":%d,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
-			    "\"cpu_p50_ms\":%.3f,\"bytes_per_video\":%zu,\"queries\":%d}", i ? "," : "",
-			    rows[i].name, rows[i].n, rows[i].p50, rows[i].p90, rows[i].cpu50, rows[i].bytes,
-			    rows[i].queries);
+		    "\"threads\":%d,\"scan_kernel\":\"%s\",\"results\":[", BS_D, BS_F, BS_L,
+		    tcmgc_topk(tct), o.threads, scan_kernel_name(SCAN_AUTO));
+		for (int i = 0; i < nrows; i++) {
+			if (rows[i].skipped) {
+				printf("%s{\"model\":\"%s\",\"n\":%d,\"skipped\":\"not enough memory\","
+				    "\"bytes_per_video\":%zu}", i ? "," : "", rows[i].name, rows[i].n,
+				    rows[i].bytes);
+				continue;
+			}
+			printf("%s{\"model\":\"%s\",\"n\":%d,\"p50_ms\":%.3f,\"p95_ms\":%.3f,"
+			    "\"cpu_p50_ms\":%.3f,\"bytes_per_video\":%zu,\"rss_mb\":%.1f,\"queries\":%d",
+			    i ? "," : "", rows[i].name, rows[i].n, rows[i].p50, rows[i].p95, rows[i].cpu50,
+			    rows[i].bytes, rows[i].rss_mb, rows[i].queries);
+			if (rows[i].verified > 0)
+				printf(",\"verify\":{\"queries\":%d,\"mismatches\":%d,"
+				    "\"scored_in_full_per_query\":%.2f}", rows[i].verified, rows[i].mismatches,
+				    rows[i].rescored);
+			printf("}");
+		}
 		printf("],\"prefilter_recall\":{\"videos\":%d,\"clustered\":{\"m100\":%.4f,\"m300\":%.4f,"
 		    "\"m1000\":%.4f},\"unstructured\":{\"m100\":%.4f,\"m300\":%.4f,\"m1000\":%.4f}}}\n",
 		    o.recall_n, recall[0], recall[1], recall[2], recall_u[0], recall_u[1], recall_u[2]);

@@ -225,7 +225,7 @@ typedef struct {
 	size_t videos;
 	size_t segments;                     /* what search ranks: a clip is one */
 	int keys;
-	double key_p50, key_p90, key_max;    /* keystroke -> results frame, ms */
+	double key_p50, key_p95, key_max;    /* keystroke -> results frame, ms */
 	double worker_p50;                   /* the worker's engine_search, ms */
 	double encode_p50, search_p50;       /* its text encoding and search parts */
 	double screen_p50;                   /* keystroke latency minus the engine: the screen's part */
@@ -401,7 +401,7 @@ done:
 	bt_pty_end(&p);
 	r->keys = nl;
 	r->key_p50 = bt_pct(lat, nl, 0.5);
-	r->key_p90 = bt_pct(lat, nl, 0.9);
+	r->key_p95 = bt_pct(lat, nl, 0.95);
 	r->key_max = bt_pct(lat, nl, 1.0);
 	{
 		double *d = calloc((size_t)nl + 1, sizeof *d);
@@ -491,12 +491,13 @@ static int bt_demo(char ***models, int *n_models, char **db)
 static void bt_usage(FILE *out)
 {
 	fprintf(out,
-	    "Usage: clipgrep bench tui [--videos N] [--model FILE] [--query TEXT] [--no-demo]\n"
+	    "Usage: clipgrep bench tui [--videos N[,N...]] [--model FILE] [--query TEXT] [--no-demo]\n"
 	    "                          [--no-library] [--json]\n"
 	    "Time the interactive screen through a pseudo-terminal: keystroke to updated\n"
 	    "results (typing the query one key at a time), j/k to the redrawn frame, and\n"
 	    "the sixel encode and emission times, on the demo and on a synthetic index.\n\n"
-	    "  -n, --videos N     videos in the synthetic index (default 10000)\n"
+	    "  -n, --videos LIST  videos in the synthetic index, one session per size\n"
+	    "                     (default 10000; e.g. 1000,10000,100000)\n"
 	    "  -m, --model FILE   model for the synthetic index (default: random ViT-B/32)\n"
 	    "  -q, --query TEXT   what to type (default: a 38-key sentence)\n"
 	    "      --no-demo      skip the demo\n"
@@ -510,20 +511,20 @@ static void bt_print(const bt_result *r, int json)
 	if (json) {
 		printf("{\"bench\":\"tui\",\"library\":\"%s\",\"videos\":%zu,\"segments\":%zu,"
 		    "\"keys\":%d,"
-		    "\"key_to_results_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"max\":%.2f},"
+		    "\"key_to_results_ms\":{\"p50\":%.2f,\"p95\":%.2f,\"max\":%.2f},"
 		    "\"screen_ms_p50\":%.2f,\"worker_ms_p50\":%.2f,\"encode_ms_p50\":%.2f,\"search_ms_p50\":%.2f,\"move_ms\":{\"p50\":%.2f,\"max\":%.2f},"
 		    "\"sixel\":{\"encodes\":%ld,\"encode_ms_mean\":%.2f,\"encode_ms_max\":%.2f,"
 		    "\"emits\":%ld,\"emit_ms_mean\":%.3f,\"emit_ms_max\":%.3f,\"emit_bytes\":%zu}}\n",
-		    r->name, r->videos, r->segments, r->keys, r->key_p50, r->key_p90, r->key_max, r->screen_p50,
+		    r->name, r->videos, r->segments, r->keys, r->key_p50, r->key_p95, r->key_max, r->screen_p50,
 		    r->worker_p50,
 		    r->encode_p50, r->search_p50,
 		    r->move_p50, r->move_max, r->sixel_encodes, r->encode_mean, r->encode_max,
 		    r->sixel_emits, r->emit_mean, r->emit_max, r->emit_bytes);
 		return;
 	}
-	printf("tui %-9s %6zu videos (%zu segments): keystroke -> results p50 %6.1f ms  p90 %6.1f"
-	    "  max %6.1f  (target p50 <= 50)\n", r->name, r->videos, r->segments, r->key_p50,
-	    r->key_p90, r->key_max);
+	printf("tui %-9s %6zu videos (%zu segments): keystroke -> results p50 %6.1f ms  p95 %6.1f"
+	    "  max %6.1f  (target p50 <= 40 at 10k)\n", r->name, r->videos, r->segments, r->key_p50,
+	    r->key_p95, r->key_max);
 	printf("tui %-9s               the engine p50 %.1f ms (text encoding %.1f, search %.1f); "
 	    "the screen's own part p50 %.1f ms\n", r->name, r->worker_p50, r->encode_p50,
 	    r->search_p50, r->screen_p50);
@@ -551,17 +552,29 @@ int bench_tui(int argc, char **argv)
 		.timeout = 120 };
 	char self[4096], *made_model = NULL;
 	ssize_t sn;
-	int c, rc = CLI_EXIT_OK, ran = 0;
+	int c, rc = CLI_EXIT_OK, ran = 0, sizes[8] = { 10000 }, nsizes = 1;
 
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, ":n:m:q:h", options)) != -1) {
 		switch (c) {
-		case 'n':
-			if (cli_parse_int(optarg, 1, 10000000, &o.videos) == -1) {
+		case 'n': {
+			char *copy = strdup(optarg), *save = NULL;
+			nsizes = 0;
+			for (char *tok = copy != NULL ? strtok_r(copy, ",", &save) : NULL; tok != NULL;
+			    tok = strtok_r(NULL, ",", &save)) {
+				if (nsizes == 8 || cli_parse_int(tok, 1, 10000000, &sizes[nsizes++]) == -1) {
+					cli_error("bench tui: --videos: '%s' is not a count (at most 8 sizes)", tok);
+					free(copy);
+					return CLI_EXIT_USAGE;
+				}
+			}
+			free(copy);
+			if (nsizes == 0) {
 				cli_error("bench tui: --videos: '%s' is not a count", optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		}
 		case 'm':
 			o.model_path = optarg;
 			break;
@@ -615,22 +628,25 @@ int bench_tui(int argc, char **argv)
 			model_path = made_model = bench_model_make(0);
 		if (model_path == NULL)
 			return CLI_EXIT_ERROR;
-		db = bench_library_db(&(bench_library_options){
-		    .model_path = model_path, .videos = o.videos, .dir = "clipgrep-bench-tui",
-		    .file = "lib", .who = "bench tui", .video_dir = "/bench/tui",
-		    .seed = 0x2545f4914f6cdd1dull, .frame_step = 2.5, .frame_first = 1.25,
-		    .hash_tag = 0x7e, .thumbs = 1 });
-		if (db != NULL) {
-			char *models[1] = { (char *)model_path };
-			bt_result r = { .name = "synthetic" };
-			r.videos = bt_count(db, &r.segments);
-			if (bt_session(self, db, models, 1, o.query, o.timeout, &r) == -1)
+		for (int si = 0; si < nsizes; si++) {
+			o.videos = sizes[si];
+			db = bench_library_db(&(bench_library_options){
+			    .model_path = model_path, .videos = o.videos, .dir = "clipgrep-bench-tui",
+			    .file = "lib", .who = "bench tui", .video_dir = "/bench/tui",
+			    .seed = 0x2545f4914f6cdd1dull, .frame_step = 2.5, .frame_first = 1.25,
+			    .hash_tag = 0x7e, .thumbs = 1 });
+			if (db != NULL) {
+				char *models[1] = { (char *)model_path };
+				bt_result r = { .name = "synthetic" };
+				r.videos = bt_count(db, &r.segments);
+				if (bt_session(self, db, models, 1, o.query, o.timeout, &r) == -1)
+					rc = CLI_EXIT_ERROR;
+				bt_print(&r, o.json);
+				ran++;
+				free(db);
+			} else {
 				rc = CLI_EXIT_ERROR;
-			bt_print(&r, o.json);
-			ran++;
-			free(db);
-		} else {
-			rc = CLI_EXIT_ERROR;
+			}
 		}
 		if (made_model != NULL) {
 			unlink(made_model);

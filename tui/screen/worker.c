@@ -2,6 +2,11 @@
  * worker — the search thread (owner of the engine), the thumbnail thread
  * and the index thread.
  *
+ * A keystroke never waits for a stale search: worker_search sets the
+ * engine's cancel flag when a search is in flight, the scan stops at its
+ * next block of videos (engine_set_cancel, search_opts.cancel), nothing of
+ * the stale search is published, and the newest query runs at once.
+ *
  * Thumbnails are read from the index by the search thread (it owns the
  * engine; a read is a millisecond) and decoded by the thumbnail thread,
  * which steps aside while a search runs: a keystroke's search never waits
@@ -53,6 +58,7 @@ struct worker {
 	int n_done_thumbs;
 	int refresh_pending;
 	int searching;          /* a search is running: the thumbnail thread waits */
+	atomic_int cancel;      /* set (under lock) when a newer search supersedes the running one */
 	pthread_cond_t thumb_cond;
 	index_frames *to_decode[WORKER_MAX_WANTED]; /* read, waiting for the thumbnail thread */
 	int64_t to_decode_id[WORKER_MAX_WANTED];
@@ -157,6 +163,7 @@ static void *worker_search_main(void *arg)
 		worker_wake(w);
 		return NULL;
 	}
+	engine_set_cancel(w->eng, &w->cancel);
 	engine_get_info(w->eng, &w->info);
 	w->out.opened = 1;
 	w->out.info = w->info;
@@ -177,6 +184,7 @@ static void *worker_search_main(void *arg)
 			w->search_query = NULL;
 			w->search_pending = 0;
 			w->searching = 1;
+			atomic_store(&w->cancel, 0);
 			pthread_mutex_unlock(&w->lock);
 			if (w->filter_prefix != NULL && depth < WORKER_FILTER_DEPTH)
 				depth = WORKER_FILTER_DEPTH;
@@ -188,7 +196,9 @@ static void *worker_search_main(void *arg)
 			pthread_mutex_lock(&w->lock);
 			w->searching = 0;
 			pthread_cond_broadcast(&w->thumb_cond);
-			if (rc == 0) {
+			if (rc == 1) {
+				/* Superseded mid-scan: publish nothing, run the newer one. */
+			} else if (rc == 0) {
 				engine_result_free(w->out.result);
 				free(w->out.result_query);
 				w->out.result = res;
@@ -201,7 +211,8 @@ static void *worker_search_main(void *arg)
 			}
 			cause = NULL;
 			free(q);
-			worker_wake(w);
+			if (rc != 1)
+				worker_wake(w);
 			continue;
 		}
 		if (w->refresh_pending) {
@@ -445,6 +456,7 @@ void worker_free(worker *w, int wait_ms)
 	atomic_store(&w->stop_index, 1);
 	pthread_mutex_lock(&w->lock);
 	w->quit = 1;
+	atomic_store(&w->cancel, 1);
 	pthread_cond_broadcast(&w->cond);
 	pthread_cond_broadcast(&w->thumb_cond);
 	pthread_mutex_unlock(&w->lock);
@@ -494,6 +506,8 @@ void worker_search(worker *w, const char *query, search_model mode, int top_k, u
 	w->search_top_k = top_k;
 	w->search_seq = seq;
 	w->search_pending = 1;
+	if (w->searching)
+		atomic_store(&w->cancel, 1);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
