@@ -31,12 +31,12 @@ static const cli_command cli_commands[] = {
 	{ "frames", cmd_frames, "frames FILE [-F N] [--size S] [--out DIR] [--thumbs] [--json]",
 	  "sample F frames of a video, print their times, write them as PNG" },
 	{ "index", cmd_index, "index DIR... [--db FILE] [--model FILE]... [--jobs N] [--exclude GLOB]... "
-	  "[--include-hidden] [--shard I/N] [--wait]",
+	  "[--include-hidden] [--window S] [--shots] [--precision fp32|bf16] [--reencode] [--shard I/N] [--wait]",
 	  "index new and changed videos under each DIR; drop deleted ones, recognise moved ones" },
 	{ "search", cmd_search, "search QUERY [--db FILE] [--model FILE]... [--mode tcmgc|ea|fused|HEAD] [-n K] [--in DIR] "
-	  "[-l | -0 | --json | --preview[=MODE]]",
+	  "[--all-segments] [-l | -0 | --json | --preview[=MODE]]",
 	  "rank the indexed videos for a text query" },
-	{ "explain", cmd_explain, "explain QUERY FILE [--db FILE] [--model FILE]... [--mode MODE] [--json]",
+	{ "explain", cmd_explain, "explain QUERY FILE [--at T] [--db FILE] [--model FILE]... [--mode MODE] [--json]",
 	  "show one video's score breakdown and word x frame attention for a query" },
 	{ "preview", cmd_preview, "preview FILE [--query TEXT] [--width COLS] [--images MODE] [--db FILE]",
 	  "show FILE's stored thumbnails, the best moment for TEXT marked (fzf/yazi previewer)" },
@@ -82,7 +82,10 @@ static void cli_usage(FILE *out)
 	    "  -n, --top K          list the K best clips (default 50)\n"
 	    "      --no-index       do not index DIR, only limit the results to it\n"
 	    "  -x, --exclude GLOB   skip matching files while indexing (repeatable)\n"
-	    "  -j, --jobs N         decode threads for indexing\n\n"
+	    "  -j, --jobs N         decode threads for indexing\n"
+	    "      --window S       seconds per segment of a long video (default 30)\n"
+	    "      --shots          move segment boundaries to nearby shot changes\n"
+	    "      --precision P    the towers' precision, fp32 (default) or bf16\n\n"
 	    "Commands:\n");
 	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
 		fprintf(out, "  %-60s\n      %s\n", cli_commands[i].usage, cli_commands[i].summary);

@@ -604,10 +604,15 @@ static void model_list_file(const char *path, const char *mark)
 		free(cause);
 		return;
 	}
-	printf("  %s  %s, %s, %s%s\n", path,
-	    st_metadata(f, "clipgrep.name") ? st_metadata(f, "clipgrep.name") : "(no name)",
-	    st_metadata(f, "clipgrep.architecture") ? st_metadata(f, "clipgrep.architecture") : "clip",
-	    size, mark);
+	/* A multi-head file's own name and architecture are its shared CLIP part's: name the heads. */
+	const char *heads = st_metadata(f, "clipgrep.heads");
+	if (heads != NULL)
+		printf("  %s  heads %s, %s%s\n", path, heads, size, mark);
+	else
+		printf("  %s  %s, %s, %s%s\n", path,
+		    st_metadata(f, "clipgrep.name") ? st_metadata(f, "clipgrep.name") : "(no name)",
+		    st_metadata(f, "clipgrep.architecture") ? st_metadata(f, "clipgrep.architecture") :
+		    "clip", size, mark);
 	st_close(f);
 }
 
