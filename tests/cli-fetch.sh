@@ -75,6 +75,12 @@ run "$CLIPGREP" model list
 contains "$out" "$models/tiny.safetensors  tiny, clip" && contains "$out" "[default]" &&
 	contains "$out" "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"
 ok $? "model list shows it installed and default, and the pinned vit-b-32"
+if [ -r "$top_srcdir/assets/demo/demo.safetensors" ]; then
+	contains "$out" "demo.safetensors  heads tcmgc,ea,ea-seq,meanp"
+	ok $? "model list names the heads of the bundled multi-head demo file"
+else
+	ok 0 "# SKIP no bundled demo model"
+fi
 
 # a server that ignores Range: the part starts over and still verifies
 run "$CLIPGREP" model fetch "$base/close-after-1000/ViT-B-32.pt" --sha256 "$sha" --name again
