@@ -111,33 +111,6 @@ const char *cli_demo_dir(void);
 
 #ifndef CLIPGREP_PKGDATADIR
 #define CLIPGREP_PKGDATADIR "/usr/local/share/clipgrep"
-/* The config file's path ($CLIPGREP_CONFIG, else XDG's), newly allocated; NULL without HOME. */
-char *cli_config_path(void);
-/* $XDG_DATA_HOME/clipgrep/models, where `clipgrep model fetch` installs; NULL without HOME. */
-char *cli_models_dir(void);
-/* mkdir -p path (mode 0755); -1 with errno. */
-int cli_mkdirs(const char *path);
-/*
- * Make model the config's only model line (the default model): the other
- * lines stay as written; the file is replaced atomically (and created, with
- * its folder, when missing).  0, or -1 after printing why.
- */
-int cli_config_set_model(const char *model_path);
-/* 1 when one of the n model files lies in the bundled demo folder (cli_demo_dir). */
-int cli_models_are_demo(char *const *models, int n);
-/* 1 when path (a file or folder) lies in the demo clips folder (cli_demo_dir()/clips). */
-int cli_is_demo_clip(const char *path);
-/* 1 when db is `clipgrep demo`'s index ($XDG_DATA_HOME/clipgrep/demo.db). */
-int cli_is_demo_db(const char *db);
-/*
- * Say, once per run, in one line on stderr, that the demo model only knows
- * synthetic shapes and how to get a real one.  For index and search when
- * the demo model meets anything but the demo clips.
- */
-void cli_demo_notice(void);
-/* Every *.safetensors in dir, sorted (as for the demo models): the count (0 for no folder), or -1. */
-int cli_models_in(const char *dir, char ***out);
-
 #endif
 
 /* The file name of the bundled CLIP BPE vocabulary (assets/, $(pkgdatadir)). */
