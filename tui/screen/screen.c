@@ -1056,14 +1056,21 @@ static void screen_draw_status(tui_view *v)
 		snprintf(left, sizeof left, "no index");
 	else if (!v->opened)
 		snprintf(left, sizeof left, "opening the index...");
-	else if (v->info.damaged > 0)
-		snprintf(left, sizeof left, "%zu videos (%zu damaged, skipped: run 'clipgrep index')",
-		    v->info.videos, v->info.damaged);
-	else if (v->info.unindexed > 0)
-		snprintf(left, sizeof left, "%zu videos (%zu not searchable)", v->info.videos,
-		    v->info.unindexed);
-	else
-		snprintf(left, sizeof left, "%zu videos", v->info.videos);
+	else {
+		/* "1 video", "36 videos", "2 videos, 260 segments" (long videos are cut) */
+		char count[64];
+		int n = snprintf(count, sizeof count, "%zu video%s", v->info.videos,
+		    v->info.videos == 1 ? "" : "s");
+		if (v->info.segments > v->info.videos && n > 0 && (size_t)n < sizeof count)
+			snprintf(count + n, sizeof count - (size_t)n, ", %zu segments", v->info.segments);
+		if (v->info.damaged > 0)
+			snprintf(left, sizeof left, "%s (%zu damaged, skipped: run 'clipgrep index')",
+			    count, v->info.damaged);
+		else if (v->info.unindexed > 0)
+			snprintf(left, sizeof left, "%s (%zu not searchable)", count, v->info.unindexed);
+		else
+			snprintf(left, sizeof left, "%s", count);
+	}
 	/* which form the heads run in: a CLIP-only model gives the training-free ones */
 	if (v->opened && (v->info.tcmgc_training_free || v->info.ea_training_free))
 		snprintf(left + strlen(left), sizeof left - strlen(left), " | %s: training-free",
