@@ -39,10 +39,8 @@ int cmd_tui_parse_images(const char *s, int *out);
 int cmd_tui_parse_colours(const char *s, int *out);
 
 /* The demo bundle (cmd-demo.c): $CLIPGREP_DEMO_DIR, else cli_demo_dir(); NULL
- * when there is none.  Its model files: every *.safetensors in dir, sorted,
- * as newly allocated paths (cli_free_strings); the count. */
+ * when there is none (its model files: cli_models_in). */
 const char *cmd_demo_dir(void);
-int cmd_demo_models(const char *dir, char ***out);
 
 /* `clipgrep bench [NAME]` (bench/bench.c) and each benchmark (argv[0] is NAME). */
 int cmd_bench(int argc, char **argv);

@@ -459,7 +459,7 @@ static int bt_demo(char ***models, int *n_models, char **db)
 	if (dir == NULL)
 		return -1;
 	snprintf(clips, sizeof clips, "%s/clips", dir);
-	n = cmd_demo_models(dir, models);
+	n = cli_models_in(dir, models);
 	if (n <= 0 || access(clips, R_OK) == -1) {
 		cli_free_strings(*models, n > 0 ? n : 0);
 		*models = NULL;

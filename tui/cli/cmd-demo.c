@@ -60,50 +60,11 @@ static int demo_is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int demo_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 const char *cmd_demo_dir(void)
 {
 	const char *dir = getenv("CLIPGREP_DEMO_DIR");
 
 	return dir != NULL && dir[0] != '\0' ? dir : cli_demo_dir();
-}
-
-int cmd_demo_models(const char *dir, char ***out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **v = NULL;
-	int n = 0;
-
-	*out = NULL;
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		char **nv, *p;
-		if (len <= 12 || de->d_name[0] == '.' ||
-		    strcmp(de->d_name + len - 12, ".safetensors") != 0)
-			continue;
-		if ((p = malloc(strlen(dir) + len + 2)) == NULL)
-			break;
-		sprintf(p, "%s/%s", dir, de->d_name);
-		nv = realloc(v, sizeof *v * (size_t)(n + 1));
-		if (nv == NULL) {
-			free(p);
-			break;
-		}
-		v = nv;
-		v[n++] = p;
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(v, (size_t)n, sizeof *v, demo_cmp);
-	*out = v;
-	return n;
 }
 
 /*
@@ -306,7 +267,11 @@ int cmd_demo(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	snprintf(clips, sizeof clips, "%s/clips", dir);
-	n_models = cmd_demo_models(dir, &models);
+	n_models = cli_models_in(dir, &models);
+	if (n_models < 0) {
+		cli_error("demo: out of memory");
+		return CLI_EXIT_ERROR;
+	}
 	if (n_models == 0 || !demo_is_dir(clips)) {
 		cli_error("demo not built yet: %s has no %s", cli_name(dir),
 		    n_models == 0 ? "model file (*.safetensors)" : "clips/ folder");
