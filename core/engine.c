@@ -1371,22 +1371,12 @@ index_frames *engine_get_segment_frames(engine *e, int64_t segment_key, int with
 {
 	int64_t id = engine_key_video(segment_key);
 	engine_video *v = engine_video_find(e, id);
-	index_frames *f = engine_get_frames(e, id, with_thumbs, cause);
 	index_segment seg;
-	int first, n;
 
-	if (f == NULL || v == NULL || v->n_segs <= 1)
-		return f;
+	if (v == NULL || v->n_segs <= 1)
+		return engine_get_frames(e, id, with_thumbs, cause);
 	seg = engine_video_seg(v, engine_key_seg(segment_key));
-	first = seg.frame0 < f->n ? seg.frame0 : f->n;
-	n = seg.frames < f->n - first ? seg.frames : f->n - first;
-	/* Keep the segment's frames: free the thumbnails of the others, then slide. */
-	for (int i = 0; i < f->n; i++)
-		if (i < first || i >= first + n)
-			free((void *)f->frames[i].thumb);
-	memmove(f->frames, f->frames + first, (size_t)n * sizeof *f->frames);
-	f->n = n;
-	return f;
+	return index_get_frame_range(e->ix, id, seg.frame0, seg.frames, with_thumbs, cause);
 }
 
 /* ---- refresh --------------------------------------------------------------- */

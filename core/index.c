@@ -286,7 +286,8 @@ static const char *const index_sql[ST_COUNT] = {
 	    " WHERE path >= ?1 AND (?2 IS NULL OR path < ?2) ORDER BY path",
 	[ST_FRAMES_GET] =
 	    "SELECT idx, time, thumb_width, thumb_height,"
-	    " CASE WHEN ?2 THEN thumb END FROM frames WHERE video_id = ?1 ORDER BY idx",
+	    " CASE WHEN ?2 THEN thumb END FROM frames"
+	    " WHERE video_id = ?1 AND idx >= ?3 AND idx < ?4 ORDER BY idx",
 	[ST_TENSOR_GET] =
 	    "SELECT dtype, count, data FROM video_tensors"
 	    " WHERE model_id = ?2 AND kind = ?3 AND video_id = ?1",
@@ -1678,6 +1679,12 @@ void index_frames_free(index_frames *f)
 
 index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, char **cause)
 {
+	return index_get_frame_range(ix, video_id, 0, INT_MAX, with_thumbs, cause);
+}
+
+index_frames *index_get_frame_range(index_db *ix, int64_t video_id, int first, int count,
+    int with_thumbs, char **cause)
+{
 	sqlite3_stmt *st = index_stmt(ix, ST_FRAMES_GET, cause);
 	index_frames *f;
 	int rc, cap = 0;
@@ -1688,6 +1695,9 @@ index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, 
 		goto nomem;
 	sqlite3_bind_int64(st, 1, video_id);
 	sqlite3_bind_int(st, 2, with_thumbs != 0);
+	/* A range of the primary key (video_id, idx): only those rows are read. */
+	sqlite3_bind_int64(st, 3, first);
+	sqlite3_bind_int64(st, 4, (int64_t)first + (count > 0 ? count : 0));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t idx = sqlite3_column_int64(st, 0);
 		int64_t tw = sqlite3_column_int64(st, 2), th = sqlite3_column_int64(st, 3);

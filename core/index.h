@@ -298,6 +298,13 @@ typedef struct {
 	index_frame *frames; /* [n]; thumb bytes owned by this struct */
 } index_frames;
 index_frames *index_get_frames(index_db *ix, int64_t video_id, int with_thumbs, char **cause);
+/*
+ * The frames first .. first + count - 1 (stored frame numbers, as a
+ * segment's frame0 and frames give them) and nothing else: a segment of a
+ * two-hour video reads its own rows, not the video's thousands.
+ */
+index_frames *index_get_frame_range(index_db *ix, int64_t video_id, int first, int count,
+    int with_thumbs, char **cause);
 void index_frames_free(index_frames *f);
 
 /*

@@ -229,6 +229,18 @@ static int fake_matches(index_db *ix, int64_t id, const fake *f, int nmodels,
 		}
 	}
 	index_frames_free(fr);
+	/* A range of frames is exactly those frames (a segment's, in the engine). */
+	if (ok && f->v.n_frames >= 3) {
+		fr = index_get_frame_range(ix, id, 1, 2, 1, &cause);
+		if (fr == NULL || fr->n != 2 || fr->frames[0].time != f->frames[1].time ||
+		    fr->frames[1].time != f->frames[2].time ||
+		    fr->frames[1].thumb_size != f->frames[2].thumb_size ||
+		    memcmp(fr->frames[1].thumb, f->frames[2].thumb, f->frames[2].thumb_size) != 0) {
+			*why = "frame range differs";
+			ok = 0;
+		}
+		index_frames_free(fr);
+	}
 	for (int m = 0; ok && m < nmodels; m++) {
 		for (int k = 0; ok && k < FAKE_KINDS; k++) {
 			const index_tensor *t = &f->tensors[m * FAKE_KINDS + k];
