@@ -2594,6 +2594,31 @@ static const char index_damaged_sql[] =
 	" JOIN videos v ON v.id = p.video_id WHERE v.status <> 2 AND p.k < w.k"
 	" ORDER BY 2, 4, 1";
 
+/*
+ * The same, and (from schema 4) a long video's tensor that does not
+ * divide into its segments: every segment stores the same shapes, so such
+ * a row was written for another cut and search cannot split it.
+ */
+static const char index_damaged_segments_sql[] =
+	"SELECT 0, t.video_id, v.path, t.model_id, t.kind, t.dtype, t.count, length(t.data)"
+	" FROM video_tensors t JOIN videos v ON v.id = t.video_id"
+	" WHERE v.status <> 2 AND (t.dtype IS NOT ?2 OR typeof(t.count) <> 'integer'"
+	" OR t.count < 1 OR t.count > ?1 OR typeof(t.data) <> 'blob'"
+	" OR t.count * 4 <> length(t.data))"
+	" UNION ALL SELECT 1, p.video_id, v.path, p.model_id, NULL, p.k, w.k, 0"
+	" FROM (SELECT video_id, model_id, count(*) AS k FROM video_tensors"
+	"  GROUP BY video_id, model_id) p"
+	" JOIN (SELECT model_id, max(k) AS k FROM (SELECT model_id, count(*) AS k"
+	"  FROM video_tensors GROUP BY video_id, model_id) GROUP BY model_id) w"
+	"  ON w.model_id = p.model_id"
+	" JOIN videos v ON v.id = p.video_id WHERE v.status <> 2 AND p.k < w.k"
+	" UNION ALL SELECT 2, t.video_id, v.path, t.model_id, t.kind, s.n, t.count, 0"
+	" FROM video_tensors t JOIN videos v ON v.id = t.video_id"
+	" JOIN (SELECT video_id, count(*) AS n FROM segments GROUP BY video_id) s"
+	"  ON s.video_id = t.video_id"
+	" WHERE v.status <> 2 AND typeof(t.count) = 'integer' AND t.count % s.n <> 0"
+	" ORDER BY 2, 4, 1";
+
 int index_list_damaged(index_db *ix, index_damage_fn fn, void *arg, char **cause)
 {
 	int own_tx = sqlite3_get_autocommit(ix->db);
@@ -2603,7 +2628,8 @@ int index_list_damaged(index_db *ix, index_damage_fn fn, void *arg, char **cause
 
 	if (own_tx && index_exec(ix, "BEGIN", "checking tensors", cause) != 0)
 		return -1;
-	if (sqlite3_prepare_v2(ix->db, index_damaged_sql, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(ix->db, ix->version >= INDEX_SCHEMA_SEGMENTS ?
+	    index_damaged_segments_sql : index_damaged_sql, -1, &st, NULL) != SQLITE_OK) {
 		index_sql_error(ix, cause, "checking tensors");
 		ret = -1;
 		goto out;
@@ -2626,7 +2652,11 @@ int index_list_damaged(index_db *ix, index_damage_fn fn, void *arg, char **cause
 		}
 		last_video = d.video_id;
 		last_model = d.model_id;
-		if (sqlite3_column_int(st, 0) == 1)
+		if (sqlite3_column_int(st, 0) == 2)
+			snprintf(reason, sizeof reason, "tensor \"%s\" (%s floats) does not divide into "
+			    "the video's %lld segments", kind != NULL ? kind : "?",
+			    count != NULL ? count : "NULL", (long long)dtype);
+		else if (sqlite3_column_int(st, 0) == 1)
 			snprintf(reason, sizeof reason, "%lld of the model's %lld tensors are missing",
 			    (long long)(sqlite3_column_int64(st, 6) - dtype),
 			    (long long)sqlite3_column_int64(st, 6));

@@ -390,8 +390,9 @@ int index_check(index_db *ix, char **cause);
 /*
  * One damaged stored record: a video (not of status error) whose tensor
  * row of model_id has an unknown dtype, a count out of range or not
- * matching its blob's length, or that lacks a kind the model stores for
- * its other videos.  Valid during the callback only.
+ * matching its blob's length, that lacks a kind the model stores for
+ * its other videos, or (a video cut into segments) whose count does not
+ * divide into its segments.  Valid during the callback only.
  */
 typedef struct {
 	int64_t video_id;

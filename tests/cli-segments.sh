@@ -94,6 +94,26 @@ ok $([ "$rc" -eq 0 ] && contains "$out" "two-hours.mp4" && [ "$(json_num segment
 within "$(json_num best_moment)" 4500 4530
 ok $? "and its best moment is inside it ($(json_num best_moment) s)"
 
+# A long video's stored cache that does not divide into its segments (written
+# for another cut) is damaged: search leaves the video out and says so, and
+# the next index run encodes it again.
+if command -v sqlite3 >/dev/null; then
+	sqlite3 "$T/index.db" "UPDATE video_tensors SET count = count - 1,
+		data = substr(data, 1, length(data) - 4) WHERE kind = 'cache.tcmgc' AND video_id =
+		(SELECT id FROM videos WHERE CAST(path AS TEXT) LIKE '%/ten.mp4')"
+	run "$CLIPGREP" search $DB $M --mode tcmgc -n 1 "a big red square"
+	ok $(! contains "$out" "ten.mp4" && contains "$err" "ten.mp4" && echo 0 || echo 1) \
+		"a cache that does not divide into the segments: left out, and named"
+	diag "$err"
+	run "$CLIPGREP" index $DB $M "$LIB"
+	ok $([ "$rc" -eq 0 ] && contains "$err" "1 re-encoded (damaged record)" && echo 0 || echo 1) \
+		"the next index run encodes it again (exit $rc)"
+	diag "$err"
+	run "$CLIPGREP" search $DB $M --json -n 1 "a big red square"
+	ok $([ "$rc" -eq 0 ] && contains "$out" "ten.mp4" && [ "$(json_num segment_start)" = 300 ] &&
+		echo 0 || echo 1) "and search finds its segment 5:00-5:30 again"
+fi
+
 # The list shows the segment's range; one line per video by default.
 run "$CLIPGREP" search $DB $M "a big red square"
 ok $([ "$rc" -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] &&
