@@ -2,11 +2,17 @@
  * index — the SQLite index.  See index.h for the contract; this comment is
  * the storage design.
  *
- * Schema (version 3, PRAGMA user_version = 3, PRAGMA application_id =
+ * Schema (version 4, PRAGMA user_version = 4, PRAGMA application_id =
  * INDEX_APP_ID):
  *
  *   videos(id, path BLOB UNIQUE, size, mtime_ns, hash BLOB[16], duration,
- *          frames, status, error, indexed_at)          + index on hash
+ *          frames, status, error, indexed_at, seg_window, seg_shots)
+ *          + index on hash; seg_window/seg_shots: how the video was cut
+ *          into segments (version 4; 0, 0: whole, as every earlier video)
+ *   segments(video_id, idx, start, end, frame0, frames) WITHOUT ROWID: the
+ *          segments of a video cut into more than one (version 4); its
+ *          frames rows frame0 .. frame0 + frames - 1 and the segment's
+ *          slice of every tensor, which holds all segments stacked
  *   models(id, hash BLOB[16] UNIQUE, name, architecture, config, added_at,
  *          path BLOB, precision TEXT)  path: the model file last indexed
  *          with (version 2), so that search defaults to the index's own
@@ -2436,8 +2442,56 @@ static int index_merge_precision(index_db *out, const char *shard, int fix, char
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * index_merge_sql for a shard from before schema 4 (an older clipgrep's,
+ * read-only here so not migrated): no segments table, so its videos are
+ * whole (window 0, no shots) and there are no segment rows to copy.
+ * Newly allocated; NULL out of memory.
+ */
+static char *index_merge_sql_unsegmented(void)
+{
+	static const char seg_cols[] = "s.seg_window, s.seg_shots";
+	const char *seg = strstr(index_merge_sql, "INSERT INTO main.segments");
+	const char *seg_end = seg != NULL ? strchr(seg, ';') : NULL;
+	char *sql = seg_end != NULL ? malloc(sizeof index_merge_sql) : NULL;
+	size_t n = 0;
+
+	if (sql == NULL)
+		return NULL;
+	/* Copy, with the shard's segment columns as 0, 0 and without the segments' copy. */
+	for (const char *p = index_merge_sql; *p != '\0';) {
+		if (p == seg) {
+			p = seg_end + 1;
+		} else if (strncmp(p, seg_cols, sizeof seg_cols - 1) == 0) {
+			memcpy(sql + n, "0, 0", 4);
+			n += 4;
+			p += sizeof seg_cols - 1;
+		} else {
+			sql[n++] = *p++;
+		}
+	}
+	sql[n] = '\0';
+	return sql;
+}
+
+/* 1 when the attached shard has table name, 0 when not, -1 on error. */
+static int index_shard_has(index_db *out, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(out->db, "SELECT 1 FROM shard.sqlite_master WHERE type = 'table'"
+	    " AND name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int index_merge_one(index_db *out, const char *shard, char **cause)
 {
+	char *old_sql = NULL;
 	int rc;
 
 	rc = index_attach(out, shard, "mode=ro");
@@ -2448,13 +2502,20 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 		    sqlite3_errmsg(out->db));
 		return -1;
 	}
+	if (index_shard_has(out, "segments") == 0 && (old_sql = index_merge_sql_unsegmented()) == NULL) {
+		util_set_cause(cause, "%s: merging %s: out of memory", UTIL_NAME(out->path),
+		    UTIL_NAME(shard));
+		sqlite3_exec(out->db, "DETACH DATABASE shard", NULL, NULL, NULL);
+		return -1;
+	}
 	rc = index_exec(out, "BEGIN IMMEDIATE", NULL, cause);
 	if (rc == 0 && (index_merge_check(out, shard, cause) != 0 ||
 	    index_merge_precision(out, shard, 0, cause) != 0)) {
 		sqlite3_exec(out->db, "ROLLBACK", NULL, NULL, NULL);
 		rc = -1;
 	} else if (rc == 0) {
-		if (sqlite3_exec(out->db, index_merge_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		if (sqlite3_exec(out->db, old_sql != NULL ? old_sql : index_merge_sql, NULL, NULL,
+		    NULL) != SQLITE_OK) {
 			util_set_cause(cause, "%s: merging %s: %s", UTIL_NAME(out->path),
 			    UTIL_NAME(shard),
 			    sqlite3_errmsg(out->db));
@@ -2468,6 +2529,7 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 		}
 	}
 	sqlite3_exec(out->db, "DETACH DATABASE shard", NULL, NULL, NULL);
+	free(old_sql);
 	return rc;
 }
 

@@ -234,6 +234,16 @@ if command -v sqlite3 >/dev/null; then
 	ok $([ "$rc" -eq 0 ] && contains "$out" "a.mp4" && echo 0 || echo 1) \
 		"a schema 2 index is searched read-only as it is (exit $rc)"
 	diag "$err"
+	# A shard from before segments merges: its videos are whole files, and
+	# the other shard's segments (the --shots video's 4) stay as they are.
+	run "$CLIPGREP" merge "$T/merged-old.db" "$T/old.db" "$T/shots.db"
+	ok $([ "$rc" -eq 0 ] && echo 0 || echo 1) "merge takes a schema 2 shard (exit $rc)"
+	diag "$err"
+	run "$CLIPGREP" info --db "$T/merged-old.db" --json
+	ok $(contains "$out" '"videos":3,' && contains "$out" '"segments":6,' &&
+		contains "$out" '"integrity":"ok"' && echo 0 || echo 1) \
+		"the merge holds the old shard's 2 clips and the other's video of 4 segments"
+	diag "$(printf '%s\n' "$out" | head -c 300)"
 	chmod u+w "$T/old.db"
 	run "$CLIPGREP" index --db "$T/old.db" $M "$T/clips"
 	ok $([ "$rc" -eq 0 ] && contains "$err" "2 unchanged" && echo 0 || echo 1) \
