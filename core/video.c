@@ -1838,6 +1838,42 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int group
 	return count;
 }
 
+/*
+ * What every read starts with: *out for total frames, *t for their target
+ * timestamps, the scratch picture, and the error counters, packet counts
+ * and deadline of this read (with reset_log, the decoder-message log too).
+ * 0, or -1 with *cause (whatever was allocated is in *out and *t).
+ */
+static int video_read_begin(video_reader *r, int total, int reset_log, video_frames **out,
+    int64_t **t, char **cause)
+{
+	*out = video_frames_new(r, total);
+	*t = malloc((size_t)total * sizeof **t);
+	if (*out == NULL || *t == NULL) {
+		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
+		return -1;
+	}
+	if ((*out)->size > 0 && (*out)->rgb == NULL && r->scratch == NULL) {
+		r->scratch = malloc((size_t)(*out)->size * (*out)->size * 3);
+		if (r->scratch == NULL) {
+			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
+			return -1;
+		}
+	}
+	r->errors = r->consecutive_errors = 0;
+	r->first_error[0] = r->stop_reason[0] = '\0';
+	if (reset_log) {
+		pthread_mutex_lock(&r->log_lock);
+		r->log_errors = 0;
+		r->log_first[0] = '\0';
+		pthread_mutex_unlock(&r->log_lock);
+	}
+	r->packets = r->decoded = 0;
+	r->seeks = 0;
+	r->deadline = util_now() + r->opt.time_limit;
+	return 0;
+}
+
 video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 {
 	video_frames *out;
@@ -1849,28 +1885,8 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 		    VIDEO_MAX_FRAMES, nframes);
 		return NULL;
 	}
-	out = video_frames_new(r, nframes);
-	t = malloc((size_t)nframes * sizeof *t);
-	if (out == NULL || t == NULL) {
-		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
+	if (video_read_begin(r, nframes, 1, &out, &t, cause) == -1)
 		goto error;
-	}
-	if (out->size > 0 && out->rgb == NULL && r->scratch == NULL) {
-		r->scratch = malloc((size_t)out->size * out->size * 3);
-		if (r->scratch == NULL) {
-			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
-			goto error;
-		}
-	}
-	r->errors = r->consecutive_errors = 0;
-	r->first_error[0] = r->stop_reason[0] = '\0';
-	pthread_mutex_lock(&r->log_lock);
-	r->log_errors = 0;
-	r->log_first[0] = '\0';
-	pthread_mutex_unlock(&r->log_lock);
-	r->packets = r->decoded = 0;
-	r->seeks = 0;
-	r->deadline = util_now() + r->opt.time_limit;
 	{
 		int64_t frames = r->info.frames < 50000000 ? r->info.frames : 50000000;
 		r->packet_budget = 3 * frames + 10000;
@@ -2010,24 +2026,9 @@ video_frames *video_read_segments(video_reader *r, int nframes, const video_segm
 		return NULL;
 	}
 	total = n * nframes;
-	out = video_frames_new(r, total);
-	t = malloc((size_t)total * sizeof *t);
-	if (out == NULL || t == NULL) {
-		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
+	/* A chunk of a long file goes on with the file's decoder messages. */
+	if (video_read_begin(r, total, 0, &out, &t, cause) == -1)
 		goto error;
-	}
-	if (out->size > 0 && out->rgb == NULL && r->scratch == NULL) {
-		r->scratch = malloc((size_t)out->size * out->size * 3);
-		if (r->scratch == NULL) {
-			util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
-			goto error;
-		}
-	}
-	r->errors = r->consecutive_errors = 0;
-	r->first_error[0] = r->stop_reason[0] = '\0';
-	r->packets = r->decoded = 0;
-	r->seeks = 0;
-	r->deadline = util_now() + r->opt.time_limit;
 	r->packet_budget = 3 * (int64_t)(r->info.fps > 0 ? r->info.fps : 60) *
 	    (int64_t)ceil(segs[n - 1].end - segs[0].start + 1) + 10000;
 	for (int s = 0; s < n; s++) {
