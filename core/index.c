@@ -168,6 +168,12 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"  frames INTEGER NOT NULL CHECK (frames >= 1),"
 	"  PRIMARY KEY (video_id, idx)"
 	") WITHOUT ROWID;",
+	/*
+	 * 4 -> 5, keyframe sampling: how each video's frames were chosen
+	 * (0: exact, every earlier video; 1: nearest keyframes).  Provenance like
+	 * the segment window: a video indexed the other way is decoded anew.
+	 */
+	"ALTER TABLE videos ADD COLUMN seg_sampling INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* The first schema with models.precision (read-only handles on older ones read "fp32"). */
@@ -175,6 +181,9 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 
 /* The first schema with segments and videos.seg_window/seg_shots. */
 #define INDEX_SCHEMA_SEGMENTS 4
+
+/* The first schema with videos.seg_sampling. */
+#define INDEX_SCHEMA_SAMPLING 5
 
 /*
  * The oldest schema a read-only handle reads as it is (it cannot migrate):
@@ -225,21 +234,23 @@ enum {
 /* The last two are schema 3's: index_stmt reads them as 0 from an older file. */
 #define INDEX_ROW_COLUMNS \
 	"id, path, size, mtime_ns, hash, duration, frames, status, error, indexed_at," \
-	" seg_window, seg_shots"
+	" seg_window, seg_shots, seg_sampling"
 #define INDEX_SEG_COLUMNS " seg_window, seg_shots"
 #define INDEX_SEG_COLUMNS_OLD " 0.0, 0"
+#define INDEX_SAMPLING_COLUMN ", seg_sampling"
+#define INDEX_SAMPLING_COLUMN_OLD ", 0"
 
 static const char *const index_sql[ST_COUNT] = {
 	[ST_VIDEO_UPSERT] =
 	    "INSERT INTO videos(path, size, mtime_ns, hash, duration, frames, status,"
-	    " error, indexed_at, seg_window, seg_shots)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	    " error, indexed_at, seg_window, seg_shots, seg_sampling)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
 	    " ON CONFLICT(path) DO UPDATE SET size = excluded.size,"
 	    " mtime_ns = excluded.mtime_ns, hash = excluded.hash,"
 	    " duration = excluded.duration, frames = excluded.frames,"
 	    " status = excluded.status, error = excluded.error,"
 	    " indexed_at = excluded.indexed_at, seg_window = excluded.seg_window,"
-	    " seg_shots = excluded.seg_shots",
+	    " seg_shots = excluded.seg_shots, seg_sampling = excluded.seg_sampling",
 	[ST_VIDEO_ID_BY_PATH] = "SELECT id FROM videos WHERE path = ?1",
 	[ST_VIDEO_EXISTS] = "SELECT 1 FROM videos WHERE id = ?1",
 	[ST_FRAMES_DELETE] = "DELETE FROM frames WHERE video_id = ?1",
@@ -257,8 +268,9 @@ static const char *const index_sql[ST_COUNT] = {
 	[ST_VIDEO_MOVE] = "UPDATE videos SET path = ?2, mtime_ns = ?3 WHERE id = ?1",
 	[ST_VIDEO_COPY] =
 	    "INSERT INTO videos(path, size, mtime_ns, hash, duration, frames, status,"
-	    " error, indexed_at, seg_window, seg_shots) SELECT ?2, size, ?3, hash, duration,"
-	    " frames, status, error, ?4, seg_window, seg_shots FROM videos WHERE id = ?1",
+	    " error, indexed_at, seg_window, seg_shots, seg_sampling) SELECT ?2, size, ?3, hash,"
+	    " duration, frames, status, error, ?4, seg_window, seg_shots, seg_sampling"
+	    " FROM videos WHERE id = ?1",
 	[ST_FRAMES_COPY] =
 	    "INSERT INTO frames(video_id, idx, time, thumb_width, thumb_height, thumb)"
 	    " SELECT ?2, idx, time, thumb_width, thumb_height, thumb FROM frames"
@@ -384,8 +396,8 @@ static sqlite3_stmt *index_stmt(index_db *ix, int which, char **cause)
 	sqlite3_stmt *st = ix->st[which];
 
 	if (st == NULL) {
-		const char *sql = index_sql[which], *seg = strstr(sql, INDEX_SEG_COLUMNS);
-		char old[1024];
+		const char *sql = index_sql[which], *seg = strstr(sql, INDEX_SEG_COLUMNS), *smp;
+		char old[1024], older[1024];
 		int rc;
 
 		/* A read-only handle on an older file: no segment columns yet. */
@@ -393,6 +405,13 @@ static sqlite3_stmt *index_stmt(index_db *ix, int which, char **cause)
 			snprintf(old, sizeof old, "%.*s%s%s", (int)(seg - sql), sql,
 			    INDEX_SEG_COLUMNS_OLD, seg + strlen(INDEX_SEG_COLUMNS));
 			sql = old;
+		}
+		smp = strstr(sql, INDEX_SAMPLING_COLUMN);
+		if (ix->version < INDEX_SCHEMA_SAMPLING && smp != NULL &&
+		    strlen(sql) < sizeof older) {
+			snprintf(older, sizeof older, "%.*s%s%s", (int)(smp - sql), sql,
+			    INDEX_SAMPLING_COLUMN_OLD, smp + strlen(INDEX_SAMPLING_COLUMN));
+			sql = older;
 		}
 		rc = sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
 		if (rc != SQLITE_OK) {
@@ -1323,6 +1342,7 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 	sqlite3_bind_int64(st, 9, v->indexed_at_ns != 0 ? v->indexed_at_ns : index_now_ns());
 	sqlite3_bind_double(st, 10, v->window > 0 ? v->window : 0);
 	sqlite3_bind_int(st, 11, v->shots != 0);
+	sqlite3_bind_int(st, 12, v->sampling);
 	if (index_step_done(ix, st, "storing a video", cause) != 0)
 		goto out;
 	if ((id = index_id_by_path(ix, v->path, cause)) <= 0) {
@@ -1537,6 +1557,7 @@ static int index_row_read(sqlite3_stmt *st, index_video_row *row)
 	row->indexed_at_ns = sqlite3_column_int64(st, 9);
 	row->window = sqlite3_column_double(st, 10);
 	row->shots = sqlite3_column_int(st, 11);
+	row->sampling = sqlite3_column_int(st, 12);
 	if (row->path == NULL || (row->error == NULL && sqlite3_column_type(st, 8) != SQLITE_NULL)) {
 		index_row_clear(row);
 		return -1;
@@ -2273,14 +2294,16 @@ static const char index_merge_sql[] =
 	"DELETE FROM main.segments WHERE video_id IN"
 	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"UPDATE main.videos SET (size, mtime_ns, hash, duration, frames, status, error,"
-	" indexed_at, seg_window, seg_shots) = (SELECT s.size, s.mtime_ns, s.hash, s.duration,"
-	" s.frames, s.status, s.error, s.indexed_at, s.seg_window, s.seg_shots"
+	" indexed_at, seg_window, seg_shots, seg_sampling) = (SELECT s.size, s.mtime_ns,"
+	" s.hash, s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window,"
+	" s.seg_shots, s.seg_sampling"
 	" FROM temp.merge_videos mv JOIN shard.videos s ON s.id = mv.src"
 	" WHERE mv.dst = videos.id)"
 	" WHERE id IN (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"INSERT INTO main.videos(path, size, mtime_ns, hash, duration, frames, status, error,"
-	" indexed_at, seg_window, seg_shots) SELECT s.path, s.size, s.mtime_ns, s.hash,"
-	" s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window, s.seg_shots"
+	" indexed_at, seg_window, seg_shots, seg_sampling) SELECT s.path, s.size, s.mtime_ns,"
+	" s.hash, s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window,"
+	" s.seg_shots, s.seg_sampling"
 	" FROM temp.merge_videos mv"
 	" JOIN shard.videos s ON s.id = mv.src WHERE mv.dst IS NULL ORDER BY s.id;"
 	"UPDATE temp.merge_videos SET dst = (SELECT v.id FROM main.videos v"
