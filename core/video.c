@@ -1889,6 +1889,12 @@ static int video_decode_keyframe(video_reader *r, int64_t ts)
 			break;
 		if (r->pkt->stream_index == r->st->index) {
 			r->packets++;
+			/*
+			 * A stream that flags no keyframes: after a while take what
+			 * comes, decoded as it is.
+			 */
+			if (!(r->pkt->flags & AV_PKT_FLAG_KEY) && budget > VIDEO_QUEUE_MAX)
+				r->dec->skip_frame = AVDISCARD_DEFAULT;
 			if ((r->pkt->flags & AV_PKT_FLAG_KEY) || budget > VIDEO_QUEUE_MAX) {
 				ret = avcodec_send_packet(r->dec, r->pkt);
 				sent = ret >= 0;
