@@ -174,6 +174,12 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"  frames INTEGER NOT NULL CHECK (frames >= 1),"
 	"  PRIMARY KEY (video_id, idx)"
 	") WITHOUT ROWID;",
+	/*
+	 * 4 -> 5, keyframe sampling: how each video's frames were chosen
+	 * (0: exact, every earlier video; 1: nearest keyframes).  Provenance like
+	 * the segment window: a video indexed the other way is decoded anew.
+	 */
+	"ALTER TABLE videos ADD COLUMN seg_sampling INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* The first schema with models.precision (read-only handles on older ones read "fp32"). */
@@ -181,6 +187,9 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 
 /* The first schema with segments and videos.seg_window/seg_shots. */
 #define INDEX_SCHEMA_SEGMENTS 4
+
+/* The first schema with videos.seg_sampling. */
+#define INDEX_SCHEMA_SAMPLING 5
 
 /*
  * The oldest schema a read-only handle reads as it is (it cannot migrate):
@@ -231,21 +240,23 @@ enum {
 /* The last two are schema 3's: index_stmt reads them as 0 from an older file. */
 #define INDEX_ROW_COLUMNS \
 	"id, path, size, mtime_ns, hash, duration, frames, status, error, indexed_at," \
-	" seg_window, seg_shots"
+	" seg_window, seg_shots, seg_sampling"
 #define INDEX_SEG_COLUMNS " seg_window, seg_shots"
 #define INDEX_SEG_COLUMNS_OLD " 0.0, 0"
+#define INDEX_SAMPLING_COLUMN ", seg_sampling"
+#define INDEX_SAMPLING_COLUMN_OLD ", 0"
 
 static const char *const index_sql[ST_COUNT] = {
 	[ST_VIDEO_UPSERT] =
 	    "INSERT INTO videos(path, size, mtime_ns, hash, duration, frames, status,"
-	    " error, indexed_at, seg_window, seg_shots)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	    " error, indexed_at, seg_window, seg_shots, seg_sampling)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
 	    " ON CONFLICT(path) DO UPDATE SET size = excluded.size,"
 	    " mtime_ns = excluded.mtime_ns, hash = excluded.hash,"
 	    " duration = excluded.duration, frames = excluded.frames,"
 	    " status = excluded.status, error = excluded.error,"
 	    " indexed_at = excluded.indexed_at, seg_window = excluded.seg_window,"
-	    " seg_shots = excluded.seg_shots",
+	    " seg_shots = excluded.seg_shots, seg_sampling = excluded.seg_sampling",
 	[ST_VIDEO_ID_BY_PATH] = "SELECT id FROM videos WHERE path = ?1",
 	[ST_VIDEO_EXISTS] = "SELECT 1 FROM videos WHERE id = ?1",
 	[ST_FRAMES_DELETE] = "DELETE FROM frames WHERE video_id = ?1",
@@ -263,8 +274,9 @@ static const char *const index_sql[ST_COUNT] = {
 	[ST_VIDEO_MOVE] = "UPDATE videos SET path = ?2, mtime_ns = ?3 WHERE id = ?1",
 	[ST_VIDEO_COPY] =
 	    "INSERT INTO videos(path, size, mtime_ns, hash, duration, frames, status,"
-	    " error, indexed_at, seg_window, seg_shots) SELECT ?2, size, ?3, hash, duration,"
-	    " frames, status, error, ?4, seg_window, seg_shots FROM videos WHERE id = ?1",
+	    " error, indexed_at, seg_window, seg_shots, seg_sampling) SELECT ?2, size, ?3, hash,"
+	    " duration, frames, status, error, ?4, seg_window, seg_shots, seg_sampling"
+	    " FROM videos WHERE id = ?1",
 	[ST_FRAMES_COPY] =
 	    "INSERT INTO frames(video_id, idx, time, thumb_width, thumb_height, thumb)"
 	    " SELECT ?2, idx, time, thumb_width, thumb_height, thumb FROM frames"
@@ -391,8 +403,8 @@ static sqlite3_stmt *index_stmt(index_db *ix, int which, char **cause)
 	sqlite3_stmt *st = ix->st[which];
 
 	if (st == NULL) {
-		const char *sql = index_sql[which], *seg = strstr(sql, INDEX_SEG_COLUMNS);
-		char old[1024];
+		const char *sql = index_sql[which], *seg = strstr(sql, INDEX_SEG_COLUMNS), *smp;
+		char old[1024], older[1024];
 		int rc;
 
 		/* A read-only handle on an older file: no segment columns yet. */
@@ -400,6 +412,13 @@ static sqlite3_stmt *index_stmt(index_db *ix, int which, char **cause)
 			snprintf(old, sizeof old, "%.*s%s%s", (int)(seg - sql), sql,
 			    INDEX_SEG_COLUMNS_OLD, seg + strlen(INDEX_SEG_COLUMNS));
 			sql = old;
+		}
+		smp = strstr(sql, INDEX_SAMPLING_COLUMN);
+		if (ix->version < INDEX_SCHEMA_SAMPLING && smp != NULL &&
+		    strlen(sql) < sizeof older) {
+			snprintf(older, sizeof older, "%.*s%s%s", (int)(smp - sql), sql,
+			    INDEX_SAMPLING_COLUMN_OLD, smp + strlen(INDEX_SAMPLING_COLUMN));
+			sql = older;
 		}
 		rc = sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
 		if (rc != SQLITE_OK) {
@@ -1330,6 +1349,7 @@ int64_t index_put_video(index_db *ix, const index_video *v, char **cause)
 	sqlite3_bind_int64(st, 9, v->indexed_at_ns != 0 ? v->indexed_at_ns : index_now_ns());
 	sqlite3_bind_double(st, 10, v->window > 0 ? v->window : 0);
 	sqlite3_bind_int(st, 11, v->shots != 0);
+	sqlite3_bind_int(st, 12, v->sampling);
 	if (index_step_done(ix, st, "storing a video", cause) != 0)
 		goto out;
 	if ((id = index_id_by_path(ix, v->path, cause)) <= 0) {
@@ -1544,6 +1564,7 @@ static int index_row_read(sqlite3_stmt *st, index_video_row *row)
 	row->indexed_at_ns = sqlite3_column_int64(st, 9);
 	row->window = sqlite3_column_double(st, 10);
 	row->shots = sqlite3_column_int(st, 11);
+	row->sampling = sqlite3_column_int(st, 12);
 	if (row->path == NULL || (row->error == NULL && sqlite3_column_type(st, 8) != SQLITE_NULL)) {
 		index_row_clear(row);
 		return -1;
@@ -2289,14 +2310,16 @@ static const char index_merge_sql[] =
 	"DELETE FROM main.segments WHERE video_id IN"
 	" (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"UPDATE main.videos SET (size, mtime_ns, hash, duration, frames, status, error,"
-	" indexed_at, seg_window, seg_shots) = (SELECT s.size, s.mtime_ns, s.hash, s.duration,"
-	" s.frames, s.status, s.error, s.indexed_at, s.seg_window, s.seg_shots"
+	" indexed_at, seg_window, seg_shots, seg_sampling) = (SELECT s.size, s.mtime_ns,"
+	" s.hash, s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window,"
+	" s.seg_shots, s.seg_sampling"
 	" FROM temp.merge_videos mv JOIN shard.videos s ON s.id = mv.src"
 	" WHERE mv.dst = videos.id)"
 	" WHERE id IN (SELECT dst FROM temp.merge_videos WHERE dst IS NOT NULL);"
 	"INSERT INTO main.videos(path, size, mtime_ns, hash, duration, frames, status, error,"
-	" indexed_at, seg_window, seg_shots) SELECT s.path, s.size, s.mtime_ns, s.hash,"
-	" s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window, s.seg_shots"
+	" indexed_at, seg_window, seg_shots, seg_sampling) SELECT s.path, s.size, s.mtime_ns,"
+	" s.hash, s.duration, s.frames, s.status, s.error, s.indexed_at, s.seg_window,"
+	" s.seg_shots, s.seg_sampling"
 	" FROM temp.merge_videos mv"
 	" JOIN shard.videos s ON s.id = mv.src WHERE mv.dst IS NULL ORDER BY s.id;"
 	"UPDATE temp.merge_videos SET dst = (SELECT v.id FROM main.videos v"
@@ -2442,51 +2465,61 @@ static int index_merge_precision(index_db *out, const char *shard, int fix, char
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/*
- * index_merge_sql for a shard from before schema 4 (an older clipgrep's,
- * read-only here so not migrated): no segments table, so its videos are
- * whole (window 0, no shots) and there are no segment rows to copy.
- * Newly allocated; NULL out of memory.
- */
-static char *index_merge_sql_unsegmented(void)
+/* 1 when the attached shard's table has column col (a probe: prepare only). */
+static int index_shard_has_column(index_db *out, const char *table, const char *col)
 {
-	static const char seg_cols[] = "s.seg_window, s.seg_shots";
-	const char *seg = strstr(index_merge_sql, "INSERT INTO main.segments");
-	const char *seg_end = seg != NULL ? strchr(seg, ';') : NULL;
-	char *sql = seg_end != NULL ? malloc(sizeof index_merge_sql) : NULL;
-	size_t n = 0;
+	char sql[128];
+	sqlite3_stmt *st;
+	int ok;
 
-	if (sql == NULL)
-		return NULL;
-	/* Copy, with the shard's segment columns as 0, 0 and without the segments' copy. */
-	for (const char *p = index_merge_sql; *p != '\0';) {
-		if (p == seg) {
-			p = seg_end + 1;
-		} else if (strncmp(p, seg_cols, sizeof seg_cols - 1) == 0) {
-			memcpy(sql + n, "0, 0", 4);
-			n += 4;
-			p += sizeof seg_cols - 1;
-		} else {
-			sql[n++] = *p++;
-		}
-	}
-	sql[n] = '\0';
-	return sql;
+	snprintf(sql, sizeof sql, "SELECT %s FROM shard.%s LIMIT 0", col, table);
+	ok = sqlite3_prepare_v2(out->db, sql, -1, &st, NULL) == SQLITE_OK;
+	sqlite3_finalize(st);
+	return ok;
 }
 
-/* 1 when the attached shard has table name, 0 when not, -1 on error. */
-static int index_shard_has(index_db *out, const char *name)
+/*
+ * index_merge_sql for the attached shard, which may be an older clipgrep's
+ * (read-only here, so not migrated): before schema 4 it has no segments
+ * (its videos are whole: window 0, no shots, no segment rows to copy),
+ * before schema 5 no sampling column (exact).  *sql is NULL when the shard
+ * is current (use index_merge_sql), else newly allocated.  0, or -1 out
+ * of memory.
+ */
+static int index_merge_sql_for_shard(index_db *out, char **sql)
 {
-	sqlite3_stmt *st;
-	int rc;
+	static const char *const cols[] = { "s.seg_window", "s.seg_shots", "s.seg_sampling" };
+	int missing[3], segments = index_shard_has_column(out, "segments", "idx");
+	const char *seg = strstr(index_merge_sql, "INSERT INTO main.segments");
+	const char *seg_end = seg != NULL ? strchr(seg, ';') : NULL;
+	size_t n = 0;
 
-	if (sqlite3_prepare_v2(out->db, "SELECT 1 FROM shard.sqlite_master WHERE type = 'table'"
-	    " AND name = ?1", -1, &st, NULL) != SQLITE_OK)
+	*sql = NULL;
+	missing[0] = missing[1] = !index_shard_has_column(out, "videos", "seg_window");
+	missing[2] = !index_shard_has_column(out, "videos", "seg_sampling");
+	if (segments && !missing[0] && !missing[2])
+		return 0;
+	if (seg_end == NULL || (*sql = malloc(sizeof index_merge_sql)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	/* Copy, with the shard's missing columns as 0 and, without segments, no segments' copy. */
+	for (const char *p = index_merge_sql; *p != '\0';) {
+		int c = 0;
+
+		if (p == seg && !segments) {
+			p = seg_end + 1;
+			continue;
+		}
+		while (c < 3 && !(missing[c] && strncmp(p, cols[c], strlen(cols[c])) == 0))
+			c++;
+		if (c < 3) {
+			(*sql)[n++] = '0';
+			p += strlen(cols[c]);
+		} else {
+			(*sql)[n++] = *p++;
+		}
+	}
+	(*sql)[n] = '\0';
+	return 0;
 }
 
 static int index_merge_one(index_db *out, const char *shard, char **cause)
@@ -2502,7 +2535,7 @@ static int index_merge_one(index_db *out, const char *shard, char **cause)
 		    sqlite3_errmsg(out->db));
 		return -1;
 	}
-	if (index_shard_has(out, "segments") == 0 && (old_sql = index_merge_sql_unsegmented()) == NULL) {
+	if (index_merge_sql_for_shard(out, &old_sql) == -1) {
 		util_set_cause(cause, "%s: merging %s: out of memory", UTIL_NAME(out->path),
 		    UTIL_NAME(shard));
 		sqlite3_exec(out->db, "DETACH DATABASE shard", NULL, NULL, NULL);

@@ -34,7 +34,7 @@
 #include "hash.h"
 
 /* The schema version this clipgrep writes (PRAGMA user_version). */
-#define INDEX_SCHEMA_VERSION 4
+#define INDEX_SCHEMA_VERSION 5
 
 /* index_open flags. */
 #define INDEX_READONLY 1u /* never write; works on read-only files and media */
@@ -187,6 +187,7 @@ typedef struct {
 	double window;                 /* seconds of the segment window it was cut with,
 	                                  0: whole file (provenance: a new window re-cuts) */
 	int shots;                     /* boundaries were snapped to shot changes */
+	int sampling;                  /* VIDEO_SAMPLING_*: how its frames were chosen */
 	int n_segments;                /* 0 or 1: the whole video, no segment rows */
 	const index_segment *segments; /* [n_segments] in time order */
 } index_video;
@@ -245,6 +246,7 @@ typedef struct {
 	int64_t indexed_at_ns;
 	double window;         /* segment window it was cut with (0 before schema 3) */
 	int shots;             /* boundaries snapped to shot changes */
+	int sampling;          /* VIDEO_SAMPLING_* (0, exact, before schema 5) */
 } index_video_row;
 
 /* Free a row's strings (rows filled by index_lookup_*); NULL-safe. */

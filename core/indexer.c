@@ -118,6 +118,7 @@ typedef struct {
 	index_status status;
 	double duration, window;
 	int shots;
+	int sampling;
 	bool walked;
 } indexer_known;
 
@@ -191,9 +192,12 @@ static bool indexer_one_segment(double w, double d)
 	return w <= 0 || !(d > w * VIDEO_SEGMENT_SLACK);
 }
 
-/* Whether k was cut otherwise than this run would cut it. */
+/* Whether k was cut or sampled otherwise than this run would do it. */
 static bool indexer_recut(const indexer_run_state *s, const indexer_known *k)
 {
+	/* Another sampling mode picks other frames: like a new window, decode anew. */
+	if (k->sampling != s->opt->sampling)
+		return true;
 	if (indexer_one_segment(k->window, k->duration) &&
 	    indexer_one_segment(s->opt->window, k->duration))
 		return false;
@@ -306,6 +310,7 @@ static int indexer_list_fn(void *arg, const index_video_row *row)
 	k->duration = row->duration;
 	k->window = row->window;
 	k->shots = row->shots;
+	k->sampling = row->sampling;
 	s->n_known++;
 	if (2 * s->n_known > s->nslots) {
 		if (indexer_known_rehash(s, s->nslots ? 2 * s->nslots : 1024) == -1)
@@ -726,6 +731,7 @@ static int indexer_store_decoded(indexer_run_state *s, indexer_job *j, int row)
 		.error = vf->partial ? (vf->note != NULL ? vf->note : "decoding problems") : NULL,
 		.n_frames = n, .frames = frames, .n_tensors = nt, .tensors = tensors,
 		.window = s->opt->window, .shots = s->opt->shots != 0,
+		.sampling = s->opt->sampling,
 	};
 	memcpy(v.hash, j->hash, sizeof v.hash);
 	if (index_put_video(s->ix, &v, s->cause) < 0)
@@ -974,6 +980,7 @@ static int indexer_commit_streamed(indexer_run_state *s, indexer_job *j)
 		    NULL,
 		.n_frames = k.n_frames, .frames = k.frames, .n_tensors = nt, .tensors = tensors,
 		.window = s->opt->window, .shots = s->opt->shots != 0,
+		.sampling = s->opt->sampling,
 		.n_segments = k.n_segs, .segments = k.segs,
 	};
 	memcpy(v.hash, j->hash, sizeof v.hash);
@@ -1549,6 +1556,7 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	video_options_init(&s.vopt);
 	s.vopt.size = s.S;
 	s.vopt.want_float = 1;
+	s.vopt.sampling = opt->sampling;
 	s.vopt.thumb_width = opt->thumb_width > 0 ? opt->thumb_width : INDEXER_DEFAULT_THUMB;
 	s.n_threads = opt->jobs > 0 ? opt->jobs : (ncpu + 3) / 4;
 	if ((size_t)s.n_threads > s.n_jobs)

@@ -128,6 +128,10 @@ typedef struct {
 	                               cut and encoded again (unless both give it one
 	                               segment) */
 	int shots;                  /* snap segment boundaries to shot changes */
+	int sampling;               /* VIDEO_SAMPLING_* (core/video.h); default exact.
+	                               Recorded per video: a video indexed in the other
+	                               mode is decoded and encoded again, as for a new
+	                               window */
 	int no_delete;              /* keep rows of files that are gone (the TUI indexing
 	                               one folder of a larger index may set it) */
 	linear_precision precision; /* the image tower's GEMMs (default fp32; bf16 falls

@@ -1283,7 +1283,14 @@ static int video_next_frame(video_reader *r)
 		p = r->q[r->q_head];
 		r->q_head++, r->q_len--;
 		r->q_bytes -= p->size;
-		r->dec->skip_frame = video_skippable(r, p) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+		/*
+		 * Only non-reference frames no target shows are skipped: no other
+		 * frame's pixels depend on them.  skip_loop_filter is never used
+		 * here: it changes the pixels of every frame it applies to, and of
+		 * the frames that reference them.
+		 */
+		r->dec->skip_frame = !r->opt.no_skip && video_skippable(r, p) ? AVDISCARD_NONREF :
+		    AVDISCARD_DEFAULT;
 		if (p->pts != AV_NOPTS_VALUE)
 			r->sent[r->n_sent++ % VIDEO_SENT_MEMORY] = p->pts;
 		ret = avcodec_send_packet(r->dec, p);
@@ -1874,6 +1881,142 @@ static int video_read_begin(video_reader *r, int total, int reset_log, video_fra
 	return 0;
 }
 
+/* The index keyframe nearest t (ties: the earlier), or INT64_MIN without an index. */
+static int64_t video_keyframe_nearest(const video_reader *r, int64_t t)
+{
+	int64_t before = video_keyframe_before(r, t), after = INT64_MIN;
+	int lo = 0, hi = r->n_kf;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (r->kf[mid] <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->n_kf)
+		after = r->kf[lo];
+	if (before == INT64_MIN)
+		return after;
+	if (after != INT64_MIN && after - t < t - before)
+		return after;
+	return before;
+}
+
+/*
+ * Decode the keyframe at (or, without an index entry, the first one after
+ * a seek to) ts into r->frame: seek, send the first keyframe packet of the
+ * stream and drain.  1: a frame; 0: none (end of stream); -1: a limit.
+ */
+static int video_decode_keyframe(video_reader *r, int64_t ts)
+{
+	int ret, sent = 0;
+
+	if (video_seek(r, ts) == -1 && video_seek(r, INT64_MIN) == -1)
+		return 0;
+	r->dec->skip_frame = AVDISCARD_NONKEY;
+	for (int budget = 0; !sent; budget++) {
+		if (util_now() > r->deadline || r->packets >= r->packet_budget) {
+			video_stop(r, "stopped after %.0f s or %lld packets", r->opt.time_limit,
+			    (long long)r->packets);
+			return -1;
+		}
+		if ((ret = av_read_frame(r->fmt, r->pkt)) < 0)
+			break;
+		if (r->pkt->stream_index == r->st->index) {
+			r->packets++;
+			/*
+			 * A stream that flags no keyframes: after a while take what
+			 * comes, decoded as it is.
+			 */
+			if (!(r->pkt->flags & AV_PKT_FLAG_KEY) && budget > VIDEO_QUEUE_MAX)
+				r->dec->skip_frame = AVDISCARD_DEFAULT;
+			if ((r->pkt->flags & AV_PKT_FLAG_KEY) || budget > VIDEO_QUEUE_MAX) {
+				ret = avcodec_send_packet(r->dec, r->pkt);
+				sent = ret >= 0;
+				if (ret < 0)
+					video_count_error(r, ret);
+			}
+		}
+		av_packet_unref(r->pkt);
+	}
+	avcodec_send_packet(r->dec, NULL);
+	r->flush_sent = 1;
+	for (;;) {
+		ret = avcodec_receive_frame(r->dec, r->frame);
+		if (ret >= 0) {
+			int64_t pts = r->frame->best_effort_timestamp;
+			if (pts == AV_NOPTS_VALUE)
+				pts = r->frame->pts;
+			if (pts == AV_NOPTS_VALUE)
+				pts = ts > r->start ? ts : r->start;
+			r->frame->pts = pts;
+			r->pos = pts;
+			r->serial++;
+			r->decoded++;
+			break;
+		}
+		if (ret == AVERROR_EOF)
+			break;
+		if (ret != AVERROR(EAGAIN) && video_count_error(r, ret))
+			break;
+	}
+	r->dec->skip_frame = AVDISCARD_DEFAULT;
+	avcodec_flush_buffers(r->dec);
+	r->flush_sent = 0;
+	return ret >= 0 ? 1 : 0;
+}
+
+/*
+ * Keyframe sampling of targets t[0..F-1] in groups of `group` (segments):
+ * for each, the keyframe nearest it; a keyframe nearest several targets of
+ * one group is returned once for the group.  Returns the frame count, or
+ * -1 with a cause.
+ */
+static int video_keyframe_pass(video_reader *r, const int64_t *t, int F, int group,
+    video_frames *out, char **cause)
+{
+	int count = 0;
+	int64_t prev_key = INT64_MIN, prev_pts = INT64_MIN;
+
+	video_drop_frames(r);
+	for (int i = 0; i < F; i++) {
+		int64_t k = r->n_kf > 0 ? video_keyframe_nearest(r, t[i]) : t[i];
+		int got;
+
+		if (i % group != 0 && count > 0 && r->n_kf > 0 && k == prev_key) {
+			/* Same keyframe as the previous target of this group. */
+			out->frame_of[i] = out->frame_of[i - 1];
+			continue;
+		}
+		got = video_decode_keyframe(r, k);
+		if (got < 0)
+			break;
+		if (got == 0) {
+			out->frame_of[i] = count > 0 ? count - 1 : -1;
+			continue;
+		}
+		if (i % group != 0 && count > 0 && r->frame->pts == prev_pts) {
+			av_frame_unref(r->frame);
+			out->frame_of[i] = count - 1;
+			continue;
+		}
+		prev_key = k;
+		prev_pts = r->frame->pts;
+		if (video_emit(r, r->frame, out, count, cause) == -1) {
+			av_frame_unref(r->frame);
+			return -1;
+		}
+		av_frame_unref(r->frame);
+		out->frame_of[i] = count++;
+	}
+	for (int i = 0; i < F && count > 0; i++)
+		if (out->frame_of[i] < 0)
+			out->frame_of[i] = 0;
+	r->at_start = 0;
+	return count;
+}
+
 video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 {
 	video_frames *out;
@@ -1903,10 +2046,15 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 			out->targets[i] = (t[i] - r->origin) * av_q2d(r->tb);
 			out->flags[i] = 0;
 		}
-		sequential = video_plan_sequential(r, t, nframes);
-		out->strategy = sequential ? "sequential" : "seek";
-		count = video_sample_pass(r, t, nframes, nframes, sequential, 0, AV_NOPTS_VALUE, out,
-		    &late, cause);
+		if (r->opt.sampling == VIDEO_SAMPLING_KEYFRAME && !r->no_timestamps) {
+			out->strategy = "keyframe";
+			count = video_keyframe_pass(r, t, nframes, nframes, out, cause);
+		} else {
+			sequential = video_plan_sequential(r, t, nframes);
+			out->strategy = sequential ? "sequential" : "seek";
+			count = video_sample_pass(r, t, nframes, nframes, sequential, 0,
+			    AV_NOPTS_VALUE, out, &late, cause);
+		}
 		r->n_targets = 0; /* t is freed below: no dangling skip decisions */
 		r->drain_at = AV_NOPTS_VALUE;
 		if (count < 0)
@@ -2047,10 +2195,18 @@ video_frames *video_read_segments(video_reader *r, int nframes, const video_segm
 	if (isfinite(next_start))
 		next = r->origin + (int64_t)floor(next_start / av_q2d(r->tb));
 	cont = cont && !r->at_start && r->pos != AV_NOPTS_VALUE && r->pos <= t[0];
-	sequential = cont ? !r->flush_sent && video_plan_sequential_from(r, r->pos, t, total) :
-	    video_plan_sequential(r, t, total);
-	out->strategy = sequential ? "sequential" : "seek";
-	count = video_sample_pass(r, t, total, nframes, sequential, cont, next, out, &late, cause);
+	if (r->opt.sampling == VIDEO_SAMPLING_KEYFRAME && !r->no_timestamps) {
+		/* Each target seeks on its own: nothing is carried between chunks. */
+		out->strategy = "keyframe";
+		count = video_keyframe_pass(r, t, total, nframes, out, cause);
+	} else {
+		sequential = cont ?
+		    !r->flush_sent && video_plan_sequential_from(r, r->pos, t, total) :
+		    video_plan_sequential(r, t, total);
+		out->strategy = sequential ? "sequential" : "seek";
+		count = video_sample_pass(r, t, total, nframes, sequential, cont, next, out,
+		    &late, cause);
+	}
 	r->n_targets = 0; /* t is freed below */
 	r->drain_at = AV_NOPTS_VALUE;
 	if (count < 0)

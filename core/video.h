@@ -47,7 +47,20 @@ typedef struct {
 	int threads;         /* decoder threads; 0: online cores + 1 (at most 16) */
 	int64_t max_pixels;  /* refuse frames larger than this; 0: 8192 * 8192 */
 	double time_limit;   /* seconds of wall time per open/read; 0: 300 */
+	int sampling;        /* VIDEO_SAMPLING_*: which frame stands for a target */
+	int no_skip;         /* decode every frame (tests: prove the skips change nothing) */
 } video_options;
+
+/*
+ * Sampling modes.  EXACT: the frame on screen at each target (above).
+ * KEYFRAME: the keyframe nearest each target (from the container's index;
+ * without one, the keyframe at or before it), one keyframe decode per
+ * target and nothing else decoded; times are the keyframes' own.  Cheaper
+ * by the group of pictures' length, at the price of frames up to half a
+ * GOP (keyframe index) or a whole GOP (no index) away from the target.
+ */
+#define VIDEO_SAMPLING_EXACT 0
+#define VIDEO_SAMPLING_KEYFRAME 1
 
 /* What video_open learned about the file. */
 typedef struct {

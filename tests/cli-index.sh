@@ -228,7 +228,8 @@ if command -v sqlite3 >/dev/null; then
 	sqlite3 "$T/old.db" "DROP TABLE tensors_zero_padded; ALTER TABLE models DROP COLUMN path;
 		ALTER TABLE models DROP COLUMN precision;
 		DROP TABLE segments; ALTER TABLE videos DROP COLUMN seg_window;
-		ALTER TABLE videos DROP COLUMN seg_shots; PRAGMA user_version = 1"
+		ALTER TABLE videos DROP COLUMN seg_shots; ALTER TABLE videos DROP COLUMN seg_sampling;
+		PRAGMA user_version = 1"
 	run "$CLIPGREP" search --db "$T/old.db" test
 	ok $([ "$rc" -eq 0 ] && contains "$out" "short.mp4" && contains "$out" "long.mp4" &&
 		echo 0 || echo 1) "a schema 1 index is still searched, read-only, as it is (exit $rc)"

@@ -115,6 +115,7 @@ if command -v sqlite3 >/dev/null; then
 	cp "$DB" "$T/v2.db"
 	sqlite3 "$T/v2.db" "ALTER TABLE models DROP COLUMN precision; DROP TABLE segments;
 		ALTER TABLE videos DROP COLUMN seg_window; ALTER TABLE videos DROP COLUMN seg_shots;
+		ALTER TABLE videos DROP COLUMN seg_sampling;
 		PRAGMA user_version = 2"
 	chmod a-w "$T/v2.db"
 	run "$CLIPGREP" info --db "$T/v2.db" --json

@@ -228,7 +228,7 @@ if command -v sqlite3 >/dev/null; then
 	run "$CLIPGREP" index --db "$T/old.db" $M "$T/clips"
 	sqlite3 "$T/old.db" "DROP TABLE segments; ALTER TABLE videos DROP COLUMN seg_window;
 		ALTER TABLE videos DROP COLUMN seg_shots; ALTER TABLE models DROP COLUMN precision;
-		PRAGMA user_version = 2"
+		ALTER TABLE videos DROP COLUMN seg_sampling; PRAGMA user_version = 2"
 	chmod a-w "$T/old.db"
 	run "$CLIPGREP" search --db "$T/old.db" $M -n 1 "a big red square"
 	ok $([ "$rc" -eq 0 ] && contains "$out" "a.mp4" && echo 0 || echo 1) \
@@ -247,9 +247,9 @@ if command -v sqlite3 >/dev/null; then
 	chmod u+w "$T/old.db"
 	run "$CLIPGREP" index --db "$T/old.db" $M "$T/clips"
 	ok $([ "$rc" -eq 0 ] && contains "$err" "2 unchanged" && echo 0 || echo 1) \
-		"migrated to schema 4, its clips are not encoded again"
+		"migrated to schema 5, its clips are not encoded again"
 	run "$CLIPGREP" info --db "$T/old.db" --json
-	ok $(contains "$out" '"schema":4' && echo 0 || echo 1) "info says schema 4"
+	ok $(contains "$out" '"schema":5' && echo 0 || echo 1) "info says schema 5"
 	diag "$(printf '%s\n' "$out" | head -c 300)"
 fi
 

@@ -351,6 +351,80 @@ static void test_segments(void)
 	}
 }
 
+/*
+ * Keyframe sampling: a 10 s clip at 30 fps with a keyframe every second
+ * and B-frames; the 4 targets (1.25, 3.75, 6.25, 8.75 s) take the nearest
+ * keyframes (1, 4, 6, 9 s: counter 0), at their own times, one keyframe
+ * decoded each.  Then segments, and the exact mode's frame skipping:
+ * bit-identical frames with and without it.
+ */
+static void test_keyframe(void)
+{
+	static const double want[4] = { 1, 4, 6, 9 };
+	video_options o = test_options();
+	video_frames *f, *g;
+	video_reader *r;
+	video_segment seg[2] = { { 0, 5 }, { 5, 10 } };
+	char *cause = NULL;
+	int ok;
+
+	if (gen("key.mp4", "%s -c:v libx264 -preset veryfast -qp 0 -bf 2 -g 30 -keyint_min 30 "
+	    "-sc_threshold 0", counter_src(64, 48, "30", 10.0)) != 0) {
+		tap_ok(0, "key.mp4: ffmpeg failed");
+		return;
+	}
+	o.sampling = VIDEO_SAMPLING_KEYFRAME;
+	f = video_sample(tmp_path("key.mp4"), &o, 4, &cause);
+	ok = f != NULL && f->count == 4 && strcmp(f->strategy, "keyframe") == 0;
+	for (int i = 0; ok && i < 4; i++) {
+		ok = f->frame_of[i] == i && fabs(f->times[i] - want[i]) < 1e-3 &&
+		    frame_counter(f->rgb + (size_t)i * S * S * 3, S) == 0;
+		if (!ok)
+			tap_diag("target %d: frame %d at %.4f s, counter %d", i, f->frame_of[i],
+			    f->times[i], frame_counter(f->rgb + (size_t)i * S * S * 3, S));
+	}
+	tap_ok(ok, "keyframe sampling: the nearest keyframes (1, 4, 6, 9 s) at their own times (%s)",
+	    cause ? cause : "ok");
+	tap_ok(f != NULL && f->decoded == 4, "keyframe sampling: one decode per target (%lld)",
+	    f ? (long long)f->decoded : -1LL);
+	video_frames_free(f);
+	free(cause);
+	cause = NULL;
+
+	/* Segments of 5 s, 3 targets each: 0.83 1 s, 2.5 -> 2 s, 4.17 -> 4 s; 5.83 -> 6, 7.5 -> 7, 9.17 -> 9. */
+	r = video_open(tmp_path("key.mp4"), &o, &cause);
+	f = r ? video_read_segments(r, 3, seg, 2, 0, NAN, &cause) : NULL;
+	ok = f != NULL && f->count == 6;
+	for (int i = 0; ok && i < 6; i++) {
+		static const double ws[6] = { 1, 2, 4, 6, 7, 9 };
+		ok = fabs(f->times[f->frame_of[i]] - ws[i]) < 1e-3;
+		if (!ok)
+			tap_diag("segment target %d at %.3f s: frame at %.4f s", i, f->targets[i],
+			    f->times[f->frame_of[i]]);
+	}
+	tap_ok(ok, "keyframe sampling with segments: each segment's nearest keyframes (%s)",
+	    cause ? cause : "ok");
+	video_frames_free(f);
+	video_close(r);
+	free(cause);
+	cause = NULL;
+
+	/* Exact mode: skipping non-reference frames no target shows changes no pixel. */
+	o = test_options();
+	f = video_sample(tmp_path("key.mp4"), &o, 12, &cause);
+	o.no_skip = 1;
+	g = video_sample(tmp_path("key.mp4"), &o, 12, &cause);
+	ok = f != NULL && g != NULL && f->count == g->count &&
+	    memcmp(f->rgb, g->rgb, (size_t)f->count * S * S * 3) == 0 &&
+	    memcmp(f->times, g->times, (size_t)f->count * sizeof *f->times) == 0 &&
+	    check_exact(f, 300, pts_cfr, 30.0, "key.mp4 exact");
+	tap_ok(ok, "exact mode: frames bit-identical with and without skipping (%lld vs %lld decoded)",
+	    f ? (long long)f->decoded : -1LL, g ? (long long)g->decoded : -1LL);
+	video_frames_free(f);
+	video_frames_free(g);
+	free(cause);
+}
+
 /* Longer clips: the seek strategy, forward decoding within a GOP, the sequential choice. */
 static void test_strategies(void)
 {
@@ -1238,6 +1312,7 @@ int main(void)
 	test_codecs();
 	test_strategies();
 	test_segments();
+	test_keyframe();
 	test_vfr();
 	test_rotation();
 	test_aspect_and_colour();

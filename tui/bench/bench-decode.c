@@ -54,6 +54,7 @@ static const bench_clip bench_clips[] = {
 
 typedef struct {
 	int frames, size, thumb, threads, runs, json, cli;
+	int sampling; /* VIDEO_SAMPLING_* */
 	const char *ffmpeg, *dir, *file;
 } bench_options;
 
@@ -68,7 +69,7 @@ static void bench_usage(FILE *out)
 {
 	fprintf(out,
 	    "Usage: clipgrep bench decode [-F N] [--size S] [--runs N] [--threads N] [--dir DIR]\n"
-	    "                             [--file VIDEO] [--no-cli] [--json]\n"
+	    "                             [--file VIDEO] [--sampling M] [--no-cli] [--json]\n"
 	    "Seconds per video to sample F frames (S x S CLIP input and thumbnails), against the\n"
 	    "ffmpeg CLI extracting the same frames with one '-ss T' run each.  The test clips are\n"
 	    "generated once with the ffmpeg CLI into DIR (default $TMPDIR/clipgrep-bench).\n\n"
@@ -78,6 +79,7 @@ static void bench_usage(FILE *out)
 	    "  -t, --threads N   decoder threads (default: cores + 1, as FFmpeg's auto)\n"
 	    "  -d, --dir DIR     where the generated clips are kept\n"
 	    "  -f, --file VIDEO  benchmark this file instead of the generated clips\n"
+	    "      --sampling M  exact (default) or keyframe (the nearest keyframe per target)\n"
 	    "      --no-cli      skip the ffmpeg CLI comparison\n"
 	    "      --json        print one JSON object\n"
 	    "  -h, --help        show this help\n"
@@ -231,6 +233,7 @@ static int bench_one(const bench_options *o, const char *path, bench_result *res
 	opt.size = o->size;
 	opt.threads = o->threads;
 	opt.thumb_width = o->thumb;
+	opt.sampling = o->sampling;
 	res->f = NULL;
 	res->cli = -1;
 	for (int run = 0; run < o->runs; run++) {
@@ -280,6 +283,7 @@ int bench_decode(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "no-cli", no_argument, NULL, 'n' },
+		{ "sampling", required_argument, NULL, 'K' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -314,6 +318,17 @@ int bench_decode(int argc, char **argv)
 		case 'n':
 			o.cli = 0;
 			break;
+		case 'K':
+			if (strcmp(optarg, "exact") == 0)
+				o.sampling = VIDEO_SAMPLING_EXACT;
+			else if (strcmp(optarg, "keyframe") == 0)
+				o.sampling = VIDEO_SAMPLING_KEYFRAME;
+			else {
+				cli_error("bench decode: --sampling: %s is not exact or keyframe",
+				    cli_name(optarg));
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'j':
 			o.json = 1;
 			break;
@@ -342,13 +357,15 @@ int bench_decode(int argc, char **argv)
 
 	if (o.json)
 		printf("{\"bench\":\"decode\",\"frames\":%d,\"size\":%d,\"thumb_width\":%d,"
-		       "\"threads\":%d,\"cpus\":%d,\"runs\":%d,\"clips\":[",
-		    o.frames, o.size, o.thumb, o.threads, util_cpu_count(), o.runs);
+		       "\"threads\":%d,\"cpus\":%d,\"runs\":%d,\"sampling\":\"%s\",\"clips\":[",
+		    o.frames, o.size, o.thumb, o.threads, util_cpu_count(), o.runs,
+		    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact");
 	else
-		printf("decode: F=%d frames of %dx%d (+ %d-px JPEG thumbnails) per video, %s decoder "
-		       "threads, %d CPUs, median of %d runs\n",
-		    o.frames, o.size, o.size, o.thumb, o.threads ? "set" : "cores + 1",
-		    util_cpu_count(), o.runs);
+		printf("decode: F=%d frames of %dx%d (+ %d-px JPEG thumbnails) per video, %s sampling, "
+		       "%s decoder threads, %d CPUs, median of %d runs\n",
+		    o.frames, o.size, o.size, o.thumb,
+		    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact",
+		    o.threads ? "set" : "cores + 1", util_cpu_count(), o.runs);
 	if (!o.json && bench_load() >= 0)
 		printf("load average at the start: %.2f\n", bench_load());
 	for (int i = 0; i < nclips; i++) {

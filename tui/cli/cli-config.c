@@ -18,6 +18,7 @@
 #include "cli-config.h"
 #include "index.h"
 #include "util.h"
+#include "video.h"
 
 #ifndef CLIPGREP_PKGDATADIR
 #define CLIPGREP_PKGDATADIR "/usr/local/share/clipgrep"
@@ -101,6 +102,27 @@ int cli_parse_window(const char *s, double *out)
 	return 0;
 }
 
+static int config_parse_sampling(const char *s, int *out)
+{
+	if (strcmp(s, "exact") == 0)
+		*out = VIDEO_SAMPLING_EXACT;
+	else if (strcmp(s, "keyframe") == 0)
+		*out = VIDEO_SAMPLING_KEYFRAME;
+	else
+		return -1;
+	return 0;
+}
+
+int cli_sampling(const char *opt, const cli_config *c, int *out)
+{
+	*out = c->sampling >= 0 ? c->sampling : VIDEO_SAMPLING_EXACT;
+	if (opt != NULL && config_parse_sampling(opt, out) == -1) {
+		cli_error("--sampling: %s is not exact or keyframe", cli_name(opt));
+		return -1;
+	}
+	return 0;
+}
+
 int cli_config_load(cli_config *c)
 {
 	const char *env = getenv("CLIPGREP_CONFIG");
@@ -111,6 +133,7 @@ int cli_config_load(cli_config *c)
 
 	memset(c, 0, sizeof *c);
 	c->window = -1;
+	c->sampling = -1;
 	if (env != NULL && env[0] != '\0')
 		path = util_strdup(env);
 	else {
@@ -177,6 +200,12 @@ int cli_config_load(cli_config *c)
 				    cli_name(path), lineno, cli_name(value));
 				rc = -1;
 			}
+		} else if (strcmp(key, "sampling") == 0) {
+			if (config_parse_sampling(value, &c->sampling) == -1) {
+				cli_error("%s:%d: sampling: %s is not exact or keyframe", cli_name(path),
+				    lineno, cli_name(value));
+				rc = -1;
+			}
 		} else if (strcmp(key, "threads") == 0 || strcmp(key, "jobs") == 0) {
 			int *dst = key[0] == 't' ? &c->threads : &c->jobs;
 			if (cli_parse_int(value, 1, 1024, dst) == -1) {
@@ -186,7 +215,7 @@ int cli_config_load(cli_config *c)
 			}
 		} else {
 			cli_error("%s:%d: unknown key %s (model, exclude, db, mode, threads, jobs, "
-			    "precision, window)",
+			    "precision, window, sampling)",
 			    cli_name(path), lineno, cli_name(key));
 			rc = -1;
 		}

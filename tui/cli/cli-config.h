@@ -43,6 +43,7 @@ typedef struct {
 	int has_precision;          /* precision = was given */
 	linear_precision precision; /* its value */
 	double window;    /* window = seconds per segment of a long video; < 0: not set */
+	int sampling;     /* sampling = as VIDEO_SAMPLING_*; < 0: not set */
 } cli_config;
 
 /*
@@ -50,6 +51,13 @@ typedef struct {
  * optionally ending in 's'.  0, or -1 for anything else.
  */
 int cli_parse_window(const char *s, double *out);
+
+/*
+ * The sampling mode: opt (from --sampling: "exact" or "keyframe") if
+ * given, else the config's, else exact, into *out (VIDEO_SAMPLING_*).  0, or
+ * -1 after printing why opt is not a mode.
+ */
+int cli_sampling(const char *opt, const cli_config *c, int *out);
 
 /*
  * Read the user's config file into *c (zeroed first).  0, or -1 after

@@ -67,6 +67,10 @@ static void index_usage(FILE *out)
 	    "                       config's window; 0: whole files).  Another window than a\n"
 	    "                       video was indexed with encodes it again\n"
 	    "      --shots          move segment boundaries to nearby shot changes\n"
+	    "      --sampling M     exact (default): the frame on screen at each sampling time;\n"
+	    "                       keyframe: the nearest keyframe, several times faster to\n"
+	    "                       decode (the config's sampling = sets the default).  A\n"
+	    "                       video indexed in the other mode is encoded again\n"
 	    "  -q, --quiet          no progress, only errors and the summary\n"
 	    "  -h, --help           show this help\n");
 }
@@ -205,6 +209,7 @@ int cmd_index(int argc, char **argv)
 		{ "reencode", no_argument, NULL, 'R' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "shots", no_argument, NULL, 'T' },
+		{ "sampling", required_argument, NULL, 'K' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -213,7 +218,7 @@ int cmd_index(int argc, char **argv)
 	indexer_options opt;
 	indexer_stats st;
 	index_view view = { 0 };
-	const char *db_opt = NULL, *precision_opt = NULL;
+	const char *db_opt = NULL, *precision_opt = NULL, *sampling_opt = NULL;
 	char **models_opt = NULL, **models = NULL, **exclude = NULL, *db = NULL, *cause = NULL;
 	int n_models_opt = 0, n_models = 0, n_exclude = 0, c, rc = CLI_EXIT_ERROR, r;
 	struct sigaction sa, old_sa;
@@ -264,6 +269,9 @@ int cmd_index(int argc, char **argv)
 		case 'T':
 			opt.shots = 1;
 			break;
+		case 'K':
+			sampling_opt = optarg;
+			break;
 		case 'H':
 			opt.include_hidden = 1;
 			break;
@@ -302,7 +310,8 @@ int cmd_index(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if (cli_precision(precision_opt, &cfg, &opt.precision) == -1) {
+	if (cli_precision(precision_opt, &cfg, &opt.precision) == -1 ||
+	    cli_sampling(sampling_opt, &cfg, &opt.sampling) == -1) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}

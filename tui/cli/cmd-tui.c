@@ -53,6 +53,8 @@ static void cmd_tui_usage(FILE *out)
 	    "      --window S       index videos longer than S seconds as segments of at most\n"
 	    "                       S seconds (default 30, or the config's window; 0: whole files)\n"
 	    "      --shots          move segment boundaries to nearby shot changes\n"
+	    "      --sampling M     exact (default) or keyframe: the nearest keyframe to each\n"
+	    "                       sampling time, faster to index (see 'clipgrep index --help')\n"
 	    "  -h, --help           show this help\n\n"
 	    "Keys: type to search; Up/Down move; Enter plays the clip at its best moment;\n"
 	    "Tab switches model; w cycles the heatmap word; s lists every matching segment of\n"
@@ -146,6 +148,7 @@ int cmd_tui(int argc, char **argv)
 		{ "precision", required_argument, NULL, 'p' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "shots", no_argument, NULL, 'T' },
+		{ "sampling", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -154,7 +157,7 @@ int cmd_tui(int argc, char **argv)
 	char *opt_models[CMD_TUI_MAX_MODELS];
 	const char *exclude[CMD_TUI_MAX_EXCLUDE + 1];
 	int n_opt_models = 0, n_exclude = 0, no_index = 0, c, rc = CLI_EXIT_ERROR;
-	const char *opt_db = NULL, *dir = NULL, *precision_opt = NULL;
+	const char *opt_db = NULL, *dir = NULL, *precision_opt = NULL, *sampling_opt = NULL;
 	char *db = NULL, **models = NULL, *root = NULL, *prefix = NULL;
 	const char *roots[1];
 	char *query_arg = NULL;
@@ -234,6 +237,9 @@ int cmd_tui(int argc, char **argv)
 		case 'T':
 			o.shots = 1;
 			break;
+		case 'K':
+			sampling_opt = optarg;
+			break;
 		case 'h':
 			cmd_tui_usage(stdout);
 			return CLI_EXIT_OK;
@@ -291,7 +297,8 @@ int cmd_tui(int argc, char **argv)
 		goto out;
 	if ((n_models = cli_model_paths(opt_models, n_opt_models, &cfg, db, &models)) < 0)
 		goto out;
-	if (cli_precision(precision_opt, &cfg, &o.precision) == -1) {
+	if (cli_precision(precision_opt, &cfg, &o.precision) == -1 ||
+	    cli_sampling(sampling_opt, &cfg, &o.sampling) == -1) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}

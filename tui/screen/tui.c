@@ -1129,6 +1129,7 @@ int tui_run(const tui_options *o)
 	wo.window_set = o->window_set;
 	wo.window = o->window;
 	wo.shots = o->shots;
+	wo.sampling = o->sampling;
 	wo.filter_prefix = o->filter_prefix;
 	wo.wake_fd = tui_wake[1];
 	t.w = worker_new(&wo);

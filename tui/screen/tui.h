@@ -34,6 +34,7 @@ typedef struct {
 	int window_set;            /* window holds the indexer's segment window */
 	double window;             /* seconds (0: whole files); else INDEXER_DEFAULT_WINDOW */
 	int shots;                 /* segment boundaries at shot changes */
+	int sampling;              /* VIDEO_SAMPLING_* for indexing */
 	const char *query;         /* initial query, or NULL */
 	const char *mode;          /* initial mode name, or NULL: the engine's default */
 	int images;                /* -1: detect, else an image_mode */

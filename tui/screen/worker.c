@@ -361,6 +361,7 @@ static void *worker_index_main(void *arg)
 	if (w->opt.window_set)
 		io.window = w->opt.window;
 	io.shots = w->opt.shots;
+	io.sampling = w->opt.sampling;
 	io.wait_lock = 0;
 	io.stop = &w->stop_index;
 	io.progress = worker_index_progress;

@@ -39,6 +39,7 @@ typedef struct {
 	int window_set;            /* window is the indexer's segment window, else its default */
 	double window;
 	int shots;
+	int sampling;              /* VIDEO_SAMPLING_* */
 	const char *filter_prefix; /* show only hits whose path starts with this (NULL: all) */
 	int wake_fd;               /* written one byte per event */
 } worker_options;
