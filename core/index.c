@@ -2673,40 +2673,30 @@ fail:
  * length() alone (SQLite reads no overflow page for either).  Kind 1: a
  * (video, model) with fewer kinds than the model's fullest video: a row
  * lost.  Videos of status error hold no tensors and are not indexed again.
+ * Both are damage in every schema (index_damaged_sql).
  */
-static const char index_damaged_sql[] =
-	"SELECT 0, t.video_id, v.path, t.model_id, t.kind, t.dtype, t.count, length(t.data)"
-	" FROM video_tensors t JOIN videos v ON v.id = t.video_id"
-	" WHERE v.status <> 2 AND (t.dtype IS NOT ?2 OR typeof(t.count) <> 'integer'"
-	" OR t.count < 1 OR t.count > ?1 OR typeof(t.data) <> 'blob'"
-	" OR t.count * 4 <> length(t.data))"
-	" UNION ALL SELECT 1, p.video_id, v.path, p.model_id, NULL, p.k, w.k, 0"
-	" FROM (SELECT video_id, model_id, count(*) AS k FROM video_tensors"
-	"  GROUP BY video_id, model_id) p"
-	" JOIN (SELECT model_id, max(k) AS k FROM (SELECT model_id, count(*) AS k"
-	"  FROM video_tensors GROUP BY video_id, model_id) GROUP BY model_id) w"
-	"  ON w.model_id = p.model_id"
+#define INDEX_DAMAGED_ROWS \
+	"SELECT 0, t.video_id, v.path, t.model_id, t.kind, t.dtype, t.count, length(t.data)" \
+	" FROM video_tensors t JOIN videos v ON v.id = t.video_id" \
+	" WHERE v.status <> 2 AND (t.dtype IS NOT ?2 OR typeof(t.count) <> 'integer'" \
+	" OR t.count < 1 OR t.count > ?1 OR typeof(t.data) <> 'blob'" \
+	" OR t.count * 4 <> length(t.data))" \
+	" UNION ALL SELECT 1, p.video_id, v.path, p.model_id, NULL, p.k, w.k, 0" \
+	" FROM (SELECT video_id, model_id, count(*) AS k FROM video_tensors" \
+	"  GROUP BY video_id, model_id) p" \
+	" JOIN (SELECT model_id, max(k) AS k FROM (SELECT model_id, count(*) AS k" \
+	"  FROM video_tensors GROUP BY video_id, model_id) GROUP BY model_id) w" \
+	"  ON w.model_id = p.model_id" \
 	" JOIN videos v ON v.id = p.video_id WHERE v.status <> 2 AND p.k < w.k"
-	" ORDER BY 2, 4, 1";
+
+static const char index_damaged_sql[] = INDEX_DAMAGED_ROWS " ORDER BY 2, 4, 1";
 
 /*
- * The same, and (from schema 4) a long video's tensor that does not
+ * Kind 2, from schema 4 on: a long video's tensor that does not
  * divide into its segments: every segment stores the same shapes, so such
  * a row was written for another cut and search cannot split it.
  */
-static const char index_damaged_segments_sql[] =
-	"SELECT 0, t.video_id, v.path, t.model_id, t.kind, t.dtype, t.count, length(t.data)"
-	" FROM video_tensors t JOIN videos v ON v.id = t.video_id"
-	" WHERE v.status <> 2 AND (t.dtype IS NOT ?2 OR typeof(t.count) <> 'integer'"
-	" OR t.count < 1 OR t.count > ?1 OR typeof(t.data) <> 'blob'"
-	" OR t.count * 4 <> length(t.data))"
-	" UNION ALL SELECT 1, p.video_id, v.path, p.model_id, NULL, p.k, w.k, 0"
-	" FROM (SELECT video_id, model_id, count(*) AS k FROM video_tensors"
-	"  GROUP BY video_id, model_id) p"
-	" JOIN (SELECT model_id, max(k) AS k FROM (SELECT model_id, count(*) AS k"
-	"  FROM video_tensors GROUP BY video_id, model_id) GROUP BY model_id) w"
-	"  ON w.model_id = p.model_id"
-	" JOIN videos v ON v.id = p.video_id WHERE v.status <> 2 AND p.k < w.k"
+static const char index_damaged_segments_sql[] = INDEX_DAMAGED_ROWS
 	" UNION ALL SELECT 2, t.video_id, v.path, t.model_id, t.kind, s.n, t.count, 0"
 	" FROM video_tensors t JOIN videos v ON v.id = t.video_id"
 	" JOIN (SELECT video_id, count(*) AS n FROM segments GROUP BY video_id) s"
