@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cachefile.h"
 #include "engine.h"
 #include "heads.h"
 #include "tensor.h"
@@ -87,6 +89,12 @@ struct engine {
 	heads_file **extra_file;  /* [n_extra] owned by hs */
 	const char **extra_names; /* [n_extra] their head names (owned by hs) */
 	engine **extra;           /* [n_extra] or NULL until first used */
+	/* The search cache file (core/cachefile): */
+	bool no_cache;          /* engine_options.no_cache */
+	bool have_stamp;        /* the index has change stamps (schema 6) */
+	int64_t stamp;          /* the change stamp the library reflects */
+	engine_cache_state cache_state;
+	char *cache_why;        /* why the cache file was not used, or NULL */
 };
 
 /* The result with the memory its hits point into. */
@@ -100,6 +108,28 @@ typedef struct {
 void engine_options_init(engine_options *opt)
 {
 	memset(opt, 0, sizeof *opt);
+}
+
+const char *engine_cache_state_name(engine_cache_state s)
+{
+	switch (s) {
+	case ENGINE_CACHE_NONE:
+		return "none";
+	case ENGINE_CACHE_OFF:
+		return "off";
+	case ENGINE_CACHE_OLD_INDEX:
+		return "old-index";
+	case ENGINE_CACHE_USED:
+		return "used";
+	case ENGINE_CACHE_WRITTEN:
+	case ENGINE_CACHE_MISSING:
+		return "written";
+	case ENGINE_CACHE_REBUILT:
+		return "rebuilt";
+	case ENGINE_CACHE_UNWRITABLE:
+		return "unwritable";
+	}
+	return "?";
 }
 
 const char *engine_mode_name(search_model mode)
@@ -425,24 +455,188 @@ static void engine_mark_damaged(engine *e, const index_tensor_set *s)
 	}
 }
 
+/* ---- the search cache file ------------------------------------------------ */
+
+/* "<index>.search-<TC-MGC model id>-<EA model id>", beside the index. */
+static char *engine_cache_path(const engine *e)
+{
+	size_t n = strlen(e->db_path) + 64;
+	char *path = malloc(n);
+
+	if (path != NULL)
+		snprintf(path, n, "%s.search-%lld-%lld", e->db_path,
+		    (long long)(e->tm != NULL ? e->tm->model_id : 0),
+		    (long long)(e->em != NULL ? e->em->model_id : 0));
+	return path;
+}
+
+static cachefile_key engine_cache_key(const engine *e)
+{
+	cachefile_key key = { e->stamp, { e->tm != NULL ? e->tm->model_id : 0,
+		e->em != NULL ? e->em->model_id : 0 } };
+
+	return key;
+}
+
+static void engine_cache_reason(engine *e, engine_cache_state state, char *why)
+{
+	e->cache_state = state;
+	free(e->cache_why);
+	e->cache_why = why;
+}
+
 /*
- * The initial load: every video, then each head's caches in one read each,
- * intersected by id.  Videos whose stored record is damaged are left out
- * and listed (e->damaged) instead of failing the whole library.
+ * Adopt the cache file's library in place when it is current, whole, and
+ * agrees with the videos just listed: 1; 0 when it cannot be used (the
+ * caller loads from the index and writes a new one); -1 on error.
  */
+static int engine_cache_adopt(engine *e, char **cause)
+{
+	search_lib_arrays want, a;
+	const int64_t *damaged;
+	size_t n_damaged, i;
+	char *path = engine_cache_path(e), *why = NULL;
+	cachefile_key key = engine_cache_key(e);
+	cachefile *cf;
+
+	if (path == NULL) {
+		util_set_cause(cause, "out of memory");
+		return -1;
+	}
+	search_lib_get_arrays(e->lib, &want);
+	cf = cachefile_open(path, &key, &want, &a, &damaged, &n_damaged, &why);
+	free(path);
+	if (cf == NULL) {
+		engine_cache_reason(e, why != NULL && strcmp(why, "missing") == 0 ?
+		    ENGINE_CACHE_MISSING : ENGINE_CACHE_REBUILT, why);
+		return 0;
+	}
+	/* Records run in (video, segment) order, each video's segments from 0. */
+	for (i = 0; i < a.n;) {
+		int64_t id = engine_key_video(a.ids[i]);
+		engine_video *v = engine_video_find(e, id);
+		size_t nseg = 0;
+		int r;
+
+		while (i + nseg < a.n && engine_key_video(a.ids[i + nseg]) == id) {
+			if (engine_key_seg(a.ids[i + nseg]) != (int)nseg)
+				goto disagree;
+			nseg++;
+		}
+		if (v == NULL || v->status == INDEX_ERROR || nseg > INT_MAX)
+			goto disagree;
+		if ((r = engine_video_segments(e, v, (int)nseg, cause)) == -1) {
+			cachefile_close(cf);
+			return -1;
+		}
+		if (r != 0)
+			goto disagree;
+		i += nseg;
+	}
+	for (i = 0; i < n_damaged; i++)
+		if (engine_video_find(e, damaged[i]) == NULL)
+			goto disagree;
+	if (search_lib_adopt(e->lib, &a, cachefile_close, cf, cause) == -1) {
+		cachefile_close(cf);
+		return -1;
+	}
+	for (i = 0; i < a.n; i++)
+		engine_video_find(e, engine_key_video(a.ids[i]))->searchable = true;
+	for (i = 0; i < n_damaged; i++)
+		engine_video_find(e, damaged[i])->damaged = true;
+	engine_cache_reason(e, ENGINE_CACHE_USED, NULL);
+	return 1;
+disagree:
+	/* Only a forged file gets here: its stamp says it is current. */
+	cachefile_close(cf);
+	engine_cache_reason(e, ENGINE_CACHE_REBUILT,
+	    util_strdup("its records disagree with the index"));
+	for (i = 0; i < e->n_videos; i++) {
+		free(e->videos[i].segs);
+		e->videos[i].segs = NULL;
+		e->videos[i].n_segs = 0;
+	}
+	return 0;
+}
+
+/* Write the library just loaded as the cache file (failures only noted). */
+static void engine_cache_write(engine *e)
+{
+	search_lib_arrays a;
+	int64_t *damaged = malloc((e->n_videos > 0 ? e->n_videos : 1) * sizeof *damaged);
+	size_t n_damaged = 0;
+	char *path = engine_cache_path(e), *why = NULL;
+	cachefile_key key = engine_cache_key(e);
+
+	if (damaged == NULL || path == NULL) {
+		engine_cache_reason(e, ENGINE_CACHE_UNWRITABLE, util_strdup("out of memory"));
+		goto out;
+	}
+	for (size_t i = 0; i < e->n_videos; i++)
+		if (e->videos[i].damaged)
+			damaged[n_damaged++] = e->videos[i].id;
+	search_lib_get_arrays(e->lib, &a);
+	if (cachefile_write(path, &key, &a, damaged, n_damaged, &why) != 0)
+		engine_cache_reason(e, ENGINE_CACHE_UNWRITABLE, why);
+out:
+	free(damaged);
+	free(path);
+}
+
+/*
+ * The initial load, in one read snapshot: every video; then the search
+ * cache file when it is current, else each head's caches in one read each,
+ * intersected by id (and the cache file written for the next start).
+ * Videos whose stored record is damaged are left out and listed
+ * (e->damaged) instead of failing the whole library.
+ */
+static int engine_load_indexed(engine *e, char **cause);
+
 static int engine_load(engine *e, char **cause)
+{
+	int rc, r;
+
+	e->cache_state = e->no_cache ? ENGINE_CACHE_OFF : ENGINE_CACHE_NONE;
+	if (index_snapshot_begin(e->ix, cause) != 0)
+		return -1;
+	rc = engine_load_indexed(e, cause);
+	index_snapshot_end(e->ix);
+	/* After the snapshot: writing takes a while, and the stamp is read. */
+	if (rc == 0 && e->cache_state != ENGINE_CACHE_USED && e->have_stamp && !e->no_cache &&
+	    engine_models_known(e)) {
+		engine_cache_write(e);
+		if (e->cache_state == ENGINE_CACHE_NONE)
+			e->cache_state = ENGINE_CACHE_WRITTEN;
+		else if (e->cache_state == ENGINE_CACHE_MISSING)
+			e->cache_state = ENGINE_CACHE_WRITTEN;
+	}
+	r = rc;
+	return r;
+}
+
+static int engine_load_indexed(engine *e, char **cause)
 {
 	index_tensor_set *ts = NULL, *es = NULL;
 	void *arg[2] = { e, cause };
-	int rc = -1;
+	int rc = -1, st;
 	size_t i, j;
 
+	if ((st = index_change_stamp(e->ix, &e->stamp, cause)) == -1)
+		return -1;
+	e->have_stamp = st == 0;
 	if (index_list_videos(e->ix, NULL, engine_list_fn, arg, cause) != 0)
 		return -1;
 	if (engine_find_models(e, cause) == -1)
 		return -1;
 	if (!engine_models_known(e))
 		return 0;
+	if (e->have_stamp && !e->no_cache) {
+		int r = engine_cache_adopt(e, cause);
+		if (r != 0)
+			return r == 1 ? engine_list_damaged(e, cause) : -1;
+	} else if (!e->have_stamp && !e->no_cache) {
+		engine_cache_reason(e, ENGINE_CACHE_OLD_INDEX, NULL);
+	}
 	if (index_list_damaged(e->ix, engine_damage_fn, e, cause) != 0)
 		return -1;
 	if (e->tm != NULL && (ts = index_load_segment_tensors(e->ix, e->tm->model_id,
@@ -553,6 +747,7 @@ engine *engine_open(const engine_options *opt, char **cause)
 		goto fail;
 	}
 	e->threads = opt->threads;
+	e->no_cache = opt->no_cache != 0;
 	e->text_kernel = linear_precision_kernel(opt->precision);
 	if ((e->hs = heads_open_head(opt->model_paths, opt->n_models, HEADS_FOR_SEARCH, opt->head,
 	    cause)) == NULL)
@@ -647,6 +842,7 @@ void engine_close(engine *e)
 	index_close(e->ix);
 	free(e->damaged);
 	free(e->db_path);
+	free(e->cache_why);
 	free(e);
 }
 
@@ -670,6 +866,8 @@ void engine_get_info(const engine *e, engine_info *out)
 	out->words = e->tc != NULL ? e->L : 0;
 	out->dim = e->D;
 	out->precision = linear_kernel_precision(e->text_kernel);
+	out->cache = e->cache_state;
+	out->cache_why = e->cache_why;
 	out->segments = search_lib_count(e->lib);
 	for (size_t i = 0; i < e->n_videos; i++)
 		out->videos += e->videos[i].searchable;
@@ -1019,6 +1217,7 @@ static engine *engine_extra(engine *e, search_model mode, search_model *inner, c
 		o.n_models = 1;
 		o.threads = e->threads;
 		o.head = e->extra_file[j]->head;
+		o.no_cache = e->no_cache;
 		if ((e->extra[j] = engine_open(&o, cause)) == NULL)
 			return NULL;
 	}
@@ -1425,6 +1624,7 @@ int engine_refresh(engine *e, int *changed, char **cause)
 {
 	engine_refresh_state st = { .e = e, .cause = cause };
 	bool had_models = engine_models_known(e);
+	int64_t stamp = e->stamp;
 	int count = 0, rc = -1;
 
 	if (changed != NULL)
@@ -1432,6 +1632,14 @@ int engine_refresh(engine *e, int *changed, char **cause)
 	for (int j = 0; j < e->n_extra; j++)
 		if (e->extra[j] != NULL && engine_refresh(e->extra[j], NULL, cause) == -1)
 			return -1;
+	/* The same change stamp: nothing search loads has changed.  (Read
+	 * before the listing: a write in between makes the next refresh look.) */
+	if (e->have_stamp) {
+		if (index_change_stamp(e->ix, &stamp, cause) != 0)
+			return -1;
+		if (stamp == e->stamp)
+			return 0;
+	}
 	for (size_t i = 0; i < e->n_videos; i++)
 		e->videos[i].seen = false;
 	if (index_list_videos(e->ix, NULL, engine_refresh_fn, &st, cause) != 0)
@@ -1510,6 +1718,7 @@ int engine_refresh(engine *e, int *changed, char **cause)
 		free(tc);
 		free(eac);
 	}
+	e->stamp = stamp;
 	rc = 0;
 out:
 	/* Also after a failure: videos dropped or renamed freed their paths. */

@@ -77,7 +77,29 @@ typedef struct {
 	                                   bf16 query against fp32 video vectors (or the
 	                                   reverse) is allowed: only the index refuses
 	                                   to mix */
+	int no_cache;                   /* 1: neither read nor write the search cache
+	                                   file (always load from the index) */
 } engine_options;
+
+/*
+ * The search cache file beside the index ("<index>.search-<T>-<E>", core/
+ * cachefile): what happened to it when the library was loaded.
+ */
+typedef enum {
+	ENGINE_CACHE_NONE,        /* nothing to cache (no video with these models) */
+	ENGINE_CACHE_OFF,         /* engine_options.no_cache */
+	ENGINE_CACHE_OLD_INDEX,   /* the index predates change stamps (schema < 6):
+	                             `clipgrep index` upgrades it */
+	ENGINE_CACHE_USED,        /* current and whole: searched in place */
+	ENGINE_CACHE_WRITTEN,     /* missing: loaded from the index and written */
+	ENGINE_CACHE_REBUILT,     /* stale or damaged (cache_why says which):
+	                             loaded from the index and written anew */
+	ENGINE_CACHE_UNWRITABLE,  /* loaded from the index; writing failed (cache_why) */
+	ENGINE_CACHE_MISSING,     /* (internal: missing, about to be written) */
+} engine_cache_state;
+
+/* "none", "off", "old-index", "used", "written", "rebuilt", "unwritable". */
+const char *engine_cache_state_name(engine_cache_state s);
 
 /* Zeroes, threads 0, create 0. */
 void engine_options_init(engine_options *opt);
@@ -121,6 +143,8 @@ typedef struct {
 	int extra_modes;            /* modes past SEARCH_FUSED: ENGINE_MODE_EXTRA + j */
 	const char *const *extra_names; /* [extra_modes] their names, the heads' names */
 	linear_precision precision; /* what the text towers run in */
+	engine_cache_state cache;   /* the search cache file at the last load */
+	const char *cache_why;      /* why it was rebuilt or not written, or NULL */
 } engine_info;
 
 /*

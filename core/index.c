@@ -180,6 +180,44 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	 * the segment window: a video indexed the other way is decoded anew.
 	 */
 	"ALTER TABLE videos ADD COLUMN seg_sampling INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 5 -> 6, the change stamp (issue 12, the search cache file): a random
+	 * value that every write to what search loads replaces, so that a file
+	 * derived from the index at stamp s is known current while the stamp
+	 * still reads s.  Random rather than a counter: an index restored from
+	 * a backup and written again must not come back to a stamp some cache
+	 * file already carries.  IF NOT EXISTS: a file an older clipgrep wrote
+	 * after dropping back a schema (tests do) may hold some of these.
+	 */
+	"CREATE TABLE IF NOT EXISTS change_stamp ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 0),"
+	"  stamp INTEGER NOT NULL"
+	");"
+	"INSERT OR REPLACE INTO change_stamp(id, stamp) VALUES (0, random());"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_videos_insert AFTER INSERT ON videos"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_videos_update AFTER UPDATE ON videos"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_videos_delete AFTER DELETE ON videos"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_video_tensors_insert AFTER INSERT ON video_tensors"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_video_tensors_update AFTER UPDATE ON video_tensors"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_video_tensors_delete AFTER DELETE ON video_tensors"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_segments_insert AFTER INSERT ON segments"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_segments_update AFTER UPDATE ON segments"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_segments_delete AFTER DELETE ON segments"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_models_insert AFTER INSERT ON models"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_models_update AFTER UPDATE ON models"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
+	"CREATE TRIGGER IF NOT EXISTS change_stamp_models_delete AFTER DELETE ON models"
+	"  BEGIN UPDATE change_stamp SET stamp = random(); END;",
 };
 
 /* The first schema with models.precision (read-only handles on older ones read "fp32"). */
@@ -190,6 +228,9 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 
 /* The first schema with videos.seg_sampling. */
 #define INDEX_SCHEMA_SAMPLING 5
+
+/* The first schema with the change stamp. */
+#define INDEX_SCHEMA_STAMP 6
 
 /*
  * The oldest schema a read-only handle reads as it is (it cannot migrate):
@@ -343,6 +384,7 @@ struct index_db {
 	int64_t version; /* the file's schema: < INDEX_SCHEMA_VERSION only when read-only */
 	int lock_fd;    /* "<path>.lock" while we hold the writer lock, else -1 */
 	int batch;      /* inside index_batch_begin */
+	int snapshot;   /* inside a transaction of index_snapshot_begin's */
 	sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -933,6 +975,7 @@ void index_close(index_db *ix)
 		return;
 	if (ix->batch)
 		index_batch_abort(ix);
+	index_snapshot_end(ix);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(ix->st[i]);
 	if (ix->db != NULL) {
@@ -2128,6 +2171,38 @@ fail:
 	index_row_clear(&row);
 	free(g);
 	return -1;
+}
+
+/* ---- derived files -------------------------------------------------------------- */
+
+int index_snapshot_begin(index_db *ix, char **cause)
+{
+	if (!sqlite3_get_autocommit(ix->db))
+		return 0;
+	if (index_exec(ix, "BEGIN", "reading", cause) != 0)
+		return -1;
+	ix->snapshot = 1;
+	return 0;
+}
+
+void index_snapshot_end(index_db *ix)
+{
+	if (!ix->snapshot)
+		return;
+	sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
+	ix->snapshot = 0;
+}
+
+int index_change_stamp(index_db *ix, int64_t *stamp, char **cause)
+{
+	*stamp = 0;
+	if (ix->version < INDEX_SCHEMA_STAMP)
+		return 1;
+	if (index_pragma_int(ix, "SELECT stamp FROM change_stamp WHERE id = 0", stamp) != 0) {
+		index_sql_error(ix, cause, "reading the change stamp");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- clipgrep info ------------------------------------------------------------- */

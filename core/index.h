@@ -34,7 +34,7 @@
 #include "hash.h"
 
 /* The schema version this clipgrep writes (PRAGMA user_version). */
-#define INDEX_SCHEMA_VERSION 5
+#define INDEX_SCHEMA_VERSION 6
 
 /* index_open flags. */
 #define INDEX_READONLY 1u /* never write; works on read-only files and media */
@@ -411,6 +411,25 @@ typedef int (*index_damage_fn)(void *arg, const index_damage *d);
  * stops and is returned.  0, or -1 on error.
  */
 int index_list_damaged(index_db *ix, index_damage_fn fn, void *arg, char **cause);
+
+/* ---- derived files (the search cache) ---------------------------------- */
+
+/*
+ * A read snapshot: every read until index_snapshot_end sees the index as
+ * one moment (a deferred transaction; nested inside an open one, a no-op).
+ * 0, or -1 with *cause.
+ */
+int index_snapshot_begin(index_db *ix, char **cause);
+void index_snapshot_end(index_db *ix);
+
+/*
+ * The change stamp: a random value that every write to the videos,
+ * tensors, segments or models replaces (schema 6), so that a file derived
+ * from the index at stamp s is current exactly while the stamp reads s.
+ * 0 and *stamp; 1 for an index older than schema 6 (read-only: no stamp,
+ * so nothing can be known current); -1 with *cause.
+ */
+int index_change_stamp(index_db *ix, int64_t *stamp, char **cause);
 
 /* ---- clipgrep merge ---------------------------------------------------- */
 

@@ -32,6 +32,9 @@ struct search_lib {
 	scan_bf16 *e16; /* [cap, D] bf16(eb[i][0..D)) */
 	double e16_vmax;/* an upper bound of every |v̂| added (never lowered) */
 	bool e16_bad;   /* some v̂ was not finite: the bf16 pass is off */
+	/* search_lib_adopt's: the arrays above are the owner's (read-only) */
+	void (*release)(void *);
+	void *owner;
 };
 
 search_lib *search_lib_new(const tcmgc *tc, const ea *e, char **cause)
@@ -61,19 +64,36 @@ search_lib *search_lib_new(const tcmgc *tc, const ea *e, char **cause)
 	return lib;
 }
 
+/* Free the arrays, or give adopted ones back to their owner. */
+static void search_lib_drop_arrays(search_lib *lib)
+{
+	if (lib->owner != NULL) {
+		lib->release(lib->owner);
+		lib->owner = NULL;
+		lib->release = NULL;
+	} else {
+		free(lib->ids);
+		tensor_free(lib->kc);
+		tensor_free(lib->tx);
+		tensor_free(lib->eb);
+		free(lib->e16);
+	}
+	lib->ids = NULL;
+	lib->kc = lib->tx = lib->eb = NULL;
+	lib->e16 = NULL;
+}
+
 void search_lib_free(search_lib *lib)
 {
 	if (lib == NULL)
 		return;
-	free(lib->ids);
-	tensor_free(lib->kc);
-	tensor_free(lib->tx);
-	tensor_free(lib->eb);
-	free(lib->e16);
+	search_lib_drop_arrays(lib);
 	free(lib);
 }
 
-static int search_grow(float **p, size_t n_old, size_t cap, size_t per)
+/* *p grown to cap records of per floats, the first n_old kept; an adopted
+ * array (owned elsewhere) is copied, not freed. */
+static int search_grow(float **p, size_t n_old, size_t cap, size_t per, bool adopted)
 {
 	float *q;
 	size_t total;
@@ -84,37 +104,135 @@ static int search_grow(float **p, size_t n_old, size_t cap, size_t per)
 		return -1;
 	if (*p != NULL)
 		memcpy(q, *p, sizeof(float) * n_old * per);
-	tensor_free(*p);
+	if (!adopted)
+		tensor_free(*p);
 	*p = q;
 	return 0;
 }
 
-int search_lib_reserve(search_lib *lib, size_t n, char **cause)
+/*
+ * Room for n records (at least the ones held).  Adopted arrays are copied
+ * into memory of the library's own first, whatever n, and only then given
+ * back: on failure the library is unchanged.
+ */
+static int search_lib_realloc(search_lib *lib, size_t n, char **cause)
 {
+	bool adopted = lib->owner != NULL;
+	size_t d = lib->e16 != NULL || (lib->e != NULL && !ea_is_tight(lib->e)) ?
+	    (size_t)ea_dim(lib->e) : 0;
+	search_lib old = *lib;
 	int64_t *ids;
 
-	if (n <= lib->cap)
-		return 0;
-	if ((ids = realloc(lib->ids, n * sizeof *ids)) == NULL)
+	if (n < lib->n)
+		n = lib->n;
+	if (adopted) {
+		if ((ids = malloc((n > 0 ? n : 1) * sizeof *ids)) != NULL)
+			memcpy(ids, lib->ids, lib->n * sizeof *ids);
+	} else {
+		ids = realloc(lib->ids, (n > 0 ? n : 1) * sizeof *ids);
+	}
+	if (ids == NULL)
 		goto oom;
 	lib->ids = ids;
-	if (search_grow(&lib->kc, lib->n, n, lib->kc_floats) == -1 ||
-	    search_grow(&lib->tx, lib->n, n, lib->tx_floats) == -1 ||
-	    search_grow(&lib->eb, lib->n, n, lib->ea_floats) == -1)
+	if (search_grow(&lib->kc, lib->n, n, lib->kc_floats, adopted) == -1 ||
+	    search_grow(&lib->tx, lib->n, n, lib->tx_floats, adopted) == -1 ||
+	    search_grow(&lib->eb, lib->n, n, lib->ea_floats, adopted) == -1)
 		goto oom;
-	if (lib->e != NULL && !ea_is_tight(lib->e)) {
+	if (d > 0) {
 		size_t total;
-		scan_bf16 *h;
-		if (util_mul_size(n, (size_t)ea_dim(lib->e), &total) == -1 ||
-		    (h = realloc(lib->e16, total * sizeof *h)) == NULL)
+		scan_bf16 *h = NULL;
+		if (util_mul_size(n > 0 ? n : 1, d, &total) == -1)
+			goto oom;
+		if (adopted) {
+			if ((h = malloc(total * sizeof *h)) != NULL && lib->e16 != NULL)
+				memcpy(h, lib->e16, lib->n * d * sizeof *h);
+		} else {
+			h = realloc(lib->e16, total * sizeof *h);
+		}
+		if (h == NULL)
 			goto oom;
 		lib->e16 = h;
 	}
 	lib->cap = n;
+	if (adopted) {
+		old.release(old.owner);
+		lib->owner = NULL;
+		lib->release = NULL;
+	}
 	return 0;
 oom:
+	if (adopted) {
+		/* Undo: free the copies made so far, keep the owner's arrays. */
+		if (lib->ids != old.ids)
+			free(lib->ids);
+		if (lib->kc != old.kc)
+			tensor_free(lib->kc);
+		if (lib->tx != old.tx)
+			tensor_free(lib->tx);
+		if (lib->eb != old.eb)
+			tensor_free(lib->eb);
+		if (lib->e16 != old.e16)
+			free(lib->e16);
+		*lib = old;
+	}
 	util_set_cause(cause, "search: out of memory for %zu videos", n);
 	return -1;
+}
+
+int search_lib_reserve(search_lib *lib, size_t n, char **cause)
+{
+	if (n <= lib->cap && lib->owner == NULL)
+		return 0;
+	return search_lib_realloc(lib, n > lib->cap ? n : lib->cap, cause);
+}
+
+void search_lib_get_arrays(const search_lib *lib, search_lib_arrays *out)
+{
+	memset(out, 0, sizeof *out);
+	out->n = lib->n;
+	out->ids = lib->ids;
+	out->kc = lib->kc;
+	out->tx = lib->tx;
+	out->eb = lib->eb;
+	out->e16 = lib->e16;
+	out->kc_width = lib->kc_floats;
+	out->tx_width = lib->tx_floats;
+	out->ea_width = lib->ea_floats;
+	out->e16_width = lib->e != NULL && !ea_is_tight(lib->e) ? (size_t)ea_dim(lib->e) : 0;
+	out->e16_vmax = lib->e16_vmax;
+	out->e16_bad = lib->e16_bad;
+}
+
+int search_lib_adopt(search_lib *lib, const search_lib_arrays *a, void (*release)(void *),
+    void *owner, char **cause)
+{
+	size_t d = lib->e != NULL && !ea_is_tight(lib->e) ? (size_t)ea_dim(lib->e) : 0;
+
+	if (lib->n != 0) {
+		util_set_cause(cause, "search: only an empty library adopts arrays");
+		return -1;
+	}
+	if (a->kc_width != lib->kc_floats || a->tx_width != lib->tx_floats ||
+	    a->ea_width != lib->ea_floats || a->e16_width != d ||
+	    (a->n > 0 && (a->ids == NULL || (lib->kc_floats > 0 && a->kc == NULL) ||
+	    (lib->tx_floats > 0 && a->tx == NULL) || (lib->ea_floats > 0 && a->eb == NULL) ||
+	    (d > 0 && a->e16 == NULL)))) {
+		util_set_cause(cause, "search: the arrays do not fit this library's heads");
+		return -1;
+	}
+	search_lib_drop_arrays(lib);
+	/* Read only from here on (search_lib_realloc copies before any write). */
+	lib->ids = (int64_t *)a->ids;
+	lib->kc = (float *)a->kc;
+	lib->tx = (float *)a->tx;
+	lib->eb = (float *)a->eb;
+	lib->e16 = (scan_bf16 *)a->e16;
+	lib->n = lib->cap = a->n;
+	lib->e16_vmax = a->e16_vmax;
+	lib->e16_bad = a->e16_bad != 0;
+	lib->release = release;
+	lib->owner = owner;
+	return 0;
 }
 
 int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const float *ea_cache,
@@ -127,7 +245,8 @@ int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const flo
 		    (long long)id);
 		return -1;
 	}
-	if (i == lib->cap && search_lib_reserve(lib, lib->cap ? lib->cap * 2 : 256, cause) == -1)
+	if ((i == lib->cap || lib->owner != NULL) &&
+	    search_lib_reserve(lib, i == lib->cap ? (lib->cap ? lib->cap * 2 : 256) : lib->cap, cause) == -1)
 		return -1;
 	lib->ids[i] = id;
 	if (lib->tc != NULL) {
@@ -157,6 +276,9 @@ int search_lib_remove(search_lib *lib, int64_t id)
 	for (size_t i = 0; i < lib->n; i++) {
 		if (lib->ids[i] != id)
 			continue;
+		/* Adopted arrays are read-only: copy them first. */
+		if (lib->owner != NULL && search_lib_realloc(lib, lib->n, NULL) == -1)
+			return -2;
 		size_t last = lib->n - 1;
 		if (i != last) {
 			lib->ids[i] = lib->ids[last];

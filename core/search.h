@@ -69,10 +69,41 @@ void search_lib_free(search_lib *lib);
  */
 int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const float *ea_cache,
     char **cause);
-/* Drop the video with this id (the last one takes its place); -1 if absent. */
+/* Drop the video with this id (the last one takes its place); -1 if absent,
+ * -2 when adopted arrays could not be copied (no memory; nothing dropped). */
 int search_lib_remove(search_lib *lib, int64_t id);
 int search_lib_reserve(search_lib *lib, size_t n, char **cause);
 size_t search_lib_count(const search_lib *lib);
+
+/*
+ * A library's arrays as they lie in memory, n records each: what a cache
+ * file (core/cachefile) stores, and what search_lib_adopt takes back.
+ * Widths are floats per record; e16 (bf16 copies of each EA vector, a
+ * loose EA head's first pass) has e16_width values per record, or is NULL
+ * with e16_width 0.
+ */
+typedef struct {
+	size_t n;
+	const int64_t *ids;
+	const float *kc, *tx, *eb;
+	const uint16_t *e16;
+	size_t kc_width, tx_width, ea_width, e16_width;
+	double e16_vmax;  /* an upper bound of every EA vector's norm */
+	int e16_bad;      /* some EA vector was not finite */
+} search_lib_arrays;
+
+/* The library's arrays (valid until it next changes). */
+void search_lib_get_arrays(const search_lib *lib, search_lib_arrays *out);
+/*
+ * Use a's arrays in place (no copy) as the whole library, which must be
+ * empty; a's widths must be the library's own.  owner is released with
+ * release(owner) by search_lib_free, or as soon as the library changes:
+ * search_lib_add, _remove and _reserve first copy the arrays into memory
+ * of its own.  The arrays are only read in place: they may be a read-only
+ * mapping.  0, or -1 with *cause (then owner is not taken).
+ */
+int search_lib_adopt(search_lib *lib, const search_lib_arrays *a, void (*release)(void *),
+    void *owner, char **cause);
 /* Memory the library keeps per video, in bytes. */
 size_t search_lib_bytes_per_video(const search_lib *lib);
 int64_t search_lib_id(const search_lib *lib, size_t index);

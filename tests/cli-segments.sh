@@ -247,9 +247,9 @@ if command -v sqlite3 >/dev/null; then
 	chmod u+w "$T/old.db"
 	run "$CLIPGREP" index --db "$T/old.db" $M "$T/clips"
 	ok $([ "$rc" -eq 0 ] && contains "$err" "2 unchanged" && echo 0 || echo 1) \
-		"migrated to schema 5, its clips are not encoded again"
+		"migrated to schema 6, its clips are not encoded again"
 	run "$CLIPGREP" info --db "$T/old.db" --json
-	ok $(contains "$out" '"schema":5' && echo 0 || echo 1) "info says schema 5"
+	ok $(contains "$out" '"schema":6' && echo 0 || echo 1) "info says schema 6"
 	diag "$(printf '%s\n' "$out" | head -c 300)"
 fi
 

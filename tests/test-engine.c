@@ -3,8 +3,9 @@
  * tiny complete models (tests/golden/tiny-{tcmgc,ea}.safetensors):
  * indexing, re-indexing (add, change, delete, move without re-encoding),
  * the stop flag, the writer lock, searching, explaining, cached query
- * encodings, results that outlive the engine, and engine_refresh while an
- * indexer runs in another thread.
+ * encodings, results that outlive the engine, engine_refresh while an
+ * indexer runs in another thread, and the search cache file (written,
+ * adopted, refused when stale, corrupt, truncated, forged or unwritable).
  *
  * Helper modes for the shell tests (no TAP):
  *   test-engine --json-lines        check that every line of stdin is a JSON
@@ -15,7 +16,10 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cachefile.h"
 #include "engine.h"
 #include "index.h"
 #include "indexer.h"
@@ -295,6 +300,229 @@ static void path_in_lib(char *out, size_t n, const char *name)
 }
 
 /* ---- the tests ----------------------------------------------------------- */
+
+/* The search cache file beside dbpath ("index.db.search-T-E"): 0 and its path. */
+static int find_cache_file(char *out, size_t n)
+{
+	const char *base = strrchr(dbpath, '/') + 1;
+	size_t len = strlen(base);
+	struct dirent *d;
+	DIR *dir = opendir(tmpdir);
+	int found = -1;
+
+	while (dir != NULL && (d = readdir(dir)) != NULL)
+		if (strncmp(d->d_name, base, len) == 0 && strncmp(d->d_name + len, ".search-", 8) == 0 &&
+		    strstr(d->d_name, ".tmp-") == NULL) {
+			if ((size_t)snprintf(out, n, "%s/%.200s", tmpdir, d->d_name) < n)
+				found = 0;
+		}
+	if (dir != NULL)
+		closedir(dir);
+	return found;
+}
+
+/* The ranking of a query in every mode, ids and exact scores, as text. */
+static void ranking(engine *e, char *out, size_t n)
+{
+	static const search_model modes[3] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED };
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int m = 0; m < 3; m++) {
+		engine_result *res = NULL;
+		if (engine_search(e, "red bars", modes[m], 10, &res, NULL) != 0) {
+			snprintf(out + used, n - used, "error;");
+			used = strlen(out);
+			continue;
+		}
+		for (int h = 0; h < res->nhits && used + 64 < n; h++) {
+			snprintf(out + used, n - used, "%" PRId64 ":%a:%d,", res->hits[h].video_id,
+			    (double)res->hits[h].score, res->hits[h].best_frame);
+			used = strlen(out);
+		}
+		snprintf(out + used, n - used, ";");
+		used = strlen(out);
+		engine_result_free(res);
+	}
+}
+
+static engine *open_engine_cached(int no_cache, engine_info *info)
+{
+	engine_options eo;
+	char *cause = NULL;
+	engine *e;
+
+	engine_options_init(&eo);
+	eo.db_path = dbpath;
+	eo.model_paths = models;
+	eo.n_models = 2;
+	eo.threads = 2;
+	eo.no_cache = no_cache;
+	if ((e = engine_open(&eo, &cause)) == NULL)
+		tap_diag("engine_open: %s", cause != NULL ? cause : "?");
+	else
+		engine_get_info(e, info);
+	free(cause);
+	return e;
+}
+
+/* Overwrite the byte at off (from the end when negative) with its complement. */
+static int flip_byte(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	int c, r = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fseek(f, off, off < 0 ? SEEK_END : SEEK_SET) == 0 && (c = fgetc(f)) != EOF &&
+	    fseek(f, -1, SEEK_CUR) == 0 && fputc(~c & 0xff, f) != EOF)
+		r = 0;
+	return fclose(f) == 0 ? r : -1;
+}
+
+/* The offset of the last non-zero byte of path (inside the last array). */
+static long last_data_byte(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	long at = -1, i = 0;
+	int c;
+
+	while (f != NULL && (c = fgetc(f)) != EOF) {
+		if (c != 0 && i >= 4096)
+			at = i;
+		i++;
+	}
+	if (f != NULL)
+		fclose(f);
+	return at;
+}
+
+/*
+ * The search cache file (issue 12): first's load wrote it; later opens
+ * search it in place with the same results, and rebuild it from the index
+ * whenever it is damaged, truncated, forged or cannot be written.
+ */
+static void test_cache_file(engine *first, engine **adopted)
+{
+	char path[400], want[4096], got[4096];
+	engine_info info;
+	struct stat sb, sb2;
+	engine *e;
+	int changed = -1;
+
+	engine_get_info(first, &info);
+	tap_ok(info.cache == ENGINE_CACHE_WRITTEN && find_cache_file(path, sizeof path) == 0,
+	    "the first open after indexing writes the cache file (%s)",
+	    engine_cache_state_name(info.cache));
+	ranking(first, want, sizeof want);
+
+	e = open_engine_cached(0, &info);
+	if (e != NULL)
+		ranking(e, got, sizeof got);
+	tap_ok(e != NULL && info.cache == ENGINE_CACHE_USED && info.videos == 4 &&
+	    strcmp(want, got) == 0, "the next open searches it in place: the same hits, scores "
+	    "and moments in every mode (%s)", e != NULL ? engine_cache_state_name(info.cache) : "-");
+	tap_ok(e != NULL && engine_refresh(e, &changed, NULL) == 0 && changed == 0,
+	    "a refresh with the change stamp unchanged changes nothing");
+	engine_close(e);
+
+	/* Damage, each time rebuilt from the index with the same results. */
+	for (int k = 0; k < 4; k++) {
+		const char *what = NULL, *why = NULL;
+		int r = -1;
+		switch (k) {
+		case 0:
+			what = "a flipped id";
+			why = "checksum mismatch in ids";
+			r = flip_byte(path, 4096);
+			break;
+		case 1:
+			what = "a flipped byte of the last array";
+			why = "checksum mismatch in e";
+			r = flip_byte(path, last_data_byte(path));
+			break;
+		case 2:
+			what = "a file cut in half";
+			why = "truncated";
+			r = stat(path, &sb) == 0 ? truncate(path, sb.st_size / 2) : -1;
+			break;
+		case 3:
+			what = "a file cut to 100 bytes";
+			why = "truncated";
+			r = truncate(path, 100);
+			break;
+		}
+		e = r == 0 ? open_engine_cached(0, &info) : NULL;
+		if (e != NULL)
+			ranking(e, got, sizeof got);
+		tap_ok(e != NULL && info.cache == ENGINE_CACHE_REBUILT && info.cache_why != NULL &&
+		    strncmp(info.cache_why, why, strlen(why)) == 0 && info.videos == 4 &&
+		    strcmp(want, got) == 0, "%s: rebuilt from the index (%s), the same results",
+		    what, e != NULL && info.cache_why != NULL ? info.cache_why : "-");
+		engine_close(e);
+		e = open_engine_cached(0, &info);
+		tap_ok(e != NULL && info.cache == ENGINE_CACHE_USED, "and the rebuilt file is used");
+		engine_close(e);
+	}
+
+	/* A file whose stamp says current but whose records name no such video. */
+	{
+		search_lib_arrays shape, a;
+		cachefile_key key;
+		const int64_t *dmg;
+		size_t nd;
+		cachefile *cf = NULL;
+		int64_t *ids = NULL;
+		int r = -1;
+
+		if (cachefile_peek(path, &key, &shape, NULL) == 0 &&
+		    (cf = cachefile_open(path, &key, &shape, &a, &dmg, &nd, NULL)) != NULL &&
+		    a.n > 0 && (ids = malloc(a.n * sizeof *ids)) != NULL) {
+			memcpy(ids, a.ids, a.n * sizeof *ids);
+			ids[a.n - 1] = (int64_t)1000000 << 16; /* no such video, still ascending */
+			a.ids = ids;
+			r = cachefile_write(path, &key, &a, dmg, nd, NULL);
+		}
+		cachefile_close(cf);
+		free(ids);
+		e = r == 0 ? open_engine_cached(0, &info) : NULL;
+		if (e != NULL)
+			ranking(e, got, sizeof got);
+		tap_ok(e != NULL && info.cache == ENGINE_CACHE_REBUILT && info.cache_why != NULL &&
+		    strstr(info.cache_why, "disagree") != NULL && strcmp(want, got) == 0,
+		    "a current-looking file naming a video the index lacks is rebuilt (%s)",
+		    e != NULL && info.cache_why != NULL ? info.cache_why : "-");
+		engine_close(e);
+	}
+
+	/* Off: neither read nor written. */
+	stat(path, &sb);
+	e = open_engine_cached(1, &info);
+	stat(path, &sb2);
+	tap_ok(e != NULL && info.cache == ENGINE_CACHE_OFF && sb.st_ino == sb2.st_ino &&
+	    sb.st_mtime == sb2.st_mtime, "no_cache leaves the file alone");
+	engine_close(e);
+
+	/* Unwritable: the cache path is a directory. */
+	unlink(path);
+	mkdir(path, 0700);
+	e = open_engine_cached(0, &info);
+	if (e != NULL)
+		ranking(e, got, sizeof got);
+	tap_ok(e != NULL && info.cache == ENGINE_CACHE_UNWRITABLE && strcmp(want, got) == 0,
+	    "a cache path that cannot be written: searched from the index all the same (%s)",
+	    e != NULL && info.cache_why != NULL ? info.cache_why : "-");
+	engine_close(e);
+	rmdir(path);
+	/* Leave a current file for the stale case after the next index run. */
+	e = open_engine_cached(0, &info);
+	tap_ok(e != NULL && info.cache == ENGINE_CACHE_WRITTEN, "a missing file is written again");
+	engine_close(e);
+	/* (Kept open past the next index run: nothing here writes the file in
+	 * place again, which a live mapping would see.) */
+	*adopted = open_engine_cached(0, &info);
+	tap_ok(*adopted != NULL && info.cache == ENGINE_CACHE_USED, "and used by the next open");
+}
 
 static void test_search(engine *e, size_t videos)
 {
@@ -572,7 +800,7 @@ static void test_multi(engine *e, const char *multi)
 int main(int argc, char **argv)
 {
 	indexer_stats st;
-	engine *e;
+	engine *e, *adopted = NULL;
 	engine_result *kept = NULL;
 	char *cause = NULL, a[400], b[400];
 	const char *ffmpeg = getenv("FFMPEG"), *srcdir = getenv("top_srcdir");
@@ -684,6 +912,7 @@ int main(int argc, char **argv)
 
 	if ((e = open_engine()) == NULL)
 		return tap_done();
+	test_cache_file(e, &adopted);
 	test_search(e, 4);
 	test_best_moment(e, "d-noise.mp4");
 	test_best_moment(e, "a-red.mp4");
@@ -720,6 +949,31 @@ int main(int argc, char **argv)
 	}
 	r = engine_refresh(e, &changed, &cause);
 	tap_ok(r == 0 && changed == 0, "a second refresh changes nothing");
+	if (adopted != NULL) {
+		char want[4096], got[4096];
+		engine_info info;
+		r = engine_refresh(adopted, &changed, &cause);
+		ranking(e, want, sizeof want);
+		ranking(adopted, got, sizeof got);
+		tap_ok(r == 0 && changed == 4 && strcmp(want, got) == 0,
+		    "an engine on the cache file follows the same changes (%d)", changed);
+		if (strcmp(want, got) != 0) {
+			char fresh[4096];
+			engine *fr = open_engine_cached(1, &info);
+			ranking(fr, fresh, sizeof fresh);
+			tap_diag("refreshed: %s\nadopted:   %s\nfresh:     %s", want, got, fresh);
+			engine_close(fr);
+		}
+		engine_close(adopted);
+		adopted = open_engine_cached(0, &info);
+		if (adopted != NULL)
+			ranking(adopted, got, sizeof got);
+		tap_ok(adopted != NULL && info.cache == ENGINE_CACHE_REBUILT && info.cache_why != NULL &&
+		    strcmp(info.cache_why, "stale") == 0 && strcmp(want, got) == 0,
+		    "after indexing, the next open finds the file stale and rebuilds it (%s)",
+		    adopted != NULL && info.cache_why != NULL ? info.cache_why : "-");
+		engine_close(adopted);
+	}
 
 	/* A damaged row (issue 17.5): the rest opens and searches; index repairs it. */
 	if (system("sqlite3 -version >/dev/null 2>&1") != 0) {
@@ -750,6 +1004,13 @@ int main(int argc, char **argv)
 		tap_ok(d != NULL && engine_search(d, "red", SEARCH_FUSED, 10, &res, &cause) == 0 &&
 		    res->nhits == 3, "the other videos are searchable");
 		engine_result_free(res);
+		{
+			engine *c = open_engine_cached(0, &info);
+			tap_ok(c != NULL && info.cache == ENGINE_CACHE_USED && info.videos == 3 &&
+			    info.damaged == 1 && strcmp(info.damaged_paths[0], b) == 0,
+			    "the cache file keeps the damaged video out and named");
+			engine_close(c);
+		}
 		r = run_index(&st, NULL);
 		tap_ok(r == 0 && st.actions[INDEXER_REENCODED] == 1 && st.actions[INDEXER_FAILED] == 0,
 		    "the next index run re-encodes it (%lld)", (long long)st.actions[INDEXER_REENCODED]);

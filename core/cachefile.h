@@ -1,0 +1,76 @@
+/*
+ * cachefile — the search cache file: a search library's arrays (core/search)
+ * as one checksummed file that a later process maps and searches in place,
+ * instead of reading every video's blobs through SQLite and copying them.
+ *
+ * The index stays the source of truth.  A cache file is derived from it at
+ * one change stamp (index_change_stamp) for one pair of models, and is used
+ * only while the index still reads that stamp and the file is whole: its
+ * size, a header checksum and one checksum per array are checked on every
+ * open, so a truncated, torn or altered file is refused (and rebuilt by the
+ * caller) rather than searched.  Files are written under a temporary name
+ * and renamed over the old one, so a reader maps either the old file or the
+ * new one, never half of each; a process that has the old one mapped keeps
+ * it (its inode) until it closes it.
+ *
+ * Layout (host order, little-endian; every array starts on a 4 KB page):
+ *   header (4096 bytes) | ids [n] int64 | damaged [n_damaged] int64 |
+ *   kc [n, kc_width] f32 | tx [n, tx_width] f32 | eb [n, ea_width] f32 |
+ *   e16 [n, e16_width] bf16
+ */
+#ifndef CLIPGREP_CACHEFILE_H
+#define CLIPGREP_CACHEFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "search.h"
+
+/* What a file must have been made for to be used. */
+typedef struct {
+	int64_t stamp;        /* the index's change stamp */
+	int64_t model_ids[2]; /* the TC-MGC and EA heads' models in the index (0: none) */
+} cachefile_key;
+
+typedef struct cachefile cachefile;
+
+/*
+ * Map path and check it against key and the library's widths (taken from
+ * want: its n and pointers are ignored).  The file's arrays go to *out and
+ * its damaged video ids to *damaged / *n_damaged; all point into the
+ * mapping and stay valid until cachefile_close.  NULL when the file is
+ * missing, stale (another key or shape) or damaged, with *why saying
+ * which ("stale", "truncated", "checksum mismatch in kc", ...) when why is
+ * not NULL: the caller then rebuilds it.
+ */
+cachefile *cachefile_open(const char *path, const cachefile_key *key,
+    const search_lib_arrays *want, search_lib_arrays *out, const int64_t **damaged,
+    size_t *n_damaged, char **why);
+/*
+ * What a file was made for, read from its header alone (checked, but not
+ * the arrays): *key, and in *shape its record count and widths (no
+ * pointers).  0, or -1 with *why as cachefile_open gives.
+ */
+int cachefile_peek(const char *path, cachefile_key *key, search_lib_arrays *shape,
+    char **why);
+/* Unmap (a search_lib_adopt release function); safe on NULL. */
+void cachefile_close(void *f);
+
+/*
+ * Write a's arrays and the damaged video ids for key to path, through
+ * "<path>.tmp-<pid>" and a rename.  0, or -1 with *cause (nothing is left
+ * behind).
+ */
+int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
+    const int64_t *damaged, size_t n_damaged, char **cause);
+
+/*
+ * The checksum the file keeps of each array: a Fletcher-style sum of the
+ * 32-bit words in eight lanes (order-sensitive, at memory speed).  Exposed
+ * for the tests.
+ */
+uint64_t cachefile_sum(const void *data, size_t bytes);
+/* The same without SIMD (what a CPU without AVX2 runs; for the tests). */
+uint64_t cachefile_sum_portable(const void *data, size_t bytes);
+
+#endif
