@@ -295,6 +295,20 @@ fail_quiet:
 	return NULL;
 }
 
+void cachefile_seal(unsigned char *image, size_t size)
+{
+	cachefile_header h;
+
+	if (size < CACHEFILE_PAGE)
+		return;
+	memcpy(&h, image, sizeof h);
+	for (int k = 0; k < ARR_COUNT; k++)
+		if (h.offset[k] <= size && h.bytes[k] <= size - h.offset[k])
+			h.sum[k] = cachefile_sum(image + h.offset[k], (size_t)h.bytes[k]);
+	h.header_sum = cachefile_sum(&h, offsetof(cachefile_header, header_sum));
+	memcpy(image, &h, sizeof h);
+}
+
 /* Write n bytes, then zeros up to the next page. */
 static int cachefile_put(FILE *fp, const void *data, uint64_t n)
 {

@@ -11,7 +11,8 @@
  * caller) rather than searched.  Files are written under a temporary name
  * and renamed over the old one, so a reader maps either the old file or the
  * new one, never half of each; a process that has the old one mapped keeps
- * it (its inode) until it closes it.
+ * it (its inode) until it closes it.  (A file altered in place while mapped
+ * would change under a running search: clipgrep never writes one in place.)
  *
  * Layout (host order, little-endian; every array starts on a 4 KB page):
  *   header (4096 bytes) | ids [n] int64 | damaged [n_damaged] int64 |
@@ -63,6 +64,13 @@ void cachefile_close(void *f);
  */
 int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
     const int64_t *damaged, size_t n_damaged, char **cause);
+
+/*
+ * Recompute the checksums of a file image in memory as the writer would,
+ * for the arrays whose header offsets lie inside it, and the header's: for
+ * the fuzz target, so that its mutations reach the checks behind them.
+ */
+void cachefile_seal(unsigned char *image, size_t size);
 
 /*
  * The checksum the file keeps of each array: a Fletcher-style sum of the

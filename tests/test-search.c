@@ -5,7 +5,9 @@
  * PyTorch reference's top 10, in order, for the trained TC-MGC head and
  * for the fused (TC-MGC + EA, z-normalised) training-free ranking.  Also:
  * threads do not change the result, the heap keeps the exact top K, the
- * pre-filter and the tight re-ranker score what they say, removal works.
+ * pre-filter and the tight re-ranker score what they say, removal works;
+ * a library written to a cache file and adopted from its mapping searches
+ * the same, and changes copy it first (core/cachefile).
  */
 #include "config.h"
 
@@ -14,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cachefile.h"
 #include "ea.h"
 #include "model.h"
 #include "safetensors.h"
@@ -209,6 +213,114 @@ out:
 	tensor_free(ref);
 }
 
+/* The same ranking from a and b in every mode (hits, scores, best frames). */
+static int same_everywhere(search_lib *a, search_lib *b, const tcmgc_query *q, const float *s)
+{
+	static const search_model modes[3] = { SEARCH_TCMGC, SEARCH_EA, SEARCH_FUSED };
+	int ok = 1;
+
+	for (int m = 0; m < 3; m++) {
+		search_result ra, rb;
+		search_opts o;
+		search_opts_init(&o);
+		o.model = modes[m];
+		if (search_run(a, q, s, &o, &ra, NULL) != 0)
+			return 0;
+		if (search_run(b, q, s, &o, &rb, NULL) != 0) {
+			search_result_free(&ra);
+			return 0;
+		}
+		ok &= same_hits(&ra, &rb);
+		for (int h = 0; ok && h < ra.nhits; h++)
+			ok = ra.hits[h].best_frame == rb.hits[h].best_frame;
+		search_result_free(&ra);
+		search_result_free(&rb);
+	}
+	return ok;
+}
+
+/*
+ * A library written to a cache file and adopted in place from its mapping:
+ * the same rankings; adding and removing copy the arrays first (the
+ * mapping is read-only: a write would fault) and give the same rankings as
+ * the same changes to the original.
+ */
+static void test_cache_adopt(search_lib *lib, const tcmgc *tc, const ea *e,
+    const tcmgc_query *q, const float *s)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4200];
+	cachefile_key key = { 42, { 7, 7 } }, other = { 43, { 7, 7 } };
+	search_lib_arrays a, want, got;
+	search_lib *copy = search_lib_new(tc, e, NULL);
+	const int64_t *damaged;
+	int64_t dmg[2] = { 3, 9 };
+	size_t nd;
+	cachefile *f;
+	char *why = NULL;
+	float *tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
+	float *eac = tensor_alloc(ea_video_cache_floats(e));
+
+	snprintf(path, sizeof path, "%s/test-search-cache-%d", tmp != NULL && *tmp ? tmp : "/tmp",
+	    (int)getpid());
+	search_lib_get_arrays(lib, &a);
+	tap_ok(a.e16_width > 0 && cachefile_write(path, &key, &a, dmg, 2, NULL) == 0,
+	    "a library with a bf16 first pass is written to a cache file");
+	search_lib_get_arrays(copy, &want);
+	tap_ok(cachefile_open(path, &other, &want, &got, &damaged, &nd, &why) == NULL &&
+	    why != NULL && strcmp(why, "stale") == 0, "another change stamp is stale (%s)",
+	    why != NULL ? why : "-");
+	free(why);
+	why = NULL;
+	f = cachefile_open(path, &key, &want, &got, &damaged, &nd, &why);
+	tap_ok(f != NULL && got.n == a.n && nd == 2 && damaged[1] == 9 &&
+	    search_lib_adopt(copy, &got, cachefile_close, f, NULL) == 0,
+	    "the file is opened and adopted in place: %s", why != NULL ? why : "ok");
+	free(why);
+	unlink(path); /* the mapping stays valid */
+	tap_ok(same_everywhere(lib, copy, q, s), "the adopted library ranks as the original in "
+	    "every mode, bit for bit");
+	/* The same changes to both: an added copy of record 5, then a removal. */
+	search_lib_get_arrays(lib, &a);
+	memcpy(tcc, a.kc + 5 * a.kc_width, sizeof(float) * a.kc_width);
+	memcpy(tcc + a.kc_width, a.tx + 5 * a.tx_width, sizeof(float) * a.tx_width);
+	memcpy(eac, a.eb + 5 * a.ea_width, sizeof(float) * a.ea_width);
+	tap_ok(search_lib_add(lib, 100000, tcc, eac, NULL) == 0 &&
+	    search_lib_add(copy, 100000, tcc, eac, NULL) == 0 && search_lib_remove(lib, 3) == 0 &&
+	    search_lib_remove(copy, 3) == 0 && search_lib_count(copy) == search_lib_count(lib) &&
+	    same_everywhere(lib, copy, q, s), "after an add and a remove (copied first) the two "
+	    "still rank alike");
+	search_lib_free(copy);
+	tensor_free(tcc);
+	tensor_free(eac);
+}
+
+/* The checksum: the AVX2 build and the portable one agree at every length
+ * and alignment, and a changed word changes it. */
+static void test_cache_sum(void)
+{
+	unsigned char buf[1100];
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len + off <= 1090; len += 1 + len / 16)
+			ok &= cachefile_sum(buf + off, len) == cachefile_sum_portable(buf + off, len);
+	tap_ok(ok, "cachefile_sum: the dispatched and the portable sum agree");
+	uint64_t h = cachefile_sum(buf, 1024);
+	buf[500] ^= 1;
+	uint64_t h2 = cachefile_sum(buf, 1024);
+	buf[500] ^= 1;
+	/* Swap two words of different lanes: the order counts. */
+	unsigned char t[4];
+	memcpy(t, buf + 16, 4);
+	memcpy(buf + 16, buf + 20, 4);
+	memcpy(buf + 20, t, 4);
+	tap_ok(h2 != h && cachefile_sum(buf, 1024) != h, "a flipped bit or two swapped words "
+	    "change it");
+}
+
 static void test_fused_library(int n)
 {
 	model *m = load_model("clip");
@@ -256,6 +368,7 @@ static void test_fused_library(int n)
 	} else
 		tap_ok(0, "EA search_run");
 	tensor_free(eas);
+	test_cache_adopt(lib, tc, e, q, s);
 out:
 	tcmgc_query_free(q);
 	search_lib_free(lib);
@@ -499,6 +612,7 @@ int main(void)
 		test_verify("tcmgc-k1", "lib-tcmgc", n, 2000);
 	}
 	test_tight();
+	test_cache_sum();
 	st_close(golden);
 	return tap_done();
 }

@@ -178,4 +178,55 @@ put('preprocess', 'flip-pad', bytes([7, 9, 5, 0x3e, 0, 0, 0, 0, 3, 4, 2, 2]) + p
 put('index-rows', 'unchanged', b'')
 put('index-rows', 'header-edits', bytes([0x10, 0x00, 0, 0x02, 0x1c, 0x00, 3, 0, 0x60, 0x00, 1, 0x80]))
 put('index-rows', 'page2-words', bytes([0x08, 0x10, 3, 0, 0x20, 0x10, 7, 0, 0x40, 0x11, 1, 0x7f]))
+# --- cachefile: small search cache files (core/cachefile.c's layout) -------
+def cg_sum(b):
+    M = 1 << 64
+    a, s = [0] * 8, [0] * 8
+    words = len(b) // 4
+    full = words - words % 8
+    for i in range(0, full, 8):
+        for l, w in enumerate(struct.unpack_from('<8I', b, i * 4)):
+            a[l] = (a[l] + w) % M
+            s[l] = (s[l] + a[l]) % M
+    for l, i in enumerate(range(full, words)):
+        w = struct.unpack_from('<I', b, i * 4)[0]
+        a[l] = (a[l] + w) % M
+        s[l] = (s[l] + a[l]) % M
+    for k in range(words * 4, len(b)):
+        a[7] = (a[7] + b[k]) % M
+        s[7] = (s[7] + a[7]) % M
+    h = 0x9e3779b97f4a7c15 ^ len(b)
+    for l in range(8):
+        h = ((h ^ a[l]) * 0x100000001b3) % M
+        h = ((h ^ s[l]) * 0x100000001b3) % M
+        h ^= h >> 29
+    return h
+
+def cache_file(stamp, models, ids, damaged, widths, vmax=1.5, bad=0):
+    n = len(ids)
+    arrays = [struct.pack('<%dq' % n, *ids), struct.pack('<%dq' % len(damaged), *damaged)]
+    for k, w in enumerate(widths[:3]):
+        arrays.append(struct.pack('<%df' % (n * w), *[(i % 7) * 0.25 - 0.5 for i in range(n * w)]))
+    arrays.append(struct.pack('<%dH' % (n * widths[3]), *[0x3f80 + i for i in range(n * widths[3])]))
+    page = 4096
+    offs, end = [], page
+    for b in arrays:
+        offs.append(end)
+        end = end + len(b)
+        end = (end + page - 1) // page * page
+    head = struct.pack('<8sIIqqqQQ4QdQ', b'CGSCACHE', 1, page, stamp, models[0], models[1],
+                       n, len(damaged), *widths, vmax, bad)
+    head += struct.pack('<6Q', *offs) + struct.pack('<6Q', *[len(b) for b in arrays])
+    head += struct.pack('<6Q', *[cg_sum(b) for b in arrays]) + struct.pack('<Q', end)
+    head += struct.pack('<Q', cg_sum(head))
+    out = bytearray(head + bytes(page - len(head)))
+    for o, b in zip(offs, arrays):
+        out += bytes(o - len(out)) + b
+    out += bytes(end - len(out))
+    return bytes(out)
+
+put('cachefile', 'two-videos', cache_file(-7, (1, 2), [1 << 16, (2 << 16) + 0, (2 << 16) + 1], [5],
+                                          (3, 2, 4, 2)))
+put('cachefile', 'tcmgc-only', cache_file(12345, (3, 0), [(4 << 16)], [], (5, 1, 0, 0)))
+put('cachefile', 'empty', cache_file(0, (1, 1), [], [], (6, 4, 8, 4)))
 PY
