@@ -49,6 +49,7 @@ int bench_decode(int argc, char **argv);
 int bench_search(int argc, char **argv);
 int bench_index(int argc, char **argv);
 int bench_tui(int argc, char **argv);
+int bench_cli(int argc, char **argv);
 int bench_eval(int argc, char **argv);
 
 #endif

@@ -205,7 +205,7 @@ static double bench_median(double *v, int n)
 }
 
 /* The ffmpeg CLI extracting the same frames: one process per frame. */
-static double bench_cli(const bench_options *o, const char *path, const video_frames *f)
+static double bench_ffmpeg_cli(const bench_options *o, const char *path, const video_frames *f)
 {
 	char vf[96], ts[32];
 	double t0 = util_now();
@@ -260,7 +260,7 @@ static int bench_one(const bench_options *o, const char *path, bench_result *res
 		int ok = 1;
 		for (int run = 0; run < o->runs && ok; run++) {
 			double c0 = bench_cpu(RUSAGE_CHILDREN);
-			ok = (cli[run] = bench_cli(o, path, res->f)) >= 0;
+			ok = (cli[run] = bench_ffmpeg_cli(o, path, res->f)) >= 0;
 			cli_cpu[run] = bench_cpu(RUSAGE_CHILDREN) - c0;
 		}
 		if (ok) {

@@ -500,19 +500,13 @@ int bench_search(int argc, char **argv)
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, ":n:q:t:r:s:m:h", options)) != -1) {
 		switch (c) {
-		case 'n': {
-			char *copy = strdup(optarg), *save = NULL;
-			o.nsizes = 0;
-			for (char *tok = strtok_r(copy, ",", &save); tok != NULL && o.nsizes < 8;
-			    tok = strtok_r(NULL, ",", &save))
-				if (cli_parse_int(tok, 1, 10000000, &o.sizes[o.nsizes++]) == -1) {
-					cli_error("bench search: bad size '%s'", tok);
-					free(copy);
-					return CLI_EXIT_USAGE;
-				}
-			free(copy);
+		case 'n':
+			if ((o.nsizes = cli_parse_int_list(optarg, 1, 10000000, o.sizes, 8)) < 0) {
+				cli_error("bench search: --sizes: '%s' is not a list of at most 8 sizes",
+				    optarg);
+				return CLI_EXIT_USAGE;
+			}
 			break;
-		}
 		case 'q':
 			if (cli_parse_int(optarg, 1, 100000, &o.queries) == -1)
 				goto usage;

@@ -557,24 +557,13 @@ int bench_tui(int argc, char **argv)
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, ":n:m:q:h", options)) != -1) {
 		switch (c) {
-		case 'n': {
-			char *copy = strdup(optarg), *save = NULL;
-			nsizes = 0;
-			for (char *tok = copy != NULL ? strtok_r(copy, ",", &save) : NULL; tok != NULL;
-			    tok = strtok_r(NULL, ",", &save)) {
-				if (nsizes == 8 || cli_parse_int(tok, 1, 10000000, &sizes[nsizes++]) == -1) {
-					cli_error("bench tui: --videos: '%s' is not a count (at most 8 sizes)", tok);
-					free(copy);
-					return CLI_EXIT_USAGE;
-				}
-			}
-			free(copy);
-			if (nsizes == 0) {
-				cli_error("bench tui: --videos: '%s' is not a count", optarg);
+		case 'n':
+			if ((nsizes = cli_parse_int_list(optarg, 1, 10000000, sizes, 8)) < 0) {
+				cli_error("bench tui: --videos: '%s' is not a list of at most 8 counts",
+				    optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
-		}
 		case 'm':
 			o.model_path = optarg;
 			break;

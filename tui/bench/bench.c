@@ -25,6 +25,7 @@ static const bench_entry bench_entries[] = {
 	{ "decode", bench_decode, "seconds per video to sample F frames, against the ffmpeg CLI", 0 },
 	{ "search", bench_search, "per-query latency of EA / TC-MGC / fused scoring over 1k-100k videos", 0 },
 	{ "index", bench_index, "end-to-end indexing videos/min and frames/s; search start-up at 10k videos", 0 },
+	{ "cli", bench_cli, "the whole `clipgrep search` command as a new process at 10k-100k videos", 0 },
 	{ "tui", bench_tui, "keystroke-to-results latency of the interactive screen through a pty; sixel emission", 0 },
 	{ "eval", bench_eval, "retrieval quality of every mode on a labelled test set (make eval)", 1 },
 	{ NULL, NULL, NULL, 0 }

@@ -206,6 +206,14 @@ int cli_config_load(cli_config *c)
 				    lineno, cli_name(value));
 				rc = -1;
 			}
+		} else if (strcmp(key, "search_cache") == 0) {
+			if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0)
+				c->no_search_cache = value[0] == 'n';
+			else {
+				cli_error("%s:%d: search_cache: %s is not yes or no", cli_name(path),
+				    lineno, cli_name(value));
+				rc = -1;
+			}
 		} else if (strcmp(key, "threads") == 0 || strcmp(key, "jobs") == 0) {
 			int *dst = key[0] == 't' ? &c->threads : &c->jobs;
 			if (cli_parse_int(value, 1, 1024, dst) == -1) {
@@ -215,7 +223,7 @@ int cli_config_load(cli_config *c)
 			}
 		} else {
 			cli_error("%s:%d: unknown key %s (model, exclude, db, mode, threads, jobs, "
-			    "precision, window, sampling)",
+			    "precision, window, sampling, search_cache)",
 			    cli_name(path), lineno, cli_name(key));
 			rc = -1;
 		}

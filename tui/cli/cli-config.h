@@ -44,6 +44,7 @@ typedef struct {
 	linear_precision precision; /* its value */
 	double window;    /* window = seconds per segment of a long video; < 0: not set */
 	int sampling;     /* sampling = as VIDEO_SAMPLING_*; < 0: not set */
+	int no_search_cache; /* search_cache = no: search loads from the index alone */
 } cli_config;
 
 /*

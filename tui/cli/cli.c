@@ -171,6 +171,22 @@ int cli_parse_int(const char *s, int lo, int hi, int *out)
 	return 0;
 }
 
+int cli_parse_int_list(const char *s, int lo, int hi, int *out, int max)
+{
+	char *copy = util_strdup(s), *save = NULL;
+	int n = 0;
+
+	if (copy == NULL)
+		return -1;
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+		if (n == max || cli_parse_int(tok, lo, hi, &out[n++]) == -1) {
+			n = -1;
+			break;
+		}
+	free(copy);
+	return n > 0 ? n : -1;
+}
+
 static void cli_video_log(void *arg, int level, const char *line)
 {
 	(void)arg;

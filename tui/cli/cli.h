@@ -104,6 +104,11 @@ const char *cli_mode_list(const engine_info *info);
 
 /* Parse a whole decimal int in [lo, hi]; -1 on failure. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
+/*
+ * Parse "N[,N...]" (each in [lo, hi], at most max of them) into out: how
+ * many, or -1 for an empty list, a bad number or too many.
+ */
+int cli_parse_int_list(const char *s, int lo, int hi, int *out, int max);
 
 /*
  * Route core/video's FFmpeg log to stderr at the -v level (quiet without

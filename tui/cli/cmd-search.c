@@ -45,6 +45,7 @@ typedef struct {
 	const char *precision; /* --precision, as given; NULL: the config's */
 	int all_segments; /* --all-segments: every matching segment, not each video's best */
 	double at;        /* explain --at T: the segment holding T; NAN: the best */
+	int no_cache;     /* --no-cache */
 } search_cli;
 
 static const char *const search_granularity[4] = {
@@ -73,7 +74,9 @@ static void search_usage(FILE *out, int explain)
 	    "      --mode MODE        tcmgc, ea, fused (default: fused when both heads exist)\n"
 	    "                         or the name of another head of a multi-head model file\n"
 	    "      --precision P      the text tower's precision: fp32 (default) or bf16\n"
-	    "                         (AVX512_BF16; the config's precision = sets the default)\n");
+	    "                         (AVX512_BF16; the config's precision = sets the default)\n"
+	    "      --no-cache         load the videos from the index alone, neither reading nor\n"
+	    "                         writing the search cache file beside it\n");
 	if (!explain)
 		fprintf(out,
 		    "  -n, --count K          show the K best (default 10)\n"
@@ -327,6 +330,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "preview", optional_argument, NULL, 'P' },
 		{ "precision", required_argument, NULL, 'p' },
 		{ "all-segments", no_argument, NULL, 'A' },
+		{ "no-cache", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* explain shares the table but not the search-only options. */
@@ -338,6 +342,7 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 		{ "help", no_argument, NULL, 'h' },
 		{ "precision", required_argument, NULL, 'p' },
 		{ "at", required_argument, NULL, 'a' },
+		{ "no-cache", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -375,6 +380,9 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 			break;
 		case 'A':
 			o->all_segments = 1;
+			break;
+		case 'C':
+			o->no_cache = 1;
 			break;
 		case 'a':
 			if (search_parse_time(optarg, &o->at) == -1) {
@@ -447,6 +455,7 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	eo.model_paths = (const char *const *)models;
 	eo.n_models = n_models;
 	eo.threads = cfg->threads;
+	eo.no_cache = o->no_cache || cfg->no_search_cache;
 	if (cli_precision(o->precision, cfg, &eo.precision) == -1) {
 		*rc = CLI_EXIT_USAGE;
 		cli_free_strings(models, n_models);

@@ -303,6 +303,7 @@ int cmd_tui(int argc, char **argv)
 		goto out;
 	}
 	cli_precision_notice(o.precision, "the towers");
+	o.no_cache = cfg.no_search_cache;
 	if (o.mode == NULL && cfg.mode != NULL)
 		o.mode = cfg.mode;
 	o.threads = cfg.threads;

@@ -1126,6 +1126,7 @@ int tui_run(const tui_options *o)
 	wo.exclude = o->exclude;
 	wo.jobs = o->jobs;
 	wo.precision = o->precision;
+	wo.no_cache = o->no_cache;
 	wo.window_set = o->window_set;
 	wo.window = o->window;
 	wo.shots = o->shots;

@@ -31,6 +31,7 @@ typedef struct {
 	int create;                /* create the index when missing */
 	int threads, jobs;
 	linear_precision precision; /* the towers' (--precision, the config's) */
+	int no_cache;              /* the config's search_cache = no */
 	int window_set;            /* window holds the indexer's segment window */
 	double window;             /* seconds (0: whole files); else INDEXER_DEFAULT_WINDOW */
 	int shots;                 /* segment boundaries at shot changes */

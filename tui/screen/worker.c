@@ -154,6 +154,7 @@ static void *worker_search_main(void *arg)
 	eo.threads = w->opt.threads;
 	eo.create = w->opt.create;
 	eo.precision = w->opt.precision;
+	eo.no_cache = w->opt.no_cache;
 	w->eng = engine_open(&eo, &cause);
 	pthread_mutex_lock(&w->lock);
 	if (w->eng == NULL) {

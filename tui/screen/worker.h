@@ -36,6 +36,7 @@ typedef struct {
 	const char *const *exclude;/* NULL-terminated, or NULL */
 	int jobs;                  /* indexer decode threads (0: its default) */
 	linear_precision precision; /* the towers' (indexing and the text tower) */
+	int no_cache;              /* engine_options.no_cache */
 	int window_set;            /* window is the indexer's segment window, else its default */
 	double window;
 	int shots;
