@@ -44,10 +44,6 @@
 #define LINEAR_BF16_BLOCK 64
 /* Bytes of stack a part rounds rows into: 16 rows of in = 3072 as floats. */
 #define LINEAR_BF16_STACK (192 * 1024)
-/*
- * Weight elements below which packing stays on one thread.
- */
-#define LINEAR_PACK_MIN_WORK ((size_t)1 << 20)
 
 struct linear {
 	linear_kernel kernel;
@@ -346,6 +342,43 @@ static void linear_source_halves(const linear *l, const linear_source *s, int o0
 		memset(rows + lane * LINEAR_PACK_CHUNK, 0, 2 * (size_t)kc);
 }
 
+#ifdef LINEAR_X86
+/*
+ * dst [16, 16] = the transpose of 16 rows of 16 halves at src (row stride
+ * ld bytes, any alignment): 64 shuffles instead of 256 scalar moves.
+ * The unpacks work within 128-bit lanes, so columns 0-7 travel in the low
+ * lanes and 8-15 in the high ones until the last step joins them.
+ */
+__attribute__((target("avx2")))
+static void linear_transpose16_avx2(const unsigned char *src, size_t ld, uint16_t *dst)
+{
+	__m256i r[16], u[16], v[16], w[8][2];
+
+	for (int i = 0; i < 16; i++)
+		r[i] = _mm256_loadu_si256((const __m256i *)(src + i * ld));
+	for (int i = 0; i < 8; i++) { /* rows 2i, 2i + 1: columns 0-3, then 4-7 */
+		u[2 * i] = _mm256_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+		u[2 * i + 1] = _mm256_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+	}
+	for (int j = 0; j < 4; j++) { /* rows 4j .. 4j + 3: column pairs 01, 23, 45, 67 */
+		v[4 * j] = _mm256_unpacklo_epi32(u[4 * j], u[4 * j + 2]);
+		v[4 * j + 1] = _mm256_unpackhi_epi32(u[4 * j], u[4 * j + 2]);
+		v[4 * j + 2] = _mm256_unpacklo_epi32(u[4 * j + 1], u[4 * j + 3]);
+		v[4 * j + 3] = _mm256_unpackhi_epi32(u[4 * j + 1], u[4 * j + 3]);
+	}
+	for (int h = 0; h < 2; h++) /* rows 8h .. 8h + 7 of each column */
+		for (int q = 0; q < 4; q++) {
+			w[2 * q][h] = _mm256_unpacklo_epi64(v[8 * h + q], v[8 * h + 4 + q]);
+			w[2 * q + 1][h] = _mm256_unpackhi_epi64(v[8 * h + q], v[8 * h + 4 + q]);
+		}
+	for (int c = 0; c < 8; c++) {
+		_mm256_storeu_si256((__m256i *)(dst + c * 16), _mm256_permute2x128_si256(w[c][0], w[c][1], 0x20));
+		_mm256_storeu_si256((__m256i *)(dst + (c + 8) * 16),
+		    _mm256_permute2x128_si256(w[c][0], w[c][1], 0x31));
+	}
+}
+#endif
+
 typedef struct {
 	linear *l;
 	const linear_source *s;
@@ -376,8 +409,19 @@ static void linear_pack_part(void *ctx, int part, int parts)
 
 			if (l->packed_h != NULL) {
 				uint16_t *panel = l->packed_h + ((size_t)p * l->in + k0) * LINEAR_PANEL;
+				int kk = 0;
+#ifdef LINEAR_X86
+				/* Whole 16 × 16 blocks of an upright tensor: straight from the file. */
+				if (!s->transposed && (p + 1) * LINEAR_PANEL <= l->out)
+					for (; kk + 16 <= kc; kk += 16)
+						linear_transpose16_avx2((const unsigned char *)s->t->data +
+						    2 * ((size_t)p * LINEAR_PANEL * l->in + k0 + kk),
+						    2 * (size_t)l->in, panel + kk * LINEAR_PANEL);
+				if (kk == kc)
+					continue;
+#endif
 				linear_source_halves(l, s, p * LINEAR_PANEL, k0, kc, halves);
-				for (int kk = 0; kk < kc; kk++)
+				for (; kk < kc; kk++)
 					for (int lane = 0; lane < LINEAR_PANEL; lane++)
 						panel[kk * LINEAR_PANEL + lane] = halves[lane * LINEAR_PACK_CHUNK + kk];
 				continue;
@@ -407,7 +451,9 @@ static bool linear_half_panels_supported(linear_kernel k)
 {
 #ifdef LINEAR_X86
 	/* _mm512_cvtph_ps is AVX-512F; the AVX2 kernel needs F16C beside it. */
-	return k == LINEAR_AVX512 || (k == LINEAR_AVX2 && __builtin_cpu_supports("f16c"));
+	/* Packing them uses AVX2 (linear_transpose16_avx2). */
+	return (k == LINEAR_AVX512 && __builtin_cpu_supports("avx2")) ||
+	    (k == LINEAR_AVX2 && __builtin_cpu_supports("f16c"));
 #else
 	(void)k;
 	return false;
@@ -459,8 +505,14 @@ static linear *linear_build(const linear_source *s, int out, int in, linear_kern
 		free(l);
 		return NULL;
 	}
+	/*
+	 * On one thread: packing is bound by memory (page faults, a first write of
+	 * every panel byte), and on the 2-core development VM splitting it over
+	 * tensor_threads() made the ViT-B/32 text tower slower to build (56-61 ms
+	 * against 45-50), while it runs beside the index load anyway.
+	 */
 	linear_pack_job j = { l, s };
-	parallel_run(linear_pack_part, &j, (size_t)out * in, LINEAR_PACK_MIN_WORK, l->panels);
+	linear_pack_part(&j, 0, 1);
 	return l;
 }
 

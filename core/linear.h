@@ -10,6 +10,13 @@
  * AVX-512F and AVX2+FMA on x86-64 (chosen at run time); elsewhere, or when
  * asked, the BLAS on the original weight (no copy).
  *
+ * linear_new_tensor packs straight from a model file's tensor (F32, F16,
+ * BF16), so a tower never holds an fp32 copy of a weight it packs.  An F16
+ * weight then stays F16 in the fp32 kernels' panels (with F16C): each panel
+ * row is widened by vcvtph2ps, which is exact, before the same FMAs in the
+ * same order, so the outputs equal those of fp32 panels bit for bit, from
+ * half the bytes.
+ *
  * bf16 precision (`--precision bf16`): the weight is rounded to bfloat16
  * once, at linear_new, into panels of k-pairs for AVX512_BF16's vdpbf16ps;
  * each call rounds x to bfloat16 and accumulates the products in fp32.
