@@ -20,5 +20,12 @@
  */
 int block_load(model *m, const char *prefix, int dim, int hidden, ops_block_weights *w,
     char **cause);
+/*
+ * The same without the four projection weights (in_proj, out_proj, c_fc,
+ * c_proj stay as they are): for a tower that packs those from the file
+ * itself (linear_new_tensor).
+ */
+int block_load_vectors(model *m, const char *prefix, int dim, int hidden, ops_block_weights *w,
+    char **cause);
 
 #endif

@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 
 #include "linear.h"
 #include "parallel.h"
+#include "safetensors.h"
 #include "tensor.h"
 #include "util.h"
 
@@ -49,6 +51,7 @@ struct linear {
 	int pairs;         /* bf16 kernels: ceil(in / 2) */
 	const float *w;    /* [out, in], the caller's (BLAS kernel) */
 	float *packed;     /* [panels, in, 16], owned (fp32 SIMD kernels) */
+	uint16_t *packed_h; /* [panels, in, 16] IEEE halves, owned (fp32 SIMD kernels, F16 weight) */
 	uint16_t *packed16; /* [panels, pairs, 16, 2] bf16, owned (bf16 kernels) */
 };
 
@@ -229,32 +232,240 @@ float linear_round_bf16(float x)
 	return linear_from_bf16(linear_to_bf16(x));
 }
 
-/* w [out, in] as bf16 panels (see the top of the file). */
-static int linear_pack_bf16(linear *l, const float *w)
-{
-	size_t n = (size_t)l->panels * l->pairs * LINEAR_PANEL * 2;
+/*
+ * Where a weight [out, in] is packed from: the caller's fp32 array, or a
+ * model file's float tensor read in place (so that no fp32 copy of it
+ * need exist), [out, in] or, transposed, [in, out].
+ */
+typedef struct {
+	const float *f32;   /* [out, in], or NULL */
+	const st_tensor *t; /* when f32 is NULL */
+	bool transposed;
+} linear_source;
 
-	if ((l->packed16 = aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63)) == NULL)
-		return -1;
-	memset(l->packed16, 0, n * sizeof(uint16_t));
-	for (int o = 0; o < l->out; o++) {
-		uint16_t *panel = l->packed16 + (size_t)(o / LINEAR_PANEL) * l->pairs * 32 +
-		    (size_t)(o % LINEAR_PANEL) * 2;
-		const float *row = w + (size_t)o * l->in;
-		for (int k = 0; k < l->in; k++)
-			panel[(size_t)(k / 2) * 32 + k % 2] = linear_to_bf16(row[k]);
+/*
+ * Columns of 16 weight rows widened at a time while packing: 16 KB, in L1,
+ * so that the transposition into panel rows reads from cache.
+ */
+#define LINEAR_PACK_CHUNK 256
+
+#ifdef LINEAR_X86
+/*
+ * F16 → fp32 with F16C, 8 at a time; a group holding an infinity or a NaN
+ * goes through st_widen, which keeps a NaN's payload as it is where
+ * vcvtph2ps would quiet it: the values are st_widen's, bit for bit (every
+ * half, denormals included, is exact in fp32).
+ *   src: n halves, little-endian, any alignment
+ */
+__attribute__((target("avx,f16c")))
+static void linear_widen_f16c(const st_tensor *t, size_t first, size_t n, float *dst)
+{
+	const unsigned char *src = (const unsigned char *)t->data + 2 * first;
+	const __m128i exp_mask = _mm_set1_epi16(0x7c00);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm_loadu_si128((const __m128i *)(src + 2 * i));
+		if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, exp_mask), exp_mask)) != 0)
+			st_widen(t, first + i, 8, dst + i);
+		else
+			_mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
 	}
-	return 0;
+	if (i < n)
+		st_widen(t, first + i, n - i, dst + i);
+}
+#endif
+
+/* st_widen of a float tensor (elements [first, first + n)), F16 by F16C where the CPU has it. */
+static void linear_widen(const st_tensor *t, size_t first, size_t n, float *dst)
+{
+#ifdef LINEAR_X86
+	static int f16c = -1; /* racing threads store the same answer */
+	if (f16c == -1)
+		f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+	if (t->dtype == ST_F16 && f16c) {
+		linear_widen_f16c(t, first, n, dst);
+		return;
+	}
+#endif
+	st_widen(t, first, n, dst);
 }
 
-linear *linear_new(const float *w, int out, int in, linear_kernel k, char **cause)
+/*
+ * rows [16, LINEAR_PACK_CHUNK] = weight rows o0 .. o0 + 15, columns
+ * k0 .. k0 + kc - 1, as fp32; zero for rows past out.
+ */
+static void linear_source_rows(const linear *l, const linear_source *s, int o0, int k0, int kc,
+    float *rows)
+{
+	int lanes = l->out - o0 < LINEAR_PANEL ? l->out - o0 : LINEAR_PANEL;
+
+	if (s->f32 != NULL)
+		for (int lane = 0; lane < lanes; lane++)
+			memcpy(rows + lane * LINEAR_PACK_CHUNK, s->f32 + (size_t)(o0 + lane) * l->in + k0,
+			    sizeof(float) * (size_t)kc);
+	else if (!s->transposed)
+		for (int lane = 0; lane < lanes; lane++)
+			linear_widen(s->t, (size_t)(o0 + lane) * l->in + k0, (size_t)kc,
+			    rows + lane * LINEAR_PACK_CHUNK);
+	else
+		for (int kk = 0; kk < kc; kk++) {
+			float col[LINEAR_PANEL];
+			/* element (o, k) of the weight is t[k][o]: 16 outputs lie side by side */
+			linear_widen(s->t, (size_t)(k0 + kk) * l->out + o0, (size_t)lanes, col);
+			for (int lane = 0; lane < lanes; lane++)
+				rows[lane * LINEAR_PACK_CHUNK + kk] = col[lane];
+		}
+	for (int lane = lanes; lane < LINEAR_PANEL; lane++)
+		memset(rows + lane * LINEAR_PACK_CHUNK, 0, sizeof(float) * (size_t)kc);
+}
+
+/* The same as the file's raw halves (an F16 tensor); zero past out. */
+static void linear_source_halves(const linear *l, const linear_source *s, int o0, int k0, int kc,
+    uint16_t *rows)
+{
+	const unsigned char *data = s->t->data;
+	int lanes = l->out - o0 < LINEAR_PANEL ? l->out - o0 : LINEAR_PANEL;
+
+	if (!s->transposed)
+		for (int lane = 0; lane < lanes; lane++)
+			memcpy(rows + lane * LINEAR_PACK_CHUNK,
+			    data + 2 * ((size_t)(o0 + lane) * l->in + k0), 2 * (size_t)kc);
+	else
+		for (int kk = 0; kk < kc; kk++) {
+			uint16_t col[LINEAR_PANEL];
+			memcpy(col, data + 2 * ((size_t)(k0 + kk) * l->out + o0), 2 * (size_t)lanes);
+			for (int lane = 0; lane < lanes; lane++)
+				rows[lane * LINEAR_PACK_CHUNK + kk] = col[lane];
+		}
+	for (int lane = lanes; lane < LINEAR_PANEL; lane++)
+		memset(rows + lane * LINEAR_PACK_CHUNK, 0, 2 * (size_t)kc);
+}
+
+#ifdef LINEAR_X86
+/*
+ * dst [16, 16] = the transpose of 16 rows of 16 halves at src (row stride
+ * ld bytes, any alignment): 64 shuffles instead of 256 scalar moves.
+ * The unpacks work within 128-bit lanes, so columns 0-7 travel in the low
+ * lanes and 8-15 in the high ones until the last step joins them.
+ */
+__attribute__((target("avx2")))
+static void linear_transpose16_avx2(const unsigned char *src, size_t ld, uint16_t *dst)
+{
+	__m256i r[16], u[16], v[16], w[8][2];
+
+	for (int i = 0; i < 16; i++)
+		r[i] = _mm256_loadu_si256((const __m256i *)(src + i * ld));
+	for (int i = 0; i < 8; i++) { /* rows 2i, 2i + 1: columns 0-3, then 4-7 */
+		u[2 * i] = _mm256_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+		u[2 * i + 1] = _mm256_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+	}
+	for (int j = 0; j < 4; j++) { /* rows 4j .. 4j + 3: column pairs 01, 23, 45, 67 */
+		v[4 * j] = _mm256_unpacklo_epi32(u[4 * j], u[4 * j + 2]);
+		v[4 * j + 1] = _mm256_unpackhi_epi32(u[4 * j], u[4 * j + 2]);
+		v[4 * j + 2] = _mm256_unpacklo_epi32(u[4 * j + 1], u[4 * j + 3]);
+		v[4 * j + 3] = _mm256_unpackhi_epi32(u[4 * j + 1], u[4 * j + 3]);
+	}
+	for (int h = 0; h < 2; h++) /* rows 8h .. 8h + 7 of each column */
+		for (int q = 0; q < 4; q++) {
+			w[2 * q][h] = _mm256_unpacklo_epi64(v[8 * h + q], v[8 * h + 4 + q]);
+			w[2 * q + 1][h] = _mm256_unpackhi_epi64(v[8 * h + q], v[8 * h + 4 + q]);
+		}
+	for (int c = 0; c < 8; c++) {
+		_mm256_storeu_si256((__m256i *)(dst + c * 16), _mm256_permute2x128_si256(w[c][0], w[c][1], 0x20));
+		_mm256_storeu_si256((__m256i *)(dst + (c + 8) * 16),
+		    _mm256_permute2x128_si256(w[c][0], w[c][1], 0x31));
+	}
+}
+#endif
+
+typedef struct {
+	linear *l;
+	const linear_source *s;
+} linear_pack_job;
+
+/*
+ * Pack one part's range of panels into whichever layout l holds (see the
+ * top of the file); every element, padding included, is written once, so
+ * the buffers need no clearing first.
+ */
+static void linear_pack_part(void *ctx, int part, int parts)
+{
+	const linear_pack_job *j = ctx;
+	linear *l = j->l;
+	const linear_source *s = j->s;
+	int p0 = (int)((int64_t)l->panels * part / parts);
+	int p1 = (int)((int64_t)l->panels * (part + 1) / parts);
+	union {
+		float f[LINEAR_PANEL * LINEAR_PACK_CHUNK];
+		uint16_t h[LINEAR_PANEL * LINEAR_PACK_CHUNK];
+	} buf;
+	float *rows = buf.f;
+	uint16_t *halves = buf.h;
+
+	for (int p = p0; p < p1; p++)
+		for (int k0 = 0; k0 < l->in; k0 += LINEAR_PACK_CHUNK) {
+			int kc = l->in - k0 < LINEAR_PACK_CHUNK ? l->in - k0 : LINEAR_PACK_CHUNK;
+
+			if (l->packed_h != NULL) {
+				uint16_t *panel = l->packed_h + ((size_t)p * l->in + k0) * LINEAR_PANEL;
+				int kk = 0;
+#ifdef LINEAR_X86
+				/* Whole 16 × 16 blocks of an upright tensor: straight from the file. */
+				if (!s->transposed && (p + 1) * LINEAR_PANEL <= l->out)
+					for (; kk + 16 <= kc; kk += 16)
+						linear_transpose16_avx2((const unsigned char *)s->t->data +
+						    2 * ((size_t)p * LINEAR_PANEL * l->in + k0 + kk),
+						    2 * (size_t)l->in, panel + kk * LINEAR_PANEL);
+				if (kk == kc)
+					continue;
+#endif
+				linear_source_halves(l, s, p * LINEAR_PANEL, k0, kc, halves);
+				for (; kk < kc; kk++)
+					for (int lane = 0; lane < LINEAR_PANEL; lane++)
+						panel[kk * LINEAR_PANEL + lane] = halves[lane * LINEAR_PACK_CHUNK + kk];
+				continue;
+			}
+			linear_source_rows(l, s, p * LINEAR_PANEL, k0, kc, rows);
+			if (l->packed != NULL) {
+				float *panel = l->packed + ((size_t)p * l->in + k0) * LINEAR_PANEL;
+				for (int kk = 0; kk < kc; kk++)
+					for (int lane = 0; lane < LINEAR_PANEL; lane++)
+						panel[kk * LINEAR_PANEL + lane] = rows[lane * LINEAR_PACK_CHUNK + kk];
+				continue;
+			}
+			/* bf16 pairs; LINEAR_PACK_CHUNK is even, so k0 starts a pair */
+			uint16_t *panel = l->packed16 + ((size_t)p * l->pairs + k0 / 2) * 32;
+			for (int kk = 0; kk < kc; kk++)
+				for (int lane = 0; lane < LINEAR_PANEL; lane++)
+					panel[(kk / 2) * 32 + lane * 2 + kk % 2] =
+					    linear_to_bf16(rows[lane * LINEAR_PACK_CHUNK + kk]);
+			if (k0 + kc == l->in && l->in % 2 != 0) /* the odd input's pair partner */
+				for (int lane = 0; lane < LINEAR_PANEL; lane++)
+					panel[(kc / 2) * 32 + lane * 2 + 1] = 0;
+		}
+}
+
+/* Whether this CPU can run the fp32 kernels on F16 panels (vcvtph2ps). */
+static bool linear_half_panels_supported(linear_kernel k)
+{
+#ifdef LINEAR_X86
+	/* _mm512_cvtph_ps is AVX-512F; the AVX2 kernel needs F16C beside it. */
+	/* Packing them uses AVX2 (linear_transpose16_avx2). */
+	return (k == LINEAR_AVX512 && __builtin_cpu_supports("avx2")) ||
+	    (k == LINEAR_AVX2 && __builtin_cpu_supports("f16c"));
+#else
+	(void)k;
+	return false;
+#endif
+}
+
+/* The shared part of the constructors: l for out, in and kernel k, packed from s. */
+static linear *linear_build(const linear_source *s, int out, int in, linear_kernel k,
+    bool halves, char **cause)
 {
 	linear *l;
 
-	if (out <= 0 || in <= 0 || w == NULL) {
-		util_set_cause(cause, "linear_new: bad shape [%d,%d]", out, in);
-		return NULL;
-	}
 	if (k == LINEAR_AUTO)
 		k = linear_best();
 	if (!linear_kernel_supported(k)) {
@@ -269,39 +480,75 @@ linear *linear_new(const float *w, int out, int in, linear_kernel k, char **caus
 	l->kernel = k;
 	l->out = out;
 	l->in = in;
-	l->w = w;
+	l->w = s->f32;
 	l->panels = (out + LINEAR_PANEL - 1) / LINEAR_PANEL;
 	l->pairs = (in + 1) / 2;
 	if (k == LINEAR_BLAS)
 		return l;
-	if (linear_kernel_is_bf16(k)) {
-		if ((size_t)l->pairs * 2 * sizeof(uint32_t) > LINEAR_BF16_STACK) {
-			util_set_cause(cause, "linear_new: %d inputs is too wide for the %s kernel",
-			    in, linear_kernel_name(k));
-			free(l);
-			return NULL;
-		}
-		if (linear_pack_bf16(l, w) == -1) {
-			util_set_cause(cause, "linear_new: out of memory for a [%d,%d] weight", out, in);
-			free(l);
-			return NULL;
-		}
-		return l;
+	if (linear_kernel_is_bf16(k) &&
+	    (size_t)l->pairs * 2 * sizeof(uint32_t) > LINEAR_BF16_STACK) {
+		util_set_cause(cause, "linear_new: %d inputs is too wide for the %s kernel",
+		    in, linear_kernel_name(k));
+		free(l);
+		return NULL;
 	}
-
 	size_t n = (size_t)l->panels * in * LINEAR_PANEL;
-	if ((l->packed = tensor_zalloc(n)) == NULL) {
+	if (linear_kernel_is_bf16(k)) {
+		n = (size_t)l->panels * l->pairs * LINEAR_PANEL * 2;
+		l->packed16 = aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63);
+	} else if (halves)
+		l->packed_h = aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63);
+	else
+		l->packed = tensor_alloc(n);
+	if (l->packed16 == NULL && l->packed_h == NULL && l->packed == NULL) {
 		util_set_cause(cause, "linear_new: out of memory for a [%d,%d] weight", out, in);
 		free(l);
 		return NULL;
 	}
-	for (int o = 0; o < out; o++) {
-		float *panel = l->packed + (size_t)(o / LINEAR_PANEL) * in * LINEAR_PANEL + o % LINEAR_PANEL;
-		const float *row = w + (size_t)o * in;
-		for (int k2 = 0; k2 < in; k2++)
-			panel[(size_t)k2 * LINEAR_PANEL] = row[k2];
-	}
+	/*
+	 * On one thread: packing is bound by memory (page faults, a first write of
+	 * every panel byte), and on the 2-core development VM splitting it over
+	 * tensor_threads() made the ViT-B/32 text tower slower to build (56-61 ms
+	 * against 45-50), while it runs beside the index load anyway.
+	 */
+	linear_pack_job j = { l, s };
+	linear_pack_part(&j, 0, 1);
 	return l;
+}
+
+linear *linear_new(const float *w, int out, int in, linear_kernel k, char **cause)
+{
+	linear_source s = { w, NULL, false };
+
+	if (out <= 0 || in <= 0 || w == NULL) {
+		util_set_cause(cause, "linear_new: bad shape [%d,%d]", out, in);
+		return NULL;
+	}
+	return linear_build(&s, out, in, k, false, cause);
+}
+
+linear *linear_new_tensor(const st_tensor *t, int flags, linear_kernel k, char **cause)
+{
+	linear_source s = { NULL, t, (flags & LINEAR_TRANSPOSED) != 0 };
+	int out, in;
+
+	if (t == NULL || t->ndim != 2 || t->shape[0] <= 0 || t->shape[1] <= 0 ||
+	    t->shape[0] > INT_MAX || t->shape[1] > INT_MAX ||
+	    (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)) {
+		util_set_cause(cause, "linear_new_tensor: %s is not a 2-D float tensor",
+		    t != NULL && t->name != NULL ? t->name : "the weight");
+		return NULL;
+	}
+	out = (int)t->shape[s.transposed ? 1 : 0];
+	in = (int)t->shape[s.transposed ? 0 : 1];
+	if (linear_kernel_resolve(k) == LINEAR_BLAS) {
+		util_set_cause(cause, "linear_new_tensor: the BLAS kernel needs an fp32 weight "
+		    "(linear_new)");
+		return NULL;
+	}
+	k = linear_kernel_resolve(k);
+	return linear_build(&s, out, in, k, t->dtype == ST_F16 && !(flags & LINEAR_WIDEN) &&
+	    linear_half_panels_supported(k), cause);
 }
 
 void linear_free(linear *l)
@@ -309,6 +556,7 @@ void linear_free(linear *l)
 	if (l == NULL)
 		return;
 	tensor_free(l->packed);
+	free(l->packed_h);
 	free(l->packed16);
 	free(l);
 }
@@ -322,6 +570,8 @@ size_t linear_bytes(const linear *l)
 {
 	if (l->packed16 != NULL)
 		return sizeof(uint16_t) * (size_t)l->panels * l->pairs * LINEAR_PANEL * 2;
+	if (l->packed_h != NULL)
+		return sizeof(uint16_t) * (size_t)l->panels * l->in * LINEAR_PANEL;
 	return l->packed != NULL ? sizeof(float) * (size_t)l->panels * l->in * LINEAR_PANEL : 0;
 }
 
@@ -362,20 +612,37 @@ static void linear_store(float *y, int ldy, const float *acc, int rows, int cols
 	} while (0)
 
 /*
+ * Row k of a panel as 16 (AVX2: 8 + 8) fp32 lanes: fp32 panels are loaded,
+ * F16 panels widened by vcvtph2ps, which is exact, so both give the FMAs
+ * the same operands in the same order and the sums agree bit for bit.
+ * The tiles are written once, always inlined into one copy per layout with
+ * `half` a constant.
+ */
+#define LINEAR_INLINE512 __attribute__((target("avx512f"), always_inline)) static inline
+#define LINEAR_INLINE256 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+
+LINEAR_INLINE512 __m512 linear_row512(const void *panel, int k, bool half)
+{
+	if (half)
+		return _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)((const uint16_t *)panel +
+		    (size_t)k * 16)));
+	return _mm512_load_ps((const float *)panel + (size_t)k * 16);
+}
+
+/*
  * acc[r][0..32) = Σ_k x[r][k] · (panel p0 | panel p1)[k] for 8 rows.
  *   x [8, in] with row stride ldx; p0, p1 [in, 16]; acc [8, 32]
  */
-__attribute__((target("avx512f")))
-static void linear_tile8_avx512(const float *x, int ldx, const float *p0, const float *p1,
-    int in, float *acc)
+LINEAR_INLINE512 void linear_tile8_avx512(const float *x, int ldx, const void *p0, const void *p1,
+    int in, float *acc, bool half)
 {
 	__m512 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
 
 	a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = _mm512_setzero_ps();
 	a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = _mm512_setzero_ps();
 	for (int k = 0; k < in; k++) {
-		__m512 w0 = _mm512_load_ps(p0 + (size_t)k * 16);
-		__m512 w1 = _mm512_load_ps(p1 + (size_t)k * 16);
+		__m512 w0 = linear_row512(p0, k, half);
+		__m512 w1 = linear_row512(p1, k, half);
 		LINEAR_FMA512(0);
 		LINEAR_FMA512(1);
 		LINEAR_FMA512(2);
@@ -414,22 +681,21 @@ static void linear_store_avx512(float *y, int ldy, const float *acc, int rows, i
 	}
 }
 
-/* The same for rows < 8 (the last tile). */
-__attribute__((target("avx512f")))
-static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p0,
-    const float *p1, int in, float *acc)
+/* The same for any rows <= 8 (fewer: the last tile, and short queries). */
+LINEAR_INLINE512 void linear_tile_any_avx512(const float *x, int ldx, int rows, const void *p0,
+    const void *p1, int in, float *acc, bool half)
 {
 	__m512 a[8][2];
 
 	if (rows == 8) {
-		linear_tile8_avx512(x, ldx, p0, p1, in, acc);
+		linear_tile8_avx512(x, ldx, p0, p1, in, acc, half);
 		return;
 	}
 	for (int r = 0; r < rows; r++)
 		a[r][0] = a[r][1] = _mm512_setzero_ps();
 	for (int k = 0; k < in; k++) {
-		__m512 w0 = _mm512_load_ps(p0 + (size_t)k * 16);
-		__m512 w1 = _mm512_load_ps(p1 + (size_t)k * 16);
+		__m512 w0 = linear_row512(p0, k, half);
+		__m512 w1 = linear_row512(p1, k, half);
 		for (int r = 0; r < rows; r++) {
 			__m512 xb = _mm512_set1_ps(x[(size_t)r * ldx + k]);
 			a[r][0] = _mm512_fmadd_ps(xb, w0, a[r][0]);
@@ -440,6 +706,20 @@ static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p
 		_mm512_storeu_ps(acc + r * 32, a[r][0]);
 		_mm512_storeu_ps(acc + r * 32 + 16, a[r][1]);
 	}
+}
+
+__attribute__((target("avx512f")))
+static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p0,
+    const float *p1, int in, float *acc)
+{
+	linear_tile_any_avx512(x, ldx, rows, p0, p1, in, acc, false);
+}
+
+__attribute__((target("avx512f")))
+static void linear_tile_avx512_f16(const float *x, int ldx, int rows, const uint16_t *p0,
+    const uint16_t *p1, int in, float *acc)
+{
+	linear_tile_any_avx512(x, ldx, rows, p0, p1, in, acc, true);
 }
 
 #define LINEAR_FMA256(r) \
@@ -454,20 +734,29 @@ static void linear_tile_avx512(const float *x, int ldx, int rows, const float *p
 		_mm256_storeu_ps(acc + (r) * 32 + 8, a##r##1); \
 	} while (0)
 
+/* Lanes 8 · h .. 8 · h + 7 of panel row k (see linear_row512). */
+LINEAR_INLINE256 __m256 linear_row256(const void *panel, int k, int h, bool half)
+{
+	if (half)
+		return _mm256_cvtph_ps(_mm_load_si128((const __m128i *)((const uint16_t *)panel +
+		    (size_t)k * 16 + 8 * h)));
+	return _mm256_load_ps((const float *)panel + (size_t)k * 16 + 8 * h);
+}
+
 /*
  * acc[r][0..16) = Σ_k x[r][k] · panel[k] for 6 rows.
  *   x [6, in] with row stride ldx; panel [in, 16]; acc [6, 32]
  */
-__attribute__((target("avx2,fma")))
-static void linear_tile6_avx2(const float *x, int ldx, const float *panel, int in, float *acc)
+LINEAR_INLINE256 void linear_tile6_avx2(const float *x, int ldx, const void *panel, int in,
+    float *acc, bool half)
 {
 	__m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
 
 	a00 = a01 = a10 = a11 = a20 = a21 = _mm256_setzero_ps();
 	a30 = a31 = a40 = a41 = a50 = a51 = _mm256_setzero_ps();
 	for (int k = 0; k < in; k++) {
-		__m256 w0 = _mm256_load_ps(panel + (size_t)k * 16);
-		__m256 w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
+		__m256 w0 = linear_row256(panel, k, 0, half);
+		__m256 w1 = linear_row256(panel, k, 1, half);
 		LINEAR_FMA256(0);
 		LINEAR_FMA256(1);
 		LINEAR_FMA256(2);
@@ -484,6 +773,33 @@ static void linear_tile6_avx2(const float *x, int ldx, const float *panel, int i
 }
 
 /* acc[r][0..16) = Σ_k x[r][k] · panel[k], r < rows <= 6. */
+LINEAR_INLINE256 void linear_tile_any_avx2(const float *x, int ldx, int rows, const void *panel,
+    int in, float *acc, bool half)
+{
+	__m256 a[6][2];
+
+	if (rows == 6) {
+		linear_tile6_avx2(x, ldx, panel, in, acc, half);
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		a[r][0] = a[r][1] = _mm256_setzero_ps();
+	for (int k = 0; k < in; k++) {
+		__m256 w0 = linear_row256(panel, k, 0, half);
+		__m256 w1 = linear_row256(panel, k, 1, half);
+		for (int r = 0; r < rows; r++) {
+			__m256 xb = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
+			a[r][0] = _mm256_fmadd_ps(xb, w0, a[r][0]);
+			a[r][1] = _mm256_fmadd_ps(xb, w1, a[r][1]);
+		}
+	}
+	for (int r = 0; r < rows; r++) {
+		_mm256_storeu_ps(acc + r * 32, a[r][0]);
+		_mm256_storeu_ps(acc + r * 32 + 8, a[r][1]);
+	}
+}
+
+/* fp32 panels need no F16C: this one is built for AVX2 and FMA alone. */
 __attribute__((target("avx2,fma")))
 static void linear_tile_avx2(const float *x, int ldx, int rows, const float *panel, int in,
     float *acc)
@@ -491,7 +807,26 @@ static void linear_tile_avx2(const float *x, int ldx, int rows, const float *pan
 	__m256 a[6][2];
 
 	if (rows == 6) {
-		linear_tile6_avx2(x, ldx, panel, in, acc);
+		__m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+
+		a00 = a01 = a10 = a11 = a20 = a21 = _mm256_setzero_ps();
+		a30 = a31 = a40 = a41 = a50 = a51 = _mm256_setzero_ps();
+		for (int k = 0; k < in; k++) {
+			__m256 w0 = _mm256_load_ps(panel + (size_t)k * 16);
+			__m256 w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
+			LINEAR_FMA256(0);
+			LINEAR_FMA256(1);
+			LINEAR_FMA256(2);
+			LINEAR_FMA256(3);
+			LINEAR_FMA256(4);
+			LINEAR_FMA256(5);
+		}
+		LINEAR_STORE256(0);
+		LINEAR_STORE256(1);
+		LINEAR_STORE256(2);
+		LINEAR_STORE256(3);
+		LINEAR_STORE256(4);
+		LINEAR_STORE256(5);
 		return;
 	}
 	for (int r = 0; r < rows; r++)
@@ -509,6 +844,14 @@ static void linear_tile_avx2(const float *x, int ldx, int rows, const float *pan
 		_mm256_storeu_ps(acc + r * 32, a[r][0]);
 		_mm256_storeu_ps(acc + r * 32 + 8, a[r][1]);
 	}
+}
+
+/* The F16 panels' copy: F16C widens each panel row. */
+__attribute__((target("avx2,fma,f16c")))
+static void linear_tile_avx2_f16(const float *x, int ldx, int rows, const uint16_t *panel, int in,
+    float *acc)
+{
+	linear_tile_any_avx2(x, ldx, rows, panel, in, acc, true);
 }
 #endif
 
@@ -801,21 +1144,36 @@ static void linear_part(void *ctx, int part, int parts)
 	for (int g = g0; g < g1; g++) {
 		int p = g * per, col = p * LINEAR_PANEL;
 		int cols = l->out - col < per * LINEAR_PANEL ? l->out - col : per * LINEAR_PANEL;
-		const float *p0 = l->packed + (size_t)p * l->in * LINEAR_PANEL;
+		size_t at = (size_t)p * l->in * LINEAR_PANEL;
 		/* An odd last panel pairs with itself; its second half is dropped. */
-		const float *p1 = p + 1 < l->panels ? p0 + (size_t)l->in * LINEAR_PANEL : p0;
+		size_t next = p + 1 < l->panels ? (size_t)l->in * LINEAR_PANEL : 0;
+		const float *p0 = NULL, *p1 = NULL;
+		const uint16_t *h0 = NULL, *h1 = NULL;
+
+		if (l->packed_h != NULL) {
+			h0 = l->packed_h + at;
+			h1 = h0 + next;
+		} else {
+			p0 = l->packed + at;
+			p1 = p0 + next;
+		}
 
 		for (int r = 0; r < j->rows; r += tile) {
 			int nr = j->rows - r < tile ? j->rows - r : tile;
 			const float *x = j->x + (size_t)r * l->in;
 #ifdef LINEAR_X86
-			if (l->kernel == LINEAR_AVX512)
+			if (l->kernel == LINEAR_AVX512 && h0 != NULL)
+				linear_tile_avx512_f16(x, l->in, nr, h0, h1, l->in, acc);
+			else if (l->kernel == LINEAR_AVX512)
 				linear_tile_avx512(x, l->in, nr, p0, p1, l->in, acc);
+			else if (h0 != NULL)
+				linear_tile_avx2_f16(x, l->in, nr, h0, l->in, acc);
 			else
 				linear_tile_avx2(x, l->in, nr, p0, l->in, acc);
 #else
 			(void)x;
 			(void)p1;
+			(void)h1;
 #endif
 #ifdef LINEAR_X86
 			if (l->kernel == LINEAR_AVX512) {

@@ -10,6 +10,13 @@
  * AVX-512F and AVX2+FMA on x86-64 (chosen at run time); elsewhere, or when
  * asked, the BLAS on the original weight (no copy).
  *
+ * linear_new_tensor packs straight from a model file's tensor (F32, F16,
+ * BF16), so a tower never holds an fp32 copy of a weight it packs.  An F16
+ * weight then stays F16 in the fp32 kernels' panels (with F16C): each panel
+ * row is widened by vcvtph2ps, which is exact, before the same FMAs in the
+ * same order, so the outputs equal those of fp32 panels bit for bit, from
+ * half the bytes.
+ *
  * bf16 precision (`--precision bf16`): the weight is rounded to bfloat16
  * once, at linear_new, into panels of k-pairs for AVX512_BF16's vdpbf16ps;
  * each call rounds x to bfloat16 and accumulates the products in fp32.
@@ -25,6 +32,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "safetensors.h"
 
 typedef enum {
 	LINEAR_AUTO,   /* the best kernel this CPU has */
@@ -61,11 +70,26 @@ const char *linear_kernel_name(linear_kernel k);
  * memory.
  */
 linear *linear_new(const float *w, int out, int in, linear_kernel k, char **cause);
+/*
+ * linear_new on a model file's float tensor (F32, F16 or BF16) read where
+ * it lies, so that no fp32 copy of the weight is ever made: t is the
+ * weight [out, in], or with LINEAR_TRANSPOSED its transpose [in, out].
+ * The panels hold exactly the values linear_new would get from t widened
+ * to fp32 (st_widen), so the two give the same outputs bit for bit.  An
+ * F16 weight stays F16 in the fp32 kernels' panels (half the bytes; the
+ * kernels widen each panel row with vcvtph2ps, which is exact) unless
+ * LINEAR_WIDEN asks for fp32 panels or the CPU lacks F16C.  t need not
+ * outlive the result.  Not for the BLAS kernel (it multiplies the caller's
+ * fp32 array): an error, as are a bad shape or dtype.
+ */
+#define LINEAR_TRANSPOSED 0x1
+#define LINEAR_WIDEN 0x2
+linear *linear_new_tensor(const st_tensor *t, int flags, linear_kernel k, char **cause);
 /* Safe on NULL. */
 void linear_free(linear *l);
 
 linear_kernel linear_get_kernel(const linear *l);
-/* Bytes of weight copy held (0 for the BLAS kernel). */
+/* Bytes of weight copy held (0 for the BLAS kernel; F16 panels: 2 a weight). */
 size_t linear_bytes(const linear *l);
 
 /*

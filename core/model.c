@@ -542,6 +542,11 @@ int model_tensor_in_file(model *m, const char *name, int ndim, const int64_t *sh
 	return 0;
 }
 
+void model_tensor_in_file_release(model *m, const st_tensor *t)
+{
+	st_release(m->file, t);
+}
+
 void model_tensor_release(model *m, const char *name)
 {
 	model_entry *e = model_lookup_entry(m, name);

@@ -130,6 +130,12 @@ const float *model_tensor(model *m, const char *name, int ndim, const int64_t *s
  */
 int model_tensor_in_file(model *m, const char *name, int ndim, const int64_t *shape,
     const st_tensor **out, char **cause);
+/*
+ * t (from model_tensor_in_file) is not needed for now: drop its pages from
+ * the resident set (st_release); they come back from the file if read
+ * again.  For a tower that packed t into its own layout.
+ */
+void model_tensor_in_file_release(model *m, const st_tensor *t);
 
 /*
  * Free model_tensor's fp32 copy of name: every pointer to it becomes

@@ -34,7 +34,7 @@ struct textenc {
 	linear **packed;                   /* [layers, 4]: in_proj, out_proj, c_fc, c_proj; owned */
 	linear *projection;                /* text_projectionᵀ repacked, or NULL (BLAS); owned */
 	const float *ln_final_weight, *ln_final_bias; /* [width] */
-	const float *text_projection;                 /* [width, embed] */
+	const float *text_projection;                 /* [width, embed] (BLAS kernel) */
 
 	/* scratch, owned */
 	float *x;       /* [L, width], the residual stream */
@@ -48,63 +48,87 @@ textenc *textenc_new(model *m, int L, char **cause)
 }
 
 /*
- * Repack block l's projections for kernel k and point the block at them.
- * The model's fp32 copies are released once packed (model_tensor_release):
- * the packed kernels never read them, and a copy of 151 MB (ViT-B/32)
- * would otherwise stay resident next to the panels.
+ * Kernel k's packed copy of weight `name` [out, in] (or, transposed, of
+ * the file's [in, out]).  Read straight from the file when it stores the
+ * tensor as one float tensor in upstream layout: no fp32 copy is made
+ * (for ViT-B/32 that copy was 151 MB, written and freed again at every
+ * start-up), and the file's pages are dropped once packed.  Otherwise
+ * (q/k/v parts, another layout) from model_tensor's fp32 copy, released
+ * once packed: the packed kernels never read it.  Both give the same bits.
  */
+static linear *textenc_pack(model *m, const char *name, int out, int in, bool transposed,
+    linear_kernel k, char **cause)
+{
+	int64_t shape[2] = { transposed ? in : out, transposed ? out : in };
+	const st_tensor *t;
+	const float *w;
+	linear *l;
+	int in_file = model_tensor_in_file(m, name, 2, shape, &t, cause);
+
+	if (in_file == -1)
+		return NULL;
+	if (in_file == 0) {
+		l = linear_new_tensor(t, transposed ? LINEAR_TRANSPOSED : 0, k, cause);
+		model_tensor_in_file_release(m, t);
+		return l;
+	}
+	if ((w = model_tensor(m, name, 2, shape, cause)) == NULL)
+		return NULL;
+	if (!transposed)
+		l = linear_new(w, out, in, k, cause);
+	else {
+		float *wt = tensor_alloc((size_t)out * in);
+		if (wt == NULL) {
+			util_set_cause(cause, "textenc_new: out of memory");
+			return NULL;
+		}
+		for (int i = 0; i < in; i++)
+			for (int o = 0; o < out; o++)
+				wt[(size_t)o * in + i] = w[(size_t)i * out + o];
+		l = linear_new(wt, out, in, k, cause);
+		tensor_free(wt);
+	}
+	model_tensor_release(m, name);
+	return l;
+}
+
+/* Pack block l's projections for kernel k and point the block at them. */
 static int textenc_pack_block(textenc *t, model *m, int l, linear_kernel k, char **cause)
 {
 	static const char *const names[4] = {
 		"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"
 	};
+	const int D = t->width, shapes[4][2] = {
+		{ 3 * D, D }, { D, D }, { t->hidden, D }, { D, t->hidden }
+	};
 	ops_block_weights *w = &t->blocks[l];
 	linear **p = t->packed + (size_t)l * 4;
-	int D = t->width;
 	char name[128];
 
-	if ((p[0] = linear_new(w->attn.in_proj_weight, 3 * D, D, k, cause)) == NULL ||
-	    (p[1] = linear_new(w->attn.out_proj_weight, D, D, k, cause)) == NULL ||
-	    (p[2] = linear_new(w->c_fc_weight, t->hidden, D, k, cause)) == NULL ||
-	    (p[3] = linear_new(w->c_proj_weight, D, t->hidden, k, cause)) == NULL)
-		return -1;
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "clip.transformer.resblocks.%d.%s", l, names[i]);
+		if ((p[i] = textenc_pack(m, name, shapes[i][0], shapes[i][1], false, k, cause)) == NULL)
+			return -1;
+	}
 	w->attn.in_proj_packed = p[0];
 	w->attn.out_proj_packed = p[1];
 	w->c_fc_packed = p[2];
 	w->c_proj_packed = p[3];
-	for (int i = 0; i < 4; i++) {
-		snprintf(name, sizeof name, "clip.transformer.resblocks.%d.%s", l, names[i]);
-		model_tensor_release(m, name);
-	}
 	w->attn.in_proj_weight = w->attn.out_proj_weight = NULL;
 	w->c_fc_weight = w->c_proj_weight = NULL;
 	return 0;
 }
 
 /*
- * Repack text_projection [width, embed] as the Linear weight [embed, width].
+ * text_projection [width, embed] as the Linear weight [embed, width].
  * The text tower then makes no multi-threaded BLAS call at all, so the
  * BLAS's worker threads, which spin for a while after each such call, do
  * not compete with ours.
  */
 static int textenc_pack_projection(textenc *t, model *m, linear_kernel k, char **cause)
 {
-	float *wt = tensor_alloc((size_t)t->embed * t->width);
-
-	if (wt == NULL) {
-		util_set_cause(cause, "textenc_new: out of memory");
-		return -1;
-	}
-	for (int i = 0; i < t->width; i++)
-		for (int o = 0; o < t->embed; o++)
-			wt[(size_t)o * t->width + i] = t->text_projection[(size_t)i * t->embed + o];
-	t->projection = linear_new(wt, t->embed, t->width, k, cause);
-	tensor_free(wt);
-	if (t->projection == NULL)
-		return -1;
-	model_tensor_release(m, "clip.text_projection");
-	t->text_projection = NULL;
-	return 0;
+	t->projection = textenc_pack(m, "clip.text_projection", t->embed, t->width, true, k, cause);
+	return t->projection != NULL ? 0 : -1;
 }
 
 textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
@@ -137,22 +161,24 @@ textenc *textenc_new_kernel(model *m, int L, linear_kernel kernel, char **cause)
 	    (t->positional_embedding = model_tensor_2d(m, c->context_length, t->width, cause,
 		"clip.positional_embedding")) == NULL ||
 	    (t->ln_final_weight = model_tensor_1d(m, t->width, cause, "clip.ln_final.weight")) == NULL ||
-	    (t->ln_final_bias = model_tensor_1d(m, t->width, cause, "clip.ln_final.bias")) == NULL ||
-	    (t->text_projection = model_tensor_2d(m, t->width, t->embed, cause,
-		"clip.text_projection")) == NULL)
+	    (t->ln_final_bias = model_tensor_1d(m, t->width, cause, "clip.ln_final.bias")) == NULL)
+		goto fail;
+	kernel = linear_kernel_resolve(kernel);
+	/* The BLAS multiplies the model's fp32 copies; the other kernels pack their own. */
+	if (kernel == LINEAR_BLAS && (t->text_projection = model_tensor_2d(m, t->width, t->embed,
+	    cause, "clip.text_projection")) == NULL)
 		goto fail;
 	if ((t->blocks = calloc((size_t)t->layers, sizeof *t->blocks)) == NULL ||
 	    (t->packed = calloc((size_t)t->layers * 4, sizeof *t->packed)) == NULL) {
 		util_set_cause(cause, "textenc_new: out of memory");
 		goto fail;
 	}
-	kernel = linear_kernel_resolve(kernel);
 	for (int l = 0; l < t->layers; l++) {
 		snprintf(prefix, sizeof prefix, "clip.transformer.resblocks.%d.", l);
-		if (block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1)
-			goto fail;
-		/* The BLAS needs no repacked copy: the blocks keep the model's weights. */
-		if (kernel != LINEAR_BLAS && textenc_pack_block(t, m, l, kernel, cause) == -1)
+		if (kernel == LINEAR_BLAS ?
+		    block_load(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1 :
+		    (block_load_vectors(m, prefix, t->width, t->hidden, &t->blocks[l], cause) == -1 ||
+		    textenc_pack_block(t, m, l, kernel, cause) == -1))
 			goto fail;
 	}
 	if (kernel != LINEAR_BLAS && textenc_pack_projection(t, m, kernel, cause) == -1)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "linear.h"
+#include "safetensors.h"
 #include "tap.h"
 #include "tensor.h"
 
@@ -212,6 +213,139 @@ static void check_precision(void)
 	    linear_kernel_precision(LINEAR_AVX2) == LINEAR_PREC_FP32, "kernels know their precision");
 }
 
+
+/* ---- packing straight from a file's tensor ------------------------------- */
+
+/* Random bits of a finite-ish weight in dtype d, with denormals and a few specials. */
+static void tensor_bits(st_dtype d, unsigned char *dst, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		uint32_t r = seed >> 4, sign = r & 1, pick = (r >> 1) % 64, mant = r >> 7;
+		if (d == ST_F32) {
+			float f = rnd();
+			if (pick == 0)
+				f = 1e-41f; /* a denormal */
+			memcpy(dst + 4 * i, &f, 4);
+			continue;
+		}
+		/* F16: exponent 10..17 (|w| about 2^-5 .. 2^2), or 0 (denormal or zero);
+		 * BF16: 120..127 or 0 */
+		uint32_t exp = pick == 0 ? 0 : (d == ST_F16 ? 10 : 120) + pick % 8;
+		uint16_t h = d == ST_F16 ? (uint16_t)(sign << 15 | exp << 10 | (mant & 0x3ff)) :
+		    (uint16_t)(sign << 15 | exp << 7 | (mant & 0x7f));
+		dst[2 * i] = (unsigned char)(h & 0xff);
+		dst[2 * i + 1] = (unsigned char)(h >> 8);
+	}
+	/* An infinity, a quiet and a signalling NaN, away from most outputs. */
+	if (d != ST_F32 && n > 64) {
+		static const uint16_t f16[3] = { 0x7c00, 0x7e01, 0xfd01 }, bf16[3] = { 0x7f80, 0x7fc1, 0xff81 };
+		for (int i = 0; i < 3; i++) {
+			uint16_t h = d == ST_F16 ? f16[i] : bf16[i];
+			dst[2 * (n - 1 - 7 * (size_t)i)] = (unsigned char)(h & 0xff);
+			dst[2 * (n - 1 - 7 * (size_t)i) + 1] = (unsigned char)(h >> 8);
+		}
+	}
+}
+
+/*
+ * linear_new_tensor on a tensor of dtype d ([out, in], or [in, out] when
+ * transposed; stored at an odd address, as a mapping may give) against
+ * linear_new on the same weight widened by st_widen: the outputs must be
+ * equal bit for bit.
+ */
+static void check_tensor(linear_kernel k, st_dtype d, int flags, int rows, int out, int in,
+    int threads)
+{
+	size_t n = (size_t)out * in, esize = st_dtype_size(d);
+	unsigned char *raw = malloc(n * esize + 1);
+	float *wide = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * n);
+	float *x = malloc(sizeof(float) * (size_t)rows * in), *bias = malloc(sizeof(float) * (size_t)out);
+	float *y = malloc(sizeof(float) * (size_t)rows * out), *want = malloc(sizeof(float) * (size_t)rows * out);
+	bool transposed = (flags & LINEAR_TRANSPOSED) != 0;
+	st_tensor t = { .name = "w", .dtype = d, .ndim = 2, .numel = n, .data = raw + 1 };
+	char *cause = NULL;
+	size_t differ = 0;
+
+	t.shape[0] = transposed ? in : out;
+	t.shape[1] = transposed ? out : in;
+	tensor_bits(d, raw + 1, n);
+	st_widen(&t, 0, n, wide);
+	for (int o = 0; o < out; o++)
+		for (int i = 0; i < in; i++)
+			w[(size_t)o * in + i] = transposed ? wide[(size_t)i * out + o] : wide[(size_t)o * in + i];
+	for (size_t i = 0; i < (size_t)rows * in; i++)
+		x[i] = rnd();
+	for (int i = 0; i < out; i++)
+		bias[i] = rnd();
+	tensor_set_threads(threads);
+	linear *a = linear_new(w, out, in, k, &cause);
+	linear *b = a != NULL ? linear_new_tensor(&t, flags, k, &cause) : NULL;
+	if (a != NULL && b != NULL) {
+		linear_forward(a, want, x, bias, rows, false);
+		linear_forward(b, y, x, bias, rows, false);
+		for (size_t i = 0; i < (size_t)rows * out; i++)
+			differ += memcmp(&y[i], &want[i], sizeof(float)) != 0;
+	}
+	bool half = d == ST_F16 && !(flags & LINEAR_WIDEN) && !linear_kernel_is_bf16(k);
+	tap_ok(a != NULL && b != NULL && differ == 0 &&
+	    linear_bytes(b) == (half ? linear_bytes(a) / 2 : linear_bytes(a)),
+	    "%s from %s%s%s rows %d out %d in %d, %d thread%s: %zu of %zu outputs differ from "
+	    "linear_new's; %zu bytes against %zu%s%s", linear_kernel_name(k), st_dtype_name(d),
+	    transposed ? " transposed" : "", flags & LINEAR_WIDEN ? " widened" : "", rows, out, in,
+	    threads, threads > 1 ? "s" : "", differ, (size_t)rows * out, b ? linear_bytes(b) : 0,
+	    a ? linear_bytes(a) : 0, cause ? " " : "", cause ? cause : "");
+	linear_free(a);
+	linear_free(b);
+	free(cause);
+	free(raw);
+	free(wide);
+	free(w);
+	free(x);
+	free(bias);
+	free(y);
+	free(want);
+}
+
+static void check_tensors(void)
+{
+	static const int shapes[][3] = {
+		{ 1, 1, 1 }, { 5, 17, 5 }, { 8, 33, 300 }, { 13, 48, 31 }, { 3, 100, 513 },
+		{ 9, 16, 64 },
+	};
+	static const linear_kernel kernels[] = { LINEAR_AVX2, LINEAR_AVX512, LINEAR_BF16,
+		LINEAR_BF16_FMA, LINEAR_BF16_REF };
+	static const st_dtype dtypes[] = { ST_F16, ST_BF16, ST_F32 };
+	char *cause = NULL;
+
+	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+		if (!linear_kernel_supported(kernels[k])) {
+			tap_skip("this CPU has no such kernel");
+			continue;
+		}
+		for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+				for (int flags = 0; flags < 4; flags++)
+					check_tensor(kernels[k], dtypes[d], flags, shapes[s][0], shapes[s][1],
+					    shapes[s][2], 1 + flags % 2);
+		/* Big enough to be packed on two threads. */
+		check_tensor(kernels[k], ST_F16, 0, 7, 1100, 1000, 2);
+		check_tensor(kernels[k], ST_F16, LINEAR_TRANSPOSED | LINEAR_WIDEN, 7, 1100, 1000, 2);
+	}
+	uint16_t one = 0x3c00;
+	st_tensor t = { .name = "w", .dtype = ST_F16, .ndim = 2, .shape = { 1, 1 }, .numel = 1,
+		.data = &one };
+	linear *l = linear_new_tensor(&t, 0, LINEAR_BLAS, &cause);
+	tap_ok(l == NULL && cause != NULL, "the BLAS kernel is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	t.dtype = ST_I32;
+	l = linear_new_tensor(&t, 0, LINEAR_AUTO, &cause);
+	tap_ok(l == NULL && cause != NULL, "an integer tensor is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	linear_free(l);
+}
+
 int main(void)
 {
 	static const int shapes[][3] = {
@@ -241,6 +375,7 @@ int main(void)
 		check(kernels[k], 32, 1536, 512, true, false, 2);
 	}
 
+	check_tensors();
 	check_rounding();
 	check_precision();
 	for (int i = 0; i < 2; i++) {

@@ -205,5 +205,13 @@ char *bench_model_make(int f16)
 		free(path);
 		return NULL;
 	}
+	/*
+	 * Hidden, for measuring other commands on the same model (doc/performance.md):
+	 * CLIPGREP_BENCH_KEEP_MODEL=FILE links the file there too, so it survives the
+	 * caller's unlink.
+	 */
+	const char *keep = getenv("CLIPGREP_BENCH_KEEP_MODEL");
+	if (keep != NULL && *keep != '\0' && link(path, keep) == -1)
+		cli_error("%s: cannot link the random model there", keep);
 	return path;
 }
