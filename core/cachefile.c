@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +322,38 @@ static int cachefile_put(FILE *fp, const void *data, uint64_t n)
 	return pad > 0 && fwrite(zeros, 1, (size_t)pad, fp) != (size_t)pad ? -1 : 0;
 }
 
+/*
+ * Remove "<path>.tmp-PID" files whose writer is gone (a search killed
+ * while writing): each can be as large as the cache file itself.
+ */
+static void cachefile_remove_orphans(const char *path)
+{
+	size_t n = strlen(path);
+	char *pattern = malloc(2 * n + 16), *p;
+	glob_t g;
+
+	if (pattern == NULL)
+		return;
+	p = pattern;
+	for (const char *s = path; *s != '\0'; s++) {
+		if (strchr("*?[\\", *s) != NULL)
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	strcpy(p, ".tmp-*");
+	if (glob(pattern, 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			char *end;
+			long pid = strtol(g.gl_pathv[i] + n + 5, &end, 10);
+			if (*end == '\0' && pid > 0 && pid != (long)getpid() &&
+			    kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+				unlink(g.gl_pathv[i]);
+		}
+		globfree(&g);
+	}
+	free(pattern);
+}
+
 int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
     const int64_t *damaged, size_t n_damaged, char **cause)
 {
@@ -373,6 +407,7 @@ int cachefile_write(const char *path, const cachefile_key *key, const search_lib
 	memset(page, 0, sizeof page);
 	memcpy(page, &h, sizeof h);
 
+	cachefile_remove_orphans(path);
 	snprintf(tmp, tmp_len, "%s.tmp-%ld", path, (long)getpid());
 	if ((fp = fopen(tmp, "wbe")) == NULL)
 		goto fail;

@@ -60,7 +60,7 @@ void cachefile_close(void *f);
 /*
  * Write a's arrays and the damaged video ids for key to path, through
  * "<path>.tmp-<pid>" and a rename.  0, or -1 with *cause (nothing is left
- * behind).
+ * behind).  Temporary files of writers that died are removed first.
  */
 int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
     const int64_t *damaged, size_t n_damaged, char **cause);

@@ -322,6 +322,7 @@ fail:
 out:
 	if (empty_db != NULL) {
 		char side[4300];
+		bc_cache_files(empty_db, 1);
 		unlink(empty_db);
 		static const char *const ext[] = { "-wal", "-shm", ".lock" };
 		for (int i = 0; i < 3; i++) {

@@ -1,16 +1,19 @@
 /*
  * cmd-info — `clipgrep info` (what the index holds: videos per status,
- * frames, models, sizes, bad files with their reasons, and a consistency
- * check) and `clipgrep merge OUT.db SHARD.db...` (join shard indexes).
+ * frames, models, sizes, the search cache files, bad files with their
+ * reasons, and a consistency check) and `clipgrep merge OUT.db SHARD.db...` (join shard indexes).
  */
 #include "config.h"
 
 #include <getopt.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
+#include "cachefile.h"
 #include "cli-config.h"
 #include "cli.h"
 #include "cmd.h"
@@ -34,6 +37,78 @@ static void info_usage(FILE *out)
 static void info_mb(FILE *out, int64_t bytes)
 {
 	fprintf(out, "%.1f MB", (double)bytes / 1e6);
+}
+
+/*
+ * The search cache files beside db (core/cachefile): their paths, sizes,
+ * records and whether the index still reads the stamp they were made at,
+ * as text lines or a JSON array.
+ */
+static void info_search_caches(index_db *ix, const char *db, int json)
+{
+	char *pattern = malloc(strlen(db) + 16);
+	int64_t stamp = 0;
+	int have_stamp = index_change_stamp(ix, &stamp, NULL) == 0, n = 0;
+	glob_t g;
+
+	memset(&g, 0, sizeof g);
+	if (pattern != NULL) {
+		/* The index's own name is not a pattern: escape what glob reads. */
+		size_t k = 0;
+		for (const char *p = db; *p != '\0'; p++) {
+			if (strchr("*?[\\", *p) != NULL) {
+				char *q = realloc(pattern, strlen(db) * 2 + 16);
+				if (q == NULL)
+					break;
+				pattern = q;
+				pattern[k++] = '\\';
+			}
+			pattern[k++] = *p;
+		}
+		strcpy(pattern + k, ".search-*");
+		if (glob(pattern, 0, NULL, &g) != 0)
+			g.gl_pathc = 0;
+	}
+	if (json)
+		fputs(",\"search_caches\":[", stdout);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		const char *path = g.gl_pathv[i];
+		cachefile_key key;
+		search_lib_arrays shape;
+		struct stat sb;
+		char *why = NULL;
+		int ok;
+
+		if (strstr(path, ".tmp-") != NULL || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		ok = cachefile_peek(path, &key, &shape, &why) == 0;
+		const char *state = !ok ? "unreadable" : have_stamp && key.stamp == stamp ? "current" :
+		    "stale";
+		if (json) {
+			printf("%s{\"path\":", n ? "," : "");
+			cli_json_string(stdout, path);
+			printf(",\"bytes\":%lld,\"records\":%zu,\"state\":\"%s\"}",
+			    (long long)sb.st_size, ok ? shape.n : (size_t)0, state);
+		} else {
+			fputs(n == 0 ? "search cache: " : "              ", stdout);
+			cli_text_escaped(stdout, path);
+			printf(" (");
+			info_mb(stdout, sb.st_size);
+			if (ok)
+				printf(", %zu records, %s)\n", shape.n, strcmp(state, "current") == 0 ?
+				    "current" : "stale: the next search rebuilds it");
+			else
+				printf(", %s: the next search rebuilds it)\n", why != NULL ? why : "?");
+		}
+		free(why);
+		n++;
+	}
+	if (json)
+		fputs("]", stdout);
+	else if (n == 0)
+		printf("search cache: none yet (the next search writes it beside the index)\n");
+	globfree(&g);
+	free(pattern);
 }
 
 typedef struct {
@@ -227,7 +302,9 @@ int cmd_info(int argc, char **argv)
 			    (long long)st.models[i].videos, (long long)st.models[i].tensor_bytes,
 			    st.models[i].precision);
 		}
-		fputs("],\"problems\":[", stdout);
+		fputs("]", stdout);
+		info_search_caches(ix, db, 1);
+		fputs(",\"problems\":[", stdout);
 	} else {
 		fputs("index:      ", stdout);
 		cli_text_escaped(stdout, db);
@@ -285,6 +362,7 @@ int cmd_info(int argc, char **argv)
 			cli_text_escaped(stdout, st.models[i].name != NULL ? st.models[i].name : "");
 			putchar('\n');
 		}
+		info_search_caches(ix, db, 0);
 		if (st.by_status[INDEX_PARTIAL] + st.by_status[INDEX_ERROR] > 0)
 			printf("problems:\n");
 	}
