@@ -277,21 +277,13 @@ static int run_index(indexer_stats *st, atomic_int *stop)
 	return r;
 }
 
+static engine *open_engine_cached(int no_cache, engine_info *info);
+
 static engine *open_engine(void)
 {
-	engine_options eo;
-	char *cause = NULL;
-	engine *e;
+	engine_info info;
 
-	engine_options_init(&eo);
-	eo.db_path = dbpath;
-	eo.model_paths = models;
-	eo.n_models = 2;
-	eo.threads = 2;
-	if ((e = engine_open(&eo, &cause)) == NULL)
-		tap_diag("engine_open: %s", cause != NULL ? cause : "?");
-	free(cause);
-	return e;
+	return open_engine_cached(0, &info);
 }
 
 static void path_in_lib(char *out, size_t n, const char *name)
