@@ -62,6 +62,20 @@ struct linear {
  * The kernel also uses AVX-512F/BW/VL, whose checks include the OS saving
  * the zmm registers.
  */
+/*
+ * F16C is CPUID leaf 1, ECX bit 29, read by hand for the same reason
+ * (clang 14's __builtin_cpu_supports does not know "f16c"); "avx" checks
+ * that the OS saves the ymm registers.
+ */
+static bool linear_cpu_f16c(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__builtin_cpu_supports("avx") || !__get_cpuid(1, &a, &b, &c, &d))
+		return false;
+	return (c >> 29) & 1;
+}
+
 static bool linear_cpu_bf16(void)
 {
 	unsigned a, b, c, d;
@@ -282,7 +296,7 @@ static void linear_widen(const st_tensor *t, size_t first, size_t n, float *dst)
 #ifdef LINEAR_X86
 	static int f16c = -1; /* racing threads store the same answer */
 	if (f16c == -1)
-		f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+		f16c = linear_cpu_f16c();
 	if (t->dtype == ST_F16 && f16c) {
 		linear_widen_f16c(t, first, n, dst);
 		return;
@@ -453,7 +467,7 @@ static bool linear_half_panels_supported(linear_kernel k)
 	/* _mm512_cvtph_ps is AVX-512F; the AVX2 kernel needs F16C beside it. */
 	/* Packing them uses AVX2 (linear_transpose16_avx2). */
 	return (k == LINEAR_AVX512 && __builtin_cpu_supports("avx2")) ||
-	    (k == LINEAR_AVX2 && __builtin_cpu_supports("f16c"));
+	    (k == LINEAR_AVX2 && linear_cpu_f16c());
 #else
 	(void)k;
 	return false;
