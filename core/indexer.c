@@ -1563,6 +1563,9 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 		s.n_threads = s.n_jobs > 0 ? (int)s.n_jobs : 0;
 	s.vopt.threads = ncpu / (s.n_threads > 0 ? s.n_threads : 1) > 1 ? 2 : 1;
 	s.ahead = (size_t)s.n_threads + (size_t)(s.batch / s.F) + 1;
+	s.st.decode_threads = s.n_threads;
+	s.st.codec_threads = s.vopt.threads;
+	s.st.compute_threads = tensor_threads();
 	if (s.n_threads > 0 && (s.threads = calloc((size_t)s.n_threads, sizeof *s.threads)) == NULL) {
 		util_set_cause(cause, "out of memory");
 		goto out;

@@ -96,6 +96,11 @@ typedef struct {
 	linear_precision precision; /* what the towers ran in: options.precision, or fp32
 	                               when the CPU has no AVX512_BF16 (a warning says so) */
 	int stopped;                /* the stop flag ended the run early */
+	/* The threads the run had, for benchmarks to say what they measured: */
+	int decode_threads;         /* clipgrep's decode threads (options.jobs) */
+	int codec_threads;          /* FFmpeg's threads per decoder */
+	int compute_threads;        /* the towers' (OpenBLAS's, and the parallel pool
+	                               beside it: tensor_threads) */
 } indexer_stats;
 
 typedef struct {

@@ -545,12 +545,14 @@ int bench_index(int argc, char **argv)
 		    "\"empty_open_s\":%.4f,\"precision\":\"%s\",\"blas_core\":\"%s\","
 		    "\"fps\":%d,\"segments\":%lld,"
 		    "\"footage_hours_per_hour\":%.2f,\"decode_targets_s\":%.3f,"
-		    "\"threads\":%d}\n",
+		    "\"threads\":%d,\"decode_threads\":%d,\"codec_threads\":%d,"
+		    "\"compute_threads\":%d}\n",
 		    (long long)st.files_total, o.seconds, o.width, o.height, batch, wall, vpm,
 		    (long long)st.frames, fps, st.encode_seconds, enc_fps,
 		    enc_fps > 0 ? fps / enc_fps : 0, o.library, open_s, load_s, model_s,
 		    linear_precision_name(o.skip_index ? o.precision : st.precision), tensor_blas_core(),
-		    o.fps, (long long)segments, hph, decode_s, tensor_threads());
+		    o.fps, (long long)segments, hph, decode_s, tensor_threads(), st.decode_threads,
+		    st.codec_threads, st.compute_threads);
 	} else {
 		printf("bench index (%d threads, %s, %s, OpenBLAS kernel %s)\n", tensor_threads(),
 		    o.model_path != NULL ? o.model_path : "random ViT-B/32 weights",
@@ -564,6 +566,9 @@ int bench_index(int argc, char **argv)
 			    (long long)st.frames, st.encode_seconds);
 			printf("  footage          %.2f hours indexed per hour, %lld segments\n", hph,
 			    (long long)segments);
+			printf("  threads          %d decoding (%d FFmpeg threads each), %d computing "
+			    "(OpenBLAS and clipgrep's pool) on %ld cores\n", st.decode_threads,
+			    st.codec_threads, st.compute_threads, sysconf(_SC_NPROCESSORS_ONLN));
 			if (!isnan(decode_s))
 				printf("  decoding alone   %.1f s for the same targets: indexing costs "
 				    "%.2fx that\n", decode_s, wall / decode_s);
