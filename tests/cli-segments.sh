@@ -117,7 +117,7 @@ fi
 # The list shows the segment's range; one line per video by default.
 run "$CLIPGREP" search $DB $M "a big red square"
 ok $([ "$rc" -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] &&
-	printf '%s\n' "$out" | head -1 | grep -q ' 05:0[0-9]\.[0-9]  05:00\.0-05:30\.0  .*ten\.mp4$' &&
+	printf '%s\n' "$out" | head -1 | grep -q ' 05:[0-2][0-9]\.[0-9]  05:00\.0-05:30\.0  .*ten\.mp4$' &&
 	echo 0 || echo 1) "the list: best moment, segment range, file; each video once"
 diag "$out"
 run "$CLIPGREP" search $DB $M -n 5 --all-segments "a big green square"
@@ -163,7 +163,8 @@ ok $([ "$rc" -eq 0 ] && printf '%s\n' "$out" | head -1 | grep -q '1\.0000  .*cop
 	echo 0 || echo 1) "similar ranks the copy of a long video first"
 diag "$out"
 run "$CLIPGREP" preview $DB --images none --query "a big red square" "$LIB/ten.mp4"
-ok $([ "$rc" -eq 0 ] && contains "$out" "best 5:0" && contains "$out" "of 12)" &&
+ok $([ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -q 'best 5:[0-2][0-9]\.[0-9] ' &&
+	contains "$out" "of 12)" &&
 	echo 0 || echo 1) "preview --query marks the best moment in the best segment's frames"
 diag "$out"
 
