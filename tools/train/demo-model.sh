@@ -11,7 +11,7 @@
 # --work DIR   data, caches and the single-head files (default /tmp/clipgrep-demo-model;
 #              about 1.7 GB of frames)
 # --out FILE   the model file (default assets/demo/demo.safetensors)
-# About 40 minutes on 2 CPU cores.  Prints the file's SHA-256: record it in
+# About 30 minutes on 2 CPU cores (28 for the shipped file).  Prints the file's SHA-256: record it in
 # tools/train/README.md ("The bundled run") with this recipe's version.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
