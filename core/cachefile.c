@@ -26,9 +26,9 @@
 #define CACHEFILE_VERSION 1
 #define CACHEFILE_PAGE 4096
 
-enum { ARR_IDS, ARR_DAMAGED, ARR_KC, ARR_TX, ARR_EB, ARR_E16, ARR_COUNT };
+enum { ARR_IDS, ARR_DAMAGED, ARR_KC, ARR_TX, ARR_EB, ARR_E16, ARR_STAMPS, ARR_COUNT };
 static const char *const cachefile_array_names[ARR_COUNT] = {
-	"ids", "damaged", "kc", "tx", "eb", "e16"
+	"ids", "damaged", "kc", "tx", "eb", "e16", "stamps"
 };
 
 /* The header: fixed-width fields only, checksummed up to header_sum. */
@@ -138,11 +138,11 @@ static int cachefile_array_bytes(uint64_t n, uint64_t n_damaged, const uint64_t 
     uint64_t out[ARR_COUNT])
 {
 	uint64_t per[ARR_COUNT] = { 8, 8, 4 * widths[0], 4 * widths[1], 4 * widths[2],
-		2 * widths[3] };
-	uint64_t count[ARR_COUNT] = { n, n_damaged, n, n, n, n };
+		2 * widths[3], 8 };
+	uint64_t count[ARR_COUNT] = { n, n_damaged, n, n, n, n, n };
 
 	for (int k = 0; k < ARR_COUNT; k++) {
-		if ((k >= ARR_KC && widths[k - ARR_KC] > UINT64_MAX / 8) ||
+		if ((k >= ARR_KC && k <= ARR_E16 && widths[k - ARR_KC] > UINT64_MAX / 8) ||
 		    (per[k] != 0 && count[k] > (UINT64_MAX / 2) / per[k]))
 			return -1;
 		out[k] = count[k] * per[k];
@@ -185,8 +185,8 @@ int cachefile_peek(const char *path, cachefile_key *key, search_lib_arrays *shap
 }
 
 cachefile *cachefile_open(const char *path, const cachefile_key *key,
-    const search_lib_arrays *want, search_lib_arrays *out, const int64_t **damaged,
-    size_t *n_damaged, char **why)
+    const search_lib_arrays *want, search_lib_arrays *out, cachefile_extras *extras,
+    int *current, char **why)
 {
 	cachefile_header h;
 	cachefile *f = NULL;
@@ -197,8 +197,8 @@ cachefile *cachefile_open(const char *path, const cachefile_key *key,
 	int fd;
 
 	memset(out, 0, sizeof *out);
-	*damaged = NULL;
-	*n_damaged = 0;
+	memset(extras, 0, sizeof *extras);
+	*current = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		util_set_cause(why, "%s", errno == ENOENT ? "missing" : strerror(errno));
 		return NULL;
@@ -240,7 +240,7 @@ cachefile *cachefile_open(const char *path, const cachefile_key *key,
 		reason = h.file_bytes > (uint64_t)sb.st_size ? "truncated" : "longer than recorded";
 		goto fail;
 	}
-	if (h.stamp != key->stamp || h.model_ids[0] != key->model_ids[0] ||
+	if (h.model_ids[0] != key->model_ids[0] ||
 	    h.model_ids[1] != key->model_ids[1] || h.widths[0] != want->kc_width ||
 	    h.widths[1] != want->tx_width || h.widths[2] != want->ea_width ||
 	    h.widths[3] != want->e16_width) {
@@ -284,8 +284,10 @@ cachefile *cachefile_open(const char *path, const cachefile_key *key,
 	out->e16 = h.widths[3] ? (const uint16_t *)(const void *)(base + h.offset[ARR_E16]) : NULL;
 	out->e16_vmax = h.e16_vmax;
 	out->e16_bad = h.e16_bad != 0;
-	*damaged = (const int64_t *)(const void *)(base + h.offset[ARR_DAMAGED]);
-	*n_damaged = (size_t)h.n_damaged;
+	extras->damaged = (const int64_t *)(const void *)(base + h.offset[ARR_DAMAGED]);
+	extras->n_damaged = (size_t)h.n_damaged;
+	extras->stamps = (const int64_t *)(const void *)(base + h.offset[ARR_STAMPS]);
+	*current = h.stamp == key->stamp;
 	return f;
 fail:
 	util_set_cause(why, "%s", reason);
@@ -355,9 +357,10 @@ static void cachefile_remove_orphans(const char *path)
 }
 
 int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
-    const int64_t *damaged, size_t n_damaged, char **cause)
+    const cachefile_extras *extras, char **cause)
 {
-	const void *data[ARR_COUNT] = { a->ids, damaged, a->kc, a->tx, a->eb, a->e16 };
+	const void *data[ARR_COUNT] = { a->ids, extras->damaged, a->kc, a->tx, a->eb, a->e16,
+		extras->stamps };
 	unsigned char page[CACHEFILE_PAGE];
 	cachefile_header h;
 	uint64_t end = CACHEFILE_PAGE;
@@ -378,7 +381,7 @@ int cachefile_write(const char *path, const cachefile_key *key, const search_lib
 	h.model_ids[0] = key->model_ids[0];
 	h.model_ids[1] = key->model_ids[1];
 	h.n = a->n;
-	h.n_damaged = n_damaged;
+	h.n_damaged = extras->n_damaged;
 	h.widths[0] = a->kc_width;
 	h.widths[1] = a->tx_width;
 	h.widths[2] = a->ea_width;

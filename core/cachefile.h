@@ -14,10 +14,14 @@
  * it (its inode) until it closes it.  (A file altered in place while mapped
  * would change under a running search: clipgrep never writes one in place.)
  *
+ * A file made at another change stamp is still whole: its records whose
+ * video's tensor stamp (index_tensor_stamps) has not changed can be kept,
+ * so that a few changed videos cost a few reads, not the whole library.
+ *
  * Layout (host order, little-endian; every array starts on a 4 KB page):
  *   header (4096 bytes) | ids [n] int64 | damaged [n_damaged] int64 |
  *   kc [n, kc_width] f32 | tx [n, tx_width] f32 | eb [n, ea_width] f32 |
- *   e16 [n, e16_width] bf16
+ *   e16 [n, e16_width] bf16 | stamps [n] int64
  */
 #ifndef CLIPGREP_CACHEFILE_H
 #define CLIPGREP_CACHEFILE_H
@@ -35,18 +39,25 @@ typedef struct {
 
 typedef struct cachefile cachefile;
 
+/* What a file keeps beside the library's arrays. */
+typedef struct {
+	const int64_t *damaged;  /* [n_damaged] videos left out as damaged, ascending */
+	size_t n_damaged;
+	const int64_t *stamps;   /* [n] each record's video's tensor stamp */
+} cachefile_extras;
+
 /*
- * Map path and check it against key and the library's widths (taken from
- * want: its n and pointers are ignored).  The file's arrays go to *out and
- * its damaged video ids to *damaged / *n_damaged; all point into the
- * mapping and stay valid until cachefile_close.  NULL when the file is
- * missing, stale (another key or shape) or damaged, with *why saying
- * which ("stale", "truncated", "checksum mismatch in kc", ...) when why is
- * not NULL: the caller then rebuilds it.
+ * Map path and check it against key's models and the library's widths
+ * (taken from want: its n and pointers are ignored).  The file's arrays go
+ * to *out and *extras, pointing into the mapping, valid until
+ * cachefile_close; *current says whether it was made at key's change stamp.
+ * NULL when the file is missing, made for other models or shapes
+ * ("stale") or damaged ("truncated", "checksum mismatch in kc", ...),
+ * with *why saying which when why is not NULL: the caller then rebuilds it.
  */
 cachefile *cachefile_open(const char *path, const cachefile_key *key,
-    const search_lib_arrays *want, search_lib_arrays *out, const int64_t **damaged,
-    size_t *n_damaged, char **why);
+    const search_lib_arrays *want, search_lib_arrays *out, cachefile_extras *extras,
+    int *current, char **why);
 /*
  * What a file was made for, read from its header alone (checked, but not
  * the arrays): *key, and in *shape its record count and widths (no
@@ -58,12 +69,12 @@ int cachefile_peek(const char *path, cachefile_key *key, search_lib_arrays *shap
 void cachefile_close(void *f);
 
 /*
- * Write a's arrays and the damaged video ids for key to path, through
+ * Write a's arrays and the extras for key to path, through
  * "<path>.tmp-<pid>" and a rename.  0, or -1 with *cause (nothing is left
  * behind).  Temporary files of writers that died are removed first.
  */
 int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
-    const int64_t *damaged, size_t n_damaged, char **cause);
+    const cachefile_extras *extras, char **cause);
 
 /*
  * Recompute the checksums of a file image in memory as the writer would,

@@ -95,6 +95,9 @@ struct engine {
 	int64_t stamp;          /* the change stamp the library reflects */
 	engine_cache_state cache_state;
 	char *cache_why;        /* why the cache file was not used, or NULL */
+	int64_t *tstamp_ids, *tstamp; /* [n_tstamp] index_tensor_stamps, during a load */
+	size_t n_tstamp;
+	bool have_tstamps;      /* index_tensor_stamps answered: a stale file may be extended */
 };
 
 /* The result with the memory its hits point into. */
@@ -126,6 +129,8 @@ const char *engine_cache_state_name(engine_cache_state s)
 		return "written";
 	case ENGINE_CACHE_REBUILT:
 		return "rebuilt";
+	case ENGINE_CACHE_EXTENDED:
+		return "extended";
 	case ENGINE_CACHE_UNWRITABLE:
 		return "unwritable";
 	}
@@ -485,31 +490,152 @@ static void engine_cache_reason(engine *e, engine_cache_state state, char *why)
 	e->cache_why = why;
 }
 
+/* The tensor stamp of video id in e->tstamp (0 when it has none). */
+static int64_t engine_tensor_stamp(const engine *e, int64_t id)
+{
+	size_t lo = 0, hi = e->n_tstamp;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->tstamp_ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < e->n_tstamp && e->tstamp_ids[lo] == id ? e->tstamp[lo] : 0;
+}
+
+/* Add video v's nseg records (tc, ea: their stacked caches, read from the index). */
+static int engine_add_video(engine *e, engine_video *v, int nseg, const float *tc,
+    const float *eac, char **cause)
+{
+	for (int g = 0; g < nseg; g++) {
+		if (search_lib_add(e->lib, engine_key(v->id, g),
+		    tc != NULL ? tc + (size_t)g * e->tc_floats : NULL,
+		    eac != NULL ? eac + (size_t)g * e->ea_floats : NULL, cause) == -1)
+			return -1;
+		v->searchable = true;
+	}
+	return 0;
+}
+
+/*
+ * A whole cache file made at an older change stamp: keep the records of
+ * every video whose tensor stamp is the one the file has, read the other
+ * videos through SQLite as engine_refresh does.  0, or -1 on error.
+ */
+static int engine_cache_extend(engine *e, const search_lib_arrays *a, const cachefile_extras *x,
+    char **cause)
+{
+	size_t at = 0, kept = 0, read = 0;
+	char note[128];
+
+	if (index_list_damaged(e->ix, engine_damage_fn, e, cause) != 0)
+		return -1;
+	if (search_lib_reserve(e->lib, a->n, cause) == -1)
+		return -1;
+	for (size_t i = 0; i < e->n_videos; i++) {
+		engine_video *v = &e->videos[i];
+		size_t run = 0;
+		int r, nseg;
+
+		while (at < a->n && engine_key_video(a->ids[at]) < v->id)
+			at++;
+		while (at + run < a->n && engine_key_video(a->ids[at + run]) == v->id)
+			run++;
+		if (v->status == INDEX_ERROR || v->damaged) {
+			at += run;
+			continue;
+		}
+		if (run > 0 && run <= INT_MAX && x->stamps[at] == engine_tensor_stamp(e, v->id)) {
+			/* Unchanged since the file was written: its records as they are. */
+			if ((r = engine_video_segments(e, v, (int)run, cause)) == -1)
+				return -1;
+			if (r == 2)
+				v->damaged = true;
+			for (size_t g = at; r == 0 && g < at + run; g++) {
+				if (search_lib_add_split(e->lib, a->ids[g],
+				    a->kc != NULL ? a->kc + g * a->kc_width : NULL,
+				    a->tx != NULL ? a->tx + g * a->tx_width : NULL,
+				    a->eb != NULL ? a->eb + g * a->ea_width : NULL, cause) == -1)
+					return -1;
+				v->searchable = true;
+			}
+			kept++;
+			at += run;
+			continue;
+		}
+		at += run;
+		float *tc, *eac;
+		char *why = NULL;
+		r = engine_read_caches(e, v->id, &tc, &eac, &nseg, &why);
+		if (r == 0)
+			r = engine_video_segments(e, v, nseg, &why);
+		if (r == -1) {
+			free(tc);
+			free(eac);
+			if (cause != NULL)
+				*cause = why;
+			else
+				free(why);
+			return -1;
+		}
+		free(why);
+		if (r == 2)
+			v->damaged = true;
+		if (r == 0 && engine_add_video(e, v, nseg, tc, eac, cause) == -1) {
+			free(tc);
+			free(eac);
+			return -1;
+		}
+		free(tc);
+		free(eac);
+		read++;
+	}
+	snprintf(note, sizeof note, "%zu videos kept, %zu read from the index", kept, read);
+	engine_cache_reason(e, ENGINE_CACHE_EXTENDED, util_strdup(note));
+	return 0;
+}
+
 /*
  * Adopt the cache file's library in place when it is current, whole, and
- * agrees with the videos just listed: 1; 0 when it cannot be used (the
- * caller loads from the index and writes a new one); -1 on error.
+ * agrees with the videos just listed: 1.  A whole file made at an older
+ * change stamp extends the library (engine_cache_extend): 2.  0 when it
+ * cannot be used (the caller loads from the index); -1 on error.  In
+ * every case but 1 the caller writes a new file.
  */
 static int engine_cache_adopt(engine *e, char **cause)
 {
 	search_lib_arrays want, a;
-	const int64_t *damaged;
-	size_t n_damaged, i;
+	cachefile_extras x;
+	size_t i;
 	char *path = engine_cache_path(e), *why = NULL;
 	cachefile_key key = engine_cache_key(e);
 	cachefile *cf;
+	int current;
 
 	if (path == NULL) {
 		util_set_cause(cause, "out of memory");
 		return -1;
 	}
 	search_lib_get_arrays(e->lib, &want);
-	cf = cachefile_open(path, &key, &want, &a, &damaged, &n_damaged, &why);
+	cf = cachefile_open(path, &key, &want, &a, &x, &current, &why);
 	free(path);
 	if (cf == NULL) {
 		engine_cache_reason(e, why != NULL && strcmp(why, "missing") == 0 ?
 		    ENGINE_CACHE_MISSING : ENGINE_CACHE_REBUILT, why);
 		return 0;
+	}
+	if (!current && !e->have_tstamps) {
+		cachefile_close(cf);
+		engine_cache_reason(e, ENGINE_CACHE_REBUILT, util_strdup("stale"));
+		return 0;
+	}
+	if (!current) {
+		/* The library gets memory of its own: the file is read, then closed. */
+		int r = engine_cache_extend(e, &a, &x, cause);
+		cachefile_close(cf);
+		return r == 0 ? 2 : -1;
 	}
 	/* Records run in (video, segment) order, each video's segments from 0. */
 	for (i = 0; i < a.n;) {
@@ -533,8 +659,8 @@ static int engine_cache_adopt(engine *e, char **cause)
 			goto disagree;
 		i += nseg;
 	}
-	for (i = 0; i < n_damaged; i++)
-		if (engine_video_find(e, damaged[i]) == NULL)
+	for (i = 0; i < x.n_damaged; i++)
+		if (engine_video_find(e, x.damaged[i]) == NULL)
 			goto disagree;
 	if (search_lib_adopt(e->lib, &a, cachefile_close, cf, cause) == -1) {
 		cachefile_close(cf);
@@ -542,8 +668,8 @@ static int engine_cache_adopt(engine *e, char **cause)
 	}
 	for (i = 0; i < a.n; i++)
 		engine_video_find(e, engine_key_video(a.ids[i]))->searchable = true;
-	for (i = 0; i < n_damaged; i++)
-		engine_video_find(e, damaged[i])->damaged = true;
+	for (i = 0; i < x.n_damaged; i++)
+		engine_video_find(e, x.damaged[i])->damaged = true;
 	engine_cache_reason(e, ENGINE_CACHE_USED, NULL);
 	return 1;
 disagree:
@@ -563,55 +689,63 @@ disagree:
 static void engine_cache_write(engine *e)
 {
 	search_lib_arrays a;
-	int64_t *damaged = malloc((e->n_videos > 0 ? e->n_videos : 1) * sizeof *damaged);
-	size_t n_damaged = 0;
+	cachefile_extras x = { NULL, 0, NULL };
+	int64_t *damaged = malloc((e->n_videos > 0 ? e->n_videos : 1) * sizeof *damaged), *stamps;
 	char *path = engine_cache_path(e), *why = NULL;
 	cachefile_key key = engine_cache_key(e);
 
-	if (damaged == NULL || path == NULL) {
+	search_lib_get_arrays(e->lib, &a);
+	stamps = malloc((a.n > 0 ? a.n : 1) * sizeof *stamps);
+	if (damaged == NULL || stamps == NULL || path == NULL) {
 		engine_cache_reason(e, ENGINE_CACHE_UNWRITABLE, util_strdup("out of memory"));
 		goto out;
 	}
 	for (size_t i = 0; i < e->n_videos; i++)
 		if (e->videos[i].damaged)
-			damaged[n_damaged++] = e->videos[i].id;
-	search_lib_get_arrays(e->lib, &a);
-	if (cachefile_write(path, &key, &a, damaged, n_damaged, &why) != 0)
+			damaged[x.n_damaged++] = e->videos[i].id;
+	for (size_t i = 0; i < a.n; i++)
+		stamps[i] = engine_tensor_stamp(e, engine_key_video(a.ids[i]));
+	x.damaged = damaged;
+	x.stamps = stamps;
+	if (cachefile_write(path, &key, &a, &x, &why) != 0)
 		engine_cache_reason(e, ENGINE_CACHE_UNWRITABLE, why);
 out:
 	free(damaged);
+	free(stamps);
 	free(path);
 }
 
 /*
  * The initial load, in one read snapshot: every video; then the search
- * cache file when it is current, else each head's caches in one read each,
- * intersected by id (and the cache file written for the next start).
- * Videos whose stored record is damaged are left out and listed
- * (e->damaged) instead of failing the whole library.
+ * cache file when it is current (mapped), or extended when it is whole but
+ * older, else each head's caches in one read each, intersected by id (and
+ * the cache file written for the next start).  Videos whose stored record
+ * is damaged are left out and listed (e->damaged) instead of failing the
+ * whole library.
  */
 static int engine_load_indexed(engine *e, char **cause);
 
 static int engine_load(engine *e, char **cause)
 {
-	int rc, r;
+	int rc;
 
 	e->cache_state = e->no_cache ? ENGINE_CACHE_OFF : ENGINE_CACHE_NONE;
 	if (index_snapshot_begin(e->ix, cause) != 0)
 		return -1;
 	rc = engine_load_indexed(e, cause);
 	index_snapshot_end(e->ix);
-	/* After the snapshot: writing takes a while, and the stamp is read. */
+	/* After the snapshot: writing takes a while, and the stamps are read. */
 	if (rc == 0 && e->cache_state != ENGINE_CACHE_USED && e->have_stamp && !e->no_cache &&
 	    engine_models_known(e)) {
 		engine_cache_write(e);
-		if (e->cache_state == ENGINE_CACHE_NONE)
-			e->cache_state = ENGINE_CACHE_WRITTEN;
-		else if (e->cache_state == ENGINE_CACHE_MISSING)
+		if (e->cache_state == ENGINE_CACHE_NONE || e->cache_state == ENGINE_CACHE_MISSING)
 			e->cache_state = ENGINE_CACHE_WRITTEN;
 	}
-	r = rc;
-	return r;
+	free(e->tstamp_ids);
+	free(e->tstamp);
+	e->tstamp_ids = e->tstamp = NULL;
+	e->n_tstamp = 0;
+	return rc;
 }
 
 static int engine_load_indexed(engine *e, char **cause)
@@ -631,9 +765,14 @@ static int engine_load_indexed(engine *e, char **cause)
 	if (!engine_models_known(e))
 		return 0;
 	if (e->have_stamp && !e->no_cache) {
-		int r = engine_cache_adopt(e, cause);
-		if (r != 0)
-			return r == 1 ? engine_list_damaged(e, cause) : -1;
+		int r;
+		/* Each record's video's tensor stamp: to extend a file, and to write one. */
+		if ((r = index_tensor_stamps(e->ix, &e->tstamp_ids, &e->tstamp, &e->n_tstamp,
+		    cause)) == -1)
+			return -1;
+		e->have_tstamps = r == 0;
+		if ((r = engine_cache_adopt(e, cause)) != 0)
+			return r > 0 ? engine_list_damaged(e, cause) : -1;
 	} else if (!e->have_stamp && !e->no_cache) {
 		engine_cache_reason(e, ENGINE_CACHE_OLD_INDEX, NULL);
 	}

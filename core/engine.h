@@ -94,11 +94,14 @@ typedef enum {
 	ENGINE_CACHE_WRITTEN,     /* missing: loaded from the index and written */
 	ENGINE_CACHE_REBUILT,     /* stale or damaged (cache_why says which):
 	                             loaded from the index and written anew */
+	ENGINE_CACHE_EXTENDED,    /* made at an older state of the index: the videos
+	                             unchanged since kept, the others read from the
+	                             index (cache_why counts them), and written anew */
 	ENGINE_CACHE_UNWRITABLE,  /* loaded from the index; writing failed (cache_why) */
 	ENGINE_CACHE_MISSING,     /* (internal: missing, about to be written) */
 } engine_cache_state;
 
-/* "none", "off", "old-index", "used", "written", "rebuilt", "unwritable". */
+/* "none", "off", "old-index", "used", "written", "rebuilt", "extended", "unwritable". */
 const char *engine_cache_state_name(engine_cache_state s);
 
 /* Zeroes, threads 0, create 0. */

@@ -194,6 +194,48 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"  stamp INTEGER NOT NULL"
 	");"
 	"INSERT OR REPLACE INTO change_stamp(id, stamp) VALUES (0, random());"
+	/*
+	 * And per video, the same for its tensors and segments alone, so that
+	 * a stale cache file can keep the videos whose stamp it still has and
+	 * read only the others (no row: never written since this schema, 0).
+	 * A plain INSERT and an UPDATE, not INSERT OR REPLACE: inside a trigger
+	 * the outer statement's conflict handling (the indexer's upsert) would
+	 * override the REPLACE.
+	 */
+	"CREATE TABLE IF NOT EXISTS tensor_stamps ("
+	"  video_id INTEGER PRIMARY KEY,"
+	"  stamp INTEGER NOT NULL"
+	");"
+	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_video_tensors_insert AFTER INSERT ON video_tensors"
+	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT NEW.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = NEW.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = NEW.video_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_video_tensors_update AFTER UPDATE ON video_tensors"
+	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT OLD.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = OLD.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = OLD.video_id;"
+	"  INSERT INTO tensor_stamps(video_id, stamp) SELECT NEW.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = NEW.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = NEW.video_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_video_tensors_delete AFTER DELETE ON video_tensors"
+	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT OLD.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = OLD.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = OLD.video_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_segments_insert AFTER INSERT ON segments"
+	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT NEW.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = NEW.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = NEW.video_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_segments_update AFTER UPDATE ON segments"
+	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT OLD.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = OLD.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = OLD.video_id;"
+	"  INSERT INTO tensor_stamps(video_id, stamp) SELECT NEW.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = NEW.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = NEW.video_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_segments_delete AFTER DELETE ON segments"
+	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT OLD.video_id, 0"
+	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = OLD.video_id);"
+	"  UPDATE tensor_stamps SET stamp = random() WHERE video_id = OLD.video_id; END;"
 	"CREATE TRIGGER IF NOT EXISTS change_stamp_videos_insert AFTER INSERT ON videos"
 	"  BEGIN UPDATE change_stamp SET stamp = random(); END;"
 	"CREATE TRIGGER IF NOT EXISTS change_stamp_videos_update AFTER UPDATE ON videos"
@@ -2191,6 +2233,60 @@ void index_snapshot_end(index_db *ix)
 		return;
 	sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
 	ix->snapshot = 0;
+}
+
+int index_tensor_stamps(index_db *ix, int64_t **ids, int64_t **stamps, size_t *n,
+    char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, k = 0;
+	int64_t *vi = NULL, *vs = NULL;
+	int rc;
+
+	*ids = *stamps = NULL;
+	*n = 0;
+	if (ix->version < INDEX_SCHEMA_STAMP)
+		return 1;
+	if (sqlite3_prepare_v2(ix->db, "SELECT video_id, stamp FROM tensor_stamps ORDER BY video_id",
+	    -1, &st, NULL) != SQLITE_OK) {
+		/* Without the table (a file from a build before it was added):
+		 * no stamps, as before schema 6. */
+		if (strstr(sqlite3_errmsg(ix->db), "no such table") != NULL)
+			return 1;
+		goto sql;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == cap) {
+			size_t nc = cap ? 2 * cap : 1024;
+			int64_t *a = realloc(vi, nc * sizeof *a), *b;
+			if (a != NULL)
+				vi = a;
+			b = a != NULL ? realloc(vs, nc * sizeof *b) : NULL;
+			if (b == NULL) {
+				util_set_cause(cause, "%s: out of memory", UTIL_NAME(ix->path));
+				goto fail;
+			}
+			vs = b;
+			cap = nc;
+		}
+		vi[k] = sqlite3_column_int64(st, 0);
+		vs[k] = sqlite3_column_int64(st, 1);
+		k++;
+	}
+	if (rc != SQLITE_DONE)
+		goto sql;
+	sqlite3_finalize(st);
+	*ids = vi;
+	*stamps = vs;
+	*n = k;
+	return 0;
+sql:
+	index_sql_error(ix, cause, "reading the tensor stamps");
+fail:
+	sqlite3_finalize(st);
+	free(vi);
+	free(vs);
+	return -1;
 }
 
 int index_change_stamp(index_db *ix, int64_t *stamp, char **cause)

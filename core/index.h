@@ -431,6 +431,16 @@ void index_snapshot_end(index_db *ix);
  */
 int index_change_stamp(index_db *ix, int64_t *stamp, char **cause);
 
+/*
+ * Per video, the same for its tensors and segments alone: every write to
+ * them gives the video a new random tensor stamp (schema 6; a video not
+ * written since has none, read as 0).  *ids and *stamps (free() both) hold
+ * the *n videos that have one, by ascending id.  0; 1 for an index older
+ * than schema 6; -1 with *cause.
+ */
+int index_tensor_stamps(index_db *ix, int64_t **ids, int64_t **stamps, size_t *n,
+    char **cause);
+
 /* ---- clipgrep merge ---------------------------------------------------- */
 
 /*

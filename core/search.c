@@ -238,9 +238,16 @@ int search_lib_adopt(search_lib *lib, const search_lib_arrays *a, void (*release
 int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const float *ea_cache,
     char **cause)
 {
+	return search_lib_add_split(lib, id, tc_cache, tc_cache != NULL ? tc_cache + lib->kc_floats :
+	    NULL, ea_cache, cause);
+}
+
+int search_lib_add_split(search_lib *lib, int64_t id, const float *kc, const float *tx,
+    const float *ea_cache, char **cause)
+{
 	size_t i = lib->n;
 
-	if ((lib->tc != NULL && tc_cache == NULL) || (lib->e != NULL && ea_cache == NULL)) {
+	if ((lib->tc != NULL && (kc == NULL || tx == NULL)) || (lib->e != NULL && ea_cache == NULL)) {
 		util_set_cause(cause, "search: video %lld lacks a cache for one of the heads",
 		    (long long)id);
 		return -1;
@@ -250,9 +257,8 @@ int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const flo
 		return -1;
 	lib->ids[i] = id;
 	if (lib->tc != NULL) {
-		memcpy(lib->kc + i * lib->kc_floats, tc_cache, sizeof(float) * lib->kc_floats);
-		memcpy(lib->tx + i * lib->tx_floats, tc_cache + lib->kc_floats,
-		    sizeof(float) * lib->tx_floats);
+		memcpy(lib->kc + i * lib->kc_floats, kc, sizeof(float) * lib->kc_floats);
+		memcpy(lib->tx + i * lib->tx_floats, tx, sizeof(float) * lib->tx_floats);
 	}
 	if (lib->e != NULL)
 		memcpy(lib->eb + i * lib->ea_floats, ea_cache, sizeof(float) * lib->ea_floats);

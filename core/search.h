@@ -69,6 +69,10 @@ void search_lib_free(search_lib *lib);
  */
 int search_lib_add(search_lib *lib, int64_t id, const float *tc_cache, const float *ea_cache,
     char **cause);
+/* The same with the TC-MGC cache in its two parts, as search_lib_arrays holds
+ * them: kc [kc_width] and tx [tx_width] (both NULL without TC-MGC). */
+int search_lib_add_split(search_lib *lib, int64_t id, const float *kc, const float *tx,
+    const float *ea_cache, char **cause);
 /* Drop the video with this id (the last one takes its place); -1 if absent,
  * -2 when adopted arrays could not be copied (no memory; nothing dropped). */
 int search_lib_remove(search_lib *lib, int64_t id);

@@ -4,8 +4,10 @@
 # same output, and it is rebuilt with the same output when a byte of it is
 # changed, when it is cut short, or when the index changes (a new video is
 # found); --no-cache and the config's search_cache = no neither read nor
-# write it; `clipgrep info` says whether it is current; the temporary file
-# of a search killed while writing it is removed by the next one.
+# write it; `clipgrep info` says whether it is current; after indexing one
+# more clip the next search keeps the others from the file and reads only the
+# new one (-v says so); the temporary file of a search killed while writing
+# it is removed by the next one.
 . "$top_srcdir/tests/lib.sh"
 
 [ -n "$FFMPEG" ] && [ -x "$FFMPEG" ] || skip_all "no ffmpeg program (\$FFMPEG)"
@@ -92,9 +94,16 @@ run "$CLIPGREP" index $DB $M "$T/lib"
 run "$CLIPGREP" info $DB --quick
 ok $(contains "$out" "stale: the next search rebuilds it" && echo 0 || echo 1) \
 	"after indexing another clip, info says the file is stale"
-run "$CLIPGREP" search $DB $M -l -n 10 "$Q"
+run "$CLIPGREP" -v search $DB $M -l -n 10 "$Q"
 ok $([ "$rc" -eq 0 ] && contains "$out" "d.mp4" && [ "$(printf '%s\n' "$out" | wc -l)" -eq 4 ] &&
-	echo 0 || echo 1) "the next search finds all 4 clips, the new one too"
+	contains "$err" "search cache: extended (3 videos kept, 1 read from the index)" &&
+	echo 0 || echo 1) "the next search keeps the 3 unchanged clips from the file, reads the new one"
+diag "$(printf '%s\n' "$err" | grep 'search cache')"
+run "$CLIPGREP" search $DB $M --json -n 10 --no-cache "$Q"
+want4=$out
+run "$CLIPGREP" -v search $DB $M --json -n 10 "$Q"
+ok $([ "$out" = "$want4" ] && contains "$err" "search cache: used" && echo 0 || echo 1) \
+	"the extended file is used next, with the output of a search without it"
 run "$CLIPGREP" info $DB --quick --json
 ok $(contains "$out" '"records":4,"state":"current"' && echo 0 || echo 1) \
 	"and rewrote the file (info --json: 4 records, current)"

@@ -35,9 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char *image = malloc(size > 0 ? size : 1);
 	search_lib_arrays shape, a;
 	cachefile_key key;
-	const int64_t *damaged;
-	size_t n_damaged;
+	cachefile_extras x;
 	cachefile *f;
+	int current;
 	char *why = NULL;
 	volatile double sink = 0;
 	FILE *fp;
@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unlink(path);
 		return 0;
 	}
-	f = cachefile_open(path, &key, &shape, &a, &damaged, &n_damaged, &why);
+	f = cachefile_open(path, &key, &shape, &a, &x, &current, &why);
 	unlink(path);
 	if (f == NULL) {
 		if (why == NULL)
@@ -90,8 +90,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t j = 0; a.e16 != NULL && j < a.e16_width; j++)
 			sink += a.e16[i * a.e16_width + j];
 	}
-	for (size_t i = 0; i < n_damaged; i++)
-		sink += (double)damaged[i];
+	for (size_t i = 0; i < x.n_damaged; i++)
+		sink += (double)x.damaged[i];
+	for (size_t i = 0; i < a.n; i++)
+		sink += (double)x.stamps[i];
+	if (current != 1) /* the key is the file's own */
+		abort();
 	(void)sink;
 	cachefile_close(f);
 	return 0;

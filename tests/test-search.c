@@ -253,9 +253,9 @@ static void test_cache_adopt(search_lib *lib, const tcmgc *tc, const ea *e,
 	cachefile_key key = { 42, { 7, 7 } }, other = { 43, { 7, 7 } };
 	search_lib_arrays a, want, got;
 	search_lib *copy = search_lib_new(tc, e, NULL);
-	const int64_t *damaged;
 	int64_t dmg[2] = { 3, 9 };
-	size_t nd;
+	cachefile_extras x = { dmg, 2, NULL }, got_x;
+	int current = -1;
 	cachefile *f;
 	char *why = NULL;
 	float *tcc = tensor_alloc(tcmgc_video_cache_floats(tc));
@@ -264,18 +264,28 @@ static void test_cache_adopt(search_lib *lib, const tcmgc *tc, const ea *e,
 	snprintf(path, sizeof path, "%s/test-search-cache-%d", tmp != NULL && *tmp ? tmp : "/tmp",
 	    (int)getpid());
 	search_lib_get_arrays(lib, &a);
-	tap_ok(a.e16_width > 0 && cachefile_write(path, &key, &a, dmg, 2, NULL) == 0,
+	int64_t *stamps = calloc(a.n, sizeof *stamps);
+	for (size_t i = 0; stamps != NULL && i < a.n; i++)
+		stamps[i] = (int64_t)i * 7 - 3;
+	x.stamps = stamps;
+	tap_ok(a.e16_width > 0 && stamps != NULL && cachefile_write(path, &key, &a, &x, NULL) == 0,
 	    "a library with a bf16 first pass is written to a cache file");
 	search_lib_get_arrays(copy, &want);
-	tap_ok(cachefile_open(path, &other, &want, &got, &damaged, &nd, &why) == NULL &&
-	    why != NULL && strcmp(why, "stale") == 0, "another change stamp is stale (%s)",
+	f = cachefile_open(path, &other, &want, &got, &got_x, &current, &why);
+	tap_ok(f != NULL && current == 0 && got_x.stamps[5] == 32,
+	    "at another change stamp it is whole but not current, its records' stamps kept");
+	cachefile_close(f);
+	cachefile_key models = { 42, { 7, 8 } };
+	tap_ok(cachefile_open(path, &models, &want, &got, &got_x, &current, &why) == NULL &&
+	    why != NULL && strcmp(why, "stale") == 0, "made for other models: stale (%s)",
 	    why != NULL ? why : "-");
 	free(why);
 	why = NULL;
-	f = cachefile_open(path, &key, &want, &got, &damaged, &nd, &why);
-	tap_ok(f != NULL && got.n == a.n && nd == 2 && damaged[1] == 9 &&
-	    search_lib_adopt(copy, &got, cachefile_close, f, NULL) == 0,
+	f = cachefile_open(path, &key, &want, &got, &got_x, &current, &why);
+	tap_ok(f != NULL && current == 1 && got.n == a.n && got_x.n_damaged == 2 &&
+	    got_x.damaged[1] == 9 && search_lib_adopt(copy, &got, cachefile_close, f, NULL) == 0,
 	    "the file is opened and adopted in place: %s", why != NULL ? why : "ok");
+	free(stamps);
 	free(why);
 	unlink(path); /* the mapping stays valid */
 	tap_ok(same_everywhere(lib, copy, q, s), "the adopted library ranks as the original in "

@@ -208,6 +208,7 @@ def cache_file(stamp, models, ids, damaged, widths, vmax=1.5, bad=0):
     for k, w in enumerate(widths[:3]):
         arrays.append(struct.pack('<%df' % (n * w), *[(i % 7) * 0.25 - 0.5 for i in range(n * w)]))
     arrays.append(struct.pack('<%dH' % (n * widths[3]), *[0x3f80 + i for i in range(n * widths[3])]))
+    arrays.append(struct.pack('<%dq' % n, *[stamp ^ (i * 977) for i in range(n)]))
     page = 4096
     offs, end = [], page
     for b in arrays:
@@ -216,8 +217,8 @@ def cache_file(stamp, models, ids, damaged, widths, vmax=1.5, bad=0):
         end = (end + page - 1) // page * page
     head = struct.pack('<8sIIqqqQQ4QdQ', b'CGSCACHE', 1, page, stamp, models[0], models[1],
                        n, len(damaged), *widths, vmax, bad)
-    head += struct.pack('<6Q', *offs) + struct.pack('<6Q', *[len(b) for b in arrays])
-    head += struct.pack('<6Q', *[cg_sum(b) for b in arrays]) + struct.pack('<Q', end)
+    head += struct.pack('<7Q', *offs) + struct.pack('<7Q', *[len(b) for b in arrays])
+    head += struct.pack('<7Q', *[cg_sum(b) for b in arrays]) + struct.pack('<Q', end)
     head += struct.pack('<Q', cg_sum(head))
     out = bytearray(head + bytes(page - len(head)))
     for o, b in zip(offs, arrays):

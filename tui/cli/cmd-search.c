@@ -466,6 +466,15 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 	/* Scoring threads do the parallel work: keep the BLAS from competing. */
 	if ((e = engine_open(&eo, &cause)) == NULL)
 		cli_error_cause(&cause, "cannot open the index");
+	if (e != NULL && cli_verbose) {
+		engine_info info;
+		engine_get_info(e, &info);
+		cli_error("search cache: %s%s%s%s", engine_cache_state_name(info.cache),
+		    info.cache_why != NULL ? " (" : "", info.cache_why != NULL ? info.cache_why : "",
+		    info.cache_why != NULL ? ")" : "");
+	}
+	if (e == NULL)
+		;
 	else if (mode_name != NULL && engine_mode_find(e, mode_name, mode) == -1) {
 		engine_info info;
 		engine_get_info(e, &info);
