@@ -98,6 +98,7 @@ struct engine {
 	int64_t *tstamp_ids, *tstamp; /* [n_tstamp] index_tensor_stamps, during a load */
 	size_t n_tstamp;
 	bool have_tstamps;      /* index_tensor_stamps answered: a stale file may be extended */
+	bool cache_pending;     /* the load left the file to write (engine_flush_cache) */
 };
 
 /* The result with the memory its hits point into. */
@@ -532,7 +533,8 @@ static int engine_cache_extend(engine *e, const search_lib_arrays *a, const cach
 
 	if (index_list_damaged(e->ix, engine_damage_fn, e, cause) != 0)
 		return -1;
-	if (search_lib_reserve(e->lib, a->n, cause) == -1)
+	/* Room for every record without regrowing (a regrowth copies them all). */
+	if (search_lib_reserve(e->lib, (a->n > e->n_videos ? a->n : e->n_videos) + 64, cause) == -1)
 		return -1;
 	for (size_t i = 0; i < e->n_videos; i++) {
 		engine_video *v = &e->videos[i];
@@ -685,6 +687,14 @@ disagree:
 	return 0;
 }
 
+static void engine_cache_drop_stamps(engine *e)
+{
+	free(e->tstamp_ids);
+	free(e->tstamp);
+	e->tstamp_ids = e->tstamp = NULL;
+	e->n_tstamp = 0;
+}
+
 /* Write the library just loaded as the cache file (failures only noted). */
 static void engine_cache_write(engine *e)
 {
@@ -734,18 +744,30 @@ static int engine_load(engine *e, char **cause)
 		return -1;
 	rc = engine_load_indexed(e, cause);
 	index_snapshot_end(e->ix);
-	/* After the snapshot: writing takes a while, and the stamps are read. */
-	if (rc == 0 && e->cache_state != ENGINE_CACHE_USED && e->have_stamp && !e->no_cache &&
-	    engine_models_known(e)) {
-		engine_cache_write(e);
-		if (e->cache_state == ENGINE_CACHE_NONE || e->cache_state == ENGINE_CACHE_MISSING)
-			e->cache_state = ENGINE_CACHE_WRITTEN;
-	}
-	free(e->tstamp_ids);
-	free(e->tstamp);
-	e->tstamp_ids = e->tstamp = NULL;
-	e->n_tstamp = 0;
+	/*
+	 * Writing takes a while (the file is hundreds of MB at 10k videos): it
+	 * is left to engine_flush_cache, so that the caller can show its
+	 * results first.  The stamps stay for it.
+	 */
+	e->cache_pending = rc == 0 && e->cache_state != ENGINE_CACHE_USED && e->have_stamp &&
+	    !e->no_cache && engine_models_known(e);
+	if (!e->cache_pending)
+		engine_cache_drop_stamps(e);
 	return rc;
+}
+
+void engine_flush_cache(engine *e)
+{
+	for (int j = 0; j < e->n_extra; j++)
+		if (e->extra[j] != NULL)
+			engine_flush_cache(e->extra[j]);
+	if (!e->cache_pending)
+		return;
+	engine_cache_write(e);
+	if (e->cache_state == ENGINE_CACHE_NONE || e->cache_state == ENGINE_CACHE_MISSING)
+		e->cache_state = ENGINE_CACHE_WRITTEN;
+	e->cache_pending = false;
+	engine_cache_drop_stamps(e);
 }
 
 static int engine_load_indexed(engine *e, char **cause)
@@ -982,6 +1004,7 @@ void engine_close(engine *e)
 	free(e->damaged);
 	free(e->db_path);
 	free(e->cache_why);
+	engine_cache_drop_stamps(e);
 	free(e);
 }
 
@@ -1778,6 +1801,11 @@ int engine_refresh(engine *e, int *changed, char **cause)
 			return -1;
 		if (stamp == e->stamp)
 			return 0;
+	}
+	/* The library is about to change: the load's file is no longer its picture. */
+	if (e->cache_pending) {
+		e->cache_pending = false;
+		engine_cache_drop_stamps(e);
 	}
 	for (size_t i = 0; i < e->n_videos; i++)
 		e->videos[i].seen = false;

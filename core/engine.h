@@ -91,7 +91,8 @@ typedef enum {
 	ENGINE_CACHE_OLD_INDEX,   /* the index predates change stamps (schema < 6):
 	                             `clipgrep index` upgrades it */
 	ENGINE_CACHE_USED,        /* current and whole: searched in place */
-	ENGINE_CACHE_WRITTEN,     /* missing: loaded from the index and written */
+	ENGINE_CACHE_WRITTEN,     /* missing: loaded from the index and written (by
+	                             engine_flush_cache) */
 	ENGINE_CACHE_REBUILT,     /* stale or damaged (cache_why says which):
 	                             loaded from the index and written anew */
 	ENGINE_CACHE_EXTENDED,    /* made at an older state of the index: the videos
@@ -117,6 +118,16 @@ void engine_options_init(engine_options *opt);
  * return no hits.  Free with engine_close.
  */
 engine *engine_open(const engine_options *opt, char **cause);
+/*
+ * Write the search cache file when the load left it to write (the first
+ * load after the index changed, or when the file was missing or damaged):
+ * engine_open does not, so that a caller can show its first results
+ * before paying for hundreds of megabytes of writing.  A no-op otherwise,
+ * and after an engine_refresh that changed the library (the file then
+ * waits for the next engine).  Not while a search runs on e.
+ */
+void engine_flush_cache(engine *e);
+
 /* Release everything; NULL is a no-op.  Results already returned stay valid. */
 void engine_close(engine *e);
 

@@ -258,6 +258,9 @@ start e 120x40 "'$CLIPGREP' --images=blocks --db '$T/fresh.db' --no-index -q red
 wait_for e "1 hits"; ok $? "DIR limits the results to the videos under it"
 keys e Escape; sleep 0.2; keys e q
 wait_exit e >/dev/null
+# After its first results the screen wrote the search cache file beside the index.
+cached=$(ls "$T"/fresh.db.search-* 2>/dev/null | grep -v '\.tmp-' | head -1)
+[ -n "$cached" ] && [ -s "$cached" ]; ok $? "the screen writes the search cache file (${cached##*/})"
 
 # --- colour depths -----------------------------------------------------------------
 for term in xterm xterm-256color xterm-direct; do

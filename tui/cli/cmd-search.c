@@ -707,6 +707,9 @@ out:
 		cli_error("search: cannot write the output");
 		rc = CLI_EXIT_ERROR;
 	}
+	/* The results are out: now the search cache file, when it needs writing. */
+	if (e != NULL)
+		engine_flush_cache(e);
 	engine_result_free(r);
 	engine_close(e);
 	free(query);
@@ -865,6 +868,8 @@ out:
 		cli_error("explain: cannot write the output");
 		rc = CLI_EXIT_ERROR;
 	}
+	if (e != NULL)
+		engine_flush_cache(e);
 	free(real);
 	free(cause);
 	engine_result_free(r);

@@ -51,6 +51,7 @@ struct worker {
 	search_model search_mode;
 	int search_top_k;
 	int all_segments;          /* engine_search_segments' all_segments */
+	int cache_flushed;         /* engine_flush_cache was called (after the first results) */
 	uint64_t search_seq;
 	int64_t wanted[WORKER_MAX_WANTED];
 	int n_wanted;
@@ -252,6 +253,15 @@ static void *worker_search_main(void *arg)
 			w->to_decode[w->n_to_decode] = f;
 			w->to_decode_id[w->n_to_decode++] = id;
 			pthread_cond_broadcast(&w->thumb_cond);
+			continue;
+		}
+		if (!w->cache_flushed && w->out.result != NULL) {
+			/* Idle after the first results: write the search cache file
+			 * now (a keystroke meanwhile waits for it, once). */
+			w->cache_flushed = 1;
+			pthread_mutex_unlock(&w->lock);
+			engine_flush_cache(w->eng);
+			pthread_mutex_lock(&w->lock);
 			continue;
 		}
 		pthread_cond_wait(&w->cond, &w->lock);
