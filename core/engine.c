@@ -506,18 +506,44 @@ static int64_t engine_tensor_stamp(const engine *e, int64_t id)
 	return lo < e->n_tstamp && e->tstamp_ids[lo] == id ? e->tstamp[lo] : 0;
 }
 
-/* Add video v's nseg records (tc, ea: their stacked caches, read from the index). */
-static int engine_add_video(engine *e, engine_video *v, int nseg, const float *tc,
-    const float *eac, char **cause)
+/*
+ * Read video v's caches from the index and add its records to the library;
+ * a damaged record marks v damaged instead (its row is named by
+ * engine_list_damaged, not here).  0, or -1 with *cause.
+ */
+static int engine_read_video(engine *e, engine_video *v, char **cause)
 {
-	for (int g = 0; g < nseg; g++) {
+	float *tc, *eac;
+	char *why = NULL;
+	int r, nseg;
+
+	r = engine_read_caches(e, v->id, &tc, &eac, &nseg, &why);
+	if (r == 0)
+		r = engine_video_segments(e, v, nseg, &why);
+	if (r == -1) {
+		free(tc);
+		free(eac);
+		if (cause != NULL)
+			*cause = why;
+		else
+			free(why);
+		return -1;
+	}
+	free(why);
+	if (r == 2)
+		v->damaged = true;
+	for (int g = 0; r == 0 && g < nseg; g++) {
 		if (search_lib_add(e->lib, engine_key(v->id, g),
 		    tc != NULL ? tc + (size_t)g * e->tc_floats : NULL,
-		    eac != NULL ? eac + (size_t)g * e->ea_floats : NULL, cause) == -1)
-			return -1;
+		    eac != NULL ? eac + (size_t)g * e->ea_floats : NULL, cause) == -1) {
+			r = -1;
+			break;
+		}
 		v->searchable = true;
 	}
-	return 0;
+	free(tc);
+	free(eac);
+	return r == -1 ? -1 : 0;
 }
 
 /*
@@ -539,7 +565,7 @@ static int engine_cache_extend(engine *e, const search_lib_arrays *a, const cach
 	for (size_t i = 0; i < e->n_videos; i++) {
 		engine_video *v = &e->videos[i];
 		size_t run = 0;
-		int r, nseg;
+		int r;
 
 		while (at < a->n && engine_key_video(a->ids[at]) < v->id)
 			at++;
@@ -568,30 +594,8 @@ static int engine_cache_extend(engine *e, const search_lib_arrays *a, const cach
 			continue;
 		}
 		at += run;
-		float *tc, *eac;
-		char *why = NULL;
-		r = engine_read_caches(e, v->id, &tc, &eac, &nseg, &why);
-		if (r == 0)
-			r = engine_video_segments(e, v, nseg, &why);
-		if (r == -1) {
-			free(tc);
-			free(eac);
-			if (cause != NULL)
-				*cause = why;
-			else
-				free(why);
+		if (engine_read_video(e, v, cause) == -1)
 			return -1;
-		}
-		free(why);
-		if (r == 2)
-			v->damaged = true;
-		if (r == 0 && engine_add_video(e, v, nseg, tc, eac, cause) == -1) {
-			free(tc);
-			free(eac);
-			return -1;
-		}
-		free(tc);
-		free(eac);
 		read++;
 	}
 	snprintf(note, sizeof note, "%zu videos kept, %zu read from the index", kept, read);
@@ -1840,7 +1844,6 @@ int engine_refresh(engine *e, int *changed, char **cause)
 	}
 	for (size_t k = 0; k < st.n; k++) {
 		engine_video *v = engine_video_find(e, st.ids[k]);
-		int r;
 
 		if (v == NULL)
 			continue;
@@ -1853,37 +1856,8 @@ int engine_refresh(engine *e, int *changed, char **cause)
 		count++;
 		if (v->status == INDEX_ERROR || !engine_models_known(e))
 			continue;
-		char *why = NULL;
-		float *tc, *eac;
-		int nseg;
-
-		r = engine_read_caches(e, v->id, &tc, &eac, &nseg, &why);
-		if (r == 0)
-			r = engine_video_segments(e, v, nseg, &why);
-		if (r == -1) {
-			free(tc);
-			free(eac);
-			if (cause != NULL)
-				*cause = why;
-			else
-				free(why);
+		if (engine_read_video(e, v, cause) == -1)
 			goto out;
-		}
-		free(why); /* damaged: the warning names the video, not the row */
-		if (r == 2)
-			v->damaged = true;
-		for (int g = 0; r == 0 && g < nseg; g++) {
-			if (search_lib_add(e->lib, engine_key(v->id, g),
-			    tc != NULL ? tc + (size_t)g * e->tc_floats : NULL,
-			    eac != NULL ? eac + (size_t)g * e->ea_floats : NULL, cause) == -1) {
-				free(tc);
-				free(eac);
-				goto out;
-			}
-			v->searchable = true;
-		}
-		free(tc);
-		free(eac);
 	}
 	e->stamp = stamp;
 	rc = 0;
