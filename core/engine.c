@@ -569,13 +569,17 @@ static int engine_cache_extend(engine *e, const search_lib_arrays *a, const cach
 
 		while (at < a->n && engine_key_video(a->ids[at]) < v->id)
 			at++;
-		while (at + run < a->n && engine_key_video(a->ids[at + run]) == v->id)
+		bool in_order = true;
+		while (at + run < a->n && engine_key_video(a->ids[at + run]) == v->id) {
+			in_order &= engine_key_seg(a->ids[at + run]) == (int)run;
 			run++;
+		}
 		if (v->status == INDEX_ERROR || v->damaged) {
 			at += run;
 			continue;
 		}
-		if (run > 0 && run <= INT_MAX && x->stamps[at] == engine_tensor_stamp(e, v->id)) {
+		if (run > 0 && run <= INT_MAX && in_order &&
+		    x->stamps[at] == engine_tensor_stamp(e, v->id)) {
 			/* Unchanged since the file was written: its records as they are. */
 			if ((r = engine_video_segments(e, v, (int)run, cause)) == -1)
 				return -1;
