@@ -51,7 +51,13 @@ struct worker {
 	search_model search_mode;
 	int search_top_k;
 	int all_segments;          /* engine_search_segments' all_segments */
-	int cache_flushed;         /* engine_flush_cache was called (after the first results) */
+	/* The search cache file is written on a thread of its own after the
+	 * first results (engine_flush_cache only reads the library: searches go
+	 * on meanwhile; a refresh, which changes it, waits for it). */
+	int cache_flushed;         /* the writer was started */
+	int flush_joined;
+	pthread_t flush_thread;
+	atomic_int flush_done;
 	uint64_t search_seq;
 	int64_t wanted[WORKER_MAX_WANTED];
 	int n_wanted;
@@ -142,6 +148,24 @@ static void worker_set_error(worker *w, const char *fallback, char *cause, uint6
 	w->out.error_seq = seq;
 }
 
+static void *worker_flush_main(void *arg)
+{
+	worker *w = arg;
+
+	engine_flush_cache(w->eng);
+	atomic_store(&w->flush_done, 1);
+	return NULL;
+}
+
+/* Wait for the cache writer, if one was started (search thread, or after it ended). */
+static void worker_join_flush(worker *w)
+{
+	if (w->cache_flushed && !w->flush_joined) {
+		pthread_join(w->flush_thread, NULL);
+		w->flush_joined = 1;
+	}
+}
+
 static void *worker_search_main(void *arg)
 {
 	worker *w = arg;
@@ -221,6 +245,7 @@ static void *worker_search_main(void *arg)
 			int changed = 0, rc;
 			w->refresh_pending = 0;
 			pthread_mutex_unlock(&w->lock);
+			worker_join_flush(w);
 			rc = engine_refresh(w->eng, &changed, &cause);
 			pthread_mutex_lock(&w->lock);
 			if (rc == 0) {
@@ -256,12 +281,14 @@ static void *worker_search_main(void *arg)
 			continue;
 		}
 		if (!w->cache_flushed && w->out.result != NULL) {
-			/* Idle after the first results: write the search cache file
-			 * now (a keystroke meanwhile waits for it, once). */
 			w->cache_flushed = 1;
-			pthread_mutex_unlock(&w->lock);
-			engine_flush_cache(w->eng);
-			pthread_mutex_lock(&w->lock);
+			if (pthread_create(&w->flush_thread, NULL, worker_flush_main, w) != 0) {
+				/* No thread: write it here, once. */
+				pthread_mutex_unlock(&w->lock);
+				worker_flush_main(w);
+				pthread_mutex_lock(&w->lock);
+				w->flush_joined = 1;
+			}
 			continue;
 		}
 		pthread_cond_wait(&w->cond, &w->lock);
@@ -476,6 +503,19 @@ void worker_free(worker *w, int wait_ms)
 		pthread_join(w->search_thread, NULL);
 	if (w->thumb_started)
 		pthread_join(w->thumb_thread, NULL);
+	if (w->cache_flushed && !w->flush_joined) {
+		/* Writing the search cache file: wait a little, then leave it to die
+		 * with the process (its temporary file is removed by the next writer). */
+		for (int waited = 0; !atomic_load(&w->flush_done) && waited < wait_ms; waited += 10) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		if (!atomic_load(&w->flush_done)) {
+			pthread_detach(w->flush_thread);
+			return; /* w and its engine stay allocated: the writer reads them */
+		}
+		worker_join_flush(w);
+	}
 	if (w->index_started) {
 		/* The indexer stops after the video in flight; do not wait forever for it. */
 		for (int waited = 0; !atomic_load(&w->index_finished) && waited < wait_ms; waited += 10) {
