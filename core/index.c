@@ -197,7 +197,7 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	/*
 	 * And per video, the same for its tensors and segments alone, so that
 	 * a stale cache file can keep the videos whose stamp it still has and
-	 * read only the others (no row: never written since this schema, 0).
+	 * read only the others (a video without tensors has no row: 0).
 	 * A plain INSERT and an UPDATE, not INSERT OR REPLACE: inside a trigger
 	 * the outer statement's conflict handling (the indexer's upsert) would
 	 * override the REPLACE.
@@ -206,6 +206,11 @@ static const char *const index_migrations[INDEX_SCHEMA_VERSION] = {
 	"  video_id INTEGER PRIMARY KEY,"
 	"  stamp INTEGER NOT NULL"
 	");"
+	/* Every video stored so far gets one now: a stamp is never shared by
+	 * two indexes (a file made for another index at this path keeps
+	 * nothing). */
+	"INSERT OR IGNORE INTO tensor_stamps(video_id, stamp)"
+	"  SELECT video_id, random() FROM (SELECT DISTINCT video_id FROM video_tensors);"
 	"CREATE TRIGGER IF NOT EXISTS tensor_stamp_video_tensors_insert AFTER INSERT ON video_tensors"
 	"  BEGIN INSERT INTO tensor_stamps(video_id, stamp) SELECT NEW.video_id, 0"
 	"   WHERE NOT EXISTS (SELECT 1 FROM tensor_stamps WHERE video_id = NEW.video_id);"

@@ -433,8 +433,8 @@ int index_change_stamp(index_db *ix, int64_t *stamp, char **cause);
 
 /*
  * Per video, the same for its tensors and segments alone: every write to
- * them gives the video a new random tensor stamp (schema 6; a video not
- * written since has none, read as 0).  *ids and *stamps (free() both) hold
+ * them gives the video a new random tensor stamp (schema 6; the upgrade
+ * gives one to every video with tensors; a video without has none, 0).  *ids and *stamps (free() both) hold
  * the *n videos that have one, by ascending id.  0; 1 for an index older
  * than schema 6; -1 with *cause.
  */

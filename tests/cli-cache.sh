@@ -118,4 +118,24 @@ run "$CLIPGREP" search $DB $M -n 1 "$Q"
 ok $([ "$rc" -eq 0 ] && [ ! -e "$C.tmp-$pid" ] && [ -f "$C" ] && echo 0 || echo 1) \
 	"a dead writer's temporary file is removed when the file is next written"
 
+# An index from before the stamps (schema 5) gets a tensor stamp for every
+# stored video when it is upgraded: none is 0, so a cache file made for
+# another index at this path keeps nothing.
+if command -v sqlite3 >/dev/null; then
+	sqlite3 "$T/index.db" "DROP TABLE tensor_stamps; DROP TABLE change_stamp;
+		PRAGMA user_version = 5"
+	run "$CLIPGREP" index $DB $M "$T/lib"
+	n=$(sqlite3 "$T/index.db" "SELECT count(*) FROM tensor_stamps WHERE stamp <> 0")
+	v=$(sqlite3 "$T/index.db" "SELECT count(DISTINCT video_id) FROM video_tensors")
+	ok $([ "$rc" -eq 0 ] && [ "$n" = "$v" ] && [ "$v" -gt 0 ] && echo 0 || echo 1) \
+		"the upgrade from schema 5 stamps every stored video ($n of $v)"
+	run "$CLIPGREP" -v search $DB $M -l -n 10 "$Q"
+	ok $([ "$rc" -eq 0 ] && contains "$err" "search cache: extended (0 videos kept, 4 read" &&
+		echo 0 || echo 1) "and the older file keeps none of them"
+	diag "$(printf '%s\n' "$err" | grep 'search cache')"
+else
+	ok 0 "# SKIP no sqlite3 program"
+	ok 0 "# SKIP no sqlite3 program"
+fi
+
 done_testing
