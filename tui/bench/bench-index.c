@@ -55,6 +55,8 @@ typedef struct {
 	double window;      /* the indexer's segment window; < 0: its default */
 	int shots;
 	int decode_only;    /* also time decoding the targets alone */
+	int camera;         /* --camera: encoded as a camera does (CABAC, B-frames, 1.5 s GOP) */
+	int sampling;       /* --sampling, VIDEO_SAMPLING_* */
 } bench_index_options;
 
 static void bench_index_usage(FILE *out)
@@ -63,7 +65,8 @@ static void bench_index_usage(FILE *out)
 	    "Usage: clipgrep bench index [--model FILE] [--videos N] [--seconds S] [--size WxH]\n"
 	    "                            [--jobs N] [--batch N] [--library N] [--no-index]\n"
 	    "                            [--no-search] [--precision P] [--fps N] [--window S]\n"
-	    "                            [--shots] [--long] [--decode-alone] [--json]\n"
+	    "                            [--shots] [--long] [--camera] [--sampling M]\n"
+	    "                            [--decode-alone] [--json]\n"
 	    "Index a generated library end to end (videos/min, frames/s, against the pure\n"
 	    "image-tower frames/s) and time search start-up on a synthetic index.\n\n"
 	    "  -m, --model FILE   use this model (default: random ViT-B/32 weights)\n"
@@ -75,6 +78,10 @@ static void bench_index_usage(FILE *out)
 	    "      --shots        segment boundaries at shot changes\n"
 	    "      --long         long files: 4 of 20 min at 1280x720, 10 frames/s, and the\n"
 	    "                     time to decode their segments' targets alone\n"
+	    "      --camera       a camera-like library: 8 clips of 60 s at 1920x1080, 30\n"
+	    "                     frames/s, H.264 High (CABAC), 3 B-frames, a keyframe every\n"
+	    "                     1.5 s (--videos, --seconds, --size still apply after it)\n"
+	    "      --sampling M   the indexer's frame sampling: exact (default) or keyframe\n"
 	    "      --decode-alone also time decoding the segments' targets without encoding\n"
 	    "  -j, --jobs N       decode threads (default: the indexer's)\n"
 	    "  -b, --batch N      frames per image-tower call (default: the indexer's, 48)\n"
@@ -84,6 +91,15 @@ static void bench_index_usage(FILE *out)
 	    "      --precision P  fp32 (default) or bf16, for indexing and the pure encoder\n"
 	    "      --json         print one JSON object\n"
 	    "  -h, --help         show this help\n");
+}
+
+/* x with 4 decimals into buf, or null when it was not measured (NAN): valid JSON. */
+static const char *bench_index_json_num(double x, char buf[32])
+{
+	if (!isfinite(x))
+		return "null";
+	snprintf(buf, 32, "%.4f", x);
+	return buf;
 }
 
 static const char *bench_index_tmp(void)
@@ -141,7 +157,7 @@ static int bench_index_id_fn(void *arg, const index_video_row *row)
 static char *bench_index_library(const bench_index_options *o)
 {
 	const char *ffmpeg = getenv("FFMPEG");
-	char *dir = malloc(4096), path[4200], tmp[4300], src[256], vf[128], *argv[32];
+	char *dir = malloc(4096), path[4200], tmp[4300], src[256], vf[128], gop[16], *argv[40];
 	struct stat st;
 
 	if (dir == NULL)
@@ -152,11 +168,11 @@ static char *bench_index_library(const bench_index_options *o)
 	if (bench_index_mkdir(dir) == -1)
 		goto fail;
 	if (o->fps == 30)
-		snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d", o->videos,
-		    o->seconds, o->width, o->height);
+		snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d%s", o->videos,
+		    o->seconds, o->width, o->height, o->camera ? "-camera" : "");
 	else
-		snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d-%dfps", o->videos,
-		    o->seconds, o->width, o->height, o->fps);
+		snprintf(dir + strlen(dir), 4096 - strlen(dir), "/lib-%dx%ds-%dx%d-%dfps%s", o->videos,
+		    o->seconds, o->width, o->height, o->fps, o->camera ? "-camera" : "");
 	if (bench_index_mkdir(dir) == -1)
 		goto fail;
 	for (int i = 0; i < o->videos; i++) {
@@ -187,8 +203,22 @@ static char *bench_index_library(const bench_index_options *o)
 		argv[n++] = "libx264";
 		argv[n++] = "-preset";
 		argv[n++] = "veryfast";
-		argv[n++] = "-g";
-		argv[n++] = o->fps == 30 ? "60" : "20";
+		if (o->camera) {
+			/* What phones and cameras write: High profile (CABAC), B-frames,
+			 * a short fixed GOP. */
+			snprintf(gop, sizeof gop, "%d", o->fps * 3 / 2 > 1 ? o->fps * 3 / 2 : 1);
+			argv[n++] = "-profile:v";
+			argv[n++] = "high";
+			argv[n++] = "-bf";
+			argv[n++] = "3";
+			argv[n++] = "-sc_threshold";
+			argv[n++] = "0";
+			argv[n++] = "-g";
+			argv[n++] = gop;
+		} else {
+			argv[n++] = "-g";
+			argv[n++] = o->fps == 30 ? "60" : "20";
+		}
 		argv[n++] = "-pix_fmt";
 		argv[n++] = "yuv420p";
 		argv[n++] = tmp;
@@ -344,6 +374,8 @@ int bench_index(int argc, char **argv)
 		{ "shots", no_argument, NULL, 'T' },
 		{ "long", no_argument, NULL, 'L' },
 		{ "decode-alone", no_argument, NULL, 'D' },
+		{ "camera", no_argument, NULL, 'C' },
+		{ "sampling", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -420,6 +452,16 @@ int bench_index(int argc, char **argv)
 			o.videos = 4, o.seconds = 1200, o.width = 1280, o.height = 720, o.fps = 10;
 			o.decode_only = 1;
 			break;
+		case 'C':
+			o.camera = 1;
+			o.videos = 8, o.seconds = 60, o.width = 1920, o.height = 1080, o.fps = 30;
+			break;
+		case 'M': {
+			cli_config none = { .sampling = -1 };
+			if (cli_sampling(optarg, &none, &o.sampling) == -1)
+				goto usage;
+			break;
+		}
 		case 'h':
 			bench_index_usage(stdout);
 			return CLI_EXIT_OK;
@@ -456,6 +498,7 @@ int bench_index(int argc, char **argv)
 		if (o.window >= 0)
 			io.window = o.window;
 		io.shots = o.shots;
+		io.sampling = o.sampling;
 		double t0 = util_now();
 		if (indexer_run(db, &io, &st, &cause) != 0) {
 			cli_error_cause(&cause, "bench index: indexing failed");
@@ -538,29 +581,36 @@ int bench_index(int argc, char **argv)
 	/* Hours of footage indexed per hour of wall time. */
 	double hph = wall > 0 ? (double)st.files_total * o.seconds / wall : 0;
 	if (o.json) {
+		char j[4][32];
 		printf("{\"benchmark\":\"index\",\"videos\":%lld,\"clip_seconds\":%d,\"size\":\"%dx%d\","
 		    "\"batch\":%d,\"wall_s\":%.3f,\"videos_per_min\":%.2f,\"frames\":%lld,"
 		    "\"frames_per_s\":%.2f,\"encode_s\":%.3f,\"encoder_frames_per_s\":%.2f,"
-		    "\"ratio\":%.3f,\"library\":%d,\"search_open_s\":%.4f,\"cache_load_s\":%.4f,"
-		    "\"empty_open_s\":%.4f,\"precision\":\"%s\",\"blas_core\":\"%s\","
+		    "\"ratio\":%.3f,\"library\":%d,\"search_open_s\":%s,\"cache_load_s\":%s,"
+		    "\"empty_open_s\":%s,\"precision\":\"%s\",\"blas_core\":\"%s\","
 		    "\"fps\":%d,\"segments\":%lld,"
-		    "\"footage_hours_per_hour\":%.2f,\"decode_targets_s\":%.3f,"
+		    "\"footage_hours_per_hour\":%.2f,\"decode_targets_s\":%s,"
 		    "\"threads\":%d,\"decode_threads\":%d,\"codec_threads\":%d,"
-		    "\"compute_threads\":%d}\n",
+		    "\"compute_threads\":%d,\"sampling\":\"%s\",\"camera\":%s}\n",
 		    (long long)st.files_total, o.seconds, o.width, o.height, batch, wall, vpm,
 		    (long long)st.frames, fps, st.encode_seconds, enc_fps,
-		    enc_fps > 0 ? fps / enc_fps : 0, o.library, open_s, load_s, model_s,
+		    enc_fps > 0 ? fps / enc_fps : 0, o.library, bench_index_json_num(open_s, j[0]),
+		    bench_index_json_num(load_s, j[1]), bench_index_json_num(model_s, j[2]),
 		    linear_precision_name(o.skip_index ? o.precision : st.precision), tensor_blas_core(),
-		    o.fps, (long long)segments, hph, decode_s, tensor_threads(), st.decode_threads,
-		    st.codec_threads, st.compute_threads);
+		    o.fps, (long long)segments, hph, bench_index_json_num(decode_s, j[3]),
+		    tensor_threads(), st.decode_threads,
+		    st.codec_threads, st.compute_threads,
+		    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact",
+		    o.camera ? "true" : "false");
 	} else {
 		printf("bench index (%d threads, %s, %s, OpenBLAS kernel %s)\n", tensor_threads(),
 		    o.model_path != NULL ? o.model_path : "random ViT-B/32 weights",
 		    linear_precision_name(o.skip_index ? o.precision : st.precision),
 		    tensor_blas_core());
 		if (!o.skip_index) {
-			printf("  library          %lld clips of %d s at %dx%d, %d frames/s\n",
-			    (long long)st.files_total, o.seconds, o.width, o.height, o.fps);
+			printf("  library          %lld clips of %d s at %dx%d, %d frames/s%s; %s sampling\n",
+			    (long long)st.files_total, o.seconds, o.width, o.height, o.fps,
+			    o.camera ? " (camera-like H.264)" : "",
+			    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact");
 			printf("  end to end       %.1f s: %.2f videos/min, %.1f frames/s "
 			    "(%lld frames, %.1f s in the encoder)\n", wall, vpm, fps,
 			    (long long)st.frames, st.encode_seconds);
