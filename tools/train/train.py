@@ -134,15 +134,23 @@ class FrameAux(torch.nn.Module):
         self.heads = torch.nn.ModuleList([torch.nn.Linear(d, n) for _ in range(FRAME_SLOTS)
                                           for _, n in FRAME_ATTRS])
 
-    def loss(self, emb, targets):
-        """emb [N, D], targets [N, FRAME_SLOTS, A] -> mean cross-entropy over known targets."""
+    def loss(self, emb, targets, stats=None):
+        """emb [N, D], targets [N, FRAME_SLOTS, A] -> mean cross-entropy over known targets.
+        stats (a dict), when given, gathers per slot-0 attribute how often the read-out is
+        right and how often the most common class would be: [right, majority, count]."""
         total, count = emb.new_zeros(()), 0
         for k, head in enumerate(self.heads):
             t = targets[:, k // len(FRAME_ATTRS), k % len(FRAME_ATTRS)]
             keep = t >= 0
             if keep.any():
-                total = total + F.cross_entropy(head(emb[keep]), t[keep], reduction="sum")
+                logits = head(emb[keep])
+                total = total + F.cross_entropy(logits, t[keep], reduction="sum")
                 count += int(keep.sum())
+                if stats is not None and k < len(FRAME_ATTRS):
+                    s = stats.setdefault(FRAME_ATTRS[k][0], [0, 0, 0])
+                    s[0] += int((logits.argmax(1) == t[keep]).sum())
+                    s[1] += int(torch.bincount(t[keep]).max())
+                    s[2] += int(keep.sum())
         return total / max(count, 1)
 
 
@@ -348,6 +356,7 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
     for epoch in range(args.clip_epochs):
         clip.train()
         losses = []
+        aux_stats = {}
         for b in group_batches(clips, train_idx, args.batch, prng):
             set_lr(opt, step, total)
             fi = np.array([stratified_frames(cfg["frames"], nf, rng) for _ in b])
@@ -360,7 +369,8 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
             loss = contrastive(logits)
             if aux is not None:
                 t = torch.stack([targets[i][fi[k]] for k, i in enumerate(b)]).view(len(b) * nf, FRAME_SLOTS, -1)
-                loss = loss + args.frame_aux * aux.loss(emb.reshape(len(b) * nf, -1), t.to(device))
+                loss = loss + args.frame_aux * aux.loss(emb.reshape(len(b) * nf, -1), t.to(device),
+                                                        aux_stats)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -370,6 +380,14 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
             step += 1
         entry = {"stage": "clip", "epoch": epoch + 1, "loss": float(np.mean(losses)),
                  "logit_scale": float(clip.logit_scale.exp()), "seconds": time.time() - t0}
+        if aux_stats:
+            # The read-outs' accuracy on the training frames of this epoch, beside always
+            # answering the most common class: whether the tower learns each attribute.
+            entry["aux"] = {a: {"accuracy": 100.0 * r / n, "majority": 100.0 * m / n}
+                            for a, (r, m, n) in aux_stats.items() if n > 0}
+            log("clip epoch %d/%d read-outs (train, %% right / majority): %s" % (
+                epoch + 1, args.clip_epochs, ", ".join(
+                    f"{a} {v['accuracy']:.0f}/{v['majority']:.0f}" for a, v in entry["aux"].items())))
         if val_idx and ((epoch + 1) % args.val_every == 0 or epoch + 1 == args.clip_epochs):
             entry["val"] = eval_meanp(clip, clips, tok, frames, val_idx, device)
         curves.append(entry)
