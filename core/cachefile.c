@@ -324,36 +324,100 @@ static int cachefile_put(FILE *fp, const void *data, uint64_t n)
 	return pad > 0 && fwrite(zeros, 1, (size_t)pad, fp) != (size_t)pad ? -1 : 0;
 }
 
+#define CACHEFILE_SUFFIX ".search-"
+#define CACHEFILE_TMP ".tmp-"
+
+char *cachefile_path(const char *index_path, int64_t tcmgc_model, int64_t ea_model)
+{
+	size_t n = strlen(index_path) + 64;
+	char *path = malloc(n);
+
+	if (path != NULL)
+		snprintf(path, n, "%s" CACHEFILE_SUFFIX "%lld-%lld", index_path,
+		    (long long)tcmgc_model, (long long)ea_model);
+	return path;
+}
+
+/*
+ * glob(3) over path (taken literally: its *, ?, [ and \ escaped) followed
+ * by the pattern tail; 0 and *g (globfree it), -1 without memory or match.
+ */
+static int cachefile_glob(const char *path, const char *tail, glob_t *g)
+{
+	char *pattern = malloc(2 * strlen(path) + strlen(tail) + 1), *p;
+	int r;
+
+	memset(g, 0, sizeof *g);
+	if ((p = pattern) == NULL)
+		return -1;
+	for (const char *s = path; *s != '\0'; s++) {
+		if (strchr("*?[\\", *s) != NULL)
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	strcpy(p, tail);
+	r = glob(pattern, 0, NULL, g);
+	free(pattern);
+	if (r != 0) {
+		globfree(g);
+		memset(g, 0, sizeof *g);
+		return -1;
+	}
+	return 0;
+}
+
+int cachefile_list(const char *index_path, char ***paths, size_t *n)
+{
+	glob_t g;
+	char **out;
+
+	*paths = NULL;
+	*n = 0;
+	if (cachefile_glob(index_path, CACHEFILE_SUFFIX "*", &g) != 0)
+		return 0; /* none (or no memory to look: nothing to list either way) */
+	if ((out = calloc(g.gl_pathc + 1, sizeof *out)) == NULL) {
+		globfree(&g);
+		return -1;
+	}
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct stat sb;
+		if (strstr(g.gl_pathv[i] + strlen(index_path), CACHEFILE_TMP) != NULL ||
+		    stat(g.gl_pathv[i], &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if ((out[*n] = util_strdup(g.gl_pathv[i])) == NULL) {
+			for (size_t k = 0; k < *n; k++)
+				free(out[k]);
+			free(out);
+			*n = 0;
+			globfree(&g);
+			return -1;
+		}
+		(*n)++;
+	}
+	globfree(&g);
+	*paths = out;
+	return 0;
+}
+
 /*
  * Remove "<path>.tmp-PID" files whose writer is gone (a search killed
  * while writing): each can be as large as the cache file itself.
  */
 static void cachefile_remove_orphans(const char *path)
 {
-	size_t n = strlen(path);
-	char *pattern = malloc(2 * n + 16), *p;
+	size_t n = strlen(path) + strlen(CACHEFILE_TMP);
 	glob_t g;
 
-	if (pattern == NULL)
-		return;
-	p = pattern;
-	for (const char *s = path; *s != '\0'; s++) {
-		if (strchr("*?[\\", *s) != NULL)
-			*p++ = '\\';
-		*p++ = *s;
-	}
-	strcpy(p, ".tmp-*");
-	if (glob(pattern, 0, NULL, &g) == 0) {
+	if (cachefile_glob(path, CACHEFILE_TMP "*", &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++) {
 			char *end;
-			long pid = strtol(g.gl_pathv[i] + n + 5, &end, 10);
+			long pid = strtol(g.gl_pathv[i] + n, &end, 10);
 			if (*end == '\0' && pid > 0 && pid != (long)getpid() &&
 			    kill((pid_t)pid, 0) == -1 && errno == ESRCH)
 				unlink(g.gl_pathv[i]);
 		}
 		globfree(&g);
 	}
-	free(pattern);
 }
 
 int cachefile_write(const char *path, const cachefile_key *key, const search_lib_arrays *a,
@@ -411,7 +475,7 @@ int cachefile_write(const char *path, const cachefile_key *key, const search_lib
 	memcpy(page, &h, sizeof h);
 
 	cachefile_remove_orphans(path);
-	snprintf(tmp, tmp_len, "%s.tmp-%ld", path, (long)getpid());
+	snprintf(tmp, tmp_len, "%s" CACHEFILE_TMP "%ld", path, (long)getpid());
 	if ((fp = fopen(tmp, "wbe")) == NULL)
 		goto fail;
 	if (fwrite(page, 1, sizeof page, fp) != sizeof page)

@@ -39,6 +39,18 @@ typedef struct {
 
 typedef struct cachefile cachefile;
 
+/*
+ * The cache file of index_path for the pair of models (their ids in the
+ * index, 0 for none): "<index>.search-T-E" (free it), or NULL without memory.
+ */
+char *cachefile_path(const char *index_path, int64_t tcmgc_model, int64_t ea_model);
+/*
+ * The cache files beside index_path, whatever their models (regular files
+ * only; writers' temporary files left out), sorted: *n paths in *paths
+ * (free each and the array).  0, or -1 without memory.
+ */
+int cachefile_list(const char *index_path, char ***paths, size_t *n);
+
 /* What a file keeps beside the library's arrays. */
 typedef struct {
 	const int64_t *damaged;  /* [n_damaged] videos left out as damaged, ascending */

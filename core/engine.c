@@ -463,17 +463,10 @@ static void engine_mark_damaged(engine *e, const index_tensor_set *s)
 
 /* ---- the search cache file ------------------------------------------------ */
 
-/* "<index>.search-<TC-MGC model id>-<EA model id>", beside the index. */
 static char *engine_cache_path(const engine *e)
 {
-	size_t n = strlen(e->db_path) + 64;
-	char *path = malloc(n);
-
-	if (path != NULL)
-		snprintf(path, n, "%s.search-%lld-%lld", e->db_path,
-		    (long long)(e->tm != NULL ? e->tm->model_id : 0),
-		    (long long)(e->em != NULL ? e->em->model_id : 0));
-	return path;
+	return cachefile_path(e->db_path, e->tm != NULL ? e->tm->model_id : 0,
+	    e->em != NULL ? e->em->model_id : 0);
 }
 
 static cachefile_key engine_cache_key(const engine *e)

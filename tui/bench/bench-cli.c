@@ -27,6 +27,7 @@
 
 #include "bench-library.h"
 #include "bench-model.h"
+#include "cachefile.h"
 #include "cli.h"
 #include "cmd.h"
 #include "tensor.h"
@@ -160,28 +161,24 @@ static int bc_repeat(const char *self, char *const argv[], int runs, double *med
 	return rc;
 }
 
-/* The cache files beside db ("<db>.search-*"): removed, or their bytes summed. */
+/* The cache files beside db (core/cachefile): removed, or their bytes summed. */
 static long long bc_cache_files(const char *db, int remove)
 {
-	char pattern[4300];
+	char **paths;
+	size_t n;
 	long long bytes = 0;
-	FILE *p;
 
-	/* Few files with known names: a shell glob is the plainest way to list them. */
-	snprintf(pattern, sizeof pattern, "ls -1 -- '%s'.search-* 2>/dev/null", db);
-	if ((p = popen(pattern, "r")) == NULL)
+	if (cachefile_list(db, &paths, &n) == -1)
 		return -1;
-	while (fgets(pattern, sizeof pattern, p) != NULL) {
+	for (size_t i = 0; i < n; i++) {
 		struct stat sb;
-		pattern[strcspn(pattern, "\n")] = '\0';
-		if (strstr(pattern, ".tmp-") != NULL)
-			continue;
 		if (remove)
-			unlink(pattern);
-		else if (stat(pattern, &sb) == 0)
+			unlink(paths[i]);
+		else if (stat(paths[i], &sb) == 0)
 			bytes += (long long)sb.st_size;
+		free(paths[i]);
 	}
-	pclose(p);
+	free(paths);
 	return bytes;
 }
 

@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <getopt.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,40 +45,24 @@ static void info_mb(FILE *out, int64_t bytes)
  */
 static void info_search_caches(index_db *ix, const char *db, int json)
 {
-	char *pattern = malloc(strlen(db) + 16);
 	int64_t stamp = 0;
 	int have_stamp = index_change_stamp(ix, &stamp, NULL) == 0, n = 0;
-	glob_t g;
+	char **paths = NULL;
+	size_t n_paths = 0;
 
-	memset(&g, 0, sizeof g);
-	if (pattern != NULL) {
-		/* The index's own name is not a pattern: escape what glob reads. */
-		size_t k = 0;
-		for (const char *p = db; *p != '\0'; p++) {
-			if (strchr("*?[\\", *p) != NULL) {
-				char *q = realloc(pattern, strlen(db) * 2 + 16);
-				if (q == NULL)
-					break;
-				pattern = q;
-				pattern[k++] = '\\';
-			}
-			pattern[k++] = *p;
-		}
-		strcpy(pattern + k, ".search-*");
-		if (glob(pattern, 0, NULL, &g) != 0)
-			g.gl_pathc = 0;
-	}
+	if (cachefile_list(db, &paths, &n_paths) == -1)
+		cli_error("info: out of memory listing the search cache files");
 	if (json)
 		fputs(",\"search_caches\":[", stdout);
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		const char *path = g.gl_pathv[i];
+	for (size_t i = 0; i < n_paths; i++) {
+		const char *path = paths[i];
 		cachefile_key key;
 		search_lib_arrays shape;
 		struct stat sb;
 		char *why = NULL;
 		int ok;
 
-		if (strstr(path, ".tmp-") != NULL || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		if (stat(path, &sb) != 0)
 			continue;
 		ok = cachefile_peek(path, &key, &shape, &why) == 0;
 		const char *state = !ok ? "unreadable" : have_stamp && key.stamp == stamp ? "current" :
@@ -107,8 +90,7 @@ static void info_search_caches(index_db *ix, const char *db, int json)
 		fputs("]", stdout);
 	else if (n == 0)
 		printf("search cache: none yet (the next search writes it beside the index)\n");
-	globfree(&g);
-	free(pattern);
+	cli_free_strings(paths, (int)n_paths);
 }
 
 typedef struct {
