@@ -540,6 +540,23 @@ static int engine_read_video(engine *e, engine_video *v, char **cause)
 }
 
 /*
+ * The records of video id in a from at on (a's ids are its keys, ascending):
+ * how many, and in *in_order whether their segments run 0, 1, 2, ...
+ */
+static size_t engine_record_run(const search_lib_arrays *a, size_t at, int64_t id,
+    bool *in_order)
+{
+	size_t run = 0;
+
+	*in_order = true;
+	while (at + run < a->n && engine_key_video(a->ids[at + run]) == id) {
+		*in_order &= engine_key_seg(a->ids[at + run]) == (int)run;
+		run++;
+	}
+	return run;
+}
+
+/*
  * A whole cache file made at an older change stamp: keep the records of
  * every video whose tensor stamp is the one the file has, read the other
  * videos through SQLite as engine_refresh does.  0, or -1 on error.
@@ -557,16 +574,13 @@ static int engine_cache_extend(engine *e, const search_lib_arrays *a, const cach
 		return -1;
 	for (size_t i = 0; i < e->n_videos; i++) {
 		engine_video *v = &e->videos[i];
-		size_t run = 0;
+		bool in_order;
+		size_t run;
 		int r;
 
 		while (at < a->n && engine_key_video(a->ids[at]) < v->id)
 			at++;
-		bool in_order = true;
-		while (at + run < a->n && engine_key_video(a->ids[at + run]) == v->id) {
-			in_order &= engine_key_seg(a->ids[at + run]) == (int)run;
-			run++;
-		}
+		run = engine_record_run(a, at, v->id, &in_order);
 		if (v->status == INDEX_ERROR || v->damaged) {
 			at += run;
 			continue;
@@ -644,15 +658,11 @@ static int engine_cache_adopt(engine *e, char **cause)
 	for (i = 0; i < a.n;) {
 		int64_t id = engine_key_video(a.ids[i]);
 		engine_video *v = engine_video_find(e, id);
-		size_t nseg = 0;
+		bool in_order;
+		size_t nseg = engine_record_run(&a, i, id, &in_order);
 		int r;
 
-		while (i + nseg < a.n && engine_key_video(a.ids[i + nseg]) == id) {
-			if (engine_key_seg(a.ids[i + nseg]) != (int)nseg)
-				goto disagree;
-			nseg++;
-		}
-		if (v == NULL || v->status == INDEX_ERROR || nseg > INT_MAX)
+		if (!in_order || v == NULL || v->status == INDEX_ERROR || nseg > INT_MAX)
 			goto disagree;
 		if ((r = engine_video_segments(e, v, (int)nseg, cause)) == -1) {
 			cachefile_close(cf);
