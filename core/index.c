@@ -1564,20 +1564,17 @@ int64_t index_copy_video(index_db *ix, int64_t src_id, const char *new_path, int
 	if (index_step_done(ix, st, "copying a video", cause) != 0)
 		goto out;
 	id = sqlite3_last_insert_rowid(ix->db);
-	for (int which = ST_FRAMES_COPY; which <= ST_PADDING_COPY; which++) {
-		if ((st = index_stmt(ix, which, cause)) == NULL)
+	/* Everything stored per video, copied from src_id to id. */
+	static const int copies[] = { ST_FRAMES_COPY, ST_TENSORS_COPY, ST_PADDING_COPY,
+		ST_SEGMENTS_COPY };
+	for (size_t k = 0; k < sizeof copies / sizeof copies[0]; k++) {
+		if ((st = index_stmt(ix, copies[k], cause)) == NULL)
 			goto fail;
 		sqlite3_bind_int64(st, 1, src_id);
 		sqlite3_bind_int64(st, 2, id);
 		if (index_step_done(ix, st, "copying a video", cause) != 0)
 			goto fail;
 	}
-	if ((st = index_stmt(ix, ST_SEGMENTS_COPY, cause)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, src_id);
-	sqlite3_bind_int64(st, 2, id);
-	if (index_step_done(ix, st, "copying a video", cause) != 0)
-		goto fail;
 	goto out;
 fail:
 	id = -1;
