@@ -40,7 +40,7 @@ if [ ! -f "$WORK/synth/captions.jsonl" ]; then
 		--frames-npy --seed 0 --jobs "$THREADS"
 fi
 "$PYTHON" "$HERE/train.py" --synth "$WORK/synth" --out "$WORK/out" --work "$WORK/train" \
-	--stages clip,features,tcmgc,ea,ea-seq --frame-aux 1.0 --seed 42 --threads "$THREADS" \
+	--stages clip,features,tcmgc,ea,ea-seq --frame-aux 1.0 --frame-targets subject --seed 42 --threads "$THREADS" \
 	--device "$DEVICE" --clipgrep "$CLIPGREP"
 "$PYTHON" "$HERE/multihead.py" -o "$OUT" \
 	tcmgc="$WORK/out/demo-tcmgc.safetensors" ea="$WORK/out/demo-ea.safetensors" \
