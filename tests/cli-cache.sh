@@ -92,7 +92,7 @@ C=$(cache_files)
 clip d.mp4 testsrc2 "hue=h=120"
 run "$CLIPGREP" index $DB $M "$T/lib"
 run "$CLIPGREP" info $DB --quick
-ok $(contains "$out" "stale: the next search rebuilds it" && echo 0 || echo 1) \
+ok $(contains "$out" "stale: the next search updates it" && echo 0 || echo 1) \
 	"after indexing another clip, info says the file is stale"
 run "$CLIPGREP" -v search $DB $M -l -n 10 "$Q"
 ok $([ "$rc" -eq 0 ] && contains "$out" "d.mp4" && [ "$(printf '%s\n' "$out" | wc -l)" -eq 4 ] &&

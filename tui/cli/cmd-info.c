@@ -79,7 +79,7 @@ static void info_search_caches(index_db *ix, const char *db, int json)
 			info_mb(stdout, sb.st_size);
 			if (ok)
 				printf(", %zu records, %s)\n", shape.n, strcmp(state, "current") == 0 ?
-				    "current" : "stale: the next search rebuilds it");
+				    "current" : "stale: the next search updates it");
 			else
 				printf(", %s: the next search rebuilds it)\n", why != NULL ? why : "?");
 		}
