@@ -6,7 +6,7 @@
 # CLIP stage itself), joined into one file (multihead.py), checked against
 # the PyTorch reference (test_train.py) and probed (probe.py).
 #
-#   tools/train/demo-model.sh [--work DIR] [--out FILE] [--threads N] [--device DEV]
+#   tools/train/demo-model.sh [--work DIR] [--out FILE] [--threads N] [--device DEV] [--recipe N]
 #
 # --work DIR   data, caches and the single-head files (default /tmp/clipgrep-demo-model;
 #              about 1.7 GB of frames)
@@ -22,17 +22,26 @@ WORK=/tmp/clipgrep-demo-model
 OUT=$TOP/assets/demo/demo.safetensors
 THREADS=2
 DEVICE=cpu
-RECIPE=2  # 1: the towers with the contrastive loss alone; 2: + per-frame supervision
+# --recipe: 2 (the shipped file): contrastive + per-frame read-outs of the captioned objects;
+# 3: a structured image-tower start, 1000 steps of per-colour read-outs alone, then both.
+# (Recipe 1, the contrastive loss alone, is in git history.)
+RECIPE=2
 while [ $# -gt 0 ]; do
 	case $1 in
 	--work) WORK=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--threads) THREADS=$2; shift 2 ;;
 	--device) DEVICE=$2; shift 2 ;;
+	--recipe) RECIPE=$2; shift 2 ;;
 	-h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "demo-model.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
+case $RECIPE in
+2) FRAME_ARGS="--frame-targets subject" ;;
+3) FRAME_ARGS="--frame-targets colour --tower-init structured --frame-steps 1000" ;;
+*) echo "demo-model.sh: no recipe $RECIPE (2 or 3)" >&2; exit 2 ;;
+esac
 [ -x "$CLIPGREP" ] || { echo "demo-model.sh: build clipgrep first (its tokenizer)" >&2; exit 2; }
 mkdir -p "$WORK"
 if [ ! -f "$WORK/synth/captions.jsonl" ]; then
@@ -40,7 +49,7 @@ if [ ! -f "$WORK/synth/captions.jsonl" ]; then
 		--frames-npy --seed 0 --jobs "$THREADS"
 fi
 "$PYTHON" "$HERE/train.py" --synth "$WORK/synth" --out "$WORK/out" --work "$WORK/train" \
-	--stages clip,features,tcmgc,ea,ea-seq --frame-aux 1.0 --frame-targets subject --seed 42 --threads "$THREADS" \
+	--stages clip,features,tcmgc,ea,ea-seq --frame-aux 1.0 $FRAME_ARGS --seed 42 --threads "$THREADS" \
 	--device "$DEVICE" --clipgrep "$CLIPGREP"
 "$PYTHON" "$HERE/multihead.py" -o "$OUT" \
 	tcmgc="$WORK/out/demo-tcmgc.safetensors" ea="$WORK/out/demo-ea.safetensors" \
