@@ -89,7 +89,8 @@ def main(argv=None):
     def cells(v, t):
         n, f, colours = t.shape[:3]
         x, y = t[..., 0].reshape(-1, colours), t[..., 1].reshape(-1, colours)
-        frame, colour = torch.nonzero(x < 5, as_tuple=True)
+        absent = train.FRAME_ATTRS[0][1]  # the x read-out's class for "no such colour"
+        frame, colour = torch.nonzero(x < absent, as_tuple=True)
         onehot = F.one_hot(colour, colours).double()
         feats = (v.reshape(n * f, -1)[frame][:, :, None] * onehot[:, None, :]).flatten(1)
         return feats, x[frame, colour] * 5 + y[frame, colour]

@@ -230,14 +230,7 @@ class SubjectFrameAux(torch.nn.Module):
         return total / max(count, 1)
 
 
-def read_captions(videos, path, val_fraction, seed):
-    """A real dataset: {video: [captions]} from JSON lines or CSV; a
-    deterministic val split by video."""
-    caps = {}
-
-
-FRAME_TARGETS = {"colour": (lambda a, f: frame_targets(a, f), FrameAux),
-                 "subject": (lambda a, f: subject_frame_targets(a, f), SubjectFrameAux)}
+FRAME_TARGETS = {"colour": (frame_targets, FrameAux), "subject": (subject_frame_targets, SubjectFrameAux)}
 
 
 def read_captions(videos, path, val_fraction, seed):
@@ -451,10 +444,9 @@ def structured_tower_init(visual):
 
 def pretrain_frames(args, visual, aux, clips, frames, train_idx, targets, rng, curves):
     """--frame-steps: the image tower and its read-outs alone, on training frames drawn at random
-    (--frame-batch a step, Adam without weight decay), before the contrastive stage.  The first
-    --frame-curriculum steps draw only from one-object scenes: there a tower learns where the object
-    is after a few hundred steps, while on all scenes from the start it keeps answering the most
-    common bin for thousands (tools/train/README.md, "The bundled run")."""
+    (--frame-batch a step, Adam without weight decay, the loss over the colours present), before the
+    contrastive stage.  The first --frame-curriculum steps draw only from one-object scenes (tried
+    with CLIP's random start, where it did not help; recipe 3 uses none)."""
     F_ = frames.shape[1]
     pool_all = np.array([(i, f) for i in train_idx for f in range(F_)])
     single = np.array([len(clips[i].attrs["objects"]) == 1 if clips[i].attrs else False for i in train_idx])
