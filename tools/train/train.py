@@ -63,11 +63,12 @@ def log(*a):
 # --- data ----------------------------------------------------------------------
 
 class Clip:
-    __slots__ = ("id", "split", "video", "captions", "group", "npy", "attrs")
+    __slots__ = ("id", "split", "video", "captions", "group", "npy", "attrs", "change")
 
-    def __init__(self, id, split, video, captions, group, npy=None, attrs=None):
+    def __init__(self, id, split, video, captions, group, npy=None, attrs=None, change=None):
         self.id, self.split, self.video, self.captions = id, split, video, captions
         self.group, self.npy, self.attrs = group, npy, attrs
+        self.change = change  # a hard negative's kind (hard_negative_kind), None for a group's base
 
 
 def read_synth(root):
@@ -77,8 +78,86 @@ def read_synth(root):
             r = json.loads(line)
             npy = os.path.join(root, r["frames_path"]) if r.get("frames_path") else None
             clips.append(Clip(r["id"], r["split"], os.path.join(root, r["path"]), r["captions"],
-                              r.get("group", r["id"]), npy, r.get("attributes")))
+                              r.get("group", r["id"]), npy, r.get("attributes"),
+                              hard_negative_kind(r.get("change"))))
     return clips
+
+
+# --- what a caption says happens (--text-aux) ------------------------------------------
+#
+# Every caption of a synthetic clip names its events' motions in some
+# order of words ("X falls after Y fades in").  A linear read-out of the
+# sentence embedding predicts the first and the second event's motion in
+# time (tools/synth's motions, or none).  Without it the text tower has
+# no reason to tell "moves left" from "moves right": meanP scores a clip
+# and its time reversal alike, and a head trained on top cannot start to
+# use direction when neither side of the dot product carries it (the two
+# sentences' cosine was 0.998 in recipe 3).
+
+def event_motion_targets(attrs):
+    """int64 [2]: the motion of the first and the second event by start time
+    (an index into synth.MOTION_NAMES; len(MOTION_NAMES) for no event)."""
+    import synth
+    events = sorted((attrs or {}).get("events") or [], key=lambda e: e["start"])[:2]
+    none = len(synth.MOTION_NAMES)
+    return np.array([synth.MOTION_NAMES.index(e["motion"]) for e in events] + [none] * (2 - len(events)),
+                    np.int64)
+
+
+class TextAux(torch.nn.Module):
+    """The read-out of event_motion_targets from the L2-normalised sentence
+    embedding; SCALE turns the unit vector's small dot products into
+    logits that can reach confident answers."""
+    SCALE = 8.0
+
+    def __init__(self, dim):
+        super().__init__()
+        import synth
+        self.classes = len(synth.MOTION_NAMES) + 1
+        self.lin = torch.nn.Linear(dim, 2 * self.classes)
+
+    def loss(self, s, targets, stats=None):
+        logits = self.lin(F.normalize(s, dim=-1) * self.SCALE).view(-1, self.classes)
+        t = targets.reshape(-1)
+        if stats is not None:
+            r = stats.setdefault("events", [0, 0])
+            r[0] += int((logits.argmax(-1) == t).sum())
+            r[1] += t.numel()
+        return F.cross_entropy(logits, t)
+
+
+OPPOSITE_MOTIONS = {("left", "right"), ("right", "left"), ("up", "down"), ("down", "up")}
+
+
+def hard_negative_kind(change):
+    """tools/synth's change record -> the kind make eval reports (eval_c.sh):
+    direction (a motion and its opposite), motion (any other), order,
+    colour, count, size, shape, texture."""
+    if not change:
+        return None
+    kind = change["kind"]
+    if kind == "motion":
+        return "direction" if (change.get("from"), change.get("to")) in OPPOSITE_MOTIONS else "motion"
+    return {"color": "colour"}.get(kind, kind)
+
+
+def hard_negative_pairs(clips, idx):
+    """(kind, a, b) for each hard negative b of a group's base a, positions in idx."""
+    pos = {i: k for k, i in enumerate(idx)}
+    base = {clips[i].group: pos[i] for i in idx if clips[i].change is None}
+    return [(clips[i].change, base[clips[i].group], pos[i]) for i in idx
+            if clips[i].change is not None and clips[i].group in base]
+
+
+def hard_negative_accuracy(scores, pairs):
+    """{kind: %} of pairs where each clip's own caption (row) scores its own
+    clip above the other one, both ways, as make eval counts them."""
+    right = {}
+    for kind, a, b in pairs:
+        r = right.setdefault(kind, [0, 0])
+        r[0] += int(scores[a, a] > scores[a, b]) + int(scores[b, b] > scores[b, a])
+        r[1] += 2
+    return {k: 100.0 * r / n for k, (r, n) in sorted(right.items())}
 
 
 # --- per-frame supervision (--frame-aux) -----------------------------------------------
@@ -95,7 +174,8 @@ def read_synth(root):
 # The targets are keyed by colour because they must be a function of the
 # frame alone: recipe 2 asked for "the captioned subject's" position, which
 # a frame does not show when other objects are in it (most scenes), so the
-# read-outs could only learn the most common bin.
+# read-outs could only learn the most common bin (its code is in git
+# history, before the recipe 4 file shipped).
 
 FRAME_ATTRS = (("x", 5), ("y", 5), ("size", 3))  # each read-out has one more class: absent
 
@@ -160,77 +240,6 @@ class FrameAux(torch.nn.Module):
                     s[1] += int(torch.bincount(t[present]).max())
                     s[2] += int(present.sum())
         return total / len(FRAME_ATTRS)
-
-
-# Recipe 2 (the shipped demo file, --frame-targets subject) asked instead
-# for the captioned objects' position, size, visibility, colour, shape and
-# count (slot 0: the first event's object; slot 1: the second event's).  A
-# frame does not show which object a caption talks about when there are
-# others (most scenes), so those read-outs could learn little more than
-# the most common class.  Kept to rebuild the shipped file bit for bit.
-
-SUBJECT_ATTRS = (("x", 5), ("y", 5), ("size", 3), ("visible", 2), ("colour", 8), ("shape", 7), ("count", 3))
-SUBJECT_SLOTS = 2
-
-
-def subject_frame_targets(attrs, F_):
-    """int64 [F, SUBJECT_SLOTS, len(SUBJECT_ATTRS)] class indices, -1 where
-    unknown (no such object, or an attribute of an invisible one)."""
-    import synth
-    out = np.full((F_, SUBJECT_SLOTS, len(SUBJECT_ATTRS)), -1, np.int64)
-    if not attrs:
-        return out
-    u = (np.arange(F_) + 0.5) / F_  # the engine's sampling times (tools/synth)
-    slots = []
-    for e in attrs["events"]:
-        if e["object"] not in slots:
-            slots.append(e["object"])
-    colours, shapes = list(synth.COLORS), synth.SHAPE_NAMES
-    for si, gi in enumerate(slots[:SUBJECT_SLOTS]):
-        obj = attrs["objects"][gi]
-        dx, dy, sc, _, alpha = synth.group_state(obj, synth.events_of(attrs, gi), u)
-        px = np.mean([p[0] for p in obj["positions"]]) + dx
-        py = np.mean([p[1] for p in obj["positions"]]) + dy
-        r = obj["radius"] * sc
-        vis = alpha > 0.5
-        cols = [np.clip((px * 5).astype(int), 0, 4), np.clip((py * 5).astype(int), 0, 4),
-                np.digitize(r, [0.1, 0.135]), vis.astype(int),
-                np.full(F_, colours.index(obj["color"])), np.full(F_, shapes.index(obj["shape"])),
-                np.full(F_, int(obj["count"]) - 1)]
-        for a, c in enumerate(cols):
-            out[:, si, a] = np.where(vis | (a == 3), c, -1)
-    return out
-
-
-class SubjectFrameAux(torch.nn.Module):
-    """Recipe 2's read-outs (subject_frame_targets) from a frame embedding [.., D]."""
-
-    def __init__(self, d):
-        super().__init__()
-        self.heads = torch.nn.ModuleList([torch.nn.Linear(d, n) for _ in range(SUBJECT_SLOTS)
-                                          for _, n in SUBJECT_ATTRS])
-
-    def loss(self, emb, targets, stats=None):
-        """emb [N, D], targets [N, SUBJECT_SLOTS, A] -> mean cross-entropy over known targets.
-        stats (a dict), when given, gathers per slot-0 attribute how often the read-out is
-        right and how often the most common class would be: [right, majority, count]."""
-        total, count = emb.new_zeros(()), 0
-        for k, head in enumerate(self.heads):
-            t = targets[:, k // len(SUBJECT_ATTRS), k % len(SUBJECT_ATTRS)]
-            keep = t >= 0
-            if keep.any():
-                logits = head(emb[keep])
-                total = total + F.cross_entropy(logits, t[keep], reduction="sum")
-                count += int(keep.sum())
-                if stats is not None and k < len(SUBJECT_ATTRS):
-                    s = stats.setdefault(SUBJECT_ATTRS[k][0], [0, 0, 0])
-                    s[0] += int((logits.argmax(1) == t[keep]).sum())
-                    s[1] += int(torch.bincount(t[keep]).max())
-                    s[2] += int(keep.sum())
-        return total / max(count, 1)
-
-
-FRAME_TARGETS = {"colour": (frame_targets, FrameAux), "subject": (subject_frame_targets, SubjectFrameAux)}
 
 
 def read_captions(videos, path, val_fraction, seed):
@@ -370,6 +379,21 @@ def contrastive(logits):
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
+def group_contrastive(logits, groups):
+    """contrastive() within each hard-negative group of the batch: every
+    caption against its own clip and the clips that differ from it in one
+    attribute (direction, order, colour, ...), so that the few pairs that
+    need the temporal signal weigh as much as the easy ones."""
+    g = torch.as_tensor([hash(x) for x in groups], device=logits.device)
+    same = g[:, None] == g[None, :]
+    rows = same.sum(1) > 1
+    if not bool(rows.any()):
+        return logits.new_zeros(())
+    labels = torch.arange(logits.shape[0], device=logits.device)[rows]
+    masked = logits.masked_fill(~same, float("-inf"))
+    return 0.5 * (F.cross_entropy(masked[rows], labels) + F.cross_entropy(masked.T[rows], labels))
+
+
 def clamp_scale(clip):
     with torch.no_grad():
         clip.logit_scale.clamp_(0, math.log(100))
@@ -488,9 +512,8 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
         structured_tower_init(clip.visual)
     aux, targets = None, None
     if args.frame_aux > 0:
-        make_targets, aux_module = FRAME_TARGETS[args.frame_targets]
-        aux = aux_module(cfg["embed_dim"]).to(device)
-        targets = {i: torch.as_tensor(make_targets(clips[i].attrs, cfg["frames"])) for i in train_idx}
+        aux = FrameAux(cfg["embed_dim"]).to(device)
+        targets = {i: torch.as_tensor(frame_targets(clips[i].attrs, cfg["frames"])) for i in train_idx}
         if args.frame_steps > 0:
             pretrain_frames(args, clip.visual, aux, clips, frames, train_idx, targets, rng, curves)
     params = list(clip.named_parameters()) + (list(aux.named_parameters()) if aux is not None else [])
@@ -539,7 +562,8 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
         curves.append(entry)
         log(f"clip epoch {epoch + 1}/{args.clip_epochs}: loss {entry['loss']:.3f} "
             f"scale {entry['logit_scale']:.1f}" + (f" val R@1 {entry['val']['R@1']:.1f} "
-                                                   f"R@5 {entry['val']['R@5']:.1f}" if "val" in entry else "")
+                                                   f"R@5 {entry['val']['R@5']:.1f}{hard_summary(entry['val'])}"
+                                                   if "val" in entry else "")
             + f" ({entry['seconds']:.0f} s)")
     return clip
 
@@ -548,7 +572,22 @@ def eval_meanp(clip, clips, tok, frames, idx, device):
     masks = np.ones((len(idx), frames.shape[1]), np.float32)
     v = tc.meanp_video(encode_frames(clip, frames[np.array(idx)], masks, device), torch.as_tensor(masks))
     s, _ = encode_texts(clip, np.stack([tok["ids"][i][0] for i in idx]), device)
-    return metrics.compute(metrics.ranks_from_scores((F.normalize(s, dim=-1) @ v.T).numpy()))
+    return val_metrics((F.normalize(s, dim=-1) @ v.T).numpy(), clips, idx)
+
+
+def val_metrics(scores, clips, idx):
+    """Retrieval metrics of a [query, video] score matrix over idx (each
+    clip's first caption), with the hard-negative accuracies by kind."""
+    m = metrics.compute(metrics.ranks_from_scores(scores))
+    pairs = hard_negative_pairs(clips, idx)
+    if pairs:
+        m["hard"] = hard_negative_accuracy(scores, pairs)
+    return m
+
+
+def hard_summary(m):
+    """The log's short form of val_metrics' hard-negative accuracies."""
+    return " hard " + " ".join(f"{k} {v:.0f}" for k, v in m["hard"].items()) if "hard" in m else ""
 
 
 # --- stage 2: heads ------------------------------------------------------------------
@@ -561,6 +600,11 @@ def build_head(kind, cfg, args):
                         args.softmax_lambda, args.lva_dropout)
     if kind == "ea":
         return tc.EA(cfg["frames"], d, "meanP", "excitation_aggregation", 4.0)
+    if kind == "meanp":
+        # No parameters of its own: CLIP4Clip's meanP on the frozen frames, trained
+        # as the other heads are (its text tower fine-tuned the same way), so that
+        # the baseline gets what the heads get on the text side.
+        return tc.EA(cfg["frames"], d, "meanP", "none")
     if kind == "ea-seq":
         return tc.EA(cfg["frames"], d, "seqTransf", "aggregation", 0.25, cfg["context_length"],
                      args.temporal_layers, cfg["text_heads"])
@@ -589,16 +633,35 @@ def eval_head(kind, head, clip, clips, tok, feats, masks, idx, device, chunk=50)
         sc = torch.cat(rows)
     else:
         sc = head.scores(s.to(device), head.video(v, m)[0], clip.logit_scale.exp()).cpu()
-    return metrics.compute(metrics.ranks_from_scores(sc.numpy()))
+    return val_metrics(sc.numpy(), clips, idx)
 
 
-def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, val_idx, curves):
+HEAD_STAGES = ("tcmgc", "ea", "ea-seq", "meanp")
+SELECT_WHAT = {"r1": "val R@1", "hard": "mean of val R@1 and hard-negative accuracy"}
+
+
+def selection_merit(m, select):
+    """What --select keeps the best epoch by: R@1 (R@5 breaking ties), or
+    R@1 plus the mean hard-negative accuracy over kinds, so that an epoch
+    that ranks better but tells motion apart worse is not preferred."""
+    merit = m["R@1"] + 1e-3 * m["R@5"]
+    if select == "hard" and m.get("hard"):
+        merit += float(np.mean(list(m["hard"].values())))
+    return merit
+
+
+def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, val_idx, curves, start=None):
+    """One head on the cached features.  start: (clip, head) of an already
+    trained seqTransf head whose text tower and seqTransf this one starts
+    from (--tcmgc-init)."""
     device = args.device
     rng = np.random.default_rng(args.seed + 1)
     prng = random.Random(args.seed + 1)
     torch.manual_seed(args.seed + 1)
-    clip = copy.deepcopy(base_clip).to(device)
+    clip = copy.deepcopy(start[0] if start else base_clip).to(device)
     head = build_head(kind, cfg, args).to(device)
+    if start:
+        head.seq.load_state_dict(start[1].seq.state_dict())
     clip.visual.requires_grad_(False)  # the image tower is shared by every file
     text_params = [(n, p) for n, p in clip.named_parameters() if not n.startswith("visual.")]
     if args.text_lr <= 0:
@@ -608,6 +671,13 @@ def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, 
         for _, p in text_params:
             p.requires_grad_(True)
     groups = [(list(head.named_parameters()), args.head_lr)]
+    text_aux = None
+    if args.text_aux > 0:
+        if args.text_lr <= 0:
+            raise SystemExit("--text-aux needs a trainable text tower (--text-lr > 0)")
+        text_aux = TextAux(cfg["embed_dim"]).to(device)
+        groups[0][0].extend(("text_aux." + n, p) for n, p in text_aux.named_parameters())
+        events = {i: torch.as_tensor(event_motion_targets(clips[i].attrs)) for i in train_idx}
     if text_params:
         groups.append((text_params, max(args.text_lr, 0) or args.head_lr))
     opt = make_optimizer(groups, args.wd)
@@ -619,13 +689,18 @@ def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, 
     for epoch in range(epochs):
         head.train()
         clip.train()
-        losses, sdrs = [], []
+        losses, sdrs, aux_stats = [], [], {}
         for b in group_batches(clips, train_idx, batch, prng):
             set_lr(opt, step, total)
             ids = torch.as_tensor(np.stack([tok["ids"][i][rng.integers(len(tok["ids"][i]))] for i in b])).to(device)
             s, w = clip.encode_text(ids)
             sc, z = head_scores(kind, head, clip, s, w, feats[b].to(device), masks[b].to(device), True)
             loss = contrastive(sc)
+            if args.hard_weight > 0:
+                loss = loss + args.hard_weight * group_contrastive(sc, [clips[i].group for i in b])
+            if text_aux is not None:
+                t = torch.stack([events[i] for i in b]).to(device)
+                loss = loss + args.text_aux * text_aux.loss(s, t, aux_stats)
             if z is not None and args.sdr_weight > 0:
                 sdr = torch.diagonal(z, dim1=0, dim2=1).T.var(dim=-1).mean()  # Var_g Z_g[i, i]
                 loss = loss + args.sdr_weight * sdr
@@ -641,22 +716,40 @@ def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, 
                  "logit_scale": float(clip.logit_scale.exp()), "seconds": time.time() - t0}
         if sdrs:
             entry["sdr"] = float(np.mean(sdrs))
+        if aux_stats:
+            entry["text_aux"] = 100.0 * aux_stats["events"][0] / aux_stats["events"][1]
         if val_idx and ((epoch + 1) % args.val_every == 0 or epoch + 1 == epochs):
             entry["val"] = eval_head(kind, head, clip, clips, tok, feats, masks, val_idx, device)
-            if best is None or entry["val"]["R@1"] + 1e-3 * entry["val"]["R@5"] >= best:
-                best = entry["val"]["R@1"] + 1e-3 * entry["val"]["R@5"]
+            merit = selection_merit(entry["val"], args.select)
+            if best is None or merit >= best:
+                best = merit
                 best_state = (copy.deepcopy(clip.state_dict()), copy.deepcopy(head.state_dict()), epoch + 1)
         curves.append(entry)
         log(f"{kind} epoch {epoch + 1}/{epochs}: loss {entry['loss']:.3f}"
             + (f" sdr {entry['sdr']:.2f}" if "sdr" in entry else "")
+            + (f" text read-out {entry['text_aux']:.0f} %" if "text_aux" in entry else "")
             + f" scale {entry['logit_scale']:.1f}"
-            + (f" val R@1 {entry['val']['R@1']:.1f} R@5 {entry['val']['R@5']:.1f}" if "val" in entry else "")
+            + (f" val R@1 {entry['val']['R@1']:.1f} R@5 {entry['val']['R@5']:.1f}{hard_summary(entry['val'])}"
+               if "val" in entry else "")
             + f" ({entry['seconds']:.0f} s)")
     if best_state is not None and args.keep_best:
         clip.load_state_dict(best_state[0])
         head.load_state_dict(best_state[1])
-        log(f"{kind}: keeping epoch {best_state[2]} (best val R@1)")
+        log(f"{kind}: keeping epoch {best_state[2]} (best {SELECT_WHAT[args.select]})")
     return clip.cpu(), head.cpu()
+
+
+def tcmgc_start(args, base_clip):
+    """--tcmgc-init's head from its file in --out (a run that trained it
+    earlier), checked to carry the same image tower."""
+    path = os.path.join(args.out, f"{args.prefix}-{args.tcmgc_init}.safetensors")
+    if not os.path.exists(path):
+        raise SystemExit(f"--tcmgc-init {args.tcmgc_init}: no {path}: train that stage first (or in the same run)")
+    clip, head, _, _, _, _ = tc.load_file(path)
+    for (n, a), b in zip(clip.visual.state_dict().items(), base_clip.visual.state_dict().values()):
+        if not torch.equal(a.cpu(), b.cpu()):
+            raise SystemExit(f"{path}: its image tower differs from this run's ({n}): retrain it")
+    return clip, head
 
 
 # --- main ------------------------------------------------------------------------------
@@ -702,10 +795,6 @@ def main(argv=None):
     m.add_argument("--frame-aux", type=float, default=0.0, metavar="W",
                    help="weight of the per-frame attribute loss (synthetic data only; the recipe of "
                         "make demo-model uses 1.0)")
-    m.add_argument("--frame-targets", choices=sorted(FRAME_TARGETS), default="colour",
-                   help="what the per-frame read-outs predict: colour (where each colour's objects are "
-                        "and how big, or that none is visible) or subject (recipe 2, the shipped file: "
-                        "the captioned objects' attributes, which a frame alone does not determine)")
     m.add_argument("--tower-init", choices=("clip", "structured"), default="clip",
                    help="the image tower's start: CLIP's random one, or structured (patch colours and "
                         "a 2-D sine-cosine position table: see structured_tower_init)")
@@ -731,6 +820,15 @@ def main(argv=None):
     h.add_argument("--softmax-lambda", type=float, default=100.0)
     h.add_argument("--sdr-weight", type=float, default=0.5)
     h.add_argument("--lva-dropout", type=float, default=0.1)
+    h.add_argument("--hard-weight", type=float, default=0.0, metavar="W",
+                   help="add W x the contrastive loss within each hard-negative group of the batch")
+    h.add_argument("--text-aux", type=float, default=0.0, metavar="W",
+                   help="synthetic data: add W x a read-out of the events' motions from the sentence "
+                        "embedding (TextAux), so the text tower tells direction and order apart")
+    h.add_argument("--tcmgc-init", choices=("ea-seq",), default=None,
+                   help="start TC-MGC's text tower and seqTransf from the ea-seq head (trained first)")
+    h.add_argument("--select", choices=sorted(SELECT_WHAT), default="r1",
+                   help="keep the epoch with the best val R@1, or R@1 + mean hard-negative accuracy")
     h.add_argument("--no-keep-best", dest="keep_best", action="store_false",
                    help="export the last epoch instead of the best on val")
     ap.add_argument("--wd", type=float, default=0.2)
@@ -847,14 +945,20 @@ def main(argv=None):
         feats[use] = encode_frames(base_clip, frames[use], masks[use], args.device)
         torch.save({"feats": feats, "masks": torch.as_tensor(masks), "n": len(clips)}, feat_path)
         log(f"features: {len(use)} clips in {time.time() - t0:.0f} s")
-    heads = [s for s in stages if s in ("tcmgc", "ea", "ea-seq")]
+    heads = [s for s in stages if s in HEAD_STAGES]
     if heads:
         fz = torch.load(feat_path)
         if fz["n"] != len(clips):
             raise SystemExit(f"{feat_path} is for another dataset: run the features stage")
         feats, fmasks = fz["feats"], fz["masks"]
+    trained = {}
     for kind in heads:
-        clip_h, head = train_head(kind, args, cfg, base_clip, clips, tok, feats, fmasks, train_idx, val_idx, curves)
+        start = None
+        if kind == "tcmgc" and args.tcmgc_init:
+            start = trained.get(args.tcmgc_init) or tcmgc_start(args, base_clip)
+        clip_h, head = train_head(kind, args, cfg, base_clip, clips, tok, feats, fmasks, train_idx, val_idx, curves,
+                                  start)
+        trained[kind] = (clip_h, head)
         meta = dict(meta_common)
         meta["clipgrep.trainer"] = "tools/train/train.py"
         if kind == "tcmgc":
@@ -863,9 +967,11 @@ def main(argv=None):
                          "clipgrep.tcmgc.softmax_lambda": args.softmax_lambda})
             arch = "tcmgc"
         else:
-            sh, st_, r = ("meanP", "excitation_aggregation", 4) if kind == "ea" else ("seqTransf", "aggregation", 0.25)
-            meta.update({"clipgrep.name": f"clipgrep {args.prefix}: EA ({sh} + {st_}, r={r})",
-                         "clipgrep.ea.sim_header": sh, "clipgrep.ea.se_type": st_,
+            sh, st_, r = {"ea": ("meanP", "excitation_aggregation", 4), "ea-seq": ("seqTransf", "aggregation", 0.25),
+                          "meanp": ("meanP", "none", 4)}[kind]
+            name = (f"clipgrep {args.prefix}: meanP (CLIP4Clip's baseline, text tower trained as the heads')"
+                    if kind == "meanp" else f"clipgrep {args.prefix}: EA ({sh} + {st_}, r={r})")
+            meta.update({"clipgrep.name": name, "clipgrep.ea.sim_header": sh, "clipgrep.ea.se_type": st_,
                          "clipgrep.ea.reduction_ratio": r, "clipgrep.ea.aggregation_type": "unity"})
             arch = "ea"
         path = os.path.join(args.out, f"{args.prefix}-{kind}.safetensors")
