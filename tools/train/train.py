@@ -384,7 +384,8 @@ def group_contrastive(logits, groups):
     caption against its own clip and the clips that differ from it in one
     attribute (direction, order, colour, ...), so that the few pairs that
     need the temporal signal weigh as much as the easy ones."""
-    g = torch.as_tensor([hash(x) for x in groups], device=logits.device)
+    ids = {}
+    g = torch.as_tensor([ids.setdefault(x, len(ids)) for x in groups], device=logits.device)
     same = g[:, None] == g[None, :]
     rows = same.sum(1) > 1
     if not bool(rows.any()):
@@ -637,7 +638,8 @@ def eval_head(kind, head, clip, clips, tok, feats, masks, idx, device, chunk=50)
 
 
 HEAD_STAGES = ("tcmgc", "ea", "ea-seq", "meanp")
-SELECT_WHAT = {"r1": "val R@1", "hard": "mean of val R@1 and hard-negative accuracy"}
+SELECT_WHAT = {"r1": "val R@1", "hard": "val R@1 + mean hard-negative accuracy"}
+
 
 
 def selection_merit(m, select):
@@ -675,6 +677,8 @@ def train_head(kind, args, cfg, base_clip, clips, tok, feats, masks, train_idx, 
     if args.text_aux > 0:
         if args.text_lr <= 0:
             raise SystemExit("--text-aux needs a trainable text tower (--text-lr > 0)")
+        if not args.synth:
+            raise SystemExit("--text-aux needs synthetic data (--synth): its targets are the scenes' events")
         text_aux = TextAux(cfg["embed_dim"]).to(device)
         groups[0][0].extend(("text_aux." + n, p) for n, p in text_aux.named_parameters())
         events = {i: torch.as_tensor(event_motion_targets(clips[i].attrs)) for i in train_idx}
