@@ -7,7 +7,9 @@
   2. the CLIP towers equal clip_ref.py on a file written by tinyclip.export
      and read back (names, layout, F16 rounding);
   3. with a model file argument: that file against clip_ref/heads_ref on a
-     few inputs.
+     few inputs;
+  4. the trainer's hard-negative helpers (train.py): the loss within groups,
+     the accuracies by kind, the events' motion targets.
 
     /usr/bin/python3 tools/train/test_train.py [MODEL.safetensors...]
 """
@@ -182,8 +184,37 @@ def test_file(path):
         check(f"{os.path.basename(path)}: {arch} head", got, want, 1e-9)
 
 
+def test_hard_negative_helpers():
+    import train
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    # One group holding the whole batch: the group loss is the plain contrastive loss.
+    check("group_contrastive, one group = contrastive", train.group_contrastive(logits, ["a"] * 6),
+          train.contrastive(logits), 1e-12)
+    # Groups {0,1,2} and {4,5}; 3 alone adds nothing.
+    groups = ["a", "a", "a", "b", "c", "c"]
+    want = 0.0
+    for rows in ([0, 1, 2], [4, 5]):
+        want += sum(train.F.cross_entropy(logits[r][rows][None], torch.tensor([rows.index(r)])).item()
+                    + train.F.cross_entropy(logits[:, r][rows][None], torch.tensor([rows.index(r)])).item()
+                    for r in rows)
+    check("group_contrastive, two groups and a singleton", train.group_contrastive(logits, groups),
+          want / 2 / 5, 1e-12)
+    scores = np.array([[3.0, 1.0, 5.0], [2.0, 4.0, 0.0], [1.0, 0.0, 2.0]])
+    # pair (direction, 0, 1): 3 > 1 and 4 > 2, both right; pair (order, 0, 2): 3 < 5 wrong, 2 > 1 right.
+    acc = train.hard_negative_accuracy(scores, [("direction", 0, 1), ("order", 0, 2)])
+    check("hard_negative_accuracy", [acc["direction"], acc["order"]], [100.0, 50.0], 0)
+    attrs = {"events": [{"motion": "down", "start": 0.5}, {"motion": "appear", "start": 0.1}]}
+    import synth
+    names = synth.MOTION_NAMES
+    check("event_motion_targets: in time order, none padded",
+          [list(train.event_motion_targets(attrs)), list(train.event_motion_targets({"events": attrs["events"][:1]}))],
+          [[names.index("appear"), names.index("down")], [names.index("down"), len(names)]], 0)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(2)
+    test_hard_negative_helpers()
     test_heads()
     test_export_roundtrip()
     for p in sys.argv[1:]:
