@@ -24,8 +24,8 @@
 # higher.  Hard negatives (tools/synth): a clip and its copy with one change
 # (direction: left/right or up/down swapped; motion: another motion
 # change; order: two events swapped; colour, count, size, shape, texture),
-# each clip's caption against the pair, both ways.  Needs python3 for the
-# JSON.
+# each clip's caption against the pair, both ways.  Needs python3 (with numpy, for
+# metrics.py) for the JSON.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
 	--limit) LIMIT=$2; shift 2 ;;
 	--test) TEST=$2; shift 2 ;;
 	--bootstrap) BOOT=$2; shift 2 ;;
-	-h|--help) sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "eval_c.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -76,10 +76,11 @@ fi
 
 # queries.tsv: id <TAB> path <TAB> caption (test split, file order);
 # pairs.tsv: kind <TAB> query <TAB> right <TAB> wrong.
-"$PYTHON" - "$DATA" "$LIMIT" "$WORK" <<'EOF'
+"$PYTHON" - "$DATA" "$LIMIT" "$WORK" "$HERE" <<'EOF'
 import json, os, sys
 root, limit, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-OPPOSITE = {("left", "right"), ("right", "left"), ("up", "down"), ("down", "up")}
+sys.path.insert(0, sys.argv[4])
+from metrics import hard_negative_kind  # numpy only, as train.py uses it
 recs = []
 for line in open(os.path.join(root, "captions.jsonl")):
     r = json.loads(line)
@@ -96,10 +97,7 @@ with open(os.path.join(work, "queries.tsv"), "w") as q, open(os.path.join(work, 
         ch, b = r.get("change"), base.get(r.get("group"))
         if not ch or b is None or b not in ids:
             continue
-        kind = ch["kind"]
-        if kind == "motion":
-            kind = "direction" if (ch.get("from"), ch.get("to")) in OPPOSITE else "motion"
-        kind = {"color": "colour"}.get(kind, kind)
+        kind = hard_negative_kind(ch)
         p.write(f"{kind}\t{b}\t{b}\t{r['id']}\n{kind}\t{r['id']}\t{r['id']}\t{b}\n")
 EOF
 N=$(wc -l < "$WORK/queries.tsv")

@@ -30,6 +30,21 @@ def compute(ranks):
     }
 
 
+OPPOSITE_MOTIONS = {("left", "right"), ("right", "left"), ("up", "down"), ("down", "up")}
+
+
+def hard_negative_kind(change):
+    """tools/synth's change record -> the kind make eval reports: direction
+    (a motion and its opposite), motion (any other), order, colour, count,
+    size, shape, texture; None for no change (a group's base clip)."""
+    if not change:
+        return None
+    kind = change["kind"]
+    if kind == "motion":
+        return "direction" if (change.get("from"), change.get("to")) in OPPOSITE_MOTIONS else "motion"
+    return {"color": "colour"}.get(kind, kind)
+
+
 HEADER = "| model | R@1 | R@5 | R@10 | MdR | MnR |\n|---|---|---|---|---|---|"
 
 

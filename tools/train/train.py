@@ -68,7 +68,7 @@ class Clip:
     def __init__(self, id, split, video, captions, group, npy=None, attrs=None, change=None):
         self.id, self.split, self.video, self.captions = id, split, video, captions
         self.group, self.npy, self.attrs = group, npy, attrs
-        self.change = change  # a hard negative's kind (hard_negative_kind), None for a group's base
+        self.change = change  # a hard negative's kind (metrics.hard_negative_kind), None for a group's base
 
 
 def read_synth(root):
@@ -79,7 +79,7 @@ def read_synth(root):
             npy = os.path.join(root, r["frames_path"]) if r.get("frames_path") else None
             clips.append(Clip(r["id"], r["split"], os.path.join(root, r["path"]), r["captions"],
                               r.get("group", r["id"]), npy, r.get("attributes"),
-                              hard_negative_kind(r.get("change"))))
+                              metrics.hard_negative_kind(r.get("change"))))
     return clips
 
 
@@ -124,21 +124,6 @@ class TextAux(torch.nn.Module):
             r[0] += int((logits.argmax(-1) == t).sum())
             r[1] += t.numel()
         return F.cross_entropy(logits, t)
-
-
-OPPOSITE_MOTIONS = {("left", "right"), ("right", "left"), ("up", "down"), ("down", "up")}
-
-
-def hard_negative_kind(change):
-    """tools/synth's change record -> the kind make eval reports (eval_c.sh):
-    direction (a motion and its opposite), motion (any other), order,
-    colour, count, size, shape, texture."""
-    if not change:
-        return None
-    kind = change["kind"]
-    if kind == "motion":
-        return "direction" if (change.get("from"), change.get("to")) in OPPOSITE_MOTIONS else "motion"
-    return {"color": "colour"}.get(kind, kind)
 
 
 def hard_negative_pairs(clips, idx):
