@@ -212,9 +212,35 @@ def test_hard_negative_helpers():
           [[names.index("appear"), names.index("down")], [names.index("down"), len(names)]], 0)
 
 
+def test_probe_and_readout_helpers():
+    import probe
+    import train
+    # Wilson's 95 % interval for 80 of 100 (by hand: centre 0.78890, half-width 0.07773).
+    check("probe.wilson, 80 of 100", list(probe.wilson(80, 100)), [71.117, 86.663], 1e-4)
+    check("probe.wilson, none of none", list(probe.wilson(0, 0)), [0.0, 100.0], 0)
+    # --clip-aux present: the read-outs' loss is over the colours a frame shows, so changing the
+    # read-outs of the colours it does not show leaves it unchanged; over every colour it does not.
+    torch.manual_seed(0)
+    aux = train.FrameAux(8).double()
+    emb = torch.randn(4, 8, dtype=torch.float64)
+    colours, width = aux.colours, sum(n + 1 for _, n in train.FRAME_ATTRS)
+    t = torch.empty(4, colours, len(train.FRAME_ATTRS), dtype=torch.int64)
+    for a, (_, n) in enumerate(train.FRAME_ATTRS):
+        t[:, :, a] = n  # every colour absent ...
+    t[:, 0] = torch.tensor([1, 2, 0])  # ... but the first, at x bin 1, y bin 2, size bin 0
+    before = [float(aux.loss(emb, t, present_only=p)) for p in (True, False)]
+    with torch.no_grad():
+        aux.read.bias[width:] += torch.randn(aux.read.bias.shape[0] - width, dtype=torch.float64)
+    after = [float(aux.loss(emb, t, present_only=p)) for p in (True, False)]
+    check("FrameAux present_only: only the colours shown count", after[0], before[0], 1e-12)
+    if abs(after[1] - before[1]) < 1e-3:
+        FAILS.append("FrameAux over every colour: the colours not shown do not count")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(2)
     test_hard_negative_helpers()
+    test_probe_and_readout_helpers()
     test_heads()
     test_export_roundtrip()
     for p in sys.argv[1:]:

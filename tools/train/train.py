@@ -503,7 +503,13 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
         if args.frame_steps > 0:
             pretrain_frames(args, clip.visual, aux, clips, frames, train_idx, targets, rng, curves)
     params = list(clip.named_parameters()) + (list(aux.named_parameters()) if aux is not None else [])
-    opt = make_optimizer([(params, args.clip_lr)], args.wd)
+    # --clip-visual-lr: a pretrained image tower (--frame-steps) learns more slowly than the text
+    # tower, which starts from nothing, so the contrastive loss's first steps do not wash out what
+    # the frame steps taught it.
+    visual_lr = args.clip_lr if args.clip_visual_lr is None else args.clip_visual_lr
+    visual = [(n, p) for n, p in params if n.startswith("visual.")]
+    rest = [(n, p) for n, p in params if not n.startswith("visual.")]
+    opt = make_optimizer([(visual, visual_lr), (rest, args.clip_lr)], args.wd)
     steps_per_epoch = len(group_batches(clips, train_idx, args.batch, prng))
     total = steps_per_epoch * args.clip_epochs
     step, t0 = 0, time.time()
@@ -525,7 +531,7 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
             if aux is not None:
                 t = torch.stack([targets[i][fi[k]] for k, i in enumerate(b)]).flatten(0, 1)
                 loss = loss + args.frame_aux * aux.loss(emb.reshape(len(b) * nf, -1), t.to(device),
-                                                        aux_stats)
+                                                        aux_stats, present_only=args.clip_aux == "present")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -781,9 +787,14 @@ def main(argv=None):
     m.add_argument("--clip-epochs", type=int, default=8)
     m.add_argument("--clip-frames", type=int, default=3, help="frames per clip in a clip-stage step")
     m.add_argument("--clip-lr", type=float, default=1e-3)
+    m.add_argument("--clip-visual-lr", type=float, default=None, metavar="LR",
+                   help="the image tower's learning rate in the clip stage (default --clip-lr)")
     m.add_argument("--frame-aux", type=float, default=0.0, metavar="W",
                    help="weight of the per-frame attribute loss (synthetic data only; the recipe of "
                         "make demo-model uses 1.0)")
+    m.add_argument("--clip-aux", choices=("all", "present"), default="all",
+                   help="the read-outs' loss in the clip stage: over every colour, \"absent\" included, "
+                        "or (as in --frame-steps) over the colours a frame shows")
     m.add_argument("--tower-init", choices=("clip", "structured"), default="clip",
                    help="the image tower's start: CLIP's random one, or structured (patch colours and "
                         "a 2-D sine-cosine position table: see structured_tower_init)")
