@@ -503,13 +503,7 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
         if args.frame_steps > 0:
             pretrain_frames(args, clip.visual, aux, clips, frames, train_idx, targets, rng, curves)
     params = list(clip.named_parameters()) + (list(aux.named_parameters()) if aux is not None else [])
-    # --clip-visual-lr: a pretrained image tower (--frame-steps) learns more slowly than the text
-    # tower, which starts from nothing, so the contrastive loss's first steps do not wash out what
-    # the frame steps taught it.
-    visual_lr = args.clip_lr if args.clip_visual_lr is None else args.clip_visual_lr
-    visual = [(n, p) for n, p in params if n.startswith("visual.")]
-    rest = [(n, p) for n, p in params if not n.startswith("visual.")]
-    opt = make_optimizer([(visual, visual_lr), (rest, args.clip_lr)], args.wd)
+    opt = make_optimizer([(params, args.clip_lr)], args.wd)
     steps_per_epoch = len(group_batches(clips, train_idx, args.batch, prng))
     total = steps_per_epoch * args.clip_epochs
     step, t0 = 0, time.time()
@@ -787,11 +781,9 @@ def main(argv=None):
     m.add_argument("--clip-epochs", type=int, default=8)
     m.add_argument("--clip-frames", type=int, default=3, help="frames per clip in a clip-stage step")
     m.add_argument("--clip-lr", type=float, default=1e-3)
-    m.add_argument("--clip-visual-lr", type=float, default=None, metavar="LR",
-                   help="the image tower's learning rate in the clip stage (default --clip-lr)")
     m.add_argument("--frame-aux", type=float, default=0.0, metavar="W",
                    help="weight of the per-frame attribute loss (synthetic data only; the recipe of "
-                        "make demo-model uses 1.0)")
+                        "make demo-model uses 3.0)")
     m.add_argument("--clip-aux", choices=("all", "present"), default="all",
                    help="the read-outs' loss in the clip stage: over every colour, \"absent\" included, "
                         "or (as in --frame-steps) over the colours a frame shows")
