@@ -14,10 +14,11 @@
 # --work DIR   data, caches and the single-head files (default /tmp/clipgrep-demo-model;
 #              about 3.5 GB of frames)
 # --out FILE   the model file (default assets/demo/demo.safetensors)
-# --recipe N   5 (the default, the shipped file), 4 (recipe 5's heads on towers
-#              whose clip stage also trained the read-outs' "absent" answers,
-#              which washed out where things are) or 3 (recipe 4's towers with
-#              recipe 2's head training: no text read-out, frozen-start heads)
+# --recipe N   4 (the default, the shipped file), 5 (recipe 4 with the clip
+#              stage's read-outs on the colours a frame shows, at three times
+#              the weight: frame embeddings that see motion better, retrieval
+#              half as good) or 3 (recipe 4's towers with recipe 2's head
+#              training: no text read-out, frozen-start heads)
 # About 50 minutes on 2 CPU cores.  Prints the file's SHA-256: record it in
 # tools/train/README.md ("The bundled run") with this recipe's version.
 set -eu
@@ -31,7 +32,7 @@ THREADS=2
 DEVICE=cpu
 # Recipes 1 (the contrastive loss alone) and 2 (read-outs of the captioned
 # objects, which a frame does not determine) are in git history.
-RECIPE=5
+RECIPE=4
 while [ $# -gt 0 ]; do
 	case $1 in
 	--work) WORK=$2; shift 2 ;;
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--threads) THREADS=$2; shift 2 ;;
 	--device) DEVICE=$2; shift 2 ;;
 	--recipe) RECIPE=$2; shift 2 ;;
-	-h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "demo-model.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -50,6 +51,7 @@ case $RECIPE in
 4) ;;
 # recipe 5: the clip stage keeps the read-outs' loss where the frame steps
 # had it, on the colours a frame shows, at three times the weight
+# (tools/train/README.md, "Recipe 5")
 5) TOWER_ARGS="--frame-aux 3.0 --clip-aux present --tower-init structured --frame-steps 1000" ;;
 *) echo "demo-model.sh: no recipe $RECIPE (3, 4 or 5)" >&2; exit 2 ;;
 esac

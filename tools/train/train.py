@@ -783,7 +783,7 @@ def main(argv=None):
     m.add_argument("--clip-lr", type=float, default=1e-3)
     m.add_argument("--frame-aux", type=float, default=0.0, metavar="W",
                    help="weight of the per-frame attribute loss (synthetic data only; the recipe of "
-                        "make demo-model uses 3.0)")
+                        "make demo-model uses 1.0; its recipe 5, 3.0)")
     m.add_argument("--clip-aux", choices=("all", "present"), default="all",
                    help="the read-outs' loss in the clip stage: over every colour, \"absent\" included, "
                         "or (as in --frame-steps) over the colours a frame shows")
