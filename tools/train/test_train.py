@@ -235,6 +235,15 @@ def test_probe_and_readout_helpers():
     check("FrameAux present_only: only the colours shown count", after[0], before[0], 1e-12)
     if abs(after[1] - before[1]) < 1e-3:
         FAILS.append("FrameAux over every colour: the colours not shown do not count")
+    # --clip-aux-absent W: plus W times the mean cross-entropy of the absent colours' "absent" answers.
+    z = aux.read(emb).view(4, colours, -1)
+    want, o = 0.0, 0
+    for a, (_, n) in enumerate(train.FRAME_ATTRS):
+        logits = z[:, 1:, o:o + n + 1].reshape(-1, n + 1)  # colours 1.. are the absent ones
+        want += float(train.F.cross_entropy(logits, torch.full((logits.shape[0],), n)))
+        o += n + 1
+    got = float(aux.loss(emb, t, present_only=True, absent_weight=0.5)) - after[0]
+    check("FrameAux absent_weight: the absent answers' mean loss, weighted", got, 0.5 * want / len(train.FRAME_ATTRS), 1e-9)
 
 
 if __name__ == "__main__":

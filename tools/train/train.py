@@ -205,9 +205,12 @@ class FrameAux(torch.nn.Module):
         self.colours = len(frame_colours())
         self.read = torch.nn.Linear(d, self.colours * sum(n + 1 for _, n in FRAME_ATTRS))
 
-    def loss(self, emb, targets, stats=None, present_only=False):
+    def loss(self, emb, targets, stats=None, present_only=False, absent_weight=0.0):
         """emb [N, D], targets [N, colours, A] -> mean cross-entropy over colours and attributes
-        (present_only: over the colours a frame shows, not the "absent" answers).
+        (present_only: over the colours a frame shows, not the "absent" answers; absent_weight,
+        with present_only: plus that times the mean cross-entropy over the colours it does not
+        show, each kind averaged on its own so that the many absent colours do not outweigh the
+        few present ones).
         stats (a dict), when given, gathers per attribute, over the colours present, how often the
         read-out is right and how often the most common bin would be: [right, majority, count]."""
         z = self.read(emb).view(emb.shape[0], self.colours, -1)
@@ -217,6 +220,9 @@ class FrameAux(torch.nn.Module):
             o += n + 1
             want = t.masked_fill(t == n, -100) if present_only else t
             total = total + F.cross_entropy(logits.reshape(-1, n + 1), want.reshape(-1), ignore_index=-100)
+            if present_only and absent_weight > 0 and bool((t == n).any()):
+                total = total + absent_weight * F.cross_entropy(
+                    logits.reshape(-1, n + 1), t.masked_fill(t < n, -100).reshape(-1), ignore_index=-100)
             if stats is not None:
                 present = t < n
                 if present.any():
@@ -525,7 +531,8 @@ def train_clip(args, cfg, clips, tok, frames, train_idx, val_idx, curves):
             if aux is not None:
                 t = torch.stack([targets[i][fi[k]] for k, i in enumerate(b)]).flatten(0, 1)
                 loss = loss + args.frame_aux * aux.loss(emb.reshape(len(b) * nf, -1), t.to(device),
-                                                        aux_stats, present_only=args.clip_aux == "present")
+                                                        aux_stats, present_only=args.clip_aux == "present",
+                                                        absent_weight=args.clip_aux_absent)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -787,6 +794,9 @@ def main(argv=None):
     m.add_argument("--clip-aux", choices=("all", "present"), default="all",
                    help="the read-outs' loss in the clip stage: over every colour, \"absent\" included, "
                         "or (as in --frame-steps) over the colours a frame shows")
+    m.add_argument("--clip-aux-absent", type=float, default=0.0, metavar="W",
+                   help="with --clip-aux present: plus W times the loss of the \"absent\" answers, "
+                        "averaged apart from the present colours'")
     m.add_argument("--tower-init", choices=("clip", "structured"), default="clip",
                    help="the image tower's start: CLIP's random one, or structured (patch colours and "
                         "a 2-D sine-cosine position table: see structured_tower_init)")
