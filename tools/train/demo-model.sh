@@ -45,7 +45,8 @@ while [ $# -gt 0 ]; do
 	*) echo "demo-model.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
-TOWER_ARGS="--frame-aux 1.0 --tower-init structured --frame-steps 1000"
+TOWER_START="--tower-init structured --frame-steps 1000"
+TOWER_ARGS="--frame-aux 1.0 $TOWER_START"
 HEAD_ARGS="--text-aux 3 --text-lr 3e-3 --hard-weight 1 --head-epochs 40 --tcmgc-epochs 8 --tcmgc-init ea-seq"
 case $RECIPE in
 3) HEAD_ARGS="" ;;
@@ -53,9 +54,9 @@ case $RECIPE in
 # recipe 5: the clip stage keeps the read-outs' loss where the frame steps
 # had it, on the colours a frame shows, at three times the weight
 # (tools/train/README.md, "Recipe 5")
-5) TOWER_ARGS="--frame-aux 3.0 --clip-aux present --tower-init structured --frame-steps 1000" ;;
+5) TOWER_ARGS="--frame-aux 3.0 --clip-aux present $TOWER_START" ;;
 # recipe 6: recipe 5 with the absent answers back, averaged apart, at 0.3
-6) TOWER_ARGS="--frame-aux 3.0 --clip-aux present --clip-aux-absent 0.3 --tower-init structured --frame-steps 1000" ;;
+6) TOWER_ARGS="--frame-aux 3.0 --clip-aux present --clip-aux-absent 0.3 $TOWER_START" ;;
 *) echo "demo-model.sh: no recipe $RECIPE (3 to 6)" >&2; exit 2 ;;
 esac
 [ -x "$CLIPGREP" ] || { echo "demo-model.sh: build clipgrep first (its tokenizer)" >&2; exit 2; }

@@ -218,11 +218,12 @@ class FrameAux(torch.nn.Module):
         for a, (name, n) in enumerate(FRAME_ATTRS):
             logits, t = z[:, :, o:o + n + 1], targets[:, :, a]
             o += n + 1
+            flat = logits.reshape(-1, n + 1)
             want = t.masked_fill(t == n, -100) if present_only else t
-            total = total + F.cross_entropy(logits.reshape(-1, n + 1), want.reshape(-1), ignore_index=-100)
+            total = total + F.cross_entropy(flat, want.reshape(-1), ignore_index=-100)
             if present_only and absent_weight > 0 and bool((t == n).any()):
                 total = total + absent_weight * F.cross_entropy(
-                    logits.reshape(-1, n + 1), t.masked_fill(t < n, -100).reshape(-1), ignore_index=-100)
+                    flat, t.masked_fill(t < n, -100).reshape(-1), ignore_index=-100)
             if stats is not None:
                 present = t < n
                 if present.any():
@@ -633,7 +634,6 @@ HEAD_STAGES = ("tcmgc", "ea", "ea-seq", "meanp")
 SELECT_WHAT = {"r1": "val R@1", "hard": "val R@1 + mean hard-negative accuracy"}
 
 
-
 def selection_merit(m, select):
     """What --select keeps the best epoch by: R@1 (R@5 breaking ties), or
     R@1 plus the mean hard-negative accuracy over kinds, so that an epoch
@@ -842,6 +842,8 @@ def main(argv=None):
     os.makedirs(args.work, exist_ok=True)
     if bool(args.videos) != bool(args.captions) or bool(args.synth) == bool(args.videos):
         ap.error("give --synth DIR, or --videos DIR and --captions FILE")
+    if args.clip_aux_absent > 0 and args.clip_aux != "present":
+        ap.error("--clip-aux-absent weighs the absent answers apart, which needs --clip-aux present")
     stages = (args.stages or ("features,tcmgc,ea" if args.init_clip else "clip,features,tcmgc,ea")).split(",")
     if args.text_lr is None:
         args.text_lr = 0.0 if args.init_clip else 2e-4
