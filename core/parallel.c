@@ -151,6 +151,11 @@ void parallel_run(void (*fn)(void *ctx, int part, int parts), void *ctx, size_t 
 		n = (int)(work / min_work);
 	if (n > max_parts)
 		n = max_parts;
+	parallel_run_parts(fn, ctx, n);
+}
+
+void parallel_run_parts(void (*fn)(void *ctx, int part, int parts), void *ctx, int n)
+{
 	if (n > PARALLEL_MAX_PARTS)
 		n = PARALLEL_MAX_PARTS;
 	if (n <= 1) {

@@ -22,4 +22,12 @@
 void parallel_run(void (*fn)(void *ctx, int part, int parts), void *ctx, size_t work,
     size_t min_work, int max_parts);
 
+/*
+ * parallel_run with exactly `parts` parts (1 .. PARALLEL_MAX_PARTS; more
+ * are clamped), whatever tensor_threads() says: for work that has a
+ * thread count of its own, such as a search's (core/search), so that it
+ * too runs on the pool's threads rather than starting its own.
+ */
+void parallel_run_parts(void (*fn)(void *ctx, int part, int parts), void *ctx, int parts);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "scan.h"
 #include "search.h"
 #include "tensor.h"
@@ -419,7 +420,7 @@ static size_t search_chunk(const search_job *job)
 	return job->kind == SEARCH_JOB_TCMGC ? SEARCH_CHUNK : (size_t)SEARCH_CHUNK * 64;
 }
 
-static void *search_worker(void *arg)
+static void search_worker(void *arg)
 {
 	search_job *job = arg;
 	const search_lib *lib = job->lib;
@@ -483,7 +484,6 @@ out:
 	tensor_free(scratch);
 	tensor_free(gkc);
 	tensor_free(gtx);
-	return NULL;
 }
 
 static int search_thread_count(int want, size_t n, size_t chunk)
@@ -493,28 +493,27 @@ static int search_thread_count(int want, size_t n, size_t chunk)
 
 	if ((size_t)t > chunks)
 		t = (int)(chunks > 0 ? chunks : 1);
-	return t < 1 ? 1 : t > 256 ? 256 : t;
+	return t < 1 ? 1 : t > PARALLEL_MAX_PARTS ? PARALLEL_MAX_PARTS : t;
 }
 
-/* Run job over its n videos on `threads` workers (the caller is one);
- * 0, 1 when cancelled, or -1 with *cause. */
+static void search_part(void *ctx, int part, int parts)
+{
+	(void)part;
+	(void)parts;
+	search_worker(ctx);
+}
+
+/* Run job over its n videos on `threads` workers of the one pool
+ * (core/parallel; the caller is one of them); 0, 1 when cancelled, or -1
+ * with *cause. */
 static int search_job_run(search_job *job, int threads, char **cause)
 {
-	pthread_t tid[256];
-	int started = 0, t = search_thread_count(threads, job->n, search_chunk(job));
-
 	atomic_store(&job->next, 0);
 	atomic_store(&job->failed, 0);
 	atomic_store(&job->cancelled, 0);
 	atomic_store(&job->full, 0);
-	for (int i = 1; i < t; i++) {
-		if (pthread_create(&tid[started], NULL, search_worker, job) != 0)
-			break;
-		started++;
-	}
-	search_worker(job);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
+	parallel_run_parts(search_part, job,
+	    search_thread_count(threads, job->n, search_chunk(job)));
 	if (atomic_load(&job->failed)) {
 		util_set_cause(cause, "search: out of memory");
 		return -1;

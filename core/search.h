@@ -7,8 +7,9 @@
  * index stores them), laid out for batched scoring: TC-MGC's Kc blocks of
  * all videos are contiguous, so a chunk of videos is scored by one GEMM
  * against all of the query's probe vectors.  search_run splits the library
- * across worker threads (pthreads), each scoring chunks of videos, then
- * selects the top K with a heap and recomputes the breakdown of each hit.
+ * across workers, the threads of the one pool (core/parallel, which the
+ * towers use too), each taking chunks of videos in turn, then selects the
+ * top K with a heap and recomputes the breakdown of each hit.
  *
  * Models:
  *   SEARCH_TCMGC  the TC-MGC final score (LSA over the four granularities)
@@ -39,7 +40,8 @@
  * this is an approximation, and `clipgrep bench search` measures its
  * recall of the exact top 10.
  *
- * BLAS: the workers call the BLAS concurrently.  For the best throughput
+ * BLAS: the scan's products are core/scan's own kernels; what runs once
+ * per query may call the BLAS.  For the best throughput
  * run the BLAS single-threaded while searching (tensor_set_threads(1))
  * and let opts.threads use the cores.
  */
@@ -115,7 +117,7 @@ int64_t search_lib_id(const search_lib *lib, size_t index);
 typedef struct {
 	search_model model;
 	int top_k;        /* hits to return (default 10) */
-	int threads;      /* workers; 0 = one per online CPU */
+	int threads;      /* workers (at most PARALLEL_MAX_PARTS, 16); 0 = one per online CPU */
 	int prefilter;    /* 0 = exact; M > 0 = TC-MGC on the M best by the coarse score */
 	int tight_rerank; /* EA tight: how many videos get the cross encoder (default 100) */
 	int no_bf16;      /* 1: score every video in fp32 (no bf16 first pass) */

@@ -7,20 +7,25 @@
  * threads do not change the result, the heap keeps the exact top K, the
  * pre-filter and the tight re-ranker score what they say, removal works;
  * a library written to a cache file and adopted from its mapping searches
- * the same, and changes copy it first (core/cachefile).
+ * the same, and changes copy it first (core/cachefile).  The scan runs on
+ * the one thread pool (core/parallel): searches start no threads of their
+ * own, and the pool's threads use no CPU between searches.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cachefile.h"
 #include "ea.h"
 #include "model.h"
+#include "parallel.h"
 #include "safetensors.h"
 #include "search.h"
 #include "tap.h"
@@ -398,6 +403,102 @@ out:
  * fused) give exactly the exhaustive fp32 scan's top 10.  Then a scan
  * asked to cancel returns 1 and no hits.
  */
+/* A thread's user + system CPU ticks, or -1 when /proc cannot tell. */
+static long thread_ticks(long tid)
+{
+	char path[64], buf[1024];
+	FILE *fp;
+	size_t got;
+	unsigned long ut, st;
+
+	snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	got = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[got] = 0;
+	/* Fields 14 and 15 (utime, stime) follow the ")" that ends field 2. */
+	char *p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+static int thread_count(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (dir == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+static void record_tid(void *ctx, int part, int parts)
+{
+	(void)parts;
+	((long *)ctx)[part] = (long)syscall(SYS_gettid);
+}
+
+/* The pool's workers' ticks in all (they are tids[1 .. n-1]), -1 if unknown. */
+static long pool_ticks(const long *tids, int n)
+{
+	long sum = 0;
+
+	for (int i = 1; i < n; i++) {
+		long t = thread_ticks(tids[i]);
+		if (t < 0)
+			return -1;
+		sum += t;
+	}
+	return sum;
+}
+
+/*
+ * Searches run on the pool's threads: the pool's workers (found by a job
+ * that records who runs each part) do the scan's work, no thread is left
+ * behind, and between searches the workers sleep: one left spinning would
+ * use about 30 ticks in 0.3 s.
+ */
+static void test_pool(search_lib *lib, const tcmgc_query *q, const float *s)
+{
+	enum { WORKERS = 3 };
+	long tids[WORKERS] = { 0 }, busy0, busy1, idle0, idle1;
+	search_opts o;
+	search_result res;
+	int ok = 1, threads0, threads1;
+
+	parallel_run_parts(record_tid, tids, WORKERS);
+	if ((busy0 = pool_ticks(tids, WORKERS)) < 0 || tids[1] == tids[0] ||
+	    (threads0 = thread_count()) < 0) {
+		tap_skip("no /proc/self/task or no pool: the pool's threads cannot be watched");
+		tap_skip("no /proc/self/task or no pool");
+		return;
+	}
+	search_opts_init(&o);
+	o.threads = WORKERS;
+	for (int i = 0; i < 40 && ok; i++) {
+		ok = search_run(lib, q, s, &o, &res, NULL) == 0 && res.nhits == 10;
+		search_result_free(&res);
+	}
+	busy1 = pool_ticks(tids, WORKERS);
+	threads1 = thread_count();
+	tap_ok(ok && busy1 - busy0 >= 2 && threads1 == threads0,
+	    "40 searches on %d workers ran on the pool's threads: %ld ticks of CPU there, %d threads "
+	    "before and %d after", WORKERS, busy1 - busy0, threads0, threads1);
+	usleep(20000); /* past the workers' spin after their last job */
+	idle0 = pool_ticks(tids, WORKERS);
+	usleep(300000);
+	idle1 = pool_ticks(tids, WORKERS);
+	tap_ok(idle0 >= 0 && idle1 - idle0 <= 3,
+	    "the pool's threads sleep between searches: %ld ticks of CPU in 0.3 s", idle1 - idle0);
+}
+
 static void test_verify(const char *variant, const char *lib_name, int n0, int n)
 {
 	model *m = load_model(variant);
@@ -550,6 +651,8 @@ static void test_verify(const char *variant, const char *lib_name, int n0, int n
 			atomic_store(&flag, 1);
 		}
 		tap_ok(ok, "%s: a cancelled scan returns 1 and no hits; cleared, it runs", variant);
+		if (q != NULL && e != NULL)
+			test_pool(lib, q, s);
 		tcmgc_query_free(q);
 	}
 out:
