@@ -1095,11 +1095,12 @@ int engine_query_is_empty(const char *query)
 	return empty;
 }
 
-static int engine_encode(engine *e, const char *query, search_model mode, double *seconds,
-    char **cause)
+/* 0, -1 with *cause, or 1 when *cancel (may be NULL) stopped the text tower. */
+static int engine_encode(engine *e, const char *query, search_model mode, atomic_int *cancel,
+    double *seconds, char **cause)
 {
 	double t0 = util_now();
-	int fresh = 0;
+	int fresh = 0, rc;
 
 	*seconds = 0;
 	if (!engine_has_mode(e, mode)) {
@@ -1114,8 +1115,9 @@ static int engine_encode(engine *e, const char *query, search_model mode, double
 		return -1;
 	}
 	if (mode != SEARCH_EA) {
-		if (heads_text_encode(e->tm->text, query, &fresh, cause) == -1)
-			return -1;
+		if ((rc = heads_text_encode_cancellable(e->tm->text, query, &fresh, cancel,
+		    cause)) != 0)
+			return rc;
 		if (fresh || e->tq == NULL) {
 			tcmgc_query_free(e->tq);
 			e->tq = tcmgc_query_new(e->tc, heads_text_get(e->tm->text)->sentence,
@@ -1127,8 +1129,8 @@ static int engine_encode(engine *e, const char *query, search_model mode, double
 	}
 	if (mode != SEARCH_TCMGC) {
 		int f2 = 0;
-		if (heads_text_encode(e->em->text, query, &f2, cause) == -1)
-			return -1;
+		if ((rc = heads_text_encode_cancellable(e->em->text, query, &f2, cancel, cause)) != 0)
+			return rc;
 		fresh = fresh || f2;
 	}
 	if (fresh)
@@ -1461,8 +1463,10 @@ int engine_search_segments(engine *e, const char *query, search_model mode, int 
 		engine_result_name(e, *out, mode);
 		return 0;
 	}
-	if (engine_encode(e, query, mode, &enc, cause) == -1)
-		return -1;
+	/* A newer keystroke may supersede the query while the text tower runs. */
+	int encoded = engine_encode(e, query, mode, e->cancel, &enc, cause);
+	if (encoded != 0)
+		return encoded; /* -1, or 1: cancelled */
 	search_opts_init(&opts);
 	opts.model = mode;
 	opts.top_k = want;
@@ -1513,7 +1517,7 @@ int engine_score_all(engine *e, const char *query, search_model mode, int64_t *i
 		engine *x = engine_extra(e, mode, &inner, cause);
 		return x == NULL ? -1 : engine_score_all(x, query, inner, ids, scores, cap, n, cause);
 	}
-	if (engine_encode(e, query, mode, &enc, cause) == -1)
+	if (engine_encode(e, query, mode, NULL, &enc, cause) == -1)
 		return -1;
 	if (mode != SEARCH_TCMGC && ea_is_tight(e->ea)) {
 		util_set_cause(cause, "mode '%s': the tight EA type ranks only its pre-selection",
@@ -1636,7 +1640,7 @@ int engine_explain_at(engine *e, const char *query, search_model mode, int64_t v
 	}
 	if (v == NULL || !v->searchable)
 		return 1;
-	if (engine_encode(e, query, mode, &enc, cause) == -1)
+	if (engine_encode(e, query, mode, NULL, &enc, cause) == -1)
 		return -1;
 	t0 = util_now();
 	/* The segment asked for: the one holding at_time (the last one past the end). */

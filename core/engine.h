@@ -258,8 +258,8 @@ int engine_query_is_empty(const char *query);
  * 10).  *out gets a result (free with engine_result_free) also when there
  * are no hits.  Returns 0, or -1 with *cause ("mode 'ea' needs an EA model",
  * an empty query, ...); 1, with *out NULL, when the cancel flag
- * (engine_set_cancel) was nonzero after the text was encoded or became so
- * during the scan.  The query's encoding is kept for the next call with
+ * (engine_set_cancel) was nonzero or became so while the text was encoded
+ * (checked before each block of the text tower) or during the scan.  The query's encoding is kept for the next call with
  * the same text.
  */
 int engine_search(engine *e, const char *query, search_model mode, int top_k,
@@ -274,8 +274,10 @@ int engine_search_segments(engine *e, const char *query, search_model mode, int 
 /*
  * A flag engine_search watches (NULL: none), owned by the caller and
  * living as long as the engine uses it.  The TUI's search thread sets it
- * when a newer keystroke supersedes the search in flight: the scan stops
- * between blocks of videos, within a few milliseconds.
+ * when a newer keystroke supersedes the search in flight: the text tower
+ * stops between its blocks and the scan between blocks of videos, each
+ * about a millisecond of work.  Explaining and engine_score_all do not
+ * watch it.
  */
 void engine_set_cancel(engine *e, atomic_int *flag);
 

@@ -614,7 +614,13 @@ void heads_text_free(heads_text *t)
 
 int heads_text_encode(heads_text *t, const char *query, int *fresh, char **cause)
 {
-	int L = t->enc.L, n, total;
+	return heads_text_encode_cancellable(t, query, fresh, NULL, cause);
+}
+
+int heads_text_encode_cancellable(heads_text *t, const char *query, int *fresh,
+    atomic_int *cancel, char **cause)
+{
+	int L = t->enc.L, n, total, rc;
 	char *copy;
 
 	if (fresh != NULL)
@@ -624,9 +630,11 @@ int heads_text_encode(heads_text *t, const char *query, int *fresh, char **cause
 	free(t->text);
 	t->text = NULL;
 	if ((total = tokenizer_encode(t->tok, query, NULL, 0, cause)) < 0 ||
-	    (n = tokenizer_encode_padded(t->tok, query, L, t->ids, NULL, cause)) < 0 ||
-	    textenc_encode(t->te, t->ids, t->sentence, t->words, cause) == -1)
+	    (n = tokenizer_encode_padded(t->tok, query, L, t->ids, NULL, cause)) < 0)
 		return -1;
+	if ((rc = textenc_encode_cancellable(t->te, t->ids, t->sentence, t->words, cancel,
+	    cause)) != 0)
+		return rc; /* -1, or 1: cancelled, t->text still NULL */
 	if ((copy = util_strdup(query)) == NULL) {
 		util_set_cause(cause, "out of memory");
 		return -1;

@@ -52,6 +52,7 @@
 #ifndef CLIPGREP_HEADS_H
 #define CLIPGREP_HEADS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -208,6 +209,13 @@ void heads_text_free(heads_text *t);
  * says whether it was encoded now.  -1 with *cause.
  */
 int heads_text_encode(heads_text *t, const char *query, int *fresh, char **cause);
+/*
+ * The same, giving up when *cancel (may be NULL) becomes nonzero during
+ * the encoding (textenc_encode_cancellable): then 1, and no text is held,
+ * so the next call encodes afresh.
+ */
+int heads_text_encode_cancellable(heads_text *t, const char *query, int *fresh,
+    atomic_int *cancel, char **cause);
 const heads_encoding *heads_text_get(const heads_text *t);
 tokenizer *heads_text_tokenizer(const heads_text *t);
 

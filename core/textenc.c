@@ -224,6 +224,12 @@ int textenc_embed_dim(const textenc *t)
 
 int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words, char **cause)
 {
+	return textenc_encode_cancellable(t, ids, sentence, words, NULL, cause);
+}
+
+int textenc_encode_cancellable(textenc *t, const int32_t *ids, float *sentence, float *words,
+    atomic_int *cancel, char **cause)
+{
 	int L = t->L, D = t->width, eot = 0;
 
 	if (ids == NULL) {
@@ -255,9 +261,12 @@ int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words
 		for (int j = 0; j < D; j++)
 			xi[j] += pos[j];
 	}
-	for (int l = 0; l < t->layers; l++)
+	for (int l = 0; l < t->layers; l++) {
+		if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed))
+			return 1;
 		ops_block_forward(t->x, 1, n, D, t->heads, t->hidden, &t->blocks[l],
 		    OPS_LN_EPS_CLIP, NULL, true, t->scratch);
+	}
 
 	if (words != NULL) {
 		ops_layer_norm(t->normed, t->x, t->ln_final_weight, t->ln_final_bias, L, D,

@@ -9,6 +9,7 @@
 #ifndef CLIPGREP_TEXTENC_H
 #define CLIPGREP_TEXTENC_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "linear.h"
@@ -49,6 +50,15 @@ void textenc_free(textenc *t);
  * *cause (an id outside the vocabulary is named with its position).
  */
 int textenc_encode(textenc *t, const int32_t *ids, float *sentence, float *words, char **cause);
+/*
+ * textenc_encode that gives up when *cancel (may be NULL) is nonzero
+ * before a block: it then returns 1, and sentence and words are not
+ * written.  A block of ViT-B/32's text tower is about a millisecond of
+ * one core, so a search superseded while its text is encoded stops within
+ * about that (core/engine: engine_set_cancel).
+ */
+int textenc_encode_cancellable(textenc *t, const int32_t *ids, float *sentence, float *words,
+    atomic_int *cancel, char **cause);
 
 int textenc_length(const textenc *t); /* L */
 int textenc_embed_dim(const textenc *t);

@@ -605,6 +605,11 @@ static void test_search(engine *e, size_t videos)
 		    r2 != NULL && r2->nhits == 3;
 		engine_set_cancel(e, NULL);
 		tap_ok(ok, "a cancelled search returns 1 and no result; cleared, it runs");
+		/* The text tower stopped before its first block, so nothing was kept:
+		 * the cleared search encoded the text itself. */
+		tap_ok(ok && r2->encode_seconds > 0,
+		    "the cancelled search stopped in the text tower: the next one encoded the query "
+		    "(%.3f ms)", ok ? r2->encode_seconds * 1e3 : 0.0);
 		engine_result_free(r2);
 		r2 = NULL;
 	}

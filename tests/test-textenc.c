@@ -6,7 +6,7 @@
  * (tap_rel_err) <= 1e-4 against float64 torch, for L = max_words (12) and
  * L = the whole context (16).  Also: the sentence feature is the first
  * argmax position, the errors for ids outside the vocabulary, a bad L and a
- * broken model file.
+ * broken model file, and the cancel flag a superseded search raises.
  *
  * bf16 (the reference kernel on any CPU, the SIMD ones where they run):
  * normalised error <= 3e-2 and every sentence feature's cosine with
@@ -256,6 +256,33 @@ static void test_errors(model *m)
 	tap_ok(1, "textenc_free(NULL) is a no-op");
 }
 
+/* A raised cancel flag stops the tower before it writes anything; a
+ * lowered one changes nothing. */
+static void test_cancel(model *m)
+{
+	char *cause = NULL;
+	textenc *t = textenc_new(m, L, &cause);
+	int32_t ids[L] = { 62, 5, 7, 63 };
+	float s[E], want[E];
+	atomic_int flag = 1;
+	int r, untouched = 1;
+
+	for (int i = 0; i < E; i++)
+		s[i] = 12345.0f;
+	r = t != NULL ? textenc_encode_cancellable(t, ids, s, NULL, &flag, &cause) : -1;
+	for (int i = 0; i < E; i++)
+		untouched = untouched && s[i] == 12345.0f;
+	tap_ok(r == 1 && untouched && cause == NULL,
+	    "a raised cancel flag: 1, and the sentence is not written (%d)", r);
+	atomic_store(&flag, 0);
+	r = t != NULL ? textenc_encode_cancellable(t, ids, s, NULL, &flag, &cause) : -1;
+	int same = r == 0 && textenc_encode(t, ids, want, NULL, &cause) == 0 &&
+	    memcmp(s, want, sizeof s) == 0;
+	tap_ok(same, "a lowered flag: the same sentence as textenc_encode, bit for bit");
+	textenc_free(t);
+	free(cause);
+}
+
 int main(void)
 {
 	const char *top = getenv("top_srcdir");
@@ -287,6 +314,7 @@ int main(void)
 	test_golden(m, LINEAR_BF16_REF);
 	test_full_context(m);
 	test_errors(m);
+	test_cancel(m);
 	model_free(m);
 	st_close(golden);
 	rmdir(dir);
