@@ -1551,6 +1551,13 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	s.st.actions[INDEXER_UNCHANGED] = s.st.files_total - (int64_t)s.n_jobs;
 	s.st.files_done = s.st.actions[INDEXER_UNCHANGED];
 	indexer_emit(&s, INDEXER_EV_WALKED, NULL, INDEXER_UNCHANGED, NULL);
+	/*
+	 * FFmpeg is opened on first use (core/ffmpeg).  Without it every file
+	 * would fail and be recorded as undecodable, and not be tried again
+	 * until it changed: stop the run instead, before any file is touched.
+	 */
+	if (s.n_jobs > 0 && video_init(cause) == -1)
+		goto out;
 
 	/* Decode threads and the writer loop. */
 	video_options_init(&s.vopt);

@@ -1,7 +1,7 @@
 /*
  * picture — still pictures in and out through FFmpeg (see picture.h).
- * libav* lives here (still pictures) and in core/video.c (moving
- * pictures); no other file includes its headers.
+ * libav* lives here (still pictures), in core/video.c (moving
+ * pictures) and in core/ffmpeg.c, whose table every call goes through.
  */
 #include "config.h"
 
@@ -10,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libavcodec/avcodec.h>
-#include <libavutil/frame.h>
-
+#include "ffmpeg.h"
 #include "picture.h"
 #include "util.h"
 #include "video.h"
@@ -24,7 +22,7 @@ static void picture_av_cause(char **cause, const char *path, const char *what, i
 {
 	char buf[AV_ERROR_MAX_STRING_SIZE];
 
-	av_strerror(err, buf, sizeof buf);
+	ffmpeg.av_strerror(err, buf, sizeof buf);
 	util_set_cause(cause, "%s: %s (%s)", UTIL_NAME(path), what, buf);
 }
 
@@ -38,19 +36,22 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	FILE *fp = NULL;
 	int ret, rc = -1;
 
-	video_init();
+	if (video_init(cause) == -1) {
+		util_prefix_cause(cause, "%s", UTIL_NAME(path));
+		return -1;
+	}
 	if (width <= 0 || height <= 0 || width > PICTURE_MAX_SIDE || height > PICTURE_MAX_SIDE) {
 		util_set_cause(cause, "%s: bad image size %dx%d", UTIL_NAME(path), width, height);
 		return -1;
 	}
-	codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+	codec = ffmpeg.avcodec_find_encoder(AV_CODEC_ID_PNG);
 	if (codec == NULL) {
 		util_set_cause(cause, "%s: this FFmpeg has no PNG encoder", UTIL_NAME(path));
 		return -1;
 	}
-	enc = avcodec_alloc_context3(codec);
-	f = av_frame_alloc();
-	pkt = av_packet_alloc();
+	enc = ffmpeg.avcodec_alloc_context3(codec);
+	f = ffmpeg.av_frame_alloc();
+	pkt = ffmpeg.av_packet_alloc();
 	tmp = malloc(strlen(path) + 8);
 	if (enc == NULL || f == NULL || pkt == NULL || tmp == NULL) {
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
@@ -60,7 +61,7 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	enc->height = height;
 	enc->pix_fmt = AV_PIX_FMT_RGB24;
 	enc->time_base = (AVRational){ 1, 25 };
-	ret = avcodec_open2(enc, codec, NULL);
+	ret = ffmpeg.avcodec_open2(enc, codec, NULL);
 	if (ret < 0) {
 		picture_av_cause(cause, path, "cannot open the PNG encoder", ret);
 		goto out;
@@ -68,7 +69,7 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	f->format = AV_PIX_FMT_RGB24;
 	f->width = width;
 	f->height = height;
-	ret = av_frame_get_buffer(f, 0);
+	ret = ffmpeg.av_frame_get_buffer(f, 0);
 	if (ret < 0) {
 		picture_av_cause(cause, path, "cannot allocate the image", ret);
 		goto out;
@@ -76,9 +77,9 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	for (int y = 0; y < height; y++)
 		memcpy(f->data[0] + (size_t)y * f->linesize[0], rgb + (size_t)y * width * 3,
 		    (size_t)width * 3);
-	ret = avcodec_send_frame(enc, f);
+	ret = ffmpeg.avcodec_send_frame(enc, f);
 	if (ret >= 0)
-		ret = avcodec_receive_packet(enc, pkt);
+		ret = ffmpeg.avcodec_receive_packet(enc, pkt);
 	if (ret < 0) {
 		picture_av_cause(cause, path, "cannot encode the PNG", ret);
 		goto out;
@@ -104,8 +105,8 @@ int picture_write_png(const char *path, const uint8_t *rgb, int width, int heigh
 	rc = 0;
 out:
 	free(tmp);
-	av_packet_free(&pkt);
-	av_frame_free(&f);
-	avcodec_free_context(&enc);
+	ffmpeg.av_packet_free(&pkt);
+	ffmpeg.av_frame_free(&f);
+	ffmpeg.avcodec_free_context(&enc);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * video — probe, sample, decode and preprocess video frames with FFmpeg
- * (see video.h for the contract).  libav* lives here (moving pictures) and
- * in core/picture.c (still pictures); no other file includes its headers.
+ * (see video.h for the contract).  libav* lives here (moving pictures), in
+ * core/picture.c (still pictures) and in core/ffmpeg.c, which opens the
+ * libraries on first use: every call goes through its table, `ffmpeg.`.
  *
  * How a read goes:
  *   1. video_open: stat the path (clear errors for directories, loops,
@@ -42,13 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libavutil/display.h>
-#include <libavutil/imgutils.h>
-#include <libavutil/pixdesc.h>
-#include <libswscale/swscale.h>
-
+#include "ffmpeg.h"
 #include "preprocess.h"
 #include "util.h"
 #include "video.h"
@@ -176,9 +171,9 @@ static video_reader *video_log_owner(void *avcl)
 
 	if (c == NULL)
 		return NULL;
-	if (c == avformat_get_class())
+	if (c == ffmpeg.avformat_get_class())
 		return ((AVFormatContext *)avcl)->opaque;
-	if (c == avcodec_get_class())
+	if (c == ffmpeg.avcodec_get_class())
 		return ((AVCodecContext *)avcl)->opaque;
 	return NULL;
 }
@@ -215,7 +210,7 @@ static void video_av_log(void *avcl, int level, const char *fmt, va_list vl)
 	}
 	if (fn == NULL || need > video_log_verbose)
 		return;
-	av_log_format_line2(avcl, level, fmt, vl, line, (int)sizeof line, &prefix);
+	ffmpeg.av_log_format_line2(avcl, level, fmt, vl, line, (int)sizeof line, &prefix);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
@@ -223,33 +218,41 @@ static void video_av_log(void *avcl, int level, const char *fmt, va_list vl)
 		fn(video_log_arg, need, line);
 }
 
+/* FFmpeg's own level for video_set_log_level's verbosity. */
+static int video_av_level(int verbose)
+{
+	static const int levels[] = { AV_LOG_QUIET, AV_LOG_WARNING, AV_LOG_INFO, AV_LOG_DEBUG };
+
+	return levels[verbose < 0 ? 0 : verbose > 3 ? 3 : verbose];
+}
+
 static void video_init_once(void)
 {
-	av_log_set_level(AV_LOG_QUIET);
-	av_log_set_callback(video_av_log);
+	if (ffmpeg_load(NULL) == -1)
+		return;
+	ffmpeg.av_log_set_level(video_av_level(video_log_verbose));
+	ffmpeg.av_log_set_callback(video_av_log);
 }
 
-void video_init(void)
+int video_init(char **cause)
 {
 	pthread_once(&video_once, video_init_once);
+	return ffmpeg_load(cause);
 }
 
+/* Neither opens FFmpeg: a process that reads no video never loads it. */
 void video_set_log(video_log_fn fn, void *arg)
 {
-	video_init();
 	video_log_arg = arg;
 	video_log_cb = fn;
 }
 
 void video_set_log_level(int verbose)
 {
-	static const int levels[] = { AV_LOG_QUIET, AV_LOG_WARNING, AV_LOG_INFO, AV_LOG_DEBUG };
-
-	video_init();
-	if (verbose < 0)
-		verbose = 0;
-	video_log_verbose = verbose;
-	av_log_set_level(levels[verbose > 3 ? 3 : verbose]);
+	video_log_verbose = verbose < 0 ? 0 : verbose;
+	/* Before the libraries are open, video_init_once applies it. */
+	if (ffmpeg_loaded())
+		ffmpeg.av_log_set_level(video_av_level(verbose));
 }
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -267,7 +270,7 @@ static void video_av_cause(char **cause, const char *path, const char *what, int
 {
 	char buf[AV_ERROR_MAX_STRING_SIZE];
 
-	av_strerror(err, buf, sizeof buf);
+	ffmpeg.av_strerror(err, buf, sizeof buf);
 	util_set_cause(cause, "%s: %s (%s)", UTIL_NAME(path), what, buf);
 }
 
@@ -340,14 +343,14 @@ static struct SwsContext *video_scaler(struct SwsContext **ctx, int key[6], cons
 
 	if (*ctx != NULL && memcmp(key, want, sizeof want) == 0)
 		return *ctx;
-	sws_freeContext(*ctx);
-	*ctx = sws_getContext(f->width, f->height, src_fmt, dw, dh, dst_fmt, SWS_BICUBIC, NULL,
+	ffmpeg.sws_freeContext(*ctx);
+	*ctx = ffmpeg.sws_getContext(f->width, f->height, src_fmt, dw, dh, dst_fmt, SWS_BICUBIC, NULL,
 	    NULL, NULL);
 	if (*ctx == NULL)
 		return NULL;
 	/* Fails harmlessly (and changes nothing) for RGB sources. */
-	sws_setColorspaceDetails(*ctx, sws_getCoefficients(cs), full,
-	    sws_getCoefficients(SWS_CS_DEFAULT), dst_full, 0, 1 << 16, 1 << 16);
+	ffmpeg.sws_setColorspaceDetails(*ctx, ffmpeg.sws_getCoefficients(cs), full,
+	    ffmpeg.sws_getCoefficients(SWS_CS_DEFAULT), dst_full, 0, 1 << 16, 1 << 16);
 	memcpy(key, want, sizeof want);
 	return *ctx;
 }
@@ -396,7 +399,7 @@ static int video_check_path(const char *path, char **cause)
 static int video_pick_stream(video_reader *r, char **cause)
 {
 	AVFormatContext *fmt = r->fmt;
-	int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	int best = ffmpeg.av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	int audio = 0, covers = 0;
 	int64_t best_area = -1;
 
@@ -494,19 +497,19 @@ static void video_orientation(video_reader *r)
 	double theta;
 
 #if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
-	const AVPacketSideData *sd = av_packet_side_data_get(r->st->codecpar->coded_side_data,
+	const AVPacketSideData *sd = ffmpeg.av_packet_side_data_get(r->st->codecpar->coded_side_data,
 	    r->st->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
 	if (sd != NULL && sd->size >= 9 * sizeof(int32_t))
 		m = (const int32_t *)sd->data;
 #else
 	size_t size = 0;
-	m = (const int32_t *)av_stream_get_side_data(r->st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+	m = (const int32_t *)ffmpeg.av_stream_get_side_data(r->st, AV_PKT_DATA_DISPLAYMATRIX, &size);
 	if (size < 9 * sizeof(int32_t))
 		m = NULL;
 #endif
 	if (m == NULL)
 		return;
-	theta = -round(av_display_rotation_get(m));
+	theta = -round(ffmpeg.av_display_rotation_get(m));
 	theta -= 360 * floor(theta / 360 + 0.9 / 360);
 	if (fabs(theta - 90) < 1.0) {
 		/* transpose=clock, or cclock_flip (a plain transpose) when mirrored */
@@ -550,8 +553,8 @@ static int video_display_size(const video_reader *r, int w, int h, AVRational sa
 /* Keyframes from the container's index; flags a truncated file. */
 static int video_read_index(video_reader *r)
 {
-	int n = avformat_index_get_entries_count(r->st);
-	int64_t fsize = avio_size(r->fmt->pb), avail_end = INT64_MIN;
+	int n = ffmpeg.avformat_index_get_entries_count(r->st);
+	int64_t fsize = ffmpeg.avio_size(r->fmt->pb), avail_end = INT64_MIN;
 	int beyond = 0;
 
 	if (n <= 0)
@@ -560,7 +563,7 @@ static int video_read_index(video_reader *r)
 	if (r->kf == NULL)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		const AVIndexEntry *e = avformat_index_get_entry(r->st, i);
+		const AVIndexEntry *e = ffmpeg.avformat_index_get_entry(r->st, i);
 		if (e == NULL)
 			break;
 		if (fsize > 0 && e->pos + e->size > fsize) {
@@ -607,7 +610,7 @@ static int video_scan(video_reader *r, char **cause)
 	int cap = 0;
 
 	for (;;) {
-		int ret = av_read_frame(r->fmt, r->pkt);
+		int ret = ffmpeg.av_read_frame(r->fmt, r->pkt);
 		int64_t ts;
 
 		if (ret == AVERROR(EAGAIN))
@@ -615,7 +618,7 @@ static int video_scan(video_reader *r, char **cause)
 		if (ret < 0)
 			break;
 		if (r->pkt->stream_index != r->st->index) {
-			av_packet_unref(r->pkt);
+			ffmpeg.av_packet_unref(r->pkt);
 			continue;
 		}
 		ts = r->pkt->pts != AV_NOPTS_VALUE ? r->pkt->pts : r->pkt->dts;
@@ -632,7 +635,7 @@ static int video_scan(video_reader *r, char **cause)
 					int ncap = cap ? cap * 2 : 64;
 					int64_t *k = realloc(r->kf, (size_t)ncap * sizeof *k);
 					if (k == NULL) {
-						av_packet_unref(r->pkt);
+						ffmpeg.av_packet_unref(r->pkt);
 						util_set_cause(cause, "%s: out of memory",
 						    UTIL_NAME(r->path));
 						return -1;
@@ -642,7 +645,7 @@ static int video_scan(video_reader *r, char **cause)
 				r->kf[r->n_kf++] = ts;
 			}
 		}
-		av_packet_unref(r->pkt);
+		ffmpeg.av_packet_unref(r->pkt);
 		if (++count > 50000000 || video_interrupt(r)) {
 			r->scan_cut = 1;
 			break;
@@ -661,9 +664,9 @@ static int video_scan(video_reader *r, char **cause)
 		r->span = durations > 0 ? durations : (int64_t)(count * r->frame_ticks);
 	}
 	r->info.frames = count;
-	if (av_seek_frame(r->fmt, r->st->index, first != INT64_MAX ? first : 0,
+	if (ffmpeg.av_seek_frame(r->fmt, r->st->index, first != INT64_MAX ? first : 0,
 	        AVSEEK_FLAG_BACKWARD) < 0 &&
-	    av_seek_frame(r->fmt, -1, 0, AVSEEK_FLAG_BYTE) < 0) {
+	    ffmpeg.av_seek_frame(r->fmt, -1, 0, AVSEEK_FLAG_BYTE) < 0) {
 		util_set_cause(cause, "%s: cannot go back to the start after reading it",
 		    UTIL_NAME(r->path));
 		return -1;
@@ -674,22 +677,22 @@ static int video_scan(video_reader *r, char **cause)
 static int video_open_decoder(video_reader *r, char **cause)
 {
 	AVCodecParameters *par = r->st->codecpar;
-	const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+	const AVCodec *codec = ffmpeg.avcodec_find_decoder(par->codec_id);
 	/* FFmpeg's own "auto": one thread more than cores keeps the frame pipeline full. */
 	int threads = r->opt.threads > 0 ? r->opt.threads : util_cpu_count() + 1;
 	int ret;
 
 	if (codec == NULL) {
 		util_set_cause(cause, "%s: no decoder for the %s video codec", UTIL_NAME(r->path),
-		    avcodec_get_name(par->codec_id));
+		    ffmpeg.avcodec_get_name(par->codec_id));
 		return -1;
 	}
-	r->dec = avcodec_alloc_context3(codec);
+	r->dec = ffmpeg.avcodec_alloc_context3(codec);
 	if (r->dec == NULL) {
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
 	}
-	ret = avcodec_parameters_to_context(r->dec, par);
+	ret = ffmpeg.avcodec_parameters_to_context(r->dec, par);
 	if (ret < 0) {
 		video_av_cause(cause, r->path, "cannot set up the decoder", ret);
 		return -1;
@@ -699,7 +702,7 @@ static int video_open_decoder(video_reader *r, char **cause)
 	r->dec->thread_count = threads > 16 ? 16 : threads;
 	r->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
 	r->dec->max_pixels = r->opt.max_pixels;
-	ret = avcodec_open2(r->dec, codec, NULL);
+	ret = ffmpeg.avcodec_open2(r->dec, codec, NULL);
 	if (ret < 0) {
 		video_av_cause(cause, r->path, "cannot open the decoder", ret);
 		return -1;
@@ -712,17 +715,17 @@ static int video_probe(video_reader *r, char **cause)
 {
 	AVStream *st = r->st;
 	AVCodecParameters *par = st->codecpar;
-	const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get((enum AVPixelFormat)par->format);
+	const AVPixFmtDescriptor *desc = ffmpeg.av_pix_fmt_desc_get((enum AVPixelFormat)par->format);
 	video_info *in = &r->info;
 	AVRational avg = st->avg_frame_rate, nominal = st->r_frame_rate;
-	AVRational sar = av_guess_sample_aspect_ratio(r->fmt, st, NULL);
+	AVRational sar = ffmpeg.av_guess_sample_aspect_ratio(r->fmt, st, NULL);
 	double fps = 0;
 	int full = par->color_range == AVCOL_RANGE_JPEG;
 	int guessed = r->fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
 	const char *name = r->fmt->iformat->name;
 
 	snprintf(in->container, sizeof in->container, "%.*s", (int)strcspn(name, ","), name);
-	snprintf(in->codec, sizeof in->codec, "%s", avcodec_get_name(par->codec_id));
+	snprintf(in->codec, sizeof in->codec, "%s", ffmpeg.avcodec_get_name(par->codec_id));
 	video_unjpeg((enum AVPixelFormat)par->format, &full);
 	snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s",
 	    desc != NULL ? desc->name : "unknown");
@@ -765,9 +768,9 @@ static int video_probe(video_reader *r, char **cause)
 	if (st->start_time != AV_NOPTS_VALUE)
 		r->start = st->start_time;
 	else if (r->fmt->start_time != AV_NOPTS_VALUE)
-		r->start = av_rescale_q(r->fmt->start_time, AV_TIME_BASE_Q, r->tb);
+		r->start = ffmpeg.av_rescale_q(r->fmt->start_time, AV_TIME_BASE_Q, r->tb);
 	r->origin = r->fmt->start_time != AV_NOPTS_VALUE ?
-	    av_rescale_q(r->fmt->start_time, AV_TIME_BASE_Q, r->tb) : r->start;
+	    ffmpeg.av_rescale_q(r->fmt->start_time, AV_TIME_BASE_Q, r->tb) : r->start;
 	if (r->origin > r->start)
 		r->origin = r->start;
 
@@ -781,7 +784,7 @@ static int video_probe(video_reader *r, char **cause)
 	if (!guessed && st->duration != AV_NOPTS_VALUE && st->duration > 0)
 		r->span = st->duration;
 	else if (!guessed && r->fmt->duration != AV_NOPTS_VALUE && r->fmt->duration > 0)
-		r->span = av_rescale_q(r->fmt->duration, AV_TIME_BASE_Q, r->tb) -
+		r->span = ffmpeg.av_rescale_q(r->fmt->duration, AV_TIME_BASE_Q, r->tb) -
 		    (r->start - r->origin);
 	if (r->span < 0) {
 		if (video_scan(r, cause) == -1)
@@ -819,12 +822,12 @@ static int video_find_stream_info(video_reader *r)
 		return AVERROR(ENOMEM);
 	snprintf(limit, sizeof limit, "%lld", (long long)r->opt.max_pixels);
 	for (unsigned i = 0; i < n; i++) {
-		av_dict_set(&opts[i], "max_pixels", limit, 0);
-		av_dict_set(&opts[i], "threads", "1", 0);
+		ffmpeg.av_dict_set(&opts[i], "max_pixels", limit, 0);
+		ffmpeg.av_dict_set(&opts[i], "threads", "1", 0);
 	}
-	ret = avformat_find_stream_info(r->fmt, opts);
+	ret = ffmpeg.avformat_find_stream_info(r->fmt, opts);
 	for (unsigned i = 0; i < n; i++)
-		av_dict_free(&opts[i]);
+		ffmpeg.av_dict_free(&opts[i]);
 	free(opts);
 	return ret;
 }
@@ -836,9 +839,13 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	char *url;
 	int ret, si;
 
-	video_init();
 	if (video_check_path(path, cause) == -1)
 		return NULL;
+	/* After the path's own checks: a missing file is named as such. */
+	if (video_init(cause) == -1) {
+		util_prefix_cause(cause, "%s", UTIL_NAME(path));
+		return NULL;
+	}
 	r = calloc(1, sizeof *r);
 	if (r == NULL || (r->path = util_strdup(path)) == NULL) {
 		free(r);
@@ -867,11 +874,11 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 	r->max_dts = AV_NOPTS_VALUE;
 	r->drain_at = AV_NOPTS_VALUE;
 	r->at_start = 1;
-	r->pkt = av_packet_alloc();
-	r->frame = av_frame_alloc();
-	r->cand = av_frame_alloc();
-	r->ahead = av_frame_alloc();
-	r->fmt = avformat_alloc_context();
+	r->pkt = ffmpeg.av_packet_alloc();
+	r->frame = ffmpeg.av_frame_alloc();
+	r->cand = ffmpeg.av_frame_alloc();
+	r->ahead = ffmpeg.av_frame_alloc();
+	r->fmt = ffmpeg.avformat_alloc_context();
 	if (r->pkt == NULL || r->frame == NULL || r->cand == NULL || r->ahead == NULL ||
 	    r->fmt == NULL) {
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(path));
@@ -903,10 +910,10 @@ video_reader *video_open(const char *path, const video_options *opt, char **caus
 		free(url);
 		goto error;
 	}
-	av_dict_set(&dict, "protocol_whitelist", "file", 0);
-	av_dict_set(&dict, "pattern_type", "none", 0);
-	ret = avformat_open_input(&r->fmt, url, NULL, &dict);
-	av_dict_free(&dict);
+	ffmpeg.av_dict_set(&dict, "protocol_whitelist", "file", 0);
+	ffmpeg.av_dict_set(&dict, "pattern_type", "none", 0);
+	ret = ffmpeg.avformat_open_input(&r->fmt, url, NULL, &dict);
+	ffmpeg.av_dict_free(&dict);
 	free(url);
 	if (ret < 0) {
 		/* avformat_open_input frees the context on failure. */
@@ -957,21 +964,21 @@ void video_close(video_reader *r)
 {
 	if (r == NULL)
 		return;
-	avcodec_free_context(&r->dec);
-	avformat_close_input(&r->fmt);
+	ffmpeg.avcodec_free_context(&r->dec);
+	ffmpeg.avformat_close_input(&r->fmt);
 	if (r->q != NULL)
 		video_queue_clear(r);
 	free(r->q);
-	av_packet_free(&r->pkt);
-	av_frame_free(&r->frame);
-	av_frame_free(&r->cand);
-	av_frame_free(&r->ahead);
-	sws_freeContext(r->sws);
-	sws_freeContext(r->thumb_sws);
-	sws_freeContext(r->jpeg_sws);
-	avcodec_free_context(&r->jpeg);
-	av_frame_free(&r->jpeg_frame);
-	av_packet_free(&r->jpeg_pkt);
+	ffmpeg.av_packet_free(&r->pkt);
+	ffmpeg.av_frame_free(&r->frame);
+	ffmpeg.av_frame_free(&r->cand);
+	ffmpeg.av_frame_free(&r->ahead);
+	ffmpeg.sws_freeContext(r->sws);
+	ffmpeg.sws_freeContext(r->thumb_sws);
+	ffmpeg.sws_freeContext(r->jpeg_sws);
+	ffmpeg.avcodec_free_context(&r->jpeg);
+	ffmpeg.av_frame_free(&r->jpeg_frame);
+	ffmpeg.av_packet_free(&r->jpeg_pkt);
 	free(r->rgb);
 	free(r->scratch);
 	free(r->thumb_rgb);
@@ -1013,7 +1020,7 @@ static int video_count_error(video_reader *r, int err)
 	r->errors++;
 	r->consecutive_errors++;
 	if (r->first_error[0] == '\0')
-		av_strerror(err, r->first_error, sizeof r->first_error);
+		ffmpeg.av_strerror(err, r->first_error, sizeof r->first_error);
 	if (err == AVERROR(ENOMEM)) {
 		video_stop(r, "out of memory while decoding");
 		return 1;
@@ -1029,7 +1036,7 @@ static int video_count_error(video_reader *r, int err)
 static void video_queue_clear(video_reader *r)
 {
 	for (int i = 0; i < r->q_len; i++)
-		av_packet_free(&r->q[r->q_head + i]);
+		ffmpeg.av_packet_free(&r->q[r->q_head + i]);
 	r->q_head = r->q_len = 0;
 	r->q_bytes = 0;
 	r->n_sent = 0;
@@ -1056,7 +1063,7 @@ static int video_read_packet(video_reader *r)
 			video_stop(r, "time limit of %.0f s reached", r->opt.time_limit);
 			return -1;
 		}
-		ret = av_read_frame(r->fmt, r->pkt);
+		ret = ffmpeg.av_read_frame(r->fmt, r->pkt);
 		if (ret == AVERROR(EAGAIN))
 			continue;
 		if (ret < 0) {
@@ -1070,7 +1077,7 @@ static int video_read_packet(video_reader *r)
 			return 0;
 		}
 		if (r->pkt->stream_index != r->st->index) {
-			av_packet_unref(r->pkt);
+			ffmpeg.av_packet_unref(r->pkt);
 			continue;
 		}
 		r->packets++;
@@ -1082,7 +1089,7 @@ static int video_read_packet(video_reader *r)
 		 */
 		if (r->need_key && !(r->pkt->flags & AV_PKT_FLAG_KEY) &&
 		    !(r->packets_seen >= 600 && r->keys_seen <= 1) && r->dropped++ < 1000) {
-			av_packet_unref(r->pkt);
+			ffmpeg.av_packet_unref(r->pkt);
 			continue;
 		}
 		r->need_key = 0;
@@ -1107,20 +1114,20 @@ static int video_read_packet(video_reader *r)
 				int cap = r->q_cap ? r->q_cap * 2 : 64;
 				AVPacket **q = realloc(r->q, (size_t)cap * sizeof *q);
 				if (q == NULL) {
-					av_packet_unref(r->pkt);
+					ffmpeg.av_packet_unref(r->pkt);
 					video_stop(r, "out of memory while reading");
 					return -1;
 				}
 				r->q = q, r->q_cap = cap;
 			}
 		}
-		p = av_packet_alloc();
+		p = ffmpeg.av_packet_alloc();
 		if (p == NULL) {
-			av_packet_unref(r->pkt);
+			ffmpeg.av_packet_unref(r->pkt);
 			video_stop(r, "out of memory while reading");
 			return -1;
 		}
-		av_packet_move_ref(p, r->pkt);
+		ffmpeg.av_packet_move_ref(p, r->pkt);
 		r->q[r->q_head + r->q_len++] = p;
 		r->q_bytes += p->size;
 		return 1;
@@ -1223,7 +1230,7 @@ static int video_target_sent(const video_reader *r, int64_t t)
 static int video_next_frame(video_reader *r)
 {
 	for (;;) {
-		int ret = avcodec_receive_frame(r->dec, r->frame);
+		int ret = ffmpeg.avcodec_receive_frame(r->dec, r->frame);
 		AVPacket *p;
 
 		if (ret >= 0) {
@@ -1231,7 +1238,7 @@ static int video_next_frame(video_reader *r)
 			int64_t pts = f->best_effort_timestamp;
 
 			if (!video_size_ok(r, f->width, f->height)) {
-				av_frame_unref(f);
+				ffmpeg.av_frame_unref(f);
 				if (video_count_error(r, AVERROR_INVALIDDATA))
 					return -1;
 				continue;
@@ -1245,7 +1252,7 @@ static int video_next_frame(video_reader *r)
 				else if (!r->seeked || r->no_timestamps)
 					pts = r->start;
 				else {
-					av_frame_unref(f); /* after a seek, no way to place it */
+					ffmpeg.av_frame_unref(f); /* after a seek, no way to place it */
 					continue;
 				}
 			}
@@ -1277,7 +1284,7 @@ static int video_next_frame(video_reader *r)
 			/* The end, or nothing more is needed before the next seek. */
 			r->drained = r->q_len > 0 || !r->demux_eof;
 			r->flush_sent = 1;
-			avcodec_send_packet(r->dec, NULL);
+			ffmpeg.avcodec_send_packet(r->dec, NULL);
 			continue;
 		}
 		p = r->q[r->q_head];
@@ -1293,8 +1300,8 @@ static int video_next_frame(video_reader *r)
 		    AVDISCARD_DEFAULT;
 		if (p->pts != AV_NOPTS_VALUE)
 			r->sent[r->n_sent++ % VIDEO_SENT_MEMORY] = p->pts;
-		ret = avcodec_send_packet(r->dec, p);
-		av_packet_free(&p);
+		ret = ffmpeg.avcodec_send_packet(r->dec, p);
+		ffmpeg.av_packet_free(&p);
 		if (ret < 0 && ret != AVERROR(EAGAIN) && video_count_error(r, ret))
 			return -1;
 	}
@@ -1302,22 +1309,22 @@ static int video_next_frame(video_reader *r)
 
 static void video_drop_frames(video_reader *r)
 {
-	av_frame_unref(r->cand);
-	av_frame_unref(r->ahead);
+	ffmpeg.av_frame_unref(r->cand);
+	ffmpeg.av_frame_unref(r->ahead);
 	r->cand_serial = r->ahead_serial = 0;
 }
 
 /* Seek to the keyframe at or before ts and reset the decoder; 0 or -1. */
 static int video_seek(video_reader *r, int64_t ts)
 {
-	int ret = av_seek_frame(r->fmt, r->st->index, ts, AVSEEK_FLAG_BACKWARD);
+	int ret = ffmpeg.av_seek_frame(r->fmt, r->st->index, ts, AVSEEK_FLAG_BACKWARD);
 
 	if (ret < 0)
-		ret = avformat_seek_file(r->fmt, r->st->index, INT64_MIN, ts, ts, 0);
+		ret = ffmpeg.avformat_seek_file(r->fmt, r->st->index, INT64_MIN, ts, ts, 0);
 	r->seeks++;
 	if (ret < 0)
 		return -1;
-	avcodec_flush_buffers(r->dec);
+	ffmpeg.avcodec_flush_buffers(r->dec);
 	video_drop_frames(r);
 	video_queue_clear(r);
 	r->seeked = 1;
@@ -1432,7 +1439,7 @@ static int video_to_rgb(video_reader *r, const AVFrame *f, char **cause)
 	if (video_scaler(&r->sws, r->sws_key, f, f->width, f->height, AV_PIX_FMT_RGB24, 1) ==
 	    NULL) {
 		util_set_cause(cause, "%s: cannot convert %s frames to RGB", UTIL_NAME(r->path),
-		    av_get_pix_fmt_name((enum AVPixelFormat)f->format));
+		    ffmpeg.av_get_pix_fmt_name((enum AVPixelFormat)f->format));
 		return -1;
 	}
 	/* A little slack: SIMD converters may write past the last pixel. */
@@ -1447,7 +1454,7 @@ static int video_to_rgb(video_reader *r, const AVFrame *f, char **cause)
 		}
 	}
 	r->rgb_stride = stride;
-	sws_scale(r->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, &r->rgb,
+	ffmpeg.sws_scale(r->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, &r->rgb,
 	    &r->rgb_stride);
 	return 0;
 }
@@ -1461,20 +1468,20 @@ static AVRational video_frame_sar(const video_reader *r, const AVFrame *f)
 
 static int video_jpeg_open(video_reader *r, int w, int h, char **cause)
 {
-	const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+	const AVCodec *codec = ffmpeg.avcodec_find_encoder(AV_CODEC_ID_MJPEG);
 	int ret;
 
-	avcodec_free_context(&r->jpeg);
-	av_frame_free(&r->jpeg_frame);
+	ffmpeg.avcodec_free_context(&r->jpeg);
+	ffmpeg.av_frame_free(&r->jpeg_frame);
 	if (codec == NULL) {
 		util_set_cause(cause, "%s: this FFmpeg has no JPEG encoder for thumbnails",
 		    UTIL_NAME(r->path));
 		return -1;
 	}
-	r->jpeg = avcodec_alloc_context3(codec);
-	r->jpeg_frame = av_frame_alloc();
+	r->jpeg = ffmpeg.avcodec_alloc_context3(codec);
+	r->jpeg_frame = ffmpeg.av_frame_alloc();
 	if (r->jpeg_pkt == NULL)
-		r->jpeg_pkt = av_packet_alloc();
+		r->jpeg_pkt = ffmpeg.av_packet_alloc();
 	if (r->jpeg == NULL || r->jpeg_frame == NULL || r->jpeg_pkt == NULL) {
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
@@ -1487,7 +1494,7 @@ static int video_jpeg_open(video_reader *r, int w, int h, char **cause)
 	r->jpeg->flags |= AV_CODEC_FLAG_QSCALE;
 	r->jpeg->global_quality = FF_QP2LAMBDA * r->opt.thumb_quality;
 	r->jpeg->thread_count = 1;
-	ret = avcodec_open2(r->jpeg, codec, NULL);
+	ret = ffmpeg.avcodec_open2(r->jpeg, codec, NULL);
 	if (ret < 0) {
 		video_av_cause(cause, r->path, "cannot open the JPEG encoder", ret);
 		return -1;
@@ -1496,7 +1503,7 @@ static int video_jpeg_open(video_reader *r, int w, int h, char **cause)
 	r->jpeg_frame->width = w;
 	r->jpeg_frame->height = h;
 	r->jpeg_frame->color_range = AVCOL_RANGE_JPEG;
-	ret = av_frame_get_buffer(r->jpeg_frame, 0);
+	ret = ffmpeg.av_frame_get_buffer(r->jpeg_frame, 0);
 	if (ret < 0) {
 		video_av_cause(cause, r->path, "cannot allocate a thumbnail", ret);
 		return -1;
@@ -1529,11 +1536,11 @@ static int video_thumbnail(video_reader *r, const AVFrame *f, int tw, int th, ui
 	}
 	if (video_scaler(&r->thumb_sws, r->thumb_key, f, sw, sh, AV_PIX_FMT_RGB24, 1) == NULL) {
 		util_set_cause(cause, "%s: cannot scale %s frames", UTIL_NAME(r->path),
-		    av_get_pix_fmt_name((enum AVPixelFormat)f->format));
+		    ffmpeg.av_get_pix_fmt_name((enum AVPixelFormat)f->format));
 		return -1;
 	}
 	dst[0] = r->thumb_rgb;
-	sws_scale(r->thumb_sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
+	ffmpeg.sws_scale(r->thumb_sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
 	    dst_stride);
 
 	/* Upright copy. */
@@ -1552,7 +1559,7 @@ static int video_thumbnail(video_reader *r, const AVFrame *f, int tw, int th, ui
 	if (r->jpeg == NULL || r->jpeg->width != tw || r->jpeg->height != th)
 		if (video_jpeg_open(r, tw, th, cause) == -1)
 			return -1;
-	ret = av_frame_make_writable(r->jpeg_frame);
+	ret = ffmpeg.av_frame_make_writable(r->jpeg_frame);
 	if (ret < 0) {
 		video_av_cause(cause, r->path, "cannot write a thumbnail", ret);
 		return -1;
@@ -1575,27 +1582,27 @@ static int video_thumbnail(video_reader *r, const AVFrame *f, int tw, int th, ui
 		}
 		src[0] = r->thumb_up;
 		src[1] = src[2] = src[3] = NULL;
-		sws_scale(r->jpeg_sws, src, src_stride, 0, th, r->jpeg_frame->data,
+		ffmpeg.sws_scale(r->jpeg_sws, src, src_stride, 0, th, r->jpeg_frame->data,
 		    r->jpeg_frame->linesize);
 	}
 	r->jpeg_frame->pts = r->jpeg_pts++;
 	r->jpeg_frame->quality = r->jpeg->global_quality;
-	ret = avcodec_send_frame(r->jpeg, r->jpeg_frame);
+	ret = ffmpeg.avcodec_send_frame(r->jpeg, r->jpeg_frame);
 	if (ret >= 0)
-		ret = avcodec_receive_packet(r->jpeg, r->jpeg_pkt);
+		ret = ffmpeg.avcodec_receive_packet(r->jpeg, r->jpeg_pkt);
 	if (ret < 0) {
 		video_av_cause(cause, r->path, "cannot encode a thumbnail", ret);
 		return -1;
 	}
 	*data = malloc((size_t)r->jpeg_pkt->size);
 	if (*data == NULL) {
-		av_packet_unref(r->jpeg_pkt);
+		ffmpeg.av_packet_unref(r->jpeg_pkt);
 		util_set_cause(cause, "%s: out of memory", UTIL_NAME(r->path));
 		return -1;
 	}
 	memcpy(*data, r->jpeg_pkt->data, (size_t)r->jpeg_pkt->size);
 	*size = (size_t)r->jpeg_pkt->size;
-	av_packet_unref(r->jpeg_pkt);
+	ffmpeg.av_packet_unref(r->jpeg_pkt);
 	return 0;
 }
 
@@ -1755,8 +1762,8 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int group
 			emitted = 0;
 		/* A frame decoded past the previous target may be this one's. */
 		if (r->ahead_serial != 0 && ahead_pts <= t[i]) {
-			av_frame_unref(r->cand);
-			av_frame_move_ref(r->cand, r->ahead);
+			ffmpeg.av_frame_unref(r->cand);
+			ffmpeg.av_frame_move_ref(r->cand, r->ahead);
 			r->cand_serial = r->ahead_serial, cand_pts = ahead_pts;
 			r->ahead_serial = 0;
 		}
@@ -1791,12 +1798,12 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int group
 						break;
 					}
 					if (r->frame->pts <= t[i]) {
-						av_frame_unref(r->cand);
-						av_frame_move_ref(r->cand, r->frame);
+						ffmpeg.av_frame_unref(r->cand);
+						ffmpeg.av_frame_move_ref(r->cand, r->frame);
 						r->cand_serial = r->serial, cand_pts = r->cand->pts;
 						continue;
 					}
-					av_frame_move_ref(r->ahead, r->frame);
+					ffmpeg.av_frame_move_ref(r->ahead, r->frame);
 					r->ahead_serial = r->serial, ahead_pts = r->ahead->pts;
 					break;
 				}
@@ -1809,12 +1816,12 @@ static int video_sample_pass(video_reader *r, const int64_t *t, int F, int group
 				    (int64_t)(video_gop_guess(r) * (1 << attempt));
 				if (attempt + 1 == VIDEO_SEEK_RETRIES || seek_ts <= r->start)
 					seek_ts = r->start;
-				av_frame_unref(r->ahead);
+				ffmpeg.av_frame_unref(r->ahead);
 				r->ahead_serial = 0;
 			}
 			/* Before the first frame: the first frame is what is shown. */
 			if (r->cand_serial == 0 && r->ahead_serial != 0) {
-				av_frame_move_ref(r->cand, r->ahead);
+				ffmpeg.av_frame_move_ref(r->cand, r->ahead);
 				r->cand_serial = r->ahead_serial, cand_pts = ahead_pts;
 				r->ahead_serial = 0;
 			}
@@ -1921,7 +1928,7 @@ static int video_decode_keyframe(video_reader *r, int64_t ts)
 			    (long long)r->packets);
 			return -1;
 		}
-		if ((ret = av_read_frame(r->fmt, r->pkt)) < 0)
+		if ((ret = ffmpeg.av_read_frame(r->fmt, r->pkt)) < 0)
 			break;
 		if (r->pkt->stream_index == r->st->index) {
 			r->packets++;
@@ -1932,18 +1939,18 @@ static int video_decode_keyframe(video_reader *r, int64_t ts)
 			if (!(r->pkt->flags & AV_PKT_FLAG_KEY) && budget > VIDEO_QUEUE_MAX)
 				r->dec->skip_frame = AVDISCARD_DEFAULT;
 			if ((r->pkt->flags & AV_PKT_FLAG_KEY) || budget > VIDEO_QUEUE_MAX) {
-				ret = avcodec_send_packet(r->dec, r->pkt);
+				ret = ffmpeg.avcodec_send_packet(r->dec, r->pkt);
 				sent = ret >= 0;
 				if (ret < 0)
 					video_count_error(r, ret);
 			}
 		}
-		av_packet_unref(r->pkt);
+		ffmpeg.av_packet_unref(r->pkt);
 	}
-	avcodec_send_packet(r->dec, NULL);
+	ffmpeg.avcodec_send_packet(r->dec, NULL);
 	r->flush_sent = 1;
 	for (;;) {
-		ret = avcodec_receive_frame(r->dec, r->frame);
+		ret = ffmpeg.avcodec_receive_frame(r->dec, r->frame);
 		if (ret >= 0) {
 			int64_t pts = r->frame->best_effort_timestamp;
 			if (pts == AV_NOPTS_VALUE)
@@ -1962,7 +1969,7 @@ static int video_decode_keyframe(video_reader *r, int64_t ts)
 			break;
 	}
 	r->dec->skip_frame = AVDISCARD_DEFAULT;
-	avcodec_flush_buffers(r->dec);
+	ffmpeg.avcodec_flush_buffers(r->dec);
 	r->flush_sent = 0;
 	return ret >= 0 ? 1 : 0;
 }
@@ -1997,17 +2004,17 @@ static int video_keyframe_pass(video_reader *r, const int64_t *t, int F, int gro
 			continue;
 		}
 		if (i % group != 0 && count > 0 && r->frame->pts == prev_pts) {
-			av_frame_unref(r->frame);
+			ffmpeg.av_frame_unref(r->frame);
 			out->frame_of[i] = count - 1;
 			continue;
 		}
 		prev_key = k;
 		prev_pts = r->frame->pts;
 		if (video_emit(r, r->frame, out, count, cause) == -1) {
-			av_frame_unref(r->frame);
+			ffmpeg.av_frame_unref(r->frame);
 			return -1;
 		}
-		av_frame_unref(r->frame);
+		ffmpeg.av_frame_unref(r->frame);
 		out->frame_of[i] = count++;
 	}
 	for (int i = 0; i < F && count > 0; i++)
@@ -2041,7 +2048,7 @@ video_frames *video_read_frames(video_reader *r, int nframes, char **cause)
 
 		for (int i = 0; i < nframes; i++) {
 			/* t_i = start + (i + 0.5) * span / F, rounded down to a tick. */
-			t[i] = r->start + av_rescale_rnd(2 * i + 1, r->span, 2 * (int64_t)nframes,
+			t[i] = r->start + ffmpeg.av_rescale_rnd(2 * i + 1, r->span, 2 * (int64_t)nframes,
 			    AV_ROUND_DOWN);
 			out->targets[i] = (t[i] - r->origin) * av_q2d(r->tb);
 			out->flags[i] = 0;
@@ -2242,7 +2249,7 @@ error:
 #define VIDEO_LOOK 48
 static void video_look(const AVFrame *f, float look[VIDEO_LOOK])
 {
-	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+	const AVPixFmtDescriptor *d = ffmpeg.av_pix_fmt_desc_get(f->format);
 	int planes = d != NULL && !(d->flags & AV_PIX_FMT_FLAG_RGB) &&
 	    (d->flags & AV_PIX_FMT_FLAG_PLANAR) && d->nb_components >= 3 &&
 	    d->comp[1].plane != d->comp[2].plane ? 3 : 1;
@@ -2284,22 +2291,22 @@ int video_find_cuts(video_reader *r, double **cuts, int *n_cuts, char **cause)
 	r->deadline = util_now() + r->opt.time_limit;
 	r->dec->skip_frame = AVDISCARD_NONKEY;
 	for (int eof = 0; !eof;) {
-		if ((ret = av_read_frame(r->fmt, r->pkt)) < 0) {
+		if ((ret = ffmpeg.av_read_frame(r->fmt, r->pkt)) < 0) {
 			eof = 1;
-			avcodec_send_packet(r->dec, NULL);
+			ffmpeg.avcodec_send_packet(r->dec, NULL);
 		} else if (r->pkt->stream_index != r->st->index ||
 		    !(r->pkt->flags & AV_PKT_FLAG_KEY) || r->pkt->pts == AV_NOPTS_VALUE ||
 		    (last_sent != INT64_MIN && r->pkt->pts - last_sent < min_gap)) {
-			av_packet_unref(r->pkt);
+			ffmpeg.av_packet_unref(r->pkt);
 			continue;
 		} else {
 			last_sent = r->pkt->pts;
-			avcodec_send_packet(r->dec, r->pkt);
-			av_packet_unref(r->pkt);
+			ffmpeg.avcodec_send_packet(r->dec, r->pkt);
+			ffmpeg.av_packet_unref(r->pkt);
 		}
 		if (util_now() > r->deadline)
 			break; /* what was found so far still helps */
-		while (avcodec_receive_frame(r->dec, r->frame) >= 0) {
+		while (ffmpeg.avcodec_receive_frame(r->dec, r->frame) >= 0) {
 			int64_t pts = r->frame->best_effort_timestamp;
 			video_look(r->frame, cur);
 			if (have_prev && pts != AV_NOPTS_VALUE) {
@@ -2312,7 +2319,7 @@ int video_find_cuts(video_reader *r, double **cuts, int *n_cuts, char **cause)
 						int nc = cap ? 2 * cap : 64;
 						double *g = realloc(c, (size_t)nc * sizeof *g);
 						if (g == NULL) {
-							av_frame_unref(r->frame);
+							ffmpeg.av_frame_unref(r->frame);
 							free(c);
 							util_set_cause(cause, "%s: out of memory",
 							    UTIL_NAME(r->path));
@@ -2325,11 +2332,11 @@ int video_find_cuts(video_reader *r, double **cuts, int *n_cuts, char **cause)
 			}
 			memcpy(prev, cur, sizeof prev);
 			have_prev = 1;
-			av_frame_unref(r->frame);
+			ffmpeg.av_frame_unref(r->frame);
 		}
 	}
 	r->dec->skip_frame = AVDISCARD_DEFAULT;
-	avcodec_flush_buffers(r->dec);
+	ffmpeg.avcodec_flush_buffers(r->dec);
 	if (video_seek(r, r->start) == -1 && video_seek(r, INT64_MIN) == -1) {
 		free(c);
 		util_set_cause(cause, "%s: cannot go back to the start", UTIL_NAME(r->path));

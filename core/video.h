@@ -117,7 +117,8 @@ typedef struct {
  * FFmpeg's log goes to fn (one call per line, without the newline; fn may
  * be called from FFmpeg's threads), filtered by video_set_log_level:
  * 0 nothing (the default), 1 errors and warnings, 2 info, 3 and more debug.
- * With no fn nothing is ever printed: core/ never prints.
+ * With no fn nothing is ever printed: core/ never prints.  Neither call
+ * opens FFmpeg's libraries; they take effect when video_init does.
  */
 typedef void (*video_log_fn)(void *arg, int verbose_level, const char *line);
 void video_set_log(video_log_fn fn, void *arg);
@@ -204,11 +205,12 @@ video_frames *video_read_segments(video_reader *r, int frames, const video_segme
 int video_find_cuts(video_reader *r, double **cuts, int *n_cuts, char **cause);
 
 /*
- * Route FFmpeg's log through video_set_log's function and quiet its own
- * printing.  Idempotent and thread-safe; every function here that uses
- * FFmpeg calls it first, and so does core/picture.c.
+ * Open FFmpeg's libraries (core/ffmpeg), route their log through
+ * video_set_log's function and quiet their own printing.  Idempotent and
+ * thread-safe; video_open calls it first, and so does core/picture.c.
+ * Returns 0, or -1 with *cause saying which library could not be opened.
  */
-void video_init(void);
+int video_init(char **cause);
 
 /* Open, read F frames, close. */
 video_frames *video_sample(const char *path, const video_options *opt, int frames, char **cause);
