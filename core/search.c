@@ -420,13 +420,17 @@ static size_t search_chunk(const search_job *job)
 	return job->kind == SEARCH_JOB_TCMGC ? SEARCH_CHUNK : (size_t)SEARCH_CHUNK * 64;
 }
 
-static void search_worker(void *arg)
+/* One of the pool's parts (core/parallel): each takes chunks of videos in turn. */
+static void search_worker(void *arg, int part, int parts)
 {
 	search_job *job = arg;
 	const search_lib *lib = job->lib;
 	float *scratch = NULL, *gkc = NULL, *gtx = NULL, *best = NULL;
 	int d = lib->tc != NULL ? tcmgc_dim(lib->tc) : ea_dim(lib->e), have = 0;
 	size_t full = 0;
+
+	(void)part; /* the parts share one queue of chunks */
+	(void)parts;
 
 	if (job->kind == SEARCH_JOB_TCMGC) {
 		/* Zeroed once: the padding columns of the probe products are read. */
@@ -496,13 +500,6 @@ static int search_thread_count(int want, size_t n, size_t chunk)
 	return t < 1 ? 1 : t > PARALLEL_MAX_PARTS ? PARALLEL_MAX_PARTS : t;
 }
 
-static void search_part(void *ctx, int part, int parts)
-{
-	(void)part;
-	(void)parts;
-	search_worker(ctx);
-}
-
 /* Run job over its n videos on `threads` workers of the one pool
  * (core/parallel; the caller is one of them); 0, 1 when cancelled, or -1
  * with *cause. */
@@ -512,7 +509,7 @@ static int search_job_run(search_job *job, int threads, char **cause)
 	atomic_store(&job->failed, 0);
 	atomic_store(&job->cancelled, 0);
 	atomic_store(&job->full, 0);
-	parallel_run_parts(search_part, job,
+	parallel_run_parts(search_worker, job,
 	    search_thread_count(threads, job->n, search_chunk(job)));
 	if (atomic_load(&job->failed)) {
 		util_set_cause(cause, "search: out of memory");
