@@ -49,15 +49,14 @@ static long fuzz_stderr_bytes(int (*fn)(cli_config *), cli_config *c, int *rc)
 	return n;
 }
 
-/* The file the input is written to, made once per process. */
-static const char *fuzz_config_path(void)
+/* The file the input is written to: made for each input and removed after
+ * it, because the replay driver ends each input's child with _exit and
+ * nothing at process exit would remove it. */
+static void fuzz_config_make(char *path, size_t size)
 {
-	static char path[64];
 	int fd;
 
-	if (path[0] != '\0')
-		return path;
-	snprintf(path, sizeof path, "/tmp/fuzz-config-XXXXXX");
+	snprintf(path, size, "/tmp/fuzz-config-XXXXXX");
 	if ((fd = mkstemp(path)) == -1)
 		abort();
 	close(fd);
@@ -65,21 +64,22 @@ static const char *fuzz_config_path(void)
 	setenv("HOME", "/nonexistent-fuzz-home", 1);
 	unsetenv("CLIPGREP_DB");
 	unsetenv("XDG_DATA_HOME");
-	return path;
 }
 
-static void fuzz_cleanup(void) __attribute__((destructor));
-static void fuzz_cleanup(void)
-{
-	const char *p = getenv("CLIPGREP_CONFIG");
-
-	if (p != NULL && strncmp(p, "/tmp/fuzz-config-", 17) == 0)
-		unlink(p);
-}
+static void fuzz_config_one(const char *path, const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *path = fuzz_config_path();
+	char path[64];
+
+	fuzz_config_make(path, sizeof path);
+	fuzz_config_one(path, data, size);
+	unlink(path);
+	return 0;
+}
+
+static void fuzz_config_one(const char *path, const uint8_t *data, size_t size)
+{
 	cli_config c;
 	char **models = NULL, *db;
 	FILE *f;
@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc == -1) {
 		cli_config_free(&c);
-		return 0;
+		return;
 	}
 	if (c.path == NULL || strcmp(c.path, path) != 0 || c.n_models < 0 || c.n_exclude < 0)
 		abort();
@@ -121,5 +121,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cli_free_strings(models, n);
 	}
 	cli_config_free(&c);
-	return 0;
 }
