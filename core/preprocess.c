@@ -20,6 +20,11 @@
 #include "preprocess.h"
 #include "util.h"
 
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define PREPROCESS_X86 1
+#endif
+
 const float preprocess_clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
 const float preprocess_clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
 
@@ -251,6 +256,168 @@ static void preprocess_horizontal(const preprocess_view *src, int row0, int rows
 	}
 }
 
+/* The vertical pass: tmp [rows, line] -> dst [dst_height, line].  0, or -1 without memory. */
+static int preprocess_vertical(const uint8_t *tmp, size_t line, int dst_height, int kv,
+    const int *vb, const int32_t *vk, uint8_t *dst)
+{
+	int32_t *acc = malloc(line * sizeof *acc);
+
+	if (acc == NULL)
+		return -1;
+	for (int yy = 0; yy < dst_height; yy++) {
+		int ymin = vb[yy * 2], ymax = vb[yy * 2 + 1];
+		const int32_t *k = vk + (size_t)yy * kv;
+		uint8_t *o = dst + (size_t)yy * line;
+
+		/* Row by row so the inner loop runs over contiguous bytes. */
+		for (size_t i = 0; i < line; i++)
+			acc[i] = 1 << (PRECISION_BITS - 1);
+		for (int y = 0; y < ymax; y++) {
+			const uint8_t *p = tmp + (size_t)(ymin + y) * line;
+			int32_t ky = k[y];
+			for (size_t i = 0; i < line; i++)
+				acc[i] += p[i] * ky;
+		}
+		for (size_t i = 0; i < line; i++)
+			o[i] = preprocess_clip8(acc[i]);
+	}
+	free(acc);
+	return 0;
+}
+
+static int preprocess_portable_only;
+
+void preprocess_set_portable(int on)
+{
+	preprocess_portable_only = on != 0;
+}
+
+#ifdef PREPROCESS_X86
+/*
+ * The same integer sums with AVX2 (bit for bit: integer additions in any
+ * order give the same total, and no partial sum can overflow: each is at
+ * most 255 times the sum of the taps' magnitudes, below 2^31).
+ *
+ * Horizontal: an output pixel's taps two at a time.  Eight source bytes at
+ * tap x are R G B of x and R G B of x + 1 (and two more), widened to eight
+ * 32-bit lanes and multiplied by [k_x k_x k_x k_x+1 k_x+1 k_x+1 0 0]; lanes
+ * 0-2 and 3-5 are added at the end.  An output whose last pair would read
+ * past the end of its source row takes the scalar taps instead.
+ */
+__attribute__((target("avx2")))
+static int preprocess_horizontal_avx2(const preprocess_view *src, int row0, int rows,
+    int dst_width, int ksize, const int *bounds, const int32_t *kk, uint8_t *out)
+{
+	int pairs = (ksize + 1) / 2;
+	size_t row_bytes = (size_t)src->width * 3;
+	int32_t *ek = aligned_alloc(32, (size_t)dst_width * pairs * 8 * sizeof *ek);
+	const __m256i fold = _mm256_setr_epi32(3, 4, 5, 6, 7, 7, 7, 7);
+
+	if (ek == NULL)
+		return -1;
+	for (int xx = 0; xx < dst_width; xx++)
+		for (int g = 0; g < pairs; g++) {
+			const int32_t *k = kk + (size_t)xx * ksize;
+			int32_t a = k[2 * g], b = 2 * g + 1 < ksize ? k[2 * g + 1] : 0;
+			int32_t *e = ek + ((size_t)xx * pairs + g) * 8;
+			e[0] = e[1] = e[2] = a;
+			e[3] = e[4] = e[5] = b;
+			e[6] = e[7] = 0;
+		}
+	for (int y = 0; y < rows; y++) {
+		const uint8_t *line = src->origin + (ptrdiff_t)(row0 + y) * src->ystep;
+		uint8_t *o = out + (size_t)y * dst_width * 3;
+
+		for (int xx = 0; xx < dst_width; xx++) {
+			int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1], n = (xmax + 1) / 2;
+			const uint8_t *p = line + (size_t)xmin * 3;
+			const __m256i *e = (const __m256i *)(const void *)(ek + (size_t)xx * pairs * 8);
+			__m256i acc = _mm256_setzero_si256();
+
+			if ((size_t)(xmin + 2 * n) * 3 + 2 > row_bytes) {
+				preprocess_taps(p, 3, kk + (size_t)xx * ksize, xmax, o + xx * 3);
+				continue;
+			}
+			for (int g = 0; g < n; g++, p += 6) {
+				__m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, _mm256_load_si256(e + g)));
+			}
+			acc = _mm256_add_epi32(acc, _mm256_permutevar8x32_epi32(acc, fold));
+			__m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc),
+			    _mm_set1_epi32(1 << (PRECISION_BITS - 1)));
+			o[xx * 3] = preprocess_clip8(_mm_cvtsi128_si32(sum));
+			o[xx * 3 + 1] = preprocess_clip8(_mm_extract_epi32(sum, 1));
+			o[xx * 3 + 2] = preprocess_clip8(_mm_extract_epi32(sum, 2));
+		}
+	}
+	free(ek);
+	return 0;
+}
+
+/* Vertical: eight bytes of a row at a time, all the taps summed in a register. */
+__attribute__((target("avx2")))
+static void preprocess_vertical_avx2(const uint8_t *tmp, size_t line, int dst_height, int kv,
+    const int *vb, const int32_t *vk, uint8_t *dst)
+{
+	for (int yy = 0; yy < dst_height; yy++) {
+		const int32_t *k = vk + (size_t)yy * kv;
+		const uint8_t *p = tmp + (size_t)vb[yy * 2] * line;
+		int taps = vb[yy * 2 + 1];
+		uint8_t *o = dst + (size_t)yy * line;
+		size_t i = 0;
+
+		for (; i + 8 <= line; i += 8) {
+			__m256i acc = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+			for (int y = 0; y < taps; y++) {
+				__m256i px = _mm256_cvtepu8_epi32(
+				    _mm_loadl_epi64((const __m128i *)(const void *)(p + (size_t)y * line + i)));
+				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, _mm256_set1_epi32(k[y])));
+			}
+			/* clip8: negative sums to 0 (the unsigned pack), large ones to 255. */
+			acc = _mm256_srai_epi32(acc, PRECISION_BITS);
+			__m128i w = _mm_packs_epi32(_mm256_castsi256_si128(acc),
+			    _mm256_extracti128_si256(acc, 1));
+			_mm_storel_epi64((__m128i *)(void *)(o + i), _mm_packus_epi16(w, w));
+		}
+		for (; i < line; i++) {
+			int32_t acc = 1 << (PRECISION_BITS - 1);
+			for (int y = 0; y < taps; y++)
+				acc += p[(size_t)y * line + i] * k[y];
+			o[i] = preprocess_clip8(acc);
+		}
+	}
+}
+
+static int preprocess_avx2(void)
+{
+	return !preprocess_portable_only && __builtin_cpu_supports("avx2");
+}
+#endif
+
+/* Each pass with AVX2 where it runs (upright views only, horizontally), else in C. */
+static void preprocess_horizontal_pass(const preprocess_view *src, int row0, int rows,
+    int dst_width, int ksize, const int *bounds, const int32_t *kk, uint8_t *out)
+{
+#ifdef PREPROCESS_X86
+	if (src->xstep == 3 && preprocess_avx2() &&
+	    preprocess_horizontal_avx2(src, row0, rows, dst_width, ksize, bounds, kk, out) == 0)
+		return;
+#endif
+	preprocess_horizontal(src, row0, rows, dst_width, ksize, bounds, kk, out);
+}
+
+static int preprocess_vertical_pass(const uint8_t *tmp, size_t line, int dst_height, int kv,
+    const int *vb, const int32_t *vk, uint8_t *dst)
+{
+#ifdef PREPROCESS_X86
+	if (preprocess_avx2()) {
+		preprocess_vertical_avx2(tmp, line, dst_height, kv, vb, vk, dst);
+		return 0;
+	}
+#endif
+	return preprocess_vertical(tmp, line, dst_height, kv, vb, vk, dst);
+}
+
 int preprocess_resample(const preprocess_view *src, int out_width, int out_height, int x0,
     int y0, int dst_width, int dst_height, uint8_t *dst, char **cause)
 {
@@ -291,7 +458,7 @@ int preprocess_resample(const preprocess_view *src, int out_width, int out_heigh
 		kh = preprocess_coeffs(src->width, out_width, x0, dst_width, &hb, &hk);
 		if (kh == 0)
 			goto nomem;
-		preprocess_horizontal(src, row0, rows, dst_width, kh, hb, hk, tmp);
+		preprocess_horizontal_pass(src, row0, rows, dst_width, kh, hb, hk, tmp);
 	} else {
 		for (int y = 0; y < rows; y++) {
 			const uint8_t *line = src->origin + (ptrdiff_t)(row0 + y) * src->ystep;
@@ -304,30 +471,9 @@ int preprocess_resample(const preprocess_view *src, int out_width, int out_heigh
 	}
 
 	/* Vertical pass: tmp -> dst. */
-	if (need_v) {
-		size_t line = (size_t)dst_width * 3;
-		int32_t *acc = malloc(line * sizeof *acc);
-		if (acc == NULL)
-			goto nomem;
-		for (int yy = 0; yy < dst_height; yy++) {
-			int ymin = vb[yy * 2], ymax = vb[yy * 2 + 1];
-			const int32_t *k = vk + (size_t)yy * kv;
-			uint8_t *o = dst + (size_t)yy * line;
-
-			/* Row by row so the inner loop runs over contiguous bytes. */
-			for (size_t i = 0; i < line; i++)
-				acc[i] = 1 << (PRECISION_BITS - 1);
-			for (int y = 0; y < ymax; y++) {
-				const uint8_t *p = tmp + (size_t)(ymin + y) * line;
-				int32_t ky = k[y];
-				for (size_t i = 0; i < line; i++)
-					acc[i] += p[i] * ky;
-			}
-			for (size_t i = 0; i < line; i++)
-				o[i] = preprocess_clip8(acc[i]);
-		}
-		free(acc);
-	}
+	if (need_v &&
+	    preprocess_vertical_pass(tmp, (size_t)dst_width * 3, dst_height, kv, vb, vk, dst) != 0)
+		goto nomem;
 	rc = 0;
 	goto out;
 nomem:

@@ -98,6 +98,12 @@ int preprocess_resize_dims(int width, int height, int size, int *out_width, int 
  */
 int preprocess_resample(const preprocess_view *src, int out_width, int out_height, int x0,
     int y0, int dst_width, int dst_height, uint8_t *dst, char **cause);
+/*
+ * 1: preprocess_resample runs its portable C passes even where the CPU has
+ * AVX2 (the same bytes, more slowly); 0 (the default): AVX2 when the CPU
+ * has it.  For the tests, which compare the two.
+ */
+void preprocess_set_portable(int on);
 
 /*
  * Resize so the short side of the displayed image is S and centre-crop

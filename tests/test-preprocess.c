@@ -269,6 +269,69 @@ static void test_bad_sizes(void)
 	    "a 1x1 image upscales to a flat 4x4");
 }
 
+/*
+ * The AVX2 passes (where the CPU has AVX2) give the portable passes' bytes
+ * exactly: random and 0/255 checkerboard images (the cubic's negative lobes
+ * at their largest, so the clipping is exercised), down- and upscales,
+ * windows, one-pixel images.  Sources are allocated to their last byte, so
+ * a SIMD over-read past a row's end shows under ASan.
+ */
+static void test_simd_matches_portable(void)
+{
+	static const int cases[][8] = {
+		/* src w, h, out w, h, window x0, y0, w, h */
+		{ 1280, 720, 398, 224, 87, 0, 224, 224 },
+		{ 1920, 1080, 398, 224, 87, 0, 224, 224 },
+		{ 406, 720, 224, 397, 0, 86, 224, 224 },
+		{ 640, 480, 298, 224, 0, 0, 298, 224 },
+		{ 100, 100, 224, 224, 0, 0, 224, 224 },
+		{ 7, 5, 3, 2, 0, 0, 3, 2 },
+		{ 1, 1, 4, 4, 0, 0, 4, 4 },
+		{ 3, 300, 2, 17, 1, 3, 1, 11 },
+		{ 301, 2, 13, 1, 0, 0, 13, 1 },
+		{ 33, 33, 32, 32, 5, 7, 20, 9 },
+		{ 192, 108, 192, 108, 0, 0, 192, 108 },
+		{ 250, 140, 250, 70, 10, 0, 200, 70 },
+	};
+	uint32_t seed = 12345;
+	int avx2 = 0;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	avx2 = __builtin_cpu_supports("avx2");
+#endif
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		const int *k = cases[c];
+		size_t bytes = (size_t)k[0] * k[1] * 3, out = (size_t)k[6] * k[7] * 3;
+		for (int pattern = 0; pattern < 2; pattern++) {
+			uint8_t *img = malloc(bytes), *fast = malloc(out), *slow = malloc(out);
+			size_t differ = 0;
+			int rc_fast, rc_slow, m;
+
+			for (size_t i = 0; img != NULL && i < bytes; i++) {
+				seed = seed * 1664525u + 1013904223u;
+				img[i] = pattern == 0 ? (uint8_t)(seed >> 24)
+				                      : (((i / 3) % (size_t)k[0] + (i / 3) / (size_t)k[0]) & 1) * 255;
+			}
+			preprocess_view v = preprocess_view_rgb(img, k[0], k[1], (size_t)k[0] * 3);
+			preprocess_set_portable(0);
+			rc_fast = img && fast ? preprocess_resample(&v, k[2], k[3], k[4], k[5], k[6], k[7],
+			    fast, NULL) : -1;
+			preprocess_set_portable(1);
+			rc_slow = img && slow ? preprocess_resample(&v, k[2], k[3], k[4], k[5], k[6], k[7],
+			    slow, NULL) : -1;
+			preprocess_set_portable(0);
+			m = rc_fast == 0 && rc_slow == 0 ? max_diff(fast, slow, out, &differ) : -1;
+			tap_ok(m == 0, "%dx%d -> %dx%d window %dx%d+%d+%d, %s: %s gives the portable "
+			    "bytes (max diff %d, %zu differ)", k[0], k[1], k[2], k[3], k[6], k[7], k[4],
+			    k[5], pattern == 0 ? "random" : "checkerboard", avx2 ? "AVX2" : "this CPU",
+			    m, differ);
+			free(img);
+			free(fast);
+			free(slow);
+		}
+	}
+}
+
 int main(void)
 {
 	const char *top = getenv("top_srcdir");
@@ -280,6 +343,7 @@ int main(void)
 	test_crop_rounding();
 	test_bad_sizes();
 	test_extreme_dims();
+	test_simd_matches_portable();
 	snprintf(path, sizeof path, "%s/manifest.txt", golden_dir);
 	fp = fopen(path, "r");
 	if (!tap_ok(fp != NULL, "open %s", path))
