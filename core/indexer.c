@@ -1568,7 +1568,12 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	s.n_threads = opt->jobs > 0 ? opt->jobs : (ncpu + 3) / 4;
 	if ((size_t)s.n_threads > s.n_jobs)
 		s.n_threads = s.n_jobs > 0 ? (int)s.n_jobs : 0;
-	s.vopt.threads = ncpu / (s.n_threads > 0 ? s.n_threads : 1) > 1 ? 2 : 1;
+	/* Two codec threads per decode thread where there are cores for them, but
+	 * one for keyframe sampling (video_options.threads) unless shots are cut:
+	 * finding them decodes every keyframe in a row, which frame threads
+	 * overlap. */
+	s.vopt.threads = opt->sampling == VIDEO_SAMPLING_KEYFRAME && !opt->shots ? 1 :
+	    ncpu / (s.n_threads > 0 ? s.n_threads : 1) > 1 ? 2 : 1;
 	s.ahead = (size_t)s.n_threads + (size_t)(s.batch / s.F) + 1;
 	s.st.decode_threads = s.n_threads;
 	s.st.codec_threads = s.vopt.threads;

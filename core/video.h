@@ -44,7 +44,9 @@ typedef struct {
 	int want_float;      /* fill video_frames.pixels [n, 3, S, S] CLIP-normalised */
 	int thumb_width;     /* thumbnail width in pixels (aspect kept), 0: none */
 	int thumb_quality;   /* JPEG quality 2 (best) .. 31 (smallest); 0: 5 */
-	int threads;         /* decoder threads; 0: online cores + 1 (at most 16) */
+	int threads;         /* decoder threads; 0: online cores + 1 (at most 16), or 1
+	                        with keyframe sampling (each decode is one packet
+	                        and a flush, which frame threads only slow down) */
 	int64_t max_pixels;  /* refuse frames larger than this; 0: 8192 * 8192 */
 	double time_limit;   /* seconds of wall time per open/read; 0: 300 */
 	int sampling;        /* VIDEO_SAMPLING_*: which frame stands for a target */
