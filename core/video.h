@@ -51,6 +51,8 @@ typedef struct {
 	double time_limit;   /* seconds of wall time per open/read; 0: 300 */
 	int sampling;        /* VIDEO_SAMPLING_*: which frame stands for a target */
 	int no_skip;         /* decode every frame (tests: prove the skips change nothing) */
+	int serial_emit;     /* keyframe sampling: convert each frame before decoding the
+	                        next, on one thread (tests: prove the overlap changes nothing) */
 } video_options;
 
 /*

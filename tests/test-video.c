@@ -409,6 +409,33 @@ static void test_keyframe(void)
 	free(cause);
 	cause = NULL;
 
+	/*
+	 * Keyframe sampling converts each frame on a second thread while the
+	 * next one decodes: the same frames, times, pixels and thumbnails as
+	 * converting them one after another.
+	 */
+	o = test_options();
+	o.sampling = VIDEO_SAMPLING_KEYFRAME;
+	f = video_sample(tmp_path("key.mp4"), &o, 12, &cause);
+	o.serial_emit = 1;
+	g = video_sample(tmp_path("key.mp4"), &o, 12, &cause);
+	ok = f != NULL && g != NULL && f->count == g->count && f->count >= 9 &&
+	    memcmp(f->frame_of, g->frame_of, 12 * sizeof *f->frame_of) == 0 &&
+	    memcmp(f->times, g->times, (size_t)f->count * sizeof *f->times) == 0 &&
+	    memcmp(f->rgb, g->rgb, (size_t)f->count * S * S * 3) == 0 &&
+	    memcmp(f->pixels, g->pixels, (size_t)f->count * 3 * S * S * sizeof *f->pixels) == 0 &&
+	    f->thumb_height == g->thumb_height;
+	for (int i = 0; ok && i < f->count; i++)
+		ok = f->thumb_sizes[i] == g->thumb_sizes[i] && f->thumb_sizes[i] > 0 &&
+		    memcmp(f->thumbs[i], g->thumbs[i], f->thumb_sizes[i]) == 0;
+	tap_ok(ok, "keyframe sampling: converting on a second thread gives the frames, times, "
+	    "pixels and thumbnails of one thread (%d frames; %s)", f ? f->count : -1,
+	    cause ? cause : "ok");
+	video_frames_free(f);
+	video_frames_free(g);
+	free(cause);
+	cause = NULL;
+
 	/* Exact mode: skipping non-reference frames no target shows changes no pixel. */
 	o = test_options();
 	f = video_sample(tmp_path("key.mp4"), &o, 12, &cause);
