@@ -358,9 +358,6 @@ out:
 		}
 		free(empty_db);
 	}
-	if (made_model != NULL) {
-		unlink(made_model);
-		free(made_model);
-	}
+	bench_model_remove(made_model);
 	return rc;
 }

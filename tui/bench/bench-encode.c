@@ -426,8 +426,9 @@ int bench_encode(int argc, char **argv)
 			goto out;
 	}
 	m = model_load(tmp_path != NULL ? tmp_path : o.model_path, &cause);
-	if (tmp_path != NULL)
-		unlink(tmp_path); /* the mapping keeps it alive */
+	/* The mapping keeps it alive. */
+	bench_model_remove(tmp_path);
+	tmp_path = NULL;
 	if (m == NULL)
 		goto fail;
 	cfg = model_get_config(m);
@@ -566,6 +567,5 @@ out:
 	tensor_free(in.ref_sent);
 	free(qids);
 	free(ids);
-	free(tmp_path);
 	return rc;
 }

@@ -648,9 +648,7 @@ out:
 		snprintf(side, sizeof side, "%s.lock", db);
 		unlink(side);
 	}
-	if (tmp_model != NULL)
-		unlink(tmp_model);
-	free(tmp_model);
+	bench_model_remove(tmp_model);
 	free(libdir);
 	free(db);
 	free(search_db);

@@ -10,7 +10,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +169,66 @@ static int bench_model_write(const char *path, int f16)
 }
 
 /*
+ * The model files made and not yet removed, for the signal handler: a
+ * benchmark stopped with Ctrl-C would otherwise leave one behind in $TMPDIR.
+ */
+#define BENCH_MODEL_SLOTS 4
+static char *volatile bench_model_slots[BENCH_MODEL_SLOTS];
+/* The child writing one, while it runs: stopped and reaped before the
+ * unlink, or it could create the file again after it. */
+static volatile pid_t bench_model_writer;
+
+static void bench_model_on_signal(int sig)
+{
+	pid_t writer = bench_model_writer;
+
+	if (writer > 0) {
+		kill(writer, SIGKILL);
+		waitpid(writer, NULL, 0);
+	}
+	for (int i = 0; i < BENCH_MODEL_SLOTS; i++)
+		if (bench_model_slots[i] != NULL)
+			unlink(bench_model_slots[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void bench_model_track(char *path)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	static int installed;
+
+	if (!installed) {
+		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+			struct sigaction sa, old;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_handler = bench_model_on_signal;
+			sigemptyset(&sa.sa_mask);
+			/* Leave a signal the caller ignores (nohup) ignored. */
+			if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+				sigaction(sigs[i], &sa, NULL);
+		}
+		installed = 1;
+	}
+	for (int i = 0; i < BENCH_MODEL_SLOTS; i++)
+		if (bench_model_slots[i] == NULL) {
+			bench_model_slots[i] = path;
+			return;
+		}
+}
+
+void bench_model_remove(char *path)
+{
+	if (path == NULL)
+		return;
+	for (int i = 0; i < BENCH_MODEL_SLOTS; i++)
+		if (bench_model_slots[i] == path)
+			bench_model_slots[i] = NULL;
+	unlink(path);
+	free(path);
+}
+
+/*
  * A random ViT-B/32 model file in $TMPDIR, made by a child process so that
  * its memory is not ours.  Returns the path (caller frees and unlinks).
  */
@@ -176,7 +238,7 @@ char *bench_model_make(int f16)
 	char *path;
 	size_t n;
 	int fd, status;
-	pid_t pid;
+	pid_t pid, rc;
 
 	if (tmp == NULL || *tmp == '\0')
 		tmp = "/tmp";
@@ -190,19 +252,27 @@ char *bench_model_make(int f16)
 		return NULL;
 	}
 	close(fd);
+	bench_model_track(path);
 	fflush(NULL);
 	if ((pid = fork()) == -1) {
 		cli_error("fork failed");
-		unlink(path);
-		free(path);
+		bench_model_remove(path);
 		return NULL;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		/* The parent's handler removes the file; the child just stops. */
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		_exit(bench_model_write(path, f16) == 0 ? 0 : 1);
-	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	}
+	bench_model_writer = pid;
+	while ((rc = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
+		;
+	bench_model_writer = 0;
+	if (rc == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		cli_error("could not build the random model in %s", path);
-		unlink(path);
-		free(path);
+		bench_model_remove(path);
 		return NULL;
 	}
 	/*

@@ -12,5 +12,11 @@
  * after printing why.
  */
 char *bench_model_make(int f16);
+/*
+ * Unlink and free a file bench_model_make returned (NULL is ignored).  Until
+ * then, a SIGINT, SIGTERM or SIGHUP that ends the benchmark unlinks it
+ * first: the file is hundreds of MB.
+ */
+void bench_model_remove(char *path);
 
 #endif

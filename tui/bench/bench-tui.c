@@ -637,10 +637,7 @@ int bench_tui(int argc, char **argv)
 				rc = CLI_EXIT_ERROR;
 			}
 		}
-		if (made_model != NULL) {
-			unlink(made_model);
-			free(made_model);
-		}
+		bench_model_remove(made_model);
 	}
 	if (ran == 0 && rc == CLI_EXIT_OK && !o.json)
 		printf("tui: nothing to measure\n");
