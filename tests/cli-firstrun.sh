@@ -32,5 +32,16 @@ run "$CLIPGREP" search --model "$own" --db "$T/other.db" x
 if [ -d "$top_srcdir/assets/demo/clips" ]; then
 	run "$CLIPGREP" index --db "$T/demo-clips.db" "$top_srcdir/assets/demo/clips"
 	! contains "$err" "$note"; ok $? "the demo clips with the demo model: no note ($err)"
+	# An index of one's own that holds only the demo clips: its rankings are the demo's.
+	run "$CLIPGREP" search --db "$T/demo-clips.db" "a red square"
+	[ $rc -eq 0 ] && [ -n "$out" ] && ! contains "$err" "$note"
+	ok $? "search of an index of the demo clips alone: no note ($err)"
+	run "$CLIPGREP" explain --db "$T/demo-clips.db" "a red square" \
+		"$top_srcdir/assets/demo/clips/clip-01.mp4"
+	[ $rc -eq 0 ] && ! contains "$err" "$note"; ok $? "nor explain of a demo clip ($err)"
+	run "$CLIPGREP" index --db "$T/demo-clips.db" "$T/lib"
+	run "$CLIPGREP" search --db "$T/demo-clips.db" -n 40 "a red square"
+	[ $rc -eq 0 ] && [ "$(printf '%s\n' "$err" | grep -c "$note")" = 1 ]
+	ok $? "once one's own clip is among the hits, the note is back ($err)"
 fi
 done_testing

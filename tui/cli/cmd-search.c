@@ -428,8 +428,13 @@ static int search_parse(int argc, char **argv, search_cli *o, int explain, int *
 	return optind;
 }
 
-/* Open the engine for the options; NULL after printing why (rc set). */
-static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, int *rc)
+/*
+ * Open the engine for the options; NULL after printing why (rc set).
+ * *demo: whether the models are the bundled demo model on an index other
+ * than the demo's own (the caller notes it once it knows what was ranked).
+ */
+static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, int *demo,
+    int *rc)
 {
 	engine_options eo;
 	engine *e = NULL;
@@ -448,8 +453,7 @@ static engine *search_open(search_cli *o, cli_config *cfg, search_model *mode, i
 		free(db);
 		return NULL;
 	}
-	if (cli_models_are_demo(models, n_models) && !cli_is_demo_db(db))
-		cli_demo_notice();
+	*demo = cli_models_are_demo(models, n_models) && !cli_is_demo_db(db);
 	engine_options_init(&eo);
 	eo.db_path = db;
 	eo.model_paths = (const char *const *)models;
@@ -610,7 +614,7 @@ int cmd_search(int argc, char **argv)
 	engine_info info;
 	search_model mode = SEARCH_TCMGC;
 	char *query = NULL, *cause = NULL, *in = NULL;
-	int first, rc = CLI_EXIT_ERROR, ranges = 0;
+	int first, rc = CLI_EXIT_ERROR, ranges = 0, demo = 0;
 
 	if (cli_config_load(&cfg) == -1)
 		goto out;
@@ -633,7 +637,7 @@ int cmd_search(int argc, char **argv)
 	}
 	if (o.in != NULL && (in = search_in_dir(o.in, &rc)) == NULL)
 		goto out;
-	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
+	if ((e = search_open(&o, &cfg, &mode, &demo, &rc)) == NULL)
 		goto out;
 	search_warn_damaged(e, NULL);
 	tensor_set_threads(1);
@@ -701,6 +705,12 @@ int cmd_search(int argc, char **argv)
 		if (caps.mode != CLI_PICTURE_NONE)
 			search_preview(e, &caps, h);
 	}
+	/* The demo model ranking one's own footage: say what the ranking is worth. */
+	for (int i = 0; demo && i < r->nhits; i++)
+		if (!cli_is_demo_clip(r->hits[i].path)) {
+			cli_demo_notice();
+			break;
+		}
 	rc = CLI_EXIT_OK;
 out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
@@ -752,7 +762,7 @@ int cmd_explain(int argc, char **argv)
 	char *cause = NULL, *real = NULL;
 	const char *file;
 	int64_t id;
-	int first, rc = CLI_EXIT_ERROR, k;
+	int first, rc = CLI_EXIT_ERROR, k, demo = 0;
 
 	if (cli_config_load(&cfg) == -1)
 		goto out;
@@ -770,12 +780,14 @@ int cmd_explain(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if ((e = search_open(&o, &cfg, &mode, &rc)) == NULL)
+	if ((e = search_open(&o, &cfg, &mode, &demo, &rc)) == NULL)
 		goto out;
 	tensor_set_threads(1);
 	rc = CLI_EXIT_ERROR;
 	/* The index stores real paths; a file that is gone is looked up as given. */
 	real = realpath(file, NULL);
+	if (demo && !cli_is_demo_clip(real != NULL ? real : file))
+		cli_demo_notice();
 	k = engine_find_video(e, real != NULL ? real : file, &id, &cause);
 	search_warn_damaged(e, real != NULL ? real : file);
 	if (k == 2) {
