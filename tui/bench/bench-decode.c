@@ -76,7 +76,8 @@ static void bench_usage(FILE *out)
 	    "  -F, --frames N    frames per video (default 12)\n"
 	    "  -s, --size S      model input size (default 224)\n"
 	    "  -r, --runs N      runs per clip; the median is reported (default 3)\n"
-	    "  -t, --threads N   decoder threads (default: cores + 1, as FFmpeg's auto)\n"
+	    "  -t, --threads N   decoder threads (default: cores + 1, as FFmpeg's auto; 1 with\n"
+	    "                    keyframe sampling, which converts on a second thread)\n"
 	    "  -d, --dir DIR     where the generated clips are kept\n"
 	    "  -f, --file VIDEO  benchmark this file instead of the generated clips\n"
 	    "      --sampling M  exact (default) or keyframe (the nearest keyframe per target)\n"
@@ -355,17 +356,22 @@ int bench_decode(int argc, char **argv)
 	}
 	nclips = o.file != NULL ? 1 : (int)(sizeof bench_clips / sizeof bench_clips[0]);
 
+	/* What the reader runs (video_options.threads), so that runs compare like with like. */
+	int keyframe = o.sampling == VIDEO_SAMPLING_KEYFRAME;
+	int decoders = o.threads > 0 ? o.threads : keyframe ? 1 : util_cpu_count() + 1;
+	int converters = keyframe && util_cpu_count() > 1 ? 1 : 0;
 	if (o.json)
 		printf("{\"bench\":\"decode\",\"frames\":%d,\"size\":%d,\"thumb_width\":%d,"
-		       "\"threads\":%d,\"cpus\":%d,\"runs\":%d,\"sampling\":\"%s\",\"clips\":[",
-		    o.frames, o.size, o.thumb, o.threads, util_cpu_count(), o.runs,
-		    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact");
+		       "\"threads\":%d,\"convert_threads\":%d,\"cpus\":%d,\"runs\":%d,"
+		       "\"sampling\":\"%s\",\"clips\":[",
+		    o.frames, o.size, o.thumb, decoders, converters, util_cpu_count(), o.runs,
+		    keyframe ? "keyframe" : "exact");
 	else
 		printf("decode: F=%d frames of %dx%d (+ %d-px JPEG thumbnails) per video, %s sampling, "
-		       "%s decoder threads, %d CPUs, median of %d runs\n",
-		    o.frames, o.size, o.size, o.thumb,
-		    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact",
-		    o.threads ? "set" : "cores + 1", util_cpu_count(), o.runs);
+		       "%d decoder thread%s%s, %d CPUs, median of %d runs\n",
+		    o.frames, o.size, o.size, o.thumb, keyframe ? "keyframe" : "exact",
+		    decoders, decoders == 1 ? "" : "s", converters ? " (+1 converting)" : "",
+		    util_cpu_count(), o.runs);
 	if (!o.json && bench_load() >= 0)
 		printf("load average at the start: %.2f\n", bench_load());
 	for (int i = 0; i < nclips; i++) {
