@@ -1577,6 +1577,7 @@ int indexer_run(const char *db_path, const indexer_options *opt, indexer_stats *
 	s.ahead = (size_t)s.n_threads + (size_t)(s.batch / s.F) + 1;
 	s.st.decode_threads = s.n_threads;
 	s.st.codec_threads = s.vopt.threads;
+	s.st.convert_threads = video_convert_threads(&s.vopt);
 	s.st.compute_threads = tensor_threads();
 	if (s.n_threads > 0 && (s.threads = calloc((size_t)s.n_threads, sizeof *s.threads)) == NULL) {
 		util_set_cause(cause, "out of memory");

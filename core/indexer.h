@@ -99,6 +99,7 @@ typedef struct {
 	/* The threads the run had, for benchmarks to say what they measured: */
 	int decode_threads;         /* clipgrep's decode threads (options.jobs) */
 	int codec_threads;          /* FFmpeg's threads per decoder */
+	int convert_threads;        /* threads per decoder converting frames (keyframe sampling) */
 	int compute_threads;        /* the towers' (OpenBLAS's, and the parallel pool
 	                               beside it: tensor_threads) */
 } indexer_stats;

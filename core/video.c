@@ -2110,6 +2110,12 @@ static int video_emitter_finish(video_emitter *e, char **cause)
 	return -1;
 }
 
+int video_convert_threads(const video_options *opt)
+{
+	return opt->sampling == VIDEO_SAMPLING_KEYFRAME && !opt->serial_emit &&
+	    util_cpu_count() > 1 ? 1 : 0;
+}
+
 /*
  * Keyframe sampling of targets t[0..F-1] in groups of `group` (segments):
  * for each, the keyframe nearest it; a keyframe nearest several targets of
@@ -2126,7 +2132,7 @@ static int video_keyframe_pass(video_reader *r, const int64_t *t, int F, int gro
 	video_drop_frames(r);
 	/* Decoding a keyframe and converting the one before take about 2:1 at
 	 * 1080p: overlapped on a second core, 12 of them take the decoding's time. */
-	if (!r->opt.serial_emit && F > 1 && util_cpu_count() > 1 &&
+	if (F > 1 && video_convert_threads(&r->opt) > 0 &&
 	    video_emitter_start(&emitter, r, out) == 0)
 		em = &emitter;
 	for (int i = 0; i < F; i++) {

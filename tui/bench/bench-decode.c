@@ -359,7 +359,7 @@ int bench_decode(int argc, char **argv)
 	/* What the reader runs (video_options.threads), so that runs compare like with like. */
 	int keyframe = o.sampling == VIDEO_SAMPLING_KEYFRAME;
 	int decoders = o.threads > 0 ? o.threads : keyframe ? 1 : util_cpu_count() + 1;
-	int converters = keyframe && util_cpu_count() > 1 ? 1 : 0;
+	int converters = video_convert_threads(&(video_options){ .sampling = o.sampling });
 	if (o.json)
 		printf("{\"bench\":\"decode\",\"frames\":%d,\"size\":%d,\"thumb_width\":%d,"
 		       "\"threads\":%d,\"convert_threads\":%d,\"cpus\":%d,\"runs\":%d,"

@@ -590,7 +590,8 @@ int bench_index(int argc, char **argv)
 		    "\"fps\":%d,\"segments\":%lld,"
 		    "\"footage_hours_per_hour\":%.2f,\"decode_targets_s\":%s,"
 		    "\"threads\":%d,\"decode_threads\":%d,\"codec_threads\":%d,"
-		    "\"compute_threads\":%d,\"sampling\":\"%s\",\"camera\":%s}\n",
+		    "\"convert_threads\":%d,\"compute_threads\":%d,\"sampling\":\"%s\","
+		    "\"camera\":%s}\n",
 		    (long long)st.files_total, o.seconds, o.width, o.height, batch, wall, vpm,
 		    (long long)st.frames, fps, st.encode_seconds, enc_fps,
 		    enc_fps > 0 ? fps / enc_fps : 0, o.library, bench_index_json_num(open_s, j[0]),
@@ -598,7 +599,7 @@ int bench_index(int argc, char **argv)
 		    linear_precision_name(o.skip_index ? o.precision : st.precision), tensor_blas_core(),
 		    o.fps, (long long)segments, hph, bench_index_json_num(decode_s, j[3]),
 		    tensor_threads(), st.decode_threads,
-		    st.codec_threads, st.compute_threads,
+		    st.codec_threads, st.convert_threads, st.compute_threads,
 		    o.sampling == VIDEO_SAMPLING_KEYFRAME ? "keyframe" : "exact",
 		    o.camera ? "true" : "false");
 	} else {
@@ -616,9 +617,10 @@ int bench_index(int argc, char **argv)
 			    (long long)st.frames, st.encode_seconds);
 			printf("  footage          %.2f hours indexed per hour, %lld segments\n", hph,
 			    (long long)segments);
-			printf("  threads          %d decoding (%d FFmpeg threads each), %d computing "
-			    "(OpenBLAS and clipgrep's pool) on %ld cores\n", st.decode_threads,
-			    st.codec_threads, st.compute_threads, sysconf(_SC_NPROCESSORS_ONLN));
+			printf("  threads          %d decoding (%d FFmpeg thread%s and %d converting each), "
+			    "%d computing (OpenBLAS and clipgrep's pool) on %ld cores\n",
+			    st.decode_threads, st.codec_threads, st.codec_threads == 1 ? "" : "s",
+			    st.convert_threads, st.compute_threads, sysconf(_SC_NPROCESSORS_ONLN));
 			if (!isnan(decode_s))
 				printf("  decoding alone   %.1f s for the same targets: indexing costs "
 				    "%.2fx that\n", decode_s, wall / decode_s);
