@@ -130,6 +130,9 @@ void video_set_log_level(int verbose);
 
 /* Defaults: S = 224, float frames, 192-pixel thumbnails, all cores. */
 void video_options_init(video_options *opt);
+/* The threads a reader with these options gives FFmpeg's decoder
+ * (video_options.threads, or what 0 stands for). */
+int video_decoder_threads(const video_options *opt);
 /* The threads a reader with these options converts frames on beside its
  * decoder: 1 with keyframe sampling on a machine of several cores (the
  * conversion overlaps the next decode), else 0.  For the benchmarks. */

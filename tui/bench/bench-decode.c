@@ -357,9 +357,9 @@ int bench_decode(int argc, char **argv)
 	nclips = o.file != NULL ? 1 : (int)(sizeof bench_clips / sizeof bench_clips[0]);
 
 	/* What the reader runs (video_options.threads), so that runs compare like with like. */
+	video_options run = { .threads = o.threads, .sampling = o.sampling };
 	int keyframe = o.sampling == VIDEO_SAMPLING_KEYFRAME;
-	int decoders = o.threads > 0 ? o.threads : keyframe ? 1 : util_cpu_count() + 1;
-	int converters = video_convert_threads(&(video_options){ .sampling = o.sampling });
+	int decoders = video_decoder_threads(&run), converters = video_convert_threads(&run);
 	if (o.json)
 		printf("{\"bench\":\"decode\",\"frames\":%d,\"size\":%d,\"thumb_width\":%d,"
 		       "\"threads\":%d,\"convert_threads\":%d,\"cpus\":%d,\"runs\":%d,"
