@@ -230,7 +230,7 @@ void bench_model_remove(char *path)
 
 /*
  * A random ViT-B/32 model file in $TMPDIR, made by a child process so that
- * its memory is not ours.  Returns the path (caller frees and unlinks).
+ * its memory is not ours.  Returns the path (give it to bench_model_remove).
  */
 char *bench_model_make(int f16)
 {

@@ -8,7 +8,7 @@
  * Write a random ViT-B/32-shaped model (architecture "clip", F = 12,
  * L = 32, a tiny tokenizer) to a new temporary file in $TMPDIR, built by a
  * child process.  f16: store the weights F16 where the upstream checkpoint
- * has fp16.  Returns the path (the caller unlinks and frees it), or NULL
+ * has fp16.  Returns the path (bench_model_remove removes it), or NULL
  * after printing why.
  */
 char *bench_model_make(int f16);
